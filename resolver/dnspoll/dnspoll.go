@@ -1,0 +1,349 @@
+package dnspoll
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"net/netip"
+	"slices"
+	"strconv"
+	"sync"
+	"time"
+
+	"google.golang.org/grpc/attributes"
+	"google.golang.org/grpc/resolver"
+)
+
+// Scheme is the target scheme this package registers: dnspoll:///name:port.
+const Scheme = "dnspoll"
+
+func init() {
+	resolver.Register(NewBuilder(Options{}))
+}
+
+// NewBuilder returns a builder whose resolvers use opts as defaults (query
+// parameters in a target still override them). Pass it to grpc.NewClient
+// with grpc.WithResolvers to use options other than the defaults.
+func NewBuilder(opts Options) resolver.Builder {
+	return &builder{opts: opts}
+}
+
+type builder struct{ opts Options }
+
+func (*builder) Scheme() string { return Scheme }
+
+func (b *builder) Build(t resolver.Target, cc resolver.ClientConn, _ resolver.BuildOptions) (resolver.Resolver, error) {
+	pt, err := parseTarget(t.URL, b.opts)
+	if err == nil {
+		pt.opts, err = pt.opts.withDefaults()
+	}
+	if err != nil {
+		return nil, fmt.Errorf("dnspoll: target %q: %w", t.URL.String(), err)
+	}
+	r := &dnsPoller{
+		target: pt,
+		cc:     cc,
+		rn:     make(chan struct{}, 1),
+		log:    pt.opts.Logger.With("resolver", Scheme, "target", t.URL.String()),
+	}
+	r.lookup = &net.Resolver{PreferGo: true, Dial: dialTo(pt.dnsServer)}
+	var ctx context.Context
+	ctx, r.cancel = context.WithCancel(context.Background())
+	r.wg.Add(1)
+	go r.watch(ctx)
+	return r, nil
+}
+
+// dialTo dials server, or the system's name server (from resolv.conf) when
+// server is empty. The connection closes as soon as the lookup's context
+// ends, so Close never leaves a goroutine waiting on a silent DNS server.
+func dialTo(server string) func(context.Context, string, string) (net.Conn, error) {
+	return func(ctx context.Context, network, address string) (net.Conn, error) {
+		if server != "" {
+			address = server
+		}
+		var d net.Dialer
+		c, err := d.DialContext(ctx, network, address)
+		if err != nil {
+			return nil, err
+		}
+		context.AfterFunc(ctx, func() { c.Close() })
+		return c, nil
+	}
+}
+
+// dnsPoller is one ClientConn's resolver: a goroutine that looks the name up
+// on a timer or on ResolveNow and publishes changes.
+type dnsPoller struct {
+	target target
+	cc     resolver.ClientConn
+	lookup *net.Resolver
+	log    *slog.Logger
+	rn     chan struct{}
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	// Owned by the watch goroutine.
+	published []string // sorted keys (address, SRV data) of the last set published successfully
+	haveGood  bool     // a non-empty set was published
+}
+
+// ResolveNow asks for a lookup as soon as the floor (MinInterval since the
+// last lookup) allows. Calls while one is pending are merged.
+func (r *dnsPoller) ResolveNow(resolver.ResolveNowOptions) {
+	select {
+	case r.rn <- struct{}{}:
+	default:
+	}
+}
+
+// Close stops the resolver and waits for its goroutine to end.
+func (r *dnsPoller) Close() {
+	r.cancel()
+	r.wg.Wait()
+}
+
+func (r *dnsPoller) watch(ctx context.Context) {
+	defer r.wg.Done()
+	o := r.target.opts
+	failures := 0
+	for {
+		last := time.Now()
+		if r.resolveOnce(ctx) {
+			failures = 0
+		} else {
+			failures++
+		}
+		wait := r.nextWait(failures)
+		timer := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			timer.Stop()
+			return
+		case <-timer.C:
+		case <-r.rn:
+			timer.Stop()
+			// Never look up more often than the floor, however often
+			// ResolveNow is called.
+			if floor := time.Until(last.Add(o.MinInterval)); floor > 0 {
+				t := time.NewTimer(floor)
+				select {
+				case <-ctx.Done():
+					t.Stop()
+					return
+				case <-t.C:
+				}
+			}
+		}
+	}
+}
+
+// nextWait is the jittered interval, or, while no good set has been
+// published, an exponential backoff from MinInterval up to Interval.
+func (r *dnsPoller) nextWait(failures int) time.Duration {
+	o := r.target.opts
+	base := o.Interval
+	if failures > 0 && !r.haveGood {
+		base = min(o.Interval, o.MinInterval<<min(failures-1, 16))
+	}
+	d := base
+	if o.Jitter > 0 {
+		d = time.Duration(float64(base) * (1 - o.Jitter + 2*o.Jitter*rand.Float64()))
+	}
+	return max(d, o.MinInterval)
+}
+
+// resolveOnce looks the target up and publishes the result when it should.
+// It reports whether the lookup gave a usable answer.
+func (r *dnsPoller) resolveOnce(ctx context.Context) bool {
+	lctx, cancel := context.WithTimeout(ctx, r.target.opts.Timeout)
+	eps, err := r.resolve(lctx)
+	cancel()
+	if ctx.Err() != nil {
+		return false // closing
+	}
+	if err == nil && len(eps) == 0 {
+		err = errEmpty
+	}
+	if err != nil {
+		return r.handleFailure(err)
+	}
+	r.publish(eps)
+	return true
+}
+
+var errEmpty = errors.New("no addresses")
+
+func (r *dnsPoller) handleFailure(err error) bool {
+	empty := isEmpty(err)
+	if empty && r.target.opts.PublishEmpty {
+		r.log.Warn("dnspoll: name has no addresses; publishing an empty set", "err", err)
+		r.publish(nil)
+		return true
+	}
+	if r.haveGood {
+		// Keep serving the last good set: a DNS fault must not take
+		// backends away.
+		r.log.Warn("dnspoll: lookup failed; keeping the last good set", "server", r.serverName(), "err", err, "endpoints", len(r.published))
+		return false
+	}
+	r.log.Warn("dnspoll: lookup failed and no endpoints are known yet", "server", r.serverName(), "err", err)
+	r.cc.ReportError(fmt.Errorf("dnspoll: resolving %q via %s: %w", r.target.host, r.serverName(), err))
+	return false
+}
+
+// serverName names the DNS server asked, for errors: the Go resolver's own
+// errors name the resolv.conf server even when another one is dialled.
+func (r *dnsPoller) serverName() string {
+	if r.target.dnsServer != "" {
+		return r.target.dnsServer
+	}
+	return "the system resolver"
+}
+
+// isEmpty says whether an error means "the name has no addresses" (NXDOMAIN
+// or an empty answer) rather than "DNS did not answer".
+func isEmpty(err error) bool {
+	var dnsErr *net.DNSError
+	return errors.Is(err, errEmpty) || (errors.As(err, &dnsErr) && dnsErr.IsNotFound)
+}
+
+func (r *dnsPoller) publish(eps []resolver.Endpoint) {
+	keys := make([]string, 0, len(eps))
+	for _, ep := range eps {
+		key := ep.Addresses[0].Addr
+		if srv, ok := SRVInfoFromEndpoint(ep); ok {
+			key += fmt.Sprintf(" priority=%d weight=%d", srv.Priority, srv.Weight)
+		}
+		keys = append(keys, key)
+	}
+	slices.Sort(keys)
+	if r.published != nil && slices.Equal(keys, r.published) {
+		return // nothing changed; do not churn the balancer
+	}
+	state := resolver.State{Endpoints: eps, Addresses: make([]resolver.Address, 0, len(eps))}
+	for _, ep := range eps {
+		state.Addresses = append(state.Addresses, ep.Addresses...)
+	}
+	if err := r.cc.UpdateState(state); err != nil {
+		// The balancer rejected the state (for example an empty set):
+		// forget what was published so the next lookup tries again.
+		r.log.Warn("dnspoll: the balancer rejected the endpoint set", "err", err, "endpoints", len(eps))
+		r.published = nil
+		r.haveGood = r.haveGood && len(eps) > 0
+		return
+	}
+	r.log.Info("dnspoll: endpoint set changed", "endpoints", len(eps), "was", len(r.published))
+	r.published = keys
+	r.haveGood = len(eps) > 0
+}
+
+// resolve does the lookups and returns one endpoint per address, sorted.
+func (r *dnsPoller) resolve(ctx context.Context) ([]resolver.Endpoint, error) {
+	t := r.target
+	if ip, err := netip.ParseAddr(t.host); err == nil {
+		return []resolver.Endpoint{endpoint(netip.AddrPortFrom(ip.Unmap(), mustPort(t.port)), nil)}, nil
+	}
+	if !t.opts.SRV {
+		ips, err := r.lookup.LookupNetIP(ctx, "ip", t.host)
+		if err != nil {
+			return nil, err
+		}
+		port := mustPort(t.port)
+		eps := make([]resolver.Endpoint, 0, len(ips))
+		for _, ip := range dedupe(ips) {
+			eps = append(eps, endpoint(netip.AddrPortFrom(ip, port), nil))
+		}
+		return eps, nil
+	}
+	_, srvs, err := r.lookup.LookupSRV(ctx, "", "", t.host)
+	if err != nil {
+		return nil, err
+	}
+	var eps []resolver.Endpoint
+	seen := make(map[netip.AddrPort]bool)
+	var lastErr error
+	for _, s := range srvs {
+		ips, err := r.lookup.LookupNetIP(ctx, "ip", s.Target)
+		if err != nil {
+			lastErr = err
+			r.log.Warn("dnspoll: SRV target does not resolve; skipping it", "srv_target", s.Target, "err", err)
+			continue
+		}
+		info := &SRVInfo{Target: s.Target, Port: s.Port, Priority: s.Priority, Weight: s.Weight}
+		for _, ip := range dedupe(ips) {
+			ap := netip.AddrPortFrom(ip, s.Port)
+			if seen[ap] {
+				continue
+			}
+			seen[ap] = true
+			eps = append(eps, endpoint(ap, info))
+		}
+	}
+	if len(eps) == 0 && lastErr != nil {
+		return nil, lastErr
+	}
+	slices.SortFunc(eps, func(a, b resolver.Endpoint) int {
+		return compareAddr(a.Addresses[0].Addr, b.Addresses[0].Addr)
+	})
+	return eps, nil
+}
+
+func compareAddr(a, b string) int {
+	pa, ea := netip.ParseAddrPort(a)
+	pb, eb := netip.ParseAddrPort(b)
+	if ea != nil || eb != nil {
+		return 0
+	}
+	return pa.Compare(pb)
+}
+
+func mustPort(p string) uint16 {
+	n, _ := strconv.ParseUint(p, 10, 16) // validated by parseTarget
+	return uint16(n)
+}
+
+func dedupe(ips []netip.Addr) []netip.Addr {
+	out := make([]netip.Addr, 0, len(ips))
+	for _, ip := range ips {
+		out = append(out, ip.Unmap())
+	}
+	slices.SortFunc(out, netip.Addr.Compare)
+	return slices.Compact(out)
+}
+
+type srvKey struct{}
+
+// SRVInfo is the SRV record an endpoint came from (SRV targets only).
+type SRVInfo struct {
+	Target   string
+	Port     uint16
+	Priority uint16
+	Weight   uint16
+}
+
+// Equal lets attributes compare SRVInfo values.
+func (s *SRVInfo) Equal(o any) bool {
+	x, ok := o.(*SRVInfo)
+	return ok && *x == *s
+}
+
+// SRVInfoFromEndpoint returns the SRV record behind an endpoint, if any.
+func SRVInfoFromEndpoint(ep resolver.Endpoint) (SRVInfo, bool) {
+	v, ok := ep.Attributes.Value(srvKey{}).(*SRVInfo)
+	if !ok {
+		return SRVInfo{}, false
+	}
+	return *v, true
+}
+
+func endpoint(ap netip.AddrPort, srv *SRVInfo) resolver.Endpoint {
+	ep := resolver.Endpoint{Addresses: []resolver.Address{{Addr: ap.String()}}}
+	if srv != nil {
+		ep.Attributes = attributes.New(srvKey{}, srv)
+	}
+	return ep
+}

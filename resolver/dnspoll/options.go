@@ -1,0 +1,79 @@
+package dnspoll
+
+import (
+	"fmt"
+	"log/slog"
+	"time"
+)
+
+// Options configure a dnspoll resolver. The zero value of a field takes its
+// default.
+type Options struct {
+	// Interval between lookups. Default 10s.
+	Interval time.Duration
+	// Jitter spreads each wait uniformly over Interval × [1-Jitter, 1+Jitter],
+	// so the longest wait is Interval × (1+Jitter). Default 0.2; between 0 and 1.
+	// Set NoJitter to turn it off.
+	Jitter   float64
+	NoJitter bool
+	// MinInterval is the floor between two lookups, however often ResolveNow
+	// is called and whatever Interval says. Default 1s, at least 10ms.
+	MinInterval time.Duration
+	// Timeout bounds one lookup. Default 5s.
+	Timeout time.Duration
+	// SRV looks the name up as an SRV name and uses each record's target and
+	// port. Default false: A and AAAA records with the target's port.
+	SRV bool
+	// PublishEmpty publishes an empty endpoint set when the name has no
+	// records or does not exist. Default false: such answers are logged and
+	// the last good set is kept, because an empty answer is far more often a
+	// DNS fault than a service scaled to zero.
+	PublishEmpty bool
+	// Logger receives one line per change of the endpoint set and per
+	// failed lookup. Default slog.Default().
+	Logger *slog.Logger
+}
+
+// Defaults for Options.
+const (
+	DefaultInterval    = 10 * time.Second
+	DefaultJitter      = 0.2
+	DefaultMinInterval = time.Second
+	DefaultTimeout     = 5 * time.Second
+	floorMinInterval   = 10 * time.Millisecond
+)
+
+// withDefaults fills zero fields and checks the rest.
+func (o Options) withDefaults() (Options, error) {
+	if o.Interval == 0 {
+		o.Interval = DefaultInterval
+	}
+	if o.Jitter == 0 && !o.NoJitter {
+		o.Jitter = DefaultJitter
+	}
+	if o.NoJitter {
+		o.Jitter = 0
+	}
+	if o.MinInterval == 0 {
+		o.MinInterval = DefaultMinInterval
+	}
+	if o.Timeout == 0 {
+		o.Timeout = DefaultTimeout
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	switch {
+	case o.Interval < 0:
+		return o, fmt.Errorf("interval %v is negative", o.Interval)
+	case o.Jitter < 0 || o.Jitter > 1:
+		return o, fmt.Errorf("jitter %v is not between 0 and 1", o.Jitter)
+	case o.MinInterval < floorMinInterval:
+		return o, fmt.Errorf("min_interval %v is below the floor of %v", o.MinInterval, floorMinInterval)
+	case o.Interval < o.MinInterval:
+		return o, fmt.Errorf("interval %v is below min_interval %v", o.Interval, o.MinInterval)
+	case o.Timeout < 0:
+		return o, fmt.Errorf("timeout %v is negative", o.Timeout)
+	}
+	return o, nil
+}
