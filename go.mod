@@ -4,13 +4,13 @@ go 1.26.0
 
 require (
 	github.com/miekg/dns v1.1.73
+	go.uber.org/goleak v1.3.0
+	golang.org/x/image v0.46.0
 	google.golang.org/grpc v1.85.0
 	google.golang.org/protobuf v1.36.12
 )
 
 require (
-	go.uber.org/goleak v1.3.0 // indirect
-	golang.org/x/image v0.46.0 // indirect
 	golang.org/x/net v0.60.0 // indirect
 	golang.org/x/sys v0.48.0 // indirect
 	golang.org/x/text v0.42.0 // indirect

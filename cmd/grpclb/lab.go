@@ -1,0 +1,143 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/grpclb/grpclb/internal/lab"
+)
+
+var errUsage = errors.New("usage")
+
+const labHelp = `Usage: grpclb lab [flags]
+
+Runs load-balancing scenarios against real gRPC backends on 127.0.0.x, a real
+DNS server and an L4 VIP, all on this machine, and prints for each strategy
+every backend's share of calls, how soon backends added later got their
+first call, failed calls and latency.
+
+Examples:
+  grpclb lab                                   every scenario, default strategies
+  grpclb lab --scenario scaleup --chart scaleup.svg
+  grpclb lab --strategy dnspoll+round_robin,dns+round_robin --duration 20s
+  grpclb lab --json | jq '.backends[] | select(.added_later) | .first_rpc_ms'
+
+Scenarios:  %s
+Strategies: %s
+
+Flags:
+`
+
+func runLab(args []string, stdout, stderr io.Writer) error {
+	p := lab.DefaultParams()
+	fs := flag.NewFlagSet("lab", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, labHelp, strings.Join(lab.ScenarioNames(), ", "), strings.Join(lab.StrategyNames(), ", "))
+		fs.PrintDefaults()
+	}
+	scenarios := fs.String("scenario", "", "comma-separated scenarios to run (default: all)")
+	strategies := fs.String("strategy", "", "comma-separated strategies to run (default: each scenario's own)")
+	fs.DurationVar(&p.Duration, "duration", p.Duration, "load time per strategy (a strategy that needs longer takes longer)")
+	fs.IntVar(&p.Rate, "rate", p.Rate, "calls per second")
+	fs.IntVar(&p.Workers, "workers", p.Workers, "most calls in flight")
+	fs.DurationVar(&p.Timeout, "timeout", p.Timeout, "deadline of each call")
+	fs.DurationVar(&p.AddAfter, "add-after", p.AddAfter, "scaleup: when the new backends join")
+	fs.DurationVar(&p.MaxAge, "max-age", p.MaxAge, "server MaxConnectionAge of the +maxage strategies")
+	fs.DurationVar(&p.MaxAgeGrace, "max-age-grace", p.MaxAgeGrace, "server MaxConnectionAgeGrace of the +maxage strategies")
+	fs.DurationVar(&p.PollInterval, "poll-interval", p.PollInterval, "dnspoll's re-resolution interval (jitter 20%)")
+	asJSON := fs.Bool("json", false, "print one JSON object per (scenario, strategy) run instead of tables")
+	chartPath := fs.String("chart", "", "write a chart of calls per second per backend to this .svg or .png file")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+		return errUsage
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("lab: unexpected argument %q (flags only; see --help)", fs.Arg(0))
+	}
+	cfg := lab.Config{Scenarios: splitList(*scenarios), Strategies: splitList(*strategies), Params: p}
+	plan, err := lab.MakePlan(cfg)
+	if err != nil {
+		return fmt.Errorf("lab: %w", err)
+	}
+	if *chartPath != "" && !strings.HasSuffix(*chartPath, ".svg") && !strings.HasSuffix(*chartPath, ".png") {
+		return fmt.Errorf("lab: --chart %q must end in .svg or .png", *chartPath)
+	}
+	if !*asJSON && isTerminal(os.Stderr) {
+		cfg.Progress = stderr
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	enc := json.NewEncoder(stdout)
+	var all, current []lab.Result
+	flush := func() {
+		if !*asJSON {
+			lab.WriteTable(stdout, current)
+		}
+		current = nil
+	}
+	if !*asJSON {
+		fmt.Fprintf(stdout, "grpclb lab: %d runs, about %v of load\n", len(plan.Runs), plan.Total())
+	}
+	lastScenario := ""
+	cfg.OnResult = func(r lab.Result) {
+		all = append(all, r)
+		if *asJSON {
+			_ = enc.Encode(r)
+			return
+		}
+		current = append(current, r)
+	}
+	// Print each scenario's header before its first run and its table after
+	// its last.
+	var runErr error
+	for i := 0; i < len(plan.Runs) && runErr == nil; {
+		scn := plan.Runs[i].Scenario.Name
+		j := i
+		for j < len(plan.Runs) && plan.Runs[j].Scenario.Name == scn {
+			j++
+		}
+		if !*asJSON && scn != lastScenario {
+			lab.WriteHeader(stdout, scn, p)
+			lastScenario = scn
+		}
+		_, runErr = lab.Run(ctx, cfg, lab.Plan{Runs: plan.Runs[i:j]})
+		flush()
+		i = j
+	}
+	if *chartPath != "" && len(all) > 0 {
+		if err := lab.Chart(all).WriteFile(*chartPath); err != nil {
+			return fmt.Errorf("lab: chart: %w", err)
+		}
+		if !*asJSON {
+			fmt.Fprintf(stdout, "\nchart written to %s\n", *chartPath)
+		}
+	}
+	return runErr
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, f := range strings.Split(s, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+func isTerminal(f *os.File) bool {
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+}

@@ -1,0 +1,198 @@
+package lab
+
+import (
+	"context"
+	"math"
+	"strings"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// quick are short runs that still show each strategy's behaviour.
+func quick() Params {
+	p := DefaultParams()
+	p.Duration = 6 * time.Second
+	p.Rate = 100
+	p.AddAfter = 1500 * time.Millisecond
+	p.MaxAge = time.Second
+	p.MaxAgeGrace = 500 * time.Millisecond
+	p.PollInterval = 500 * time.Millisecond
+	return p
+}
+
+func runScaleup(t *testing.T, p Params, strategies ...string) map[string]Result {
+	t.Helper()
+	cfg := Config{Scenarios: []string{"scaleup"}, Strategies: strategies, Params: p}
+	plan, err := MakePlan(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	results, err := Run(context.Background(), cfg, plan)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := make(map[string]Result)
+	for _, r := range results {
+		out[r.Strategy] = r
+		t.Logf("%s: %d rpcs, %d failed, p99 %.2fms", r.Strategy, r.RPCs, r.Failed, r.P99ms)
+		for _, b := range r.Backends {
+			first := "never"
+			if b.FirstRPCMs != nil {
+				first = time.Duration(*b.FirstRPCMs * float64(time.Millisecond)).String()
+			}
+			t.Logf("  %s later=%v rpcs=%d first=%s", b.Name, b.AddedLater, b.RPCs, first)
+		}
+	}
+	return out
+}
+
+func added(r Result) []BackendResult {
+	var out []BackendResult
+	for _, b := range r.Backends {
+		if b.AddedLater {
+			out = append(out, b)
+		}
+	}
+	return out
+}
+
+// checkCommon holds for every strategy in scaleup: the full load was sent,
+// nothing failed, and 3 backends joined.
+func checkCommon(t *testing.T, r Result, p Params, d time.Duration) {
+	t.Helper()
+	want := int(float64(p.Rate) * d.Seconds())
+	if r.RPCs < want*95/100 || r.RPCs > want {
+		t.Errorf("%s: %d calls, want about %d", r.Strategy, r.RPCs, want)
+	}
+	if r.Failed != 0 {
+		t.Errorf("%s: %d failed calls: %v", r.Strategy, r.Failed, r.Errors)
+	}
+	if len(r.Backends) != 5 || len(added(r)) != 3 {
+		t.Fatalf("%s: %d backends, %d added; want 5 and 3", r.Strategy, len(r.Backends), len(added(r)))
+	}
+	if r.P50ms <= 0 || r.P99ms < r.P50ms {
+		t.Errorf("%s: p50 %v p99 %v", r.Strategy, r.P50ms, r.P99ms)
+	}
+}
+
+func TestScaleupShowsTheProblemAndTheFixes(t *testing.T) {
+	p := quick()
+	results := runScaleup(t, p, "vip+pick_first", "dns+round_robin", "dns+maxage+minres", "dnspoll+round_robin")
+
+	vip := results["vip+pick_first"]
+	checkCommon(t, vip, p, p.Duration)
+	used := 0
+	for _, b := range vip.Backends {
+		if b.RPCs > 0 {
+			used++
+		}
+	}
+	if used != 1 {
+		t.Errorf("vip+pick_first: %d backends used, want exactly 1 (one connection, one backend)", used)
+	}
+
+	dns := results["dns+round_robin"]
+	checkCommon(t, dns, p, p.Duration)
+	for _, b := range added(dns) {
+		if b.RPCs != 0 {
+			t.Errorf("dns+round_robin: added backend %s got %d calls, want 0", b.Name, b.RPCs)
+		}
+	}
+
+	for _, name := range []string{"dns+maxage+minres", "dnspoll+round_robin"} {
+		r := results[name]
+		checkCommon(t, r, p, p.Duration)
+		if r.PickupBoundMs == nil {
+			t.Fatalf("%s has no pickup bound", name)
+		}
+		for _, b := range added(r) {
+			if b.FirstRPCMs == nil {
+				t.Errorf("%s: added backend %s never got a call", name, b.Name)
+				continue
+			}
+			if *b.FirstRPCMs > *r.PickupBoundMs {
+				t.Errorf("%s: %s got its first call after %.0fms, bound %.0fms", name, b.Name, *b.FirstRPCMs, *r.PickupBoundMs)
+			}
+		}
+		// A fair share once everyone is in: each of 5 within 20% ± 6.
+		for _, b := range r.Backends {
+			if b.SettledShare == nil {
+				t.Errorf("%s: no settled share for %s", name, b.Name)
+				continue
+			}
+			if math.Abs(*b.SettledShare-0.2) > 0.06 {
+				t.Errorf("%s: %s settled share %.2f, want about 0.20", name, b.Name, *b.SettledShare)
+			}
+		}
+	}
+}
+
+// grpc-go's dns resolver will not re-resolve within 30s of its last lookup,
+// however often MaxConnectionAge breaks connections: the added backends wait
+// until then. This is the subtlety the lab must show.
+func TestScaleupMaxAgeWaitsForGRPCsResolutionFloor(t *testing.T) {
+	p := quick()
+	r := runScaleup(t, p, "dns+maxage")["dns+maxage"]
+	checkCommon(t, r, p, grpcDNSFloor+6*time.Second)
+	earliest := grpcDNSFloor - p.AddAfter - 2*time.Second
+	for _, b := range added(r) {
+		if b.FirstRPCMs == nil {
+			t.Errorf("%s never got a call in %vs", b.Name, r.Seconds)
+			continue
+		}
+		first := time.Duration(*b.FirstRPCMs * float64(time.Millisecond))
+		if first < earliest || first > time.Duration(*r.PickupBoundMs*float64(time.Millisecond)) {
+			t.Errorf("%s: first call %v after joining, want between %v and %.0fms", b.Name, first, earliest, *r.PickupBoundMs)
+		}
+	}
+}
+
+func TestMakePlanRejectsUnknownNamesAndBadParams(t *testing.T) {
+	tests := []struct {
+		name    string
+		cfg     Config
+		wantErr string
+	}{
+		{"unknown scenario", Config{Scenarios: []string{"nope"}, Params: DefaultParams()}, `unknown scenario "nope"`},
+		{"unknown strategy", Config{Strategies: []string{"magic"}, Params: DefaultParams()}, `unknown strategy "magic"`},
+		{"zero rate", Config{Params: func() Params { p := DefaultParams(); p.Rate = 0; return p }()}, "rate 0"},
+		{"add after the end", Config{Params: func() Params { p := DefaultParams(); p.AddAfter = p.Duration; return p }()}, "add-after"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := MakePlan(tt.cfg)
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Fatalf("error %v, want %q", err, tt.wantErr)
+			}
+		})
+	}
+	plan, err := MakePlan(Config{Params: DefaultParams()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if plan.Total() >= 2*time.Minute-10*time.Second {
+		t.Errorf("the default plan loads for %v; the default run must finish in under 2 minutes", plan.Total())
+	}
+}
+
+func TestPercentile(t *testing.T) {
+	ds := make([]time.Duration, 100)
+	for i := range ds {
+		ds[i] = time.Duration(i+1) * time.Millisecond
+	}
+	for _, tt := range []struct {
+		p    float64
+		want time.Duration
+	}{{0.5, 50 * time.Millisecond}, {0.99, 99 * time.Millisecond}, {1, 100 * time.Millisecond}, {0, time.Millisecond}} {
+		if got := percentile(ds, tt.p); got != tt.want {
+			t.Errorf("p%v = %v, want %v", tt.p, got, tt.want)
+		}
+	}
+	if percentile(nil, 0.5) != 0 {
+		t.Error("percentile of nothing")
+	}
+}

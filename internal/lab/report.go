@@ -1,0 +1,135 @@
+package lab
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/grpclb/grpclb/internal/chart"
+)
+
+// WriteHeader prints what a scenario does before its runs.
+func WriteHeader(w io.Writer, scenarioName string, p Params) {
+	scn, ok := scenarioByName(scenarioName)
+	if !ok {
+		return
+	}
+	fmt.Fprintf(w, "\n== %s: %s\n", scn.Name, scn.Doc)
+	fmt.Fprintf(w, "   %d calls/s, at most %d in flight, %v timeout", p.Rate, p.Workers, p.Timeout)
+	if scn.Setting != nil {
+		fmt.Fprintf(w, "; %s", scn.Setting(p))
+	}
+	fmt.Fprint(w, "\n\n")
+}
+
+// WriteTable prints a scenario's results side by side: share of calls per
+// backend, and for backends that joined later how long they waited for
+// their first call against the strategy's bound.
+func WriteTable(w io.Writer, results []Result) {
+	if len(results) == 0 {
+		return
+	}
+	// Right-aligned numbers; the text columns are padded by hand to stay
+	// left-aligned.
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	width := len("strategy")
+	for _, r := range results {
+		width = max(width, len(r.Strategy))
+	}
+	left := func(s string) string { return fmt.Sprintf("%-*s", width, s) }
+	head := []string{left("strategy"), "time", "rpcs", "failed", "p50 ms", "p99 ms"}
+	for _, b := range results[0].Backends {
+		name := b.Name
+		if b.AddedLater {
+			name += "+"
+		}
+		head = append(head, name)
+	}
+	head = append(head, " first call on added backends (bound)")
+	fmt.Fprintln(tw, "   "+strings.Join(head, "\t"))
+	for _, r := range results {
+		row := []string{left(r.Strategy), fmt.Sprintf("%.0fs", r.Seconds), fmt.Sprint(r.RPCs), fmt.Sprint(r.Failed),
+			fmt.Sprintf("%.2f", r.P50ms), fmt.Sprintf("%.2f", r.P99ms)}
+		var firsts []string
+		for _, b := range r.Backends {
+			row = append(row, fmt.Sprintf("%.0f%%", 100*float64(b.RPCs)/float64(max(1, r.RPCs-r.Failed))))
+			if b.AddedLater {
+				if b.FirstRPCMs == nil {
+					firsts = append(firsts, "never")
+				} else {
+					firsts = append(firsts, fmt.Sprintf("%.1fs", *b.FirstRPCMs/1000))
+				}
+			}
+		}
+		bound := ""
+		if r.PickupBoundMs != nil {
+			bound = fmt.Sprintf(" (≤%.1fs)", *r.PickupBoundMs/1000)
+		}
+		row = append(row, " "+strings.Join(firsts, " ")+bound)
+		fmt.Fprintln(tw, "   "+strings.Join(row, "\t"))
+	}
+	tw.Flush()
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "   share: of all answered calls over the run; + marks backends added during the run.")
+	for _, r := range results {
+		if s := settledSummary(r); s != "" {
+			fmt.Fprintf(w, "   %s: %s\n", r.Strategy, s)
+		}
+		if r.Note != "" {
+			fmt.Fprintf(w, "   %s: %s\n", r.Strategy, r.Note)
+		}
+	}
+}
+
+// settledSummary describes the shares once every backend was in use.
+func settledSummary(r Result) string {
+	var parts []string
+	for _, b := range r.Backends {
+		if b.SettledShare == nil {
+			return ""
+		}
+		parts = append(parts, fmt.Sprintf("%s %.0f%%", b.Name, 100**b.SettledShare))
+	}
+	return fmt.Sprintf("once every backend had a call: %s (even: %.0f%%)", strings.Join(parts, " "), 100/float64(len(r.Backends)))
+}
+
+// Chart draws calls per second per backend over time, a panel per run.
+func Chart(results []Result) chart.Chart {
+	c := chart.Chart{Title: "grpclb lab: calls per second per backend"}
+	for _, r := range results {
+		panel := chart.Panel{Title: r.Scenario + " / " + r.Strategy, Bucket: r.Bucket, YLabel: "calls/s"}
+		perSec := float64(time.Second) / float64(r.Bucket)
+		for _, b := range r.Backends {
+			s := chart.Series{Name: b.Name, Dashed: b.AddedLater}
+			if b.AddedLater {
+				s.Name += " (added)"
+			}
+			for _, n := range b.PerBucket {
+				s.Values = append(s.Values, float64(n)*perSec)
+			}
+			panel.Series = append(panel.Series, s)
+		}
+		if fails := r.Failures; len(fails) > 0 && sum(fails) > 0 {
+			s := chart.Series{Name: "failed"}
+			for _, n := range fails {
+				s.Values = append(s.Values, float64(n)*perSec)
+			}
+			panel.Series = append(panel.Series, s)
+		}
+		for _, e := range r.Events {
+			panel.Markers = append(panel.Markers, chart.Marker{At: e.At, Label: e.Label})
+		}
+		c.Panels = append(c.Panels, panel)
+	}
+	return c
+}
+
+func sum(xs []int) int {
+	t := 0
+	for _, x := range xs {
+		t += x
+	}
+	return t
+}

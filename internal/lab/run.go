@@ -1,0 +1,191 @@
+package lab
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"google.golang.org/grpc"
+
+	"github.com/grpclb/grpclb/internal/testbed/echopb"
+)
+
+// Config selects what a lab run does.
+type Config struct {
+	// Scenarios to run, by name; empty runs every scenario.
+	Scenarios []string
+	// Strategies to run, by name; empty runs each scenario's defaults.
+	Strategies []string
+	Params     Params
+	// Progress, when set, receives a live status line (with \r) while a
+	// strategy runs.
+	Progress io.Writer
+	// OnResult is called after each (scenario, strategy) run.
+	OnResult func(Result)
+}
+
+// Plan is a run's list of (scenario, strategy) pairs, checked.
+type Plan struct {
+	Runs []PlannedRun
+}
+
+// PlannedRun is one (scenario, strategy) run.
+type PlannedRun struct {
+	Scenario Scenario
+	Strategy Strategy
+	Duration time.Duration
+}
+
+// MakePlan resolves names into runs, with an error naming any unknown one.
+func MakePlan(cfg Config) (Plan, error) {
+	if err := cfg.Params.Validate(); err != nil {
+		return Plan{}, err
+	}
+	names := cfg.Scenarios
+	if len(names) == 0 {
+		names = ScenarioNames()
+	}
+	var plan Plan
+	for _, sn := range names {
+		scn, ok := scenarioByName(sn)
+		if !ok {
+			return Plan{}, fmt.Errorf("unknown scenario %q (known: %s)", sn, strings.Join(ScenarioNames(), ", "))
+		}
+		strats := cfg.Strategies
+		if len(strats) == 0 {
+			strats = scn.Strategies
+		}
+		for _, name := range strats {
+			st, ok := strategyByName(name)
+			if !ok {
+				return Plan{}, fmt.Errorf("unknown strategy %q (known: %s)", name, strings.Join(StrategyNames(), ", "))
+			}
+			plan.Runs = append(plan.Runs, PlannedRun{Scenario: scn, Strategy: st, Duration: max(cfg.Params.Duration, st.MinDuration)})
+		}
+	}
+	return plan, nil
+}
+
+// Total is the plan's load time.
+func (p Plan) Total() time.Duration {
+	var d time.Duration
+	for _, r := range p.Runs {
+		d += r.Duration
+	}
+	return d
+}
+
+// Run executes the plan, one run after another, and returns the results.
+func Run(ctx context.Context, cfg Config, plan Plan) ([]Result, error) {
+	var results []Result
+	for _, pr := range plan.Runs {
+		res, err := runOne(ctx, cfg, pr)
+		if err != nil {
+			return results, fmt.Errorf("%s/%s: %w", pr.Scenario.Name, pr.Strategy.Name, err)
+		}
+		results = append(results, res)
+		if cfg.OnResult != nil {
+			cfg.OnResult(res)
+		}
+		if ctx.Err() != nil {
+			return results, ctx.Err()
+		}
+	}
+	return results, nil
+}
+
+func runOne(ctx context.Context, cfg Config, pr PlannedRun) (Result, error) {
+	p, st, scn := cfg.Params, pr.Strategy, pr.Scenario
+	if st.Global != nil {
+		undo := st.Global(p)
+		defer undo() // runs after the client below is closed
+	}
+	opts, err := optionsFor(st, p)
+	if err != nil {
+		return Result{}, err
+	}
+	w, err := newWorld(scn.Initial, opts)
+	if err != nil {
+		return Result{}, err
+	}
+	defer w.Close()
+	cc, err := st.Dial(w, p)
+	if err != nil {
+		return Result{}, fmt.Errorf("dial: %w", err)
+	}
+	defer cc.Close()
+
+	rec := newRecorder(p.Bucket)
+	runCtx, cancel := context.WithTimeout(ctx, pr.Duration+p.Timeout+5*time.Second)
+	defer cancel()
+	w.startClock()
+	start := time.Now()
+
+	type scriptResult struct {
+		events []Event
+		err    error
+	}
+	scriptDone := make(chan scriptResult, 1)
+	scriptCtx, stopScript := context.WithCancel(runCtx)
+	defer stopScript()
+	go func() {
+		ev, err := scn.Script(scriptCtx, w, p)
+		scriptDone <- scriptResult{ev, err}
+	}()
+	progressDone := make(chan struct{})
+	stopProgress := make(chan struct{})
+	go func() {
+		defer close(progressDone)
+		showProgress(cfg.Progress, scn.Name+"/"+st.Name, pr.Duration, start, rec, stopProgress)
+	}()
+
+	drive(runCtx, echopb.NewEchoClient(cc), p, pr.Duration, start, rec)
+	close(stopProgress)
+	<-progressDone
+	stopScript()
+	sr := <-scriptDone
+	if sr.err != nil && !errors.Is(sr.err, context.Canceled) {
+		return Result{}, fmt.Errorf("scenario script: %w", sr.err)
+	}
+	res := buildResult(scn.Name, st.Name, pr.Duration, p, w, rec)
+	res.Events = sr.events
+	res.Note = st.Note
+	if st.PickupBound != nil {
+		res.PickupBoundMs = ptr(ms(st.PickupBound(p)))
+	}
+	return res, nil
+}
+
+func optionsFor(st Strategy, p Params) ([]grpc.ServerOption, error) {
+	if st.ServerOptions == nil {
+		return nil, nil
+	}
+	return st.ServerOptions(p)
+}
+
+func showProgress(w io.Writer, label string, d time.Duration, start time.Time, rec *recorder, stop <-chan struct{}) {
+	if w == nil {
+		return
+	}
+	tick := time.NewTicker(250 * time.Millisecond)
+	defer tick.Stop()
+	line := func() {
+		ok, failed, backends := rec.progress()
+		el := min(time.Since(start), d)
+		fmt.Fprintf(w, "\r  %-36s %5.1fs/%-5.0fs %7d ok %5d failed  %d backends used ", label,
+			el.Seconds(), d.Seconds(), ok, failed, backends)
+	}
+	for {
+		select {
+		case <-tick.C:
+			line()
+		case <-stop:
+			line()
+			fmt.Fprint(w, "\r\033[K")
+			return
+		}
+	}
+}

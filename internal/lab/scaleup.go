@@ -1,0 +1,31 @@
+package lab
+
+import (
+	"context"
+	"fmt"
+)
+
+// scaleup: two backends under steady load, then three more start and are
+// published in DNS and behind the VIP, as when a Deployment scales up.
+var scaleup = Scenario{
+	Name: "scaleup",
+	Doc: "2 backends under steady load, then 3 more are added (DNS updated, servers started): " +
+		"do the added backends get traffic, and how soon?",
+	Setting: func(p Params) string {
+		return fmt.Sprintf("3 backends join at %v; MaxConnectionAge %v + grace %v; dnspoll interval %v",
+			p.AddAfter, p.MaxAge, p.MaxAgeGrace, p.PollInterval)
+	},
+	Initial:    2,
+	Strategies: []string{"vip+pick_first", "dns+round_robin", "dns+maxage", "dns+maxage+minres", "dnspoll+round_robin"},
+	Script: func(ctx context.Context, w *World, p Params) ([]Event, error) {
+		if !sleepCtx(ctx, p.AddAfter) {
+			return nil, nil
+		}
+		const added = 3
+		at := w.Since()
+		if err := w.Add(added); err != nil {
+			return nil, err
+		}
+		return []Event{{At: at, Label: fmt.Sprintf("+%d backends", added)}}, nil
+	},
+}

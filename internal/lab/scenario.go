@@ -1,0 +1,53 @@
+package lab
+
+import (
+	"context"
+	"time"
+)
+
+// Scenario is a load-balancing problem played out over time.
+type Scenario struct {
+	Name string
+	Doc  string
+	// Setting describes the knobs that matter for this scenario.
+	Setting func(p Params) string
+	// Initial backends running when the load starts.
+	Initial int
+	// Strategies run by default, in order.
+	Strategies []string
+	// Script changes the world while the load runs; it returns the events
+	// it caused, for the chart. It must stop when ctx ends.
+	Script func(ctx context.Context, w *World, p Params) ([]Event, error)
+}
+
+var scenarios = []Scenario{scaleup}
+
+// ScenarioNames lists every scenario.
+func ScenarioNames() []string {
+	out := make([]string, len(scenarios))
+	for i, s := range scenarios {
+		out[i] = s.Name
+	}
+	return out
+}
+
+func scenarioByName(name string) (Scenario, bool) {
+	for _, s := range scenarios {
+		if s.Name == name {
+			return s, true
+		}
+	}
+	return Scenario{}, false
+}
+
+// sleepCtx waits d or until ctx ends, reporting whether d passed.
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}

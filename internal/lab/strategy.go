@@ -1,0 +1,131 @@
+package lab
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	grpcdns "google.golang.org/grpc/resolver/dns"
+
+	"github.com/grpclb/grpclb/resolver/dnspoll"
+	"github.com/grpclb/grpclb/server"
+)
+
+// Strategy is one way of reaching the service: how the backends are run
+// and how the client dials them.
+type Strategy struct {
+	Name string
+	Doc  string
+	// ServerOptions for every backend; nil means grpc-go's defaults.
+	ServerOptions func(p Params) ([]grpc.ServerOption, error)
+	// Dial builds the client for the world.
+	Dial func(w *World, p Params) (*grpc.ClientConn, error)
+	// Global applies a process-wide setting for the run and returns its
+	// undo. The runner calls it only while no client exists.
+	Global func(p Params) (undo func())
+	// MinDuration is the shortest run that shows what the strategy does.
+	MinDuration time.Duration
+	// PickupBound is how soon a backend that joins must get its first call
+	// (0: the strategy makes no such promise).
+	PickupBound func(p Params) time.Duration
+	// Note is printed with the results.
+	Note string
+}
+
+const roundRobinConfig = `{"loadBalancingConfig":[{"round_robin":{}}]}`
+
+var insecureCreds = grpc.WithTransportCredentials(insecure.NewCredentials())
+
+func dialDNS(scheme string, extra ...grpc.DialOption) func(w *World, p Params) (*grpc.ClientConn, error) {
+	return func(w *World, p Params) (*grpc.ClientConn, error) {
+		target := fmt.Sprintf("%s://%s/%s", scheme, w.DNS.Addr, w.Target())
+		opts := append([]grpc.DialOption{insecureCreds, grpc.WithDefaultServiceConfig(roundRobinConfig)}, extra...)
+		return grpc.NewClient(target, opts...)
+	}
+}
+
+func maxAgeOptions(p Params) ([]grpc.ServerOption, error) {
+	return server.Options(server.Config{MaxConnectionAge: p.MaxAge, MaxConnectionAgeGrace: p.MaxAgeGrace})
+}
+
+func maxAgeBound(p Params) time.Duration {
+	return p.MaxAge + p.MaxAge/10 + p.MaxAgeGrace + time.Second // age with grpc-go's +10% jitter, grace, a second
+}
+
+// grpcDNSFloor is grpc-go's default minimum interval between two lookups
+// of its dns resolver.
+const grpcDNSFloor = 30 * time.Second
+
+var strategies = []Strategy{
+	{
+		Name: "vip+pick_first",
+		Doc:  "one address (an L4 VIP such as a ClusterIP) and grpc-go's default pick_first",
+		Dial: func(w *World, p Params) (*grpc.ClientConn, error) {
+			return grpc.NewClient("passthrough:///"+w.VIP.Addr, insecureCreds)
+		},
+		Note: "The VIP balances connections, not calls: one connection, one backend.",
+	},
+	{
+		Name: "dns+round_robin",
+		Doc:  "dns:/// (grpc-go's resolver) listing every backend, with round_robin",
+		Dial: dialDNS("dns"),
+		Note: "grpc-go's dns resolver looks the name up again only when a connection breaks; none does.",
+	},
+	{
+		Name:          "dns+maxage",
+		Doc:           "dns:/// + round_robin, servers with MaxConnectionAge (grpc-go's 30s re-resolution floor left as it is)",
+		ServerOptions: maxAgeOptions,
+		Dial:          dialDNS("dns"),
+		MinDuration:   grpcDNSFloor + 6*time.Second,
+		PickupBound:   func(p Params) time.Duration { return max(grpcDNSFloor, maxAgeBound(p)) + time.Second },
+		Note: "Connections age out every few seconds and ask for a re-resolution, but grpc-go's dns resolver " +
+			"refuses to look up again within 30s of its last lookup (resolver/dns.SetMinResolutionInterval).",
+	},
+	{
+		Name:          "dns+maxage+minres",
+		Doc:           "as dns+maxage, with grpc-go's re-resolution floor lowered to 1s (dns.SetMinResolutionInterval, process-wide)",
+		ServerOptions: maxAgeOptions,
+		Dial:          dialDNS("dns"),
+		Global: func(Params) func() {
+			grpcdns.SetMinResolutionInterval(time.Second)
+			return func() { grpcdns.SetMinResolutionInterval(grpcDNSFloor) }
+		},
+		PickupBound: maxAgeBound,
+	},
+	{
+		Name: "dnspoll+round_robin",
+		Doc:  "dnspoll:/// (grpclb's resolver, re-resolving on a jittered interval) with round_robin",
+		Dial: func(w *World, p Params) (*grpc.ClientConn, error) {
+			b := dnspoll.NewBuilder(dnspoll.Options{
+				Interval:    p.PollInterval,
+				MinInterval: min(p.PollInterval, time.Second),
+				Logger:      slog.New(slog.NewTextHandler(io.Discard, nil)),
+			})
+			return dialDNS(dnspoll.Scheme, grpc.WithResolvers(b))(w, p)
+		},
+		PickupBound: func(p Params) time.Duration {
+			return p.PollInterval + time.Duration(float64(p.PollInterval)*dnspoll.DefaultJitter) + time.Second
+		},
+	},
+}
+
+// StrategyNames lists every strategy.
+func StrategyNames() []string {
+	out := make([]string, len(strategies))
+	for i, s := range strategies {
+		out[i] = s.Name
+	}
+	return out
+}
+
+func strategyByName(name string) (Strategy, bool) {
+	for _, s := range strategies {
+		if s.Name == name {
+			return s, true
+		}
+	}
+	return Strategy{}, false
+}

@@ -1,0 +1,118 @@
+package lab
+
+import (
+	"fmt"
+	"net/netip"
+	"sync"
+	"time"
+
+	"google.golang.org/grpc"
+
+	"github.com/grpclb/grpclb/internal/testbed"
+)
+
+// World is what one run plays in: backends on 127.0.0.x sharing a port, a
+// DNS name listing the running ones, and a VIP forwarding to them.
+type World struct {
+	DNS   *testbed.DNSServer
+	Fleet *testbed.Fleet
+	VIP   *testbed.VIP
+	// Name is the DNS name of the service, e.g. "backend.lab.".
+	Name string
+
+	mu      sync.Mutex
+	start   time.Time
+	addedAt map[string]time.Duration // backend addr -> when it joined, from start
+	later   map[string]bool          // joined after the load started
+}
+
+func newWorld(initial int, serverOpts []grpc.ServerOption) (*World, error) {
+	w := &World{Name: "backend.lab.", addedAt: make(map[string]time.Duration), later: make(map[string]bool)}
+	var err error
+	if w.DNS, err = testbed.StartDNS(); err != nil {
+		return nil, err
+	}
+	w.Fleet, err = testbed.StartFleet(initial, testbed.FleetConfig{
+		FirstIP:       netip.MustParseAddr("127.0.0.2"),
+		ServerOptions: serverOpts,
+	})
+	if err != nil {
+		w.Close()
+		return nil, err
+	}
+	if w.VIP, err = testbed.StartVIP("127.0.0.1:0"); err != nil {
+		w.Close()
+		return nil, err
+	}
+	for _, addr := range w.Fleet.Addrs() {
+		w.addedAt[addr] = 0
+	}
+	w.publish()
+	return w, nil
+}
+
+// Target is the service's host:port, for a DNS-based target.
+func (w *World) Target() string { return fmt.Sprintf("%s:%d", w.Name, w.Fleet.Port()) }
+
+// startClock marks the start of the load: times are measured from here.
+func (w *World) startClock() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.start = time.Now()
+}
+
+// Since is the time since the load started.
+func (w *World) Since() time.Duration {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return time.Since(w.start)
+}
+
+// Add starts n backends and publishes them in DNS and behind the VIP, as a
+// scale-up of a Deployment would.
+func (w *World) Add(n int) error {
+	added, err := w.Fleet.Add(n)
+	at := w.Since()
+	w.mu.Lock()
+	for _, b := range added {
+		w.addedAt[b.Addr] = at
+		w.later[b.Addr] = true
+	}
+	w.mu.Unlock()
+	w.publish()
+	return err
+}
+
+// publish points DNS and the VIP at every running backend.
+func (w *World) publish() {
+	var ips []netip.Addr
+	var addrs []string
+	for _, b := range w.Fleet.Backends() {
+		if b.Running() {
+			ips = append(ips, netip.MustParseAddrPort(b.Addr).Addr())
+			addrs = append(addrs, b.Addr)
+		}
+	}
+	w.DNS.SetHosts(w.Name, 1, ips...)
+	w.VIP.SetBackends(addrs...)
+}
+
+// joined returns when addr joined and whether that was after the start.
+func (w *World) joined(addr string) (time.Duration, bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.addedAt[addr], w.later[addr]
+}
+
+// Close stops everything.
+func (w *World) Close() {
+	if w.VIP != nil {
+		w.VIP.Close()
+	}
+	if w.Fleet != nil {
+		w.Fleet.Close()
+	}
+	if w.DNS != nil {
+		w.DNS.Close()
+	}
+}
