@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# The project's test command: formatting, vet, staticcheck, every test with
+# the race detector, then each fuzz target for a bounded time.
+#
+#   ./scripts/test.sh              everything
+#   FUZZTIME=0 ./scripts/test.sh   skip the fuzzing pass
+#
+# Tools are installed from the Go module proxy into $GRPCLB_CACHE/bin
+# (default ~/.cache/grpclb/bin), keyed by version.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+cache=${GRPCLB_CACHE:-$HOME/.cache/grpclb}
+staticcheck_version=v0.8.2 # staticcheck 2026.2.2, knows Go 1.26
+fuzztime=${FUZZTIME:-10s}
+
+step() { printf '\n==> %s\n' "$*"; }
+
+tool="$cache/bin/staticcheck-$staticcheck_version"
+if [ ! -x "$tool" ]; then
+  step "installing staticcheck $staticcheck_version"
+  mkdir -p "$cache/bin"
+  GOBIN="$cache/bin/tmp" go install "honnef.co/go/tools/cmd/staticcheck@$staticcheck_version"
+  mv "$cache/bin/tmp/staticcheck" "$tool"
+  rmdir "$cache/bin/tmp"
+fi
+
+step "gofmt"
+unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
+if [ -n "$unformatted" ]; then
+  echo "gofmt would change:"; echo "$unformatted"; exit 1
+fi
+
+step "go vet"
+go vet ./...
+
+step "staticcheck"
+"$tool" ./...
+
+step "go test -race"
+go test -race -count=1 -timeout 20m ./...
+
+if [ "$fuzztime" != "0" ]; then
+  step "fuzzing each target for $fuzztime"
+  for pkg in $(go list ./...); do
+    dir=$(go list -f '{{.Dir}}' "$pkg")
+    for target in $(grep -ho '^func Fuzz[A-Za-z0-9_]*' "$dir"/*_test.go 2>/dev/null | sed 's/^func //' | sort -u); do
+      echo "--- $pkg $target"
+      go test -run '^$' -fuzz "^$target\$" -fuzztime "$fuzztime" "$pkg"
+    done
+  done
+fi
+
+step "all checks passed"
