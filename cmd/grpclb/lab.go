@@ -73,8 +73,8 @@ func runLab(args []string, stdout, stderr io.Writer) error {
 	if *chartPath != "" && !strings.HasSuffix(*chartPath, ".svg") && !strings.HasSuffix(*chartPath, ".png") {
 		return fmt.Errorf("lab: --chart %q must end in .svg or .png", *chartPath)
 	}
-	if !*asJSON && isTerminal(os.Stderr) {
-		cfg.Progress = stderr
+	if !*asJSON {
+		cfg.Progress, cfg.Live = stderr, isTerminal(os.Stderr)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()

@@ -20,9 +20,10 @@ type Config struct {
 	// Strategies to run, by name; empty runs each scenario's defaults.
 	Strategies []string
 	Params     Params
-	// Progress, when set, receives a live status line (with \r) while a
-	// strategy runs.
+	// Progress, when set, receives a status line as each run starts; with
+	// Live, a status line redrawn (with \r) while it runs.
 	Progress io.Writer
+	Live     bool
 	// OnResult is called after each (scenario, strategy) run.
 	OnResult func(Result)
 }
@@ -139,7 +140,7 @@ func runOne(ctx context.Context, cfg Config, pr PlannedRun) (Result, error) {
 	stopProgress := make(chan struct{})
 	go func() {
 		defer close(progressDone)
-		showProgress(cfg.Progress, scn.Name+"/"+st.Name, pr.Duration, start, rec, stopProgress)
+		showProgress(cfg.Progress, cfg.Live, scn.Name+"/"+st.Name, pr.Duration, start, rec, stopProgress)
 	}()
 
 	drive(runCtx, echopb.NewEchoClient(cc), p, pr.Duration, start, rec)
@@ -166,8 +167,13 @@ func optionsFor(st Strategy, p Params) ([]grpc.ServerOption, error) {
 	return st.ServerOptions(p)
 }
 
-func showProgress(w io.Writer, label string, d time.Duration, start time.Time, rec *recorder, stop <-chan struct{}) {
+func showProgress(w io.Writer, live bool, label string, d time.Duration, start time.Time, rec *recorder, stop <-chan struct{}) {
 	if w == nil {
+		return
+	}
+	if !live {
+		fmt.Fprintf(w, "  running %s for %v\n", label, d)
+		<-stop
 		return
 	}
 	tick := time.NewTicker(250 * time.Millisecond)
