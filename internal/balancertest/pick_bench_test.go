@@ -1,0 +1,71 @@
+package balancertest
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"testing"
+
+	"google.golang.org/grpc/balancer"
+	"google.golang.org/grpc/metadata"
+)
+
+// pickPolicies are benchmarked side by side: grpc-go's own pickers are the
+// baseline for grpclb's.
+var pickPolicies = []struct {
+	name, config string
+	ctx          func(i int) context.Context // the call's context for pick i
+}{
+	{name: "round_robin"},
+	{name: "least_request_experimental", config: `{"choiceCount":2}`},
+	{name: "ring_hash_experimental", config: `{"requestHashHeader":"x-key"}`, ctx: headerKey},
+}
+
+// headerKey carries a key in the x-key header, as ring_hash wants it.
+func headerKey(i int) context.Context {
+	return metadata.AppendToOutgoingContext(context.Background(), "x-key", strconv.Itoa(i))
+}
+
+// BenchmarkPick measures one Pick (and its Done) per op on a picker with
+// every endpoint READY.
+func BenchmarkPick(b *testing.B) {
+	for _, pol := range pickPolicies {
+		for _, n := range []int{1, 10, 100, 1000} {
+			b.Run(fmt.Sprintf("policy=%s/endpoints=%d", pol.name, n), func(b *testing.B) {
+				var nudge []context.Context
+				if pol.ctx != nil {
+					for i := range 20*n + 100 {
+						nudge = append(nudge, pol.ctx(i))
+					}
+				}
+				bal, _, p, err := Build(pol.name, pol.config, Endpoints(n), nudge...)
+				if err != nil {
+					b.Fatal(err)
+				}
+				defer bal.Close()
+				// Contexts are made before timing: making them is the
+				// caller's cost, not the picker's.
+				const keys = 1024
+				infos := make([]balancer.PickInfo, keys)
+				for i := range infos {
+					ctx := context.Background()
+					if pol.ctx != nil {
+						ctx = pol.ctx(i)
+					}
+					infos[i] = balancer.PickInfo{Ctx: ctx, FullMethodName: "/grpclb.testbed.v1.Echo/Echo"}
+				}
+				b.ReportAllocs()
+				b.ResetTimer()
+				for i := 0; b.Loop(); i++ {
+					res, err := p.Pick(infos[i%keys])
+					if err != nil {
+						b.Fatal(err)
+					}
+					if res.Done != nil {
+						res.Done(balancer.DoneInfo{})
+					}
+				}
+			})
+		}
+	}
+}
