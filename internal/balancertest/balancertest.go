@@ -163,6 +163,13 @@ func (sc *SubConn) Shutdown() {
 	sc.shutdown = true
 }
 
+// IsShutdown reports whether the policy shut the SubConn down.
+func (sc *SubConn) IsShutdown() bool {
+	sc.cc.mu.Lock()
+	defer sc.cc.mu.Unlock()
+	return sc.shutdown
+}
+
 // RegisterHealthListener implements balancer.SubConn. The listener is
 // called after the state listener returns (pick_first registers it while
 // handling READY, under its own lock).

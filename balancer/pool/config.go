@@ -1,0 +1,57 @@
+package pool
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+
+	"google.golang.org/grpc/serviceconfig"
+)
+
+// Config is the policy's configuration.
+type Config struct {
+	serviceconfig.LoadBalancingConfig `json:"-"`
+
+	// Connections per address. Default 4, from 1 to 256.
+	Connections int `json:"connections,omitempty"`
+	// Pick is "round_robin" (default) or "p2c".
+	Pick string `json:"pick,omitempty"`
+}
+
+// Defaults and limits.
+const (
+	DefaultConnections = 4
+	MaxConnections     = 256
+	PickRoundRobin     = "round_robin"
+	PickP2C            = "p2c"
+)
+
+// ParseConfig parses the policy's JSON configuration, filling defaults and
+// rejecting unknown fields and bad values with an error naming the field.
+func ParseConfig(js json.RawMessage) (*Config, error) {
+	cfg := &Config{}
+	if len(bytes.TrimSpace(js)) > 0 {
+		dec := json.NewDecoder(bytes.NewReader(js))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(cfg); err != nil {
+			return nil, fmt.Errorf("pool: bad config %s: %w", js, err)
+		}
+		if dec.More() {
+			return nil, fmt.Errorf("pool: bad config %s: trailing data", js)
+		}
+	}
+	if cfg.Connections == 0 {
+		cfg.Connections = DefaultConnections
+	}
+	if cfg.Connections < 1 || cfg.Connections > MaxConnections {
+		return nil, fmt.Errorf("pool: connections %d must be from 1 to %d", cfg.Connections, MaxConnections)
+	}
+	switch cfg.Pick {
+	case "":
+		cfg.Pick = PickRoundRobin
+	case PickRoundRobin, PickP2C:
+	default:
+		return nil, fmt.Errorf("pool: pick %q must be %q or %q", cfg.Pick, PickRoundRobin, PickP2C)
+	}
+	return cfg, nil
+}
