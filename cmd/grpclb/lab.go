@@ -25,7 +25,8 @@ every backend's share of calls, how soon backends added later got their
 first call, failed calls and latency.
 
 Examples:
-  grpclb lab                                   every scenario, default strategies
+  grpclb lab                                   the default scenarios (%s)
+  grpclb lab --scenario all                    every scenario
   grpclb lab --scenario scaleup --chart scaleup.svg
   grpclb lab --strategy dnspoll+round_robin,dns+round_robin --duration 20s
   grpclb lab --json | jq '.backends[] | select(.added_later) | .first_rpc_ms'
@@ -41,12 +42,12 @@ func runLab(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("lab", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, labHelp, strings.Join(lab.ScenarioNames(), ", "), strings.Join(lab.StrategyNames(), ", "))
+		fmt.Fprintf(stderr, labHelp, strings.Join(lab.DefaultScenarios(), ", "), strings.Join(lab.ScenarioNames(), ", "), strings.Join(lab.StrategyNames(), ", "))
 		fs.PrintDefaults()
 	}
-	scenarios := fs.String("scenario", "", "comma-separated scenarios to run (default: all)")
+	scenarios := fs.String("scenario", "", `comma-separated scenarios to run, or "all" (default: the default scenarios)`)
 	strategies := fs.String("strategy", "", "comma-separated strategies to run (default: each scenario's own)")
-	fs.DurationVar(&p.Duration, "duration", p.Duration, "load time per strategy (a strategy that needs longer takes longer)")
+	fs.DurationVar(&p.Duration, "duration", p.Duration, "load time per strategy (default: each scenario's own; a strategy that needs longer takes longer)")
 	fs.IntVar(&p.Rate, "rate", p.Rate, "calls per second")
 	fs.IntVar(&p.Workers, "workers", p.Workers, "most calls in flight")
 	fs.DurationVar(&p.Timeout, "timeout", p.Timeout, "deadline of each call")

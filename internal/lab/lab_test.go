@@ -160,7 +160,7 @@ func TestMakePlanRejectsUnknownNamesAndBadParams(t *testing.T) {
 		{"unknown scenario", Config{Scenarios: []string{"nope"}, Params: DefaultParams()}, `unknown scenario "nope"`},
 		{"unknown strategy", Config{Strategies: []string{"magic"}, Params: DefaultParams()}, `unknown strategy "magic"`},
 		{"zero rate", Config{Params: func() Params { p := DefaultParams(); p.Rate = 0; return p }()}, "rate 0"},
-		{"add after the end", Config{Params: func() Params { p := DefaultParams(); p.AddAfter = p.Duration; return p }()}, "add-after"},
+		{"add after the end", Config{Scenarios: []string{"scaleup"}, Params: func() Params { p := DefaultParams(); p.AddAfter = 20 * time.Second; return p }()}, "add-after 20s must be within the duration 12s"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -176,6 +176,10 @@ func TestMakePlanRejectsUnknownNamesAndBadParams(t *testing.T) {
 	}
 	if plan.Total() >= 2*time.Minute-10*time.Second {
 		t.Errorf("the default plan loads for %v; the default run must finish in under 2 minutes", plan.Total())
+	}
+	all, err := MakePlan(Config{Scenarios: []string{"all"}, Params: DefaultParams()})
+	if err != nil || len(all.Runs) < len(plan.Runs) {
+		t.Errorf("--scenario all: %d runs, %v; the default has %d", len(all.Runs), err, len(plan.Runs))
 	}
 }
 
@@ -194,5 +198,35 @@ func TestPercentile(t *testing.T) {
 	}
 	if percentile(nil, 0.5) != 0 {
 		t.Error("percentile of nothing")
+	}
+}
+
+func TestVIPPoolsReachEveryBackend(t *testing.T) {
+	p := quick()
+	p.Duration = 2 * time.Second
+	cfg := Config{Scenarios: []string{"vip"}, Params: p}
+	plan, err := MakePlan(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	results, err := Run(context.Background(), cfg, plan)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]int{"vip+pick_first": 1, "vip+pool": 5, "vip+ccpool": 5}
+	for _, r := range results {
+		used := 0
+		for _, b := range r.Backends {
+			if b.RPCs > 0 {
+				used++
+			}
+		}
+		if r.Failed != 0 || used != want[r.Strategy] {
+			t.Errorf("%s: %d backends used, %d failed; want %d backends", r.Strategy, used, r.Failed, want[r.Strategy])
+		}
+		delete(want, r.Strategy)
+	}
+	if len(want) != 0 {
+		t.Errorf("strategies not run: %v", want)
 	}
 }

@@ -47,7 +47,13 @@ func WriteTable(w io.Writer, results []Result) {
 		}
 		head = append(head, name)
 	}
-	head = append(head, " first call on added backends (bound)")
+	anyAdded := false
+	for _, b := range results[0].Backends {
+		anyAdded = anyAdded || b.AddedLater
+	}
+	if anyAdded {
+		head = append(head, " first call on added backends (bound)")
+	}
 	fmt.Fprintln(tw, "   "+strings.Join(head, "\t"))
 	for _, r := range results {
 		row := []string{left(r.Strategy), fmt.Sprintf("%.0fs", r.Seconds), fmt.Sprint(r.RPCs), fmt.Sprint(r.Failed),
@@ -67,12 +73,18 @@ func WriteTable(w io.Writer, results []Result) {
 		if r.PickupBoundMs != nil {
 			bound = fmt.Sprintf(" (≤%.1fs)", *r.PickupBoundMs/1000)
 		}
-		row = append(row, " "+strings.Join(firsts, " ")+bound)
+		if anyAdded {
+			row = append(row, " "+strings.Join(firsts, " ")+bound)
+		}
 		fmt.Fprintln(tw, "   "+strings.Join(row, "\t"))
 	}
 	tw.Flush()
 	fmt.Fprintln(w)
-	fmt.Fprintln(w, "   share: of all answered calls over the run; + marks backends added during the run.")
+	if anyAdded {
+		fmt.Fprintln(w, "   share: of all answered calls over the run; + marks backends added during the run.")
+	} else {
+		fmt.Fprintln(w, "   share: of all answered calls over the run.")
+	}
 	for _, r := range results {
 		if s := settledSummary(r); s != "" {
 			fmt.Fprintf(w, "   %s: %s\n", r.Strategy, s)

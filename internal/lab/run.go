@@ -15,7 +15,8 @@ import (
 
 // Config selects what a lab run does.
 type Config struct {
-	// Scenarios to run, by name; empty runs every scenario.
+	// Scenarios to run, by name; empty runs the default ones, "all" every
+	// one.
 	Scenarios []string
 	// Strategies to run, by name; empty runs each scenario's defaults.
 	Strategies []string
@@ -46,7 +47,10 @@ func MakePlan(cfg Config) (Plan, error) {
 		return Plan{}, err
 	}
 	names := cfg.Scenarios
-	if len(names) == 0 {
+	switch {
+	case len(names) == 0:
+		names = DefaultScenarios()
+	case len(names) == 1 && names[0] == "all":
 		names = ScenarioNames()
 	}
 	var plan Plan
@@ -64,7 +68,17 @@ func MakePlan(cfg Config) (Plan, error) {
 			if !ok {
 				return Plan{}, fmt.Errorf("unknown strategy %q (known: %s)", name, strings.Join(StrategyNames(), ", "))
 			}
-			plan.Runs = append(plan.Runs, PlannedRun{Scenario: scn, Strategy: st, Duration: max(cfg.Params.Duration, st.MinDuration)})
+			d := cfg.Params.Duration
+			if d == 0 {
+				d = scn.Duration
+			}
+			d = max(d, st.MinDuration)
+			if scn.Check != nil {
+				if err := scn.Check(cfg.Params, d); err != nil {
+					return Plan{}, fmt.Errorf("%s: %w", scn.Name, err)
+				}
+			}
+			plan.Runs = append(plan.Runs, PlannedRun{Scenario: scn, Strategy: st, Duration: d})
 		}
 	}
 	return plan, nil
@@ -113,11 +127,11 @@ func runOne(ctx context.Context, cfg Config, pr PlannedRun) (Result, error) {
 		return Result{}, err
 	}
 	defer w.Close()
-	cc, err := st.Dial(w, p)
+	client, err := st.Dial(w, p)
 	if err != nil {
 		return Result{}, fmt.Errorf("dial: %w", err)
 	}
-	defer cc.Close()
+	defer client.Close()
 
 	rec := newRecorder(p.Bucket)
 	runCtx, cancel := context.WithTimeout(ctx, pr.Duration+p.Timeout+5*time.Second)
@@ -143,7 +157,7 @@ func runOne(ctx context.Context, cfg Config, pr PlannedRun) (Result, error) {
 		showProgress(cfg.Progress, cfg.Live, scn.Name+"/"+st.Name, pr.Duration, start, rec, stopProgress)
 	}()
 
-	drive(runCtx, echopb.NewEchoClient(cc), p, pr.Duration, start, rec)
+	drive(runCtx, echopb.NewEchoClient(client), p, pr.Duration, start, rec)
 	close(stopProgress)
 	<-progressDone
 	stopScript()

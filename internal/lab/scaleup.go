@@ -3,6 +3,7 @@ package lab
 import (
 	"context"
 	"fmt"
+	"time"
 )
 
 // scaleup: two backends under steady load, then three more start and are
@@ -11,6 +12,14 @@ var scaleup = Scenario{
 	Name: "scaleup",
 	Doc: "2 backends under steady load, then 3 more are added (DNS updated, servers started): " +
 		"do the added backends get traffic, and how soon?",
+	Duration:  12 * time.Second,
+	InDefault: true,
+	Check: func(p Params, d time.Duration) error {
+		if p.AddAfter >= d {
+			return fmt.Errorf("add-after %v must be within the duration %v", p.AddAfter, d)
+		}
+		return nil
+	},
 	Setting: func(p Params) string {
 		return fmt.Sprintf("3 backends join at %v; MaxConnectionAge %v + grace %v; dnspoll interval %v",
 			p.AddAfter, p.MaxAge, p.MaxAgeGrace, p.PollInterval)

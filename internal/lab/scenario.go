@@ -9,6 +9,12 @@ import (
 type Scenario struct {
 	Name string
 	Doc  string
+	// Duration of each run unless Params.Duration says otherwise.
+	Duration time.Duration
+	// InDefault: run by a plain `grpclb lab` (the rest with --scenario).
+	InDefault bool
+	// Check rejects params the scenario cannot run with, for a run of d.
+	Check func(p Params, d time.Duration) error
 	// Setting describes the knobs that matter for this scenario.
 	Setting func(p Params) string
 	// Initial backends running when the load starts.
@@ -20,7 +26,18 @@ type Scenario struct {
 	Script func(ctx context.Context, w *World, p Params) ([]Event, error)
 }
 
-var scenarios = []Scenario{scaleup}
+var scenarios = []Scenario{scaleup, vip}
+
+// DefaultScenarios are those a plain `grpclb lab` runs.
+func DefaultScenarios() []string {
+	var out []string
+	for _, s := range scenarios {
+		if s.InDefault {
+			out = append(out, s.Name)
+		}
+	}
+	return out
+}
 
 // ScenarioNames lists every scenario.
 func ScenarioNames() []string {

@@ -10,6 +10,8 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	grpcdns "google.golang.org/grpc/resolver/dns"
 
+	_ "github.com/grpclb/grpclb/balancer/pool" // the "pool" policy
+	"github.com/grpclb/grpclb/pool"
 	"github.com/grpclb/grpclb/resolver/dnspoll"
 	"github.com/grpclb/grpclb/server"
 )
@@ -22,7 +24,7 @@ type Strategy struct {
 	// ServerOptions for every backend; nil means grpc-go's defaults.
 	ServerOptions func(p Params) ([]grpc.ServerOption, error)
 	// Dial builds the client for the world.
-	Dial func(w *World, p Params) (*grpc.ClientConn, error)
+	Dial func(w *World, p Params) (Client, error)
 	// Global applies a process-wide setting for the run and returns its
 	// undo. The runner calls it only while no client exists.
 	Global func(p Params) (undo func())
@@ -35,15 +37,22 @@ type Strategy struct {
 	Note string
 }
 
+// Client is what a strategy dials: a *grpc.ClientConn, or anything else
+// generated clients can use, such as a pool of ClientConns.
+type Client interface {
+	grpc.ClientConnInterface
+	Close() error
+}
+
 const roundRobinConfig = `{"loadBalancingConfig":[{"round_robin":{}}]}`
 
 var insecureCreds = grpc.WithTransportCredentials(insecure.NewCredentials())
 
-func dialDNS(scheme string, extra ...grpc.DialOption) func(w *World, p Params) (*grpc.ClientConn, error) {
-	return func(w *World, p Params) (*grpc.ClientConn, error) {
+func dialDNS(scheme string, extra ...grpc.DialOption) func(w *World, p Params) (Client, error) {
+	return func(w *World, p Params) (Client, error) {
 		target := fmt.Sprintf("%s://%s/%s", scheme, w.DNS.Addr, w.Target())
 		opts := append([]grpc.DialOption{insecureCreds, grpc.WithDefaultServiceConfig(roundRobinConfig)}, extra...)
-		return grpc.NewClient(target, opts...)
+		return newClient(target, opts...)
 	}
 }
 
@@ -59,14 +68,44 @@ func maxAgeBound(p Params) time.Duration {
 // of its dns resolver.
 const grpcDNSFloor = 30 * time.Second
 
+// newClient is grpc.NewClient returning a Client (a nil *grpc.ClientConn
+// must not become a non-nil interface).
+func newClient(target string, opts ...grpc.DialOption) (Client, error) {
+	cc, err := grpc.NewClient(target, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return cc, nil
+}
+
+// vipConnections is how many connections the VIP pool strategies open.
+const vipConnections = 8
+
 var strategies = []Strategy{
 	{
 		Name: "vip+pick_first",
 		Doc:  "one address (an L4 VIP such as a ClusterIP) and grpc-go's default pick_first",
-		Dial: func(w *World, p Params) (*grpc.ClientConn, error) {
-			return grpc.NewClient("passthrough:///"+w.VIP.Addr, insecureCreds)
+		Dial: func(w *World, p Params) (Client, error) {
+			return newClient("passthrough:///"+w.VIP.Addr, insecureCreds)
 		},
 		Note: "The VIP balances connections, not calls: one connection, one backend.",
+	},
+	{
+		Name: "vip+pool",
+		Doc:  fmt.Sprintf("the VIP with grpclb's pool policy: %d connections, calls round robin over them", vipConnections),
+		Dial: func(w *World, p Params) (Client, error) {
+			return newClient("passthrough:///"+w.VIP.Addr, insecureCreds, grpc.WithDefaultServiceConfig(
+				fmt.Sprintf(`{"loadBalancingConfig":[{"pool":{"connections":%d}}]}`, vipConnections)))
+		},
+		Note: "More connections: the VIP spreads them over its backends, the policy spreads calls over them.",
+	},
+	{
+		Name: "vip+ccpool",
+		Doc:  fmt.Sprintf("the VIP through grpclb's pool package: %d ClientConns behind one grpc.ClientConnInterface", vipConnections),
+		Dial: func(w *World, p Params) (Client, error) {
+			return pool.Dial("passthrough:///"+w.VIP.Addr, vipConnections, insecureCreds)
+		},
+		Note: "The same without a service config: for code that cannot set one.",
 	},
 	{
 		Name: "dns+round_robin",
@@ -98,7 +137,7 @@ var strategies = []Strategy{
 	{
 		Name: "dnspoll+round_robin",
 		Doc:  "dnspoll:/// (grpclb's resolver, re-resolving on a jittered interval) with round_robin",
-		Dial: func(w *World, p Params) (*grpc.ClientConn, error) {
+		Dial: func(w *World, p Params) (Client, error) {
 			b := dnspoll.NewBuilder(dnspoll.Options{
 				Interval:    p.PollInterval,
 				MinInterval: min(p.PollInterval, time.Second),

@@ -1,0 +1,23 @@
+package lab
+
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+// vip: five backends behind one L4 address. A client's calls go where its
+// connections go.
+var vip = Scenario{
+	Name: "vip",
+	Doc: "5 backends behind one VIP (an L4 balancer that picks a backend per connection, like a ClusterIP): " +
+		"how many backends does one client reach?",
+	Duration:   5 * time.Second,
+	InDefault:  true,
+	Initial:    5,
+	Strategies: []string{"vip+pick_first", "vip+pool", "vip+ccpool"},
+	Setting: func(Params) string {
+		return fmt.Sprintf("the VIP takes backends in turn per connection; pool strategies open %d connections", vipConnections)
+	},
+	Script: func(ctx context.Context, w *World, p Params) ([]Event, error) { return nil, nil },
+}
