@@ -8,11 +8,40 @@ import (
 	"github.com/grpclb/grpclb/internal/testbed/echopb"
 )
 
-// drive sends calls at p.Rate per second for d (open loop: the schedule does
-// not wait for answers, up to p.Workers in flight; beyond that the schedule
-// slips and the run reports fewer calls), recording each outcome. It is
-// bounded in count (Rate x d) and in time (d plus one call timeout).
-func drive(ctx context.Context, c echopb.EchoClient, p Params, d time.Duration, start time.Time, rec *recorder) {
+// callFunc makes one call and records it.
+type callFunc func(ctx context.Context)
+
+// newCaller returns the function each load worker runs per call: a call
+// with the scenario's per-call context (a hash key, say) and its outcome
+// recorded against the time since start.
+func newCaller(c echopb.EchoClient, p Params, start time.Time, rec *recorder, decorate func(context.Context) context.Context) callFunc {
+	return func(ctx context.Context) {
+		cctx, cancel := context.WithTimeout(ctx, p.Timeout)
+		if decorate != nil {
+			cctx = decorate(cctx)
+		}
+		t0 := time.Now()
+		resp, err := c.Echo(cctx, &echopb.EchoRequest{})
+		cancel()
+		end := time.Now()
+		if ctx.Err() != nil && err != nil {
+			return // the run was cut short: not the strategy's failure
+		}
+		rec.record(resp.GetAddr(), end.Sub(start), end.Sub(t0), err)
+	}
+}
+
+// drive sends calls for d. With p.Callers > 0 it is a closed loop: that
+// many callers each make one call after another. Otherwise it is an open
+// loop at p.Rate per second (the schedule does not wait for answers, up to
+// p.Workers in flight; beyond that it slips and the run reports fewer
+// calls). Either way it is bounded in time (d plus one call timeout) and, in
+// the open loop, in count (Rate × d).
+func drive(ctx context.Context, call callFunc, p Params, d time.Duration, start time.Time) {
+	if p.Callers > 0 {
+		driveClosed(ctx, call, p.Callers, d, start)
+		return
+	}
 	total := int(float64(p.Rate) * d.Seconds())
 	interval := time.Second / time.Duration(p.Rate)
 	jobs := make(chan struct{}, p.Workers)
@@ -21,17 +50,8 @@ func drive(ctx context.Context, c echopb.EchoClient, p Params, d time.Duration, 
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			req := &echopb.EchoRequest{}
 			for range jobs {
-				cctx, cancel := context.WithTimeout(ctx, p.Timeout)
-				t0 := time.Now()
-				resp, err := c.Echo(cctx, req)
-				cancel()
-				end := time.Now()
-				if ctx.Err() != nil && err != nil {
-					continue // the run was cut short: not the strategy's failure
-				}
-				rec.record(resp.GetAddr(), end.Sub(start), end.Sub(t0), err)
+				call(ctx)
 			}
 		}()
 	}
@@ -58,5 +78,20 @@ schedule:
 		}
 	}
 	close(jobs)
+	wg.Wait()
+}
+
+func driveClosed(ctx context.Context, call callFunc, callers int, d time.Duration, start time.Time) {
+	end := start.Add(d)
+	var wg sync.WaitGroup
+	for range callers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for time.Now().Before(end) && ctx.Err() == nil {
+				call(ctx)
+			}
+		}()
+	}
 	wg.Wait()
 }

@@ -14,6 +14,9 @@ type Params struct {
 	Rate int
 	// Workers bounds the calls in flight.
 	Workers int
+	// Callers, when set, replaces the open loop by a closed one: this many
+	// callers, each making one call after another.
+	Callers int
 	// Timeout of each call.
 	Timeout time.Duration
 	// AddAfter is when scaleup adds its backends.
@@ -49,6 +52,8 @@ func (p Params) Validate() error {
 		return fmt.Errorf("duration %v must not be negative", p.Duration)
 	case p.Rate <= 0 || p.Rate > 100000:
 		return fmt.Errorf("rate %d must be between 1 and 100000 calls per second", p.Rate)
+	case p.Callers < 0 || p.Callers > 10000:
+		return fmt.Errorf("callers %d must be between 0 and 10000", p.Callers)
 	case p.Workers <= 0 || p.Workers > 10000:
 		return fmt.Errorf("workers %d must be between 1 and 10000", p.Workers)
 	case p.Timeout <= 0:

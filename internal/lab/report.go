@@ -16,8 +16,15 @@ func WriteHeader(w io.Writer, scenarioName string, p Params) {
 	if !ok {
 		return
 	}
+	if scn.Load != nil {
+		p = scn.Load(p)
+	}
 	fmt.Fprintf(w, "\n== %s: %s\n", scn.Name, scn.Doc)
-	fmt.Fprintf(w, "   %d calls/s, at most %d in flight, %v timeout", p.Rate, p.Workers, p.Timeout)
+	if p.Callers > 0 {
+		fmt.Fprintf(w, "   %d callers, each making one call after another, %v timeout", p.Callers, p.Timeout)
+	} else {
+		fmt.Fprintf(w, "   %d calls/s, at most %d in flight, %v timeout", p.Rate, p.Workers, p.Timeout)
+	}
 	if scn.Setting != nil {
 		fmt.Fprintf(w, "; %s", scn.Setting(p))
 	}
@@ -39,7 +46,7 @@ func WriteTable(w io.Writer, results []Result) {
 		width = max(width, len(r.Strategy))
 	}
 	left := func(s string) string { return fmt.Sprintf("%-*s", width, s) }
-	head := []string{left("strategy"), "time", "rpcs", "failed", "p50 ms", "p99 ms"}
+	head := []string{left("strategy"), "time", "rpcs", "failed", "p50 ms", "p99 ms", "p99.9 ms"}
 	for _, b := range results[0].Backends {
 		name := b.Name
 		if b.AddedLater {
@@ -51,13 +58,14 @@ func WriteTable(w io.Writer, results []Result) {
 	for _, b := range results[0].Backends {
 		anyAdded = anyAdded || b.AddedLater
 	}
+	head = append(head, "")
 	if anyAdded {
 		head = append(head, " first call on added backends (bound)")
 	}
 	fmt.Fprintln(tw, "   "+strings.Join(head, "\t"))
 	for _, r := range results {
 		row := []string{left(r.Strategy), fmt.Sprintf("%.0fs", r.Seconds), fmt.Sprint(r.RPCs), fmt.Sprint(r.Failed),
-			fmt.Sprintf("%.2f", r.P50ms), fmt.Sprintf("%.2f", r.P99ms)}
+			fmt.Sprintf("%.2f", r.P50ms), fmt.Sprintf("%.2f", r.P99ms), fmt.Sprintf("%.2f", r.P999ms)}
 		var firsts []string
 		for _, b := range r.Backends {
 			row = append(row, fmt.Sprintf("%.0f%%", 100*float64(b.RPCs)/float64(max(1, r.RPCs-r.Failed))))
@@ -73,6 +81,7 @@ func WriteTable(w io.Writer, results []Result) {
 		if r.PickupBoundMs != nil {
 			bound = fmt.Sprintf(" (≤%.1fs)", *r.PickupBoundMs/1000)
 		}
+		row = append(row, "")
 		if anyAdded {
 			row = append(row, " "+strings.Join(firsts, " ")+bound)
 		}
@@ -84,6 +93,18 @@ func WriteTable(w io.Writer, results []Result) {
 		fmt.Fprintln(w, "   share: of all answered calls over the run; + marks backends added during the run.")
 	} else {
 		fmt.Fprintln(w, "   share: of all answered calls over the run.")
+	}
+	var base *Result
+	for i := range results {
+		if results[i].Baseline {
+			base = &results[i]
+		}
+	}
+	for _, r := range results {
+		if base != nil && !r.Baseline && base.P99ms > 0 && base.P999ms > 0 {
+			fmt.Fprintf(w, "   %s: p99 %.2f× and p99.9 %.2f× the reference's (%s)\n", r.Strategy,
+				r.P99ms/base.P99ms, r.P999ms/base.P999ms, base.Strategy)
+		}
 	}
 	for _, r := range results {
 		if s := settledSummary(r); s != "" {

@@ -25,6 +25,8 @@ type Result struct {
 	PickupBoundMs *float64 `json:"pickup_bound_ms"`
 	// Errors counts failures by message.
 	Errors map[string]int `json:"errors,omitempty"`
+	// Baseline marks the reference run (the scenario without its fault).
+	Baseline bool `json:"baseline,omitempty"`
 	// Note explains anything the figures alone do not.
 	Note string `json:"note,omitempty"`
 

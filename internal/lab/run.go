@@ -114,6 +114,9 @@ func Run(ctx context.Context, cfg Config, plan Plan) ([]Result, error) {
 
 func runOne(ctx context.Context, cfg Config, pr PlannedRun) (Result, error) {
 	p, st, scn := cfg.Params, pr.Strategy, pr.Scenario
+	if scn.Load != nil {
+		p = scn.Load(p)
+	}
 	if st.Global != nil {
 		undo := st.Global(p)
 		defer undo() // runs after the client below is closed
@@ -133,6 +136,11 @@ func runOne(ctx context.Context, cfg Config, pr PlannedRun) (Result, error) {
 	}
 	defer client.Close()
 
+	w.Baseline = st.Baseline
+	var events []Event
+	if scn.Setup != nil {
+		events = scn.Setup(w, p)
+	}
 	rec := newRecorder(p.Bucket)
 	runCtx, cancel := context.WithTimeout(ctx, pr.Duration+p.Timeout+5*time.Second)
 	defer cancel()
@@ -157,7 +165,11 @@ func runOne(ctx context.Context, cfg Config, pr PlannedRun) (Result, error) {
 		showProgress(cfg.Progress, cfg.Live, scn.Name+"/"+st.Name, pr.Duration, start, rec, stopProgress)
 	}()
 
-	drive(runCtx, echopb.NewEchoClient(client), p, pr.Duration, start, rec)
+	var decorate func(context.Context) context.Context
+	if scn.CallContext != nil {
+		decorate = scn.CallContext(p)
+	}
+	drive(runCtx, newCaller(echopb.NewEchoClient(client), p, start, rec, decorate), p, pr.Duration, start)
 	close(stopProgress)
 	<-progressDone
 	stopScript()
@@ -166,8 +178,9 @@ func runOne(ctx context.Context, cfg Config, pr PlannedRun) (Result, error) {
 		return Result{}, fmt.Errorf("scenario script: %w", sr.err)
 	}
 	res := buildResult(scn.Name, st.Name, pr.Duration, p, w, rec)
-	res.Events = sr.events
-	res.Note = st.Note
+	res.Events = append(events, sr.events...)
+	res.Baseline = st.Baseline
+	res.Note = scn.Notes[st.Name]
 	if st.PickupBound != nil {
 		res.PickupBoundMs = ptr(ms(st.PickupBound(p)))
 	}

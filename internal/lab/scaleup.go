@@ -20,6 +20,12 @@ var scaleup = Scenario{
 		}
 		return nil
 	},
+	Notes: map[string]string{
+		"vip+pick_first":  "The VIP balances connections, not calls: one connection, one backend.",
+		"dns+round_robin": "grpc-go's dns resolver looks the name up again only when a connection breaks; none does.",
+		"dns+maxage": "Connections age out every few seconds and ask for a re-resolution, but grpc-go's dns resolver " +
+			"refuses to look up again within 30s of its last lookup (resolver/dns.SetMinResolutionInterval).",
+	},
 	Setting: func(p Params) string {
 		return fmt.Sprintf("3 backends join at %v; MaxConnectionAge %v + grace %v; dnspoll interval %v",
 			p.AddAfter, p.MaxAge, p.MaxAgeGrace, p.PollInterval)

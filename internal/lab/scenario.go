@@ -21,12 +21,23 @@ type Scenario struct {
 	Initial int
 	// Strategies run by default, in order.
 	Strategies []string
+	// Load adjusts the params for this scenario's load (closed loop,
+	// latency), unless nil.
+	Load func(p Params) Params
+	// CallContext, when set, returns a function that decorates each call's
+	// context (with a hash key, for example); it is made once per run.
+	CallContext func(p Params) func(context.Context) context.Context
+	// Notes explain a strategy's figures in this scenario, by strategy.
+	Notes map[string]string
+	// Setup prepares the world before the load starts (a slow backend, say;
+	// not when w.Baseline) and returns the events to mark at time 0.
+	Setup func(w *World, p Params) []Event
 	// Script changes the world while the load runs; it returns the events
 	// it caused, for the chart. It must stop when ctx ends.
 	Script func(ctx context.Context, w *World, p Params) ([]Event, error)
 }
 
-var scenarios = []Scenario{scaleup, vip}
+var scenarios = []Scenario{scaleup, vip, slow}
 
 // DefaultScenarios are those a plain `grpclb lab` runs.
 func DefaultScenarios() []string {

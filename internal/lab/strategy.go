@@ -10,6 +10,8 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	grpcdns "google.golang.org/grpc/resolver/dns"
 
+	_ "google.golang.org/grpc/balancer/leastrequest" // least_request_experimental
+
 	_ "github.com/grpclb/grpclb/balancer/pool" // the "pool" policy
 	"github.com/grpclb/grpclb/pool"
 	"github.com/grpclb/grpclb/resolver/dnspoll"
@@ -33,8 +35,9 @@ type Strategy struct {
 	// PickupBound is how soon a backend that joins must get its first call
 	// (0: the strategy makes no such promise).
 	PickupBound func(p Params) time.Duration
-	// Note is printed with the results.
-	Note string
+	// Baseline runs the scenario without its fault (World.Baseline), as
+	// the reference for the other strategies.
+	Baseline bool
 }
 
 // Client is what a strategy dials: a *grpc.ClientConn, or anything else
@@ -88,7 +91,19 @@ var strategies = []Strategy{
 		Dial: func(w *World, p Params) (Client, error) {
 			return newClient("passthrough:///"+w.VIP.Addr, insecureCreds)
 		},
-		Note: "The VIP balances connections, not calls: one connection, one backend.",
+	},
+	{
+		Name:     "healthy+round_robin",
+		Doc:      "the reference: dns:/// + round_robin with the scenario's fault left out (no slow backend)",
+		Dial:     dialDNS("dns"),
+		Baseline: true,
+	},
+	{
+		Name: "dns+least_request",
+		Doc:  "dns:/// + grpc-go's least_request_experimental (two choices, sampled with replacement)",
+		Dial: func(w *World, p Params) (Client, error) {
+			return dialDNS("dns", grpc.WithDefaultServiceConfig(`{"loadBalancingConfig":[{"least_request_experimental":{"choiceCount":2}}]}`))(w, p)
+		},
 	},
 	{
 		Name: "vip+pool",
@@ -97,7 +112,6 @@ var strategies = []Strategy{
 			return newClient("passthrough:///"+w.VIP.Addr, insecureCreds, grpc.WithDefaultServiceConfig(
 				fmt.Sprintf(`{"loadBalancingConfig":[{"pool":{"connections":%d}}]}`, vipConnections)))
 		},
-		Note: "More connections: the VIP spreads them over its backends, the policy spreads calls over them.",
 	},
 	{
 		Name: "vip+ccpool",
@@ -105,13 +119,11 @@ var strategies = []Strategy{
 		Dial: func(w *World, p Params) (Client, error) {
 			return pool.Dial("passthrough:///"+w.VIP.Addr, vipConnections, insecureCreds)
 		},
-		Note: "The same without a service config: for code that cannot set one.",
 	},
 	{
 		Name: "dns+round_robin",
 		Doc:  "dns:/// (grpc-go's resolver) listing every backend, with round_robin",
 		Dial: dialDNS("dns"),
-		Note: "grpc-go's dns resolver looks the name up again only when a connection breaks; none does.",
 	},
 	{
 		Name:          "dns+maxage",
@@ -120,8 +132,6 @@ var strategies = []Strategy{
 		Dial:          dialDNS("dns"),
 		MinDuration:   grpcDNSFloor + 6*time.Second,
 		PickupBound:   func(p Params) time.Duration { return max(grpcDNSFloor, maxAgeBound(p)) + time.Second },
-		Note: "Connections age out every few seconds and ask for a re-resolution, but grpc-go's dns resolver " +
-			"refuses to look up again within 30s of its last lookup (resolver/dns.SetMinResolutionInterval).",
 	},
 	{
 		Name:          "dns+maxage+minres",

@@ -16,6 +16,11 @@ var vip = Scenario{
 	InDefault:  true,
 	Initial:    5,
 	Strategies: []string{"vip+pick_first", "vip+pool", "vip+ccpool"},
+	Notes: map[string]string{
+		"vip+pick_first": "The VIP balances connections, not calls: one connection, one backend.",
+		"vip+pool":       "More connections: the VIP spreads them over its backends, the policy spreads calls over them.",
+		"vip+ccpool":     "The same without a service config, for code that cannot set one.",
+	},
 	Setting: func(Params) string {
 		return fmt.Sprintf("the VIP takes backends in turn per connection; pool strategies open %d connections", vipConnections)
 	},

@@ -19,6 +19,9 @@ type World struct {
 	VIP   *testbed.VIP
 	// Name is the DNS name of the service, e.g. "backend.lab.".
 	Name string
+	// Baseline is set for a strategy that runs the scenario without its
+	// fault, as the reference the others are compared with.
+	Baseline bool
 
 	mu      sync.Mutex
 	start   time.Time
