@@ -107,6 +107,13 @@ func WriteTable(w io.Writer, results []Result) {
 		}
 	}
 	for _, r := range results {
+		if scn, ok := scenarioByName(r.Scenario); ok && scn.Summary != nil {
+			if s := scn.Summary(r); s != "" {
+				fmt.Fprintf(w, "   %s: %s\n", r.Strategy, s)
+			}
+		}
+	}
+	for _, r := range results {
 		if s := settledSummary(r); s != "" {
 			fmt.Fprintf(w, "   %s: %s\n", r.Strategy, s)
 		}

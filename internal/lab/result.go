@@ -25,6 +25,8 @@ type Result struct {
 	PickupBoundMs *float64 `json:"pickup_bound_ms"`
 	// Errors counts failures by message.
 	Errors map[string]int `json:"errors,omitempty"`
+	// Extra holds a scenario's own figures (keys moved, load ratios).
+	Extra map[string]float64 `json:"extra,omitempty"`
 	// Baseline marks the reference run (the scenario without its fault).
 	Baseline bool `json:"baseline,omitempty"`
 	// Note explains anything the figures alone do not.
@@ -50,6 +52,11 @@ type BackendResult struct {
 	// SettledShare is its share of the calls made once every backend had
 	// had its first call (null if that never happened in the run).
 	SettledShare *float64 `json:"settled_share"`
+	// PeakInFlight is the most calls it was seen handling at once
+	// (sampled every few milliseconds on the server side).
+	PeakInFlight int64 `json:"peak_inflight"`
+	// MeanInFlight is its average number of calls in flight.
+	MeanInFlight float64 `json:"mean_inflight"`
 	// PerBucket counts its calls in each time bucket.
 	PerBucket []int `json:"per_bucket,omitempty"`
 }

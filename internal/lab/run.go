@@ -142,7 +142,11 @@ func runOne(ctx context.Context, cfg Config, pr PlannedRun) (Result, error) {
 		events = scn.Setup(w, p)
 	}
 	rec := newRecorder(p.Bucket)
-	runCtx, cancel := context.WithTimeout(ctx, pr.Duration+p.Timeout+5*time.Second)
+	limit := pr.Duration + p.Timeout + 5*time.Second
+	if scn.Probe != nil {
+		limit = 90 * time.Second // a probe decides its own length, within this
+	}
+	runCtx, cancel := context.WithTimeout(ctx, limit)
 	defer cancel()
 	w.startClock()
 	start := time.Now()
@@ -155,6 +159,10 @@ func runOne(ctx context.Context, cfg Config, pr PlannedRun) (Result, error) {
 	scriptCtx, stopScript := context.WithCancel(runCtx)
 	defer stopScript()
 	go func() {
+		if scn.Script == nil {
+			scriptDone <- scriptResult{}
+			return
+		}
 		ev, err := scn.Script(scriptCtx, w, p)
 		scriptDone <- scriptResult{ev, err}
 	}()
@@ -169,16 +177,36 @@ func runOne(ctx context.Context, cfg Config, pr PlannedRun) (Result, error) {
 	if scn.CallContext != nil {
 		decorate = scn.CallContext(p)
 	}
-	drive(runCtx, newCaller(echopb.NewEchoClient(client), p, start, rec, decorate), p, pr.Duration, start)
+	echo := echopb.NewEchoClient(client)
+	sampler := startSampler(w)
+	var probeExtra map[string]float64
+	var probeEvents []Event
+	var probeErr error
+	if scn.Probe != nil {
+		probeExtra, probeEvents, probeErr = scn.Probe(runCtx, w, keyedCaller(echo, p, start, rec), p)
+	} else {
+		drive(runCtx, newCaller(echo, p, start, rec, decorate), p, pr.Duration, start)
+	}
+	samples := sampler.stop()
 	close(stopProgress)
 	<-progressDone
 	stopScript()
 	sr := <-scriptDone
+	if probeErr != nil {
+		return Result{}, fmt.Errorf("probe: %w", probeErr)
+	}
+	sr.events = append(sr.events, probeEvents...)
 	if sr.err != nil && !errors.Is(sr.err, context.Canceled) {
 		return Result{}, fmt.Errorf("scenario script: %w", sr.err)
 	}
-	res := buildResult(scn.Name, st.Name, pr.Duration, p, w, rec)
+	ran := pr.Duration
+	if scn.Probe != nil {
+		ran = time.Since(start) // a probe decides its own length
+	}
+	res := buildResult(scn.Name, st.Name, ran, p, w, rec)
 	res.Events = append(events, sr.events...)
+	res.Extra = probeExtra
+	samples.apply(&res)
 	res.Baseline = st.Baseline
 	res.Note = scn.Notes[st.Name]
 	if st.PickupBound != nil {

@@ -32,12 +32,17 @@ type Scenario struct {
 	// Setup prepares the world before the load starts (a slow backend, say;
 	// not when w.Baseline) and returns the events to mark at time 0.
 	Setup func(w *World, p Params) []Event
+	// Probe, when set, replaces the steady load: it makes its own calls
+	// (each recorded) and returns figures for Result.Extra.
+	Probe func(ctx context.Context, w *World, call KeyedCall, p Params) (map[string]float64, []Event, error)
+	// Summary adds scenario-specific lines under the table.
+	Summary func(r Result) string
 	// Script changes the world while the load runs; it returns the events
 	// it caused, for the chart. It must stop when ctx ends.
 	Script func(ctx context.Context, w *World, p Params) ([]Event, error)
 }
 
-var scenarios = []Scenario{scaleup, vip, slow}
+var scenarios = []Scenario{scaleup, vip, slow, hotkey, reshard}
 
 // DefaultScenarios are those a plain `grpclb lab` runs.
 func DefaultScenarios() []string {

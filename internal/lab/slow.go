@@ -1,7 +1,6 @@
 package lab
 
 import (
-	"context"
 	"fmt"
 	"time"
 )
@@ -43,5 +42,4 @@ var slow = Scenario{
 		bs[len(bs)-1].SetLatency(slowBase + slowExtra)
 		return []Event{{At: 0, Label: fmt.Sprintf("%s +%v", bs[len(bs)-1].Name, slowExtra)}}
 	},
-	Script: func(ctx context.Context, w *World, p Params) ([]Event, error) { return nil, nil },
 }

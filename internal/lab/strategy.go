@@ -11,6 +11,7 @@ import (
 	grpcdns "google.golang.org/grpc/resolver/dns"
 
 	_ "google.golang.org/grpc/balancer/leastrequest" // least_request_experimental
+	_ "google.golang.org/grpc/balancer/ringhash"     // ring_hash_experimental
 
 	_ "github.com/grpclb/grpclb/balancer/pool" // the "pool" policy
 	"github.com/grpclb/grpclb/pool"
@@ -56,6 +57,19 @@ func dialDNS(scheme string, extra ...grpc.DialOption) func(w *World, p Params) (
 		target := fmt.Sprintf("%s://%s/%s", scheme, w.DNS.Addr, w.Target())
 		opts := append([]grpc.DialOption{insecureCreds, grpc.WithDefaultServiceConfig(roundRobinConfig)}, extra...)
 		return newClient(target, opts...)
+	}
+}
+
+// dialPoll dials through dnspoll (the lab's poll interval) with a service
+// config.
+func dialPoll(serviceConfig string) func(w *World, p Params) (Client, error) {
+	return func(w *World, p Params) (Client, error) {
+		b := dnspoll.NewBuilder(dnspoll.Options{
+			Interval:    p.PollInterval,
+			MinInterval: min(p.PollInterval, time.Second),
+			Logger:      slog.New(slog.NewTextHandler(io.Discard, nil)),
+		})
+		return dialDNS(dnspoll.Scheme, grpc.WithResolvers(b), grpc.WithDefaultServiceConfig(serviceConfig))(w, p)
 	}
 }
 
@@ -106,6 +120,21 @@ var strategies = []Strategy{
 		},
 	},
 	{
+		Name: "dnspoll+consistent_hash",
+		Doc:  "dnspoll + grpclb's consistent_hash, bounded loads off, key from the call's context",
+		Dial: dialPoll(`{"loadBalancingConfig":[{"consistent_hash":{"loadFactor":0}}]}`),
+	},
+	{
+		Name: "dnspoll+consistent_hash+bounded",
+		Doc:  "dnspoll + grpclb's consistent_hash with bounded loads (loadFactor 1.25)",
+		Dial: dialPoll(`{"loadBalancingConfig":[{"consistent_hash":{"loadFactor":1.25}}]}`),
+	},
+	{
+		Name: "dnspoll+ring_hash",
+		Doc:  "dnspoll + grpc-go's ring_hash_experimental, key in the x-lab-key header",
+		Dial: dialPoll(`{"loadBalancingConfig":[{"ring_hash_experimental":{"requestHashHeader":"x-lab-key"}}]}`),
+	},
+	{
 		Name: "vip+pool",
 		Doc:  fmt.Sprintf("the VIP with grpclb's pool policy: %d connections, calls round robin over them", vipConnections),
 		Dial: func(w *World, p Params) (Client, error) {
@@ -147,14 +176,7 @@ var strategies = []Strategy{
 	{
 		Name: "dnspoll+round_robin",
 		Doc:  "dnspoll:/// (grpclb's resolver, re-resolving on a jittered interval) with round_robin",
-		Dial: func(w *World, p Params) (Client, error) {
-			b := dnspoll.NewBuilder(dnspoll.Options{
-				Interval:    p.PollInterval,
-				MinInterval: min(p.PollInterval, time.Second),
-				Logger:      slog.New(slog.NewTextHandler(io.Discard, nil)),
-			})
-			return dialDNS(dnspoll.Scheme, grpc.WithResolvers(b))(w, p)
-		},
+		Dial: dialPoll(roundRobinConfig),
 		PickupBound: func(p Params) time.Duration {
 			return p.PollInterval + time.Duration(float64(p.PollInterval)*dnspoll.DefaultJitter) + time.Second
 		},

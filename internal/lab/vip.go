@@ -1,7 +1,6 @@
 package lab
 
 import (
-	"context"
 	"fmt"
 	"time"
 )
@@ -24,5 +23,4 @@ var vip = Scenario{
 	Setting: func(Params) string {
 		return fmt.Sprintf("the VIP takes backends in turn per connection; pool strategies open %d connections", vipConnections)
 	},
-	Script: func(ctx context.Context, w *World, p Params) ([]Event, error) { return nil, nil },
 }

@@ -86,6 +86,13 @@ func (w *World) Add(n int) error {
 	return err
 }
 
+// Remove stops a backend gracefully and takes it out of DNS and the VIP, as
+// a scale-down would.
+func (w *World) Remove(b *testbed.Backend) {
+	b.Stop()
+	w.publish()
+}
+
 // publish points DNS and the VIP at every running backend.
 func (w *World) publish() {
 	var ips []netip.Addr
