@@ -1,0 +1,191 @@
+package p2c
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"time"
+
+	"google.golang.org/grpc/serviceconfig"
+)
+
+// Defaults of the configuration fields.
+const (
+	// DefaultDecay is the default time constant of the EWMA (Finagle's and
+	// Linkerd's default).
+	DefaultDecay = 10 * time.Second
+	// DefaultRTT is the default latency an endpoint is assumed to have before
+	// any of its calls has finished.
+	DefaultRTT = 10 * time.Millisecond
+	// DefaultErrorPenalty is the default latency a call that failed with an
+	// unwell code counts as, at least.
+	DefaultErrorPenalty = time.Second
+)
+
+// maxDuration bounds every configured duration: larger values are surely
+// mistakes (a unit typed wrong) and would only hide a backend for hours.
+const maxDuration = time.Hour
+
+// Config is the parsed configuration of the p2c_ewma policy. Its JSON form,
+// in a service config's loadBalancingConfig, is
+//
+//	{"decay": "10s", "defaultRTT": "10ms", "errorPenalty": "1s"}
+//
+// where every field is optional. See the package documentation for what
+// each field does.
+type Config struct {
+	serviceconfig.LoadBalancingConfig `json:"-"`
+
+	// Decay is the time constant of the EWMA: a sample's weight falls to
+	// 1/e after Decay. In (0, 1h]; default DefaultDecay.
+	Decay time.Duration
+	// DefaultRTT is the latency a new endpoint starts with. In (0, 1h];
+	// default DefaultRTT.
+	DefaultRTT time.Duration
+	// ErrorPenalty is the latency a call that failed with an unwell code
+	// counts as when it failed faster than that. In [0, 1h]; 0 counts such
+	// calls with their own latency. Default DefaultErrorPenalty.
+	ErrorPenalty time.Duration
+}
+
+// defaultConfig returns a Config with every field at its default.
+func defaultConfig() *Config {
+	return &Config{Decay: DefaultDecay, DefaultRTT: DefaultRTT, ErrorPenalty: DefaultErrorPenalty}
+}
+
+// ParseConfig parses the JSON configuration of the p2c_ewma policy, the
+// value of its key in a service config's loadBalancingConfig, for example
+//
+//	{"decay": "10s", "defaultRTT": "10ms", "errorPenalty": "1s"}
+//
+// Durations are strings in Go's time.ParseDuration form ("250ms", "1m30s"),
+// which covers protobuf's JSON form of google.protobuf.Duration ("10s",
+// "0.5s", "1.000000001s"). Missing fields, null values and an empty or null
+// config take the defaults. Unknown or repeated fields, values of the wrong
+// type and durations out of range are rejected with an error that names the
+// field.
+func ParseConfig(js json.RawMessage) (*Config, error) {
+	cfg := defaultConfig()
+	if len(bytes.TrimSpace(js)) == 0 {
+		return cfg, nil
+	}
+	dec := json.NewDecoder(bytes.NewReader(js))
+	tok, err := dec.Token()
+	if err != nil {
+		return nil, fmt.Errorf("p2c_ewma: config is not valid JSON: %v", err)
+	}
+	switch tok {
+	case nil: // null
+	case json.Delim('{'):
+		if err := parseFields(dec, cfg); err != nil {
+			return nil, err
+		}
+	default:
+		return nil, fmt.Errorf("p2c_ewma: config must be a JSON object, got %s", describeToken(tok))
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		if err != nil {
+			return nil, fmt.Errorf("p2c_ewma: config is not valid JSON: %v", err)
+		}
+		return nil, errors.New("p2c_ewma: unexpected data after the config object")
+	}
+	return cfg, nil
+}
+
+// parseFields reads the members of the config object, whose '{' was read,
+// up to and including its '}'.
+func parseFields(dec *json.Decoder, cfg *Config) error {
+	seen := make(map[string]bool)
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return fmt.Errorf("p2c_ewma: config is not valid JSON: %v", err)
+		}
+		key, _ := tok.(string) // object keys are always strings
+		var val json.RawMessage
+		if err := dec.Decode(&val); err != nil {
+			return fmt.Errorf("p2c_ewma: config is not valid JSON: %v", err)
+		}
+		if seen[key] {
+			return fmt.Errorf("p2c_ewma: field %q given twice", key)
+		}
+		seen[key] = true
+		var (
+			dst    *time.Duration
+			zeroOK bool // errorPenalty may be 0; the others must be positive
+		)
+		switch key {
+		case "decay":
+			dst = &cfg.Decay
+		case "defaultRTT":
+			dst = &cfg.DefaultRTT
+		case "errorPenalty":
+			dst, zeroOK = &cfg.ErrorPenalty, true
+		default:
+			return fmt.Errorf("p2c_ewma: unknown field %q (known fields: \"decay\", \"defaultRTT\", \"errorPenalty\")", key)
+		}
+		if err := parseDuration(val, dst, zeroOK); err != nil {
+			return fmt.Errorf("p2c_ewma: field %q: %w", key, err)
+		}
+	}
+	if _, err := dec.Token(); err != nil { // the closing '}'
+		return fmt.Errorf("p2c_ewma: config is not valid JSON: %v", err)
+	}
+	return nil
+}
+
+// parseDuration parses one duration value into dst; null leaves dst as it
+// is. The value must be in (0, maxDuration], or [0, maxDuration] if zeroOK.
+func parseDuration(val json.RawMessage, dst *time.Duration, zeroOK bool) error {
+	if string(val) == "null" {
+		return nil
+	}
+	var s string
+	if err := json.Unmarshal(val, &s); err != nil {
+		return fmt.Errorf("must be a duration string such as \"10s\" or \"250ms\", got %s", truncate(string(val)))
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		return fmt.Errorf("invalid duration %s: want a duration such as \"10s\" or \"250ms\"", truncate(strconv.Quote(s)))
+	}
+	switch {
+	case d < 0 || (d == 0 && !zeroOK):
+		if zeroOK {
+			return fmt.Errorf("must not be negative, got %q", s)
+		}
+		return fmt.Errorf("must be positive, got %q", s)
+	case d > maxDuration:
+		return fmt.Errorf("must be at most %v, got %q", maxDuration, s)
+	}
+	*dst = d
+	return nil
+}
+
+// describeToken names a JSON token for an error message.
+func describeToken(tok json.Token) string {
+	switch tok.(type) {
+	case json.Delim:
+		if tok == json.Delim('[') {
+			return "an array"
+		}
+	case string:
+		return "a string"
+	case float64:
+		return "a number"
+	case bool:
+		return "a boolean"
+	}
+	return fmt.Sprint(tok)
+}
+
+// truncate shortens s for an error message.
+func truncate(s string) string {
+	const max = 40
+	if len(s) <= max {
+		return s
+	}
+	return s[:max] + "..."
+}

@@ -1,0 +1,184 @@
+package p2c
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc/balancer"
+	"google.golang.org/grpc/serviceconfig"
+)
+
+func TestParseConfig(t *testing.T) {
+	def := Config{Decay: DefaultDecay, DefaultRTT: DefaultRTT, ErrorPenalty: DefaultErrorPenalty}
+	with := func(f func(*Config)) Config {
+		c := def
+		f(&c)
+		return c
+	}
+	tests := []struct {
+		json string
+		want Config
+	}{
+		{``, def},
+		{`  `, def},
+		{`null`, def},
+		{`{}`, def},
+		{` { } `, def},
+		{`{"decay": "10s", "defaultRTT": "10ms", "errorPenalty": "1s"}`, def},
+		{`{"decay": "30s"}`, with(func(c *Config) { c.Decay = 30 * time.Second })},
+		{`{"decay": "0.5s"}`, with(func(c *Config) { c.Decay = 500 * time.Millisecond })},
+		{`{"decay": "1.000000001s"}`, with(func(c *Config) { c.Decay = time.Second + 1 })},
+		{`{"decay": "1m30s"}`, with(func(c *Config) { c.Decay = 90 * time.Second })},
+		{`{"decay": "1h"}`, with(func(c *Config) { c.Decay = time.Hour })},
+		{`{"decay": "1ns"}`, with(func(c *Config) { c.Decay = 1 })},
+		{`{"defaultRTT": "250us"}`, with(func(c *Config) { c.DefaultRTT = 250 * time.Microsecond })},
+		{`{"defaultRTT": "250µs"}`, with(func(c *Config) { c.DefaultRTT = 250 * time.Microsecond })},
+		{`{"defaultRTT": "0.030s"}`, with(func(c *Config) { c.DefaultRTT = 30 * time.Millisecond })},
+		{`{"errorPenalty": "5s"}`, with(func(c *Config) { c.ErrorPenalty = 5 * time.Second })},
+		{`{"errorPenalty": "0s"}`, with(func(c *Config) { c.ErrorPenalty = 0 })},
+		{`{"errorPenalty": "0"}`, with(func(c *Config) { c.ErrorPenalty = 0 })},
+		{`{"decay": null, "defaultRTT": null, "errorPenalty": null}`, def},
+		{`{"errorPenalty":"2s","decay":"20s"}`, with(func(c *Config) { c.Decay, c.ErrorPenalty = 20*time.Second, 2*time.Second })},
+		{"{\n\t\"decay\": \"5s\"\n}\n", with(func(c *Config) { c.Decay = 5 * time.Second })},
+	}
+	for _, tt := range tests {
+		t.Run(tt.json, func(t *testing.T) {
+			got, err := ParseConfig(json.RawMessage(tt.json))
+			if err != nil {
+				t.Fatalf("ParseConfig(%q): %v", tt.json, err)
+			}
+			if *got != tt.want {
+				t.Errorf("ParseConfig(%q) = %+v, want %+v", tt.json, *got, tt.want)
+			}
+		})
+	}
+}
+
+func TestParseConfigErrors(t *testing.T) {
+	tests := []struct {
+		json string
+		want string // a part of the error
+	}{
+		{`{`, "not valid JSON"},
+		{`{"decay": "1s"`, "not valid JSON"},
+		{`{"decay" "1s"}`, "not valid JSON"},
+		{`{"decay": "1s",}`, "not valid JSON"},
+		{`{} {}`, "unexpected data after the config object"},
+		{`{}]`, "not valid JSON"},
+		{`[]`, "must be a JSON object, got an array"},
+		{`"10s"`, "must be a JSON object, got a string"},
+		{`10`, "must be a JSON object, got a number"},
+		{`true`, "must be a JSON object, got a boolean"},
+		{`{"decay": "1s", "decay": "2s"}`, `field "decay" given twice`},
+		{`{"colour": "red"}`, `unknown field "colour"`},
+		{`{"Decay": "1s"}`, `unknown field "Decay"`},
+		{`{"default_rtt": "1s"}`, `unknown field "default_rtt"`},
+		{`{"choiceCount": 2}`, `unknown field "choiceCount"`},
+		{`{"decay": 10}`, `field "decay": must be a duration string such as "10s"`},
+		{`{"decay": 1e9}`, `field "decay": must be a duration string`},
+		{`{"decay": {"seconds": 10}}`, `field "decay": must be a duration string`},
+		{`{"decay": ["1s"]}`, `field "decay": must be a duration string`},
+		{`{"decay": true}`, `field "decay": must be a duration string`},
+		{`{"decay": ""}`, `field "decay": invalid duration ""`},
+		{`{"decay": "10"}`, `field "decay": invalid duration "10"`},
+		{`{"decay": "ten seconds"}`, `field "decay": invalid duration "ten seconds"`},
+		{`{"decay": "10 s"}`, `field "decay": invalid duration`},
+		{`{"decay": "0s"}`, `field "decay": must be positive, got "0s"`},
+		{`{"decay": "-1s"}`, `field "decay": must be positive, got "-1s"`},
+		{`{"decay": "61m"}`, `field "decay": must be at most 1h0m0s, got "61m"`},
+		{`{"decay": "315576000000s"}`, `field "decay": invalid duration`},
+		{`{"defaultRTT": "0ms"}`, `field "defaultRTT": must be positive`},
+		{`{"defaultRTT": "-5ms"}`, `field "defaultRTT": must be positive`},
+		{`{"defaultRTT": "2h"}`, `field "defaultRTT": must be at most 1h0m0s`},
+		{`{"defaultRTT": 0.01}`, `field "defaultRTT": must be a duration string`},
+		{`{"errorPenalty": "-1s"}`, `field "errorPenalty": must not be negative, got "-1s"`},
+		{`{"errorPenalty": "90m"}`, `field "errorPenalty": must be at most 1h0m0s`},
+		{`{"errorPenalty": "1 second"}`, `field "errorPenalty": invalid duration`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.json, func(t *testing.T) {
+			got, err := ParseConfig(json.RawMessage(tt.json))
+			if err == nil {
+				t.Fatalf("ParseConfig(%q) = %+v, want an error containing %q", tt.json, got, tt.want)
+			}
+			if got != nil {
+				t.Errorf("ParseConfig(%q) returned %+v with its error", tt.json, got)
+			}
+			if !strings.HasPrefix(err.Error(), "p2c_ewma: ") || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("ParseConfig(%q) error %q, want \"p2c_ewma: ...%s...\"", tt.json, err, tt.want)
+			}
+		})
+	}
+}
+
+// The registered builder parses configs the same way, and its errors come
+// back as a nil LoadBalancingConfig, not a typed nil.
+func TestBuilderParseConfig(t *testing.T) {
+	p, ok := balancer.Get(Name).(balancer.ConfigParser)
+	if !ok {
+		t.Fatalf("balancer %q is not registered or is not a ConfigParser", Name)
+	}
+	cfg, err := p.ParseConfig(json.RawMessage(`{"decay":"3s"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c, ok := cfg.(*Config); !ok || c.Decay != 3*time.Second || c.DefaultRTT != DefaultRTT {
+		t.Errorf("ParseConfig = %#v, want *Config with Decay 3s and defaults", cfg)
+	}
+	cfg, err = p.ParseConfig(json.RawMessage(`{"decay":"-3s"}`))
+	if err == nil || cfg != serviceconfig.LoadBalancingConfig(nil) {
+		t.Errorf("ParseConfig of a bad config = %#v, %v; want nil and an error", cfg, err)
+	}
+}
+
+func FuzzParseConfig(f *testing.F) {
+	for _, s := range []string{
+		``,
+		`null`,
+		`{}`,
+		`{"decay": "10s", "defaultRTT": "10ms", "errorPenalty": "1s"}`,
+		`{"decay": "0.5s"}`,
+		`{"decay": "1.000000001s", "errorPenalty": "0"}`,
+		`{"defaultRTT": "250µs"}`,
+		`{"decay": null}`,
+		`{"decay": "1s", "decay": "2s"}`,
+		`{"colour": "red"}`,
+		`{"decay": 10}`,
+		`{"decay": "-1s"}`,
+		`{"decay": "2h"}`,
+		`{} {}`,
+		`[]`,
+		`{"decay": "1s",}`,
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		cfg, err := ParseConfig(json.RawMessage(s))
+		if err != nil {
+			if cfg != nil {
+				t.Errorf("ParseConfig(%q) = %+v and error %v", s, cfg, err)
+			}
+			if !strings.HasPrefix(err.Error(), "p2c_ewma: ") {
+				t.Errorf("error %q does not start with %q", err, "p2c_ewma: ")
+			}
+			return
+		}
+		if cfg.Decay <= 0 || cfg.Decay > maxDuration || cfg.DefaultRTT <= 0 || cfg.DefaultRTT > maxDuration ||
+			cfg.ErrorPenalty < 0 || cfg.ErrorPenalty > maxDuration {
+			t.Errorf("ParseConfig(%q) = %+v: a field out of range", s, cfg)
+		}
+		// Only valid JSON is accepted (or an empty config).
+		if strings.TrimSpace(s) != "" && !json.Valid([]byte(s)) {
+			t.Errorf("ParseConfig(%q) accepted invalid JSON", s)
+		}
+		// The config written back parses to itself.
+		again := fmt.Sprintf(`{"decay":%q,"defaultRTT":%q,"errorPenalty":%q}`, cfg.Decay, cfg.DefaultRTT, cfg.ErrorPenalty)
+		cfg2, err := ParseConfig(json.RawMessage(again))
+		if err != nil || *cfg2 != *cfg {
+			t.Errorf("ParseConfig(%q) = %+v, %v; want %+v", again, cfg2, err, cfg)
+		}
+	})
+}

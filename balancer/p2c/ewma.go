@@ -1,0 +1,181 @@
+package p2c
+
+import (
+	"context"
+	"errors"
+	"io"
+	"math"
+	"sync/atomic"
+	"time"
+
+	"google.golang.org/grpc/balancer"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+)
+
+// epoch is the origin of nanotime.
+var epoch = time.Now()
+
+// nanotime reads the monotonic clock, in nanoseconds since epoch. It is
+// the cheapest clock reading the standard library offers (time.Since uses
+// only the monotonic clock), and Pick and Done each read it once.
+func nanotime() int64 { return int64(time.Since(epoch)) }
+
+// minRTT is the smallest latency a sample counts as, so that an EWMA never
+// reaches zero, where it would make the in-flight factor of the cost vanish.
+const minRTT = float64(time.Microsecond)
+
+// params are a picker's settings in the units the hot path wants. They are
+// immutable; a config update makes new ones.
+type params struct {
+	invDecay   float64 // 1 / Decay in nanoseconds
+	penalty    float64 // ErrorPenalty in nanoseconds
+	defaultRTT float64 // DefaultRTT in nanoseconds
+}
+
+func newParams(cfg *Config) *params {
+	return &params{
+		invDecay:   1 / float64(cfg.Decay),
+		penalty:    float64(cfg.ErrorPenalty),
+		defaultRTT: float64(cfg.DefaultRTT),
+	}
+}
+
+// endpointStats is what the balancer knows of one endpoint: its calls in
+// flight and the peak EWMA of its latency. Picks read it without locking;
+// finished calls update it with atomic operations.
+//
+// It fills one 64-byte cache line (the allocator's 64-byte size class is
+// line-aligned), so calls to different endpoints do not contend.
+type endpointStats struct {
+	inFlight  atomic.Int64
+	ewma      atomic.Uint64 // float64 bits: the EWMA of latency, in ns
+	last      atomic.Int64  // nanotime of the last sample, or of creation
+	busySince atomic.Int64  // nanotime of the last pick that found nothing in flight
+	_         [32]byte
+}
+
+func newEndpointStats(rtt float64, now int64) *endpointStats {
+	s := new(endpointStats)
+	s.ewma.Store(math.Float64bits(rtt))
+	s.last.Store(now)
+	return s
+}
+
+// load returns the EWMA, in ns.
+func (s *endpointStats) load() float64 { return math.Float64frombits(s.ewma.Load()) }
+
+// cost is the load estimate the picker compares: latency × (in-flight + 1),
+// where latency is the EWMA, adjusted for what happened since the last
+// sample:
+//
+// An endpoint with nothing in flight is seen with its EWMA decayed towards
+// zero by the time since its last sample, as if samples of zero latency had
+// arrived meanwhile (Finagle and Linkerd decay the same way). Without this
+// an endpoint that was slow once and then got no traffic would keep its
+// high EWMA and never be picked again: now it is picked again once its
+// decayed cost falls below its rivals', and the sample of that call sets its
+// EWMA. The stored EWMA is not changed, so Pick never writes it.
+//
+// An endpoint with calls in flight is not decayed: it gets news of itself
+// when they finish. Until then, if it has been stalled (calls in flight,
+// none finished) for longer than its EWMA, the stall time counts as its
+// latency: the peak EWMA's "react to slowness at once", applied to calls
+// that have not finished yet. A backend that stops answering (frozen,
+// blackholed) thus gets dearer with every millisecond, rather than only
+// with every call stuck on it.
+func (s *endpointStats) cost(now int64, invDecay float64) float64 {
+	e := s.load()
+	n := s.inFlight.Load()
+	if n == 0 {
+		return e * decayFactor(now-s.last.Load(), invDecay)
+	}
+	if stall := float64(now - max(s.last.Load(), s.busySince.Load())); stall > e {
+		e = stall
+	}
+	return e * float64(n+1)
+}
+
+// start counts a call in.
+func (s *endpointStats) start(now int64) {
+	if s.inFlight.Add(1) == 1 {
+		s.busySince.Store(now)
+	}
+}
+
+// observe folds a sample of rtt ns taken at now into the peak EWMA: a
+// sample above the EWMA replaces it at once (react to slowness at once);
+// one below it pulls it towards the sample with weight 1 - w, where
+// w = exp(-(now - last) / decay) (recover gradually, at a rate set by time,
+// not by the number of calls).
+//
+// Concurrent samples are folded in one at a time by compare-and-swap. The
+// time of the last sample is stored separately, so two samples finishing
+// together may both decay over the same interval; that slight extra weight
+// of a simultaneous sample does not matter to a load estimate, and keeps
+// Done free of locks.
+func (s *endpointStats) observe(rtt float64, now int64, invDecay float64) {
+	rtt = max(rtt, minRTT)
+	for {
+		old := s.ewma.Load()
+		e := math.Float64frombits(old)
+		next := rtt
+		if rtt < e {
+			w := decayFactor(now-s.last.Load(), invDecay)
+			next = e*w + rtt*(1-w)
+		}
+		if s.ewma.CompareAndSwap(old, math.Float64bits(next)) {
+			break
+		}
+	}
+	s.last.Store(now)
+}
+
+// decayFactor returns exp(-dt × invDecay), and 1 when dt <= 0 (a clock
+// reading taken just before another goroutine's sample). Small exponents,
+// the common case for busy endpoints, use a cubic instead of math.Exp: its
+// relative error there is below 1e-13.
+func decayFactor(dt int64, invDecay float64) float64 {
+	if dt <= 0 {
+		return 1
+	}
+	x := float64(dt) * invDecay
+	if x < 1.0/1024 {
+		return 1 - x*(1-x*(0.5-x*(1.0/6)))
+	}
+	return math.Exp(-x)
+}
+
+// sample returns the latency a finished call counts as, given its own
+// latency rtt, and false if the call must not update the EWMA:
+//
+//   - A call cancelled by its caller (codes.Canceled, context.Canceled)
+//     says nothing about the backend.
+//   - A call that ended without error but sent nothing never reached the
+//     backend: grpc-go reports that when the picked connection was not
+//     ready after all and it picks again.
+//   - A call that failed with a code meaning the backend is unwell
+//     (Unavailable, DeadlineExceeded, Internal, ResourceExhausted, Unknown)
+//     counts as max(rtt, penalty): a backend that fails fast must not look
+//     fast.
+//   - Any other outcome (success, io.EOF, an application error such as
+//     NotFound or InvalidArgument) counts as rtt: the backend answered.
+func sample(info balancer.DoneInfo, rtt, penalty float64) (float64, bool) {
+	err := info.Err
+	if err == nil || err == io.EOF {
+		return rtt, info.BytesSent
+	}
+	if errors.Is(err, context.Canceled) {
+		return 0, false
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		return max(rtt, penalty), true
+	}
+	switch status.Code(err) {
+	case codes.Canceled:
+		return 0, false
+	case codes.Unavailable, codes.DeadlineExceeded, codes.Internal, codes.ResourceExhausted, codes.Unknown:
+		return max(rtt, penalty), true
+	}
+	return rtt, true
+}

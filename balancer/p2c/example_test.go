@@ -1,0 +1,79 @@
+package p2c_test
+
+import (
+	"context"
+	"fmt"
+	"log"
+	"net"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+
+	"github.com/grpclb/grpclb/balancer/p2c"
+	_ "github.com/grpclb/grpclb/resolver/static"
+)
+
+// startServer starts a gRPC server with the health service on a loopback
+// address, standing in for a real backend. It returns its address and a
+// function that stops it.
+func startServer() (addr string, stop func()) {
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		log.Fatal(err)
+	}
+	srv := grpc.NewServer()
+	healthpb.RegisterHealthServer(srv, health.NewServer())
+	go srv.Serve(lis)
+	return lis.Addr().String(), srv.Stop
+}
+
+// Balance RPCs with p2c_ewma: importing the package registers the policy,
+// and the service config selects and configures it.
+func Example() {
+	addr1, stop1 := startServer() // e.g. "10.0.0.1:50051"
+	defer stop1()
+	addr2, stop2 := startServer() // e.g. "10.0.0.2:50051"
+	defer stop2()
+
+	conn, err := grpc.NewClient(
+		"static:///"+addr1+","+addr2,
+		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithDefaultServiceConfig(`{"loadBalancingConfig": [
+			{"p2c_ewma": {"decay": "10s", "defaultRTT": "10ms", "errorPenalty": "1s"}}
+		]}`),
+	)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer conn.Close()
+
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	resp, err := healthpb.NewHealthClient(conn).Check(ctx, &healthpb.HealthCheckRequest{})
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(resp.GetStatus())
+	// Output: SERVING
+}
+
+// Missing fields take their defaults; mistakes are reported with the field.
+func ExampleParseConfig() {
+	cfg, err := p2c.ParseConfig([]byte(`{"decay": "30s"}`))
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(cfg.Decay, cfg.DefaultRTT, cfg.ErrorPenalty)
+
+	_, err = p2c.ParseConfig([]byte(`{"decay": "30"}`))
+	fmt.Println(err)
+	_, err = p2c.ParseConfig([]byte(`{"choiceCount": 2}`))
+	fmt.Println(err)
+	// Output:
+	// 30s 10ms 1s
+	// p2c_ewma: field "decay": invalid duration "30": want a duration such as "10s" or "250ms"
+	// p2c_ewma: unknown field "choiceCount" (known fields: "decay", "defaultRTT", "errorPenalty")
+}

@@ -1,0 +1,13 @@
+package p2c
+
+import (
+	"testing"
+
+	"go.uber.org/goleak"
+)
+
+// TestMain fails the run if any test, example or benchmark leaves a
+// goroutine behind: every client, server and balancer must be closed.
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}

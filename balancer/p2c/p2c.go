@@ -1,0 +1,230 @@
+package p2c
+
+import (
+	"encoding/json"
+	"math/rand/v2"
+	"sync"
+
+	"google.golang.org/grpc/balancer"
+	"google.golang.org/grpc/balancer/endpointsharding"
+	"google.golang.org/grpc/balancer/pickfirst"
+	"google.golang.org/grpc/connectivity"
+	"google.golang.org/grpc/grpclog"
+	"google.golang.org/grpc/resolver"
+	"google.golang.org/grpc/serviceconfig"
+)
+
+// Name is the name of the policy in a service config's loadBalancingConfig.
+const Name = "p2c_ewma"
+
+var logger = grpclog.Component("p2c_ewma")
+
+func init() {
+	trackers.New = newTracker
+	balancer.Register(builder{})
+}
+
+type builder struct{}
+
+func (builder) Name() string { return Name }
+
+// ParseConfig implements balancer.ConfigParser.
+func (builder) ParseConfig(js json.RawMessage) (serviceconfig.LoadBalancingConfig, error) {
+	cfg, err := ParseConfig(js)
+	if err != nil {
+		return nil, err
+	}
+	return cfg, nil
+}
+
+func (builder) Build(cc balancer.ClientConn, opts balancer.BuildOptions) balancer.Balancer {
+	b := &p2cBalancer{
+		ClientConn: cc,
+		params:     newParams(defaultConfig()),
+		stats:      resolver.NewEndpointMap[*endpointStats](),
+	}
+	// The petiole pattern: endpointsharding keeps a pick_first child per
+	// endpoint, which owns its SubConn; this policy only builds pickers
+	// from the children's states.
+	b.child = endpointsharding.NewBalancer(b, opts, balancer.Get(pickfirst.Name).Build, endpointsharding.Options{})
+	return b
+}
+
+// p2cBalancer embeds the channel to intercept the UpdateState calls of its
+// endpointsharding child, and hands everything else to that child.
+type p2cBalancer struct {
+	balancer.ClientConn
+	child balancer.Balancer
+
+	mu     sync.Mutex
+	params *params
+	// stats of every endpoint that has been READY and is still in the
+	// resolver's list, READY or not: an endpoint that reconnects (after a
+	// GOAWAY, say) keeps what was learnt of it. An endpoint that leaves the
+	// list is forgotten; if it comes back it starts again at DefaultRTT.
+	stats *resolver.EndpointMap[*endpointStats]
+}
+
+func (b *p2cBalancer) UpdateClientConnState(ccs balancer.ClientConnState) error {
+	cfg := defaultConfig()
+	if ccs.BalancerConfig != nil {
+		c, ok := ccs.BalancerConfig.(*Config)
+		if !ok {
+			logger.Errorf("p2c_ewma: received config of unexpected type %T", ccs.BalancerConfig)
+			return balancer.ErrBadResolverState
+		}
+		cfg = c
+	}
+	b.mu.Lock()
+	b.params = newParams(cfg)
+	b.mu.Unlock()
+	// endpointsharding ends with an UpdateState, which builds a picker with
+	// the new params.
+	return b.child.UpdateClientConnState(balancer.ClientConnState{
+		// Let pick_first children use client-side health checks and
+		// outlier detection when configured.
+		ResolverState: pickfirst.EnableHealthListener(ccs.ResolverState),
+	})
+}
+
+func (b *p2cBalancer) ResolverError(err error) { b.child.ResolverError(err) }
+
+func (b *p2cBalancer) UpdateSubConnState(sc balancer.SubConn, state balancer.SubConnState) {
+	logger.Errorf("p2c_ewma: UpdateSubConnState(%v, %+v) called unexpectedly", sc, state)
+}
+
+func (b *p2cBalancer) ExitIdle() { b.child.ExitIdle() }
+
+func (b *p2cBalancer) Close() { b.child.Close() }
+
+// UpdateState receives the aggregated state of the endpointsharding child
+// and, when some endpoints are READY, publishes a P2C picker over them.
+func (b *p2cBalancer) UpdateState(state balancer.State) {
+	children := endpointsharding.ChildStatesFromPicker(state.Picker)
+
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	now := nanotime()
+	stats := resolver.NewEndpointMap[*endpointStats]()
+	var ready []pickEndpoint
+	for _, c := range children {
+		s, ok := b.stats.Get(c.Endpoint)
+		if c.State.ConnectivityState == connectivity.Ready {
+			if !ok {
+				s, ok = newEndpointStats(b.params.defaultRTT, now), true
+			}
+			ready = append(ready, pickEndpoint{picker: c.State.Picker, stats: s})
+		}
+		if ok {
+			stats.Set(c.Endpoint, s)
+		}
+	}
+	b.stats = stats
+
+	if len(ready) == 0 {
+		// Nothing READY: endpointsharding's picker round-robins over the
+		// children in the most relevant state (CONNECTING, IDLE or
+		// TRANSIENT_FAILURE), queueing or failing calls as they say.
+		b.ClientConn.UpdateState(state)
+		return
+	}
+	b.ClientConn.UpdateState(balancer.State{
+		ConnectivityState: connectivity.Ready,
+		Picker:            &picker{endpoints: ready, params: b.params},
+	})
+}
+
+// pickEndpoint is a READY endpoint as the picker sees it.
+type pickEndpoint struct {
+	picker balancer.Picker // its pick_first child's READY picker
+	stats  *endpointStats
+}
+
+// picker is immutable; the stats it points to are shared with the balancer
+// and with the pickers before and after it.
+type picker struct {
+	endpoints []pickEndpoint // READY, at least one
+	params    *params
+}
+
+// Pick samples two distinct READY endpoints at random and returns the one
+// with the lower cost (the first sampled on a tie). It neither locks nor
+// allocates.
+func (p *picker) Pick(info balancer.PickInfo) (balancer.PickResult, error) {
+	res, _, err := p.pick(info, nanotime())
+	return res, err
+}
+
+// pick is Pick at the given time; it also returns the call's tracker, so
+// that tests can finish calls on a clock of their own.
+func (p *picker) pick(info balancer.PickInfo, now int64) (balancer.PickResult, *tracker, error) {
+	e := &p.endpoints[0]
+	if n := uint64(len(p.endpoints)); n > 1 {
+		// Two indexes from one random number: i uniform in [0, n), j uniform
+		// in [0, n) without i. (Multiply-shift maps 32 random bits onto
+		// [0, n) with a bias below n/2^32.)
+		r := rand.Uint64()
+		i := (r >> 32) * n >> 32
+		j := (r & (1<<32 - 1)) * (n - 1) >> 32
+		if j >= i {
+			j++
+		}
+		a, c := &p.endpoints[i], &p.endpoints[j]
+		if c.stats.cost(now, p.params.invDecay) < a.stats.cost(now, p.params.invDecay) {
+			a = c
+		}
+		e = a
+	}
+	res, err := e.picker.Pick(info)
+	if err != nil {
+		return res, nil, err
+	}
+	e.stats.start(now)
+	t := trackers.Get().(*tracker)
+	t.stats, t.params, t.start, t.childDone = e.stats, p.params, now, res.Done
+	res.Done = t.done
+	return res, t, nil
+}
+
+// tracker carries one call from Pick to Done. Trackers are pooled and their
+// Done method value is bound once, when the tracker is made, so that a
+// pick allocates no closure.
+type tracker struct {
+	stats     *endpointStats
+	params    *params
+	start     int64                   // nanotime at Pick
+	childDone func(balancer.DoneInfo) // the child picker's Done, if any
+	done      func(balancer.DoneInfo) // t.finish
+}
+
+// trackers holds idle trackers. (Its New is set in init: finish refers to
+// trackers, which would otherwise be an initialization cycle.)
+var trackers sync.Pool
+
+func newTracker() any {
+	t := new(tracker)
+	t.done = t.finish
+	return t
+}
+
+// finish is the Done of a pick: it folds the call's latency into the
+// endpoint's EWMA, then counts the call out. gRPC calls Done exactly once
+// per successful pick, after which the tracker is reused.
+func (t *tracker) finish(info balancer.DoneInfo) { t.finishAt(info, nanotime()) }
+
+// finishAt is finish at the given time.
+func (t *tracker) finishAt(info balancer.DoneInfo, now int64) {
+	s, p, start, childDone := t.stats, t.params, t.start, t.childDone
+	*t = tracker{done: t.done}
+	trackers.Put(t)
+
+	if rtt, ok := sample(info, float64(now-start), p.penalty); ok {
+		s.observe(rtt, now, p.invDecay)
+	}
+	// After the sample, so a pick that sees the endpoint idle sees the
+	// EWMA of the call that made it idle.
+	s.inFlight.Add(-1)
+	if childDone != nil {
+		childDone(info)
+	}
+}

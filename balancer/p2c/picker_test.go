@@ -1,0 +1,464 @@
+package p2c
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc/balancer"
+	"google.golang.org/grpc/connectivity"
+	"google.golang.org/grpc/resolver"
+
+	"github.com/grpclb/grpclb/internal/balancertest"
+)
+
+// build builds the policy over n fake endpoints, all READY.
+func build(t *testing.T, n int, config string) (*p2cBalancer, *balancertest.ClientConn, *picker) {
+	t.Helper()
+	bal, cc, p, err := balancertest.Build(Name, config, balancertest.Endpoints(n))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(bal.Close)
+	pp, ok := p.(*picker)
+	if !ok {
+		t.Fatalf("READY picker is %T, want *picker", p)
+	}
+	if len(pp.endpoints) != n {
+		t.Fatalf("picker has %d endpoints, want %d", len(pp.endpoints), n)
+	}
+	return bal.(*p2cBalancer), cc, pp
+}
+
+func endpoint(addr string) resolver.Endpoint {
+	return resolver.Endpoint{Addresses: []resolver.Address{{Addr: addr}}}
+}
+
+// statsOf returns the balancer's stats of the endpoint at addr, or nil.
+func (b *p2cBalancer) statsOf(addr string) *endpointStats {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	s, _ := b.stats.Get(endpoint(addr))
+	return s
+}
+
+func addrOf(res balancer.PickResult) string {
+	return res.SubConn.(*balancertest.SubConn).Addrs[0].Addr
+}
+
+var (
+	pickInfo = balancer.PickInfo{Ctx: context.Background(), FullMethodName: "/s/m"}
+	// noSample completes a call without touching the EWMA (grpc-go's "the
+	// transport was not ready" Done), so picks see fixed EWMAs.
+	noSample = balancer.DoneInfo{}
+	success  = balancer.DoneInfo{BytesSent: true, BytesReceived: true}
+)
+
+// tally makes n picks, each completed at once with info, and counts them by
+// endpoint address.
+func tally(t *testing.T, p balancer.Picker, n int, info balancer.DoneInfo) map[string]int {
+	t.Helper()
+	counts := make(map[string]int)
+	for range n {
+		res, err := p.Pick(pickInfo)
+		if err != nil {
+			t.Fatal(err)
+		}
+		counts[addrOf(res)]++
+		res.Done(info)
+	}
+	return counts
+}
+
+// With two endpoints every pick compares both: the cheaper one always
+// wins. Sampling with replacement (as least_request does) would draw the
+// dearer one twice in a quarter of the picks.
+func TestPickTwoEndpointsComparesBoth(t *testing.T) {
+	_, _, p := build(t, 2, "")
+	held, err := p.Pick(pickInfo) // one call in flight on one endpoint
+	if err != nil {
+		t.Fatal(err)
+	}
+	busy := addrOf(held)
+	counts := tally(t, p, 10000, noSample)
+	if counts[busy] != 0 {
+		t.Errorf("the endpoint with a call in flight got %d of 10000 picks, want 0: %v", counts[busy], counts)
+	}
+	held.Done(noSample)
+}
+
+// Two distinct endpoints: no pick compares an endpoint with itself, so the
+// dearest of n endpoints is never picked.
+func TestPickNeverPicksTheDearest(t *testing.T) {
+	for _, n := range []int{2, 3, 10} {
+		t.Run(fmt.Sprint(n), func(t *testing.T) {
+			b, _, p := build(t, n, "")
+			dear := p.endpoints[n-1]
+			dear.stats.ewma.Store(math.Float64bits(1 * sec))
+			counts := tally(t, p, 20000, noSample)
+			for addr, c := range counts {
+				if b.statsOf(addr) == dear.stats {
+					t.Errorf("the endpoint with a 1s EWMA got %d of 20000 picks, want 0", c)
+				}
+			}
+		})
+	}
+}
+
+func TestPickAvoidsEndpointWithManyCallsInFlight(t *testing.T) {
+	b, _, p := build(t, 10, "")
+	equalize(p)
+	const busy = "10.0.0.3:8080"
+	s := b.statsOf(busy)
+	s.inFlight.Add(20)
+	counts := tally(t, p, 10000, noSample)
+	if counts[busy] != 0 {
+		t.Errorf("the endpoint with 20 calls in flight got %d of 10000 picks, want 0: %v", counts[busy], counts)
+	}
+	s.inFlight.Add(-20)
+	counts = tally(t, p, 10000, noSample)
+	checkEven(t, counts, 10, 10000, 0.2)
+}
+
+// equalize gives every endpoint of p the same EWMA and time of last sample,
+// so that their costs are equal while nothing is in flight. (Endpoints
+// become READY one by one, so their stats are made, and their default RTTs
+// start decaying, at slightly different times.)
+func equalize(p *picker) {
+	now := nanotime()
+	for _, e := range p.endpoints {
+		e.stats.ewma.Store(math.Float64bits(1 * ms))
+		e.stats.last.Store(now)
+	}
+}
+
+// Picks that pile up (no call finishes) spread like least-loaded: no
+// endpoint gets far more than its share.
+func TestPickBalancesCallsInFlight(t *testing.T) {
+	_, _, p := build(t, 10, "")
+	var held []balancer.PickResult
+	now := nanotime() // all at once: no stall to tell the endpoints apart
+	for range 200 {
+		res, _, err := p.pick(pickInfo, now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		held = append(held, res)
+	}
+	var inFlight []int64
+	for _, e := range p.endpoints {
+		inFlight = append(inFlight, e.stats.inFlight.Load())
+	}
+	// Random placement would leave the busiest endpoint near 30; P2C keeps
+	// it within a few of the mean of 20.
+	if hi := slices.Max(inFlight); hi > 23 {
+		t.Errorf("calls in flight per endpoint %v: the busiest has %d, want at most 23", inFlight, hi)
+	}
+	for _, res := range held {
+		res.Done(noSample)
+	}
+}
+
+// With equal costs the first of the two random choices wins, so picks
+// spread evenly.
+func TestPickSpreadsEvenlyOnEqualCosts(t *testing.T) {
+	_, _, p := build(t, 10, "")
+	equalize(p)
+	const picks = 20000
+	counts := tally(t, p, picks, noSample)
+	checkEven(t, counts, 10, picks, 0.2)
+}
+
+func checkEven(t *testing.T, counts map[string]int, n, picks int, tolerance float64) {
+	t.Helper()
+	if len(counts) != n {
+		t.Fatalf("picks reached %d of %d endpoints: %v", len(counts), n, counts)
+	}
+	want := float64(picks) / float64(n)
+	for addr, c := range counts {
+		if math.Abs(float64(c)-want) > tolerance*want {
+			t.Errorf("%s got %d picks, want %.0f ± %.0f%%: %v", addr, c, want, 100*tolerance, counts)
+		}
+	}
+}
+
+func TestPickSingleEndpoint(t *testing.T) {
+	_, _, p := build(t, 1, "")
+	counts := tally(t, p, 100, success)
+	if len(counts) != 1 || counts["10.0.0.0:8080"] != 100 {
+		t.Errorf("picks = %v, want all 100 on 10.0.0.0:8080", counts)
+	}
+	if n := p.endpoints[0].stats.inFlight.Load(); n != 0 {
+		t.Errorf("in flight = %d, want 0", n)
+	}
+	if e := p.endpoints[0].stats.load(); e >= float64(DefaultRTT) {
+		t.Errorf("EWMA %v after 100 fast calls, want below the default %v", time.Duration(e), DefaultRTT)
+	}
+}
+
+// An endpoint that was slow once and then got no traffic is picked again
+// once its EWMA, decayed by the time it was idle, is below its rival's
+// cost; and then only by one call at a time until that call reports.
+func TestSlowEndpointIsNotStarved(t *testing.T) {
+	b, _, p := build(t, 2, `{"decay":"10s"}`)
+	slow, fast := b.statsOf("10.0.0.0:8080"), b.statsOf("10.0.0.1:8080")
+	now := nanotime()
+	slow.ewma.Store(math.Float64bits(1 * sec))
+	slow.last.Store(now)
+	fast.ewma.Store(math.Float64bits(1 * ms))
+	fast.last.Store(now)
+
+	if counts := tally(t, p, 1000, noSample); counts["10.0.0.0:8080"] != 0 {
+		t.Fatalf("the slow endpoint got %d of 1000 picks right after its slow call, want 0", counts["10.0.0.0:8080"])
+	}
+	// 80s without a sample (1s × e^-8 ≈ 0.34ms) is as if the clock had
+	// moved on: the slow endpoint is now the cheaper.
+	slow.last.Store(now - int64(80*time.Second))
+	probe, tr, err := p.pick(pickInfo, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if addrOf(probe) != "10.0.0.0:8080" {
+		t.Fatalf("pick after 80s idle went to %s, want the slow endpoint", addrOf(probe))
+	}
+	// While the probe is in flight the endpoint costs its full EWMA × 2.
+	if counts := tally(t, p, 1000, noSample); counts["10.0.0.0:8080"] != 0 {
+		t.Errorf("with its probe in flight the slow endpoint got %d more picks, want 0", counts["10.0.0.0:8080"])
+	}
+	// The backend is fast again: the probe takes 1ms, and its sample, 80s
+	// after the slow one, all but replaces the 1s EWMA.
+	tr.finishAt(success, now+int64(time.Millisecond))
+	w := math.Exp(-8.0001) // 80s idle + the 1ms of the probe, over 10s
+	if got, want := slow.load(), sec*w+ms*(1-w); !near(got, want) {
+		t.Errorf("EWMA after a 1ms probe 80s after the slow call = %v, want %v", time.Duration(got), time.Duration(want))
+	}
+}
+
+// A backend failing fast with Unavailable is avoided, not preferred for
+// its speed; cancelled calls change nothing.
+func TestPickAvoidsFailingEndpoint(t *testing.T) {
+	_, _, p := build(t, 2, "")
+	res, err := p.Pick(pickInfo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad := addrOf(res)
+	res.Done(balancer.DoneInfo{Err: errUnavailable})
+	counts := tally(t, p, 1000, success)
+	if counts[bad] != 0 {
+		t.Errorf("the endpoint that failed with Unavailable got %d of 1000 picks, want 0", counts[bad])
+	}
+}
+
+// Stats live in the balancer, keyed by endpoint: they survive new pickers,
+// a reconnect (READY → IDLE → READY) and a new resolver list that keeps
+// the endpoint; an endpoint that leaves the list is forgotten, and a new
+// one starts at the configured default RTT.
+func TestStatsSurviveUpdates(t *testing.T) {
+	b, cc, _ := build(t, 3, `{"defaultRTT":"7ms"}`)
+	s0 := b.statsOf("10.0.0.0:8080")
+	s1 := b.statsOf("10.0.0.1:8080")
+	if s0.load() != 7*ms {
+		t.Fatalf("a new endpoint's EWMA = %v, want the configured 7ms", time.Duration(s0.load()))
+	}
+	s0.observe(50*ms, nanotime(), tenSeconds.invDecay)
+	s1.observe(60*ms, nanotime(), tenSeconds.invDecay)
+
+	update := func(eps []resolver.Endpoint, config string) {
+		t.Helper()
+		cfg, err := ParseConfig([]byte(config))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := b.UpdateClientConnState(balancer.ClientConnState{
+			ResolverState:  resolver.State{Endpoints: eps},
+			BalancerConfig: cfg,
+		}); err != nil {
+			t.Fatal(err)
+		}
+		cc.Settle()
+	}
+	// A fourth endpoint, and a new default RTT for new endpoints.
+	update(balancertest.Endpoints(4), `{"defaultRTT":"3ms"}`)
+	if got := b.statsOf("10.0.0.0:8080"); got != s0 || got.load() != 50*ms {
+		t.Errorf("after adding an endpoint: stats of 10.0.0.0 = %p (EWMA %v), want %p (50ms)", got, time.Duration(got.load()), s0)
+	}
+	if s3 := b.statsOf("10.0.0.3:8080"); s3 == nil || s3.load() != 3*ms {
+		t.Errorf("stats of the new endpoint = %+v, want EWMA 3ms", s3)
+	}
+	p := cc.State().Picker.(*picker)
+	if len(p.endpoints) != 4 || p.params.defaultRTT != 3*ms {
+		t.Errorf("new picker has %d endpoints and default RTT %v, want 4 and 3ms", len(p.endpoints), time.Duration(p.params.defaultRTT))
+	}
+
+	// The endpoint 10.0.0.1 reconnects: its SubConn goes IDLE (as on a
+	// GOAWAY), then endpointsharding reconnects it.
+	var sc *balancertest.SubConn
+	for _, c := range cc.SubConns() {
+		if c.Addrs[0].Addr == "10.0.0.1:8080" {
+			sc = c
+		}
+	}
+	sc.SetState(connectivity.Idle)
+	if inPicker(cc, s1) {
+		t.Errorf("an IDLE endpoint is still in the picker")
+	}
+	if b.statsOf("10.0.0.1:8080") != s1 {
+		t.Errorf("an IDLE endpoint lost its stats")
+	}
+	waitFor(t, "the endpoint to reconnect", func() bool {
+		cc.Settle()
+		return inPicker(cc, s1)
+	})
+	if got := b.statsOf("10.0.0.1:8080"); got != s1 || got.load() != 60*ms {
+		t.Errorf("after a reconnect: stats of 10.0.0.1 = %p (EWMA %v), want %p (60ms)", got, time.Duration(got.load()), s1)
+	}
+
+	// 10.0.0.0 leaves the list, then comes back: it starts afresh.
+	update(balancertest.Endpoints(4)[1:], `{}`)
+	if got := b.statsOf("10.0.0.0:8080"); got != nil {
+		t.Errorf("an endpoint removed from the list kept its stats")
+	}
+	update(balancertest.Endpoints(4), `{}`)
+	if got := b.statsOf("10.0.0.0:8080"); got == nil || got == s0 || got.load() != float64(DefaultRTT) {
+		t.Errorf("an endpoint back in the list has stats %p (EWMA %v), want new ones at %v", got, time.Duration(got.load()), DefaultRTT)
+	}
+}
+
+func inPicker(cc *balancertest.ClientConn, s *endpointStats) bool {
+	p, ok := cc.State().Picker.(*picker)
+	if !ok {
+		return false
+	}
+	for _, e := range p.endpoints {
+		if e.stats == s {
+			return true
+		}
+	}
+	return false
+}
+
+// waitFor polls cond until it holds, failing the test after a deadline.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(time.Millisecond) // polling interval, not synchronisation
+	}
+}
+
+func TestUpdateClientConnStateConfig(t *testing.T) {
+	b, cc, _ := build(t, 2, "")
+	state := resolver.State{Endpoints: balancertest.Endpoints(2)}
+	// No config at all (the policy built without a service config): the
+	// defaults.
+	if err := b.UpdateClientConnState(balancer.ClientConnState{ResolverState: state}); err != nil {
+		t.Errorf("UpdateClientConnState without a config: %v", err)
+	}
+	if p := cc.State().Picker.(*picker); p.params.invDecay != 1/float64(DefaultDecay) {
+		t.Errorf("decay without a config = %v, want the default", time.Duration(1/p.params.invDecay))
+	}
+	// A config of another policy is refused.
+	type otherConfig struct{ Config }
+	err := b.UpdateClientConnState(balancer.ClientConnState{ResolverState: state, BalancerConfig: &otherConfig{}})
+	if err != balancer.ErrBadResolverState {
+		t.Errorf("UpdateClientConnState with a %T: %v, want ErrBadResolverState", &otherConfig{}, err)
+	}
+}
+
+// No endpoint READY: the channel gets endpointsharding's state and picker,
+// which queue calls while endpoints reconnect.
+func TestNoReadyEndpoint(t *testing.T) {
+	b, cc, _ := build(t, 2, "")
+	for _, sc := range cc.SubConns() {
+		sc.SetState(connectivity.Connecting)
+	}
+	// pick_first reports a READY SubConn that moves on as IDLE.
+	st := cc.State()
+	if st.ConnectivityState == connectivity.Ready {
+		t.Errorf("state with no endpoint READY = %v", st.ConnectivityState)
+	}
+	if _, ok := st.Picker.(*picker); ok {
+		t.Errorf("a P2C picker with no endpoint READY")
+	}
+	if _, err := st.Picker.Pick(pickInfo); err != balancer.ErrNoSubConnAvailable {
+		t.Errorf("Pick with no endpoint READY: %v, want ErrNoSubConnAvailable", err)
+	}
+	if b.statsOf("10.0.0.0:8080") == nil {
+		t.Errorf("endpoints lost their stats while not READY")
+	}
+}
+
+// Picks and Dones from many goroutines while the endpoint list changes:
+// for the race detector, and every call is counted out in the end.
+func TestConcurrentPicksAndUpdates(t *testing.T) {
+	b, cc, _ := build(t, 8, "")
+	var (
+		wg   sync.WaitGroup
+		stop = make(chan struct{})
+	)
+	outcomes := []balancer.DoneInfo{success, noSample, {Err: errUnavailable}, {Err: context.Canceled}}
+	for g := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				res, err := cc.State().Picker.Pick(pickInfo)
+				if err != nil {
+					continue // CONNECTING for a moment
+				}
+				res.Done(outcomes[(g+i)%len(outcomes)])
+			}
+		}()
+	}
+	all := balancertest.Endpoints(8)
+	for i := range 200 {
+		lo, hi := i%4, 4+i%5
+		if err := b.UpdateClientConnState(balancer.ClientConnState{ResolverState: resolver.State{Endpoints: all[lo:hi]}}); err != nil {
+			t.Fatal(err)
+		}
+		cc.Settle()
+	}
+	close(stop)
+	wg.Wait()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for ep, s := range b.stats.All() {
+		if n := s.inFlight.Load(); n != 0 {
+			t.Errorf("%v has %d calls in flight after every call finished", ep.Addresses, n)
+		}
+	}
+}
+
+func TestPickDoesNotAllocate(t *testing.T) {
+	if raceEnabled {
+		t.Skip("sync.Pool drops items at random under the race detector")
+	}
+	for _, n := range []int{1, 2, 1000} {
+		_, _, p := build(t, n, "")
+		for _, done := range []balancer.DoneInfo{success, {Err: errUnavailable}, noSample} {
+			allocs := testing.AllocsPerRun(1000, func() {
+				res, err := p.Pick(pickInfo)
+				if err != nil {
+					t.Fatal(err)
+				}
+				res.Done(done)
+			})
+			if allocs != 0 {
+				t.Errorf("%d endpoints, Done(%+v): %v allocations per Pick and Done, want 0", n, done, allocs)
+			}
+		}
+	}
+}
