@@ -1,0 +1,97 @@
+package chash
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"testing"
+
+	"google.golang.org/grpc/balancer"
+	_ "google.golang.org/grpc/balancer/ringhash"
+	"google.golang.org/grpc/metadata"
+
+	"github.com/grpclb/grpclb/internal/balancertest"
+)
+
+// ringNodes returns n nodes with the addresses of balancertest.Endpoints.
+func testNodes(n int) []ringNode {
+	nodes := make([]ringNode, n)
+	for i, ep := range balancertest.Endpoints(n) {
+		nodes[i] = ringNode{key: ep.Addresses[0].Addr, weight: 1}
+	}
+	return nodes
+}
+
+// BenchmarkRingBuild measures building the ring (hashing and sorting every
+// point) with the automatic number of points.
+func BenchmarkRingBuild(b *testing.B) {
+	for _, n := range []int{10, 100, 1000} {
+		b.Run(fmt.Sprintf("endpoints=%d", n), func(b *testing.B) {
+			nodes := testNodes(n)
+			var points int
+			b.ReportAllocs()
+			for b.Loop() {
+				points = len(newRing(nodes, 0).points)
+			}
+			b.ReportMetric(float64(points), "points")
+		})
+	}
+}
+
+// benchPolicies are benchmarked side by side with grpc-go's ring_hash, the
+// way internal/balancertest's BenchmarkPick runs grpc-go's policies.
+var benchPolicies = []struct {
+	name, policy, config string
+	ctx                  func(i int) context.Context
+}{
+	{"consistent_hash", Name, "", func(i int) context.Context {
+		return WithKey(context.Background(), strconv.Itoa(i))
+	}},
+	{"consistent_hash_header", Name, `{"hashHeader":"x-key"}`, headerKey},
+	{"consistent_hash_unbounded", Name, `{"loadFactor":0}`, func(i int) context.Context {
+		return WithKey(context.Background(), strconv.Itoa(i))
+	}},
+	{"ring_hash_experimental", "ring_hash_experimental", `{"requestHashHeader":"x-key"}`, headerKey},
+}
+
+func headerKey(i int) context.Context {
+	return metadata.AppendToOutgoingContext(context.Background(), "x-key", strconv.Itoa(i))
+}
+
+// BenchmarkPick measures one Pick (and its Done) per op with every endpoint
+// READY, a different key each time.
+func BenchmarkPick(b *testing.B) {
+	for _, pol := range benchPolicies {
+		for _, n := range []int{1, 10, 100, 1000} {
+			b.Run(fmt.Sprintf("policy=%s/endpoints=%d", pol.name, n), func(b *testing.B) {
+				var nudge []context.Context
+				if pol.policy != Name { // ring_hash connects on picks
+					for i := range 20*n + 100 {
+						nudge = append(nudge, pol.ctx(i))
+					}
+				}
+				bal, _, p, err := balancertest.Build(pol.policy, pol.config, balancertest.Endpoints(n), nudge...)
+				if err != nil {
+					b.Fatal(err)
+				}
+				defer bal.Close()
+				const keys = 1024
+				infos := make([]balancer.PickInfo, keys)
+				for i := range infos {
+					infos[i] = balancer.PickInfo{Ctx: pol.ctx(i), FullMethodName: "/grpclb.testbed.v1.Echo/Echo"}
+				}
+				b.ReportAllocs()
+				b.ResetTimer()
+				for i := 0; b.Loop(); i++ {
+					res, err := p.Pick(infos[i%keys])
+					if err != nil {
+						b.Fatal(err)
+					}
+					if res.Done != nil {
+						res.Done(balancer.DoneInfo{})
+					}
+				}
+			})
+		}
+	}
+}

@@ -1,0 +1,182 @@
+package chash
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"math"
+	"slices"
+	"strings"
+
+	"google.golang.org/grpc/serviceconfig"
+)
+
+// Defaults and limits of the configuration.
+const (
+	// DefaultLoadFactor is the load factor c used when the config has none.
+	DefaultLoadFactor = 1.25
+	// MaxVirtualNodes is the largest virtualNodes accepted.
+	MaxVirtualNodes = 10000
+
+	// MissingKeyRandom sends a call without a key to a random READY
+	// endpoint (the default).
+	MissingKeyRandom = "random"
+	// MissingKeyError fails a call without a key.
+	MissingKeyError = "error"
+)
+
+// Config is the consistent_hash configuration, parsed from the policy's
+// entry in the service config's loadBalancingConfig:
+//
+//	{"loadBalancingConfig": [{"consistent_hash": {
+//	    "virtualNodes": 0,
+//	    "loadFactor": 1.25,
+//	    "hashHeader": "x-user-id",
+//	    "missingKey": "random"
+//	}}]}
+//
+// Every field is optional; unknown fields are an error.
+type Config struct {
+	serviceconfig.LoadBalancingConfig `json:"-"`
+
+	// VirtualNodes is the number of points an endpoint of weight 1 gets on
+	// the ring; an endpoint of weight w gets w times as many (at least
+	// one). More points spread keys more evenly and keep the keys moved by
+	// a change of one endpoint closer to the ideal, at the cost of memory
+	// (about 10 bytes a point) and of the rebuild when the endpoint set
+	// changes.
+	//
+	// 0 (the default) chooses automatically: 1000 points per unit of weight
+	// while the ring stays within 65536 (2^16) points, and fewer beyond, so
+	// that the ring stays at about 2^16 points. 10 endpoints get 1000
+	// points each: each one's share of the keys is within a few percent of
+	// 1/n, and so are the keys that move when one comes or goes (measured:
+	// at most 1.04 × 1/n), all of them to or from that endpoint. 1000
+	// endpoints get 65 or 66 points each (shares vary by about ±12%, which
+	// bounded loads absorb) and the ring rebuilds in about 2 ms. The cost of
+	// the cap: beyond 65 units of weight, a change of the endpoint set also
+	// changes every endpoint's number of points, so about as many keys
+	// again move between endpoints that stayed (about 2 × 1/n in all).
+	//
+	// An explicit value (1 to MaxVirtualNodes) fixes the points per unit
+	// of weight whatever the number of endpoints, so only the keys of the
+	// endpoint that came or went move; a ring that would exceed 2^20
+	// points is scaled down to 2^20.
+	VirtualNodes int `json:"virtualNodes,omitempty"`
+
+	// LoadFactor is c of "Consistent Hashing with Bounded Loads": an
+	// endpoint takes a new call only while its in-flight calls + 1 stay
+	// within ceil(c × (all in-flight calls + 1) × its weight / the weight of
+	// all READY endpoints) (with equal weights: ceil(c × (total + 1) / READY
+	// endpoints)); otherwise the call goes to the next endpoint clockwise
+	// on the ring that has room. It must be greater than 1; 0 turns
+	// bounding off (every key always goes to its owner while it is READY).
+	// The default is DefaultLoadFactor (1.25).
+	LoadFactor float64 `json:"loadFactor"`
+
+	// HashHeader, when set, names an outgoing metadata header whose value
+	// is the key of calls that carry no key in their context (WithKey wins
+	// when both are present). Several values are joined with ",". The name
+	// is lower-cased; it must be a valid metadata key and must not start
+	// with "grpc-".
+	HashHeader string `json:"hashHeader,omitempty"`
+
+	// MissingKey says what happens to a call without a key: "random" (the
+	// default) sends it to a random READY endpoint (subject to the load
+	// bound), "error" fails it (see the package documentation for the
+	// status the caller sees).
+	MissingKey string `json:"missingKey,omitempty"`
+}
+
+// ParseConfig parses the JSON configuration of the consistent_hash policy,
+// fills in defaults and validates it. Empty input or null is the default
+// configuration. Errors name the offending field.
+func ParseConfig(js json.RawMessage) (*Config, error) {
+	cfg := &Config{LoadFactor: DefaultLoadFactor, MissingKey: MissingKeyRandom}
+	js = bytes.TrimSpace(js)
+	if len(js) == 0 {
+		return cfg, nil
+	}
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(js, &fields); err != nil {
+		return nil, fmt.Errorf("%s: config must be a JSON object: %v", Name, err)
+	}
+	// Field names are matched exactly (encoding/json alone would accept
+	// "VIRTUALNODES"), in a fixed order so the first error is stable.
+	for _, name := range slices.Sorted(maps.Keys(fields)) {
+		v := fields[name]
+		if bytes.Equal(bytes.TrimSpace(v), []byte("null")) {
+			continue // same as absent
+		}
+		var (
+			err  error
+			want string
+		)
+		switch name {
+		case "virtualNodes":
+			err, want = json.Unmarshal(v, &cfg.VirtualNodes), "an integer"
+		case "loadFactor":
+			err, want = json.Unmarshal(v, &cfg.LoadFactor), "a number"
+		case "hashHeader":
+			err, want = json.Unmarshal(v, &cfg.HashHeader), "a string"
+		case "missingKey":
+			err, want = json.Unmarshal(v, &cfg.MissingKey), "a string"
+		default:
+			return nil, fmt.Errorf("%s: unknown field %q (known: virtualNodes, loadFactor, hashHeader, missingKey)", Name, name)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%s: %s: %s is not %s", Name, name, v, want)
+		}
+	}
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	return cfg, nil
+}
+
+// validate checks the fields and normalises HashHeader and MissingKey.
+func (c *Config) validate() error {
+	if c.VirtualNodes < 0 || c.VirtualNodes > MaxVirtualNodes {
+		return fmt.Errorf("%s: virtualNodes: %d is out of range: want 0 (automatic) or 1 to %d", Name, c.VirtualNodes, MaxVirtualNodes)
+	}
+	switch lf := c.LoadFactor; {
+	case math.IsNaN(lf) || math.IsInf(lf, 0):
+		return fmt.Errorf("%s: loadFactor: %v is not a number", Name, lf)
+	case lf < 0:
+		return fmt.Errorf("%s: loadFactor: %v is negative: want 0 (no bound) or greater than 1", Name, lf)
+	case lf > 0 && lf <= 1:
+		return fmt.Errorf("%s: loadFactor: %v must be greater than 1 (every endpoint would be full), or 0 to turn bounding off", Name, lf)
+	}
+	if c.HashHeader != "" {
+		h := strings.ToLower(c.HashHeader)
+		if err := validHeader(h); err != nil {
+			return fmt.Errorf("%s: hashHeader: %q %v", Name, c.HashHeader, err)
+		}
+		c.HashHeader = h
+	}
+	switch c.MissingKey {
+	case "":
+		c.MissingKey = MissingKeyRandom
+	case MissingKeyRandom, MissingKeyError:
+	default:
+		return fmt.Errorf("%s: missingKey: %q is not one of %q, %q", Name, c.MissingKey, MissingKeyRandom, MissingKeyError)
+	}
+	return nil
+}
+
+// validHeader checks a lower-cased metadata key: the characters HTTP/2
+// header names allow in gRPC metadata, and not a reserved "grpc-" key.
+func validHeader(h string) error {
+	if strings.HasPrefix(h, "grpc-") {
+		return errors.New(`starts with "grpc-", which is reserved for gRPC`)
+	}
+	for i := 0; i < len(h); i++ {
+		c := h[i]
+		if !('a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-' || c == '_' || c == '.') {
+			return fmt.Errorf("has the character %q; a metadata key has only 0-9, a-z, \"-\", \"_\" and \".\"", c)
+		}
+	}
+	return nil
+}

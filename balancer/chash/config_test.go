@@ -1,0 +1,168 @@
+package chash
+
+import (
+	"encoding/json"
+	"math"
+	"strings"
+	"testing"
+
+	"google.golang.org/grpc/balancer"
+)
+
+func TestParseConfig(t *testing.T) {
+	def := Config{LoadFactor: DefaultLoadFactor, MissingKey: MissingKeyRandom}
+	good := []struct {
+		name, js string
+		want     Config
+	}{
+		{"empty input", ``, def},
+		{"empty object", `{}`, def},
+		{"null", `null`, def},
+		{"null fields", `{"virtualNodes":null,"loadFactor":null,"hashHeader":null,"missingKey":null}`, def},
+		{"whitespace", " \n\t{ } ", def},
+		{"everything", `{"virtualNodes":160,"loadFactor":2,"hashHeader":"x-user-id","missingKey":"error"}`,
+			Config{VirtualNodes: 160, LoadFactor: 2, HashHeader: "x-user-id", MissingKey: MissingKeyError}},
+		{"virtualNodes auto", `{"virtualNodes":0}`, def},
+		{"virtualNodes max", `{"virtualNodes":10000}`, Config{VirtualNodes: 10000, LoadFactor: 1.25, MissingKey: "random"}},
+		{"bounding off", `{"loadFactor":0}`, Config{LoadFactor: 0, MissingKey: "random"}},
+		{"loadFactor just above 1", `{"loadFactor":1.0001}`, Config{LoadFactor: 1.0001, MissingKey: "random"}},
+		{"loadFactor large", `{"loadFactor":1e9}`, Config{LoadFactor: 1e9, MissingKey: "random"}},
+		{"header lower-cased", `{"hashHeader":"X-User-ID"}`, Config{LoadFactor: 1.25, HashHeader: "x-user-id", MissingKey: "random"}},
+		{"header characters", `{"hashHeader":"a.b_c-9"}`, Config{LoadFactor: 1.25, HashHeader: "a.b_c-9", MissingKey: "random"}},
+		{"binary header", `{"hashHeader":"key-bin"}`, Config{LoadFactor: 1.25, HashHeader: "key-bin", MissingKey: "random"}},
+		{"empty header", `{"hashHeader":""}`, def},
+		{"missingKey random", `{"missingKey":"random"}`, def},
+		{"missingKey empty", `{"missingKey":""}`, def},
+	}
+	for _, tt := range good {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := ParseConfig(json.RawMessage(tt.js))
+			if err != nil {
+				t.Fatalf("ParseConfig(%s): %v", tt.js, err)
+			}
+			if *got != tt.want {
+				t.Errorf("ParseConfig(%s) = %+v, want %+v", tt.js, *got, tt.want)
+			}
+		})
+	}
+
+	bad := []struct {
+		name, js string
+		want     []string // substrings of the error
+	}{
+		{"not an object", `[1]`, []string{"JSON object"}},
+		{"not JSON", `{`, []string{"JSON object"}},
+		{"trailing data", `{} {}`, []string{"JSON object"}},
+		{"string", `"x"`, []string{"JSON object"}},
+		{"unknown field", `{"virtualnodes":10}`, []string{`unknown field "virtualnodes"`, "virtualNodes"}},
+		{"unknown field other", `{"ringSize":10}`, []string{`unknown field "ringSize"`}},
+		{"field name case", `{"LoadFactor":2}`, []string{`unknown field "LoadFactor"`}},
+		{"virtualNodes negative", `{"virtualNodes":-1}`, []string{"virtualNodes", "-1", "out of range"}},
+		{"virtualNodes too big", `{"virtualNodes":10001}`, []string{"virtualNodes", "10001", "out of range"}},
+		{"virtualNodes huge", `{"virtualNodes":1e30}`, []string{"virtualNodes"}},
+		{"virtualNodes fraction", `{"virtualNodes":1.5}`, []string{"virtualNodes", "1.5"}},
+		{"virtualNodes float", `{"virtualNodes":100.0}`, []string{"virtualNodes", "100.0"}},
+		{"virtualNodes string", `{"virtualNodes":"10"}`, []string{"virtualNodes"}},
+		{"loadFactor one", `{"loadFactor":1}`, []string{"loadFactor", "greater than 1"}},
+		{"loadFactor half", `{"loadFactor":0.5}`, []string{"loadFactor", "0.5", "greater than 1"}},
+		{"loadFactor tiny", `{"loadFactor":1e-300}`, []string{"loadFactor", "greater than 1"}},
+		{"loadFactor negative", `{"loadFactor":-2}`, []string{"loadFactor", "negative"}},
+		{"loadFactor overflow", `{"loadFactor":1e400}`, []string{"loadFactor"}},
+		{"loadFactor string", `{"loadFactor":"1.5"}`, []string{"loadFactor"}},
+		{"loadFactor bool", `{"loadFactor":true}`, []string{"loadFactor"}},
+		{"header space", `{"hashHeader":"x user"}`, []string{"hashHeader", `"x user"`, "character"}},
+		{"header colon", `{"hashHeader":":authority"}`, []string{"hashHeader", "character"}},
+		{"header reserved", `{"hashHeader":"grpc-timeout"}`, []string{"hashHeader", "grpc-"}},
+		{"header reserved upper", `{"hashHeader":"GRPC-x"}`, []string{"hashHeader", "grpc-"}},
+		{"header number", `{"hashHeader":5}`, []string{"hashHeader"}},
+		{"missingKey unknown", `{"missingKey":"fail"}`, []string{"missingKey", `"fail"`, "random", "error"}},
+		{"missingKey case", `{"missingKey":"Random"}`, []string{"missingKey", `"Random"`}},
+		{"missingKey number", `{"missingKey":1}`, []string{"missingKey"}},
+	}
+	for _, tt := range bad {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := ParseConfig(json.RawMessage(tt.js))
+			if err == nil {
+				t.Fatalf("ParseConfig(%s) = %+v, want an error", tt.js, *got)
+			}
+			if !strings.HasPrefix(err.Error(), Name+": ") {
+				t.Errorf("error %q does not start with %q", err, Name+": ")
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("ParseConfig(%s) error %q does not mention %q", tt.js, err, w)
+				}
+			}
+		})
+	}
+}
+
+// The registered builder parses with ParseConfig.
+func TestBuilderParseConfig(t *testing.T) {
+	bb := balancer.Get(Name)
+	if bb == nil {
+		t.Fatalf("no balancer registered as %q", Name)
+	}
+	p, ok := bb.(balancer.ConfigParser)
+	if !ok {
+		t.Fatalf("builder %T is not a balancer.ConfigParser", bb)
+	}
+	cfg, err := p.ParseConfig(json.RawMessage(`{"loadFactor":3,"missingKey":"error"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c, ok := cfg.(*Config); !ok || c.LoadFactor != 3 || c.MissingKey != MissingKeyError {
+		t.Errorf("ParseConfig = %#v", cfg)
+	}
+	if _, err := p.ParseConfig(json.RawMessage(`{"loadFactor":1}`)); err == nil {
+		t.Error("ParseConfig accepted loadFactor 1")
+	}
+}
+
+// FuzzParseConfig checks that ParseConfig never panics, that what it
+// accepts is valid, and that a config it accepts means the same after a
+// round trip through JSON.
+func FuzzParseConfig(f *testing.F) {
+	for _, s := range []string{
+		``, `{}`, `null`, `{"virtualNodes":160,"loadFactor":2,"hashHeader":"x-user-id","missingKey":"error"}`,
+		`{"loadFactor":0}`, `{"loadFactor":1}`, `{"hashHeader":"X-A"}`, `{"virtualNodes":-1}`,
+		`{"missingKey":"random","hashHeader":"grpc-x"}`, `{"a":1}`, `[`, `{"virtualNodes":1e3}`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, js []byte) {
+		cfg, err := ParseConfig(js)
+		if err != nil {
+			if cfg != nil {
+				t.Fatalf("ParseConfig returned both %+v and %v", cfg, err)
+			}
+			if !strings.HasPrefix(err.Error(), Name+": ") {
+				t.Fatalf("error %q does not start with %q", err, Name+": ")
+			}
+			return
+		}
+		if cfg.VirtualNodes < 0 || cfg.VirtualNodes > MaxVirtualNodes {
+			t.Errorf("accepted virtualNodes %d", cfg.VirtualNodes)
+		}
+		if lf := cfg.LoadFactor; math.IsNaN(lf) || math.IsInf(lf, 0) || lf != 0 && lf <= 1 {
+			t.Errorf("accepted loadFactor %v", lf)
+		}
+		if cfg.MissingKey != MissingKeyRandom && cfg.MissingKey != MissingKeyError {
+			t.Errorf("accepted missingKey %q", cfg.MissingKey)
+		}
+		if h := cfg.HashHeader; h != strings.ToLower(h) || validHeader(h) != nil {
+			t.Errorf("accepted hashHeader %q", h)
+		}
+		out, err := json.Marshal(cfg)
+		if err != nil {
+			t.Fatalf("marshalling %+v: %v", cfg, err)
+		}
+		again, err := ParseConfig(out)
+		if err != nil {
+			t.Fatalf("ParseConfig(%s) (from %q): %v", out, js, err)
+		}
+		if *again != *cfg {
+			t.Errorf("round trip of %q: %+v then %+v", js, *cfg, *again)
+		}
+	})
+}

@@ -1,0 +1,82 @@
+package chash_test
+
+import (
+	"context"
+	"fmt"
+	"log"
+	"strings"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/grpclb/grpclb/balancer/chash"
+	"github.com/grpclb/grpclb/internal/testbed"
+	"github.com/grpclb/grpclb/internal/testbed/echopb"
+	_ "github.com/grpclb/grpclb/resolver/static"
+)
+
+// Send every call of one user to the same backend, for example the cache
+// shard that holds the user's data. Importing chash registers the policy;
+// the service config selects it; WithKey sets each call's key.
+func Example() {
+	// Three backends (stand-ins for cache shards) that answer with their
+	// name.
+	fleet, err := testbed.StartFleet(3, testbed.FleetConfig{})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer fleet.Close()
+
+	conn, err := grpc.NewClient(
+		"static:///"+strings.Join(fleet.Addrs(), ","),
+		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithDefaultServiceConfig(`{"loadBalancingConfig":[{"consistent_hash":{}}]}`),
+	)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer conn.Close()
+	client := echopb.NewEchoClient(conn)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+
+	// Until every backend is connected, a key whose backend is not yet
+	// connected goes to the next one on the ring. Wait until all three
+	// have answered (calls without a key go to a random backend).
+	seen := map[string]bool{}
+	for len(seen) < 3 {
+		resp, err := client.Echo(ctx, &echopb.EchoRequest{}, grpc.WaitForReady(true))
+		if err != nil {
+			log.Fatal(err)
+		}
+		seen[resp.GetBackend()] = true
+	}
+
+	backends := map[string]bool{}
+	for range 10 {
+		resp, err := client.Echo(chash.WithKey(ctx, "user-42"), &echopb.EchoRequest{})
+		if err != nil {
+			log.Fatal(err)
+		}
+		backends[resp.GetBackend()] = true
+	}
+	fmt.Println("backends that served user-42:", len(backends))
+	// Output: backends that served user-42: 1
+}
+
+// The configuration, as in the service config, with a header as a second
+// source of keys and keyless calls failing.
+func ExampleParseConfig() {
+	cfg, err := chash.ParseConfig([]byte(`{"loadFactor": 2, "hashHeader": "X-User-ID", "missingKey": "error"}`))
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Printf("virtualNodes=%d loadFactor=%v hashHeader=%q missingKey=%q\n", cfg.VirtualNodes, cfg.LoadFactor, cfg.HashHeader, cfg.MissingKey)
+
+	_, err = chash.ParseConfig([]byte(`{"loadFactor": 0.9}`))
+	fmt.Println(err)
+	// Output:
+	// virtualNodes=0 loadFactor=2 hashHeader="x-user-id" missingKey="error"
+	// consistent_hash: loadFactor: 0.9 must be greater than 1 (every endpoint would be full), or 0 to turn bounding off
+}

@@ -1,0 +1,191 @@
+package chash
+
+import (
+	"context"
+	"math/rand/v2"
+	"sync/atomic"
+
+	"github.com/cespare/xxhash/v2"
+	"google.golang.org/grpc/balancer"
+	"google.golang.org/grpc/connectivity"
+	"google.golang.org/grpc/metadata"
+)
+
+// picker is immutable except for the in-flight counters it shares with the
+// balancer and the once-per-picker connect requests. It is rebuilt on
+// every state change; the ring only when the endpoint set changes.
+type picker struct {
+	ring *ring
+	eps  []pickEndpoint // by ring node index
+
+	total       *atomic.Int64 // in-flight calls of the balancer, all endpoints
+	loadFactor  float64       // 0: unbounded
+	readyWeight float64       // sum of the weights of READY endpoints
+	nReady      int
+	waiting     bool // some endpoint is CONNECTING or IDLE
+
+	header     string // metadata key of the hash key, or ""
+	missingErr error  // returned for calls without a key; nil: random
+}
+
+// pickEndpoint is an endpoint's state as of this picker.
+type pickEndpoint struct {
+	state    connectivity.State
+	picker   balancer.Picker // the pick_first child's
+	exitIdle func()          // asks the child to connect, without blocking
+	info     *endpointInfo   // counters and Done, shared across pickers
+	weight   float64
+	cw       float64     // loadFactor × weight
+	kicked   atomic.Bool // exitIdle already called through this picker
+}
+
+// newPicker returns a picker over the ring r of nodes (by ring index),
+// with their current states.
+func newPicker(cfg *Config, r *ring, nodes []*endpointInfo, total *atomic.Int64) *picker {
+	p := &picker{
+		ring:       r,
+		eps:        make([]pickEndpoint, len(nodes)),
+		total:      total,
+		loadFactor: cfg.LoadFactor,
+		header:     cfg.HashHeader,
+	}
+	if cfg.MissingKey == MissingKeyError {
+		p.missingErr = missingKeyError(cfg.HashHeader)
+	}
+	for i, info := range nodes {
+		e := &p.eps[i]
+		e.state = info.state.ConnectivityState
+		e.picker = info.state.Picker
+		e.exitIdle = info.exitIdle
+		e.info = info
+		e.weight = float64(info.weight)
+		e.cw = cfg.LoadFactor * e.weight
+		switch e.state {
+		case connectivity.Ready:
+			p.nReady++
+			p.readyWeight += e.weight
+		case connectivity.Connecting, connectivity.Idle:
+			p.waiting = true
+		}
+	}
+	return p
+}
+
+func (p *picker) Pick(info balancer.PickInfo) (balancer.PickResult, error) {
+	h, keyed := p.keyHash(info.Ctx)
+	if !keyed {
+		if p.missingErr != nil {
+			return balancer.PickResult{}, p.missingErr
+		}
+		h = rand.Uint64()
+	}
+	r := p.ring
+	i := r.search(h)
+	owner := &p.eps[r.node(i)]
+	if owner.state != connectivity.Ready && (keyed || p.nReady == 0) {
+		p.kick(owner)
+	}
+	if p.nReady == 0 {
+		if p.waiting {
+			return balancer.PickResult{}, balancer.ErrNoSubConnAvailable
+		}
+		// Every endpoint is in TRANSIENT_FAILURE: fail with the owner's
+		// error, as ring_hash does.
+		return owner.picker.Pick(info)
+	}
+
+	bounded := p.loadFactor > 0
+	var total int64
+	if bounded {
+		total = p.total.Load()
+	}
+	// Walk clockwise from the owner to the first READY endpoint with room.
+	// A READY endpoint with room always exists when the counters are
+	// consistent (the capacities add up to c × (total + 1) > total); the
+	// fallback covers counters that moved under a concurrent pick.
+	var fallback *pickEndpoint
+	n := len(r.points)
+	for range n {
+		e := &p.eps[r.node(i)]
+		if e.state == connectivity.Ready {
+			if !bounded || p.hasRoom(e, total) {
+				return p.pickFrom(e, info, bounded)
+			}
+			if fallback == nil {
+				fallback = e
+			}
+		}
+		if i++; i == n {
+			i = 0
+		}
+	}
+	return p.pickFrom(fallback, info, bounded)
+}
+
+// keyHash returns the hash of the call's key and whether it has one.
+func (p *picker) keyHash(ctx context.Context) (uint64, bool) {
+	if ctx == nil {
+		return 0, false
+	}
+	if k := keyFromContext(ctx); k != "" {
+		return xxhash.Sum64String(k), true
+	}
+	if p.header == "" {
+		return 0, false
+	}
+	vals := metadata.ValueFromOutgoingContext(ctx, p.header)
+	switch {
+	case len(vals) == 0 || len(vals) == 1 && vals[0] == "":
+		return 0, false
+	case len(vals) == 1:
+		return xxhash.Sum64String(vals[0]), true
+	}
+	// Same hash as the values joined by ",", without building the string.
+	var d xxhash.Digest
+	d.Reset()
+	for i, v := range vals {
+		if i > 0 {
+			d.WriteString(",")
+		}
+		d.WriteString(v)
+	}
+	return d.Sum64(), true
+}
+
+// hasRoom reports whether e may take one more call when total calls are in
+// flight: in-flight(e) + 1 <= ceil(c × (total + 1) × weight(e) / weight of
+// READY endpoints). For an integer x and a real y, x + 1 <= ceil(y) if and
+// only if x < y, so this is in-flight(e) × READY weight < c × weight(e) ×
+// (total + 1), without a division.
+func (p *picker) hasRoom(e *pickEndpoint, total int64) bool {
+	return float64(e.info.inflight.Load())*p.readyWeight < e.cw*float64(total+1)
+}
+
+// pickFrom picks e's connection and, when loads are bounded, counts the
+// call until its Done.
+func (p *picker) pickFrom(e *pickEndpoint, info balancer.PickInfo, bounded bool) (balancer.PickResult, error) {
+	res, err := e.picker.Pick(info)
+	if err != nil || !bounded {
+		return res, err
+	}
+	e.info.inflight.Add(1)
+	p.total.Add(1)
+	if res.Done == nil {
+		res.Done = e.info.done // made once per endpoint: no allocation
+	} else {
+		childDone, done := res.Done, e.info.done
+		res.Done = func(di balancer.DoneInfo) {
+			done(di)
+			childDone(di)
+		}
+	}
+	return res, nil
+}
+
+// kick asks an IDLE endpoint to connect, at most once per picker (a new
+// picker comes with its next state change).
+func (p *picker) kick(e *pickEndpoint) {
+	if e.state == connectivity.Idle && e.exitIdle != nil && e.kicked.CompareAndSwap(false, true) {
+		e.exitIdle()
+	}
+}
