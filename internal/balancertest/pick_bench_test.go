@@ -8,6 +8,10 @@ import (
 
 	"google.golang.org/grpc/balancer"
 	"google.golang.org/grpc/metadata"
+
+	"github.com/grpclb/grpclb/balancer/chash"
+	_ "github.com/grpclb/grpclb/balancer/p2c"
+	_ "github.com/grpclb/grpclb/balancer/pool"
 )
 
 // pickPolicies are benchmarked side by side: grpc-go's own pickers are the
@@ -19,6 +23,14 @@ var pickPolicies = []struct {
 	{name: "round_robin"},
 	{name: "least_request_experimental", config: `{"choiceCount":2}`},
 	{name: "ring_hash_experimental", config: `{"requestHashHeader":"x-key"}`, ctx: headerKey},
+	{name: "consistent_hash", ctx: contextKey},
+	{name: "p2c_ewma"},
+	{name: "pool", config: `{"connections":1}`},
+}
+
+// contextKey carries a key with chash.WithKey, not sent on the wire.
+func contextKey(i int) context.Context {
+	return chash.WithKey(context.Background(), strconv.Itoa(i))
 }
 
 // headerKey carries a key in the x-key header, as ring_hash wants it.
@@ -62,7 +74,7 @@ func BenchmarkPick(b *testing.B) {
 						b.Fatal(err)
 					}
 					if res.Done != nil {
-						res.Done(balancer.DoneInfo{})
+						res.Done(balancer.DoneInfo{BytesSent: true, BytesReceived: true})
 					}
 				}
 			})
