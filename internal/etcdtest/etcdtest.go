@@ -1,0 +1,333 @@
+// Package etcdtest runs a real etcd server for tests: the etcd binary
+// (Debian's etcd-server) on free loopback ports with a temporary data
+// directory, started and stopped per test.
+//
+// Tests that need etcd call Start, which fails the test under CI (CI=true)
+// and skips it on a developer machine when the binary is missing (see
+// testbed.NeedBinary). Stop and Restart take the server down and bring it
+// back on the same ports with the same data, so tests can check what a
+// client does while etcd is away. Proxy puts a TCP forwarder in front of it
+// whose connections can be cut, to disconnect one client while others keep
+// writing.
+package etcdtest
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/backoff"
+
+	"github.com/grpclb/grpclb/internal/testbed"
+)
+
+// Server is one etcd process serving on 127.0.0.1.
+type Server struct {
+	tb         testing.TB
+	bin        string
+	dir        string // data directory
+	logPath    string
+	clientPort int
+	peerPort   int
+	clientOnce sync.Once
+	client     *clientv3.Client // closed by cleanup
+
+	mu   sync.Mutex
+	cmd  *exec.Cmd
+	done chan struct{} // closed when the process has exited and been waited for
+}
+
+// startTimeout bounds how long etcd may take to answer after it is started.
+const startTimeout = 15 * time.Second
+
+// Start starts etcd and returns once it answers. The server (and the client
+// returned by Client) are stopped in t.Cleanup, which waits for the process
+// to exit.
+func Start(tb testing.TB) *Server {
+	tb.Helper()
+	bin := testbed.NeedBinary(tb, "etcd")
+	base := tb.TempDir()
+	var lastErr error
+	for attempt := range 5 {
+		s := &Server{
+			tb:      tb,
+			bin:     bin,
+			dir:     filepath.Join(base, fmt.Sprintf("data%d", attempt)),
+			logPath: filepath.Join(base, fmt.Sprintf("etcd%d.log", attempt)),
+		}
+		ports, err := freePorts(2)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		s.clientPort, s.peerPort = ports[0], ports[1]
+		if err := s.start(); err != nil {
+			// Most likely another process took a port between freePorts
+			// and etcd's bind; try other ports.
+			lastErr = err
+			continue
+		}
+		tb.Cleanup(s.cleanup)
+		return s
+	}
+	tb.Fatalf("etcdtest: could not start etcd: %v", lastErr)
+	return nil
+}
+
+// Endpoint is the client address, "127.0.0.1:PORT".
+func (s *Server) Endpoint() string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(s.clientPort)) }
+
+// Client is a client of the server, ready to use, made on the first call.
+// It survives Stop and Restart (its calls fail or wait while the server is
+// down) and is closed in t.Cleanup.
+func (s *Server) Client() *clientv3.Client {
+	s.clientOnce.Do(func() {
+		c, err := clientv3.New(ClientConfig(s.Endpoint()))
+		if err != nil {
+			s.tb.Fatalf("etcdtest: client: %v", err)
+		}
+		s.client = c
+	})
+	return s.client
+}
+
+// ClientConfig is a client configuration for endpoints with quiet logs and a
+// reconnection backoff capped at 500ms, so a client notices a restarted
+// server quickly.
+func ClientConfig(endpoints ...string) clientv3.Config {
+	bc := backoff.DefaultConfig
+	bc.BaseDelay = 50 * time.Millisecond
+	bc.MaxDelay = 500 * time.Millisecond
+	return clientv3.Config{
+		Endpoints:   endpoints,
+		DialTimeout: 2 * time.Second,
+		Logger:      zap.NewNop(),
+		DialOptions: []grpc.DialOption{grpc.WithConnectParams(grpc.ConnectParams{Backoff: bc, MinConnectTimeout: 2 * time.Second})},
+	}
+}
+
+// NewClient returns another client of the server (ClientConfig), closed in
+// t.Cleanup.
+func (s *Server) NewClient(tb testing.TB) *clientv3.Client {
+	tb.Helper()
+	c, err := clientv3.New(ClientConfig(s.Endpoint()))
+	if err != nil {
+		tb.Fatalf("etcdtest: client: %v", err)
+	}
+	tb.Cleanup(func() { c.Close() })
+	return c
+}
+
+// Stop takes the server down (SIGTERM, SIGKILL after 5s) and waits for the
+// process to exit. The data directory is kept for Restart.
+func (s *Server) Stop() {
+	s.tb.Helper()
+	if err := s.stop(syscall.SIGTERM); err != nil {
+		s.tb.Errorf("etcdtest: stop: %v", err)
+	}
+}
+
+// Kill takes the server down abruptly (SIGKILL), like a crash.
+func (s *Server) Kill() {
+	s.tb.Helper()
+	if err := s.stop(syscall.SIGKILL); err != nil {
+		s.tb.Errorf("etcdtest: kill: %v", err)
+	}
+}
+
+// Restart starts a stopped server again on the same ports with the same
+// data, and returns once it answers.
+func (s *Server) Restart() {
+	s.tb.Helper()
+	if err := s.start(); err != nil {
+		s.tb.Fatalf("etcdtest: restart: %v", err)
+	}
+}
+
+// Wipe deletes the data of a stopped server, so the next Restart starts an
+// empty etcd on the same ports: what clients see when etcd is rebuilt or
+// restored without their keys and leases.
+func (s *Server) Wipe() {
+	s.tb.Helper()
+	if s.Running() {
+		s.tb.Fatal("etcdtest: Wipe needs a stopped server")
+	}
+	if err := os.RemoveAll(s.dir); err != nil {
+		s.tb.Fatalf("etcdtest: wipe: %v", err)
+	}
+}
+
+// Running reports whether the process is running.
+func (s *Server) Running() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.cmd != nil
+}
+
+func (s *Server) start() error {
+	s.mu.Lock()
+	running := s.cmd != nil
+	s.mu.Unlock()
+	if running {
+		return errors.New("already running")
+	}
+	clientURL := "http://" + s.Endpoint()
+	peerURL := "http://" + net.JoinHostPort("127.0.0.1", strconv.Itoa(s.peerPort))
+	name := "etcdtest"
+	logf, err := os.OpenFile(s.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return err
+	}
+	defer logf.Close() // the child has its own descriptor
+	cmd := exec.Command(s.bin,
+		"--name", name,
+		"--data-dir", s.dir,
+		"--listen-client-urls", clientURL,
+		"--advertise-client-urls", clientURL,
+		"--listen-peer-urls", peerURL,
+		"--initial-advertise-peer-urls", peerURL,
+		"--initial-cluster", name+"="+peerURL,
+		"--initial-cluster-state", "new",
+		"--logger", "zap",
+		"--log-outputs", "stderr",
+		"--log-level", "warn",
+	)
+	cmd.Stdout = logf
+	cmd.Stderr = logf
+	// The server dies with the test binary, even on a timeout panic.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("starting %s: %w", s.bin, err)
+	}
+	done := make(chan struct{})
+	go func() {
+		cmd.Wait()
+		close(done)
+	}()
+	s.mu.Lock()
+	s.cmd, s.done = cmd, done
+	s.mu.Unlock()
+	if err := waitHealthy(clientURL, done); err != nil {
+		s.stop(syscall.SIGKILL)
+		return fmt.Errorf("%w; log:\n%s", err, s.logTail())
+	}
+	return nil
+}
+
+// waitHealthy polls etcd's /health until it answers true, the process
+// exits, or startTimeout passes.
+func waitHealthy(clientURL string, exited <-chan struct{}) error {
+	hc := &http.Client{Timeout: 500 * time.Millisecond}
+	deadline := time.Now().Add(startTimeout)
+	for {
+		resp, err := hc.Get(clientURL + "/health")
+		if err == nil {
+			var buf bytes.Buffer
+			buf.ReadFrom(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK && strings.Contains(buf.String(), `"health":"true"`) {
+				return nil
+			}
+		}
+		select {
+		case <-exited:
+			return errors.New("etcd exited while starting")
+		case <-time.After(20 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("etcd did not become healthy within %v", startTimeout)
+		}
+	}
+}
+
+func (s *Server) stop(sig syscall.Signal) error {
+	s.mu.Lock()
+	cmd, done := s.cmd, s.done
+	s.cmd, s.done = nil, nil
+	s.mu.Unlock()
+	if cmd == nil {
+		return errors.New("not running")
+	}
+	cmd.Process.Signal(sig)
+	select {
+	case <-done:
+		return nil
+	case <-time.After(5 * time.Second):
+	}
+	cmd.Process.Kill()
+	<-done
+	if sig == syscall.SIGKILL {
+		return errors.New("etcd survived SIGKILL for 5s")
+	}
+	return nil
+}
+
+func (s *Server) cleanup() {
+	if s.client != nil {
+		s.client.Close()
+	}
+	if s.Running() {
+		s.stop(syscall.SIGTERM)
+	}
+	if s.tb.Failed() {
+		s.tb.Logf("etcdtest: etcd log (tail):\n%s", s.logTail())
+	}
+}
+
+func (s *Server) logTail() string {
+	b, err := os.ReadFile(s.logPath)
+	if err != nil {
+		return err.Error()
+	}
+	const max = 4000
+	if len(b) > max {
+		b = b[len(b)-max:]
+	}
+	return string(b)
+}
+
+// freePorts returns n distinct ports that were free on 127.0.0.1.
+func freePorts(n int) ([]int, error) {
+	var ls []net.Listener
+	defer func() {
+		for _, l := range ls {
+			l.Close()
+		}
+	}()
+	var ports []int
+	for range n {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, fmt.Errorf("etcdtest: finding a free port: %w", err)
+		}
+		ls = append(ls, l)
+		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
+	}
+	return ports, nil
+}
+
+// Compact compacts the server's history up to the current revision and
+// returns that revision.
+func (s *Server) Compact(ctx context.Context) (int64, error) {
+	resp, err := s.Client().Get(ctx, "etcdtest-compact-probe")
+	if err != nil {
+		return 0, err
+	}
+	rev := resp.Header.Revision
+	_, err = s.Client().Compact(ctx, rev, clientv3.WithCompactPhysical())
+	return rev, err
+}

@@ -1,0 +1,462 @@
+package etcd
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"math/rand/v2"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"go.etcd.io/etcd/api/v3/mvccpb"
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/backoff"
+	"google.golang.org/grpc/connectivity"
+	"google.golang.org/grpc/resolver"
+)
+
+// Scheme is the target scheme this package registers:
+// etcd://host:port/service/prefix.
+const Scheme = "etcd"
+
+func init() {
+	resolver.Register(NewBuilder(Options{}))
+}
+
+// NewBuilder returns a builder whose resolvers use opts as defaults (query
+// parameters in a target still override them). Pass it to grpc.NewClient
+// with grpc.WithResolvers to use options other than the defaults, such as
+// a shared Client or TLS in ClientConfig.
+func NewBuilder(opts Options) resolver.Builder {
+	return &builder{opts: opts}
+}
+
+type builder struct{ opts Options }
+
+func (*builder) Scheme() string { return Scheme }
+
+func (b *builder) Build(t resolver.Target, cc resolver.ClientConn, _ resolver.BuildOptions) (resolver.Resolver, error) {
+	pt, err := parseTarget(t.URL, b.opts, os.Getenv(EnvEndpoints))
+	if err == nil {
+		pt.opts, err = pt.opts.withDefaults()
+	}
+	if err != nil {
+		return nil, fmt.Errorf("etcd: target %q: %w", t.URL.String(), err)
+	}
+	r := &etcdResolver{
+		target: pt,
+		cc:     cc,
+		log:    pt.opts.Logger.With("resolver", Scheme, "target", t.URL.String()),
+		kvs:    make(map[string]kvEntry),
+		warned: make(map[string]int64),
+	}
+	var ctx context.Context
+	ctx, r.cancel = context.WithCancel(context.Background())
+	r.wg.Add(1)
+	go r.run(ctx)
+	return r, nil
+}
+
+// etcdResolver is one ClientConn's resolver: a goroutine that reads the
+// prefix, watches it and publishes the full set on every change.
+type etcdResolver struct {
+	target target
+	cc     resolver.ClientConn
+	log    *slog.Logger
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	// Owned by the run goroutine.
+	kvs        map[string]kvEntry // every valid value under the prefix, by key
+	warned     map[string]int64   // key → mod revision of a value already logged as skipped
+	rev        int64              // the revision of the last event seen: watches resume after it
+	storeRev   int64              // the highest store revision etcd has reported
+	published  []string           // fingerprint of the last set published successfully; nil: none
+	haveGood   bool               // a non-empty set was published
+	emptyNoted bool               // the empty prefix was already logged or reported
+}
+
+type kvEntry struct {
+	inst   *Instance
+	modRev int64
+}
+
+// ResolveNow does nothing: the resolver is told of every change by its
+// watch, and keeps retrying by itself when etcd fails.
+func (*etcdResolver) ResolveNow(resolver.ResolveNowOptions) {}
+
+// Close stops the resolver, closes its etcd client (unless it was
+// Options.Client) and waits for its goroutine to end.
+func (r *etcdResolver) Close() {
+	r.cancel()
+	r.wg.Wait()
+}
+
+func (r *etcdResolver) run(ctx context.Context) {
+	defer r.wg.Done()
+	o := r.target.opts
+	bo := retryBackoff{max: o.MaxBackoff}
+	cli := o.Client
+	if r.target.endpoints != nil {
+		for {
+			c, err := r.newClient(ctx)
+			if err == nil {
+				cli = c
+				break
+			}
+			if ctx.Err() != nil {
+				return
+			}
+			r.fail(fmt.Errorf("making a client: %w", err))
+			if !sleep(ctx, bo.next()) {
+				return
+			}
+		}
+		defer cli.Close()
+	}
+	bo.reset()
+	needRead := true
+	for {
+		if cli.Ctx().Err() != nil {
+			// Only a shared client can be closed under the resolver.
+			r.fail(errors.New("the shared etcd client (Options.Client) was closed"))
+			<-ctx.Done()
+			return
+		}
+		if needRead {
+			if err := r.read(ctx, cli); err != nil {
+				if ctx.Err() != nil {
+					return
+				}
+				r.fail(err)
+				if !sleep(ctx, bo.next()) {
+					return
+				}
+				continue
+			}
+			needRead = false
+			bo.reset()
+		}
+		end, progressed, err := r.watch(ctx, cli)
+		if ctx.Err() != nil {
+			return
+		}
+		if progressed {
+			bo.reset()
+		}
+		wait := bo.next()
+		switch end {
+		case watchCompacted:
+			// Events after r.rev are gone: read the prefix again.
+			r.log.Info("etcd: watch revision was compacted; reading the prefix again", "revision", r.rev+1, "err", err)
+			needRead = true
+			if progressed {
+				continue // at once; the backoff is for repeated failures
+			}
+		case watchRewound:
+			r.log.Warn("etcd: reading the prefix again", "err", err)
+			needRead = true
+			if progressed {
+				continue
+			}
+		default:
+			r.log.Warn("etcd: watch ended; resuming", "after_revision", r.rev, "in", wait.Round(time.Millisecond), "err", err)
+		}
+		if !sleep(ctx, wait) {
+			return
+		}
+	}
+}
+
+// newClient makes the resolver's own etcd client. It does not wait for a
+// connection (unless ClientConfig asks it to authenticate).
+func (r *etcdResolver) newClient(ctx context.Context) (*clientv3.Client, error) {
+	o := r.target.opts
+	cfg := o.ClientConfig
+	cfg.Endpoints = r.target.endpoints
+	cfg.DialTimeout = o.DialTimeout
+	cfg.Context = ctx
+	if cfg.Logger == nil && cfg.LogConfig == nil {
+		cfg.Logger = zap.NewNop()
+	}
+	if cfg.DialKeepAliveTime == 0 {
+		cfg.DialKeepAliveTime = defaultKeepAlive
+		if cfg.DialKeepAliveTimeout == 0 {
+			cfg.DialKeepAliveTimeout = defaultKeepAliveTTL
+		}
+	}
+	// grpc-go's reconnection backoff grows to 2 minutes, so after a long
+	// etcd outage the client could take that long to notice etcd is back;
+	// cap it at MaxBackoff. The caller's DialOptions come after, and win.
+	bc := backoff.DefaultConfig
+	bc.BaseDelay = minBackoff
+	bc.MaxDelay = o.MaxBackoff
+	cfg.DialOptions = append([]grpc.DialOption{
+		grpc.WithConnectParams(grpc.ConnectParams{Backoff: bc, MinConnectTimeout: o.DialTimeout}),
+	}, cfg.DialOptions...)
+	return clientv3.New(cfg)
+}
+
+// read reads the whole prefix, replaces what the resolver knows with it and
+// publishes the result.
+func (r *etcdResolver) read(ctx context.Context, cli *clientv3.Client) error {
+	gctx, cancel := context.WithTimeout(ctx, r.target.opts.Timeout)
+	resp, err := cli.Get(gctx, r.target.keyPrefix(), clientv3.WithPrefix())
+	cancel()
+	if err != nil {
+		return fmt.Errorf("reading %q: %w", r.target.keyPrefix(), err)
+	}
+	r.kvs = make(map[string]kvEntry, len(resp.Kvs))
+	warned := r.warned
+	r.warned = make(map[string]int64)
+	for _, kv := range resp.Kvs {
+		if rev, ok := warned[string(kv.Key)]; ok && rev == kv.ModRevision {
+			r.warned[string(kv.Key)] = rev // already logged
+		}
+		r.put(kv)
+	}
+	r.rev = resp.Header.Revision
+	r.storeRev = resp.Header.Revision // after a rewind, this goes back too
+	r.publish()
+	return nil
+}
+
+// watchEnd says why a watch ended.
+type watchEnd int
+
+const (
+	watchFailed    watchEnd = iota // an error or a closed channel: resume after r.rev
+	watchCompacted                 // the revisions after r.rev are gone: read again
+	watchRewound                   // etcd's revision went back: read again
+)
+
+// watch watches the prefix from r.rev+1 and publishes every change until
+// the watch ends. It reports why it ended, and whether any response
+// arrived.
+func (r *etcdResolver) watch(ctx context.Context, cli *clientv3.Client) (end watchEnd, progressed bool, err error) {
+	// Without a leader a member's data goes stale: make the watch fail
+	// then, so it is opened again (on another member if there is one).
+	wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
+	reconnected := make(chan struct{}, 1)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		notifyReconnect(wctx, cli, reconnected)
+	}()
+	defer func() {
+		cancel()
+		wg.Wait()
+	}()
+	wch := cli.Watch(wctx, r.target.keyPrefix(), clientv3.WithPrefix(), clientv3.WithRev(r.rev+1))
+	for {
+		select {
+		case <-reconnected:
+			// The client's own watch resumes by itself after a reconnection,
+			// from the revision it had reached. If etcd came back with an
+			// older revision (rebuilt empty, or restored from a snapshot
+			// without --bump-revision), that watch would wait for
+			// revisions the new store will reach only later, and miss
+			// everything until then.
+			if rev, ok := r.currentRevision(ctx, cli); ok && rev < r.storeRev {
+				return watchRewound, progressed, fmt.Errorf("etcd's revision went back from %d to %d (was etcd rebuilt or restored?)", r.storeRev, rev)
+			}
+		case wresp, ok := <-wch:
+			if !ok {
+				return watchFailed, progressed, fmt.Errorf("watch channel closed: %w", context.Cause(ctx))
+			}
+			if wresp.CompactRevision != 0 {
+				return watchCompacted, progressed, wresp.Err()
+			}
+			if err := wresp.Err(); err != nil {
+				return watchFailed, progressed, err
+			}
+			progressed = true
+			// The header has the store's revision, which may be ahead of
+			// the events when etcd sends a long history in batches: resume
+			// from the events, but remember the store's revision.
+			r.storeRev = max(r.storeRev, wresp.Header.Revision)
+			if len(wresp.Events) == 0 {
+				r.rev = max(r.rev, wresp.Header.Revision) // progress notification
+				continue
+			}
+			for _, ev := range wresp.Events {
+				switch ev.Type {
+				case mvccpb.PUT:
+					r.put(ev.Kv)
+				case mvccpb.DELETE:
+					delete(r.kvs, string(ev.Kv.Key))
+					delete(r.warned, string(ev.Kv.Key))
+				}
+				r.rev = max(r.rev, ev.Kv.ModRevision)
+			}
+			r.publish()
+		}
+	}
+}
+
+// notifyReconnect signals ch (without blocking) every time the client's
+// connection becomes ready again, until ctx ends.
+func notifyReconnect(ctx context.Context, cli *clientv3.Client, ch chan<- struct{}) {
+	conn := cli.ActiveConnection()
+	st := conn.GetState()
+	for conn.WaitForStateChange(ctx, st) {
+		next := conn.GetState()
+		if next == connectivity.Ready && st != connectivity.Ready {
+			select {
+			case ch <- struct{}{}:
+			default:
+			}
+		}
+		st = next
+	}
+}
+
+// currentRevision asks etcd for its revision, cheaply (a count of the
+// prefix).
+func (r *etcdResolver) currentRevision(ctx context.Context, cli *clientv3.Client) (int64, bool) {
+	gctx, cancel := context.WithTimeout(ctx, r.target.opts.Timeout)
+	defer cancel()
+	resp, err := cli.Get(gctx, r.target.keyPrefix(), clientv3.WithPrefix(), clientv3.WithCountOnly())
+	if err != nil {
+		return 0, false
+	}
+	return resp.Header.Revision, true
+}
+
+// put stores one key's value, or drops the key and logs why (once per
+// version of the value) when the value is bad.
+func (r *etcdResolver) put(kv *mvccpb.KeyValue) {
+	key := string(kv.Key)
+	inst, err := decodeValue(key, kv.Value)
+	if err != nil {
+		delete(r.kvs, key)
+		r.warnOnce(key, kv.ModRevision, "etcd: skipping a bad value", "key", key, "err", err)
+		return
+	}
+	delete(r.warned, key)
+	r.kvs[key] = kvEntry{inst: inst, modRev: kv.ModRevision}
+}
+
+func (r *etcdResolver) warnOnce(key string, modRev int64, msg string, args ...any) {
+	if rev, ok := r.warned[key]; ok && rev == modRev {
+		return
+	}
+	r.warned[key] = modRev
+	r.log.Warn(msg, args...)
+}
+
+// publish sends the full set to the channel when it changed.
+func (r *etcdResolver) publish() {
+	// Keys in order, so which of two keys for one address wins does not
+	// depend on map order: the first key.
+	byAddr := make(map[string]string)
+	var insts []*Instance
+	for _, key := range slices.Sorted(maps.Keys(r.kvs)) {
+		e := r.kvs[key]
+		if first, dup := byAddr[e.inst.Addr]; dup {
+			r.warnOnce(key, e.modRev, "etcd: skipping a duplicate instance", "key", key, "addr", e.inst.Addr, "duplicate_of", first)
+			continue
+		}
+		byAddr[e.inst.Addr] = key
+		insts = append(insts, e.inst)
+	}
+	slices.SortFunc(insts, func(a, b *Instance) int { return strings.Compare(a.Addr, b.Addr) })
+
+	o := r.target.opts
+	if len(insts) == 0 && !o.PublishEmpty {
+		if r.emptyNoted {
+			return
+		}
+		r.emptyNoted = true
+		if r.haveGood {
+			r.log.Warn("etcd: no valid instance under the prefix; keeping the last good set", "prefix", r.target.keyPrefix(), "endpoints", len(r.published))
+			return
+		}
+		r.log.Warn("etcd: no valid instance under the prefix yet", "prefix", r.target.keyPrefix())
+		r.cc.ReportError(fmt.Errorf("etcd: no instance registered under %q", r.target.keyPrefix()))
+		return
+	}
+	r.emptyNoted = false
+
+	fp := make([]string, 0, len(insts))
+	for _, in := range insts {
+		fp = append(fp, in.Addr+"\x00"+in.Key+"\x00"+string(in.Metadata))
+	}
+	if r.published != nil && slices.Equal(fp, r.published) {
+		return // nothing changed; do not churn the balancer
+	}
+	state := resolver.State{
+		Endpoints: make([]resolver.Endpoint, 0, len(insts)),
+		Addresses: make([]resolver.Address, 0, len(insts)),
+	}
+	for _, in := range insts {
+		ep := in.endpoint()
+		state.Endpoints = append(state.Endpoints, ep)
+		state.Addresses = append(state.Addresses, ep.Addresses...)
+	}
+	if err := r.cc.UpdateState(state); err != nil {
+		// The balancer rejected the state (for example an empty set):
+		// forget what was published so the next change is sent.
+		r.log.Warn("etcd: the balancer rejected the endpoint set", "err", err, "endpoints", len(insts))
+		r.published = nil
+		r.haveGood = r.haveGood && len(insts) > 0
+		return
+	}
+	r.log.Info("etcd: endpoint set changed", "endpoints", len(insts), "was", len(r.published), "revision", r.rev)
+	r.published = fp
+	r.haveGood = len(insts) > 0
+}
+
+// fail handles a failed read: keep the last good set, or tell the channel
+// while there is none.
+func (r *etcdResolver) fail(err error) {
+	if r.haveGood {
+		r.log.Warn("etcd: etcd failed; keeping the last good set", "err", err, "endpoints", len(r.published))
+		return
+	}
+	r.log.Warn("etcd: etcd failed and no endpoints are known yet", "err", err)
+	r.cc.ReportError(fmt.Errorf("etcd: %s via %s: %w", r.target.keyPrefix(), r.endpointNames(), err))
+}
+
+func (r *etcdResolver) endpointNames() string {
+	if r.target.endpoints == nil {
+		return "the shared client"
+	}
+	return strings.Join(r.target.endpoints, ",")
+}
+
+// retryBackoff doubles from minBackoff up to max, with ±20% jitter.
+type retryBackoff struct {
+	cur, max time.Duration
+}
+
+func (b *retryBackoff) next() time.Duration {
+	if b.cur == 0 {
+		b.cur = minBackoff
+	} else {
+		b.cur = min(2*b.cur, b.max)
+	}
+	return time.Duration(float64(b.cur) * (0.8 + 0.4*rand.Float64()))
+}
+
+func (b *retryBackoff) reset() { b.cur = 0 }
+
+// sleep waits for d, or reports false when ctx ends first.
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}

@@ -1,0 +1,437 @@
+package etcd
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.etcd.io/etcd/client/v3/naming/endpoints"
+	"go.uber.org/goleak"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/resolver"
+
+	"github.com/grpclb/grpclb/internal/etcdtest"
+	"github.com/grpclb/grpclb/internal/testbed"
+)
+
+func TestRegisterAndDeregisterSeenByClient(t *testing.T) {
+	w := newWorld(t, 4)
+	bs := w.fleet.Backends()
+	c := newClient(t, w.target(""), grpc.WithResolvers(w.builder()))
+	cc := &recordingCC{}
+	r := build(t, w.builder(), w.target(""), cc)
+	defer r.Close()
+
+	steps := []struct {
+		name string
+		add  []*testbed.Backend
+		del  []*testbed.Backend
+		want []*testbed.Backend
+	}{
+		{"first two", bs[:2], nil, bs[:2]},
+		{"scale up", bs[2:], nil, bs},
+		{"scale down", nil, []*testbed.Backend{bs[0], bs[3]}, bs[1:3]},
+		{"replace", []*testbed.Backend{bs[0]}, []*testbed.Backend{bs[1]}, []*testbed.Backend{bs[0], bs[2]}},
+		{"down to one", nil, []*testbed.Backend{bs[2]}, bs[:1]},
+	}
+	for _, s := range steps {
+		// Each step is one transaction, as a deploy tool would write it.
+		var ups []*endpoints.UpdateWithOpts
+		for _, b := range s.add {
+			ups = append(ups, endpoints.NewAddUpdateOpts(w.prefix+"/"+b.Addr, endpoints.Endpoint{Addr: b.Addr}))
+		}
+		for _, b := range s.del {
+			ups = append(ups, endpoints.NewDeleteUpdateOpts(w.prefix+"/"+b.Addr))
+		}
+		if err := w.em.Update(context.Background(), ups); err != nil {
+			t.Fatal(err)
+		}
+		waitForSet(t, c, names(s.want...), 10*time.Second)
+		waitForState(t, cc, hasAddrs(addrs(s.want...)...))
+		t.Logf("%s: calls reach %v", s.name, names(s.want...))
+	}
+	// Every published state was a full set: never a delta, never empty.
+	states, errs := cc.snapshot()
+	if len(errs) > 1 {
+		// One "no instance registered" error is expected before the first step.
+		t.Errorf("errors reported: %v", errs)
+	}
+	for i, s := range states {
+		if len(s.Endpoints) == 0 || len(s.Endpoints) != len(s.Addresses) {
+			t.Errorf("state %d has %d endpoints and %d addresses", i, len(s.Endpoints), len(s.Addresses))
+		}
+	}
+}
+
+func TestMetadataIsAnEndpointAttribute(t *testing.T) {
+	w := newWorld(t, 2)
+	a, b := w.fleet.Addrs()[0], w.fleet.Addrs()[1]
+	cc := &recordingCC{}
+	r := build(t, w.builder(), w.target(""), cc)
+	defer r.Close()
+	ctx := context.Background()
+	if err := w.em.AddEndpoint(ctx, w.prefix+"/"+a, endpoints.Endpoint{Addr: a, Metadata: map[string]any{"zone": "a", "weight": 3}}); err != nil {
+		t.Fatal(err)
+	}
+	w.add(t, b)
+	st := waitForState(t, cc, hasAddrs(a, b))
+	for _, ep := range st.Endpoints {
+		inst, _ := InstanceFromEndpoint(ep)
+		md := metadataOf(t, ep)
+		switch ep.Addresses[0].Addr {
+		case a:
+			if md["zone"] != "a" || md["weight"] != 3.0 || inst.Key != w.prefix+"/"+a {
+				t.Errorf("%s: instance %+v, metadata %v", a, inst, md)
+			}
+		case b:
+			if md != nil {
+				t.Errorf("%s: metadata %v, want none", b, md)
+			}
+		}
+	}
+	// A change of metadata alone is published.
+	if err := w.em.AddEndpoint(ctx, w.prefix+"/"+a, endpoints.Endpoint{Addr: a, Metadata: map[string]any{"zone": "b"}}); err != nil {
+		t.Fatal(err)
+	}
+	waitForState(t, cc, func(s resolver.State) bool {
+		return len(s.Endpoints) == 2 && s.Endpoints[0].Addresses[0].Addr == a && metadataOf(t, s.Endpoints[0])["zone"] == "b"
+	})
+	// Putting the same value again is not a change: no new state.
+	n := len(must(cc.snapshot()))
+	if err := w.em.AddEndpoint(ctx, w.prefix+"/"+a, endpoints.Endpoint{Addr: a, Metadata: map[string]any{"zone": "b"}}); err != nil {
+		t.Fatal(err)
+	}
+	w.add(t, b)
+	w.del(t, "unrelated") // an event for a key that does not exist
+	w.put(t, "service/echo-other/x", `{"Addr":"10.0.0.9:1"}`)
+	w.add(t, w.fleet.Addrs()[0]+"x") // a bad value: skipped, still no change
+	w.del(t, w.fleet.Addrs()[0]+"x")
+	// Wait for the resolver to have seen all of that: a sentinel change.
+	c := w.fleet.Addrs()[1]
+	w.del(t, c)
+	waitForState(t, cc, hasAddrs(a))
+	if got := len(must(cc.snapshot())); got != n+1 {
+		t.Errorf("%d states published for writes that changed nothing and one change; want 1", got-n)
+	}
+}
+
+func must[T any](v T, _ ...any) T { return v }
+
+func TestEtcdDownUnderLoad(t *testing.T) {
+	w := newWorld(t, 3)
+	bs := w.fleet.Backends()
+	w.add(t, w.fleet.Addrs()...)
+	c := newClient(t, w.target("max_backoff=500ms"), grpc.WithResolvers(w.builder()))
+	waitForSet(t, c, names(bs...), 10*time.Second)
+	// A second resolver, watched directly: it must neither publish nor
+	// report an error while etcd is down.
+	cc := &recordingCC{}
+	r := build(t, w.builder(), w.target("max_backoff=500ms"), cc)
+	defer r.Close()
+	waitForState(t, cc, hasAddrs(w.fleet.Addrs()...))
+
+	l := startLoad(c, 4)
+	w.etcd.Stop()
+	// Stay down for 3s while the load runs, and make sure it did run.
+	downSince := time.Now()
+	before := l.ok.Load()
+	waitFor(t, 20*time.Second, "no calls while etcd was down", func() bool {
+		return time.Since(downSince) > 3*time.Second && l.ok.Load() > before+100
+	})
+	seen, _ := testbed.Tally(c, 30, 2*time.Second)
+	w.etcd.Restart()
+	ok, failed := l.finish()
+	if failed != 0 {
+		t.Errorf("%d of %d RPCs failed while etcd was down (first: %v)", failed, ok+failed, l.firstErr.Load())
+	}
+	if len(seen) != 3 {
+		t.Errorf("while etcd was down calls went to %v, want all 3 backends", seen)
+	}
+	if states, errs := cc.snapshot(); len(states) != 1 || len(errs) != 0 {
+		t.Errorf("during the outage the resolver published %d states and reported errors %v; want the first state only, no errors", len(states), errs)
+	}
+	// After the restart, changes are seen again.
+	w.del(t, bs[0].Addr)
+	waitForSet(t, c, names(bs[1:]...), 15*time.Second)
+	waitForState(t, cc, hasAddrs(addrs(bs[1:]...)...))
+	t.Logf("%d calls during the outage, none failed; change after restart seen", ok)
+}
+
+func TestCompactionWhileDisconnected(t *testing.T) {
+	w := newWorld(t, 3)
+	bs := w.fleet.Backends()
+	proxy := etcdtest.StartProxy(t, w.etcd.Endpoint())
+	target := fmt.Sprintf("etcd://%s/%s?max_backoff=200ms", proxy.Endpoint(), w.prefix)
+	w.add(t, bs[0].Addr, bs[1].Addr)
+	c := newClient(t, target, grpc.WithResolvers(w.builder()))
+	waitForSet(t, c, names(bs[:2]...), 10*time.Second)
+	cc := &recordingCC{}
+	r := build(t, w.builder(), target, cc)
+	defer r.Close()
+	waitForState(t, cc, hasAddrs(bs[0].Addr, bs[1].Addr))
+
+	proxy.Cut()
+	// While the resolvers are cut off: b1 leaves, b3 joins, other keys
+	// churn, and the history of all of it is compacted away.
+	w.del(t, bs[0].Addr)
+	w.add(t, bs[2].Addr)
+	for i := range 20 {
+		w.put(t, fmt.Sprintf("%s/churn-%d", w.prefix, i), "garbage")
+	}
+	for i := range 20 {
+		if _, err := w.etcd.Client().Delete(context.Background(), fmt.Sprintf("%s/churn-%d", w.prefix, i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := w.etcd.Compact(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if states, _ := cc.snapshot(); len(states) != 1 {
+		t.Fatalf("%d states published while disconnected", len(states))
+	}
+	proxy.Restore()
+	waitForSet(t, c, names(bs[1:]...), 15*time.Second)
+	waitForState(t, cc, hasAddrs(bs[1].Addr, bs[2].Addr))
+	if w.logs.count("compacted") == 0 {
+		t.Errorf("the resolvers never logged a compaction; logs:\n%s", strings.Join(w.logs.lines(), "\n"))
+	}
+	// And the watch works after the re-read.
+	w.add(t, bs[0].Addr)
+	waitForSet(t, c, names(bs...), 10*time.Second)
+}
+
+func TestBadValuesAreSkipped(t *testing.T) {
+	w := newWorld(t, 2)
+	good := w.fleet.Addrs()
+	bad := []struct {
+		key, value, why string
+	}{
+		{"garbage", `not json at all`, "not the JSON"},
+		{"empty-addr", `{"Op":0,"Addr":"","Metadata":null}`, "empty address"},
+		{"no-port", `{"Op":0,"Addr":"10.0.0.1"}`, "not host:port"},
+		{"bad-port", `{"Op":0,"Addr":"10.0.0.1:99999"}`, "port \"99999\""},
+		{"zero-port", `{"Op":0,"Addr":"10.0.0.1:0"}`, "port \"0\""},
+		{"truncated", `{"Op":0,"Addr":"10.0.0.1:5`, "not the JSON"},
+		{"delete-op", `{"Op":1,"Addr":"10.0.0.1:50051"}`, "Op 1"},
+		{"empty", ``, "not the JSON"},
+		{"duplicate", fmt.Sprintf(`{"Op":0,"Addr":%q}`, good[0]), "duplicate"},
+	}
+	// Half the bad values are there before the resolver starts (read by
+	// its Get), half arrive by its watch.
+	put := func(from, to int) {
+		for _, b := range bad[from:to] {
+			w.put(t, w.prefix+"/"+b.key, b.value)
+		}
+	}
+	w.add(t, good[0])
+	put(0, len(bad)/2)
+	cc := &recordingCC{}
+	r := build(t, w.builder(), w.target(""), cc)
+	defer r.Close()
+	waitForState(t, cc, hasAddrs(good[0]))
+	put(len(bad)/2, len(bad))
+	w.add(t, good[1])
+	waitForState(t, cc, hasAddrs(good...))
+	// The set never held a bad value, and each was logged once, by key.
+	states, _ := cc.snapshot()
+	for _, s := range states {
+		for _, a := range stateAddrs(s) {
+			if !slices.Contains(good, a) {
+				t.Errorf("published a bad address %q", a)
+			}
+		}
+	}
+	for _, b := range bad {
+		if n := w.logs.count("key="+w.prefix+"/"+b.key+" ", b.why); n != 1 {
+			t.Errorf("value %q under %q: logged %d times naming the key and %q, want once", b.value, b.key, n, b.why)
+		}
+	}
+	// A fixed value is used.
+	w.put(t, w.prefix+"/no-port", fmt.Sprintf(`{"Addr":%q}`, good[1]))  // a duplicate now
+	w.put(t, w.prefix+"/garbage", `{"Addr":"[::ffff:127.0.0.1]:0001"}`) // valid, canonical 127.0.0.1:1
+	waitForState(t, cc, hasAddrs(append([]string{"127.0.0.1:1"}, good...)...))
+}
+
+func TestEmptyPrefix(t *testing.T) {
+	t.Run("before any instance: an error, then recovery", func(t *testing.T) {
+		w := newWorld(t, 1)
+		cc := &recordingCC{}
+		r := build(t, w.builder(), w.target(""), cc)
+		defer r.Close()
+		waitFor(t, 10*time.Second, "no error reported for an empty prefix", func() bool {
+			_, errs := cc.snapshot()
+			return len(errs) > 0
+		})
+		if _, errs := cc.snapshot(); !strings.Contains(errs[0].Error(), `no instance registered under "service/echo/"`) {
+			t.Errorf("error %q does not name the prefix", errs[0])
+		}
+		w.add(t, w.fleet.Addrs()...)
+		waitForState(t, cc, hasAddrs(w.fleet.Addrs()...))
+	})
+	t.Run("kept by default", func(t *testing.T) {
+		w := newWorld(t, 2)
+		w.add(t, w.fleet.Addrs()...)
+		c := newClient(t, w.target(""), grpc.WithResolvers(w.builder()))
+		waitForSet(t, c, names(w.fleet.Backends()...), 10*time.Second)
+		cc := &recordingCC{}
+		r := build(t, w.builder(), w.target(""), cc)
+		defer r.Close()
+		waitForState(t, cc, hasAddrs(w.fleet.Addrs()...))
+		w.del(t, w.fleet.Addrs()...)
+		waitFor(t, 10*time.Second, "the empty prefix was not noticed", func() bool {
+			return w.logs.count("keeping the last good set", "no valid instance") >= 2
+		})
+		if got, failed := testbed.Tally(c, 20, 2*time.Second); failed != 0 || len(got) != 2 {
+			t.Fatalf("after every key was deleted: %v, %d failed; want the last good set kept", got, failed)
+		}
+		if states, errs := cc.snapshot(); len(states) != 1 || len(errs) != 0 {
+			t.Errorf("%d states and errors %v after the prefix emptied; want no change", len(states), errs)
+		}
+		// A new instance replaces the kept set.
+		w.add(t, w.fleet.Addrs()[1])
+		waitForSet(t, c, names(w.fleet.Backends()[1]), 10*time.Second)
+	})
+	t.Run("published when asked", func(t *testing.T) {
+		w := newWorld(t, 2)
+		w.add(t, w.fleet.Addrs()...)
+		cc := &recordingCC{}
+		r := build(t, w.builder(), w.target("empty=publish"), cc)
+		defer r.Close()
+		waitForState(t, cc, hasAddrs(w.fleet.Addrs()...))
+		w.del(t, w.fleet.Addrs()...)
+		waitForState(t, cc, func(s resolver.State) bool { return len(s.Endpoints) == 0 && len(s.Addresses) == 0 })
+		w.add(t, w.fleet.Addrs()[1])
+		waitForState(t, cc, hasAddrs(w.fleet.Addrs()[1]))
+	})
+}
+
+func TestUnreachableEtcdReportsAnError(t *testing.T) {
+	w := newWorld(t, 1)
+	proxy := etcdtest.StartProxy(t, w.etcd.Endpoint())
+	proxy.Cut()
+	w.add(t, w.fleet.Addrs()...)
+	cc := &recordingCC{}
+	target := fmt.Sprintf("etcd://%s/%s?timeout=200ms&dial_timeout=200ms&max_backoff=200ms", proxy.Endpoint(), w.prefix)
+	r := build(t, w.builder(), target, cc)
+	defer r.Close()
+	waitFor(t, 10*time.Second, "no error reported while etcd is unreachable", func() bool {
+		_, errs := cc.snapshot()
+		return len(errs) > 0
+	})
+	if _, errs := cc.snapshot(); !strings.Contains(errs[0].Error(), proxy.Endpoint()) || !strings.Contains(errs[0].Error(), w.prefix) {
+		t.Errorf("error %q names neither the endpoint nor the prefix", errs[0])
+	}
+	proxy.Restore()
+	waitForState(t, cc, hasAddrs(w.fleet.Addrs()...))
+}
+
+func TestEndpointsFromTheEnvironment(t *testing.T) {
+	w := newWorld(t, 1)
+	t.Setenv(EnvEndpoints, "http://"+w.etcd.Endpoint())
+	w.add(t, w.fleet.Addrs()...)
+	c := newClient(t, "etcd:///"+w.prefix)
+	waitForSet(t, c, names(w.fleet.Backends()...), 10*time.Second)
+}
+
+func TestSharedClient(t *testing.T) {
+	w := newWorld(t, 2)
+	w.add(t, w.fleet.Addrs()...)
+	shared := w.newQuietClient(t)
+	b := NewBuilder(Options{Client: shared, Logger: w.logs.logger()})
+	for range 3 {
+		cc := &recordingCC{}
+		r := build(t, b, "etcd:///"+w.prefix, cc)
+		waitForState(t, cc, hasAddrs(w.fleet.Addrs()...))
+		r.Close()
+	}
+	// The resolvers did not close the shared client.
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, err := shared.Get(ctx, "x"); err != nil {
+		t.Fatalf("the shared client no longer works: %v", err)
+	}
+	// Closed under a resolver, the shared client is reported (the set is
+	// kept) and the resolver still closes cleanly.
+	cc := &recordingCC{}
+	r := build(t, b, "etcd:///"+w.prefix, cc)
+	waitForState(t, cc, hasAddrs(w.fleet.Addrs()...))
+	shared.Close()
+	waitFor(t, 10*time.Second, "the closed client was not noticed", func() bool {
+		return w.logs.count("keeping the last good set", "Options.Client) was closed") > 0
+	})
+	r.Close()
+	if states, errs := cc.snapshot(); len(states) != 1 || len(errs) != 0 {
+		t.Errorf("%d states, errors %v; want the set kept", len(states), errs)
+	}
+}
+
+func TestCloseLeavesNoGoroutines(t *testing.T) {
+	w := newWorld(t, 1)
+	w.add(t, w.fleet.Addrs()...)
+	proxy := etcdtest.StartProxy(t, w.etcd.Endpoint())
+	b := w.builder()
+	tests := []struct {
+		name   string
+		target string
+		ready  func(*recordingCC) bool
+	}{
+		{"watching", w.target(""), func(cc *recordingCC) bool { s, _ := cc.snapshot(); return len(s) > 0 }},
+		{"a read in flight to an unreachable etcd", fmt.Sprintf("etcd://%s/%s?timeout=1m", proxy.Endpoint(), w.prefix), nil},
+		{"endpoints nobody listens on", "etcd://127.0.0.1:1/svc?timeout=1m", nil},
+	}
+	proxy.Cut()
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ignore := goleak.IgnoreCurrent()
+			cc := &recordingCC{}
+			r := build(t, b, tt.target, cc)
+			if tt.ready != nil {
+				waitFor(t, 10*time.Second, "resolver not ready", func() bool { return tt.ready(cc) })
+			}
+			start := time.Now()
+			r.Close()
+			if d := time.Since(start); d > time.Second {
+				t.Errorf("Close took %v", d)
+			}
+			goleak.VerifyNone(t, ignore)
+		})
+	}
+}
+
+func TestBuildRejectsBadTargets(t *testing.T) {
+	for _, target := range []string{"etcd://h:1/svc/", "etcd://h:1/svc?nope=1", "etcd://h:1"} {
+		u := mustParse(t, target)
+		_, err := NewBuilder(Options{}).Build(resolver.Target{URL: *u}, &recordingCC{}, resolver.BuildOptions{})
+		if err == nil || !strings.Contains(err.Error(), target) {
+			t.Errorf("%s: error %v, want one naming the target", target, err)
+		}
+	}
+}
+
+func TestLeasedKeysExpire(t *testing.T) {
+	w := newWorld(t, 2)
+	a, b := w.fleet.Addrs()[0], w.fleet.Addrs()[1]
+	w.add(t, a)
+	cli := w.etcd.Client()
+	ctx := context.Background()
+	g, err := cli.Grant(ctx, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.em.AddEndpoint(ctx, w.prefix+"/"+b, endpoints.Endpoint{Addr: b}, clientv3.WithLease(g.ID)); err != nil {
+		t.Fatal(err)
+	}
+	cc := &recordingCC{}
+	r := build(t, w.builder(), w.target(""), cc)
+	defer r.Close()
+	waitForState(t, cc, hasAddrs(a, b))
+	start := time.Now()
+	waitForState(t, cc, hasAddrs(a)) // nobody keeps the lease alive
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("a key on a 2s lease disappeared after %v", d)
+	}
+}
