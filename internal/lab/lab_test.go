@@ -230,3 +230,81 @@ func TestVIPPoolsReachEveryBackend(t *testing.T) {
 		t.Errorf("strategies not run: %v", want)
 	}
 }
+
+func runScenario(t *testing.T, name string, p Params, strategies ...string) map[string]Result {
+	t.Helper()
+	cfg := Config{Scenarios: []string{name}, Strategies: strategies, Params: p}
+	plan, err := MakePlan(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	results, err := Run(context.Background(), cfg, plan)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := make(map[string]Result)
+	for _, r := range results {
+		out[r.Strategy] = r
+		t.Logf("%s: %d rpcs, %d failed, p50 %.2fms p99 %.2fms p99.9 %.2fms extra %v", r.Strategy, r.RPCs, r.Failed, r.P50ms, r.P99ms, r.P999ms, r.Extra)
+	}
+	return out
+}
+
+// share of answered calls the named backend took.
+func share(r Result, name string) float64 {
+	for _, b := range r.Backends {
+		if b.Name == name {
+			return float64(b.RPCs) / float64(max(1, r.RPCs-r.Failed))
+		}
+	}
+	return -1
+}
+
+// The slow backend (b5, +50ms) keeps its fifth with round_robin; p2c_ewma
+// sends it little. Shares, not latencies: they hold on a busy machine too.
+func TestSlowScenarioShares(t *testing.T) {
+	p := quick()
+	p.Duration = 3 * time.Second
+	p.Callers = 16
+	r := runScenario(t, "slow", p, "dns+round_robin", "dns+p2c_ewma")
+	if s := share(r["dns+round_robin"], "b5"); s < 0.17 || s > 0.23 {
+		t.Errorf("round_robin gave the slow backend %.1f%%, want about 20%%", 100*s)
+	}
+	if s := share(r["dns+p2c_ewma"], "b5"); s > 0.05 {
+		t.Errorf("p2c_ewma gave the slow backend %.1f%%, want under 5%%", 100*s)
+	}
+	for name, res := range r {
+		if res.Failed != 0 {
+			t.Errorf("%s: %d failed", name, res.Failed)
+		}
+	}
+}
+
+// With bounded loads the busiest backend stays near ceil(1.25 × mean).
+func TestHotkeyBoundedLoads(t *testing.T) {
+	p := quick()
+	p.Duration = 3 * time.Second
+	r := runScenario(t, "hotkey", p, "dnspoll+consistent_hash+bounded")["dnspoll+consistent_hash+bounded"]
+	answered := r.RPCs - r.Failed
+	most := 0
+	for _, b := range r.Backends {
+		most = max(most, b.RPCs)
+	}
+	if ratio := float64(most) / (float64(answered) / float64(len(r.Backends))); ratio > 1.25+0.1 {
+		t.Errorf("busiest backend took %.2f× the mean with loadFactor 1.25", ratio)
+	}
+	if r.Failed != 0 {
+		t.Errorf("%d failed", r.Failed)
+	}
+}
+
+// Adding or removing one of eleven backends moves about 1/11 of the keys.
+func TestReshardMovesAboutOneNth(t *testing.T) {
+	r := runScenario(t, "reshard", quick(), "dnspoll+consistent_hash")["dnspoll+consistent_hash"]
+	for _, k := range []string{"on_add", "on_remove"} {
+		moved, ideal := r.Extra["moved_"+k], r.Extra["ideal_"+k]
+		if ideal == 0 || moved > 1.3*ideal || moved < 0.5*ideal {
+			t.Errorf("keys moved %s: %.3f, ideal %.3f", k, moved, ideal)
+		}
+	}
+}

@@ -19,11 +19,12 @@ var slow = Scenario{
 		slowBase, slowExtra, "64 callers in a closed loop"),
 	Duration:   8 * time.Second,
 	Initial:    5,
-	Strategies: []string{"healthy+round_robin", "dns+round_robin", "dns+least_request"},
+	Strategies: []string{"healthy+round_robin", "dns+round_robin", "dns+least_request", "dns+p2c_ewma"},
 	Notes: map[string]string{
 		"healthy+round_robin": "The fleet without the slow backend: the latency the others are measured against.",
 		"dns+round_robin":     "Round robin gives the slow backend its full share: every fifth call waits for it.",
 		"dns+least_request":   "Two choices sampled with replacement: the slow backend still takes a share, and the tail with it.",
+		"dns+p2c_ewma":        "Two distinct choices by latency × load: the slow backend is tried now and then, and mostly avoided.",
 	},
 	Load: func(p Params) Params {
 		if p.Callers == 0 {

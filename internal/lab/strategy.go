@@ -13,6 +13,7 @@ import (
 	_ "google.golang.org/grpc/balancer/leastrequest" // least_request_experimental
 	_ "google.golang.org/grpc/balancer/ringhash"     // ring_hash_experimental
 
+	_ "github.com/grpclb/grpclb/balancer/p2c"  // p2c_ewma
 	_ "github.com/grpclb/grpclb/balancer/pool" // the "pool" policy
 	"github.com/grpclb/grpclb/pool"
 	"github.com/grpclb/grpclb/resolver/dnspoll"
@@ -117,6 +118,13 @@ var strategies = []Strategy{
 		Doc:  "dns:/// + grpc-go's least_request_experimental (two choices, sampled with replacement)",
 		Dial: func(w *World, p Params) (Client, error) {
 			return dialDNS("dns", grpc.WithDefaultServiceConfig(`{"loadBalancingConfig":[{"least_request_experimental":{"choiceCount":2}}]}`))(w, p)
+		},
+	},
+	{
+		Name: "dns+p2c_ewma",
+		Doc:  "dns:/// + grpclb's p2c_ewma: the cheaper of two distinct random backends by peak-EWMA latency × (in flight + 1)",
+		Dial: func(w *World, p Params) (Client, error) {
+			return dialDNS("dns", grpc.WithDefaultServiceConfig(`{"loadBalancingConfig":[{"p2c_ewma":{}}]}`))(w, p)
 		},
 	},
 	{
