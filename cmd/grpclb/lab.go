@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"syscall"
 
@@ -118,11 +119,8 @@ func runLab(args []string, stdout, stderr io.Writer) error {
 		i = j
 	}
 	if *chartPath != "" && len(all) > 0 {
-		if err := lab.Chart(all).WriteFile(*chartPath); err != nil {
-			return fmt.Errorf("lab: chart: %w", err)
-		}
-		if !*asJSON {
-			fmt.Fprintf(stdout, "\nchart written to %s\n", *chartPath)
+		if err := writeCharts(*chartPath, all, stdout, *asJSON); err != nil {
+			return err
 		}
 	}
 	return runErr
@@ -141,4 +139,32 @@ func splitList(s string) []string {
 func isTerminal(f *os.File) bool {
 	fi, err := f.Stat()
 	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+}
+
+// writeCharts draws one chart per scenario (panels of one scenario share
+// their scales): path itself for a single scenario, path with -SCENARIO
+// before the extension for several.
+func writeCharts(path string, results []lab.Result, stdout io.Writer, quiet bool) error {
+	var order []string
+	byScenario := map[string][]lab.Result{}
+	for _, r := range results {
+		if _, ok := byScenario[r.Scenario]; !ok {
+			order = append(order, r.Scenario)
+		}
+		byScenario[r.Scenario] = append(byScenario[r.Scenario], r)
+	}
+	ext := filepath.Ext(path)
+	for _, scn := range order {
+		out := path
+		if len(order) > 1 {
+			out = strings.TrimSuffix(path, ext) + "-" + scn + ext
+		}
+		if err := lab.Chart(byScenario[scn]).WriteFile(out); err != nil {
+			return fmt.Errorf("lab: chart: %w", err)
+		}
+		if !quiet {
+			fmt.Fprintf(stdout, "chart written to %s\n", out)
+		}
+	}
+	return nil
 }
