@@ -1,14 +1,9 @@
 package dnspoll
 
 import (
-	"context"
 	"fmt"
 	"net/netip"
-	"net/url"
-	"slices"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -17,6 +12,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/resolver"
 
+	"github.com/grpclb/grpclb/internal/resolvertest"
 	"github.com/grpclb/grpclb/internal/testbed"
 	"github.com/grpclb/grpclb/internal/testbed/echopb"
 )
@@ -67,99 +63,22 @@ func newClient(t *testing.T, target string) echopb.EchoClient {
 	return echopb.NewEchoClient(cc)
 }
 
-// waitForSet polls until a window of calls is answered by exactly the
-// backends named in want.
-func waitForSet(t *testing.T, c echopb.EchoClient, want []string, within time.Duration) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	var got map[string]int
-	for time.Now().Before(deadline) {
-		var failed int
-		got, failed = testbed.Tally(c, 10*len(want), 2*time.Second)
-		if failed == 0 && slices.Equal(sortedKeys(got), want) {
-			return
-		}
-	}
-	t.Fatalf("within %v: calls went to %v, want exactly %v", within, got, want)
-}
-
-func sortedKeys(m map[string]int) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	slices.Sort(out)
-	return out
-}
-
-func names(bs []*testbed.Backend) []string {
-	out := make([]string, len(bs))
-	for i, b := range bs {
-		out[i] = b.Name
-	}
-	slices.Sort(out)
-	return out
-}
-
 func TestScaleUpAndDown(t *testing.T) {
 	w := newWorld(t, 2)
 	c := newClient(t, w.target("interval=100ms&min_interval=20ms"))
-	waitForSet(t, c, []string{"b1", "b2"}, 10*time.Second)
+	resolvertest.WaitForSet(t, c, []string{"b1", "b2"}, 10*time.Second)
 
 	if _, err := w.fleet.Add(3); err != nil {
 		t.Fatal(err)
 	}
 	w.publish(w.fleet.IPs()...)
-	waitForSet(t, c, []string{"b1", "b2", "b3", "b4", "b5"}, 10*time.Second)
+	resolvertest.WaitForSet(t, c, []string{"b1", "b2", "b3", "b4", "b5"}, 10*time.Second)
 
 	// Scale down: b1 and b4 leave DNS (still running, so only the resolver
 	// can be the reason they stop getting calls).
 	ips := w.fleet.IPs()
 	w.publish(ips[1], ips[2], ips[4])
-	waitForSet(t, c, []string{"b2", "b3", "b5"}, 10*time.Second)
-}
-
-// load calls the client from a few goroutines until stop is closed and
-// counts successes and failures.
-type load struct {
-	ok, failed atomic.Int64
-	firstErr   atomic.Value
-	stop       chan struct{}
-	wg         sync.WaitGroup
-}
-
-func startLoad(c echopb.EchoClient, workers int) *load {
-	l := &load{stop: make(chan struct{})}
-	for range workers {
-		l.wg.Add(1)
-		go func() {
-			defer l.wg.Done()
-			for {
-				select {
-				case <-l.stop:
-					return
-				default:
-				}
-				ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-				_, err := c.Echo(ctx, &echopb.EchoRequest{})
-				cancel()
-				if err != nil {
-					l.failed.Add(1)
-					l.firstErr.CompareAndSwap(nil, err.Error())
-				} else {
-					l.ok.Add(1)
-				}
-				time.Sleep(2 * time.Millisecond) // pacing, about 500 RPC/s per worker at most
-			}
-		}()
-	}
-	return l
-}
-
-func (l *load) finish() (ok, failed int64) {
-	close(l.stop)
-	l.wg.Wait()
-	return l.ok.Load(), l.failed.Load()
+	resolvertest.WaitForSet(t, c, []string{"b2", "b3", "b5"}, 10*time.Second)
 }
 
 func TestDNSOutageKeepsTheLastGoodSet(t *testing.T) {
@@ -170,15 +89,15 @@ func TestDNSOutageKeepsTheLastGoodSet(t *testing.T) {
 		t.Run(mode.name, func(t *testing.T) {
 			w := newWorld(t, 3)
 			c := newClient(t, w.target("interval=50ms&min_interval=20ms&timeout=100ms"))
-			waitForSet(t, c, []string{"b1", "b2", "b3"}, 10*time.Second)
+			resolvertest.WaitForSet(t, c, []string{"b1", "b2", "b3"}, 10*time.Second)
 			// A second resolver, watched directly: it must neither publish
 			// nor report an error during the outage.
-			cc := &recordingCC{}
+			cc := &resolvertest.RecordingCC{}
 			r := build(t, w.target("interval=50ms&min_interval=20ms&timeout=100ms"), cc)
 			defer r.Close()
-			waitForState(t, cc, func(s resolver.State) bool { return len(s.Endpoints) == 3 })
+			cc.WaitForState(t, func(s resolver.State) bool { return len(s.Endpoints) == 3 })
 
-			l := startLoad(c, 4)
+			l := resolvertest.StartLoad(c, 4)
 			w.dns.SetMode(mode.mode)
 			before := w.dns.Queries()
 			// Stay down until the resolver has tried and failed several times.
@@ -191,19 +110,19 @@ func TestDNSOutageKeepsTheLastGoodSet(t *testing.T) {
 			}
 			seen, _ := testbed.Tally(c, 30, 2*time.Second)
 			w.dns.SetMode(testbed.DNSUp)
-			ok, failed := l.finish()
+			ok, failed := l.Finish()
 			if failed != 0 {
-				t.Errorf("%d of %d RPCs failed while DNS was down (first: %v)", failed, ok+failed, l.firstErr.Load())
+				t.Errorf("%d of %d RPCs failed while DNS was down (first: %v)", failed, ok+failed, l.FirstError())
 			}
 			if len(seen) != 3 {
 				t.Errorf("while DNS was down calls went to %v, want all 3 backends", seen)
 			}
-			if states, errs := cc.snapshot(); len(states) != 1 || len(errs) != 0 {
+			if states, errs := cc.Snapshot(); len(states) != 1 || len(errs) != 0 {
 				t.Errorf("during the outage the resolver published %d states and reported errors %v; want the first state only, no errors", len(states), errs)
 			}
 			// After the outage, changes are seen again.
 			w.publish(w.fleet.IPs()[0])
-			waitForSet(t, c, []string{"b1"}, 10*time.Second)
+			resolvertest.WaitForSet(t, c, []string{"b1"}, 10*time.Second)
 		})
 	}
 }
@@ -212,7 +131,7 @@ func TestNXDOMAINAndEmptyAnswers(t *testing.T) {
 	t.Run("kept by default", func(t *testing.T) {
 		w := newWorld(t, 2)
 		c := newClient(t, w.target("interval=50ms&min_interval=20ms"))
-		waitForSet(t, c, []string{"b1", "b2"}, 10*time.Second)
+		resolvertest.WaitForSet(t, c, []string{"b1", "b2"}, 10*time.Second)
 		before := w.dns.Queries()
 		w.dns.Delete(w.name) // NXDOMAIN
 		for w.dns.Queries() < before+10 {
@@ -229,43 +148,15 @@ func TestNXDOMAINAndEmptyAnswers(t *testing.T) {
 	})
 	t.Run("published when asked", func(t *testing.T) {
 		w := newWorld(t, 2)
-		cc := &recordingCC{}
+		cc := &resolvertest.RecordingCC{}
 		r := build(t, w.target("interval=50ms&min_interval=20ms&empty=publish"), cc)
 		defer r.Close()
-		waitForState(t, cc, func(s resolver.State) bool { return len(s.Endpoints) == 2 })
+		cc.WaitForState(t, func(s resolver.State) bool { return len(s.Endpoints) == 2 })
 		w.dns.Delete(w.name)
-		waitForState(t, cc, func(s resolver.State) bool { return len(s.Endpoints) == 0 })
+		cc.WaitForState(t, func(s resolver.State) bool { return len(s.Endpoints) == 0 })
 		w.publish(w.fleet.IPs()[1])
-		waitForState(t, cc, func(s resolver.State) bool { return len(s.Endpoints) == 1 })
+		cc.WaitForState(t, func(s resolver.State) bool { return len(s.Endpoints) == 1 })
 	})
-}
-
-func build(t *testing.T, target string, cc resolver.ClientConn) resolver.Resolver {
-	t.Helper()
-	u, err := url.Parse(target)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r, err := NewBuilder(Options{}).Build(resolver.Target{URL: *u}, cc, resolver.BuildOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return r
-}
-
-// waitForState polls until the last published state satisfies ok.
-func waitForState(t *testing.T, cc *recordingCC, ok func(resolver.State) bool) resolver.State {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
-		if states, _ := cc.snapshot(); len(states) > 0 && ok(states[len(states)-1]) {
-			return states[len(states)-1]
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	states, errs := cc.snapshot()
-	t.Fatalf("no matching state within 10s; %d states, errors %v", len(states), errs)
-	return resolver.State{}
 }
 
 func TestSRV(t *testing.T) {
@@ -291,12 +182,12 @@ func TestSRV(t *testing.T) {
 	target := fmt.Sprintf("dnspoll://%s/%s?srv=true&interval=100ms&min_interval=20ms", w.dns.Addr, srvName)
 
 	c := newClient(t, target)
-	waitForSet(t, c, names(bs), 10*time.Second)
+	resolvertest.WaitForSet(t, c, resolvertest.Names(bs...), 10*time.Second)
 
-	cc := &recordingCC{}
+	cc := &resolvertest.RecordingCC{}
 	r := build(t, target, cc)
 	defer r.Close()
-	st := waitForState(t, cc, func(s resolver.State) bool { return len(s.Endpoints) == 2 })
+	st := cc.WaitForState(t, func(s resolver.State) bool { return len(s.Endpoints) == 2 })
 	for i, ep := range st.Endpoints {
 		info, ok := SRVInfoFromEndpoint(ep)
 		if !ok || ep.Addresses[0].Addr != bs[i].Addr || info.Weight != uint16(10*(i+1)) || info.Target != fmt.Sprintf("host%d.test.", i+1) {
@@ -309,7 +200,7 @@ func TestSRV(t *testing.T) {
 	// A weight change alone is a change.
 	recs[0].Weight = 99
 	w.dns.SetSRV(srvName, 1, recs...)
-	waitForState(t, cc, func(s resolver.State) bool {
+	cc.WaitForState(t, func(s resolver.State) bool {
 		info, _ := SRVInfoFromEndpoint(s.Endpoints[0])
 		return info.Weight == 99
 	})
@@ -317,10 +208,10 @@ func TestSRV(t *testing.T) {
 
 func TestResolveNowIsRateLimited(t *testing.T) {
 	w := newWorld(t, 1)
-	cc := &recordingCC{}
+	cc := &resolvertest.RecordingCC{}
 	r := build(t, w.target("interval=1h&min_interval=200ms"), cc)
 	defer r.Close()
-	waitForState(t, cc, func(s resolver.State) bool { return len(s.Endpoints) == 1 })
+	cc.WaitForState(t, func(s resolver.State) bool { return len(s.Endpoints) == 1 })
 
 	// ResolveNow refreshes at once (after the floor): a new backend is seen
 	// long before the 1h interval.
@@ -330,7 +221,7 @@ func TestResolveNowIsRateLimited(t *testing.T) {
 	w.publish(w.fleet.IPs()...)
 	start := time.Now()
 	r.ResolveNow(resolver.ResolveNowOptions{})
-	waitForState(t, cc, func(s resolver.State) bool { return len(s.Endpoints) == 2 })
+	cc.WaitForState(t, func(s resolver.State) bool { return len(s.Endpoints) == 2 })
 	if d := time.Since(start); d > 2*time.Second {
 		t.Errorf("ResolveNow took %v to refresh", d)
 	}
@@ -356,12 +247,12 @@ func TestResolveNowIsRateLimited(t *testing.T) {
 func TestNoAnswerYetReportsAnError(t *testing.T) {
 	w := newWorld(t, 1)
 	w.dns.Delete(w.name)
-	cc := &recordingCC{}
+	cc := &resolvertest.RecordingCC{}
 	r := build(t, w.target("interval=50ms&min_interval=20ms"), cc)
 	defer r.Close()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		_, errs := cc.snapshot()
+		_, errs := cc.Snapshot()
 		if len(errs) > 0 {
 			if !strings.Contains(errs[0].Error(), `resolving "svc.test."`) {
 				t.Errorf("error %q does not name the host", errs[0])
@@ -374,7 +265,7 @@ func TestNoAnswerYetReportsAnError(t *testing.T) {
 		time.Sleep(5 * time.Millisecond)
 	}
 	w.publish(w.fleet.IPs()...)
-	waitForState(t, cc, func(s resolver.State) bool { return len(s.Endpoints) == 1 })
+	cc.WaitForState(t, func(s resolver.State) bool { return len(s.Endpoints) == 1 })
 }
 
 func TestIPLiteralTarget(t *testing.T) {
@@ -384,13 +275,13 @@ func TestIPLiteralTarget(t *testing.T) {
 	}
 	defer b.Kill()
 	c := newClient(t, "dnspoll:///"+b.Addr)
-	waitForSet(t, c, []string{"ip1"}, 10*time.Second)
+	resolvertest.WaitForSet(t, c, []string{"ip1"}, 10*time.Second)
 }
 
 func TestCloseLeavesNoGoroutines(t *testing.T) {
 	w := newWorld(t, 1)
 	w.dns.SetMode(testbed.DNSDrop) // a lookup is in flight when Close comes
-	cc := &recordingCC{}
+	cc := &resolvertest.RecordingCC{}
 	r := build(t, w.target("interval=50ms&min_interval=20ms&timeout=5s"), cc)
 	deadline := time.Now().Add(5 * time.Second)
 	for w.dns.Queries() == 0 && time.Now().Before(deadline) {
@@ -420,7 +311,7 @@ func TestDnsmasq(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := newClient(t, fmt.Sprintf("dnspoll://%s/svc.test.:%d?interval=100ms&min_interval=20ms", d.Addr, f.Port()))
-	waitForSet(t, c, []string{"b1", "b2"}, 10*time.Second)
+	resolvertest.WaitForSet(t, c, []string{"b1", "b2"}, 10*time.Second)
 
 	if _, err := f.Add(2); err != nil {
 		t.Fatal(err)
@@ -428,22 +319,27 @@ func TestDnsmasq(t *testing.T) {
 	if err := d.SetHosts("svc.test", f.IPs()...); err != nil {
 		t.Fatal(err)
 	}
-	waitForSet(t, c, []string{"b1", "b2", "b3", "b4"}, 10*time.Second)
+	resolvertest.WaitForSet(t, c, []string{"b1", "b2", "b3", "b4"}, 10*time.Second)
 
 	ips := f.IPs()
 	if err := d.SetHosts("svc.test", ips[2], ips[3]); err != nil {
 		t.Fatal(err)
 	}
-	waitForSet(t, c, []string{"b3", "b4"}, 10*time.Second)
+	resolvertest.WaitForSet(t, c, []string{"b3", "b4"}, 10*time.Second)
 
 	// dnsmasq stops: the last good set stays.
-	l := startLoad(c, 2)
+	l := resolvertest.StartLoad(c, 2)
 	d.Close()
 	deadline := time.Now().Add(500 * time.Millisecond)
 	for time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond) // load runs against a dead DNS server for half a second
 	}
-	if ok, failed := l.finish(); failed != 0 || ok == 0 {
+	if ok, failed := l.Finish(); failed != 0 || ok == 0 {
 		t.Errorf("with dnsmasq gone: %d ok, %d failed", ok, failed)
 	}
+}
+
+func build(t *testing.T, target string, cc resolver.ClientConn) resolver.Resolver {
+	t.Helper()
+	return resolvertest.Build(t, NewBuilder(Options{}), target, cc)
 }

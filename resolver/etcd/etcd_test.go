@@ -15,6 +15,7 @@ import (
 	"google.golang.org/grpc/resolver"
 
 	"github.com/grpclb/grpclb/internal/etcdtest"
+	"github.com/grpclb/grpclb/internal/resolvertest"
 	"github.com/grpclb/grpclb/internal/testbed"
 )
 
@@ -22,7 +23,7 @@ func TestRegisterAndDeregisterSeenByClient(t *testing.T) {
 	w := newWorld(t, 4)
 	bs := w.fleet.Backends()
 	c := newClient(t, w.target(""), grpc.WithResolvers(w.builder()))
-	cc := &recordingCC{}
+	cc := &resolvertest.RecordingCC{}
 	r := build(t, w.builder(), w.target(""), cc)
 	defer r.Close()
 
@@ -50,12 +51,12 @@ func TestRegisterAndDeregisterSeenByClient(t *testing.T) {
 		if err := w.em.Update(context.Background(), ups); err != nil {
 			t.Fatal(err)
 		}
-		waitForSet(t, c, names(s.want...), 10*time.Second)
-		waitForState(t, cc, hasAddrs(addrs(s.want...)...))
-		t.Logf("%s: calls reach %v", s.name, names(s.want...))
+		resolvertest.WaitForSet(t, c, resolvertest.Names(s.want...), 10*time.Second)
+		cc.WaitForState(t, hasAddrs(addrs(s.want...)...))
+		t.Logf("%s: calls reach %v", s.name, resolvertest.Names(s.want...))
 	}
 	// Every published state was a full set: never a delta, never empty.
-	states, errs := cc.snapshot()
+	states, errs := cc.Snapshot()
 	if len(errs) > 1 {
 		// One "no instance registered" error is expected before the first step.
 		t.Errorf("errors reported: %v", errs)
@@ -70,7 +71,7 @@ func TestRegisterAndDeregisterSeenByClient(t *testing.T) {
 func TestMetadataIsAnEndpointAttribute(t *testing.T) {
 	w := newWorld(t, 2)
 	a, b := w.fleet.Addrs()[0], w.fleet.Addrs()[1]
-	cc := &recordingCC{}
+	cc := &resolvertest.RecordingCC{}
 	r := build(t, w.builder(), w.target(""), cc)
 	defer r.Close()
 	ctx := context.Background()
@@ -78,7 +79,7 @@ func TestMetadataIsAnEndpointAttribute(t *testing.T) {
 		t.Fatal(err)
 	}
 	w.add(t, b)
-	st := waitForState(t, cc, hasAddrs(a, b))
+	st := cc.WaitForState(t, hasAddrs(a, b))
 	for _, ep := range st.Endpoints {
 		inst, _ := InstanceFromEndpoint(ep)
 		md := metadataOf(t, ep)
@@ -97,11 +98,11 @@ func TestMetadataIsAnEndpointAttribute(t *testing.T) {
 	if err := w.em.AddEndpoint(ctx, w.prefix+"/"+a, endpoints.Endpoint{Addr: a, Metadata: map[string]any{"zone": "b"}}); err != nil {
 		t.Fatal(err)
 	}
-	waitForState(t, cc, func(s resolver.State) bool {
+	cc.WaitForState(t, func(s resolver.State) bool {
 		return len(s.Endpoints) == 2 && s.Endpoints[0].Addresses[0].Addr == a && metadataOf(t, s.Endpoints[0])["zone"] == "b"
 	})
 	// Putting the same value again is not a change: no new state.
-	n := len(must(cc.snapshot()))
+	n := len(must(cc.Snapshot()))
 	if err := w.em.AddEndpoint(ctx, w.prefix+"/"+a, endpoints.Endpoint{Addr: a, Metadata: map[string]any{"zone": "b"}}); err != nil {
 		t.Fatal(err)
 	}
@@ -113,8 +114,8 @@ func TestMetadataIsAnEndpointAttribute(t *testing.T) {
 	// Wait for the resolver to have seen all of that: a sentinel change.
 	c := w.fleet.Addrs()[1]
 	w.del(t, c)
-	waitForState(t, cc, hasAddrs(a))
-	if got := len(must(cc.snapshot())); got != n+1 {
+	cc.WaitForState(t, hasAddrs(a))
+	if got := len(must(cc.Snapshot())); got != n+1 {
 		t.Errorf("%d states published for writes that changed nothing and one change; want 1", got-n)
 	}
 }
@@ -126,38 +127,38 @@ func TestEtcdDownUnderLoad(t *testing.T) {
 	bs := w.fleet.Backends()
 	w.add(t, w.fleet.Addrs()...)
 	c := newClient(t, w.target("max_backoff=500ms"), grpc.WithResolvers(w.builder()))
-	waitForSet(t, c, names(bs...), 10*time.Second)
+	resolvertest.WaitForSet(t, c, resolvertest.Names(bs...), 10*time.Second)
 	// A second resolver, watched directly: it must neither publish nor
 	// report an error while etcd is down.
-	cc := &recordingCC{}
+	cc := &resolvertest.RecordingCC{}
 	r := build(t, w.builder(), w.target("max_backoff=500ms"), cc)
 	defer r.Close()
-	waitForState(t, cc, hasAddrs(w.fleet.Addrs()...))
+	cc.WaitForState(t, hasAddrs(w.fleet.Addrs()...))
 
-	l := startLoad(c, 4)
+	l := resolvertest.StartLoad(c, 4)
 	w.etcd.Stop()
 	// Stay down for 3s while the load runs, and make sure it did run.
 	downSince := time.Now()
-	before := l.ok.Load()
+	before := l.OK()
 	waitFor(t, 20*time.Second, "no calls while etcd was down", func() bool {
-		return time.Since(downSince) > 3*time.Second && l.ok.Load() > before+100
+		return time.Since(downSince) > 3*time.Second && l.OK() > before+100
 	})
 	seen, _ := testbed.Tally(c, 30, 2*time.Second)
 	w.etcd.Restart()
-	ok, failed := l.finish()
+	ok, failed := l.Finish()
 	if failed != 0 {
-		t.Errorf("%d of %d RPCs failed while etcd was down (first: %v)", failed, ok+failed, l.firstErr.Load())
+		t.Errorf("%d of %d RPCs failed while etcd was down (first: %v)", failed, ok+failed, l.FirstError())
 	}
 	if len(seen) != 3 {
 		t.Errorf("while etcd was down calls went to %v, want all 3 backends", seen)
 	}
-	if states, errs := cc.snapshot(); len(states) != 1 || len(errs) != 0 {
+	if states, errs := cc.Snapshot(); len(states) != 1 || len(errs) != 0 {
 		t.Errorf("during the outage the resolver published %d states and reported errors %v; want the first state only, no errors", len(states), errs)
 	}
 	// After the restart, changes are seen again.
 	w.del(t, bs[0].Addr)
-	waitForSet(t, c, names(bs[1:]...), 15*time.Second)
-	waitForState(t, cc, hasAddrs(addrs(bs[1:]...)...))
+	resolvertest.WaitForSet(t, c, resolvertest.Names(bs[1:]...), 15*time.Second)
+	cc.WaitForState(t, hasAddrs(addrs(bs[1:]...)...))
 	t.Logf("%d calls during the outage, none failed; change after restart seen", ok)
 }
 
@@ -168,11 +169,11 @@ func TestCompactionWhileDisconnected(t *testing.T) {
 	target := fmt.Sprintf("etcd://%s/%s?max_backoff=200ms", proxy.Endpoint(), w.prefix)
 	w.add(t, bs[0].Addr, bs[1].Addr)
 	c := newClient(t, target, grpc.WithResolvers(w.builder()))
-	waitForSet(t, c, names(bs[:2]...), 10*time.Second)
-	cc := &recordingCC{}
+	resolvertest.WaitForSet(t, c, resolvertest.Names(bs[:2]...), 10*time.Second)
+	cc := &resolvertest.RecordingCC{}
 	r := build(t, w.builder(), target, cc)
 	defer r.Close()
-	waitForState(t, cc, hasAddrs(bs[0].Addr, bs[1].Addr))
+	cc.WaitForState(t, hasAddrs(bs[0].Addr, bs[1].Addr))
 
 	proxy.Cut()
 	// While the resolvers are cut off: b1 leaves, b3 joins, other keys
@@ -190,18 +191,18 @@ func TestCompactionWhileDisconnected(t *testing.T) {
 	if _, err := w.etcd.Compact(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	if states, _ := cc.snapshot(); len(states) != 1 {
+	if states, _ := cc.Snapshot(); len(states) != 1 {
 		t.Fatalf("%d states published while disconnected", len(states))
 	}
 	proxy.Restore()
-	waitForSet(t, c, names(bs[1:]...), 15*time.Second)
-	waitForState(t, cc, hasAddrs(bs[1].Addr, bs[2].Addr))
+	resolvertest.WaitForSet(t, c, resolvertest.Names(bs[1:]...), 15*time.Second)
+	cc.WaitForState(t, hasAddrs(bs[1].Addr, bs[2].Addr))
 	if w.logs.count("compacted") == 0 {
 		t.Errorf("the resolvers never logged a compaction; logs:\n%s", strings.Join(w.logs.lines(), "\n"))
 	}
 	// And the watch works after the re-read.
 	w.add(t, bs[0].Addr)
-	waitForSet(t, c, names(bs...), 10*time.Second)
+	resolvertest.WaitForSet(t, c, resolvertest.Names(bs...), 10*time.Second)
 }
 
 func TestBadValuesAreSkipped(t *testing.T) {
@@ -229,15 +230,15 @@ func TestBadValuesAreSkipped(t *testing.T) {
 	}
 	w.add(t, good[0])
 	put(0, len(bad)/2)
-	cc := &recordingCC{}
+	cc := &resolvertest.RecordingCC{}
 	r := build(t, w.builder(), w.target(""), cc)
 	defer r.Close()
-	waitForState(t, cc, hasAddrs(good[0]))
+	cc.WaitForState(t, hasAddrs(good[0]))
 	put(len(bad)/2, len(bad))
 	w.add(t, good[1])
-	waitForState(t, cc, hasAddrs(good...))
+	cc.WaitForState(t, hasAddrs(good...))
 	// The set never held a bad value, and each was logged once, by key.
-	states, _ := cc.snapshot()
+	states, _ := cc.Snapshot()
 	for _, s := range states {
 		for _, a := range stateAddrs(s) {
 			if !slices.Contains(good, a) {
@@ -253,34 +254,34 @@ func TestBadValuesAreSkipped(t *testing.T) {
 	// A fixed value is used.
 	w.put(t, w.prefix+"/no-port", fmt.Sprintf(`{"Addr":%q}`, good[1]))  // a duplicate now
 	w.put(t, w.prefix+"/garbage", `{"Addr":"[::ffff:127.0.0.1]:0001"}`) // valid, canonical 127.0.0.1:1
-	waitForState(t, cc, hasAddrs(append([]string{"127.0.0.1:1"}, good...)...))
+	cc.WaitForState(t, hasAddrs(append([]string{"127.0.0.1:1"}, good...)...))
 }
 
 func TestEmptyPrefix(t *testing.T) {
 	t.Run("before any instance: an error, then recovery", func(t *testing.T) {
 		w := newWorld(t, 1)
-		cc := &recordingCC{}
+		cc := &resolvertest.RecordingCC{}
 		r := build(t, w.builder(), w.target(""), cc)
 		defer r.Close()
 		waitFor(t, 10*time.Second, "no error reported for an empty prefix", func() bool {
-			_, errs := cc.snapshot()
+			_, errs := cc.Snapshot()
 			return len(errs) > 0
 		})
-		if _, errs := cc.snapshot(); !strings.Contains(errs[0].Error(), `no instance registered under "service/echo/"`) {
+		if _, errs := cc.Snapshot(); !strings.Contains(errs[0].Error(), `no instance registered under "service/echo/"`) {
 			t.Errorf("error %q does not name the prefix", errs[0])
 		}
 		w.add(t, w.fleet.Addrs()...)
-		waitForState(t, cc, hasAddrs(w.fleet.Addrs()...))
+		cc.WaitForState(t, hasAddrs(w.fleet.Addrs()...))
 	})
 	t.Run("kept by default", func(t *testing.T) {
 		w := newWorld(t, 2)
 		w.add(t, w.fleet.Addrs()...)
 		c := newClient(t, w.target(""), grpc.WithResolvers(w.builder()))
-		waitForSet(t, c, names(w.fleet.Backends()...), 10*time.Second)
-		cc := &recordingCC{}
+		resolvertest.WaitForSet(t, c, resolvertest.Names(w.fleet.Backends()...), 10*time.Second)
+		cc := &resolvertest.RecordingCC{}
 		r := build(t, w.builder(), w.target(""), cc)
 		defer r.Close()
-		waitForState(t, cc, hasAddrs(w.fleet.Addrs()...))
+		cc.WaitForState(t, hasAddrs(w.fleet.Addrs()...))
 		w.del(t, w.fleet.Addrs()...)
 		waitFor(t, 10*time.Second, "the empty prefix was not noticed", func() bool {
 			return w.logs.count("keeping the last good set", "no valid instance") >= 2
@@ -288,24 +289,24 @@ func TestEmptyPrefix(t *testing.T) {
 		if got, failed := testbed.Tally(c, 20, 2*time.Second); failed != 0 || len(got) != 2 {
 			t.Fatalf("after every key was deleted: %v, %d failed; want the last good set kept", got, failed)
 		}
-		if states, errs := cc.snapshot(); len(states) != 1 || len(errs) != 0 {
+		if states, errs := cc.Snapshot(); len(states) != 1 || len(errs) != 0 {
 			t.Errorf("%d states and errors %v after the prefix emptied; want no change", len(states), errs)
 		}
 		// A new instance replaces the kept set.
 		w.add(t, w.fleet.Addrs()[1])
-		waitForSet(t, c, names(w.fleet.Backends()[1]), 10*time.Second)
+		resolvertest.WaitForSet(t, c, resolvertest.Names(w.fleet.Backends()[1]), 10*time.Second)
 	})
 	t.Run("published when asked", func(t *testing.T) {
 		w := newWorld(t, 2)
 		w.add(t, w.fleet.Addrs()...)
-		cc := &recordingCC{}
+		cc := &resolvertest.RecordingCC{}
 		r := build(t, w.builder(), w.target("empty=publish"), cc)
 		defer r.Close()
-		waitForState(t, cc, hasAddrs(w.fleet.Addrs()...))
+		cc.WaitForState(t, hasAddrs(w.fleet.Addrs()...))
 		w.del(t, w.fleet.Addrs()...)
-		waitForState(t, cc, func(s resolver.State) bool { return len(s.Endpoints) == 0 && len(s.Addresses) == 0 })
+		cc.WaitForState(t, func(s resolver.State) bool { return len(s.Endpoints) == 0 && len(s.Addresses) == 0 })
 		w.add(t, w.fleet.Addrs()[1])
-		waitForState(t, cc, hasAddrs(w.fleet.Addrs()[1]))
+		cc.WaitForState(t, hasAddrs(w.fleet.Addrs()[1]))
 	})
 }
 
@@ -314,19 +315,19 @@ func TestUnreachableEtcdReportsAnError(t *testing.T) {
 	proxy := etcdtest.StartProxy(t, w.etcd.Endpoint())
 	proxy.Cut()
 	w.add(t, w.fleet.Addrs()...)
-	cc := &recordingCC{}
+	cc := &resolvertest.RecordingCC{}
 	target := fmt.Sprintf("etcd://%s/%s?timeout=200ms&dial_timeout=200ms&max_backoff=200ms", proxy.Endpoint(), w.prefix)
 	r := build(t, w.builder(), target, cc)
 	defer r.Close()
 	waitFor(t, 10*time.Second, "no error reported while etcd is unreachable", func() bool {
-		_, errs := cc.snapshot()
+		_, errs := cc.Snapshot()
 		return len(errs) > 0
 	})
-	if _, errs := cc.snapshot(); !strings.Contains(errs[0].Error(), proxy.Endpoint()) || !strings.Contains(errs[0].Error(), w.prefix) {
+	if _, errs := cc.Snapshot(); !strings.Contains(errs[0].Error(), proxy.Endpoint()) || !strings.Contains(errs[0].Error(), w.prefix) {
 		t.Errorf("error %q names neither the endpoint nor the prefix", errs[0])
 	}
 	proxy.Restore()
-	waitForState(t, cc, hasAddrs(w.fleet.Addrs()...))
+	cc.WaitForState(t, hasAddrs(w.fleet.Addrs()...))
 }
 
 func TestEndpointsFromTheEnvironment(t *testing.T) {
@@ -334,7 +335,7 @@ func TestEndpointsFromTheEnvironment(t *testing.T) {
 	t.Setenv(EnvEndpoints, "http://"+w.etcd.Endpoint())
 	w.add(t, w.fleet.Addrs()...)
 	c := newClient(t, "etcd:///"+w.prefix)
-	waitForSet(t, c, names(w.fleet.Backends()...), 10*time.Second)
+	resolvertest.WaitForSet(t, c, resolvertest.Names(w.fleet.Backends()...), 10*time.Second)
 }
 
 func TestSharedClient(t *testing.T) {
@@ -343,9 +344,9 @@ func TestSharedClient(t *testing.T) {
 	shared := w.newQuietClient(t)
 	b := NewBuilder(Options{Client: shared, Logger: w.logs.logger()})
 	for range 3 {
-		cc := &recordingCC{}
+		cc := &resolvertest.RecordingCC{}
 		r := build(t, b, "etcd:///"+w.prefix, cc)
-		waitForState(t, cc, hasAddrs(w.fleet.Addrs()...))
+		cc.WaitForState(t, hasAddrs(w.fleet.Addrs()...))
 		r.Close()
 	}
 	// The resolvers did not close the shared client.
@@ -356,15 +357,15 @@ func TestSharedClient(t *testing.T) {
 	}
 	// Closed under a resolver, the shared client is reported (the set is
 	// kept) and the resolver still closes cleanly.
-	cc := &recordingCC{}
+	cc := &resolvertest.RecordingCC{}
 	r := build(t, b, "etcd:///"+w.prefix, cc)
-	waitForState(t, cc, hasAddrs(w.fleet.Addrs()...))
+	cc.WaitForState(t, hasAddrs(w.fleet.Addrs()...))
 	shared.Close()
 	waitFor(t, 10*time.Second, "the closed client was not noticed", func() bool {
 		return w.logs.count("keeping the last good set", "Options.Client) was closed") > 0
 	})
 	r.Close()
-	if states, errs := cc.snapshot(); len(states) != 1 || len(errs) != 0 {
+	if states, errs := cc.Snapshot(); len(states) != 1 || len(errs) != 0 {
 		t.Errorf("%d states, errors %v; want the set kept", len(states), errs)
 	}
 }
@@ -377,9 +378,9 @@ func TestCloseLeavesNoGoroutines(t *testing.T) {
 	tests := []struct {
 		name   string
 		target string
-		ready  func(*recordingCC) bool
+		ready  func(*resolvertest.RecordingCC) bool
 	}{
-		{"watching", w.target(""), func(cc *recordingCC) bool { s, _ := cc.snapshot(); return len(s) > 0 }},
+		{"watching", w.target(""), func(cc *resolvertest.RecordingCC) bool { s, _ := cc.Snapshot(); return len(s) > 0 }},
 		{"a read in flight to an unreachable etcd", fmt.Sprintf("etcd://%s/%s?timeout=1m", proxy.Endpoint(), w.prefix), nil},
 		{"endpoints nobody listens on", "etcd://127.0.0.1:1/svc?timeout=1m", nil},
 	}
@@ -387,7 +388,7 @@ func TestCloseLeavesNoGoroutines(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			ignore := goleak.IgnoreCurrent()
-			cc := &recordingCC{}
+			cc := &resolvertest.RecordingCC{}
 			r := build(t, b, tt.target, cc)
 			if tt.ready != nil {
 				waitFor(t, 10*time.Second, "resolver not ready", func() bool { return tt.ready(cc) })
@@ -405,7 +406,7 @@ func TestCloseLeavesNoGoroutines(t *testing.T) {
 func TestBuildRejectsBadTargets(t *testing.T) {
 	for _, target := range []string{"etcd://h:1/svc/", "etcd://h:1/svc?nope=1", "etcd://h:1"} {
 		u := mustParse(t, target)
-		_, err := NewBuilder(Options{}).Build(resolver.Target{URL: *u}, &recordingCC{}, resolver.BuildOptions{})
+		_, err := NewBuilder(Options{}).Build(resolver.Target{URL: *u}, &resolvertest.RecordingCC{}, resolver.BuildOptions{})
 		if err == nil || !strings.Contains(err.Error(), target) {
 			t.Errorf("%s: error %v, want one naming the target", target, err)
 		}
@@ -425,12 +426,12 @@ func TestLeasedKeysExpire(t *testing.T) {
 	if err := w.em.AddEndpoint(ctx, w.prefix+"/"+b, endpoints.Endpoint{Addr: b}, clientv3.WithLease(g.ID)); err != nil {
 		t.Fatal(err)
 	}
-	cc := &recordingCC{}
+	cc := &resolvertest.RecordingCC{}
 	r := build(t, w.builder(), w.target(""), cc)
 	defer r.Close()
-	waitForState(t, cc, hasAddrs(a, b))
+	cc.WaitForState(t, hasAddrs(a, b))
 	start := time.Now()
-	waitForState(t, cc, hasAddrs(a)) // nobody keeps the lease alive
+	cc.WaitForState(t, hasAddrs(a)) // nobody keeps the lease alive
 	if d := time.Since(start); d > 5*time.Second {
 		t.Errorf("a key on a 2s lease disappeared after %v", d)
 	}

@@ -9,7 +9,6 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -19,9 +18,9 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/resolver"
-	"google.golang.org/grpc/serviceconfig"
 
 	"github.com/grpclb/grpclb/internal/etcdtest"
+	"github.com/grpclb/grpclb/internal/resolvertest"
 	"github.com/grpclb/grpclb/internal/testbed"
 	"github.com/grpclb/grpclb/internal/testbed/echopb"
 )
@@ -114,91 +113,12 @@ func newClient(t *testing.T, target string, opts ...grpc.DialOption) echopb.Echo
 	return echopb.NewEchoClient(cc)
 }
 
-// waitForSet polls until a window of calls is answered by exactly the
-// backends named in want.
-func waitForSet(t *testing.T, c echopb.EchoClient, want []string, within time.Duration) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	var got map[string]int
-	var failed int
-	for time.Now().Before(deadline) {
-		got, failed = testbed.Tally(c, 10*len(want), 2*time.Second)
-		if failed == 0 && slices.Equal(sortedKeys(got), want) {
-			return
-		}
-	}
-	t.Fatalf("within %v: calls went to %v (%d failed), want exactly %v", within, got, failed, want)
-}
-
-func sortedKeys(m map[string]int) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	slices.Sort(out)
-	return out
-}
-
-func names(bs ...*testbed.Backend) []string {
-	out := make([]string, len(bs))
-	for i, b := range bs {
-		out[i] = b.Name
-	}
-	slices.Sort(out)
-	return out
-}
-
 func addrs(bs ...*testbed.Backend) []string {
 	out := make([]string, len(bs))
 	for i, b := range bs {
 		out[i] = b.Addr
 	}
 	return out
-}
-
-// recordingCC is a resolver.ClientConn that records what a resolver
-// publishes, for tests that inspect the published state itself. The
-// end-to-end tests use real gRPC clients as well.
-type recordingCC struct {
-	mu     sync.Mutex
-	states []resolver.State
-	errs   []error
-}
-
-func (c *recordingCC) UpdateState(s resolver.State) error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.states = append(c.states, s)
-	return nil
-}
-
-func (c *recordingCC) ReportError(err error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.errs = append(c.errs, err)
-}
-
-func (c *recordingCC) NewAddress([]resolver.Address) {}
-
-func (c *recordingCC) ParseServiceConfig(string) *serviceconfig.ParseResult { return nil }
-
-func (c *recordingCC) snapshot() (states []resolver.State, errs []error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return append([]resolver.State(nil), c.states...), append([]error(nil), c.errs...)
-}
-
-func build(t *testing.T, b resolver.Builder, target string, cc resolver.ClientConn) resolver.Resolver {
-	t.Helper()
-	u, err := url.Parse(target)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r, err := b.Build(resolver.Target{URL: *u}, cc, resolver.BuildOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return r
 }
 
 // waitFor polls cond every 5ms until it holds or within passes.
@@ -211,21 +131,6 @@ func waitFor(t *testing.T, within time.Duration, what string, cond func() bool) 
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
-}
-
-// waitForState polls until the last published state satisfies ok.
-func waitForState(t *testing.T, cc *recordingCC, ok func(resolver.State) bool) resolver.State {
-	t.Helper()
-	var last resolver.State
-	waitFor(t, 10*time.Second, "no matching state", func() bool {
-		states, _ := cc.snapshot()
-		if len(states) == 0 {
-			return false
-		}
-		last = states[len(states)-1]
-		return ok(last)
-	})
-	return last
 }
 
 // stateAddrs lists the addresses of a state's endpoints.
@@ -247,49 +152,6 @@ func hasAddrs(want ...string) func(resolver.State) bool {
 		}
 		return slices.Equal(got, want) && slices.Equal(fromAddresses, want)
 	}
-}
-
-// load calls the client from a few goroutines until finish and counts
-// successes and failures.
-type load struct {
-	ok, failed atomic.Int64
-	firstErr   atomic.Value
-	stop       chan struct{}
-	wg         sync.WaitGroup
-}
-
-func startLoad(c echopb.EchoClient, workers int) *load {
-	l := &load{stop: make(chan struct{})}
-	for range workers {
-		l.wg.Add(1)
-		go func() {
-			defer l.wg.Done()
-			for {
-				select {
-				case <-l.stop:
-					return
-				default:
-				}
-				ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-				_, err := c.Echo(ctx, &echopb.EchoRequest{})
-				cancel()
-				if err != nil {
-					l.failed.Add(1)
-					l.firstErr.CompareAndSwap(nil, err.Error())
-				} else {
-					l.ok.Add(1)
-				}
-				time.Sleep(2 * time.Millisecond) // pacing, about 500 RPC/s per worker at most
-			}
-		}()
-	}
-	return l
-}
-
-func (l *load) finish() (ok, failed int64) {
-	close(l.stop)
-	l.wg.Wait()
-	return l.ok.Load(), l.failed.Load()
 }
 
 // logRecorder keeps every log record, to check what the resolver said, and
@@ -390,4 +252,9 @@ func mustParse(t *testing.T, s string) *url.URL {
 		t.Fatal(err)
 	}
 	return u
+}
+
+func build(t *testing.T, b resolver.Builder, target string, cc resolver.ClientConn) resolver.Resolver {
+	t.Helper()
+	return resolvertest.Build(t, b, target, cc)
 }

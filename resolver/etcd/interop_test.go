@@ -13,6 +13,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/resolver"
 
+	"github.com/grpclb/grpclb/internal/resolvertest"
 	"github.com/grpclb/grpclb/internal/testbed"
 	register "github.com/grpclb/grpclb/register/etcd"
 )
@@ -36,7 +37,7 @@ func TestInteropSideBySide(t *testing.T) {
 	}
 	stock := newClient(t, "etcd:///"+w.prefix, grpc.WithResolvers(stockBuilder))
 	ours := newClient(t, w.target(""), grpc.WithResolvers(w.builder()))
-	cc := &recordingCC{}
+	cc := &resolvertest.RecordingCC{}
 	r := build(t, w.builder(), w.target(""), cc)
 	defer r.Close()
 
@@ -90,9 +91,9 @@ func TestInteropSideBySide(t *testing.T) {
 	}
 	for _, s := range steps {
 		s.change(t)
-		waitForSet(t, ours, names(s.want...), 10*time.Second)
-		waitForSet(t, stock, names(s.want...), 10*time.Second)
-		st := waitForState(t, cc, hasAddrs(addrs(s.want...)...))
+		resolvertest.WaitForSet(t, ours, resolvertest.Names(s.want...), 10*time.Second)
+		resolvertest.WaitForSet(t, stock, resolvertest.Names(s.want...), 10*time.Second)
+		st := cc.WaitForState(t, hasAddrs(addrs(s.want...)...))
 		// The metadata written by either side reaches balancers.
 		for _, ep := range st.Endpoints {
 			md := metadataOf(t, ep)
@@ -107,7 +108,7 @@ func TestInteropSideBySide(t *testing.T) {
 				}
 			}
 		}
-		t.Logf("%s: both resolvers route to %v", s.name, names(s.want...))
+		t.Logf("%s: both resolvers route to %v", s.name, resolvertest.Names(s.want...))
 	}
 }
 
@@ -118,10 +119,10 @@ func TestEtcdRebuiltWithoutItsData(t *testing.T) {
 	w := newWorld(t, 3)
 	bs := w.fleet.Backends()
 	w.add(t, bs[0].Addr, bs[1].Addr)
-	cc := &recordingCC{}
+	cc := &resolvertest.RecordingCC{}
 	r := build(t, w.builder(), w.target("max_backoff=200ms"), cc)
 	defer r.Close()
-	waitForState(t, cc, hasAddrs(bs[0].Addr, bs[1].Addr))
+	cc.WaitForState(t, hasAddrs(bs[0].Addr, bs[1].Addr))
 	// Writes under the prefix (of a value the resolver skips) move the
 	// revision the resolver has seen on.
 	for i := range 30 {
@@ -132,14 +133,14 @@ func TestEtcdRebuiltWithoutItsData(t *testing.T) {
 	w.etcd.Wipe()
 	w.etcd.Restart()
 	w.add(t, bs[2].Addr)
-	waitForState(t, cc, hasAddrs(bs[2].Addr))
+	cc.WaitForState(t, hasAddrs(bs[2].Addr))
 	if w.logs.count("revision went back") == 0 {
 		t.Error("the rewind was not logged")
 	}
 	// And the watch follows the new store.
 	w.add(t, bs[0].Addr)
-	waitForState(t, cc, hasAddrs(bs[0].Addr, bs[2].Addr))
-	if states, _ := cc.snapshot(); slices.ContainsFunc(states, func(s resolver.State) bool { return len(s.Endpoints) == 0 }) {
+	cc.WaitForState(t, hasAddrs(bs[0].Addr, bs[2].Addr))
+	if states, _ := cc.Snapshot(); slices.ContainsFunc(states, func(s resolver.State) bool { return len(s.Endpoints) == 0 }) {
 		t.Error("an empty set was published")
 	}
 }

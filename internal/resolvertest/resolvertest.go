@@ -1,0 +1,175 @@
+// Package resolvertest holds what resolver tests share: a ClientConn that
+// records what a resolver publishes, a steady load that counts failed
+// calls, and polls that wait for a client's calls to reach an expected set
+// of backends. The end-to-end parts run real gRPC clients against
+// internal/testbed backends; the recording ClientConn is used as well, to
+// inspect exactly what a resolver published.
+package resolvertest
+
+import (
+	"context"
+	"net/url"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc/resolver"
+	"google.golang.org/grpc/serviceconfig"
+
+	"github.com/grpclb/grpclb/internal/testbed"
+	"github.com/grpclb/grpclb/internal/testbed/echopb"
+)
+
+// RecordingCC is a resolver.ClientConn that records every state and error.
+type RecordingCC struct {
+	mu     sync.Mutex
+	states []resolver.State
+	errs   []error
+}
+
+// UpdateState implements resolver.ClientConn.
+func (c *RecordingCC) UpdateState(s resolver.State) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.states = append(c.states, s)
+	return nil
+}
+
+// ReportError implements resolver.ClientConn.
+func (c *RecordingCC) ReportError(err error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.errs = append(c.errs, err)
+}
+
+// NewAddress implements resolver.ClientConn.
+func (c *RecordingCC) NewAddress([]resolver.Address) {}
+
+// ParseServiceConfig implements resolver.ClientConn.
+func (c *RecordingCC) ParseServiceConfig(string) *serviceconfig.ParseResult { return nil }
+
+// Snapshot returns copies of the states and errors so far.
+func (c *RecordingCC) Snapshot() (states []resolver.State, errs []error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return slices.Clone(c.states), slices.Clone(c.errs)
+}
+
+// WaitForState polls until the last published state satisfies ok.
+func (c *RecordingCC) WaitForState(tb testing.TB, ok func(resolver.State) bool) resolver.State {
+	tb.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		if states, _ := c.Snapshot(); len(states) > 0 && ok(states[len(states)-1]) {
+			return states[len(states)-1]
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	states, errs := c.Snapshot()
+	tb.Fatalf("no matching state within 10s; %d states, errors %v", len(states), errs)
+	return resolver.State{}
+}
+
+// Build builds a resolver for target with b, failing the test on error.
+func Build(tb testing.TB, b resolver.Builder, target string, cc resolver.ClientConn) resolver.Resolver {
+	tb.Helper()
+	u, err := url.Parse(target)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	r, err := b.Build(resolver.Target{URL: *u}, cc, resolver.BuildOptions{})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return r
+}
+
+// Load calls a client from a few goroutines until Finish, counting
+// successes and failures.
+type Load struct {
+	ok, failed atomic.Int64
+	firstErr   atomic.Value
+	stop       chan struct{}
+	wg         sync.WaitGroup
+}
+
+// StartLoad starts workers callers, each pacing itself to at most about 500
+// calls a second.
+func StartLoad(c echopb.EchoClient, workers int) *Load {
+	l := &Load{stop: make(chan struct{})}
+	for range workers {
+		l.wg.Add(1)
+		go func() {
+			defer l.wg.Done()
+			for {
+				select {
+				case <-l.stop:
+					return
+				default:
+				}
+				ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+				_, err := c.Echo(ctx, &echopb.EchoRequest{})
+				cancel()
+				if err != nil {
+					l.failed.Add(1)
+					l.firstErr.CompareAndSwap(nil, err.Error())
+				} else {
+					l.ok.Add(1)
+				}
+				time.Sleep(2 * time.Millisecond) // pacing, not synchronisation
+			}
+		}()
+	}
+	return l
+}
+
+// Finish stops the callers and returns the counts.
+func (l *Load) Finish() (ok, failed int64) {
+	close(l.stop)
+	l.wg.Wait()
+	return l.ok.Load(), l.failed.Load()
+}
+
+// OK is the number of successful calls so far.
+func (l *Load) OK() int64 { return l.ok.Load() }
+
+// FirstError is the first failure's message, or nil.
+func (l *Load) FirstError() any { return l.firstErr.Load() }
+
+// WaitForSet polls until a window of calls is answered by exactly the
+// backends named in want (sorted), with none failing.
+func WaitForSet(tb testing.TB, c echopb.EchoClient, want []string, within time.Duration) {
+	tb.Helper()
+	deadline := time.Now().Add(within)
+	var got map[string]int
+	var failed int
+	for time.Now().Before(deadline) {
+		got, failed = testbed.Tally(c, 10*len(want), 2*time.Second)
+		if failed == 0 && slices.Equal(SortedKeys(got), want) {
+			return
+		}
+	}
+	tb.Fatalf("within %v: calls went to %v (%d failed), want exactly %v", within, got, failed, want)
+}
+
+// SortedKeys returns m's keys in order.
+func SortedKeys(m map[string]int) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// Names returns the backends' names, sorted.
+func Names(bs ...*testbed.Backend) []string {
+	out := make([]string, len(bs))
+	for i, b := range bs {
+		out[i] = b.Name
+	}
+	slices.Sort(out)
+	return out
+}
