@@ -138,6 +138,9 @@ func settledSummary(r Result) string {
 // Chart draws calls per second per backend over time, a panel per run.
 func Chart(results []Result) chart.Chart {
 	c := chart.Chart{Title: "grpclb lab: calls per second per backend"}
+	if len(results) > 0 {
+		c.Title = "grpclb lab, " + results[0].Scenario + ": calls per second per backend"
+	}
 	for _, r := range results {
 		panel := chart.Panel{Title: r.Scenario + " / " + r.Strategy, Bucket: r.Bucket, YLabel: "calls/s"}
 		perSec := float64(time.Second) / float64(r.Bucket)
