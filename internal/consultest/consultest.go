@@ -1,0 +1,333 @@
+// Package consultest runs a real Consul agent for tests: `consul agent
+// -dev` (a single server, in memory) on 127.0.0.1 with a free port for every
+// listener, started and stopped per test.
+//
+// The binary is $GRPCLB_CONSUL, else the one scripts/consul.sh builds into
+// ${GRPCLB_CACHE:-$HOME/.cache/grpclb}/consul-v1.22.6/consul, else consul on
+// PATH. When none exists a test calling Start is skipped on a developer
+// machine and fails under CI (CI=true) or GRPCLB_REQUIRE_ALL=1, like
+// testbed.NeedBinary.
+//
+// Stop and Restart take the agent down and bring it back on the same ports.
+// A -dev agent keeps nothing on disk, so a restarted agent has lost every
+// registration and its Raft index starts again from the beginning: what
+// clients see when a Consul agent (or a whole single-server cluster) is
+// rebuilt.
+package consultest
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/consul/api"
+
+	"github.com/grpclb/grpclb/internal/testbed"
+)
+
+// Version is the Consul version scripts/consul.sh builds.
+const Version = "v1.22.6"
+
+// EnvBinary names the environment variable that points at the consul
+// binary.
+const EnvBinary = "GRPCLB_CONSUL"
+
+// Agent is one `consul agent -dev` process on 127.0.0.1.
+type Agent struct {
+	tb      testing.TB
+	bin     string
+	logPath string
+	ports   ports
+
+	mu   sync.Mutex
+	cmd  *exec.Cmd
+	done chan struct{} // closed when the process has exited and been waited for
+}
+
+type ports struct{ http, dns, grpc, grpcTLS, serfLAN, serfWAN, server int }
+
+// startTimeout bounds how long the agent may take to elect itself leader.
+const startTimeout = 30 * time.Second
+
+// Binary returns the path of the consul binary, or "" and the places it
+// looked.
+func Binary() (string, string) {
+	if p := os.Getenv(EnvBinary); p != "" {
+		if st, err := os.Stat(p); err == nil && !st.IsDir() {
+			return p, ""
+		}
+		return "", fmt.Sprintf("$%s=%q does not exist", EnvBinary, p)
+	}
+	cache := os.Getenv("GRPCLB_CACHE")
+	if cache == "" {
+		if home, err := os.UserHomeDir(); err == nil {
+			cache = filepath.Join(home, ".cache", "grpclb")
+		}
+	}
+	cached := filepath.Join(cache, "consul-"+Version, "consul")
+	if st, err := os.Stat(cached); err == nil && !st.IsDir() {
+		return cached, ""
+	}
+	if p, err := exec.LookPath("consul"); err == nil {
+		return p, ""
+	}
+	return "", fmt.Sprintf("no $%s, no %s, no consul on PATH", EnvBinary, cached)
+}
+
+// needBinary is testbed.NeedBinary for consul, which also looks in the
+// build cache of scripts/consul.sh.
+func needBinary(tb testing.TB) string {
+	tb.Helper()
+	p, why := Binary()
+	if p != "" {
+		return p
+	}
+	if os.Getenv(EnvBinary) != "" {
+		tb.Fatalf("consultest: %s", why) // asked for a binary that is not there
+	}
+	// Not found anywhere: let testbed decide between skip and fail, with
+	// its message.
+	return testbed.NeedBinary(tb, "consul")
+}
+
+// Start starts an agent and returns once it is its own leader. It is
+// stopped in t.Cleanup, which waits for the process to exit.
+func Start(tb testing.TB) *Agent {
+	tb.Helper()
+	bin := needBinary(tb)
+	base := tb.TempDir()
+	var lastErr error
+	for attempt := range 5 {
+		a := &Agent{tb: tb, bin: bin, logPath: filepath.Join(base, fmt.Sprintf("consul%d.log", attempt))}
+		p, err := freePorts(7)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		a.ports = ports{http: p[0], dns: p[1], grpc: p[2], grpcTLS: p[3], serfLAN: p[4], serfWAN: p[5], server: p[6]}
+		if err := a.start(); err != nil {
+			lastErr = err // most likely a port was taken meanwhile
+			continue
+		}
+		tb.Cleanup(a.cleanup)
+		return a
+	}
+	tb.Fatalf("consultest: could not start consul: %v", lastErr)
+	return nil
+}
+
+// HTTPAddr is the agent's HTTP API address, "127.0.0.1:PORT".
+func (a *Agent) HTTPAddr() string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(a.ports.http)) }
+
+// DNSAddr is the agent's DNS address (UDP and TCP), "127.0.0.1:PORT".
+func (a *Agent) DNSAddr() string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(a.ports.dns)) }
+
+// Config is an API client configuration for the agent, ignoring the
+// CONSUL_* environment of the machine.
+func (a *Agent) Config() *api.Config {
+	return &api.Config{Address: a.HTTPAddr(), Scheme: "http", Transport: &http.Transport{}}
+}
+
+// Client returns a new API client of the agent. Its idle connections are
+// closed in t.Cleanup, so goleak sees none of them.
+func (a *Agent) Client(tb testing.TB) *api.Client {
+	tb.Helper()
+	cfg := a.Config()
+	c, err := api.NewClient(cfg)
+	if err != nil {
+		tb.Fatalf("consultest: client: %v", err)
+	}
+	tb.Cleanup(cfg.Transport.CloseIdleConnections)
+	return c
+}
+
+// Running reports whether the process is running.
+func (a *Agent) Running() bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.cmd != nil
+}
+
+// Stop takes the agent down (SIGTERM, SIGKILL after 10s) and waits for the
+// process to exit.
+func (a *Agent) Stop() {
+	a.tb.Helper()
+	if err := a.stop(syscall.SIGTERM); err != nil {
+		a.tb.Errorf("consultest: stop: %v", err)
+	}
+}
+
+// Kill takes the agent down abruptly (SIGKILL), like a crash.
+func (a *Agent) Kill() {
+	a.tb.Helper()
+	if err := a.stop(syscall.SIGKILL); err != nil {
+		a.tb.Errorf("consultest: kill: %v", err)
+	}
+}
+
+// Restart starts a stopped agent again on the same ports, empty (a -dev
+// agent keeps nothing), and returns once it is leader.
+func (a *Agent) Restart() {
+	a.tb.Helper()
+	if err := a.start(); err != nil {
+		a.tb.Fatalf("consultest: restart: %v", err)
+	}
+}
+
+func (a *Agent) start() error {
+	if a.Running() {
+		return errors.New("already running")
+	}
+	logf, err := os.OpenFile(a.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return err
+	}
+	defer logf.Close() // the child has its own descriptor
+	p := a.ports
+	cmd := exec.Command(a.bin, "agent", "-dev",
+		"-node", "consultest",
+		"-bind", "127.0.0.1",
+		"-client", "127.0.0.1",
+		"-advertise", "127.0.0.1",
+		"-http-port", strconv.Itoa(p.http),
+		"-dns-port", strconv.Itoa(p.dns),
+		"-grpc-port", strconv.Itoa(p.grpc),
+		"-grpc-tls-port", strconv.Itoa(p.grpcTLS),
+		"-serf-lan-port", strconv.Itoa(p.serfLAN),
+		"-serf-wan-port", strconv.Itoa(p.serfWAN),
+		"-server-port", strconv.Itoa(p.server),
+		"-log-level", "warn",
+	)
+	cmd.Env = append(os.Environ(), "CHECKPOINT_DISABLE=1")
+	cmd.Stdout = logf
+	cmd.Stderr = logf
+	// The agent dies with the test binary, even on a timeout panic.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("starting %s: %w", a.bin, err)
+	}
+	done := make(chan struct{})
+	go func() {
+		cmd.Wait()
+		close(done)
+	}()
+	a.mu.Lock()
+	a.cmd, a.done = cmd, done
+	a.mu.Unlock()
+	if err := a.waitReady(done); err != nil {
+		a.stop(syscall.SIGKILL)
+		return fmt.Errorf("%w; log:\n%s", err, a.logTail())
+	}
+	return nil
+}
+
+// waitReady polls until the agent has a leader and its own node is in the
+// catalog, the process exits, or startTimeout passes.
+func (a *Agent) waitReady(exited <-chan struct{}) error {
+	tr := &http.Transport{}
+	defer tr.CloseIdleConnections()
+	c, err := api.NewClient(&api.Config{Address: a.HTTPAddr(), Scheme: "http", Transport: tr})
+	if err != nil {
+		return err
+	}
+	deadline := time.Now().Add(startTimeout)
+	var last error
+	for {
+		leader, err := c.Status().Leader()
+		if err == nil && leader != "" {
+			nodes, _, err := c.Catalog().Nodes(nil)
+			if err == nil && len(nodes) > 0 {
+				return nil
+			}
+			last = fmt.Errorf("leader %s but no node in the catalog yet (%v)", leader, err)
+		} else {
+			last = fmt.Errorf("no leader yet (%v)", err)
+		}
+		select {
+		case <-exited:
+			return errors.New("consul exited while starting")
+		case <-time.After(20 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("consul not ready within %v: %v", startTimeout, last)
+		}
+	}
+}
+
+func (a *Agent) stop(sig syscall.Signal) error {
+	a.mu.Lock()
+	cmd, done := a.cmd, a.done
+	a.cmd, a.done = nil, nil
+	a.mu.Unlock()
+	if cmd == nil {
+		return errors.New("not running")
+	}
+	cmd.Process.Signal(sig)
+	select {
+	case <-done:
+		return nil
+	case <-time.After(10 * time.Second):
+	}
+	cmd.Process.Kill()
+	<-done
+	if sig == syscall.SIGKILL {
+		return errors.New("consul survived SIGKILL for 10s")
+	}
+	return nil
+}
+
+func (a *Agent) cleanup() {
+	if a.Running() {
+		a.stop(syscall.SIGTERM)
+	}
+	if a.tb.Failed() {
+		a.tb.Logf("consultest: consul log (tail):\n%s", a.logTail())
+	}
+}
+
+func (a *Agent) logTail() string {
+	b, err := os.ReadFile(a.logPath)
+	if err != nil {
+		return err.Error()
+	}
+	const max = 4000
+	if len(b) > max {
+		b = b[len(b)-max:]
+	}
+	return string(b)
+}
+
+// freePorts returns n distinct ports that were free on 127.0.0.1 for both
+// TCP and UDP (DNS and Serf listen on both).
+func freePorts(n int) ([]int, error) {
+	var closers []func() error
+	defer func() {
+		for _, c := range closers {
+			c()
+		}
+	}()
+	var out []int
+	for len(out) < n {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, fmt.Errorf("consultest: finding a free port: %w", err)
+		}
+		closers = append(closers, l.Close)
+		port := l.Addr().(*net.TCPAddr).Port
+		u, err := net.ListenPacket("udp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+		if err != nil {
+			continue // UDP side taken; try another
+		}
+		closers = append(closers, u.Close)
+		out = append(out, port)
+	}
+	return out, nil
+}

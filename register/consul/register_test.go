@@ -1,0 +1,321 @@
+package consul_test
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net/netip"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/consul/api"
+	"go.uber.org/goleak"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/grpclb/grpclb/internal/consultest"
+	"github.com/grpclb/grpclb/internal/testbed"
+	"github.com/grpclb/grpclb/internal/testbed/echopb"
+	"github.com/grpclb/grpclb/register/consul"
+	rconsul "github.com/grpclb/grpclb/resolver/consul"
+	"github.com/grpclb/grpclb/server"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+func service(b *testbed.Backend, tags ...string) consul.Service {
+	ap := netip.MustParseAddrPort(b.Addr)
+	return consul.Service{Name: "echo", ID: "echo-" + b.Name, Address: ap.Addr().String(), Port: int(ap.Port()), Tags: tags,
+		Meta: map[string]string{"backend": b.Name}}
+}
+
+func register(t *testing.T, c *api.Client, svc consul.Service, opts ...consul.Option) *consul.Registration {
+	t.Helper()
+	opts = append([]consul.Option{
+		consul.WithGRPCCheck(100 * time.Millisecond),
+		consul.WithResync(200 * time.Millisecond),
+		consul.WithMaxBackoff(500 * time.Millisecond),
+		consul.WithLogger(quiet),
+	}, opts...)
+	r, err := consul.Register(context.Background(), c, svc, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(r.Stop)
+	return r
+}
+
+func startFleet(t *testing.T, n int) []*testbed.Backend {
+	t.Helper()
+	f, err := testbed.StartFleet(n, testbed.FleetConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(f.Close)
+	return f.Backends()
+}
+
+func newClient(t *testing.T, a *consultest.Agent, query string) echopb.EchoClient {
+	t.Helper()
+	cc, err := grpc.NewClient("consul://"+a.HTTPAddr()+"/echo"+query,
+		grpc.WithResolvers(rconsul.NewBuilder(rconsul.Options{Config: &api.Config{Scheme: "http"}, Logger: quiet, MaxBackoff: 500 * time.Millisecond})),
+		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithDefaultServiceConfig(`{"loadBalancingConfig":[{"round_robin":{}}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cc.Close() })
+	return echopb.NewEchoClient(cc)
+}
+
+func waitForSet(t *testing.T, c echopb.EchoClient, want []string, within time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	var got []string
+	var failed int
+	for time.Now().Before(deadline) {
+		byBackend, f := testbed.Tally(c, 10*len(want), 2*time.Second)
+		got, failed = nil, f
+		for k := range byBackend {
+			got = append(got, k)
+		}
+		slices.Sort(got)
+		if failed == 0 && slices.Equal(got, want) {
+			return
+		}
+	}
+	t.Fatalf("within %v: calls went to %v (%d failed), want exactly %v", within, got, failed, want)
+}
+
+func names(bs ...*testbed.Backend) []string {
+	out := make([]string, len(bs))
+	for i, b := range bs {
+		out[i] = b.Name
+	}
+	slices.Sort(out)
+	return out
+}
+
+func waitFor(t *testing.T, within time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("within %v: %s", within, what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// status is the aggregated status of an instance as the agent sees it, or
+// "" when it does not know it.
+func status(t *testing.T, c *api.Client, id string) string {
+	t.Helper()
+	st, info, err := c.Agent().AgentHealthServiceByID(id)
+	if err != nil || info == nil {
+		return ""
+	}
+	return st
+}
+
+func TestGRPCCheckFollowsTheHealthService(t *testing.T) {
+	a := consultest.Start(t)
+	c := a.Client(t)
+	bs := startFleet(t, 1)
+	r := register(t, c, service(bs[0], "grpc"))
+	checks, err := c.Agent().Checks()
+	if err != nil {
+		t.Fatal(err)
+	}
+	chk := checks[r.CheckID()]
+	if chk == nil || chk.Type != "grpc" || chk.ServiceID != r.ID() {
+		t.Fatalf("check %+v, want a grpc check of %s", chk, r.ID())
+	}
+	waitFor(t, 10*time.Second, "check never passed", func() bool { return status(t, c, r.ID()) == api.HealthPassing })
+	bs[0].SetServing(false)
+	waitFor(t, 10*time.Second, "check never failed", func() bool { return status(t, c, r.ID()) == api.HealthCritical })
+	bs[0].SetServing(true)
+	waitFor(t, 10*time.Second, "check never passed again", func() bool { return status(t, c, r.ID()) == api.HealthPassing })
+	svc, _, err := c.Agent().Service(r.ID(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if svc.Service != "echo" || svc.Port != service(bs[0]).Port || !slices.Equal(svc.Tags, []string{"grpc"}) || svc.Meta["backend"] != "b1" {
+		t.Errorf("registered %+v", svc)
+	}
+}
+
+func TestTTLCheckIsKeptPassing(t *testing.T) {
+	a := consultest.Start(t)
+	c := a.Client(t)
+	bs := startFleet(t, 1)
+	r := register(t, c, service(bs[0]), consul.WithTTLCheck(600*time.Millisecond))
+	if st := status(t, c, r.ID()); st != api.HealthPassing {
+		t.Fatalf("status %q right after Register, want passing", st)
+	}
+	// Several TTLs pass: the goroutine keeps it passing.
+	end := time.Now().Add(2 * time.Second)
+	for time.Now().Before(end) {
+		if st := status(t, c, r.ID()); st != api.HealthPassing {
+			t.Fatalf("status %q while kept alive", st)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	r.Stop() // as if the process hung: the TTL runs out
+	waitFor(t, 5*time.Second, "TTL never ran out", func() bool { return status(t, c, r.ID()) == api.HealthCritical })
+}
+
+func TestReRegistersAfterAnAgentRestart(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		opt  consul.Option
+	}{{"grpc", consul.WithGRPCCheck(100 * time.Millisecond)}, {"ttl", consul.WithTTLCheck(600 * time.Millisecond)}} {
+		t.Run(tc.name, func(t *testing.T) {
+			a := consultest.Start(t)
+			c := a.Client(t)
+			bs := startFleet(t, 2)
+			r1 := register(t, c, service(bs[0]), tc.opt, consul.WithInitialPassing())
+			r2 := register(t, c, service(bs[1]), tc.opt, consul.WithInitialPassing())
+			cl := newClient(t, a, "")
+			waitForSet(t, cl, names(bs...), 10*time.Second)
+			a.Stop()
+			a.Restart() // empty: a -dev agent keeps nothing
+			waitFor(t, 10*time.Second, "never registered again", func() bool {
+				return r1.Registrations() >= 2 && r2.Registrations() >= 2 &&
+					status(t, c, r1.ID()) == api.HealthPassing && status(t, c, r2.ID()) == api.HealthPassing
+			})
+			// The resolver follows the new agent: a deregistration is seen.
+			if err := r1.Deregister(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			waitForSet(t, cl, names(bs[1]), 10*time.Second)
+		})
+	}
+}
+
+// stopper lets server.Drain stop a testbed backend, and records whether the
+// instance was still registered when the server stopped serving.
+type stopper struct {
+	b          *testbed.Backend
+	c          *api.Client
+	id         string
+	mu         sync.Mutex
+	registered bool
+}
+
+func (s *stopper) GracefulStop() {
+	svcs, err := s.c.Agent().Services()
+	s.mu.Lock()
+	s.registered = err != nil || svcs[s.id] != nil
+	s.mu.Unlock()
+	s.b.Stop()
+}
+
+func (s *stopper) Stop() { s.b.Kill() }
+
+// server.Drain with Deregister as its hook takes the instance out of
+// Consul before the server stops serving: under load, no call fails.
+func TestDeregisterAsDrainHook(t *testing.T) {
+	a := consultest.Start(t)
+	c := a.Client(t)
+	bs := startFleet(t, 3)
+	var regs []*consul.Registration
+	for _, b := range bs {
+		regs = append(regs, register(t, c, service(b), consul.WithInitialPassing()))
+	}
+	cl := newClient(t, a, "")
+	waitForSet(t, cl, names(bs...), 10*time.Second)
+
+	stop := make(chan struct{})
+	var failed, ok int
+	var firstErr error
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			byBackend, f := testbed.Tally(cl, 1, 2*time.Second)
+			failed += f
+			for range byBackend {
+				ok++
+			}
+			if f > 0 && firstErr == nil {
+				_, err := cl.Echo(context.Background(), &echopb.EchoRequest{})
+				firstErr = err
+			}
+		}
+	}()
+	st := &stopper{b: bs[0], c: c, id: regs[0].ID()}
+	err := server.Drain(context.Background(), st, server.DrainConfig{
+		OnNotServing: []func(context.Context) error{
+			func(context.Context) error { bs[0].SetServing(false); return nil },
+			regs[0].Deregister,
+		},
+		Grace:  500 * time.Millisecond,
+		Logger: quiet,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	close(stop)
+	wg.Wait()
+	if st.registered {
+		t.Error("the instance was still registered when the server stopped serving")
+	}
+	if failed != 0 {
+		t.Errorf("%d of %d calls failed during the drain (%v)", failed, failed+ok, firstErr)
+	}
+	waitForSet(t, cl, names(bs[1:]...), 10*time.Second)
+	// Deregister again does nothing.
+	if err := regs[0].Deregister(context.Background()); err != nil {
+		t.Errorf("second Deregister: %v", err)
+	}
+}
+
+func TestRegisterRejects(t *testing.T) {
+	a := consultest.Start(t)
+	c := a.Client(t)
+	for _, tc := range []struct {
+		svc  consul.Service
+		opts []consul.Option
+		want string
+	}{
+		{svc: consul.Service{Port: 1}, want: "service name"},
+		{svc: consul.Service{Name: "a b", Port: 1}, want: "service name"},
+		{svc: consul.Service{Name: "echo"}, want: "port 0"},
+		{svc: consul.Service{Name: "echo", Port: 70000}, want: "port 70000"},
+		{svc: consul.Service{Name: "echo", Port: 1, Address: "a b"}, want: "address"},
+		{svc: consul.Service{Name: "echo", Port: 1, Tags: []string{""}}, want: "empty tag"},
+		{svc: consul.Service{Name: "echo", Port: 1}, opts: []consul.Option{consul.WithTTLCheck(time.Millisecond)}, want: "TTL"},
+		{svc: consul.Service{Name: "echo", Port: 1}, opts: []consul.Option{consul.WithTimeout(0)}, want: "timeout"},
+	} {
+		_, err := consul.Register(context.Background(), c, tc.svc, tc.opts...)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("Register(%+v) = %v, want an error containing %q", tc.svc, err, tc.want)
+		}
+	}
+	if _, err := consul.Register(context.Background(), nil, consul.Service{Name: "echo", Port: 1}); err == nil {
+		t.Error("nil client accepted")
+	}
+}
+
+func TestRegisterFailsWhileTheAgentIsDown(t *testing.T) {
+	a := consultest.Start(t)
+	c := a.Client(t)
+	a.Stop()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if _, err := consul.Register(ctx, c, consul.Service{Name: "echo", Port: 1}, consul.WithLogger(quiet)); err == nil {
+		t.Fatal("Register succeeded with no agent")
+	}
+}

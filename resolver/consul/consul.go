@@ -1,0 +1,336 @@
+package consul
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/consul/api"
+	"google.golang.org/grpc/resolver"
+)
+
+// Scheme is the target scheme this package registers:
+// consul://agent:8500/service.
+const Scheme = "consul"
+
+func init() {
+	resolver.Register(NewBuilder(Options{}))
+}
+
+// NewBuilder returns a builder whose resolvers use opts as defaults (query
+// parameters in a target still override them). Pass it to grpc.NewClient
+// with grpc.WithResolvers to use options other than the defaults, such as
+// TLS in Config or a Token.
+func NewBuilder(opts Options) resolver.Builder {
+	return &builder{opts: opts}
+}
+
+type builder struct{ opts Options }
+
+func (*builder) Scheme() string { return Scheme }
+
+func (b *builder) Build(t resolver.Target, cc resolver.ClientConn, _ resolver.BuildOptions) (resolver.Resolver, error) {
+	pt, err := parseTarget(t.URL, b.opts)
+	if err == nil {
+		pt.opts, err = pt.opts.withDefaults()
+	}
+	if err != nil {
+		return nil, fmt.Errorf("consul: target %q: %w", t.URL.String(), err)
+	}
+	client, tr, err := newAPIClient(pt)
+	if err != nil {
+		return nil, fmt.Errorf("consul: target %q: %w", t.URL.String(), err)
+	}
+	r := &consulResolver{
+		target: pt,
+		cc:     cc,
+		health: client.Health(),
+		tr:     tr,
+		log:    pt.opts.Logger.With("resolver", Scheme, "target", t.URL.String()),
+		warned: make(map[string]string),
+	}
+	var ctx context.Context
+	ctx, r.cancel = context.WithCancel(context.Background())
+	r.wg.Add(1)
+	go r.run(ctx)
+	return r, nil
+}
+
+// newAPIClient makes the resolver's API client, with its own transport
+// (returned, to close its idle connections) unless Config.HttpClient was
+// given.
+func newAPIClient(t target) (*api.Client, *http.Transport, error) {
+	var cfg api.Config
+	if t.opts.Config != nil {
+		cfg = *t.opts.Config
+	} else {
+		cfg = *api.DefaultConfig()
+	}
+	if t.agent != "" {
+		cfg.Address = t.agent
+	}
+	if t.opts.Token != "" {
+		cfg.Token = t.opts.Token
+		cfg.TokenFile = ""
+	}
+	var tr *http.Transport
+	if cfg.HttpClient == nil {
+		if cfg.Transport != nil {
+			tr = cfg.Transport.Clone()
+		} else {
+			tr = api.DefaultConfig().Transport
+		}
+		cfg.Transport = tr
+	}
+	c, err := api.NewClient(&cfg)
+	if err != nil {
+		return nil, nil, fmt.Errorf("making a Consul client: %w", err)
+	}
+	return c, tr, nil
+}
+
+// consulResolver is one ClientConn's resolver: a goroutine that runs
+// blocking queries on the service's health and publishes the full set on
+// every change.
+type consulResolver struct {
+	target target
+	cc     resolver.ClientConn
+	health *api.Health
+	tr     *http.Transport // nil when Config.HttpClient is the caller's
+	log    *slog.Logger
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	// Owned by the run goroutine.
+	index      uint64            // the index of the last answer: the next query waits for a change after it
+	warned     map[string]string // entry name → fingerprint of an entry already logged as skipped
+	published  []string          // fingerprints of the last set published successfully; nil: none
+	haveGood   bool              // a non-empty set was published
+	emptyNoted bool              // the empty answer was already logged or reported
+}
+
+// ResolveNow does nothing: the resolver learns of every change through its
+// blocking queries, and keeps retrying by itself when Consul fails.
+func (*consulResolver) ResolveNow(resolver.ResolveNowOptions) {}
+
+// Close stops the resolver, waits for its goroutine to end and closes its
+// idle connections.
+func (r *consulResolver) Close() {
+	r.cancel()
+	r.wg.Wait()
+	if r.tr != nil {
+		r.tr.CloseIdleConnections()
+	}
+}
+
+func (r *consulResolver) run(ctx context.Context) {
+	defer r.wg.Done()
+	o := r.target.opts
+	bo := retryBackoff{max: o.MaxBackoff}
+	for {
+		waitIndex := r.index
+		start := time.Now()
+		entries, meta, err := r.query(ctx, waitIndex)
+		if ctx.Err() != nil {
+			return
+		}
+		if err != nil {
+			// The agent may come back restarted, with an index from
+			// another history: read the current state first.
+			r.index = 0
+			r.fail(err)
+			if !sleep(ctx, bo.next()) {
+				return
+			}
+			continue
+		}
+		bo.reset()
+		switch {
+		case meta.LastIndex < waitIndex:
+			// Consul's rule: an index that went backwards (an agent or a
+			// cluster restarted empty, a snapshot restored) means another
+			// history; this answer is the current state, and the next
+			// query starts over.
+			r.log.Info("consul: index went backwards; reading the service again", "from", waitIndex, "to", meta.LastIndex)
+			r.index = 0
+		case meta.LastIndex == 0:
+			r.index = 1 // never block on 0, which answers at once
+		default:
+			r.index = meta.LastIndex
+		}
+		r.publish(entries)
+		if waitIndex != 0 && meta.LastIndex == waitIndex && time.Since(start) < 10*time.Millisecond {
+			// An unchanged index answered at once: do not spin.
+			if !sleep(ctx, minBackoff) {
+				return
+			}
+		}
+	}
+}
+
+// query runs one (blocking, after the first) health query.
+func (r *consulResolver) query(ctx context.Context, index uint64) ([]*api.ServiceEntry, *api.QueryMeta, error) {
+	o := r.target.opts
+	q := &api.QueryOptions{
+		Datacenter: r.target.dc,
+		Near:       r.target.near,
+		AllowStale: r.target.stale,
+		WaitIndex:  index,
+		WaitTime:   o.WaitTime,
+	}
+	// Consul answers a blocking query within WaitTime plus up to 1/16 of
+	// it; an agent that says nothing beyond that is gone.
+	qctx, cancel := context.WithTimeout(ctx, o.WaitTime+o.WaitTime/16+o.Timeout)
+	defer cancel()
+	entries, meta, err := r.health.ServiceMultipleTags(r.target.service, r.target.tags, r.target.passing, q.WithContext(qctx))
+	if err != nil {
+		return nil, nil, fmt.Errorf("health of %q: %w", r.target.service, err)
+	}
+	if meta == nil {
+		meta = &api.QueryMeta{}
+	}
+	return entries, meta, nil
+}
+
+// publish sends the full set to the channel when it changed. Bad entries
+// are skipped with a log line (once per version of the entry).
+func (r *consulResolver) publish(entries []*api.ServiceEntry) {
+	// Entries in node/ID order, so which of two entries for one address
+	// wins does not depend on Consul's order.
+	slices.SortFunc(entries, func(a, b *api.ServiceEntry) int { return strings.Compare(entryName(a), entryName(b)) })
+	byAddr := make(map[string]string)
+	seen := make(map[string]bool)
+	var insts []*Instance
+	for _, e := range entries {
+		name := entryName(e)
+		seen[name] = true
+		inst, err := instanceFromEntry(e)
+		if err != nil {
+			r.warnOnce(name, fmt.Sprint(err), "consul: skipping a bad entry", "entry", name, "err", err)
+			continue
+		}
+		if first, dup := byAddr[inst.Addr]; dup {
+			r.warnOnce(name, "dup "+inst.Addr+" "+first, "consul: skipping a duplicate instance", "entry", name, "addr", inst.Addr, "duplicate_of", first)
+			continue
+		}
+		delete(r.warned, name)
+		byAddr[inst.Addr] = name
+		insts = append(insts, inst)
+	}
+	for name := range r.warned {
+		if !seen[name] {
+			delete(r.warned, name)
+		}
+	}
+	slices.SortFunc(insts, func(a, b *Instance) int { return strings.Compare(a.Addr, b.Addr) })
+
+	if len(insts) == 0 && !r.target.opts.PublishEmpty {
+		if r.emptyNoted {
+			return
+		}
+		r.emptyNoted = true
+		if r.haveGood {
+			r.log.Warn("consul: no matching instance; keeping the last good set", "service", r.target.service, "endpoints", len(r.published))
+			return
+		}
+		r.log.Warn("consul: no matching instance yet", "service", r.target.service)
+		r.cc.ReportError(fmt.Errorf("consul: no %s instance of service %q%s", r.passingWord(), r.target.service, r.tagWords()))
+		return
+	}
+	r.emptyNoted = false
+
+	fp := make([]string, 0, len(insts))
+	for _, in := range insts {
+		fp = append(fp, in.fingerprint())
+	}
+	if r.published != nil && slices.Equal(fp, r.published) {
+		return // nothing changed; do not churn the balancer
+	}
+	state := resolver.State{
+		Endpoints: make([]resolver.Endpoint, 0, len(insts)),
+		Addresses: make([]resolver.Address, 0, len(insts)),
+	}
+	for _, in := range insts {
+		ep := in.endpoint()
+		state.Endpoints = append(state.Endpoints, ep)
+		state.Addresses = append(state.Addresses, ep.Addresses...)
+	}
+	if err := r.cc.UpdateState(state); err != nil {
+		// The balancer rejected the state (for example an empty set):
+		// forget what was published so the next change is sent.
+		r.log.Warn("consul: the balancer rejected the endpoint set", "err", err, "endpoints", len(insts))
+		r.published = nil
+		r.haveGood = r.haveGood && len(insts) > 0
+		return
+	}
+	r.log.Info("consul: endpoint set changed", "endpoints", len(insts), "was", len(r.published), "index", r.index)
+	r.published = fp
+	r.haveGood = len(insts) > 0
+}
+
+func (r *consulResolver) passingWord() string {
+	if r.target.passing {
+		return "passing"
+	}
+	return "registered"
+}
+
+func (r *consulResolver) tagWords() string {
+	if len(r.target.tags) == 0 {
+		return ""
+	}
+	return fmt.Sprintf(" with tags %q", r.target.tags)
+}
+
+func (r *consulResolver) warnOnce(name, why string, msg string, args ...any) {
+	if w, ok := r.warned[name]; ok && w == why {
+		return
+	}
+	r.warned[name] = why
+	r.log.Warn(msg, args...)
+}
+
+// fail handles a failed query: keep the last good set, or tell the channel
+// while there is none.
+func (r *consulResolver) fail(err error) {
+	if r.haveGood {
+		r.log.Warn("consul: query failed; keeping the last good set", "err", err, "endpoints", len(r.published))
+		return
+	}
+	r.log.Warn("consul: query failed and no endpoints are known yet", "err", err)
+	r.cc.ReportError(fmt.Errorf("consul: %w", err))
+}
+
+// retryBackoff doubles from minBackoff up to max, with ±20% jitter.
+type retryBackoff struct {
+	cur, max time.Duration
+}
+
+func (b *retryBackoff) next() time.Duration {
+	if b.cur == 0 {
+		b.cur = minBackoff
+	} else {
+		b.cur = min(2*b.cur, b.max)
+	}
+	return time.Duration(float64(b.cur) * (0.8 + 0.4*rand.Float64()))
+}
+
+func (b *retryBackoff) reset() { b.cur = 0 }
+
+// sleep waits for d, or reports false when ctx ends first.
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}

@@ -1,0 +1,224 @@
+package consul
+
+import (
+	"context"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/consul/api"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/resolver"
+
+	"github.com/grpclb/grpclb/internal/testbed"
+)
+
+func TestRegisterAndDeregisterSeenByClient(t *testing.T) {
+	w := newWorld(t, 3)
+	bs := w.fleet.Backends()
+	regs := make([]interface{ Deregister(context.Context) error }, len(bs))
+	for i, b := range bs {
+		regs[i] = w.register(t, b, nil)
+	}
+	c := newClient(t, w.target, grpc.WithResolvers(w.builder()))
+	waitForSet(t, c, names(bs...), 10*time.Second)
+
+	if err := regs[1].Deregister(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	waitForSet(t, c, names(bs[0], bs[2]), 10*time.Second)
+
+	w.register(t, bs[1], nil)
+	waitForSet(t, c, names(bs...), 10*time.Second)
+}
+
+// The gRPC check is Consul's own: a backend whose health service answers
+// NOT_SERVING fails it and leaves the passing set.
+func TestNotServingRemovesABackend(t *testing.T) {
+	w := newWorld(t, 3)
+	bs := w.fleet.Backends()
+	for _, b := range bs {
+		w.register(t, b, nil)
+	}
+	c := newClient(t, w.target, grpc.WithResolvers(w.builder()))
+	waitForSet(t, c, names(bs...), 10*time.Second)
+
+	bs[2].SetServing(false)
+	waitForSet(t, c, names(bs[0], bs[1]), 10*time.Second)
+	bs[2].SetServing(true)
+	waitForSet(t, c, names(bs...), 10*time.Second)
+
+	// passing=false follows every registered instance, whatever its checks.
+	bs[0].SetServing(false)
+	all := newClient(t, w.target+"?passing=false", grpc.WithResolvers(w.builder()))
+	waitForSet(t, c, names(bs[1], bs[2]), 10*time.Second)
+	waitForSet(t, all, names(bs...), 10*time.Second)
+}
+
+func TestSeveralTagsMustAllMatch(t *testing.T) {
+	w := newWorld(t, 4)
+	bs := w.fleet.Backends()
+	w.register(t, bs[0], []string{"grpc", "v1"})
+	w.register(t, bs[1], []string{"grpc", "v2"})
+	w.register(t, bs[2], []string{"v2"})
+	w.register(t, bs[3], []string{"v2", "canary", "grpc"})
+	both := newClient(t, w.target+"?tag=grpc&tag=v2", grpc.WithResolvers(w.builder()))
+	waitForSet(t, both, names(bs[1], bs[3]), 10*time.Second)
+	one := newClient(t, w.target+"?tag=v2", grpc.WithResolvers(w.builder()))
+	waitForSet(t, one, names(bs[1], bs[2], bs[3]), 10*time.Second)
+	three := newClient(t, w.target+"?tag=v2&tag=canary&tag=grpc", grpc.WithResolvers(w.builder()))
+	waitForSet(t, three, names(bs[3]), 10*time.Second)
+}
+
+func TestAttributes(t *testing.T) {
+	w := newWorld(t, 2)
+	bs := w.fleet.Backends()
+	w.register(t, bs[0], []string{"grpc", "zone-a"})
+	w.register(t, bs[1], []string{"grpc"})
+	cc := &recordingCC{}
+	r := build(t, w.builder(), w.target, cc)
+	defer r.Close()
+	st := waitForState(t, cc, hasAddrs(bs[0].Addr, bs[1].Addr))
+	for _, ep := range st.Endpoints {
+		inst, ok := InstanceFromEndpoint(ep)
+		if !ok {
+			t.Fatalf("endpoint %v has no Instance", ep.Addresses)
+		}
+		b := w.fleet.ByAddr(inst.Addr)
+		if b == nil || inst.Meta["backend"] != b.Name || inst.ID != "echo-"+b.Name || inst.Service != "echo" ||
+			inst.Node != "consultest" || inst.Datacenter != "dc1" || !slices.Contains(inst.Tags, "grpc") {
+			t.Errorf("instance %+v does not describe its backend", inst)
+		}
+	}
+}
+
+// The agent goes away for a while under load: the resolver keeps the last
+// good set (no call fails), then follows the registrations made again by
+// register/consul after the agent came back empty with a new index.
+func TestAgentDownAndRestartedUnderLoad(t *testing.T) {
+	w := newWorld(t, 4)
+	bs := w.fleet.Backends()
+	var regs []interface{ Registrations() int }
+	for _, b := range bs[:3] {
+		regs = append(regs, w.register(t, b, nil))
+	}
+	c := newClient(t, w.target, grpc.WithResolvers(w.builder()))
+	waitForSet(t, c, names(bs[:3]...), 10*time.Second)
+
+	l := startLoad(c, 4)
+	w.agent.Stop()
+	// The outage lasts long enough for several failed queries and for
+	// the resolver's backoff to grow; this wait is the scenario, not a
+	// synchronisation.
+	<-time.After(3 * time.Second)
+	if n := w.logs.count("query failed; keeping the last good set"); n == 0 {
+		t.Error("the resolver never noticed that the agent was down")
+	}
+	w.agent.Restart()
+	waitFor(t, 10*time.Second, "registrations made again", func() bool {
+		for _, r := range regs {
+			if r.Registrations() < 2 {
+				return false
+			}
+		}
+		return true
+	})
+	// A new instance registered on the restarted agent shows that the
+	// resolver follows the new history.
+	w.register(t, bs[3], nil)
+	waitForSet(t, c, names(bs...), 15*time.Second)
+	ok, failed := l.finish()
+	if failed != 0 {
+		t.Errorf("%d of %d calls failed while the agent was down (first: %v)", failed, ok+failed, l.firstErr.Load())
+	}
+	if ok == 0 {
+		t.Error("no call succeeded")
+	}
+	t.Logf("%d calls, none failed", ok)
+}
+
+// Entries that cannot be dialed are skipped with a log line naming them;
+// an empty service address falls back to the node's.
+func TestBadEntriesAreSkipped(t *testing.T) {
+	w := newWorld(t, 3)
+	bs := w.fleet.Backends()
+	reg := func(node, nodeAddr, id, addr string, port int) {
+		t.Helper()
+		_, err := w.api.Catalog().Register(&api.CatalogRegistration{
+			Node: node, Address: nodeAddr, SkipNodeUpdate: false,
+			Service: &api.AgentService{ID: id, Service: "echo", Address: addr, Port: port},
+		}, nil)
+		if err != nil {
+			t.Fatalf("registering %s/%s: %v", node, id, err)
+		}
+	}
+	host := func(b *testbed.Backend) string { return b.Addr[:strings.LastIndexByte(b.Addr, ':')] }
+	port := portOf(t, bs[0].Addr)
+	reg("n1", "127.0.0.1", "good", host(bs[0]), port)
+	reg("n2", host(bs[1]), "node-address", "", port) // falls back to the node's address
+	reg("n3", "127.0.0.1", "port-zero", host(bs[2]), 0)
+	reg("n3", "127.0.0.1", "port-big", host(bs[2]), 70000)
+	reg("n3", "127.0.0.1", "spaces", "bad host", port)
+	reg("n3", "127.0.0.1", "not-a-host", "a:b:c", port)
+	reg("n4", "127.0.0.1", "dup", host(bs[0]), port) // same address as n1/good
+
+	cc := &recordingCC{}
+	r := build(t, w.builder(), w.target, cc)
+	defer r.Close()
+	waitForState(t, cc, hasAddrs(bs[0].Addr, bs[1].Addr))
+	for _, name := range []string{"n3/port-zero", "n3/port-big", "n3/spaces", "n3/not-a-host"} {
+		waitFor(t, 5*time.Second, name+" not logged", func() bool { return w.logs.count("skipping a bad entry", "entry="+name) == 1 })
+	}
+	waitFor(t, 5*time.Second, "duplicate not logged", func() bool {
+		return w.logs.count("skipping a duplicate instance", "entry=n4/dup", "duplicate_of=n1/good") == 1
+	})
+
+	// A real client (logging elsewhere) works end to end.
+	c := newClient(t, w.target, grpc.WithResolvers(NewBuilder(Options{Config: &api.Config{Scheme: "http"}, Logger: quiet})))
+	waitForSet(t, c, names(bs[0], bs[1]), 10*time.Second)
+
+	// A change elsewhere republishes; the bad entries are not logged again.
+	reg("n5", "127.0.0.1", "third", host(bs[2]), port)
+	waitForState(t, cc, hasAddrs(bs[0].Addr, bs[1].Addr, bs[2].Addr))
+	if n := w.logs.count("skipping a bad entry", "entry=n3/spaces"); n != 1 {
+		t.Errorf("n3/spaces logged %d times, want once", n)
+	}
+}
+
+func TestUnknownServiceReportsAnErrorThenFollows(t *testing.T) {
+	w := newWorld(t, 1)
+	cc := &recordingCC{}
+	r := build(t, w.builder(), w.target, cc)
+	defer r.Close()
+	waitFor(t, 10*time.Second, "no error reported", func() bool {
+		_, errs := cc.snapshot()
+		return len(errs) > 0 && strings.Contains(errs[0].Error(), `no passing instance of service "echo"`)
+	})
+	w.register(t, w.fleet.Backends()[0], nil)
+	waitForState(t, cc, hasAddrs(w.fleet.Backends()[0].Addr))
+}
+
+func TestUnreachableAgentReportsAnError(t *testing.T) {
+	cc := &recordingCC{}
+	logs := newLogRecorder(t)
+	b := NewBuilder(Options{Config: &api.Config{Scheme: "http"}, Logger: logs.logger(), MaxBackoff: 200 * time.Millisecond})
+	r := build(t, b, "consul://127.0.0.1:1/echo", cc)
+	defer r.Close()
+	waitFor(t, 10*time.Second, "no error reported", func() bool {
+		_, errs := cc.snapshot()
+		return len(errs) >= 2 // retried
+	})
+	if states, _ := cc.snapshot(); len(states) != 0 {
+		t.Errorf("published %v with no agent", states)
+	}
+}
+
+func TestBuildRejectsBadTargets(t *testing.T) {
+	for _, target := range []string{"consul://h:1", "consul://h:1/a/b", "consul://h:1/svc?tag=", "consul://h:1/svc?bogus=1", "consul://u:p@h:1/svc"} {
+		u := mustParse(t, target)
+		if _, err := NewBuilder(Options{}).Build(resolver.Target{URL: *u}, &recordingCC{}, resolver.BuildOptions{}); err == nil {
+			t.Errorf("Build(%q) succeeded", target)
+		}
+	}
+}
