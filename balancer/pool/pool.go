@@ -123,6 +123,9 @@ func (b *poolBalancer) resizeLocked(addrs []resolver.Address) {
 func (b *poolBalancer) newConnLocked(a resolver.Address) (*conn, error) {
 	c := &conn{addr: a.Addr, state: connectivity.Idle}
 	c.done = func(balancer.DoneInfo) { c.inFlight.Add(-1) }
+	// One address per SubConn, as NewSubConn's deprecation note asks; there
+	// is no other way for a policy to make its own SubConns.
+	//lint:ignore SA1019 one address per SubConn
 	sc, err := b.cc.NewSubConn([]resolver.Address{a}, balancer.NewSubConnOptions{
 		StateListener: func(s balancer.SubConnState) { b.updateSubConnState(c, s) },
 	})
