@@ -1,0 +1,5 @@
+//go:build race
+
+package chash
+
+const raceBuild = true
