@@ -11,6 +11,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/resolver"
 
+	"github.com/grpclb/grpclb/internal/resolvertest"
 	"github.com/grpclb/grpclb/internal/testbed"
 )
 
@@ -22,15 +23,15 @@ func TestRegisterAndDeregisterSeenByClient(t *testing.T) {
 		regs[i] = w.register(t, b, nil)
 	}
 	c := newClient(t, w.target, grpc.WithResolvers(w.builder()))
-	waitForSet(t, c, names(bs...), 10*time.Second)
+	resolvertest.WaitForSet(t, c, resolvertest.Names(bs...), 10*time.Second)
 
 	if err := regs[1].Deregister(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	waitForSet(t, c, names(bs[0], bs[2]), 10*time.Second)
+	resolvertest.WaitForSet(t, c, resolvertest.Names(bs[0], bs[2]), 10*time.Second)
 
 	w.register(t, bs[1], nil)
-	waitForSet(t, c, names(bs...), 10*time.Second)
+	resolvertest.WaitForSet(t, c, resolvertest.Names(bs...), 10*time.Second)
 }
 
 // The gRPC check is Consul's own: a backend whose health service answers
@@ -42,18 +43,18 @@ func TestNotServingRemovesABackend(t *testing.T) {
 		w.register(t, b, nil)
 	}
 	c := newClient(t, w.target, grpc.WithResolvers(w.builder()))
-	waitForSet(t, c, names(bs...), 10*time.Second)
+	resolvertest.WaitForSet(t, c, resolvertest.Names(bs...), 10*time.Second)
 
 	bs[2].SetServing(false)
-	waitForSet(t, c, names(bs[0], bs[1]), 10*time.Second)
+	resolvertest.WaitForSet(t, c, resolvertest.Names(bs[0], bs[1]), 10*time.Second)
 	bs[2].SetServing(true)
-	waitForSet(t, c, names(bs...), 10*time.Second)
+	resolvertest.WaitForSet(t, c, resolvertest.Names(bs...), 10*time.Second)
 
 	// passing=false follows every registered instance, whatever its checks.
 	bs[0].SetServing(false)
 	all := newClient(t, w.target+"?passing=false", grpc.WithResolvers(w.builder()))
-	waitForSet(t, c, names(bs[1], bs[2]), 10*time.Second)
-	waitForSet(t, all, names(bs...), 10*time.Second)
+	resolvertest.WaitForSet(t, c, resolvertest.Names(bs[1], bs[2]), 10*time.Second)
+	resolvertest.WaitForSet(t, all, resolvertest.Names(bs...), 10*time.Second)
 }
 
 func TestSeveralTagsMustAllMatch(t *testing.T) {
@@ -64,11 +65,11 @@ func TestSeveralTagsMustAllMatch(t *testing.T) {
 	w.register(t, bs[2], []string{"v2"})
 	w.register(t, bs[3], []string{"v2", "canary", "grpc"})
 	both := newClient(t, w.target+"?tag=grpc&tag=v2", grpc.WithResolvers(w.builder()))
-	waitForSet(t, both, names(bs[1], bs[3]), 10*time.Second)
+	resolvertest.WaitForSet(t, both, resolvertest.Names(bs[1], bs[3]), 10*time.Second)
 	one := newClient(t, w.target+"?tag=v2", grpc.WithResolvers(w.builder()))
-	waitForSet(t, one, names(bs[1], bs[2], bs[3]), 10*time.Second)
+	resolvertest.WaitForSet(t, one, resolvertest.Names(bs[1], bs[2], bs[3]), 10*time.Second)
 	three := newClient(t, w.target+"?tag=v2&tag=canary&tag=grpc", grpc.WithResolvers(w.builder()))
-	waitForSet(t, three, names(bs[3]), 10*time.Second)
+	resolvertest.WaitForSet(t, three, resolvertest.Names(bs[3]), 10*time.Second)
 }
 
 func TestAttributes(t *testing.T) {
@@ -76,10 +77,10 @@ func TestAttributes(t *testing.T) {
 	bs := w.fleet.Backends()
 	w.register(t, bs[0], []string{"grpc", "zone-a"})
 	w.register(t, bs[1], []string{"grpc"})
-	cc := &recordingCC{}
-	r := build(t, w.builder(), w.target, cc)
+	cc := &resolvertest.RecordingCC{}
+	r := resolvertest.Build(t, w.builder(), w.target, cc)
 	defer r.Close()
-	st := waitForState(t, cc, hasAddrs(bs[0].Addr, bs[1].Addr))
+	st := cc.WaitForState(t, resolvertest.HasAddrs(bs[0].Addr, bs[1].Addr))
 	for _, ep := range st.Endpoints {
 		inst, ok := InstanceFromEndpoint(ep)
 		if !ok {
@@ -104,19 +105,19 @@ func TestAgentDownAndRestartedUnderLoad(t *testing.T) {
 		regs = append(regs, w.register(t, b, nil))
 	}
 	c := newClient(t, w.target, grpc.WithResolvers(w.builder()))
-	waitForSet(t, c, names(bs[:3]...), 10*time.Second)
+	resolvertest.WaitForSet(t, c, resolvertest.Names(bs[:3]...), 10*time.Second)
 
-	l := startLoad(c, 4)
+	l := resolvertest.StartLoad(c, 4)
 	w.agent.Stop()
 	// The outage lasts long enough for several failed queries and for
 	// the resolver's backoff to grow; this wait is the scenario, not a
 	// synchronisation.
 	<-time.After(3 * time.Second)
-	if n := w.logs.count("query failed; keeping the last good set"); n == 0 {
+	if n := w.logs.Count("query failed; keeping the last good set"); n == 0 {
 		t.Error("the resolver never noticed that the agent was down")
 	}
 	w.agent.Restart()
-	waitFor(t, 10*time.Second, "registrations made again", func() bool {
+	resolvertest.Eventually(t, 10*time.Second, "registrations made again", func() bool {
 		for _, r := range regs {
 			if r.Registrations() < 2 {
 				return false
@@ -127,10 +128,10 @@ func TestAgentDownAndRestartedUnderLoad(t *testing.T) {
 	// A new instance registered on the restarted agent shows that the
 	// resolver follows the new history.
 	w.register(t, bs[3], nil)
-	waitForSet(t, c, names(bs...), 15*time.Second)
-	ok, failed := l.finish()
+	resolvertest.WaitForSet(t, c, resolvertest.Names(bs...), 15*time.Second)
+	ok, failed := l.Finish()
 	if failed != 0 {
-		t.Errorf("%d of %d calls failed while the agent was down (first: %v)", failed, ok+failed, l.firstErr.Load())
+		t.Errorf("%d of %d calls failed while the agent was down (first: %v)", failed, ok+failed, l.FirstError())
 	}
 	if ok == 0 {
 		t.Error("no call succeeded")
@@ -163,53 +164,53 @@ func TestBadEntriesAreSkipped(t *testing.T) {
 	reg("n3", "127.0.0.1", "not-a-host", "a:b:c", port)
 	reg("n4", "127.0.0.1", "dup", host(bs[0]), port) // same address as n1/good
 
-	cc := &recordingCC{}
-	r := build(t, w.builder(), w.target, cc)
+	cc := &resolvertest.RecordingCC{}
+	r := resolvertest.Build(t, w.builder(), w.target, cc)
 	defer r.Close()
-	waitForState(t, cc, hasAddrs(bs[0].Addr, bs[1].Addr))
+	cc.WaitForState(t, resolvertest.HasAddrs(bs[0].Addr, bs[1].Addr))
 	for _, name := range []string{"n3/port-zero", "n3/port-big", "n3/spaces", "n3/not-a-host"} {
-		waitFor(t, 5*time.Second, name+" not logged", func() bool { return w.logs.count("skipping a bad entry", "entry="+name) == 1 })
+		resolvertest.Eventually(t, 5*time.Second, name+" not logged", func() bool { return w.logs.Count("skipping a bad entry", "entry="+name) == 1 })
 	}
-	waitFor(t, 5*time.Second, "duplicate not logged", func() bool {
-		return w.logs.count("skipping a duplicate instance", "entry=n4/dup", "duplicate_of=n1/good") == 1
+	resolvertest.Eventually(t, 5*time.Second, "duplicate not logged", func() bool {
+		return w.logs.Count("skipping a duplicate instance", "entry=n4/dup", "duplicate_of=n1/good") == 1
 	})
 
 	// A real client (logging elsewhere) works end to end.
 	c := newClient(t, w.target, grpc.WithResolvers(NewBuilder(Options{Config: &api.Config{Scheme: "http"}, Logger: quiet})))
-	waitForSet(t, c, names(bs[0], bs[1]), 10*time.Second)
+	resolvertest.WaitForSet(t, c, resolvertest.Names(bs[0], bs[1]), 10*time.Second)
 
 	// A change elsewhere republishes; the bad entries are not logged again.
 	reg("n5", "127.0.0.1", "third", host(bs[2]), port)
-	waitForState(t, cc, hasAddrs(bs[0].Addr, bs[1].Addr, bs[2].Addr))
-	if n := w.logs.count("skipping a bad entry", "entry=n3/spaces"); n != 1 {
+	cc.WaitForState(t, resolvertest.HasAddrs(bs[0].Addr, bs[1].Addr, bs[2].Addr))
+	if n := w.logs.Count("skipping a bad entry", "entry=n3/spaces"); n != 1 {
 		t.Errorf("n3/spaces logged %d times, want once", n)
 	}
 }
 
 func TestUnknownServiceReportsAnErrorThenFollows(t *testing.T) {
 	w := newWorld(t, 1)
-	cc := &recordingCC{}
-	r := build(t, w.builder(), w.target, cc)
+	cc := &resolvertest.RecordingCC{}
+	r := resolvertest.Build(t, w.builder(), w.target, cc)
 	defer r.Close()
-	waitFor(t, 10*time.Second, "no error reported", func() bool {
-		_, errs := cc.snapshot()
+	resolvertest.Eventually(t, 10*time.Second, "no error reported", func() bool {
+		_, errs := cc.Snapshot()
 		return len(errs) > 0 && strings.Contains(errs[0].Error(), `no passing instance of service "echo"`)
 	})
 	w.register(t, w.fleet.Backends()[0], nil)
-	waitForState(t, cc, hasAddrs(w.fleet.Backends()[0].Addr))
+	cc.WaitForState(t, resolvertest.HasAddrs(w.fleet.Backends()[0].Addr))
 }
 
 func TestUnreachableAgentReportsAnError(t *testing.T) {
-	cc := &recordingCC{}
-	logs := newLogRecorder(t)
-	b := NewBuilder(Options{Config: &api.Config{Scheme: "http"}, Logger: logs.logger(), MaxBackoff: 200 * time.Millisecond})
-	r := build(t, b, "consul://127.0.0.1:1/echo", cc)
+	cc := &resolvertest.RecordingCC{}
+	logs := resolvertest.NewLogRecorder(t)
+	b := NewBuilder(Options{Config: &api.Config{Scheme: "http"}, Logger: logs.Logger(), MaxBackoff: 200 * time.Millisecond})
+	r := resolvertest.Build(t, b, "consul://127.0.0.1:1/echo", cc)
 	defer r.Close()
-	waitFor(t, 10*time.Second, "no error reported", func() bool {
-		_, errs := cc.snapshot()
+	resolvertest.Eventually(t, 10*time.Second, "no error reported", func() bool {
+		_, errs := cc.Snapshot()
 		return len(errs) >= 2 // retried
 	})
-	if states, _ := cc.snapshot(); len(states) != 0 {
+	if states, _ := cc.Snapshot(); len(states) != 0 {
 		t.Errorf("published %v with no agent", states)
 	}
 }
@@ -217,7 +218,7 @@ func TestUnreachableAgentReportsAnError(t *testing.T) {
 func TestBuildRejectsBadTargets(t *testing.T) {
 	for _, target := range []string{"consul://h:1", "consul://h:1/a/b", "consul://h:1/svc?tag=", "consul://h:1/svc?bogus=1", "consul://u:p@h:1/svc"} {
 		u := mustParse(t, target)
-		if _, err := NewBuilder(Options{}).Build(resolver.Target{URL: *u}, &recordingCC{}, resolver.BuildOptions{}); err == nil {
+		if _, err := NewBuilder(Options{}).Build(resolver.Target{URL: *u}, &resolvertest.RecordingCC{}, resolver.BuildOptions{}); err == nil {
 			t.Errorf("Build(%q) succeeded", target)
 		}
 	}

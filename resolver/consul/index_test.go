@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/grpclb/grpclb/internal/resolvertest"
+
 	"github.com/hashicorp/consul/api"
 )
 
@@ -80,28 +82,28 @@ func fakeEntry(id, addr string, port int) *api.ServiceEntry {
 	}
 }
 
-func fakeBuilder(logs *logRecorder) *builder {
-	return &builder{opts: Options{Config: &api.Config{Scheme: "http"}, Logger: logs.logger(), MaxBackoff: 200 * time.Millisecond}}
+func fakeBuilder(logs *resolvertest.LogRecorder) *builder {
+	return &builder{opts: Options{Config: &api.Config{Scheme: "http"}, Logger: logs.Logger(), MaxBackoff: 200 * time.Millisecond}}
 }
 
 // Consul's rule: an index that goes backwards (an agent restarted empty, a
 // snapshot restored) resets the next query to index 0; an index of 0 is
 // never waited on.
 func TestIndexGoingBackwardsResets(t *testing.T) {
-	logs := newLogRecorder(t)
+	logs := resolvertest.NewLogRecorder(t)
 	f, addr := newFakeAgent(t, 100, fakeEntry("a", "10.0.0.1", 1))
-	cc := &recordingCC{}
-	r := build(t, fakeBuilder(logs), "consul://"+addr+"/echo", cc)
+	cc := &resolvertest.RecordingCC{}
+	r := resolvertest.Build(t, fakeBuilder(logs), "consul://"+addr+"/echo", cc)
 	defer r.Close()
-	waitForState(t, cc, hasAddrs("10.0.0.1:1"))
-	waitFor(t, 5*time.Second, "no blocking query on 100", func() bool {
+	cc.WaitForState(t, resolvertest.HasAddrs("10.0.0.1:1"))
+	resolvertest.Eventually(t, 5*time.Second, "no blocking query on 100", func() bool {
 		q := f.seen()
 		return len(q) >= 2 && q[len(q)-1] == 100
 	})
 
 	f.set(7, fakeEntry("a", "10.0.0.1", 1), fakeEntry("b", "10.0.0.2", 1))
-	waitForState(t, cc, hasAddrs("10.0.0.1:1", "10.0.0.2:1"))
-	waitFor(t, 5*time.Second, "no query from 0 after the index went back, then blocking on 7", func() bool {
+	cc.WaitForState(t, resolvertest.HasAddrs("10.0.0.1:1", "10.0.0.2:1"))
+	resolvertest.Eventually(t, 5*time.Second, "no query from 0 after the index went back, then blocking on 7", func() bool {
 		q := f.seen()
 		for i := 1; i+1 < len(q); i++ {
 			if q[i-1] == 100 && q[i] == 0 && q[i+1] == 7 {
@@ -110,13 +112,13 @@ func TestIndexGoingBackwardsResets(t *testing.T) {
 		}
 		return false
 	})
-	if logs.count("index went backwards", "from=100", "to=7") != 1 {
+	if logs.Count("index went backwards", "from=100", "to=7") != 1 {
 		t.Error("the reset was not logged")
 	}
 
 	f.set(0, fakeEntry("c", "10.0.0.3", 1))
-	waitForState(t, cc, hasAddrs("10.0.0.3:1"))
-	waitFor(t, 5*time.Second, "index 0 not replaced by 1", func() bool {
+	cc.WaitForState(t, resolvertest.HasAddrs("10.0.0.3:1"))
+	resolvertest.Eventually(t, 5*time.Second, "index 0 not replaced by 1", func() bool {
 		q := f.seen()
 		return q[len(q)-1] == 1
 	})
@@ -125,21 +127,21 @@ func TestIndexGoingBackwardsResets(t *testing.T) {
 // An agent that answers at once with an unchanged index does not make the
 // resolver spin, and the set is not published again.
 func TestUnchangedIndexDoesNotSpin(t *testing.T) {
-	logs := newLogRecorder(t)
+	logs := resolvertest.NewLogRecorder(t)
 	f, addr := newFakeAgent(t, 5, fakeEntry("a", "10.0.0.1", 1))
 	f.mu.Lock()
 	f.noBlock = true
 	f.mu.Unlock()
-	cc := &recordingCC{}
-	r := build(t, fakeBuilder(logs), "consul://"+addr+"/echo", cc)
+	cc := &resolvertest.RecordingCC{}
+	r := resolvertest.Build(t, fakeBuilder(logs), "consul://"+addr+"/echo", cc)
 	defer r.Close()
-	waitForState(t, cc, hasAddrs("10.0.0.1:1"))
+	cc.WaitForState(t, resolvertest.HasAddrs("10.0.0.1:1"))
 	start := len(f.seen())
 	<-time.After(time.Second) // the observation window
 	if n := len(f.seen()) - start; n > 15 {
 		t.Errorf("%d queries in 1s against an agent that answers at once", n)
 	}
-	if states, _ := cc.snapshot(); len(states) != 1 {
+	if states, _ := cc.Snapshot(); len(states) != 1 {
 		t.Errorf("published %d states for one unchanged set", len(states))
 	}
 }
@@ -147,26 +149,26 @@ func TestUnchangedIndexDoesNotSpin(t *testing.T) {
 // Blocking queries that time out (wait) return the same index: nothing is
 // published, and a change after several timeouts still arrives.
 func TestWaitTimeouts(t *testing.T) {
-	logs := newLogRecorder(t)
+	logs := resolvertest.NewLogRecorder(t)
 	f, addr := newFakeAgent(t, 5, fakeEntry("a", "10.0.0.1", 1))
 	f.mu.Lock()
 	f.blockWait = 50 * time.Millisecond
 	f.mu.Unlock()
-	cc := &recordingCC{}
-	r := build(t, fakeBuilder(logs), "consul://"+addr+"/echo?wait=50ms", cc)
+	cc := &resolvertest.RecordingCC{}
+	r := resolvertest.Build(t, fakeBuilder(logs), "consul://"+addr+"/echo?wait=50ms", cc)
 	defer r.Close()
-	waitForState(t, cc, hasAddrs("10.0.0.1:1"))
-	waitFor(t, 5*time.Second, "fewer than 5 timed-out queries", func() bool { return len(f.seen()) >= 6 })
-	if states, _ := cc.snapshot(); len(states) != 1 {
+	cc.WaitForState(t, resolvertest.HasAddrs("10.0.0.1:1"))
+	resolvertest.Eventually(t, 5*time.Second, "fewer than 5 timed-out queries", func() bool { return len(f.seen()) >= 6 })
+	if states, _ := cc.Snapshot(); len(states) != 1 {
 		t.Errorf("published %d states across timeouts", len(states))
 	}
 	f.set(6, fakeEntry("a", "10.0.0.1", 1), fakeEntry("b", "10.0.0.2", 1))
-	waitForState(t, cc, hasAddrs("10.0.0.1:1", "10.0.0.2:1"))
+	cc.WaitForState(t, resolvertest.HasAddrs("10.0.0.1:1", "10.0.0.2:1"))
 }
 
 // A bad JSON answer or a 500 is an error: the last good set is kept.
 func TestAgentErrorsKeepTheLastGoodSet(t *testing.T) {
-	logs := newLogRecorder(t)
+	logs := resolvertest.NewLogRecorder(t)
 	var broken sync.Mutex
 	fail := false
 	f, _ := newFakeAgent(t, 5, fakeEntry("a", "10.0.0.1", 1))
@@ -181,16 +183,16 @@ func TestAgentErrorsKeepTheLastGoodSet(t *testing.T) {
 		f.ServeHTTP(w, r)
 	}))
 	defer srv.Close()
-	cc := &recordingCC{}
-	r := build(t, fakeBuilder(logs), "consul://"+strings.TrimPrefix(srv.URL, "http://")+"/echo", cc)
+	cc := &resolvertest.RecordingCC{}
+	r := resolvertest.Build(t, fakeBuilder(logs), "consul://"+strings.TrimPrefix(srv.URL, "http://")+"/echo", cc)
 	defer r.Close()
-	waitForState(t, cc, hasAddrs("10.0.0.1:1"))
+	cc.WaitForState(t, resolvertest.HasAddrs("10.0.0.1:1"))
 	broken.Lock()
 	fail = true
 	broken.Unlock()
 	f.set(6, fakeEntry("a", "10.0.0.1", 1)) // wakes the blocked query; the next ones fail
-	waitFor(t, 5*time.Second, "no failure logged", func() bool { return logs.count("query failed; keeping the last good set") >= 2 })
-	states, errs := cc.snapshot()
+	resolvertest.Eventually(t, 5*time.Second, "no failure logged", func() bool { return logs.Count("query failed; keeping the last good set") >= 2 })
+	states, errs := cc.Snapshot()
 	if len(states) != 1 || len(errs) != 0 {
 		t.Errorf("after errors: %d states, errors %v; want the first state kept and no error", len(states), errs)
 	}
@@ -198,5 +200,5 @@ func TestAgentErrorsKeepTheLastGoodSet(t *testing.T) {
 	fail = false
 	broken.Unlock()
 	f.set(7, fakeEntry("b", "10.0.0.2", 1))
-	waitForState(t, cc, hasAddrs("10.0.0.2:1"))
+	cc.WaitForState(t, resolvertest.HasAddrs("10.0.0.2:1"))
 }

@@ -24,7 +24,7 @@ func TestRegisterAndDeregisterSeenByClient(t *testing.T) {
 	bs := w.fleet.Backends()
 	c := newClient(t, w.target(""), grpc.WithResolvers(w.builder()))
 	cc := &resolvertest.RecordingCC{}
-	r := build(t, w.builder(), w.target(""), cc)
+	r := resolvertest.Build(t, w.builder(), w.target(""), cc)
 	defer r.Close()
 
 	steps := []struct {
@@ -52,7 +52,7 @@ func TestRegisterAndDeregisterSeenByClient(t *testing.T) {
 			t.Fatal(err)
 		}
 		resolvertest.WaitForSet(t, c, resolvertest.Names(s.want...), 10*time.Second)
-		cc.WaitForState(t, hasAddrs(addrs(s.want...)...))
+		cc.WaitForState(t, resolvertest.HasAddrs(addrs(s.want...)...))
 		t.Logf("%s: calls reach %v", s.name, resolvertest.Names(s.want...))
 	}
 	// Every published state was a full set: never a delta, never empty.
@@ -72,14 +72,14 @@ func TestMetadataIsAnEndpointAttribute(t *testing.T) {
 	w := newWorld(t, 2)
 	a, b := w.fleet.Addrs()[0], w.fleet.Addrs()[1]
 	cc := &resolvertest.RecordingCC{}
-	r := build(t, w.builder(), w.target(""), cc)
+	r := resolvertest.Build(t, w.builder(), w.target(""), cc)
 	defer r.Close()
 	ctx := context.Background()
 	if err := w.em.AddEndpoint(ctx, w.prefix+"/"+a, endpoints.Endpoint{Addr: a, Metadata: map[string]any{"zone": "a", "weight": 3}}); err != nil {
 		t.Fatal(err)
 	}
 	w.add(t, b)
-	st := cc.WaitForState(t, hasAddrs(a, b))
+	st := cc.WaitForState(t, resolvertest.HasAddrs(a, b))
 	for _, ep := range st.Endpoints {
 		inst, _ := InstanceFromEndpoint(ep)
 		md := metadataOf(t, ep)
@@ -114,7 +114,7 @@ func TestMetadataIsAnEndpointAttribute(t *testing.T) {
 	// Wait for the resolver to have seen all of that: a sentinel change.
 	c := w.fleet.Addrs()[1]
 	w.del(t, c)
-	cc.WaitForState(t, hasAddrs(a))
+	cc.WaitForState(t, resolvertest.HasAddrs(a))
 	if got := len(must(cc.Snapshot())); got != n+1 {
 		t.Errorf("%d states published for writes that changed nothing and one change; want 1", got-n)
 	}
@@ -131,16 +131,16 @@ func TestEtcdDownUnderLoad(t *testing.T) {
 	// A second resolver, watched directly: it must neither publish nor
 	// report an error while etcd is down.
 	cc := &resolvertest.RecordingCC{}
-	r := build(t, w.builder(), w.target("max_backoff=500ms"), cc)
+	r := resolvertest.Build(t, w.builder(), w.target("max_backoff=500ms"), cc)
 	defer r.Close()
-	cc.WaitForState(t, hasAddrs(w.fleet.Addrs()...))
+	cc.WaitForState(t, resolvertest.HasAddrs(w.fleet.Addrs()...))
 
 	l := resolvertest.StartLoad(c, 4)
 	w.etcd.Stop()
 	// Stay down for 3s while the load runs, and make sure it did run.
 	downSince := time.Now()
 	before := l.OK()
-	waitFor(t, 20*time.Second, "no calls while etcd was down", func() bool {
+	resolvertest.Eventually(t, 20*time.Second, "no calls while etcd was down", func() bool {
 		return time.Since(downSince) > 3*time.Second && l.OK() > before+100
 	})
 	seen, _ := testbed.Tally(c, 30, 2*time.Second)
@@ -158,7 +158,7 @@ func TestEtcdDownUnderLoad(t *testing.T) {
 	// After the restart, changes are seen again.
 	w.del(t, bs[0].Addr)
 	resolvertest.WaitForSet(t, c, resolvertest.Names(bs[1:]...), 15*time.Second)
-	cc.WaitForState(t, hasAddrs(addrs(bs[1:]...)...))
+	cc.WaitForState(t, resolvertest.HasAddrs(addrs(bs[1:]...)...))
 	t.Logf("%d calls during the outage, none failed; change after restart seen", ok)
 }
 
@@ -171,9 +171,9 @@ func TestCompactionWhileDisconnected(t *testing.T) {
 	c := newClient(t, target, grpc.WithResolvers(w.builder()))
 	resolvertest.WaitForSet(t, c, resolvertest.Names(bs[:2]...), 10*time.Second)
 	cc := &resolvertest.RecordingCC{}
-	r := build(t, w.builder(), target, cc)
+	r := resolvertest.Build(t, w.builder(), target, cc)
 	defer r.Close()
-	cc.WaitForState(t, hasAddrs(bs[0].Addr, bs[1].Addr))
+	cc.WaitForState(t, resolvertest.HasAddrs(bs[0].Addr, bs[1].Addr))
 
 	proxy.Cut()
 	// While the resolvers are cut off: b1 leaves, b3 joins, other keys
@@ -196,9 +196,9 @@ func TestCompactionWhileDisconnected(t *testing.T) {
 	}
 	proxy.Restore()
 	resolvertest.WaitForSet(t, c, resolvertest.Names(bs[1:]...), 15*time.Second)
-	cc.WaitForState(t, hasAddrs(bs[1].Addr, bs[2].Addr))
-	if w.logs.count("compacted") == 0 {
-		t.Errorf("the resolvers never logged a compaction; logs:\n%s", strings.Join(w.logs.lines(), "\n"))
+	cc.WaitForState(t, resolvertest.HasAddrs(bs[1].Addr, bs[2].Addr))
+	if w.logs.Count("compacted") == 0 {
+		t.Errorf("the resolvers never logged a compaction; logs:\n%s", strings.Join(w.logs.Lines(), "\n"))
 	}
 	// And the watch works after the re-read.
 	w.add(t, bs[0].Addr)
@@ -231,39 +231,39 @@ func TestBadValuesAreSkipped(t *testing.T) {
 	w.add(t, good[0])
 	put(0, len(bad)/2)
 	cc := &resolvertest.RecordingCC{}
-	r := build(t, w.builder(), w.target(""), cc)
+	r := resolvertest.Build(t, w.builder(), w.target(""), cc)
 	defer r.Close()
-	cc.WaitForState(t, hasAddrs(good[0]))
+	cc.WaitForState(t, resolvertest.HasAddrs(good[0]))
 	put(len(bad)/2, len(bad))
 	w.add(t, good[1])
-	cc.WaitForState(t, hasAddrs(good...))
+	cc.WaitForState(t, resolvertest.HasAddrs(good...))
 	// The set never held a bad value, and each was logged once, by key.
 	states, _ := cc.Snapshot()
 	for _, s := range states {
-		for _, a := range stateAddrs(s) {
+		for _, a := range resolvertest.StateAddrs(s) {
 			if !slices.Contains(good, a) {
 				t.Errorf("published a bad address %q", a)
 			}
 		}
 	}
 	for _, b := range bad {
-		if n := w.logs.count("key="+w.prefix+"/"+b.key+" ", b.why); n != 1 {
+		if n := w.logs.Count("key="+w.prefix+"/"+b.key+" ", b.why); n != 1 {
 			t.Errorf("value %q under %q: logged %d times naming the key and %q, want once", b.value, b.key, n, b.why)
 		}
 	}
 	// A fixed value is used.
 	w.put(t, w.prefix+"/no-port", fmt.Sprintf(`{"Addr":%q}`, good[1]))  // a duplicate now
 	w.put(t, w.prefix+"/garbage", `{"Addr":"[::ffff:127.0.0.1]:0001"}`) // valid, canonical 127.0.0.1:1
-	cc.WaitForState(t, hasAddrs(append([]string{"127.0.0.1:1"}, good...)...))
+	cc.WaitForState(t, resolvertest.HasAddrs(append([]string{"127.0.0.1:1"}, good...)...))
 }
 
 func TestEmptyPrefix(t *testing.T) {
 	t.Run("before any instance: an error, then recovery", func(t *testing.T) {
 		w := newWorld(t, 1)
 		cc := &resolvertest.RecordingCC{}
-		r := build(t, w.builder(), w.target(""), cc)
+		r := resolvertest.Build(t, w.builder(), w.target(""), cc)
 		defer r.Close()
-		waitFor(t, 10*time.Second, "no error reported for an empty prefix", func() bool {
+		resolvertest.Eventually(t, 10*time.Second, "no error reported for an empty prefix", func() bool {
 			_, errs := cc.Snapshot()
 			return len(errs) > 0
 		})
@@ -271,7 +271,7 @@ func TestEmptyPrefix(t *testing.T) {
 			t.Errorf("error %q does not name the prefix", errs[0])
 		}
 		w.add(t, w.fleet.Addrs()...)
-		cc.WaitForState(t, hasAddrs(w.fleet.Addrs()...))
+		cc.WaitForState(t, resolvertest.HasAddrs(w.fleet.Addrs()...))
 	})
 	t.Run("kept by default", func(t *testing.T) {
 		w := newWorld(t, 2)
@@ -279,12 +279,12 @@ func TestEmptyPrefix(t *testing.T) {
 		c := newClient(t, w.target(""), grpc.WithResolvers(w.builder()))
 		resolvertest.WaitForSet(t, c, resolvertest.Names(w.fleet.Backends()...), 10*time.Second)
 		cc := &resolvertest.RecordingCC{}
-		r := build(t, w.builder(), w.target(""), cc)
+		r := resolvertest.Build(t, w.builder(), w.target(""), cc)
 		defer r.Close()
-		cc.WaitForState(t, hasAddrs(w.fleet.Addrs()...))
+		cc.WaitForState(t, resolvertest.HasAddrs(w.fleet.Addrs()...))
 		w.del(t, w.fleet.Addrs()...)
-		waitFor(t, 10*time.Second, "the empty prefix was not noticed", func() bool {
-			return w.logs.count("keeping the last good set", "no valid instance") >= 2
+		resolvertest.Eventually(t, 10*time.Second, "the empty prefix was not noticed", func() bool {
+			return w.logs.Count("keeping the last good set", "no valid instance") >= 2
 		})
 		if got, failed := testbed.Tally(c, 20, 2*time.Second); failed != 0 || len(got) != 2 {
 			t.Fatalf("after every key was deleted: %v, %d failed; want the last good set kept", got, failed)
@@ -300,13 +300,13 @@ func TestEmptyPrefix(t *testing.T) {
 		w := newWorld(t, 2)
 		w.add(t, w.fleet.Addrs()...)
 		cc := &resolvertest.RecordingCC{}
-		r := build(t, w.builder(), w.target("empty=publish"), cc)
+		r := resolvertest.Build(t, w.builder(), w.target("empty=publish"), cc)
 		defer r.Close()
-		cc.WaitForState(t, hasAddrs(w.fleet.Addrs()...))
+		cc.WaitForState(t, resolvertest.HasAddrs(w.fleet.Addrs()...))
 		w.del(t, w.fleet.Addrs()...)
 		cc.WaitForState(t, func(s resolver.State) bool { return len(s.Endpoints) == 0 && len(s.Addresses) == 0 })
 		w.add(t, w.fleet.Addrs()[1])
-		cc.WaitForState(t, hasAddrs(w.fleet.Addrs()[1]))
+		cc.WaitForState(t, resolvertest.HasAddrs(w.fleet.Addrs()[1]))
 	})
 }
 
@@ -317,9 +317,9 @@ func TestUnreachableEtcdReportsAnError(t *testing.T) {
 	w.add(t, w.fleet.Addrs()...)
 	cc := &resolvertest.RecordingCC{}
 	target := fmt.Sprintf("etcd://%s/%s?timeout=200ms&dial_timeout=200ms&max_backoff=200ms", proxy.Endpoint(), w.prefix)
-	r := build(t, w.builder(), target, cc)
+	r := resolvertest.Build(t, w.builder(), target, cc)
 	defer r.Close()
-	waitFor(t, 10*time.Second, "no error reported while etcd is unreachable", func() bool {
+	resolvertest.Eventually(t, 10*time.Second, "no error reported while etcd is unreachable", func() bool {
 		_, errs := cc.Snapshot()
 		return len(errs) > 0
 	})
@@ -327,7 +327,7 @@ func TestUnreachableEtcdReportsAnError(t *testing.T) {
 		t.Errorf("error %q names neither the endpoint nor the prefix", errs[0])
 	}
 	proxy.Restore()
-	cc.WaitForState(t, hasAddrs(w.fleet.Addrs()...))
+	cc.WaitForState(t, resolvertest.HasAddrs(w.fleet.Addrs()...))
 }
 
 func TestEndpointsFromTheEnvironment(t *testing.T) {
@@ -342,11 +342,11 @@ func TestSharedClient(t *testing.T) {
 	w := newWorld(t, 2)
 	w.add(t, w.fleet.Addrs()...)
 	shared := w.newQuietClient(t)
-	b := NewBuilder(Options{Client: shared, Logger: w.logs.logger()})
+	b := NewBuilder(Options{Client: shared, Logger: w.logs.Logger()})
 	for range 3 {
 		cc := &resolvertest.RecordingCC{}
-		r := build(t, b, "etcd:///"+w.prefix, cc)
-		cc.WaitForState(t, hasAddrs(w.fleet.Addrs()...))
+		r := resolvertest.Build(t, b, "etcd:///"+w.prefix, cc)
+		cc.WaitForState(t, resolvertest.HasAddrs(w.fleet.Addrs()...))
 		r.Close()
 	}
 	// The resolvers did not close the shared client.
@@ -358,11 +358,11 @@ func TestSharedClient(t *testing.T) {
 	// Closed under a resolver, the shared client is reported (the set is
 	// kept) and the resolver still closes cleanly.
 	cc := &resolvertest.RecordingCC{}
-	r := build(t, b, "etcd:///"+w.prefix, cc)
-	cc.WaitForState(t, hasAddrs(w.fleet.Addrs()...))
+	r := resolvertest.Build(t, b, "etcd:///"+w.prefix, cc)
+	cc.WaitForState(t, resolvertest.HasAddrs(w.fleet.Addrs()...))
 	shared.Close()
-	waitFor(t, 10*time.Second, "the closed client was not noticed", func() bool {
-		return w.logs.count("keeping the last good set", "Options.Client) was closed") > 0
+	resolvertest.Eventually(t, 10*time.Second, "the closed client was not noticed", func() bool {
+		return w.logs.Count("keeping the last good set", "Options.Client) was closed") > 0
 	})
 	r.Close()
 	if states, errs := cc.Snapshot(); len(states) != 1 || len(errs) != 0 {
@@ -389,9 +389,9 @@ func TestCloseLeavesNoGoroutines(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			ignore := goleak.IgnoreCurrent()
 			cc := &resolvertest.RecordingCC{}
-			r := build(t, b, tt.target, cc)
+			r := resolvertest.Build(t, b, tt.target, cc)
 			if tt.ready != nil {
-				waitFor(t, 10*time.Second, "resolver not ready", func() bool { return tt.ready(cc) })
+				resolvertest.Eventually(t, 10*time.Second, "resolver not ready", func() bool { return tt.ready(cc) })
 			}
 			start := time.Now()
 			r.Close()
@@ -427,11 +427,11 @@ func TestLeasedKeysExpire(t *testing.T) {
 		t.Fatal(err)
 	}
 	cc := &resolvertest.RecordingCC{}
-	r := build(t, w.builder(), w.target(""), cc)
+	r := resolvertest.Build(t, w.builder(), w.target(""), cc)
 	defer r.Close()
-	cc.WaitForState(t, hasAddrs(a, b))
+	cc.WaitForState(t, resolvertest.HasAddrs(a, b))
 	start := time.Now()
-	cc.WaitForState(t, hasAddrs(a)) // nobody keeps the lease alive
+	cc.WaitForState(t, resolvertest.HasAddrs(a)) // nobody keeps the lease alive
 	if d := time.Since(start); d > 5*time.Second {
 		t.Errorf("a key on a 2s lease disappeared after %v", d)
 	}

@@ -4,13 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"log/slog"
 	"net/url"
-	"slices"
-	"strings"
-	"sync"
 	"testing"
-	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/client/v3/naming/endpoints"
@@ -36,7 +31,7 @@ type world struct {
 	fleet  *testbed.Fleet
 	prefix string
 	em     endpoints.Manager
-	logs   *logRecorder
+	logs   *resolvertest.LogRecorder
 }
 
 func newWorld(t *testing.T, n int) *world {
@@ -47,7 +42,7 @@ func newWorld(t *testing.T, n int) *world {
 		t.Fatal(err)
 	}
 	t.Cleanup(f.Close)
-	w := &world{etcd: e, fleet: f, prefix: "service/echo", logs: newLogRecorder(t)}
+	w := &world{etcd: e, fleet: f, prefix: "service/echo", logs: resolvertest.NewLogRecorder(t)}
 	w.em, err = endpoints.NewManager(e.Client(), w.prefix)
 	if err != nil {
 		t.Fatal(err)
@@ -99,7 +94,7 @@ func (w *world) target(query string) string {
 
 // builder is a builder whose logs go to the world's recorder.
 func (w *world) builder() resolver.Builder {
-	return NewBuilder(Options{Logger: w.logs.logger()})
+	return NewBuilder(Options{Logger: w.logs.Logger()})
 }
 
 func newClient(t *testing.T, target string, opts ...grpc.DialOption) echopb.EchoClient {
@@ -120,110 +115,6 @@ func addrs(bs ...*testbed.Backend) []string {
 	}
 	return out
 }
-
-// waitFor polls cond every 5ms until it holds or within passes.
-func waitFor(t *testing.T, within time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("within %v: %s", within, what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
-// stateAddrs lists the addresses of a state's endpoints.
-func stateAddrs(s resolver.State) []string {
-	var out []string
-	for _, ep := range s.Endpoints {
-		out = append(out, ep.Addresses[0].Addr)
-	}
-	return out
-}
-
-func hasAddrs(want ...string) func(resolver.State) bool {
-	slices.Sort(want)
-	return func(s resolver.State) bool {
-		got := stateAddrs(s)
-		var fromAddresses []string
-		for _, a := range s.Addresses {
-			fromAddresses = append(fromAddresses, a.Addr)
-		}
-		return slices.Equal(got, want) && slices.Equal(fromAddresses, want)
-	}
-}
-
-// logRecorder keeps every log record, to check what the resolver said, and
-// prints them when the test fails.
-type logRecorder struct {
-	mu      sync.Mutex
-	records []string
-}
-
-func newLogRecorder(t *testing.T) *logRecorder {
-	r := &logRecorder{}
-	t.Cleanup(func() {
-		if t.Failed() {
-			for _, line := range r.lines() {
-				t.Log(line)
-			}
-		}
-	})
-	return r
-}
-
-func (r *logRecorder) logger() *slog.Logger { return slog.New(&recordHandler{r: r}) }
-
-func (r *logRecorder) lines() []string {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return append([]string(nil), r.records...)
-}
-
-// count returns how many lines contain every one of parts.
-func (r *logRecorder) count(parts ...string) int {
-	n := 0
-	for _, l := range r.lines() {
-		all := true
-		for _, p := range parts {
-			all = all && strings.Contains(l, p)
-		}
-		if all {
-			n++
-		}
-	}
-	return n
-}
-
-type recordHandler struct {
-	r     *logRecorder
-	attrs []slog.Attr
-}
-
-func (h *recordHandler) Enabled(context.Context, slog.Level) bool { return true }
-
-func (h *recordHandler) Handle(_ context.Context, rec slog.Record) error {
-	var b strings.Builder
-	fmt.Fprintf(&b, "%s %s", rec.Level, rec.Message)
-	for _, a := range h.attrs {
-		fmt.Fprintf(&b, " %s=%v", a.Key, a.Value)
-	}
-	rec.Attrs(func(a slog.Attr) bool {
-		fmt.Fprintf(&b, " %s=%v", a.Key, a.Value)
-		return true
-	})
-	h.r.mu.Lock()
-	h.r.records = append(h.r.records, b.String())
-	h.r.mu.Unlock()
-	return nil
-}
-
-func (h *recordHandler) WithAttrs(as []slog.Attr) slog.Handler {
-	return &recordHandler{r: h.r, attrs: append(slices.Clip(h.attrs), as...)}
-}
-
-func (h *recordHandler) WithGroup(string) slog.Handler { return h }
 
 // metadataOf decodes an endpoint's metadata into a map.
 func metadataOf(t *testing.T, ep resolver.Endpoint) map[string]any {
@@ -252,9 +143,4 @@ func mustParse(t *testing.T, s string) *url.URL {
 		t.Fatal(err)
 	}
 	return u
-}
-
-func build(t *testing.T, b resolver.Builder, target string, cc resolver.ClientConn) resolver.Resolver {
-	t.Helper()
-	return resolvertest.Build(t, b, target, cc)
 }

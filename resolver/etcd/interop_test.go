@@ -38,7 +38,7 @@ func TestInteropSideBySide(t *testing.T) {
 	stock := newClient(t, "etcd:///"+w.prefix, grpc.WithResolvers(stockBuilder))
 	ours := newClient(t, w.target(""), grpc.WithResolvers(w.builder()))
 	cc := &resolvertest.RecordingCC{}
-	r := build(t, w.builder(), w.target(""), cc)
+	r := resolvertest.Build(t, w.builder(), w.target(""), cc)
 	defer r.Close()
 
 	var regs []*register.Registration
@@ -58,7 +58,7 @@ func TestInteropSideBySide(t *testing.T) {
 		}, bs[:2]},
 		{"register/etcd adds two", func(t *testing.T) {
 			for _, b := range bs[2:] {
-				reg, err := register.Register(ctx, cli, w.prefix, b.Addr, register.WithLogger(w.logs.logger()), register.WithMetadata(map[string]string{"by": "register"}))
+				reg, err := register.Register(ctx, cli, w.prefix, b.Addr, register.WithLogger(w.logs.Logger()), register.WithMetadata(map[string]string{"by": "register"}))
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -79,7 +79,7 @@ func TestInteropSideBySide(t *testing.T) {
 		{"the lease of endpoints.Manager's keys is revoked", func(t *testing.T) {
 			// Both of its keys go at once; add one with register/etcd in
 			// the same breath, so the set is never empty.
-			reg, err := register.Register(ctx, cli, w.prefix, bs[3].Addr, register.WithLogger(w.logs.logger()))
+			reg, err := register.Register(ctx, cli, w.prefix, bs[3].Addr, register.WithLogger(w.logs.Logger()))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -93,7 +93,7 @@ func TestInteropSideBySide(t *testing.T) {
 		s.change(t)
 		resolvertest.WaitForSet(t, ours, resolvertest.Names(s.want...), 10*time.Second)
 		resolvertest.WaitForSet(t, stock, resolvertest.Names(s.want...), 10*time.Second)
-		st := cc.WaitForState(t, hasAddrs(addrs(s.want...)...))
+		st := cc.WaitForState(t, resolvertest.HasAddrs(addrs(s.want...)...))
 		// The metadata written by either side reaches balancers.
 		for _, ep := range st.Endpoints {
 			md := metadataOf(t, ep)
@@ -120,26 +120,26 @@ func TestEtcdRebuiltWithoutItsData(t *testing.T) {
 	bs := w.fleet.Backends()
 	w.add(t, bs[0].Addr, bs[1].Addr)
 	cc := &resolvertest.RecordingCC{}
-	r := build(t, w.builder(), w.target("max_backoff=200ms"), cc)
+	r := resolvertest.Build(t, w.builder(), w.target("max_backoff=200ms"), cc)
 	defer r.Close()
-	cc.WaitForState(t, hasAddrs(bs[0].Addr, bs[1].Addr))
+	cc.WaitForState(t, resolvertest.HasAddrs(bs[0].Addr, bs[1].Addr))
 	// Writes under the prefix (of a value the resolver skips) move the
 	// revision the resolver has seen on.
 	for i := range 30 {
 		w.put(t, w.prefix+"/not-an-instance", fmt.Sprint(i))
 	}
-	waitFor(t, 10*time.Second, "the writes were not seen", func() bool { return w.logs.count("not-an-instance") >= 30 })
+	resolvertest.Eventually(t, 10*time.Second, "the writes were not seen", func() bool { return w.logs.Count("not-an-instance") >= 30 })
 	w.etcd.Kill()
 	w.etcd.Wipe()
 	w.etcd.Restart()
 	w.add(t, bs[2].Addr)
-	cc.WaitForState(t, hasAddrs(bs[2].Addr))
-	if w.logs.count("revision went back") == 0 {
+	cc.WaitForState(t, resolvertest.HasAddrs(bs[2].Addr))
+	if w.logs.Count("revision went back") == 0 {
 		t.Error("the rewind was not logged")
 	}
 	// And the watch follows the new store.
 	w.add(t, bs[0].Addr)
-	cc.WaitForState(t, hasAddrs(bs[0].Addr, bs[2].Addr))
+	cc.WaitForState(t, resolvertest.HasAddrs(bs[0].Addr, bs[2].Addr))
 	if states, _ := cc.Snapshot(); slices.ContainsFunc(states, func(s resolver.State) bool { return len(s.Endpoints) == 0 }) {
 		t.Error("an empty set was published")
 	}
