@@ -30,6 +30,8 @@ Examples:
   grpclb lab --scenario all                    every scenario
   grpclb lab --scenario scaleup --chart scaleup.svg
   grpclb lab --strategy dnspoll+round_robin,dns+round_robin --duration 20s
+  grpclb lab --consul 127.0.0.1:8500                 scaleup, with a Consul strategy too
+  grpclb lab --scenario registry-down
   grpclb lab --json | jq '.backends[] | select(.added_later) | .first_rpc_ms'
 
 Scenarios:  %s
@@ -56,6 +58,8 @@ func runLab(args []string, stdout, stderr io.Writer) error {
 	fs.DurationVar(&p.MaxAge, "max-age", p.MaxAge, "server MaxConnectionAge of the +maxage strategies")
 	fs.DurationVar(&p.MaxAgeGrace, "max-age-grace", p.MaxAgeGrace, "server MaxConnectionAgeGrace of the +maxage strategies")
 	fs.DurationVar(&p.PollInterval, "poll-interval", p.PollInterval, "dnspoll's re-resolution interval (jitter 20%)")
+	fs.StringVar(&p.ConsulAddr, "consul", "", "a Consul agent's HTTP address (host:port): adds consul+round_robin to scaleup")
+	fs.DurationVar(&p.RegistryOutage, "registry-outage", p.RegistryOutage, "registry-down: how long the registry is away")
 	asJSON := fs.Bool("json", false, "print one JSON object per (scenario, strategy) run instead of tables")
 	chartPath := fs.String("chart", "", "write a chart of calls per second per backend to this .svg or .png file")
 	if err := fs.Parse(args); err != nil {

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"go.uber.org/goleak"
+
+	"github.com/grpclb/grpclb/internal/consultest"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -305,6 +307,47 @@ func TestReshardMovesAboutOneNth(t *testing.T) {
 		moved, ideal := r.Extra["moved_"+k], r.Extra["ideal_"+k]
 		if ideal == 0 || moved > 1.3*ideal || moved < 0.5*ideal {
 			t.Errorf("keys moved %s: %.3f, ideal %.3f", k, moved, ideal)
+		}
+	}
+}
+
+// The registry (an embedded etcd) goes away under load: no call fails, and
+// a backend registered after it is back gets calls.
+func TestRegistryDown(t *testing.T) {
+	p := quick()
+	p.RegistryOutage = 3 * time.Second
+	p.Duration = 16 * time.Second // the embedded etcd takes up to ~7s to finish closing before it restarts
+	r := runScenario(t, "registry-down", p, "etcd+round_robin")["etcd+round_robin"]
+	if r.Failed != 0 {
+		t.Errorf("%d calls failed while the registry was away: %v", r.Failed, r.Errors)
+	}
+	if len(r.Backends) != 4 || r.Backends[3].FirstRPCMs == nil {
+		t.Errorf("the backend registered after the outage got no call: %+v", r.Backends)
+	}
+}
+
+// etcd+round_robin in scaleup: the watch finds added backends within its bound.
+func TestScaleupWithEtcd(t *testing.T) {
+	p := quick()
+	r := runScenario(t, "scaleup", p, "etcd+round_robin")["etcd+round_robin"]
+	checkCommon(t, r, p, p.Duration)
+	for _, b := range added(r) {
+		if b.FirstRPCMs == nil || *b.FirstRPCMs > *r.PickupBoundMs {
+			t.Errorf("%s: first call %v, bound %vms", b.Name, b.FirstRPCMs, *r.PickupBoundMs)
+		}
+	}
+}
+
+// consul+round_robin in scaleup, against a real agent (--consul).
+func TestScaleupWithConsul(t *testing.T) {
+	agent := consultest.Start(t)
+	p := quick()
+	p.ConsulAddr = agent.HTTPAddr()
+	r := runScenario(t, "scaleup", p, "consul+round_robin")["consul+round_robin"]
+	checkCommon(t, r, p, p.Duration)
+	for _, b := range added(r) {
+		if b.FirstRPCMs == nil || *b.FirstRPCMs > *r.PickupBoundMs {
+			t.Errorf("%s: first call %v, bound %vms", b.Name, b.FirstRPCMs, *r.PickupBoundMs)
 		}
 	}
 }

@@ -26,6 +26,10 @@ type Params struct {
 	MaxAge, MaxAgeGrace time.Duration
 	// PollInterval is dnspoll's interval (jitter 20%).
 	PollInterval time.Duration
+	// ConsulAddr is a Consul agent's HTTP address for consul+round_robin.
+	ConsulAddr string
+	// RegistryOutage is how long registry-down takes the registry away.
+	RegistryOutage time.Duration
 	// Bucket is the width of the time series buckets.
 	Bucket time.Duration
 }
@@ -34,14 +38,15 @@ type Params struct {
 // minutes.
 func DefaultParams() Params {
 	return Params{
-		Rate:         200,
-		Workers:      32,
-		Timeout:      time.Second,
-		AddAfter:     3 * time.Second,
-		MaxAge:       5 * time.Second,
-		MaxAgeGrace:  time.Second,
-		PollInterval: 2 * time.Second,
-		Bucket:       500 * time.Millisecond,
+		Rate:           200,
+		Workers:        32,
+		Timeout:        time.Second,
+		AddAfter:       3 * time.Second,
+		MaxAge:         5 * time.Second,
+		MaxAgeGrace:    time.Second,
+		PollInterval:   2 * time.Second,
+		Bucket:         500 * time.Millisecond,
+		RegistryOutage: 20 * time.Second,
 	}
 }
 

@@ -60,13 +60,22 @@ func MakePlan(cfg Config) (Plan, error) {
 			return Plan{}, fmt.Errorf("unknown scenario %q (known: %s)", sn, strings.Join(ScenarioNames(), ", "))
 		}
 		strats := cfg.Strategies
-		if len(strats) == 0 {
+		explicit := len(strats) > 0
+		if !explicit {
 			strats = scn.Strategies
 		}
 		for _, name := range strats {
 			st, ok := strategyByName(name)
 			if !ok {
 				return Plan{}, fmt.Errorf("unknown strategy %q (known: %s)", name, strings.Join(StrategyNames(), ", "))
+			}
+			if st.Requires != nil {
+				if err := st.Requires(cfg.Params); err != nil {
+					if explicit {
+						return Plan{}, err
+					}
+					continue // a default that this run cannot have
+				}
 			}
 			d := cfg.Params.Duration
 			if d == 0 {
@@ -130,6 +139,14 @@ func runOne(ctx context.Context, cfg Config, pr PlannedRun) (Result, error) {
 		return Result{}, err
 	}
 	defer w.Close()
+	if st.Registry != nil {
+		reg, err := st.Registry(p)
+		if err != nil {
+			return Result{}, fmt.Errorf("registry: %w", err)
+		}
+		w.Registry = reg
+		w.publish() // register the initial backends
+	}
 	client, err := st.Dial(w, p)
 	if err != nil {
 		return Result{}, fmt.Errorf("dial: %w", err)

@@ -30,8 +30,9 @@ var scaleup = Scenario{
 		return fmt.Sprintf("3 backends join at %v; MaxConnectionAge %v + grace %v; dnspoll interval %v",
 			p.AddAfter, p.MaxAge, p.MaxAgeGrace, p.PollInterval)
 	},
-	Initial:    2,
-	Strategies: []string{"vip+pick_first", "dns+round_robin", "dns+maxage", "dns+maxage+minres", "dnspoll+round_robin"},
+	Initial: 2,
+	Strategies: []string{"vip+pick_first", "dns+round_robin", "dns+maxage", "dns+maxage+minres", "dnspoll+round_robin",
+		"etcd+round_robin", "consul+round_robin"},
 	Script: func(ctx context.Context, w *World, p Params) ([]Event, error) {
 		if !sleepCtx(ctx, p.AddAfter) {
 			return nil, nil

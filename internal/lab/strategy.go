@@ -1,6 +1,7 @@
 package lab
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -37,6 +38,12 @@ type Strategy struct {
 	// PickupBound is how soon a backend that joins must get its first call
 	// (0: the strategy makes no such promise).
 	PickupBound func(p Params) time.Duration
+	// Registry, when set, starts the registry the world keeps in step with
+	// its backends; Dial can use w.Registry.target().
+	Registry func(p Params) (registry, error)
+	// Requires says what the strategy needs that a run may lack (an
+	// outside server); scenarios skip it from their defaults then.
+	Requires func(p Params) error
 	// Baseline runs the scenario without its fault (World.Baseline), as
 	// the reference for the other strategies.
 	Baseline bool
@@ -59,6 +66,12 @@ func dialDNS(scheme string, extra ...grpc.DialOption) func(w *World, p Params) (
 		opts := append([]grpc.DialOption{insecureCreds, grpc.WithDefaultServiceConfig(roundRobinConfig)}, extra...)
 		return newClient(target, opts...)
 	}
+}
+
+// dialRegistry dials the world's registry with round_robin.
+func dialRegistry(w *World, p Params) (Client, error) {
+	return newClient(w.Registry.target(), insecureCreds, grpc.WithResolvers(w.Registry.resolver()),
+		grpc.WithDefaultServiceConfig(roundRobinConfig))
 }
 
 // dialPoll dials through dnspoll (the lab's poll interval) with a service
@@ -180,6 +193,28 @@ var strategies = []Strategy{
 			return func() { grpcdns.SetMinResolutionInterval(grpcDNSFloor) }
 		},
 		PickupBound: maxAgeBound,
+	},
+	{
+		Name:        "etcd+round_robin",
+		Doc:         "an embedded etcd where every backend registers itself (register/etcd), followed by resolver/etcd's watch, with round_robin",
+		Registry:    func(Params) (registry, error) { return startEtcdRegistry() },
+		Dial:        dialRegistry,
+		PickupBound: func(Params) time.Duration { return 2 * time.Second },
+	},
+	{
+		Name: "consul+round_robin",
+		Doc:  "the Consul agent named by --consul, backends registered with a gRPC health check (register/consul), followed by resolver/consul's blocking queries",
+		Registry: func(p Params) (registry, error) {
+			return startConsulRegistry(p.ConsulAddr)
+		},
+		Requires: func(p Params) error {
+			if p.ConsulAddr == "" {
+				return errors.New("consul+round_robin needs --consul HOST:PORT, a Consul agent's HTTP address")
+			}
+			return nil
+		},
+		Dial:        dialRegistry,
+		PickupBound: func(Params) time.Duration { return 3 * time.Second },
 	},
 	{
 		Name: "dnspoll+round_robin",

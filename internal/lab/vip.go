@@ -12,7 +12,6 @@ var vip = Scenario{
 	Doc: "5 backends behind one VIP (an L4 balancer that picks a backend per connection, like a ClusterIP): " +
 		"how many backends does one client reach?",
 	Duration:   5 * time.Second,
-	InDefault:  true,
 	Initial:    5,
 	Strategies: []string{"vip+pick_first", "vip+pool", "vip+ccpool"},
 	Notes: map[string]string{

@@ -19,6 +19,9 @@ type World struct {
 	VIP   *testbed.VIP
 	// Name is the DNS name of the service, e.g. "backend.lab.".
 	Name string
+	// Registry, when a strategy uses one, is kept in step with the running
+	// backends.
+	Registry registry
 	// Baseline is set for a strategy that runs the scenario without its
 	// fault, as the reference the others are compared with.
 	Baseline bool
@@ -105,6 +108,15 @@ func (w *World) publish() {
 	}
 	w.DNS.SetHosts(w.Name, 1, ips...)
 	w.VIP.SetBackends(addrs...)
+	if w.Registry != nil {
+		var running []*testbed.Backend
+		for _, b := range w.Fleet.Backends() {
+			if b.Running() {
+				running = append(running, b)
+			}
+		}
+		w.Registry.sync(running)
+	}
 }
 
 // joined returns when addr joined and whether that was after the start.
@@ -116,6 +128,9 @@ func (w *World) joined(addr string) (time.Duration, bool) {
 
 // Close stops everything.
 func (w *World) Close() {
+	if w.Registry != nil {
+		w.Registry.close()
+	}
 	if w.VIP != nil {
 		w.VIP.Close()
 	}

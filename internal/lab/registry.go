@@ -1,0 +1,287 @@
+package lab
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	consulapi "github.com/hashicorp/consul/api"
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.etcd.io/etcd/server/v3/embed"
+	"go.uber.org/zap"
+	"google.golang.org/grpc/resolver"
+
+	"github.com/grpclb/grpclb/internal/testbed"
+	consulreg "github.com/grpclb/grpclb/register/consul"
+	etcdreg "github.com/grpclb/grpclb/register/etcd"
+	consulresolver "github.com/grpclb/grpclb/resolver/consul"
+	etcdresolver "github.com/grpclb/grpclb/resolver/etcd"
+)
+
+// registry is a service registry that registry strategies follow: the
+// world keeps it in step with the running backends, as the backends' own
+// registration would.
+type registry interface {
+	// target is the client's target for the lab's service.
+	target() string
+	// resolver builds the client's resolver (with the lab's quiet logger).
+	resolver() resolver.Builder
+	// sync registers running backends not yet registered and deregisters
+	// the ones that stopped.
+	sync(running []*testbed.Backend)
+	// down takes the registry away; up brings it back. A registry that
+	// cannot (an agent the lab does not own) returns an error.
+	down() error
+	up() error
+	close()
+}
+
+var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+// etcdRegistry is an embedded etcd (no outside server needed) with every
+// backend registered through register/etcd.
+type etcdRegistry struct {
+	cfg    *embed.Config
+	dir    string
+	client *clientv3.Client
+
+	mu      sync.Mutex
+	srv     *embed.Etcd
+	stopped chan struct{} // closed when the last down's Close has returned
+	regs    map[string]*etcdreg.Registration
+}
+
+const labPrefix = "grpclb-lab/backend"
+
+func startEtcdRegistry() (*etcdRegistry, error) {
+	dir, err := os.MkdirTemp("", "grpclb-lab-etcd-")
+	if err != nil {
+		return nil, err
+	}
+	ports, err := freePorts(2)
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, err
+	}
+	client := url.URL{Scheme: "http", Host: fmt.Sprintf("127.0.0.1:%d", ports[0])}
+	peer := url.URL{Scheme: "http", Host: fmt.Sprintf("127.0.0.1:%d", ports[1])}
+	cfg := embed.NewConfig()
+	cfg.Name = "lab"
+	cfg.Dir = filepath.Join(dir, "data")
+	cfg.ListenClientUrls, cfg.AdvertiseClientUrls = []url.URL{client}, []url.URL{client}
+	cfg.ListenPeerUrls, cfg.AdvertisePeerUrls = []url.URL{peer}, []url.URL{peer}
+	cfg.InitialCluster = cfg.InitialClusterFromName(cfg.Name)
+	cfg.LogLevel = "error"
+	cfg.LogOutputs = []string{filepath.Join(dir, "etcd.log")}
+	r := &etcdRegistry{cfg: cfg, dir: dir, regs: make(map[string]*etcdreg.Registration)}
+	if err := r.up(); err != nil {
+		os.RemoveAll(dir)
+		return nil, err
+	}
+	r.client, err = clientv3.New(clientv3.Config{Endpoints: []string{client.Host}, DialTimeout: 2 * time.Second, Logger: zap.NewNop()})
+	if err != nil {
+		r.close()
+		return nil, err
+	}
+	return r, nil
+}
+
+func freePorts(n int) ([]int, error) {
+	var ports []int
+	for range n {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, err
+		}
+		defer l.Close()
+		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
+	}
+	return ports, nil
+}
+
+func (r *etcdRegistry) resolver() resolver.Builder {
+	return etcdresolver.NewBuilder(etcdresolver.Options{Logger: quiet})
+}
+
+func (r *etcdRegistry) target() string {
+	return fmt.Sprintf("etcd://%s/%s", r.cfg.ListenClientUrls[0].Host, labPrefix)
+}
+
+func (r *etcdRegistry) sync(running []*testbed.Backend) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	live := make(map[string]bool)
+	for _, b := range running {
+		live[b.Addr] = true
+		if r.regs[b.Addr] != nil {
+			continue
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		reg, err := etcdreg.Register(ctx, r.client, labPrefix, b.Addr, etcdreg.WithTTL(5*time.Second), etcdreg.WithLogger(quiet))
+		cancel()
+		if err == nil {
+			r.regs[b.Addr] = reg
+		}
+	}
+	for addr, reg := range r.regs {
+		if !live[addr] {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			_ = reg.Deregister(ctx)
+			cancel()
+			delete(r.regs, addr)
+		}
+	}
+}
+
+func (r *etcdRegistry) down() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.srv == nil {
+		return errors.New("etcd is already down")
+	}
+	// Abruptly, as a crash would: the server stops at once and its
+	// listeners close; Close then waits out etcd's request timeout (about
+	// 7s) for open streams in the background, so that up waits for it.
+	srv := r.srv
+	r.srv = nil
+	srv.Server.HardStop()
+	done := make(chan struct{})
+	r.stopped = done
+	go func() {
+		defer close(done)
+		srv.Close()
+	}()
+	return nil
+}
+
+func (r *etcdRegistry) up() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.srv != nil {
+		return nil
+	}
+	if r.stopped != nil {
+		<-r.stopped // the ports and data directory are free again
+	}
+	e, err := embed.StartEtcd(r.cfg)
+	if err != nil {
+		return fmt.Errorf("embedded etcd: %w", err)
+	}
+	select {
+	case <-e.Server.ReadyNotify():
+	case <-time.After(20 * time.Second):
+		e.Close()
+		return errors.New("embedded etcd not ready within 20s")
+	}
+	r.srv = e
+	return nil
+}
+
+func (r *etcdRegistry) close() {
+	r.mu.Lock()
+	regs := r.regs
+	r.regs = nil
+	r.mu.Unlock()
+	for _, reg := range regs {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		_ = reg.Deregister(ctx)
+		cancel()
+	}
+	if r.client != nil {
+		r.client.Close()
+	}
+	_ = r.down()
+	r.mu.Lock()
+	stopped := r.stopped
+	r.mu.Unlock()
+	if stopped != nil {
+		<-stopped
+	}
+	os.RemoveAll(r.dir)
+}
+
+// consulRegistry registers the backends with an outside Consul agent
+// (--consul) under a service name of their own.
+type consulRegistry struct {
+	addr, service string
+	client        *consulapi.Client
+
+	mu   sync.Mutex
+	regs map[string]*consulreg.Registration
+}
+
+func startConsulRegistry(addr string) (*consulRegistry, error) {
+	cfg := consulapi.DefaultConfig()
+	cfg.Address = addr
+	c, err := consulapi.NewClient(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := c.Status().Leader(); err != nil {
+		return nil, fmt.Errorf("consul agent %s: %w", addr, err)
+	}
+	return &consulRegistry{addr: addr, client: c, regs: make(map[string]*consulreg.Registration),
+		service: fmt.Sprintf("grpclb-lab-%d-%d", os.Getpid(), time.Now().UnixNano())}, nil
+}
+
+func (r *consulRegistry) resolver() resolver.Builder {
+	return consulresolver.NewBuilder(consulresolver.Options{Logger: quiet})
+}
+
+func (r *consulRegistry) target() string { return fmt.Sprintf("consul://%s/%s", r.addr, r.service) }
+
+func (r *consulRegistry) sync(running []*testbed.Backend) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	live := make(map[string]bool)
+	for _, b := range running {
+		live[b.Addr] = true
+		if r.regs[b.Addr] != nil {
+			continue
+		}
+		host, port, err := splitAddr(b.Addr)
+		if err != nil {
+			continue
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		reg, err := consulreg.Register(ctx, r.client, consulreg.Service{Name: r.service, Address: host, Port: port},
+			consulreg.WithGRPCCheck(time.Second), consulreg.WithInitialPassing())
+		cancel()
+		if err == nil {
+			r.regs[b.Addr] = reg
+		}
+	}
+	for addr, reg := range r.regs {
+		if !live[addr] {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			_ = reg.Deregister(ctx)
+			cancel()
+			delete(r.regs, addr)
+		}
+	}
+}
+
+func splitAddr(addr string) (string, int, error) {
+	h, p, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", 0, err
+	}
+	var port int
+	_, err = fmt.Sscanf(p, "%d", &port)
+	return h, port, err
+}
+
+func (r *consulRegistry) down() error {
+	return errors.New("the lab does not own the Consul agent given with --consul")
+}
+func (r *consulRegistry) up() error { return nil }
+
+func (r *consulRegistry) close() { r.sync(nil) }
