@@ -17,6 +17,8 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/server/v3/embed"
 	"go.uber.org/zap"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/resolver"
 
 	"github.com/grpclb/grpclb/internal/testbed"
@@ -86,7 +88,15 @@ func startEtcdRegistry() (*etcdRegistry, error) {
 		os.RemoveAll(dir)
 		return nil, err
 	}
-	r.client, err = clientv3.New(clientv3.Config{Endpoints: []string{client.Host}, DialTimeout: 2 * time.Second, Logger: zap.NewNop()})
+	// Registrations must reconnect within a second of etcd's return:
+	// grpc-go's default backoff grows to two minutes.
+	r.client, err = clientv3.New(clientv3.Config{
+		Endpoints: []string{client.Host}, DialTimeout: 2 * time.Second, Logger: zap.NewNop(),
+		DialOptions: []grpc.DialOption{grpc.WithConnectParams(grpc.ConnectParams{
+			Backoff:           backoff.Config{BaseDelay: 100 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: time.Second},
+			MinConnectTimeout: time.Second,
+		})},
+	})
 	if err != nil {
 		r.close()
 		return nil, err
@@ -108,7 +118,7 @@ func freePorts(n int) ([]int, error) {
 }
 
 func (r *etcdRegistry) resolver() resolver.Builder {
-	return etcdresolver.NewBuilder(etcdresolver.Options{Logger: quiet})
+	return etcdresolver.NewBuilder(etcdresolver.Options{Logger: quiet, MaxBackoff: time.Second})
 }
 
 func (r *etcdRegistry) target() string {
