@@ -97,6 +97,9 @@ func TestAttributes(t *testing.T) {
 // The agent goes away for a while under load: the resolver keeps the last
 // good set (no call fails), then follows the registrations made again by
 // register/consul after the agent came back empty with a new index.
+// registryOutage is how long the registry stays away under load.
+const registryOutage = 20 * time.Second
+
 func TestAgentDownAndRestartedUnderLoad(t *testing.T) {
 	w := newWorld(t, 4)
 	bs := w.fleet.Backends()
@@ -109,15 +112,15 @@ func TestAgentDownAndRestartedUnderLoad(t *testing.T) {
 
 	l := resolvertest.StartLoad(c, 4)
 	w.agent.Stop()
-	// The outage lasts long enough for several failed queries and for
-	// the resolver's backoff to grow; this wait is the scenario, not a
-	// synchronisation.
-	<-time.After(3 * time.Second)
+	// The outage lasts 20s (the figure), long enough for many
+	// failed queries and for the resolver's backoff to reach its cap; this
+	// wait is the scenario, not a synchronisation.
+	<-time.After(registryOutage)
 	if n := w.logs.Count("query failed; keeping the last good set"); n == 0 {
 		t.Error("the resolver never noticed that the agent was down")
 	}
 	w.agent.Restart()
-	resolvertest.Eventually(t, 10*time.Second, "registrations made again", func() bool {
+	resolvertest.Eventually(t, 20*time.Second, "registrations made again", func() bool {
 		for _, r := range regs {
 			if r.Registrations() < 2 {
 				return false
