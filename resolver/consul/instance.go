@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/grpclb/grpclb/internal/targetopt"
+
 	"github.com/hashicorp/consul/api"
 	"google.golang.org/grpc/attributes"
 	"google.golang.org/grpc/resolver"
@@ -99,7 +101,7 @@ func instanceFromEntry(e *api.ServiceEntry) (*Instance, error) {
 	if e.Service.Port < 1 || e.Service.Port > 65535 {
 		return nil, fmt.Errorf("port %d is not from 1 to 65535", e.Service.Port)
 	}
-	if err := checkHost(host); err != nil {
+	if err := targetopt.CheckHost(host); err != nil {
 		return nil, fmt.Errorf("address: %w", err)
 	}
 	var addr string

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/grpclb/grpclb/internal/targetopt"
 )
 
 func mustParse(t testing.TB, s string) *url.URL {
@@ -117,7 +119,7 @@ func FuzzParseTarget(f *testing.F) {
 			t.Fatalf("%q: accepted service %q", s, got.service)
 		}
 		if got.agent != "" {
-			if _, _, err := splitHostPort(got.agent, DefaultPort); err != nil {
+			if _, _, err := targetopt.SplitHostPort(got.agent, DefaultPort); err != nil {
 				t.Fatalf("%q: accepted agent %q: %v", s, got.agent, err)
 			}
 		}

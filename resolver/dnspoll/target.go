@@ -8,7 +8,8 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-	"time"
+
+	"github.com/grpclb/grpclb/internal/targetopt"
 )
 
 const (
@@ -78,11 +79,11 @@ func (t *target) applyQuery(raw string) error {
 		v := vals[0]
 		switch key {
 		case "interval":
-			t.opts.Interval, err = parseDuration(key, v)
+			t.opts.Interval, err = targetopt.Duration(key, v)
 		case "min_interval":
-			t.opts.MinInterval, err = parseDuration(key, v)
+			t.opts.MinInterval, err = targetopt.Duration(key, v)
 		case "timeout":
-			t.opts.Timeout, err = parseDuration(key, v)
+			t.opts.Timeout, err = targetopt.Duration(key, v)
 		case "jitter":
 			t.opts.Jitter, err = strconv.ParseFloat(v, 64)
 			if err == nil && t.opts.Jitter == 0 {
@@ -113,14 +114,6 @@ func (t *target) applyQuery(raw string) error {
 		}
 	}
 	return nil
-}
-
-func parseDuration(key, v string) (time.Duration, error) {
-	d, err := time.ParseDuration(v)
-	if err != nil || d <= 0 {
-		return 0, fmt.Errorf("option %s=%q is not a positive duration such as 5s", key, v)
-	}
-	return d, nil
 }
 
 // splitHostPort splits "host:port", "host", "[v6]:port" and "v6" literals.

@@ -4,12 +4,11 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/netip"
 	"net/url"
-	"strconv"
 	"strings"
-	"time"
 	"unicode"
+
+	"github.com/grpclb/grpclb/internal/targetopt"
 )
 
 // target is a parsed etcd target.
@@ -48,7 +47,7 @@ func parseTarget(u url.URL, defaults Options, env string) (target, error) {
 	switch {
 	case u.Host != "":
 		for ep := range strings.SplitSeq(u.Host, ",") {
-			h, p, err := splitHostPort(ep, DefaultPort)
+			h, p, err := targetopt.SplitHostPort(ep, DefaultPort)
 			if err != nil {
 				return t, fmt.Errorf("etcd endpoint %q: %w", ep, err)
 			}
@@ -113,11 +112,11 @@ func (t *target) applyQuery(raw string) error {
 		v := vals[0]
 		switch key {
 		case "dial_timeout":
-			t.opts.DialTimeout, err = parseDuration(key, v)
+			t.opts.DialTimeout, err = targetopt.Duration(key, v)
 		case "timeout":
-			t.opts.Timeout, err = parseDuration(key, v)
+			t.opts.Timeout, err = targetopt.Duration(key, v)
 		case "max_backoff":
-			t.opts.MaxBackoff, err = parseDuration(key, v)
+			t.opts.MaxBackoff, err = targetopt.Duration(key, v)
 		case "empty":
 			switch v {
 			case "keep":
@@ -132,59 +131,6 @@ func (t *target) applyQuery(raw string) error {
 		}
 		if err != nil {
 			return err
-		}
-	}
-	return nil
-}
-
-func parseDuration(key, v string) (time.Duration, error) {
-	d, err := time.ParseDuration(v)
-	if err != nil || d <= 0 {
-		return 0, fmt.Errorf("option %s=%q is not a positive duration such as 5s", key, v)
-	}
-	return d, nil
-}
-
-// splitHostPort splits "host:port", "host" and "[v6]:port"; a missing port
-// is defPort.
-func splitHostPort(s, defPort string) (host, port string, err error) {
-	if s == "" {
-		return "", "", errors.New("is empty")
-	}
-	if h, p, err := net.SplitHostPort(s); err == nil {
-		if err := checkPort(p); err != nil {
-			return "", "", err
-		}
-		if h == "" {
-			return "", "", errors.New("has a port but no host")
-		}
-		return h, p, checkHost(h)
-	}
-	if len(s) > 2 && s[0] == '[' && s[len(s)-1] == ']' {
-		if ip, err := netip.ParseAddr(s[1 : len(s)-1]); err == nil && ip.Is6() {
-			return ip.String(), defPort, nil
-		}
-	}
-	if strings.ContainsAny(s, ":[]") {
-		return "", "", errors.New("is not host, host:port or [ipv6]:port")
-	}
-	return s, defPort, checkHost(s)
-}
-
-func checkPort(p string) error {
-	if p == "" {
-		return errors.New("ends with a colon but has no port")
-	}
-	if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 || p[0] == '+' {
-		return fmt.Errorf("port %q is not a number from 1 to 65535", p)
-	}
-	return nil
-}
-
-func checkHost(h string) error {
-	for _, c := range h {
-		if unicode.IsSpace(c) || unicode.IsControl(c) || c == '/' || c == ',' || c == unicode.ReplacementChar {
-			return fmt.Errorf("host %q has character %q", h, c)
 		}
 	}
 	return nil

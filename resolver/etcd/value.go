@@ -9,6 +9,8 @@ import (
 	"net/netip"
 	"strconv"
 
+	"github.com/grpclb/grpclb/internal/targetopt"
+
 	"google.golang.org/grpc/attributes"
 	"google.golang.org/grpc/resolver"
 )
@@ -92,13 +94,13 @@ func canonicalAddr(a string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("address %q is not host:port", a)
 	}
-	if err := checkPort(p); err != nil {
+	if err := targetopt.CheckPort(p); err != nil {
 		return "", fmt.Errorf("address %q: %w", a, err)
 	}
 	if h == "" {
 		return "", fmt.Errorf("address %q has no host", a)
 	}
-	if err := checkHost(h); err != nil {
+	if err := targetopt.CheckHost(h); err != nil {
 		return "", fmt.Errorf("address %q: %w", a, err)
 	}
 	port, _ := strconv.ParseUint(p, 10, 16) // checked above

@@ -1,0 +1,72 @@
+// Package targetopt parses the pieces that grpclb's resolver targets share:
+// a registry's host:port in the authority and positive durations in the
+// query, with errors that say what is wrong.
+package targetopt
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"strconv"
+	"strings"
+	"time"
+	"unicode"
+)
+
+// Duration parses option key's value v as a positive Go duration.
+func Duration(key, v string) (time.Duration, error) {
+	d, err := time.ParseDuration(v)
+	if err != nil || d <= 0 {
+		return 0, fmt.Errorf("option %s=%q is not a positive duration such as 5s", key, v)
+	}
+	return d, nil
+}
+
+// SplitHostPort splits "host:port", "host" and "[v6]:port"; a missing port
+// is defPort. The error says what is wrong with s, for a message that names
+// s first.
+func SplitHostPort(s, defPort string) (host, port string, err error) {
+	if s == "" {
+		return "", "", errors.New("is empty")
+	}
+	if h, p, err := net.SplitHostPort(s); err == nil {
+		if err := CheckPort(p); err != nil {
+			return "", "", err
+		}
+		if h == "" {
+			return "", "", errors.New("has a port but no host")
+		}
+		return h, p, CheckHost(h)
+	}
+	if len(s) > 2 && s[0] == '[' && s[len(s)-1] == ']' {
+		if ip, err := netip.ParseAddr(s[1 : len(s)-1]); err == nil && ip.Is6() {
+			return ip.String(), defPort, nil
+		}
+	}
+	if strings.ContainsAny(s, ":[]") {
+		return "", "", errors.New("is not host, host:port or [ipv6]:port")
+	}
+	return s, defPort, CheckHost(s)
+}
+
+// CheckPort accepts a decimal port from 1 to 65535.
+func CheckPort(p string) error {
+	if p == "" {
+		return errors.New("ends with a colon but has no port")
+	}
+	if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 || p[0] == '+' {
+		return fmt.Errorf("port %q is not a number from 1 to 65535", p)
+	}
+	return nil
+}
+
+// CheckHost rejects characters no host name or address has.
+func CheckHost(h string) error {
+	for _, c := range h {
+		if unicode.IsSpace(c) || unicode.IsControl(c) || c == '/' || c == ',' || c == '@' || c == '?' || c == '#' || c == unicode.ReplacementChar {
+			return fmt.Errorf("host %q has character %q", h, c)
+		}
+	}
+	return nil
+}

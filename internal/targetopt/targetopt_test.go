@@ -1,0 +1,49 @@
+package targetopt
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestSplitHostPort(t *testing.T) {
+	tests := []struct {
+		in, host, port, wantErr string
+	}{
+		{in: "10.0.0.1:2379", host: "10.0.0.1", port: "2379"},
+		{in: "etcd-1", host: "etcd-1", port: "99"},
+		{in: "[::1]:8500", host: "::1", port: "8500"},
+		{in: "[::1]", host: "::1", port: "99"},
+		{in: "", wantErr: "is empty"},
+		{in: "host:", wantErr: "no port"},
+		{in: ":80", wantErr: "no host"},
+		{in: "host:0", wantErr: `port "0"`},
+		{in: "host:+80", wantErr: `port "+80"`},
+		{in: "a:b:c", wantErr: "is not host"},
+		{in: "ho st", wantErr: "has character ' '"},
+		{in: "user@host:1", wantErr: "has character '@'"},
+	}
+	for _, tt := range tests {
+		h, p, err := SplitHostPort(tt.in, "99")
+		if tt.wantErr != "" {
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Errorf("%q: error %v, want %q", tt.in, err, tt.wantErr)
+			}
+			continue
+		}
+		if err != nil || h != tt.host || p != tt.port {
+			t.Errorf("%q: %q %q %v", tt.in, h, p, err)
+		}
+	}
+}
+
+func TestDuration(t *testing.T) {
+	if d, err := Duration("wait", "1.5s"); err != nil || d != 1500*time.Millisecond {
+		t.Errorf("1.5s: %v %v", d, err)
+	}
+	for _, bad := range []string{"", "0s", "-1s", "5"} {
+		if _, err := Duration("wait", bad); err == nil || !strings.Contains(err.Error(), "option wait=") {
+			t.Errorf("%q: %v", bad, err)
+		}
+	}
+}
