@@ -173,3 +173,27 @@ func Names(bs ...*testbed.Backend) []string {
 	slices.Sort(out)
 	return out
 }
+
+// FirstCallOn calls c until backend name answers and returns the time since
+// start; the test fails if it has not answered within 10s of start.
+func FirstCallOn(tb testing.TB, c echopb.EchoClient, name string, start time.Time) time.Duration {
+	tb.Helper()
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		resp, err := c.Echo(ctx, &echopb.EchoRequest{})
+		cancel()
+		if err == nil && resp.GetBackend() == name {
+			return time.Since(start)
+		}
+		if time.Since(start) > 10*time.Second {
+			tb.Fatalf("%s never answered within 10s (last answer: %q, %v)", name, resp.GetBackend(), err)
+		}
+	}
+}
+
+// Percentile returns the q-th quantile (0 < q <= 1) of sorted durations,
+// nearest rank.
+func Percentile(sorted []time.Duration, q float64) time.Duration {
+	i := int(float64(len(sorted))*q+0.999999) - 1
+	return sorted[max(0, min(i, len(sorted)-1))]
+}

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/grpclb/grpclb/internal/resolvertest"
+
 	"github.com/hashicorp/consul/api"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
@@ -53,20 +55,7 @@ func propagation(tb testing.TB, n int, onReady func()) []time.Duration {
 	}
 	defer cc.Close()
 	c := echopb.NewEchoClient(cc)
-	firstOn := func(b *testbed.Backend, start time.Time) time.Duration {
-		for {
-			cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-			resp, err := c.Echo(cctx, &echopb.EchoRequest{})
-			cancel()
-			if err == nil && resp.GetBackend() == b.Name {
-				return time.Since(start)
-			}
-			if time.Since(start) > 10*time.Second {
-				tb.Fatalf("%s never answered within 10s of its registration (last: %v, %v)", b.Name, resp.GetBackend(), err)
-			}
-		}
-	}
-	firstOn(bs[0], time.Now())
+	resolvertest.FirstCallOn(tb, c, bs[0].Name, time.Now())
 	if onReady != nil {
 		onReady()
 	}
@@ -76,7 +65,7 @@ func propagation(tb testing.TB, n int, onReady func()) []time.Duration {
 		b := bs[1+i%7]
 		start := time.Now()
 		r := reg(b)
-		out = append(out, firstOn(b, start))
+		out = append(out, resolvertest.FirstCallOn(tb, c, b.Name, start))
 		if prev != nil {
 			if err := prev.Deregister(ctx); err != nil {
 				tb.Fatal(err)
@@ -90,13 +79,6 @@ func propagation(tb testing.TB, n int, onReady func()) []time.Duration {
 	return out
 }
 
-// percentile returns the q-th quantile (0 < q <= 1) of sorted durations,
-// nearest rank.
-func percentile(sorted []time.Duration, q float64) time.Duration {
-	i := int(float64(len(sorted))*q+0.999999) - 1
-	return sorted[max(0, min(i, len(sorted)-1))]
-}
-
 // TestPropagationLatency registers 60 instances one after another and
 // checks that the first RPC reaches each. p50 and p99 are logged; only a
 // median over 200ms fails the test (propagation broken, not slow), since
@@ -107,7 +89,7 @@ func TestPropagationLatency(t *testing.T) {
 	}
 	ds := propagation(t, 60, nil)
 	slices.Sort(ds)
-	p50, p99 := percentile(ds, 0.50), percentile(ds, 0.99)
+	p50, p99 := resolvertest.Percentile(ds, 0.50), resolvertest.Percentile(ds, 0.99)
 	t.Logf("register → first RPC on the new instance, %d changes: p50 %v, p99 %v, max %v",
 		len(ds), p50.Round(10*time.Microsecond), p99.Round(10*time.Microsecond), ds[len(ds)-1].Round(10*time.Microsecond))
 	if p50 > 200*time.Millisecond {
@@ -121,6 +103,6 @@ func BenchmarkPropagation(b *testing.B) {
 	ds := propagation(b, b.N, b.ResetTimer)
 	b.StopTimer()
 	slices.Sort(ds)
-	b.ReportMetric(float64(percentile(ds, 0.50))/1e6, "p50-ms")
-	b.ReportMetric(float64(percentile(ds, 0.99))/1e6, "p99-ms")
+	b.ReportMetric(float64(resolvertest.Percentile(ds, 0.50))/1e6, "p50-ms")
+	b.ReportMetric(float64(resolvertest.Percentile(ds, 0.99))/1e6, "p99-ms")
 }

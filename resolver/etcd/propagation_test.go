@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/grpclb/grpclb/internal/resolvertest"
+
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
@@ -53,20 +55,7 @@ func propagation(tb testing.TB, n int, onReady func()) []time.Duration {
 	}
 	defer cc.Close()
 	c := echopb.NewEchoClient(cc)
-	firstOn := func(b *testbed.Backend, start time.Time) time.Duration {
-		for {
-			cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-			resp, err := c.Echo(cctx, &echopb.EchoRequest{})
-			cancel()
-			if err == nil && resp.GetBackend() == b.Name {
-				return time.Since(start)
-			}
-			if time.Since(start) > 10*time.Second {
-				tb.Fatalf("%s never answered within 10s of its registration (last: %v, %v)", b.Name, resp.GetBackend(), err)
-			}
-		}
-	}
-	firstOn(bs[0], time.Now())
+	resolvertest.FirstCallOn(tb, c, bs[0].Name, time.Now())
 	if onReady != nil {
 		onReady()
 	}
@@ -77,7 +66,7 @@ func propagation(tb testing.TB, n int, onReady func()) []time.Duration {
 		b := bs[1+i%7]
 		start := time.Now()
 		r := reg(b)
-		out = append(out, firstOn(b, start))
+		out = append(out, resolvertest.FirstCallOn(tb, c, b.Name, start))
 		if prev != nil {
 			if err := prev.Deregister(ctx); err != nil {
 				tb.Fatal(err)
@@ -91,13 +80,6 @@ func propagation(tb testing.TB, n int, onReady func()) []time.Duration {
 	return out
 }
 
-// percentile returns the q-th quantile (0 < q <= 1) of sorted durations,
-// nearest rank.
-func percentile(sorted []time.Duration, q float64) time.Duration {
-	i := int(float64(len(sorted))*q+0.999999) - 1
-	return sorted[max(0, min(i, len(sorted)-1))]
-}
-
 // TestPropagationLatency registers 100 instances one after another and
 // checks that the first RPC reaches each. The p99 target (100ms on an idle
 // 2-core machine) is a benchmark figure, reported here and by
@@ -109,7 +91,7 @@ func TestPropagationLatency(t *testing.T) {
 	}
 	ds := propagation(t, 100, nil)
 	slices.Sort(ds)
-	p50, p99 := percentile(ds, 0.50), percentile(ds, 0.99)
+	p50, p99 := resolvertest.Percentile(ds, 0.50), resolvertest.Percentile(ds, 0.99)
 	t.Logf("register → first RPC on the new instance, %d changes: p50 %v, p99 %v, max %v",
 		len(ds), p50.Round(10*time.Microsecond), p99.Round(10*time.Microsecond), ds[len(ds)-1].Round(10*time.Microsecond))
 	if p50 > 100*time.Millisecond {
@@ -125,24 +107,6 @@ func BenchmarkPropagation(b *testing.B) {
 	ds := propagation(b, b.N, b.ResetTimer)
 	b.StopTimer()
 	slices.Sort(ds)
-	b.ReportMetric(float64(percentile(ds, 0.50))/1e6, "p50-ms")
-	b.ReportMetric(float64(percentile(ds, 0.99))/1e6, "p99-ms")
-}
-
-func TestPercentile(t *testing.T) {
-	var ds []time.Duration
-	for i := 1; i <= 100; i++ {
-		ds = append(ds, time.Duration(i))
-	}
-	for _, tc := range []struct {
-		q    float64
-		want time.Duration
-	}{{0.5, 50}, {0.99, 99}, {1, 100}, {0.001, 1}} {
-		if got := percentile(ds, tc.q); got != tc.want {
-			t.Errorf("percentile(1..100, %v) = %v, want %v", tc.q, got, tc.want)
-		}
-	}
-	if got := percentile(ds[:50], 0.99); got != 50 {
-		t.Errorf("p99 of 50 samples = %v, want the largest", got)
-	}
+	b.ReportMetric(float64(resolvertest.Percentile(ds, 0.50))/1e6, "p50-ms")
+	b.ReportMetric(float64(resolvertest.Percentile(ds, 0.99))/1e6, "p99-ms")
 }
