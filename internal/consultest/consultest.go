@@ -267,21 +267,7 @@ func (a *Agent) stop(sig syscall.Signal) error {
 	cmd, done := a.cmd, a.done
 	a.cmd, a.done = nil, nil
 	a.mu.Unlock()
-	if cmd == nil {
-		return errors.New("not running")
-	}
-	cmd.Process.Signal(sig)
-	select {
-	case <-done:
-		return nil
-	case <-time.After(10 * time.Second):
-	}
-	cmd.Process.Kill()
-	<-done
-	if sig == syscall.SIGKILL {
-		return errors.New("consul survived SIGKILL for 10s")
-	}
-	return nil
+	return testbed.StopProcess("consul", cmd, done, sig, 10*time.Second)
 }
 
 func (a *Agent) cleanup() {

@@ -259,21 +259,7 @@ func (s *Server) stop(sig syscall.Signal) error {
 	cmd, done := s.cmd, s.done
 	s.cmd, s.done = nil, nil
 	s.mu.Unlock()
-	if cmd == nil {
-		return errors.New("not running")
-	}
-	cmd.Process.Signal(sig)
-	select {
-	case <-done:
-		return nil
-	case <-time.After(5 * time.Second):
-	}
-	cmd.Process.Kill()
-	<-done
-	if sig == syscall.SIGKILL {
-		return errors.New("etcd survived SIGKILL for 5s")
-	}
-	return nil
+	return testbed.StopProcess("etcd", cmd, done, sig, 5*time.Second)
 }
 
 func (s *Server) cleanup() {

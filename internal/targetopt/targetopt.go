@@ -70,3 +70,24 @@ func CheckHost(h string) error {
 	}
 	return nil
 }
+
+// Bool parses option key's value v as true or false.
+func Bool(key, v string) (bool, error) {
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		return false, fmt.Errorf("option %s=%q is not true or false", key, v)
+	}
+	return b, nil
+}
+
+// PublishEmpty parses the empty= option resolvers share: "keep" (ignore an
+// empty answer, keeping the last good set) or "publish" (publish it).
+func PublishEmpty(v string) (bool, error) {
+	switch v {
+	case "keep":
+		return false, nil
+	case "publish":
+		return true, nil
+	}
+	return false, fmt.Errorf("option empty=%q is not keep or publish", v)
+}

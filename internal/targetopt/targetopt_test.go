@@ -47,3 +47,20 @@ func TestDuration(t *testing.T) {
 		}
 	}
 }
+
+func TestBoolAndPublishEmpty(t *testing.T) {
+	if b, err := Bool("srv", "true"); err != nil || !b {
+		t.Errorf("true: %v %v", b, err)
+	}
+	if _, err := Bool("srv", "maybe"); err == nil || !strings.Contains(err.Error(), `srv="maybe" is not true or false`) {
+		t.Errorf("maybe: %v", err)
+	}
+	for v, want := range map[string]bool{"keep": false, "publish": true} {
+		if got, err := PublishEmpty(v); err != nil || got != want {
+			t.Errorf("%s: %v %v", v, got, err)
+		}
+	}
+	if _, err := PublishEmpty("drop"); err == nil || !strings.Contains(err.Error(), `empty="drop" is not keep or publish`) {
+		t.Errorf("drop: %v", err)
+	}
+}

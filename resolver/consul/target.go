@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net"
 	"net/url"
-	"strconv"
 	"strings"
 	"unicode"
 
@@ -109,9 +108,9 @@ func (t *target) applyQuery(raw string) error {
 		case "near":
 			t.near, err = nonEmpty(key, v)
 		case "passing":
-			t.passing, err = parseBool(key, v)
+			t.passing, err = targetopt.Bool(key, v)
 		case "stale":
-			t.stale, err = parseBool(key, v)
+			t.stale, err = targetopt.Bool(key, v)
 		case "wait":
 			t.opts.WaitTime, err = targetopt.Duration(key, v)
 		case "timeout":
@@ -119,14 +118,7 @@ func (t *target) applyQuery(raw string) error {
 		case "max_backoff":
 			t.opts.MaxBackoff, err = targetopt.Duration(key, v)
 		case "empty":
-			switch v {
-			case "keep":
-				t.opts.PublishEmpty = false
-			case "publish":
-				t.opts.PublishEmpty = true
-			default:
-				err = fmt.Errorf("option empty=%q is not keep or publish", v)
-			}
+			t.opts.PublishEmpty, err = targetopt.PublishEmpty(v)
 		default:
 			err = fmt.Errorf("unknown option %q (known: tag, dc, near, passing, stale, wait, timeout, max_backoff, empty)", key)
 		}
@@ -142,12 +134,4 @@ func nonEmpty(key, v string) (string, error) {
 		return "", fmt.Errorf("option %s is empty", key)
 	}
 	return v, checkName("option "+key, v)
-}
-
-func parseBool(key, v string) (bool, error) {
-	b, err := strconv.ParseBool(v)
-	if err != nil {
-		return false, fmt.Errorf("option %s=%q is not true or false", key, v)
-	}
-	return b, nil
 }

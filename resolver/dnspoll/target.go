@@ -93,19 +93,9 @@ func (t *target) applyQuery(raw string) error {
 				err = fmt.Errorf("option jitter=%q is not a number", v)
 			}
 		case "srv":
-			t.opts.SRV, err = strconv.ParseBool(v)
-			if err != nil {
-				err = fmt.Errorf("option srv=%q is not true or false", v)
-			}
+			t.opts.SRV, err = targetopt.Bool(key, v)
 		case "empty":
-			switch v {
-			case "keep":
-				t.opts.PublishEmpty = false
-			case "publish":
-				t.opts.PublishEmpty = true
-			default:
-				err = fmt.Errorf("option empty=%q is not keep or publish", v)
-			}
+			t.opts.PublishEmpty, err = targetopt.PublishEmpty(v)
 		default:
 			err = fmt.Errorf("unknown option %q (known: interval, jitter, min_interval, timeout, srv, empty)", key)
 		}

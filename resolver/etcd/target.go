@@ -118,14 +118,7 @@ func (t *target) applyQuery(raw string) error {
 		case "max_backoff":
 			t.opts.MaxBackoff, err = targetopt.Duration(key, v)
 		case "empty":
-			switch v {
-			case "keep":
-				t.opts.PublishEmpty = false
-			case "publish":
-				t.opts.PublishEmpty = true
-			default:
-				err = fmt.Errorf("option empty=%q is not keep or publish", v)
-			}
+			t.opts.PublishEmpty, err = targetopt.PublishEmpty(v)
 		default:
 			err = fmt.Errorf("unknown option %q (known: dial_timeout, timeout, max_backoff, empty)", key)
 		}
