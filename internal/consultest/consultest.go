@@ -61,54 +61,19 @@ const startTimeout = 30 * time.Second
 // Binary returns the path of the consul binary, or "" and the places it
 // looked.
 func Binary() (string, string) {
-	if p := os.Getenv(EnvBinary); p != "" {
-		if st, err := os.Stat(p); err == nil && !st.IsDir() {
-			return p, ""
-		}
-		return "", fmt.Sprintf("$%s=%q does not exist", EnvBinary, p)
-	}
-	cache := os.Getenv("GRPCLB_CACHE")
-	if cache == "" {
-		if home, err := os.UserHomeDir(); err == nil {
-			cache = filepath.Join(home, ".cache", "grpclb")
-		}
-	}
-	cached := filepath.Join(cache, "consul-"+Version, "consul")
-	if st, err := os.Stat(cached); err == nil && !st.IsDir() {
-		return cached, ""
-	}
-	if p, err := exec.LookPath("consul"); err == nil {
-		return p, ""
-	}
-	return "", fmt.Sprintf("no $%s, no %s, no consul on PATH", EnvBinary, cached)
-}
-
-// needBinary is testbed.NeedBinary for consul, which also looks in the
-// build cache of scripts/consul.sh.
-func needBinary(tb testing.TB) string {
-	tb.Helper()
-	p, why := Binary()
-	if p != "" {
-		return p
-	}
-	if os.Getenv(EnvBinary) != "" {
-		tb.Fatalf("consultest: %s", why) // asked for a binary that is not there
-	}
-	// Not found anywhere: let testbed decide between skip and fail, with
-	// its message.
-	return testbed.NeedBinary(tb, "consul")
+	return testbed.CachedBinary(EnvBinary, "consul-"+Version, "consul")
 }
 
 // Start starts an agent and returns once it is its own leader. It is
 // stopped in t.Cleanup, which waits for the process to exit.
 func Start(tb testing.TB) *Agent {
 	tb.Helper()
-	bin := needBinary(tb)
+	bin := testbed.NeedCachedBinary(tb, EnvBinary, "consul-"+Version, "consul")
 	base := tb.TempDir()
 	var lastErr error
 	for attempt := range 5 {
 		a := &Agent{tb: tb, bin: bin, logPath: filepath.Join(base, fmt.Sprintf("consul%d.log", attempt))}
-		p, err := freePorts(7)
+		p, err := testbed.FreePorts(7)
 		if err != nil {
 			tb.Fatal(err)
 		}
@@ -289,31 +254,4 @@ func (a *Agent) logTail() string {
 		b = b[len(b)-max:]
 	}
 	return string(b)
-}
-
-// freePorts returns n distinct ports that were free on 127.0.0.1 for both
-// TCP and UDP (DNS and Serf listen on both).
-func freePorts(n int) ([]int, error) {
-	var closers []func() error
-	defer func() {
-		for _, c := range closers {
-			c()
-		}
-	}()
-	var out []int
-	for len(out) < n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, fmt.Errorf("consultest: finding a free port: %w", err)
-		}
-		closers = append(closers, l.Close)
-		port := l.Addr().(*net.TCPAddr).Port
-		u, err := net.ListenPacket("udp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
-		if err != nil {
-			continue // UDP side taken; try another
-		}
-		closers = append(closers, u.Close)
-		out = append(out, port)
-	}
-	return out, nil
 }

@@ -70,7 +70,7 @@ func Start(tb testing.TB) *Server {
 			dir:     filepath.Join(base, fmt.Sprintf("data%d", attempt)),
 			logPath: filepath.Join(base, fmt.Sprintf("etcd%d.log", attempt)),
 		}
-		ports, err := freePorts(2)
+		ports, err := testbed.FreePorts(2)
 		if err != nil {
 			tb.Fatal(err)
 		}
@@ -284,26 +284,6 @@ func (s *Server) logTail() string {
 		b = b[len(b)-max:]
 	}
 	return string(b)
-}
-
-// freePorts returns n distinct ports that were free on 127.0.0.1.
-func freePorts(n int) ([]int, error) {
-	var ls []net.Listener
-	defer func() {
-		for _, l := range ls {
-			l.Close()
-		}
-	}()
-	var ports []int
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, fmt.Errorf("etcdtest: finding a free port: %w", err)
-		}
-		ls = append(ls, l)
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
-	}
-	return ports, nil
 }
 
 // Compact compacts the server's history up to the current revision and

@@ -68,7 +68,7 @@ func startEtcdRegistry() (*etcdRegistry, error) {
 	if err != nil {
 		return nil, err
 	}
-	ports, err := freePorts(2)
+	ports, err := testbed.FreePorts(2)
 	if err != nil {
 		os.RemoveAll(dir)
 		return nil, err
@@ -102,19 +102,6 @@ func startEtcdRegistry() (*etcdRegistry, error) {
 		return nil, err
 	}
 	return r, nil
-}
-
-func freePorts(n int) ([]int, error) {
-	var ports []int
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, err
-		}
-		defer l.Close()
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
-	}
-	return ports, nil
 }
 
 func (r *etcdRegistry) resolver() resolver.Builder {

@@ -1,8 +1,10 @@
 package testbed
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"testing"
 )
 
@@ -21,4 +23,45 @@ func NeedBinary(tb testing.TB, name string) string {
 	}
 	tb.Skipf("%s not installed (%v); .ci/run installs it", name, err)
 	return ""
+}
+
+// CachedBinary finds a program that a script under scripts/ builds into
+// the cache: $env if set, else $GRPCLB_CACHE/dir/name (default cache
+// ~/.cache/grpclb), else name on PATH. It returns "" and where it looked
+// when none exists.
+func CachedBinary(env, dir, name string) (string, string) {
+	if p := os.Getenv(env); p != "" {
+		if st, err := os.Stat(p); err == nil && !st.IsDir() {
+			return p, ""
+		}
+		return "", fmt.Sprintf("$%s=%q does not exist", env, p)
+	}
+	cache := os.Getenv("GRPCLB_CACHE")
+	if cache == "" {
+		if home, err := os.UserHomeDir(); err == nil {
+			cache = filepath.Join(home, ".cache", "grpclb")
+		}
+	}
+	cached := filepath.Join(cache, dir, name)
+	if st, err := os.Stat(cached); err == nil && !st.IsDir() {
+		return cached, ""
+	}
+	if p, err := exec.LookPath(name); err == nil {
+		return p, ""
+	}
+	return "", fmt.Sprintf("no $%s, no %s, no %s on PATH", env, cached, name)
+}
+
+// NeedCachedBinary is NeedBinary for a program found by CachedBinary. A
+// set $env that names no file fails the test everywhere.
+func NeedCachedBinary(tb testing.TB, env, dir, name string) string {
+	tb.Helper()
+	p, why := CachedBinary(env, dir, name)
+	if p != "" {
+		return p
+	}
+	if os.Getenv(env) != "" {
+		tb.Fatalf("%s", why)
+	}
+	return NeedBinary(tb, name)
 }
