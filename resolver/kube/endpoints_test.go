@@ -6,8 +6,8 @@ import (
 	"strings"
 	"testing"
 
-	discoveryv1 "k8s.io/api/discovery/v1"
 	"google.golang.org/grpc/resolver"
+	discoveryv1 "k8s.io/api/discovery/v1"
 )
 
 const (

@@ -9,11 +9,11 @@ import (
 	"testing"
 	"time"
 
-	discoveryv1 "k8s.io/api/discovery/v1"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
+	discoveryv1 "k8s.io/api/discovery/v1"
 
 	"github.com/grpclb/grpclb/internal/kubetest"
 	"github.com/grpclb/grpclb/internal/resolvertest"
