@@ -173,16 +173,13 @@ func (s *Server) Namespace(tb testing.TB) string {
 	return name
 }
 
-// ServiceAccountToken creates a ServiceAccount and returns a token for it
-// from the TokenRequest API: what a pod running as that account gets.
+// ServiceAccountToken returns a token for the ServiceAccount ns/name
+// (which must exist) from the TokenRequest API: what a pod running as that
+// account gets.
 func (s *Server) ServiceAccountToken(tb testing.TB, ns, name string) string {
 	tb.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns}}
-	if _, err := s.Client().CoreV1().ServiceAccounts(ns).Create(ctx, sa, metav1.CreateOptions{}); err != nil {
-		tb.Fatalf("kubetest: creating ServiceAccount %s/%s: %v", ns, name, err)
-	}
 	exp := int64(3600)
 	tr, err := s.Client().CoreV1().ServiceAccounts(ns).CreateToken(ctx, name,
 		&authenticationv1.TokenRequest{Spec: authenticationv1.TokenRequestSpec{ExpirationSeconds: &exp}}, metav1.CreateOptions{})
@@ -190,6 +187,17 @@ func (s *Server) ServiceAccountToken(tb testing.TB, ns, name string) string {
 		tb.Fatalf("kubetest: requesting a token for %s/%s: %v", ns, name, err)
 	}
 	return tr.Status.Token
+}
+
+// CreateServiceAccount creates the ServiceAccount ns/name.
+func (s *Server) CreateServiceAccount(tb testing.TB, ns, name string) {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns}}
+	if _, err := s.Client().CoreV1().ServiceAccounts(ns).Create(ctx, sa, metav1.CreateOptions{}); err != nil {
+		tb.Fatalf("kubetest: creating ServiceAccount %s/%s: %v", ns, name, err)
+	}
 }
 
 // Stop takes the API server down (SIGTERM) and waits for it to exit; etcd
