@@ -15,6 +15,7 @@ import (
 	"google.golang.org/grpc/status"
 	discoveryv1 "k8s.io/api/discovery/v1"
 
+	"github.com/grpclb/grpclb/internal/kubeapi"
 	"github.com/grpclb/grpclb/internal/kubetest"
 	"github.com/grpclb/grpclb/internal/resolvertest"
 	"github.com/grpclb/grpclb/internal/testbed"
@@ -32,7 +33,7 @@ type world struct {
 	api   *kubetest.Server
 	ns    string
 	fleet *testbed.Fleet
-	docs  *kubetest.DocMap
+	docs  *kubeapi.DocMap
 }
 
 func newWorld(tb testing.TB, api *kubetest.Server, backends int) *world {
@@ -42,7 +43,7 @@ func newWorld(tb testing.TB, api *kubetest.Server, backends int) *world {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(f.Close)
-	return &world{tb: tb, api: api, ns: api.Namespace(tb), fleet: f, docs: kubetest.NewDocMap()}
+	return &world{tb: tb, api: api, ns: api.Namespace(tb), fleet: f, docs: kubeapi.NewDocMap()}
 }
 
 // eps lists backends as ready endpoints with their documentation IPv4

@@ -1,4 +1,4 @@
-package kubetest
+package kubeapi
 
 import (
 	"context"
@@ -45,7 +45,7 @@ func (m *DocMap) Addrs(lo string) (v4, v6 string) {
 	n := m.next
 	m.next++
 	if n >= 253*len(docNets) {
-		panic("kubetest: DocMap has no documentation address left")
+		panic("kubeapi: DocMap has no documentation address left")
 	}
 	net3 := docNets[n/253]
 	a4 := netip.AddrFrom4([4]byte{net3[0], net3[1], net3[2], byte(1 + n%253)})
@@ -70,13 +70,13 @@ func (m *DocMap) Dial(ctx context.Context, addr string) (net.Conn, error) {
 	}
 	ip, err := netip.ParseAddr(host)
 	if err != nil {
-		return nil, fmt.Errorf("kubetest: %q is not an IP address", addr)
+		return nil, fmt.Errorf("kubeapi: %q is not an IP address", addr)
 	}
 	m.mu.Lock()
 	lo, ok := m.toLo[ip]
 	m.mu.Unlock()
 	if !ok {
-		return nil, fmt.Errorf("kubetest: %s is not a mapped documentation address", ip)
+		return nil, fmt.Errorf("kubeapi: %s is not a mapped documentation address", ip)
 	}
 	var d net.Dialer
 	return d.DialContext(ctx, "tcp", net.JoinHostPort(lo.String(), port))
@@ -88,7 +88,7 @@ func mustIP(s string) netip.Addr {
 	}
 	ip, err := netip.ParseAddr(s)
 	if err != nil {
-		panic(fmt.Sprintf("kubetest: %q is not an IP or IP:port", s))
+		panic(fmt.Sprintf("kubeapi: %q is not an IP or IP:port", s))
 	}
 	return ip
 }
