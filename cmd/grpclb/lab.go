@@ -31,6 +31,7 @@ Examples:
   grpclb lab --scenario scaleup --chart scaleup.svg
   grpclb lab --strategy dnspoll+round_robin,dns+round_robin --duration 20s
   grpclb lab --consul 127.0.0.1:8500                 scaleup, with a Consul strategy too
+  grpclb lab --kubeconfig ~/.kube/config             the kubernetes strategy on that cluster (a namespace of its own)
   grpclb lab --scenario registry-down
   grpclb lab --json | jq '.backends[] | select(.added_later) | .first_rpc_ms'
 
@@ -59,6 +60,7 @@ func runLab(args []string, stdout, stderr io.Writer) error {
 	fs.DurationVar(&p.MaxAgeGrace, "max-age-grace", p.MaxAgeGrace, "server MaxConnectionAgeGrace of the +maxage strategies")
 	fs.DurationVar(&p.PollInterval, "poll-interval", p.PollInterval, "dnspoll's re-resolution interval (jitter 20%)")
 	fs.StringVar(&p.ConsulAddr, "consul", "", "a Consul agent's HTTP address (host:port): adds consul+round_robin to scaleup")
+	fs.StringVar(&p.Kubeconfig, "kubeconfig", "", "a cluster for kubernetes+round_robin (default: a kube-apiserver the lab starts, if ./scripts/kube-apiserver.sh built one)")
 	fs.DurationVar(&p.RegistryOutage, "registry-outage", p.RegistryOutage, "registry-down: how long the registry is away")
 	asJSON := fs.Bool("json", false, "print one JSON object per (scenario, strategy) run instead of tables")
 	chartPath := fs.String("chart", "", "write a chart of calls per second per backend to this .svg or .png file")

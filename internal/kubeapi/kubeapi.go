@@ -156,8 +156,14 @@ func CreateNamespace(ctx context.Context, c kubernetes.Interface, prefix string)
 	return name, err
 }
 
-// Stop takes the API server down (SIGTERM) and waits for it to exit.
-func (s *Server) Stop() error { return s.stop(syscall.SIGTERM) }
+// Stop takes the API server down (SIGTERM) and waits for it to exit. A
+// terminating kube-apiserver waits for its open watches, so after 5s it is
+// killed.
+func (s *Server) Stop() error { return s.stop(syscall.SIGTERM, 5*time.Second) }
+
+// Kill takes the API server down at once (SIGKILL), as a crash or a lost
+// control-plane node would, and waits for it to exit.
+func (s *Server) Kill() error { return s.stop(syscall.SIGKILL, 5*time.Second) }
 
 // Restart starts the API server again on the same port and waits until it
 // is ready.
@@ -265,7 +271,7 @@ func (s *Server) start() error {
 	s.cmd, s.done = cmd, done
 	s.mu.Unlock()
 	if err := s.waitReady(done); err != nil {
-		s.stop(syscall.SIGKILL)
+		s.stop(syscall.SIGKILL, 5*time.Second)
 		return fmt.Errorf("%w; log:\n%s", err, s.LogTail())
 	}
 	return nil
@@ -300,12 +306,12 @@ func (s *Server) waitReady(exited <-chan struct{}) error {
 	}
 }
 
-func (s *Server) stop(sig syscall.Signal) error {
+func (s *Server) stop(sig syscall.Signal, grace time.Duration) error {
 	s.mu.Lock()
 	cmd, done := s.cmd, s.done
 	s.cmd, s.done = nil, nil
 	s.mu.Unlock()
-	return testbed.StopProcess("kube-apiserver", cmd, done, sig, 15*time.Second)
+	return testbed.StopProcess("kube-apiserver", cmd, done, sig, grace)
 }
 
 // RandomHex is n random bytes in hex: names that do not collide.

@@ -68,6 +68,14 @@ func (s *Server) Stop() {
 	}
 }
 
+// Kill takes the API server down at once (SIGKILL); etcd stays.
+func (s *Server) Kill() {
+	s.tb.Helper()
+	if err := s.Server.Kill(); err != nil {
+		s.tb.Errorf("kubetest: kill: %v", err)
+	}
+}
+
 // Restart starts the API server again on the same port.
 func (s *Server) Restart() {
 	s.tb.Helper()

@@ -10,6 +10,9 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/grpclb/grpclb/internal/consultest"
+	"github.com/grpclb/grpclb/internal/kubeapi"
+	"github.com/grpclb/grpclb/internal/kubetest"
+	"github.com/grpclb/grpclb/internal/testbed"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -349,5 +352,62 @@ func TestScaleupWithConsul(t *testing.T) {
 		if b.FirstRPCMs == nil || *b.FirstRPCMs > *r.PickupBoundMs {
 			t.Errorf("%s: first call %v, bound %vms", b.Name, b.FirstRPCMs, *r.PickupBoundMs)
 		}
+	}
+}
+
+// kubernetes+round_robin in scaleup, on a cluster given by kubeconfig (a
+// real kube-apiserver started by the test): the watch finds added backends
+// within its bound.
+func TestScaleupWithKubernetes(t *testing.T) {
+	api := kubetest.Start(t)
+	p := quick()
+	p.Kubeconfig = api.WriteKubeconfig(t, api.AdminToken(), "")
+	r := runScenario(t, "scaleup", p, "kubernetes+round_robin")["kubernetes+round_robin"]
+	checkCommon(t, r, p, p.Duration)
+	for _, b := range added(r) {
+		if b.FirstRPCMs == nil || *b.FirstRPCMs > *r.PickupBoundMs {
+			t.Errorf("%s: first call %v, bound %vms", b.Name, b.FirstRPCMs, *r.PickupBoundMs)
+		}
+	}
+}
+
+// rollout: with resolver/kube no call starts on a terminating backend
+// (beyond the watch's few milliseconds) and none fails; grpc-go's dns
+// resolver keeps calling terminating backends and fails calls once they
+// stop. The lab starts its own kube-apiserver here.
+func TestRolloutDrainsTerminatingBackends(t *testing.T) {
+	testbed.NeedCachedBinary(t, kubeapi.EnvBinary, kubeapi.BinaryDir, "kube-apiserver")
+	p := quick()
+	p.Duration = 0 // the scenario's own
+	rs := runScenario(t, "rollout", p, "dns+round_robin", "kubernetes+round_robin")
+	kube, dns := rs["kubernetes+round_robin"], rs["dns+round_robin"]
+	if kube.Failed != 0 {
+		t.Errorf("kubernetes: %d calls failed: %v", kube.Failed, kube.Errors)
+	}
+	if lag := kube.Extra["terminating_lag_ms"]; lag > 250 {
+		t.Errorf("kubernetes: a call started on a terminating backend %vms after it began terminating", lag)
+	}
+	if n := dns.Extra["calls_to_terminating"]; n < 50 {
+		t.Errorf("dns+round_robin: only %v calls to terminating backends: the scenario does not show the problem", n)
+	}
+	for _, b := range added(kube) {
+		if b.FirstRPCMs == nil {
+			t.Errorf("kubernetes: %s never got a call", b.Name)
+		}
+	}
+}
+
+// registry-down with the lab's own kube-apiserver going away.
+func TestRegistryDownKubernetes(t *testing.T) {
+	testbed.NeedCachedBinary(t, kubeapi.EnvBinary, kubeapi.BinaryDir, "kube-apiserver")
+	p := quick()
+	p.RegistryOutage = 3 * time.Second
+	p.Duration = 18 * time.Second // restarting the API server takes about 3s
+	r := runScenario(t, "registry-down", p, "kubernetes+round_robin")["kubernetes+round_robin"]
+	if r.Failed != 0 {
+		t.Errorf("%d calls failed while the API server was away: %v", r.Failed, r.Errors)
+	}
+	if len(r.Backends) != 4 || r.Backends[3].FirstRPCMs == nil {
+		t.Errorf("the backend added after the outage got no call: %d backends, events %v", len(r.Backends), r.Events)
 	}
 }

@@ -28,6 +28,9 @@ type Params struct {
 	PollInterval time.Duration
 	// ConsulAddr is a Consul agent's HTTP address for consul+round_robin.
 	ConsulAddr string
+	// Kubeconfig names a cluster for the kubernetes strategy; empty: the
+	// lab starts a kube-apiserver itself if it finds the binary.
+	Kubeconfig string
 	// RegistryOutage is how long registry-down takes the registry away.
 	RegistryOutage time.Duration
 	// Bucket is the width of the time series buckets.

@@ -18,6 +18,12 @@ type recorder struct {
 	failed    int
 	errors    map[string]int // failure message -> count
 	fails     []int          // failures per bucket
+
+	// terminatedAt, when set, says when a backend started terminating;
+	// calls that started on it after that are counted.
+	terminatedAt func(addr string) (time.Duration, bool)
+	lateCalls    int           // calls started on a backend after it began terminating
+	lateLag      time.Duration // the latest such start, after its backend began terminating
 }
 
 type backendTally struct {
@@ -43,6 +49,12 @@ func (r *recorder) record(addr string, at, latency time.Duration, err error) {
 		return
 	}
 	r.latencies = append(r.latencies, latency)
+	if r.terminatedAt != nil {
+		if since, ok := r.terminatedAt(addr); ok && at-latency > since {
+			r.lateCalls++
+			r.lateLag = max(r.lateLag, at-latency-since)
+		}
+	}
 	t := r.backends[addr]
 	if t == nil {
 		t = &backendTally{first: at}

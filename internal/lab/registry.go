@@ -37,8 +37,12 @@ type registry interface {
 	// resolver builds the client's resolver (with the lab's quiet logger).
 	resolver() resolver.Builder
 	// sync registers running backends not yet registered and deregisters
-	// the ones that stopped.
-	sync(running []*testbed.Backend)
+	// the ones that stopped. terminating (a subset of running) are being
+	// shut down: registries without such a state deregister them.
+	sync(running, terminating []*testbed.Backend)
+	// dialOptions are what the client needs to reach the registered
+	// addresses (nil: nothing).
+	dialOptions() []grpc.DialOption
 	// down takes the registry away; up brings it back. A registry that
 	// cannot (an agent the lab does not own) returns an error.
 	down() error
@@ -112,11 +116,18 @@ func (r *etcdRegistry) target() string {
 	return fmt.Sprintf("etcd://%s/%s", r.cfg.ListenClientUrls[0].Host, labPrefix)
 }
 
-func (r *etcdRegistry) sync(running []*testbed.Backend) {
+func (r *etcdRegistry) sync(running, terminating []*testbed.Backend) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	leaving := make(map[*testbed.Backend]bool)
+	for _, b := range terminating {
+		leaving[b] = true
+	}
 	live := make(map[string]bool)
 	for _, b := range running {
+		if leaving[b] {
+			continue
+		}
 		live[b.Addr] = true
 		if r.regs[b.Addr] != nil {
 			continue
@@ -137,6 +148,8 @@ func (r *etcdRegistry) sync(running []*testbed.Backend) {
 		}
 	}
 }
+
+func (*etcdRegistry) dialOptions() []grpc.DialOption { return nil }
 
 func (r *etcdRegistry) down() error {
 	r.mu.Lock()
@@ -235,11 +248,18 @@ func (r *consulRegistry) resolver() resolver.Builder {
 
 func (r *consulRegistry) target() string { return fmt.Sprintf("consul://%s/%s", r.addr, r.service) }
 
-func (r *consulRegistry) sync(running []*testbed.Backend) {
+func (r *consulRegistry) sync(running, terminating []*testbed.Backend) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	leaving := make(map[*testbed.Backend]bool)
+	for _, b := range terminating {
+		leaving[b] = true
+	}
 	live := make(map[string]bool)
 	for _, b := range running {
+		if leaving[b] {
+			continue
+		}
 		live[b.Addr] = true
 		if r.regs[b.Addr] != nil {
 			continue
@@ -276,9 +296,11 @@ func splitAddr(addr string) (string, int, error) {
 	return h, port, err
 }
 
+func (*consulRegistry) dialOptions() []grpc.DialOption { return nil }
+
 func (r *consulRegistry) down() error {
 	return errors.New("the lab does not own the Consul agent given with --consul")
 }
 func (r *consulRegistry) up() error { return nil }
 
-func (r *consulRegistry) close() { r.sync(nil) }
+func (r *consulRegistry) close() { r.sync(nil, nil) }

@@ -16,7 +16,7 @@ var registryDown = Scenario{
 		"then comes back, then a 4th backend registers: does any call fail, and is the new backend found?",
 	Duration:   30 * time.Second,
 	Initial:    3,
-	Strategies: []string{"etcd+round_robin"},
+	Strategies: []string{"etcd+round_robin", "kubernetes+round_robin"},
 	Check: func(p Params, d time.Duration) error {
 		if need := 3*time.Second + p.RegistryOutage + 4*time.Second; d < need {
 			return fmt.Errorf("duration %v is too short for a %v outage (needs %v)", d, p.RegistryOutage, need)

@@ -159,6 +159,7 @@ func runOne(ctx context.Context, cfg Config, pr PlannedRun) (Result, error) {
 		events = scn.Setup(w, p)
 	}
 	rec := newRecorder(p.Bucket)
+	rec.terminatedAt = w.terminatedAt
 	limit := pr.Duration + p.Timeout + 5*time.Second
 	if scn.Probe != nil {
 		limit = 90 * time.Second // a probe decides its own length, within this
@@ -223,6 +224,13 @@ func runOne(ctx context.Context, cfg Config, pr PlannedRun) (Result, error) {
 	res := buildResult(scn.Name, st.Name, ran, p, w, rec)
 	res.Events = append(events, sr.events...)
 	res.Extra = probeExtra
+	if w.terminatedAny() {
+		if res.Extra == nil {
+			res.Extra = make(map[string]float64)
+		}
+		res.Extra["calls_to_terminating"] = float64(rec.lateCalls)
+		res.Extra["terminating_lag_ms"] = ms(rec.lateLag)
+	}
 	samples.apply(&res)
 	res.Baseline = st.Baseline
 	res.Note = scn.Notes[st.Name]

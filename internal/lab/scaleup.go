@@ -32,7 +32,7 @@ var scaleup = Scenario{
 	},
 	Initial: 2,
 	Strategies: []string{"vip+pick_first", "dns+round_robin", "dns+maxage", "dns+maxage+minres", "dnspoll+round_robin",
-		"etcd+round_robin", "consul+round_robin"},
+		"etcd+round_robin", "consul+round_robin", "kubernetes+round_robin"},
 	Script: func(ctx context.Context, w *World, p Params) ([]Event, error) {
 		if !sleepCtx(ctx, p.AddAfter) {
 			return nil, nil

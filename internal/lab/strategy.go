@@ -70,8 +70,9 @@ func dialDNS(scheme string, extra ...grpc.DialOption) func(w *World, p Params) (
 
 // dialRegistry dials the world's registry with round_robin.
 func dialRegistry(w *World, p Params) (Client, error) {
-	return newClient(w.Registry.target(), insecureCreds, grpc.WithResolvers(w.Registry.resolver()),
-		grpc.WithDefaultServiceConfig(roundRobinConfig))
+	opts := append([]grpc.DialOption{insecureCreds, grpc.WithResolvers(w.Registry.resolver()),
+		grpc.WithDefaultServiceConfig(roundRobinConfig)}, w.Registry.dialOptions()...)
+	return newClient(w.Registry.target(), opts...)
 }
 
 // dialPoll dials through dnspoll (the lab's poll interval) with a service
@@ -215,6 +216,15 @@ var strategies = []Strategy{
 		},
 		Dial:        dialRegistry,
 		PickupBound: func(Params) time.Duration { return 3 * time.Second },
+	},
+	{
+		Name: "kubernetes+round_robin",
+		Doc: "a Service's EndpointSlice kept in step with the backends, followed by resolver/kube's watch, with round_robin " +
+			"(the cluster of --kubeconfig, else a kube-apiserver the lab starts)",
+		Registry:    func(p Params) (registry, error) { return startKubeRegistry(p) },
+		Requires:    kubeAvailable,
+		Dial:        dialRegistry,
+		PickupBound: func(Params) time.Duration { return time.Second },
 	},
 	{
 		Name: "dnspoll+round_robin",

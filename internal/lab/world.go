@@ -26,10 +26,11 @@ type World struct {
 	// fault, as the reference the others are compared with.
 	Baseline bool
 
-	mu      sync.Mutex
-	start   time.Time
-	addedAt map[string]time.Duration // backend addr -> when it joined, from start
-	later   map[string]bool          // joined after the load started
+	mu          sync.Mutex
+	terminating map[*testbed.Backend]time.Duration // backends shutting down -> since when
+	start       time.Time
+	addedAt     map[string]time.Duration // backend addr -> when it joined, from start
+	later       map[string]bool          // joined after the load started
 }
 
 func newWorld(initial int, serverOpts []grpc.ServerOption) (*World, error) {
@@ -96,26 +97,62 @@ func (w *World) Remove(b *testbed.Backend) {
 	w.publish()
 }
 
-// publish points DNS and the VIP at every running backend.
+// Terminate starts shutting b down the way Kubernetes deletes a pod: it
+// leaves DNS, the VIP and registries at once (an EndpointSlice marks it
+// terminating, still serving) but keeps serving until Remove stops it.
+func (w *World) Terminate(b *testbed.Backend) {
+	w.mu.Lock()
+	if w.terminating == nil {
+		w.terminating = make(map[*testbed.Backend]time.Duration)
+	}
+	w.terminating[b] = time.Since(w.start)
+	w.mu.Unlock()
+	w.publish()
+}
+
+// terminatedAny says whether any backend was terminated in the run.
+func (w *World) terminatedAny() bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return len(w.terminating) > 0
+}
+
+// terminatedAt says when b started terminating, from the start of the load.
+func (w *World) terminatedAt(addr string) (time.Duration, bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for b, at := range w.terminating {
+		if b.Addr == addr {
+			return at, true
+		}
+	}
+	return 0, false
+}
+
+// publish points DNS and the VIP at every running backend that is not
+// terminating, and brings the registry in step.
 func (w *World) publish() {
 	var ips []netip.Addr
 	var addrs []string
+	var running, terminating []*testbed.Backend
+	w.mu.Lock()
 	for _, b := range w.Fleet.Backends() {
-		if b.Running() {
-			ips = append(ips, netip.MustParseAddrPort(b.Addr).Addr())
-			addrs = append(addrs, b.Addr)
+		if !b.Running() {
+			continue
 		}
+		running = append(running, b)
+		if _, ok := w.terminating[b]; ok {
+			terminating = append(terminating, b)
+			continue
+		}
+		ips = append(ips, netip.MustParseAddrPort(b.Addr).Addr())
+		addrs = append(addrs, b.Addr)
 	}
+	w.mu.Unlock()
 	w.DNS.SetHosts(w.Name, 1, ips...)
 	w.VIP.SetBackends(addrs...)
 	if w.Registry != nil {
-		var running []*testbed.Backend
-		for _, b := range w.Fleet.Backends() {
-			if b.Running() {
-				running = append(running, b)
-			}
-		}
-		w.Registry.sync(running)
+		w.Registry.sync(running, terminating)
 	}
 }
 

@@ -9,7 +9,7 @@ import (
 	"github.com/grpclb/grpclb/internal/resolvertest"
 )
 
-// TestAPIServerOutage stops the API server for 20 s under load: no call
+// TestAPIServerOutage kills the API server for 20 s under load: no call
 // may fail (the last good set stays), and once it is back a change made
 // to the slices reaches the client.
 func TestAPIServerOutage(t *testing.T) {
@@ -25,7 +25,7 @@ func TestAPIServerOutage(t *testing.T) {
 	resolvertest.WaitForSet(t, c, resolvertest.Names(bs[0], bs[1]), 10*time.Second)
 
 	load := resolvertest.StartLoad(c, 4)
-	api.Stop()
+	api.Kill()
 	down := time.Now()
 	// The outage lasts 20 s of load; the loop only waits it out.
 	for time.Since(down) < 20*time.Second {

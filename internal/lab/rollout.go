@@ -1,0 +1,74 @@
+package lab
+
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+// rolloutGrace is how long a terminating backend keeps serving before it
+// stops: the pod's preStop and termination grace, in short.
+const rolloutGrace = 2 * time.Second
+
+// rollout: a Deployment's rolling update, one pod at a time: a new backend
+// starts, then an old one starts terminating (it leaves DNS, the VIP and
+// the registries; its EndpointSlice entry turns terminating) and keeps
+// serving for a grace period before it stops gracefully.
+var rollout = Scenario{
+	Name: "rollout",
+	Doc: "3 backends replaced one by one under load, as a rolling update does: a new one starts, an old one " +
+		"terminates (serving for a grace period, then stopping): do calls keep going to terminating backends, and does any fail?",
+	Duration:   16 * time.Second,
+	Initial:    3,
+	Strategies: []string{"dns+round_robin", "dnspoll+round_robin", "etcd+round_robin", "kubernetes+round_robin"},
+	Check: func(p Params, d time.Duration) error {
+		if need := 3*time.Second + 3*(time.Second+rolloutGrace+time.Second) + time.Second; d < need {
+			return fmt.Errorf("duration %v is too short for a rollout of 3 backends (needs %v)", d, need)
+		}
+		return nil
+	},
+	Setting: func(p Params) string {
+		return fmt.Sprintf("from 3s, every %v: +1 backend, then 500ms later an old one terminates and stops %v after", time.Second+rolloutGrace+time.Second, rolloutGrace)
+	},
+	Notes: map[string]string{
+		"dns+round_robin": "grpc-go's dns resolver learns nothing until a stopping backend's GOAWAY asks it to, and then " +
+			"waits out its 30s floor: terminating backends get their full share, and the new ones none.",
+		"kubernetes+round_robin": "resolver/kube drops a terminating endpoint as its EndpointSlice changes, so the pod " +
+			"gets no new calls while its calls in flight finish.",
+	},
+	Summary: func(r Result) string {
+		late, lag := r.Extra["calls_to_terminating"], r.Extra["terminating_lag_ms"]
+		if late == 0 {
+			return fmt.Sprintf("no call started on a terminating backend; %d failed", r.Failed)
+		}
+		return fmt.Sprintf("%.0f calls started on backends already terminating (the last %.0f ms after it began); %d failed",
+			late, lag, r.Failed)
+	},
+	Script: func(ctx context.Context, w *World, p Params) ([]Event, error) {
+		var events []Event
+		if !sleepCtx(ctx, 3*time.Second) {
+			return events, nil
+		}
+		old := w.Fleet.Backends()[:3]
+		for _, b := range old {
+			at := w.Since()
+			if err := w.Add(1); err != nil {
+				return events, err
+			}
+			events = append(events, Event{At: at, Label: "+1"})
+			if !sleepCtx(ctx, 500*time.Millisecond) {
+				return events, nil
+			}
+			events = append(events, Event{At: w.Since(), Label: "terminating " + b.Name})
+			w.Terminate(b)
+			if !sleepCtx(ctx, rolloutGrace) {
+				return events, nil
+			}
+			w.Remove(b)
+			if !sleepCtx(ctx, 500*time.Millisecond) {
+				return events, nil
+			}
+		}
+		return events, nil
+	},
+}
