@@ -20,6 +20,7 @@ var heavy = []string{
 
 // core are the packages that must not depend on them.
 var core = []string{
+	"github.com/grpclb/grpclb",
 	"github.com/grpclb/grpclb/balancer/...",
 	"github.com/grpclb/grpclb/endpoint",
 	"github.com/grpclb/grpclb/pool",
