@@ -9,7 +9,7 @@ import (
 
 	_ "google.golang.org/grpc/health" // client-side health checking
 
-	_ "github.com/grpclb/grpclb/balancer/p2c"      // the default policy
+	_ "github.com/grpclb/grpclb/balancer/p2c"     // the default policy
 	_ "github.com/grpclb/grpclb/resolver/dnspoll" // dnspoll:///
 	_ "github.com/grpclb/grpclb/resolver/static"  // static:///
 )
