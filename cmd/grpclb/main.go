@@ -3,6 +3,7 @@
 package main
 
 import (
+	"flag"
 	"fmt"
 	"os"
 )
@@ -11,6 +12,8 @@ const usage = `grpclb: gRPC load balancing, reproduced, fixed and measured.
 
 Usage:
   grpclb lab [flags]      run the load-balancing lab (no cluster needed)
+  grpclb resolve TARGET   print the endpoints a target resolves to (--watch: every change)
+  grpclb bench TARGET     drive load at a service and print how it spreads over backends
 
 Run "grpclb <command> --help" for a command's flags and examples.
 `
@@ -24,6 +27,10 @@ func main() {
 	switch cmd, args := os.Args[1], os.Args[2:]; cmd {
 	case "lab":
 		err = runLab(args, os.Stdout, os.Stderr)
+	case "resolve":
+		err = runResolve(args, os.Stdout, os.Stderr)
+	case "bench":
+		err = runBench(args, os.Stdout, os.Stderr)
 	case "-h", "--help", "help":
 		fmt.Print(usage)
 		return
@@ -36,5 +43,26 @@ func main() {
 			fmt.Fprintln(os.Stderr, "grpclb:", err)
 		}
 		os.Exit(1)
+	}
+}
+
+// parseInterspersed parses flags that may come before and after the
+// positional arguments (grpclb bench TARGET --rate 500), which the flag
+// package alone stops at, and returns the positional ones.
+func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		args = fs.Args()
+		if len(args) == 0 {
+			return pos, nil
+		}
+		if args[0] == "--" {
+			return append(pos, args[1:]...), nil
+		}
+		pos = append(pos, args[0])
+		args = args[1:]
 	}
 }

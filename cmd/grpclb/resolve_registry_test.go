@@ -1,0 +1,70 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/grpclb/grpclb/internal/etcdtest"
+	"github.com/grpclb/grpclb/internal/kubetest"
+	register "github.com/grpclb/grpclb/register/etcd"
+)
+
+// resolve against a real kube-apiserver: the pod, zone and node of each
+// endpoint are printed.
+func TestResolveKubernetes(t *testing.T) {
+	api := kubetest.Start(t)
+	ns := api.Namespace(t)
+	name, port, ready := "grpc", int32(50051), true
+	zone, node := "zone-a", "node-1"
+	slice := &discoveryv1.EndpointSlice{
+		ObjectMeta:  metav1.ObjectMeta{Name: "echo-1", Labels: map[string]string{discoveryv1.LabelServiceName: "echo"}},
+		AddressType: discoveryv1.AddressTypeIPv4,
+		Ports:       []discoveryv1.EndpointPort{{Name: &name, Port: &port}},
+		Endpoints: []discoveryv1.Endpoint{{
+			Addresses:  []string{"192.0.2.10"},
+			Conditions: discoveryv1.EndpointConditions{Ready: &ready},
+			TargetRef:  &corev1.ObjectReference{Kind: "Pod", Name: "echo-abc"},
+			Zone:       &zone, NodeName: &node,
+		}},
+	}
+	if _, err := api.Client().DiscoveryV1().EndpointSlices(ns).Create(context.Background(), slice, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	kc := api.WriteKubeconfig(t, api.AdminToken(), ns)
+	var out, errOut bytes.Buffer
+	if err := runResolve([]string{"--kubeconfig", kc, "kubernetes:///echo:grpc"}, &out, &errOut); err != nil {
+		t.Fatalf("%v\n%s", err, errOut.String())
+	}
+	for _, want := range []string{"1 endpoints", "192.0.2.10:50051", "pod=echo-abc", "zone=zone-a", "node=node-1"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("output lacks %q:\n%s", want, out.String())
+		}
+	}
+}
+
+// resolve against a real etcd, with an instance registered by
+// register/etcd.
+func TestResolveEtcd(t *testing.T) {
+	e := etcdtest.Start(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	reg, err := register.Register(ctx, e.Client(), "service/echo", "10.0.0.9:50051")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer reg.Stop()
+	var out, errOut bytes.Buffer
+	if err := runResolve([]string{"etcd://" + e.Endpoint() + "/service/echo"}, &out, &errOut); err != nil {
+		t.Fatalf("%v\n%s", err, errOut.String())
+	}
+	if !strings.Contains(out.String(), "10.0.0.9:50051") || !strings.Contains(out.String(), "key=service/echo/") {
+		t.Errorf("output:\n%s", out.String())
+	}
+}
