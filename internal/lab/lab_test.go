@@ -411,3 +411,33 @@ func TestRegistryDownKubernetes(t *testing.T) {
 		t.Errorf("the backend added after the outage got no call: %d backends, events %v", len(r.Backends), r.Events)
 	}
 }
+
+// kill: grpclb.NewClient fails no call of the idempotent Echo method while
+// backends are killed in turn; grpc-go's defaults lose the calls in flight.
+func TestKillNewClientFailsNone(t *testing.T) {
+	p := DefaultParams()
+	rs := runScenario(t, "kill", p, "dns+round_robin", "grpclb.NewClient")
+	if r := rs["grpclb.NewClient"]; r.Failed != 0 {
+		t.Errorf("grpclb.NewClient: %d of %d calls failed: %v", r.Failed, r.RPCs, r.Errors)
+	}
+	if r := rs["dns+round_robin"]; r.Failed == 0 {
+		t.Errorf("dns+round_robin lost no call: the scenario does not show the problem")
+	}
+}
+
+// freeze: with grpclb.NewClient at most 0.1% of calls fail and new calls
+// stop going to the frozen backend within 2s; round_robin fails far more.
+func TestFreezeNewClient(t *testing.T) {
+	p := DefaultParams()
+	rs := runScenario(t, "freeze", p, "dns+round_robin", "grpclb.NewClient")
+	r := rs["grpclb.NewClient"]
+	if limit := r.RPCs / 1000; r.Failed > limit {
+		t.Errorf("grpclb.NewClient: %d of %d calls failed (more than 0.1%%): %v", r.Failed, r.RPCs, r.Errors)
+	}
+	if lag := r.Extra["terminating_lag_ms"]; lag > 2000 {
+		t.Errorf("grpclb.NewClient: a call went to the frozen backend %vms after it froze", lag)
+	}
+	if rr := rs["dns+round_robin"]; rr.Failed < rr.RPCs/20 {
+		t.Errorf("dns+round_robin: only %d of %d failed: the scenario does not show the problem", rr.Failed, rr.RPCs)
+	}
+}

@@ -5,6 +5,9 @@ import (
 	"sync"
 	"time"
 
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/peer"
+
 	"github.com/grpclb/grpclb/internal/testbed/echopb"
 )
 
@@ -21,13 +24,18 @@ func newCaller(c echopb.EchoClient, p Params, start time.Time, rec *recorder, de
 			cctx = decorate(cctx)
 		}
 		t0 := time.Now()
-		resp, err := c.Echo(cctx, &echopb.EchoRequest{})
+		var pr peer.Peer
+		resp, err := c.Echo(cctx, &echopb.EchoRequest{}, grpc.Peer(&pr))
 		cancel()
 		end := time.Now()
 		if ctx.Err() != nil && err != nil {
 			return // the run was cut short: not the strategy's failure
 		}
-		rec.record(resp.GetAddr(), end.Sub(start), end.Sub(t0), err)
+		addr := resp.GetAddr()
+		if err != nil && pr.Addr != nil {
+			addr = pr.Addr.String() // where the failed call went
+		}
+		rec.record(addr, end.Sub(start), end.Sub(t0), err)
 	}
 }
 

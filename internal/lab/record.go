@@ -19,9 +19,10 @@ type recorder struct {
 	errors    map[string]int // failure message -> count
 	fails     []int          // failures per bucket
 
-	// terminatedAt, when set, says when a backend started terminating;
-	// calls that started on it after that are counted.
-	terminatedAt func(addr string) (time.Duration, bool)
+	// terminatedAt, when set, says when a backend started terminating (or
+	// froze); calls that started on it after that, answered or failed, are
+	// counted.
+	terminatedAt func(addr string, started time.Duration) (time.Duration, bool)
 	lateCalls    int           // calls started on a backend after it began terminating
 	lateLag      time.Duration // the latest such start, after its backend began terminating
 }
@@ -41,6 +42,12 @@ func (r *recorder) record(addr string, at, latency time.Duration, err error) {
 	i := int(at / r.bucket)
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if r.terminatedAt != nil && addr != "" {
+		if since, ok := r.terminatedAt(addr, at-latency); ok {
+			r.lateCalls++
+			r.lateLag = max(r.lateLag, at-latency-since)
+		}
+	}
 	if err != nil {
 		r.failed++
 		r.errors[status.Convert(err).Message()]++
@@ -49,12 +56,6 @@ func (r *recorder) record(addr string, at, latency time.Duration, err error) {
 		return
 	}
 	r.latencies = append(r.latencies, latency)
-	if r.terminatedAt != nil {
-		if since, ok := r.terminatedAt(addr); ok && at-latency > since {
-			r.lateCalls++
-			r.lateLag = max(r.lateLag, at-latency-since)
-		}
-	}
 	t := r.backends[addr]
 	if t == nil {
 		t = &backendTally{first: at}

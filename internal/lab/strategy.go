@@ -16,6 +16,7 @@ import (
 
 	_ "github.com/grpclb/grpclb/balancer/p2c"  // p2c_ewma
 	_ "github.com/grpclb/grpclb/balancer/pool" // the "pool" policy
+	"github.com/grpclb/grpclb"
 	"github.com/grpclb/grpclb/pool"
 	"github.com/grpclb/grpclb/resolver/dnspoll"
 	"github.com/grpclb/grpclb/server"
@@ -216,6 +217,24 @@ var strategies = []Strategy{
 		},
 		Dial:        dialRegistry,
 		PickupBound: func(Params) time.Duration { return 3 * time.Second },
+	},
+	{
+		Name: "grpclb.NewClient",
+		Doc: "grpclb.NewClient over dnspoll: p2c_ewma, client-side health checking, retries on UNAVAILABLE for the " +
+			"(idempotent) Echo method, keepalive",
+		Dial: func(w *World, p Params) (Client, error) {
+			b := dnspoll.NewBuilder(dnspoll.Options{Interval: p.PollInterval, MinInterval: min(p.PollInterval, time.Second), Logger: quiet})
+			target := fmt.Sprintf("%s://%s/%s", dnspoll.Scheme, w.DNS.Addr, w.Target())
+			cc, err := grpclb.NewClient(target, grpclb.WithDialOptions(insecureCreds, grpc.WithResolvers(b)),
+				grpclb.WithIdempotent("grpclb.testbed.v1.Echo"))
+			if err != nil {
+				return nil, err
+			}
+			return cc, nil
+		},
+		PickupBound: func(p Params) time.Duration {
+			return p.PollInterval + time.Duration(float64(p.PollInterval)*dnspoll.DefaultJitter) + time.Second
+		},
 	},
 	{
 		Name: "kubernetes+round_robin",

@@ -28,6 +28,7 @@ type World struct {
 
 	mu          sync.Mutex
 	terminating map[*testbed.Backend]time.Duration // backends shutting down -> since when
+	avoid       map[string]window                  // backend addr -> when clients should not call it (terminating or frozen)
 	start       time.Time
 	addedAt     map[string]time.Duration // backend addr -> when it joined, from start
 	later       map[string]bool          // joined after the load started
@@ -105,28 +106,66 @@ func (w *World) Terminate(b *testbed.Backend) {
 	if w.terminating == nil {
 		w.terminating = make(map[*testbed.Backend]time.Duration)
 	}
-	w.terminating[b] = time.Since(w.start)
+	at := time.Since(w.start)
+	w.terminating[b] = at
+	w.avoidLocked(b.Addr, at)
 	w.mu.Unlock()
 	w.publish()
 }
 
-// terminatedAny says whether any backend was terminated in the run.
+// window is a span of the run, from the start of the load; until 0 is
+// open.
+type window struct{ since, until time.Duration }
+
+func (w *World) avoidLocked(addr string, since time.Duration) {
+	if w.avoid == nil {
+		w.avoid = make(map[string]window)
+	}
+	w.avoid[addr] = window{since: since}
+}
+
+// Freeze makes b stop answering (its connections stay open, nothing is
+// read or answered, as a SIGSTOPped process or a hung host) and records
+// when, so calls that still go to it are counted. It stays in DNS and the
+// registries: nothing outside the client notices.
+func (w *World) Freeze(b *testbed.Backend) {
+	w.mu.Lock()
+	w.avoidLocked(b.Addr, time.Since(w.start))
+	w.mu.Unlock()
+	b.Freeze()
+}
+
+// Thaw lets a frozen backend answer again; calls to it count as normal
+// again from now.
+func (w *World) Thaw(b *testbed.Backend) {
+	b.Thaw()
+	w.mu.Lock()
+	if win, ok := w.avoid[b.Addr]; ok {
+		win.until = time.Since(w.start)
+		w.avoid[b.Addr] = win
+	}
+	w.mu.Unlock()
+}
+
+// terminatedAny says whether any backend was terminated or frozen in the
+// run.
 func (w *World) terminatedAny() bool {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	return len(w.terminating) > 0
+	return len(w.avoid) > 0
 }
 
-// terminatedAt says when b started terminating, from the start of the load.
-func (w *World) terminatedAt(addr string) (time.Duration, bool) {
+// terminatedAt says when clients should have stopped calling addr, if
+// they should have: a call started at t counts if t is after that (and
+// before the backend thawed).
+func (w *World) terminatedAt(addr string, t time.Duration) (time.Duration, bool) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	for b, at := range w.terminating {
-		if b.Addr == addr {
-			return at, true
-		}
+	win, ok := w.avoid[addr]
+	if !ok || t <= win.since || (win.until != 0 && t >= win.until) {
+		return 0, false
 	}
-	return 0, false
+	return win.since, true
 }
 
 // publish points DNS and the VIP at every running backend that is not
