@@ -14,9 +14,9 @@ import (
 	_ "google.golang.org/grpc/balancer/leastrequest" // least_request_experimental
 	_ "google.golang.org/grpc/balancer/ringhash"     // ring_hash_experimental
 
+	"github.com/grpclb/grpclb"
 	_ "github.com/grpclb/grpclb/balancer/p2c"  // p2c_ewma
 	_ "github.com/grpclb/grpclb/balancer/pool" // the "pool" policy
-	"github.com/grpclb/grpclb"
 	"github.com/grpclb/grpclb/pool"
 	"github.com/grpclb/grpclb/resolver/dnspoll"
 	"github.com/grpclb/grpclb/server"
