@@ -49,6 +49,28 @@ type Config struct {
 	// counts as when it failed faster than that. In [0, 1h]; 0 counts such
 	// calls with their own latency. Default DefaultErrorPenalty.
 	ErrorPenalty time.Duration
+	// SlowStart, when its Window is set, ramps up the share of an endpoint
+	// that has just become READY. Default: off.
+	SlowStart SlowStart
+}
+
+// SlowStart configures slow start (as Envoy's): for Window after an
+// endpoint becomes READY, its cost is divided by
+// max(MinWeightPercent/100, (time since READY / Window)^(1/Aggression)),
+// so a cold backend looks dearer than it is and gets a growing share
+// instead of a flood. Its JSON form is
+//
+//	{"window": "10s", "aggression": 1.0, "minWeightPercent": 10}
+type SlowStart struct {
+	// Window is how long the ramp lasts; 0 turns slow start off. At most
+	// 1h.
+	Window time.Duration
+	// Aggression shapes the ramp: 1 is linear, above 1 is faster at first.
+	// In (0, 10]; default 1.
+	Aggression float64
+	// MinWeightPercent is the share, in percent of a warm endpoint's, that
+	// a new endpoint starts with. In (0, 100]; default 10.
+	MinWeightPercent float64
 }
 
 // defaultConfig returns a Config with every field at its default.
@@ -124,8 +146,13 @@ func parseFields(dec *json.Decoder, cfg *Config) error {
 			dst = &cfg.DefaultRTT
 		case "errorPenalty":
 			dst, zeroOK = &cfg.ErrorPenalty, true
+		case "slowStart":
+			if err := parseSlowStart(val, &cfg.SlowStart); err != nil {
+				return fmt.Errorf("p2c_ewma: field \"slowStart\": %w", err)
+			}
+			continue
 		default:
-			return fmt.Errorf("p2c_ewma: unknown field %q (known fields: \"decay\", \"defaultRTT\", \"errorPenalty\")", key)
+			return fmt.Errorf("p2c_ewma: unknown field %q (known fields: \"decay\", \"defaultRTT\", \"errorPenalty\", \"slowStart\")", key)
 		}
 		if err := parseDuration(val, dst, zeroOK); err != nil {
 			return fmt.Errorf("p2c_ewma: field %q: %w", key, err)
@@ -134,6 +161,43 @@ func parseFields(dec *json.Decoder, cfg *Config) error {
 	if _, err := dec.Token(); err != nil { // the closing '}'
 		return fmt.Errorf("p2c_ewma: config is not valid JSON: %v", err)
 	}
+	return nil
+}
+
+// parseSlowStart parses the slowStart object; null leaves it off.
+func parseSlowStart(val json.RawMessage, ss *SlowStart) error {
+	if string(val) == "null" {
+		return nil
+	}
+	var raw struct {
+		Window           json.RawMessage `json:"window"`
+		Aggression       *float64        `json:"aggression"`
+		MinWeightPercent *float64        `json:"minWeightPercent"`
+	}
+	dec := json.NewDecoder(bytes.NewReader(val))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&raw); err != nil {
+		return fmt.Errorf("must be an object such as {\"window\": \"10s\"} (fields window, aggression, minWeightPercent): %v", err)
+	}
+	out := SlowStart{Aggression: 1, MinWeightPercent: 10}
+	if raw.Window != nil {
+		if err := parseDuration(raw.Window, &out.Window, true); err != nil {
+			return fmt.Errorf("window: %w", err)
+		}
+	}
+	if a := raw.Aggression; a != nil {
+		if !(*a > 0 && *a <= 10) {
+			return fmt.Errorf("aggression %v must be in (0, 10]", *a)
+		}
+		out.Aggression = *a
+	}
+	if m := raw.MinWeightPercent; m != nil {
+		if !(*m > 0 && *m <= 100) {
+			return fmt.Errorf("minWeightPercent %v must be in (0, 100]", *m)
+		}
+		out.MinWeightPercent = *m
+	}
+	*ss = out
 	return nil
 }
 

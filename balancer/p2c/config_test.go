@@ -42,6 +42,13 @@ func TestParseConfig(t *testing.T) {
 		{`{"errorPenalty": "0"}`, with(func(c *Config) { c.ErrorPenalty = 0 })},
 		{`{"decay": null, "defaultRTT": null, "errorPenalty": null}`, def},
 		{`{"errorPenalty":"2s","decay":"20s"}`, with(func(c *Config) { c.Decay, c.ErrorPenalty = 20*time.Second, 2*time.Second })},
+		{`{"slowStart": {"window": "10s"}}`, with(func(c *Config) {
+			c.SlowStart = SlowStart{Window: 10 * time.Second, Aggression: 1, MinWeightPercent: 10}
+		})},
+		{`{"slowStart": {"window": "2s", "aggression": 2.5, "minWeightPercent": 5}}`, with(func(c *Config) {
+			c.SlowStart = SlowStart{Window: 2 * time.Second, Aggression: 2.5, MinWeightPercent: 5}
+		})},
+		{`{"slowStart": null}`, def},
 		{"{\n\t\"decay\": \"5s\"\n}\n", with(func(c *Config) { c.Decay = 5 * time.Second })},
 	}
 	for _, tt := range tests {
@@ -97,6 +104,11 @@ func TestParseConfigErrors(t *testing.T) {
 		{`{"errorPenalty": "-1s"}`, `field "errorPenalty": must not be negative, got "-1s"`},
 		{`{"errorPenalty": "90m"}`, `field "errorPenalty": must be at most 1h0m0s`},
 		{`{"errorPenalty": "1 second"}`, `field "errorPenalty": invalid duration`},
+		{`{"slowStart": {"window": "-1s"}}`, `field "slowStart": window: must not be negative`},
+		{`{"slowStart": {"window": "10s", "aggression": 0}}`, `field "slowStart": aggression 0 must be in (0, 10]`},
+		{`{"slowStart": {"minWeightPercent": 150}}`, `field "slowStart": minWeightPercent 150 must be in (0, 100]`},
+		{`{"slowStart": {"windw": "1s"}}`, `field "slowStart": must be an object`},
+		{`{"slowStart": "10s"}`, `field "slowStart": must be an object`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.json, func(t *testing.T) {

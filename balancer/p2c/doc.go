@@ -64,6 +64,14 @@
 //     calls in flight) until their first calls report.
 //   - errorPenalty, default 1s, in [0, 1h]: the latency a call that failed
 //     with an unwell code counts as, at least; 0 counts it at its own.
+//   - slowStart, default off: {"window": "10s", "aggression": 1.0,
+//     "minWeightPercent": 10}. For window after an endpoint becomes READY
+//     (new, or back after it was not READY), its cost is divided by
+//     max(minWeightPercent/100, (time since READY / window)^(1/aggression)),
+//     as in Envoy's slow start: a cold pod (empty caches, a JIT not yet warm,
+//     connection pools still to fill) looks dearer than it is and gets a
+//     growing share instead of a flood. The EWMA alone reacts only once its
+//     first, slow, calls finish; slow start holds it back before that.
 //
 // # Samples
 //

@@ -31,14 +31,42 @@ type params struct {
 	invDecay   float64 // 1 / Decay in nanoseconds
 	penalty    float64 // ErrorPenalty in nanoseconds
 	defaultRTT float64 // DefaultRTT in nanoseconds
+	// slow start
+	window    int64   // ns; 0: off
+	invAggr   float64 // 1 / Aggression
+	minWeight float64 // MinWeightPercent / 100
 }
 
 func newParams(cfg *Config) *params {
-	return &params{
+	p := &params{
 		invDecay:   1 / float64(cfg.Decay),
 		penalty:    float64(cfg.ErrorPenalty),
 		defaultRTT: float64(cfg.DefaultRTT),
+		window:     int64(cfg.SlowStart.Window),
+		invAggr:    1,
+		minWeight:  0.1,
 	}
+	if cfg.SlowStart.Aggression > 0 {
+		p.invAggr = 1 / cfg.SlowStart.Aggression
+	}
+	if cfg.SlowStart.MinWeightPercent > 0 {
+		p.minWeight = cfg.SlowStart.MinWeightPercent / 100
+	}
+	return p
+}
+
+// rampWeight is the slow-start weight, in (0, 1], of an endpoint READY
+// since readySince, at now.
+func (p *params) rampWeight(readySince, now int64) float64 {
+	age := now - readySince
+	if p.window == 0 || age >= p.window {
+		return 1
+	}
+	f := float64(max(age, 0)) / float64(p.window)
+	if p.invAggr != 1 {
+		f = math.Pow(f, p.invAggr)
+	}
+	return max(f, p.minWeight)
 }
 
 // endpointStats is what the balancer knows of one endpoint: its calls in
@@ -52,7 +80,11 @@ type endpointStats struct {
 	ewma      atomic.Uint64 // float64 bits: the EWMA of latency, in ns
 	last      atomic.Int64  // nanotime of the last sample, or of creation
 	busySince atomic.Int64  // nanotime of the last pick that found nothing in flight
-	_         [32]byte
+	// readySince and ready are the balancer's, under its mutex: when the
+	// endpoint last became READY, for slow start. Pickers get copies.
+	readySince int64
+	ready      bool
+	_          [16]byte
 }
 
 func newEndpointStats(rtt float64, now int64) *endpointStats {

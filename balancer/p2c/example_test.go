@@ -75,5 +75,5 @@ func ExampleParseConfig() {
 	// Output:
 	// 30s 10ms 1s
 	// p2c_ewma: field "decay": invalid duration "30": want a duration such as "10s" or "250ms"
-	// p2c_ewma: unknown field "choiceCount" (known fields: "decay", "defaultRTT", "errorPenalty")
+	// p2c_ewma: unknown field "choiceCount" (known fields: "decay", "defaultRTT", "errorPenalty", "slowStart")
 }

@@ -113,7 +113,16 @@ func (b *p2cBalancer) UpdateState(state balancer.State) {
 			if !ok {
 				s, ok = newEndpointStats(b.params.defaultRTT, now), true
 			}
-			ready = append(ready, pickEndpoint{picker: c.State.Picker, stats: s})
+			if !s.ready {
+				s.ready, s.readySince = true, now
+			}
+			var warmAt int64
+			if b.params.window > 0 && now-s.readySince < b.params.window {
+				warmAt = s.readySince // still ramping up
+			}
+			ready = append(ready, pickEndpoint{picker: c.State.Picker, stats: s, readySince: warmAt})
+		} else if ok {
+			s.ready = false
 		}
 		if ok {
 			stats.Set(c.Endpoint, s)
@@ -138,6 +147,19 @@ func (b *p2cBalancer) UpdateState(state balancer.State) {
 type pickEndpoint struct {
 	picker balancer.Picker // its pick_first child's READY picker
 	stats  *endpointStats
+	// readySince is when the endpoint became READY if it was still in its
+	// slow-start window when the picker was made; 0 otherwise.
+	readySince int64
+}
+
+// cost is the endpoint's cost at now, divided by its slow-start weight
+// while it ramps up.
+func (e *pickEndpoint) cost(now int64, p *params) float64 {
+	c := e.stats.cost(now, p.invDecay)
+	if e.readySince != 0 {
+		c /= p.rampWeight(e.readySince, now)
+	}
+	return c
 }
 
 // picker is immutable; the stats it points to are shared with the balancer
@@ -170,7 +192,7 @@ func (p *picker) pick(info balancer.PickInfo, now int64) (balancer.PickResult, *
 			j++
 		}
 		a, c := &p.endpoints[i], &p.endpoints[j]
-		if c.stats.cost(now, p.params.invDecay) < a.stats.cost(now, p.params.invDecay) {
+		if c.cost(now, p.params) < a.cost(now, p.params) {
 			a = c
 		}
 		e = a

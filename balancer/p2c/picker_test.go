@@ -42,6 +42,10 @@ func endpoint(addr string) resolver.Endpoint {
 func (b *p2cBalancer) statsOf(addr string) *endpointStats {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	return b.statsOfLocked(addr)
+}
+
+func (b *p2cBalancer) statsOfLocked(addr string) *endpointStats {
 	s, _ := b.stats.Get(endpoint(addr))
 	return s
 }
@@ -460,5 +464,102 @@ func TestPickDoesNotAllocate(t *testing.T) {
 				t.Errorf("%d endpoints, Done(%+v): %v allocations per Pick and Done, want 0", n, done, allocs)
 			}
 		}
+	}
+}
+
+func TestRampWeight(t *testing.T) {
+	sec := int64(time.Second)
+	for _, tc := range []struct {
+		cfg  SlowStart
+		age  int64
+		want float64
+	}{
+		{SlowStart{}, 0, 1},
+		{SlowStart{Window: time.Second, Aggression: 1, MinWeightPercent: 10}, 0, 0.1},
+		{SlowStart{Window: time.Second, Aggression: 1, MinWeightPercent: 10}, sec / 2, 0.5},
+		{SlowStart{Window: time.Second, Aggression: 1, MinWeightPercent: 10}, sec, 1},
+		{SlowStart{Window: time.Second, Aggression: 2, MinWeightPercent: 10}, sec / 4, 0.5},
+		{SlowStart{Window: time.Second, Aggression: 1, MinWeightPercent: 50}, sec / 4, 0.5},
+	} {
+		cfg := defaultConfig()
+		cfg.SlowStart = tc.cfg
+		p := newParams(cfg)
+		if got := p.rampWeight(1000, 1000+tc.age); math.Abs(got-tc.want) > 1e-9 {
+			t.Errorf("%+v at %v: weight %v, want %v", tc.cfg, time.Duration(tc.age), got, tc.want)
+		}
+	}
+}
+
+// Slow start: an endpoint that joins three others with the same EWMA gets
+// a small share of picks at first and an even share after its window;
+// without slow start it gets an even share at once. Picks run on a clock of
+// the test's own.
+func TestSlowStartRampsNewEndpointUp(t *testing.T) {
+	const newAddr = "10.0.0.3:8080"
+	shares := func(config string, ages ...time.Duration) []float64 {
+		bal, cc, _ := build(t, 3, config)
+		// The three have been READY for a minute: warm.
+		bal.mu.Lock()
+		for i := range 3 {
+			bal.statsOfLocked(fmt.Sprintf("10.0.0.%d:8080", i)).readySince -= int64(time.Minute)
+		}
+		bal.mu.Unlock()
+		cfg, err := ParseConfig([]byte(config))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := bal.UpdateClientConnState(balancer.ClientConnState{
+			ResolverState:  resolver.State{Endpoints: balancertest.Endpoints(4)},
+			BalancerConfig: cfg,
+		}); err != nil {
+			t.Fatal(err)
+		}
+		cc.Settle()
+		pp, ok := cc.State().Picker.(*picker)
+		if !ok || len(pp.endpoints) != 4 {
+			t.Fatalf("picker after the fourth joined: %T", cc.State().Picker)
+		}
+		bal.mu.Lock()
+		joined := bal.statsOfLocked(newAddr).readySince
+		bal.mu.Unlock()
+		var out []float64
+		for _, age := range ages {
+			now := joined + int64(age)
+			for _, e := range pp.endpoints {
+				e.stats.ewma.Store(math.Float64bits(float64(time.Millisecond)))
+				e.stats.last.Store(now) // no decay: equal costs
+			}
+			n := 0
+			const picks = 4000
+			for range picks {
+				res, tr, err := pp.pick(pickInfo, now)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if addrOf(res) == newAddr {
+					n++
+				}
+				tr.finishAt(noSample, now)
+			}
+			out = append(out, float64(n)/picks)
+		}
+		return out
+	}
+	ages := []time.Duration{0, 500 * time.Millisecond, time.Second}
+	with := shares(`{"slowStart": {"window": "1s", "minWeightPercent": 10}}`, ages...)
+	without := shares(`{}`, ages...)
+	t.Logf("the new endpoint's share at %v into a 1s window: %.3f with slow start, %.3f without", ages, with, without)
+	for i, age := range ages {
+		if math.Abs(without[i]-0.25) > 0.04 {
+			t.Errorf("without slow start, at %v: share %.3f, want 0.25", age, without[i])
+		}
+	}
+	// Weight 0.1 (then 0.5) makes its cost 10 (then 2) times a rival's: it
+	// loses every comparison.
+	if with[0] > 0.01 || with[1] > 0.01 {
+		t.Errorf("with slow start, while ramping: shares %.3f, %.3f, want none", with[0], with[1])
+	}
+	if math.Abs(with[2]-0.25) > 0.04 {
+		t.Errorf("with slow start, after the window: share %.3f, want 0.25", with[2])
 	}
 }
