@@ -441,3 +441,33 @@ func TestFreezeNewClient(t *testing.T) {
 		t.Errorf("dns+round_robin: only %d of %d failed: the scenario does not show the problem", rr.Failed, rr.RPCs)
 	}
 }
+
+// coldstart: with slow start the cold backend answers far fewer calls
+// while it is cold than without.
+func TestColdstartSlowStart(t *testing.T) {
+	p := DefaultParams()
+	rs := runScenario(t, "coldstart", p, "dnspoll+p2c_ewma", "dnspoll+p2c_ewma+slowstart")
+	cold := func(r Result) int {
+		for _, b := range r.Backends {
+			if b.AddedLater {
+				from := int(b.AddedAtMs / (float64(r.Bucket) / 1e6))
+				to := from + int(coldFor/r.Bucket)
+				n := 0
+				for i := from; i < to && i < len(b.PerBucket); i++ {
+					n += b.PerBucket[i]
+				}
+				return n
+			}
+		}
+		t.Fatalf("%s: no backend joined", r.Strategy)
+		return 0
+	}
+	without, with := cold(rs["dnspoll+p2c_ewma"]), cold(rs["dnspoll+p2c_ewma+slowstart"])
+	t.Logf("calls on the cold backend while cold: %d with slow start, %d without", with, without)
+	if with*2 > without {
+		t.Errorf("slow start: %d calls on the cold backend while cold, without: %d; want at most half", with, without)
+	}
+	if rs["dnspoll+p2c_ewma+slowstart"].Failed != 0 {
+		t.Errorf("slow start: %d calls failed", rs["dnspoll+p2c_ewma+slowstart"].Failed)
+	}
+}

@@ -153,6 +153,16 @@ var strategies = []Strategy{
 		Dial: dialPoll(`{"loadBalancingConfig":[{"consistent_hash":{"loadFactor":1.25}}]}`),
 	},
 	{
+		Name: "dnspoll+p2c_ewma",
+		Doc:  "dnspoll + grpclb's p2c_ewma, no slow start",
+		Dial: dialPoll(`{"loadBalancingConfig":[{"p2c_ewma":{}}]}`),
+	},
+	{
+		Name: "dnspoll+p2c_ewma+slowstart",
+		Doc:  "dnspoll + grpclb's p2c_ewma with slowStart (8s window, from 10%)",
+		Dial: dialPoll(`{"loadBalancingConfig":[{"p2c_ewma":{"slowStart":{"window":"8s","minWeightPercent":10}}}]}`),
+	},
+	{
 		Name: "dnspoll+ring_hash",
 		Doc:  "dnspoll + grpc-go's ring_hash_experimental, key in the x-lab-key header",
 		Dial: dialPoll(`{"loadBalancingConfig":[{"ring_hash_experimental":{"requestHashHeader":"x-lab-key"}}]}`),

@@ -80,7 +80,13 @@ func (w *World) Since() time.Duration {
 // scale-up of a Deployment would.
 func (w *World) Add(n int) error {
 	added, err := w.Fleet.Add(n)
-	at := w.Since()
+	w.joinedNow(added, w.Since())
+	return err
+}
+
+// joinedNow records backends started (and set up) by the caller as joined
+// at `at`, and publishes them.
+func (w *World) joinedNow(added []*testbed.Backend, at time.Duration) {
 	w.mu.Lock()
 	for _, b := range added {
 		w.addedAt[b.Addr] = at
@@ -88,7 +94,6 @@ func (w *World) Add(n int) error {
 	}
 	w.mu.Unlock()
 	w.publish()
-	return err
 }
 
 // Remove stops a backend gracefully and takes it out of DNS and the VIP, as
