@@ -64,3 +64,23 @@ func TestBoolAndPublishEmpty(t *testing.T) {
 		t.Errorf("drop: %v", err)
 	}
 }
+
+// FuzzSplitHostPort: any string is split or rejected with an error, never a
+// panic, and what is accepted joins back into a valid host:port.
+func FuzzSplitHostPort(f *testing.F) {
+	for _, s := range []string{"h:1", "h", "[::1]:2379", "[::1]", "::1", "a:b:c", "[x]:y", ":1", "h:", "h:99999"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		h, p, err := SplitHostPort(s, "2379")
+		if err != nil {
+			return
+		}
+		if err := CheckPort(p); err != nil {
+			t.Fatalf("%q: accepted port %q: %v", s, p, err)
+		}
+		if h == "" {
+			t.Fatalf("%q: accepted an empty host", s)
+		}
+	})
+}

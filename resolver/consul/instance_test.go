@@ -1,6 +1,8 @@
 package consul
 
 import (
+	"encoding/json"
+	"net"
 	"strings"
 	"testing"
 
@@ -59,4 +61,29 @@ func TestInstanceFromEntry(t *testing.T) {
 			t.Error("attributes of equal instances differ")
 		}
 	}
+}
+
+// FuzzInstanceFromEntry feeds garbage health entries, as a broken or
+// hostile agent could send them (JSON of /v1/health/service), to the
+// conversion: it never panics, and what it accepts has a host:port.
+func FuzzInstanceFromEntry(f *testing.F) {
+	f.Add([]byte(`{"Node":{"Node":"n1","Address":"10.0.0.1","Datacenter":"dc1"},"Service":{"ID":"echo-1","Service":"echo","Address":"","Port":50051,"Tags":["grpc"]}}`))
+	f.Add([]byte(`{"Node":null,"Service":{"Port":70000}}`))
+	f.Add([]byte(`{"Service":{"Address":"::1","Port":1,"TaggedAddresses":{"lan":{"Address":"x","Port":2}}}}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var e api.ServiceEntry
+		if json.Unmarshal(data, &e) != nil {
+			return
+		}
+		inst, err := instanceFromEntry(&e)
+		if err != nil {
+			if err.Error() == "" {
+				t.Fatal("empty error")
+			}
+			return
+		}
+		if _, _, err := net.SplitHostPort(inst.Addr); err != nil {
+			t.Fatalf("accepted address %q: %v", inst.Addr, err)
+		}
+	})
 }
