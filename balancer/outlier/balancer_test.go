@@ -1,0 +1,244 @@
+package outlier
+
+import (
+	"context"
+	"encoding/json"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc/balancer"
+	"google.golang.org/grpc/balancer/endpointsharding"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/connectivity"
+	"google.golang.org/grpc/resolver"
+	"google.golang.org/grpc/status"
+
+	_ "github.com/grpclb/grpclb/balancer/pool"
+	"github.com/grpclb/grpclb/internal/balancertest"
+)
+
+// These tests drive the policy on a fake channel (balancertest), whose
+// SubConns are READY on request, to check what the child sees; the
+// end-to-end tests check the same against real backends.
+
+var (
+	unavailable = balancer.DoneInfo{Err: status.Error(codes.Unavailable, "down"), BytesSent: true}
+	answered    = balancer.DoneInfo{BytesSent: true, BytesReceived: true}
+)
+
+func build(t *testing.T, config string, eps []resolver.Endpoint) (*outlierBalancer, *balancertest.ClientConn) {
+	t.Helper()
+	b, cc, _, err := balancertest.Build(Name, config, eps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(b.Close)
+	// Health updates reach the child through the policy's goroutine: wait
+	// until the picker reaches every endpoint.
+	eventually(t, "every endpoint is picked", func() bool {
+		seen := make(map[string]bool)
+		for range 20 * len(eps) {
+			seen[pick(cc, balancer.DoneInfo{})] = true
+		}
+		return len(seen) == len(eps) && !seen[""]
+	})
+	return b.(*outlierBalancer), cc
+}
+
+func addrOf(res balancer.PickResult) string { return res.SubConn.(*balancertest.SubConn).Addrs[0].Addr }
+
+// pick makes one call with the channel's current picker and ends it with
+// done; it returns the address picked, or "" if the pick failed.
+func pick(cc *balancertest.ClientConn, done balancer.DoneInfo) string {
+	res, err := cc.State().Picker.Pick(balancer.PickInfo{Ctx: context.Background()})
+	if err != nil {
+		return ""
+	}
+	if res.Done != nil {
+		res.Done(done)
+	}
+	return addrOf(res)
+}
+
+// eventually polls cond until it holds or 5s pass.
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); !cond(); {
+		if time.Now().After(deadline) {
+			t.Fatalf("after 5s: %s", what)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// childStates returns the state of each endpoint as the endpointsharding
+// child (round_robin, p2c_ewma, ...) last reported it, by address.
+func childStates(cc *balancertest.ClientConn) map[string]connectivity.State {
+	p, ok := cc.State().Picker.(*picker)
+	if !ok {
+		return nil
+	}
+	out := make(map[string]connectivity.State)
+	for _, c := range endpointsharding.ChildStatesFromPicker(p.child) {
+		out[c.Endpoint.Addresses[0].Addr] = c.State.ConnectivityState
+	}
+	return out
+}
+
+// failUntilEjected sends the calls that land on victim failing and the
+// others succeeding until the picker returns victim no more, and returns
+// how many calls failed.
+func failUntilEjected(t *testing.T, cc *balancertest.ClientConn, victim string) int {
+	t.Helper()
+	failures := 0
+	for range 1000 {
+		res, err := cc.State().Picker.Pick(balancer.PickInfo{Ctx: context.Background()})
+		if err != nil {
+			t.Fatalf("pick: %v", err)
+		}
+		if addrOf(res) != victim {
+			res.Done(answered)
+			continue
+		}
+		failures++
+		res.Done(unavailable)
+	}
+	return failures
+}
+
+// With round_robin (endpointsharding + pick_first with health listeners)
+// as the child, consecutive failures eject the endpoint at once, the child
+// sees it in TRANSIENT_FAILURE until the ejection time is up, then READY
+// again.
+func TestConsecutiveFailuresHealthListener(t *testing.T) {
+	eps := balancertest.Endpoints(3)
+	victim := eps[1].Addresses[0].Addr
+	b, cc := build(t, `{"consecutiveFailures":{"threshold":3},"baseEjectionTime":"300ms","childPolicy":[{"round_robin":{}}]}`, eps)
+
+	if failures := failUntilEjected(t, cc, victim); failures != 3 {
+		t.Errorf("%d calls to the victim failed, want exactly the threshold 3", failures)
+	}
+	eventually(t, "the child sees the victim in TRANSIENT_FAILURE", func() bool {
+		return childStates(cc)[victim] == connectivity.TransientFailure
+	})
+	b.mu.Lock()
+	if b.numEjected != 1 {
+		t.Errorf("%d endpoints ejected, want 1", b.numEjected)
+	}
+	b.mu.Unlock()
+	start := time.Now()
+	eventually(t, "the victim comes back", func() bool { return childStates(cc)[victim] == connectivity.Ready })
+	if d := time.Since(start); d > 2*time.Second {
+		t.Errorf("the victim came back after %v, want about 300ms", d)
+	}
+	eventually(t, "the victim gets calls again", func() bool { return pick(cc, answered) == victim })
+}
+
+// With pool as the child, which never registers health listeners, the
+// child sees the ejected endpoint's READY SubConns as TRANSIENT_FAILURE on
+// their state listeners, and its own picker stops returning them.
+func TestConsecutiveFailuresStateListener(t *testing.T) {
+	eps := balancertest.Endpoints(3)
+	victim := eps[0].Addresses[0].Addr
+	_, cc := build(t, `{"consecutiveFailures":{"threshold":2},"baseEjectionTime":"300ms","childPolicy":[{"pool":{"connections":2}}]}`, eps)
+
+	if failures := failUntilEjected(t, cc, victim); failures != 2 {
+		t.Errorf("%d calls to the victim failed, want exactly the threshold 2", failures)
+	}
+	childPicks := func() map[string]int {
+		seen := make(map[string]int)
+		p := cc.State().Picker.(*picker)
+		for range 60 {
+			res, err := p.child.Pick(balancer.PickInfo{Ctx: context.Background()})
+			if err != nil {
+				continue
+			}
+			seen[res.SubConn.(*subConn).addr]++
+			if res.Done != nil {
+				res.Done(balancer.DoneInfo{})
+			}
+		}
+		return seen
+	}
+	eventually(t, "pool stops picking the victim", func() bool { return childPicks()[victim] == 0 })
+	eventually(t, "pool picks the victim again", func() bool { return childPicks()[victim] > 0 })
+}
+
+// Never more than maxEjectionPercent of the endpoints, and never the last
+// one below 100%.
+func TestMaxEjectionPercent(t *testing.T) {
+	eps := balancertest.Endpoints(4)
+	b, cc := build(t, `{"consecutiveFailures":{"threshold":1},"maxEjectionPercent":50,"childPolicy":[{"round_robin":{}}]}`, eps)
+	// Every call fails.
+	for range 200 {
+		pick(cc, unavailable)
+	}
+	b.mu.Lock()
+	ejected := b.numEjected
+	b.mu.Unlock()
+	if ejected != 2 {
+		t.Errorf("%d of 4 endpoints ejected with maxEjectionPercent 50, want 2", ejected)
+	}
+	eventually(t, "the child sees 2 endpoints in TRANSIENT_FAILURE", func() bool {
+		tf := 0
+		for _, s := range childStates(cc) {
+			if s == connectivity.TransientFailure {
+				tf++
+			}
+		}
+		return tf == 2
+	})
+	seen := make(map[string]bool)
+	for range 100 {
+		seen[pick(cc, unavailable)] = true
+	}
+	if len(seen) != 2 || seen[""] {
+		t.Errorf("calls went to %v, want the 2 endpoints not ejected", seen)
+	}
+}
+
+// A new resolver list forgets removed endpoints, ejected ones included,
+// and a new child policy replaces the old one.
+func TestUpdates(t *testing.T) {
+	eps := balancertest.Endpoints(3)
+	victim := eps[2].Addresses[0].Addr
+	b, cc := build(t, `{"consecutiveFailures":{"threshold":1},"maxEjectionPercent":50,"childPolicy":[{"round_robin":{}}]}`, eps)
+	failUntilEjected(t, cc, victim)
+
+	cfg, err := ParseConfig(json.RawMessage(`{"consecutiveFailures":{"threshold":1},"childPolicy":[{"p2c_ewma":{}}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.UpdateClientConnState(balancer.ClientConnState{
+		ResolverState:  resolver.State{Endpoints: eps[:2]},
+		BalancerConfig: cfg,
+	}); err != nil {
+		t.Fatal(err)
+	}
+	b.mu.Lock()
+	if b.numEjected != 0 || b.endpoints.Len() != 2 {
+		t.Errorf("after removing the ejected endpoint: %d ejected of %d, want 0 of 2", b.numEjected, b.endpoints.Len())
+	}
+	b.mu.Unlock()
+	eventually(t, "p2c_ewma serves both endpoints", func() bool {
+		cc.Settle()
+		seen := map[string]bool{}
+		for range 50 {
+			seen[pick(cc, answered)] = true
+		}
+		return len(seen) == 2 && !seen[""] && !seen[victim]
+	})
+	if n := countShutdown(cc); n < 3 {
+		t.Errorf("%d SubConns shut down, want round_robin's 3", n)
+	}
+}
+
+func countShutdown(cc *balancertest.ClientConn) int {
+	n := 0
+	for _, sc := range cc.SubConns() {
+		if sc.IsShutdown() {
+			n++
+		}
+	}
+	return n
+}

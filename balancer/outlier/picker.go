@@ -1,0 +1,71 @@
+package outlier
+
+import "google.golang.org/grpc/balancer"
+
+// maxPickAttempts bounds how many times a pick asks the child's picker
+// again when it returned an ejected endpoint.
+const maxPickAttempts = 8
+
+// picker wraps the child's picker: it hands gRPC its own SubConns, counts
+// every call's outcome for its endpoint, and never returns an ejected
+// endpoint.
+//
+// The child stops picking an ejected endpoint once it hears of the
+// ejection, microseconds later; until then (or with a child that ignores
+// TRANSIENT_FAILURE) a pick that lands on one asks the child again, and
+// if the child keeps returning ejected endpoints the call waits for the
+// child's next picker.
+type picker struct {
+	child balancer.Picker
+	b     *outlierBalancer
+}
+
+func (p *picker) Pick(info balancer.PickInfo) (balancer.PickResult, error) {
+	for range maxPickAttempts {
+		res, err := p.child.Pick(info)
+		if err != nil {
+			return res, err
+		}
+		sc, ok := res.SubConn.(*subConn)
+		if !ok {
+			return res, nil // not the child's: cannot happen
+		}
+		e := sc.ep.Load()
+		if e != nil && e.ejected.Load() {
+			if res.Done != nil {
+				res.Done(balancer.DoneInfo{}) // like gRPC for a pick it drops
+			}
+			continue
+		}
+		res.SubConn = sc.SubConn
+		if e != nil {
+			res.Done = p.b.tracker(e, res.Done)
+		}
+		return res, nil
+	}
+	return balancer.PickResult{}, balancer.ErrNoSubConnAvailable
+}
+
+// tracker returns the Done of a call to e: it counts the call's outcome
+// and ejects e at once after enough consecutive failures.
+func (b *outlierBalancer) tracker(e *endpoint, childDone func(balancer.DoneInfo)) func(balancer.DoneInfo) {
+	p := b.params.Load()
+	return func(info balancer.DoneInfo) {
+		switch p.judge(info) {
+		case succeeded:
+			e.successes.Add(1)
+			if e.consecutive.Load() != 0 {
+				e.consecutive.Store(0)
+			}
+		case failed:
+			e.failures.Add(1)
+			n := e.consecutive.Add(1)
+			if p.consecutiveFailures != 0 && n >= p.consecutiveFailures && !e.ejected.Load() {
+				b.ejectForConsecutiveFailures(e, n)
+			}
+		}
+		if childDone != nil {
+			childDone(info)
+		}
+	}
+}
