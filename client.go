@@ -9,7 +9,8 @@ import (
 
 	_ "google.golang.org/grpc/health" // client-side health checking
 
-	_ "github.com/grpclb/grpclb/balancer/p2c"     // the default policy
+	_ "github.com/grpclb/grpclb/balancer/outlier" // the default policy
+	_ "github.com/grpclb/grpclb/balancer/p2c"     // its child
 	_ "github.com/grpclb/grpclb/resolver/dnspoll" // dnspoll:///
 	_ "github.com/grpclb/grpclb/resolver/static"  // static:///
 )
@@ -18,7 +19,8 @@ import (
 // configured by opts on top of Defaults:
 //
 //   - a balancing policy that spreads calls per RPC and steers away from
-//     slow or stuck backends (p2c_ewma by default);
+//     slow or stuck backends, and takes failing ones out of rotation
+//     (DefaultLoadBalancingConfig: outlier_ejection over p2c_ewma);
 //   - client-side health checking against grpc.health.v1, so a backend that
 //     says NOT_SERVING (draining) gets no new calls;
 //   - a retry policy for UNAVAILABLE on the methods marked idempotent

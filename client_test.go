@@ -28,7 +28,7 @@ func TestServiceConfig(t *testing.T) {
 		absent  []string
 		wantErr string
 	}{
-		{name: "defaults", want: []string{`"loadBalancingConfig":[{"p2c_ewma":{}}]`, `"healthCheckConfig":{"serviceName":""}`}, absent: []string{"methodConfig"}},
+		{name: "defaults", want: []string{`"loadBalancingConfig":[{"outlier_ejection":{`, `"childPolicy":[{"p2c_ewma":{}}]`, `"healthCheckConfig":{"serviceName":""}`}, absent: []string{"methodConfig"}},
 		{name: "idempotent method and service", opts: []Option{WithIdempotent("/pkg.Svc/Get", "pkg.Other")},
 			want: []string{`{"service":"pkg.Svc","method":"Get"}`, `{"service":"pkg.Other"}`, `"maxAttempts":4`, `"initialBackoff":"0.02s"`, `"retryableStatusCodes":["UNAVAILABLE"]`}},
 		{name: "retry codes", opts: []Option{WithIdempotent("a.B"), WithRetryPolicy(RetryPolicy{MaxAttempts: 2, InitialBackoff: time.Second, MaxBackoff: time.Second, BackoffMultiplier: 1.5, Codes: []codes.Code{codes.Unavailable, codes.DeadlineExceeded, codes.ResourceExhausted}})},

@@ -45,10 +45,21 @@ type RetryPolicy struct {
 	Codes             []codes.Code // retried codes; UNAVAILABLE by default
 }
 
+// DefaultLoadBalancingConfig is NewClient's policy: outlier ejection
+// (consecutive failures at once, failure percentage every second, at most
+// half the endpoints, 10s growing with repeated ejections) over p2c_ewma.
+// The lab found p2c_ewma best with slow, frozen and killed backends
+// (slow, freeze, kill scenarios), and ejection cuts what callers see of a
+// failing backend (flaky).
+const DefaultLoadBalancingConfig = `[{"outlier_ejection":{"interval":"1s","baseEjectionTime":"10s","maxEjectionPercent":50,` +
+	`"consecutiveFailures":{"threshold":5},` +
+	`"failurePercentage":{"threshold":30,"minimumHosts":2,"requestVolume":20},` +
+	`"childPolicy":[{"p2c_ewma":{}}]}}]`
+
 // Defaults is the configuration NewClient starts from.
 func Defaults() Config {
 	return Config{
-		LoadBalancingConfig: `[{"p2c_ewma":{}}]`,
+		LoadBalancingConfig: DefaultLoadBalancingConfig,
 		HealthCheck:         true,
 		Retry: RetryPolicy{
 			MaxAttempts:       4,

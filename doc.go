@@ -10,7 +10,9 @@
 //
 //   - p2c_ewma (balancer/p2c): per call, the cheaper of two backends by
 //     latency × calls in flight, which steers away from slow and stuck
-//     backends without server-side metrics;
+//     backends without server-side metrics, under outlier_ejection
+//     (balancer/outlier), which takes a backend whose calls fail out of
+//     rotation for a while;
 //   - client-side health checking (grpc.health.v1): a backend that turns
 //     NOT_SERVING (server.Drain does on SIGTERM) gets no new calls;
 //   - for the methods marked with WithIdempotent, a retry policy on

@@ -473,3 +473,18 @@ func TestColdstartSlowStart(t *testing.T) {
 		t.Errorf("slow start: %d calls failed", rs["dnspoll+p2c_ewma+slowstart"].Failed)
 	}
 }
+
+// flaky: outlier ejection cuts the share of failed calls at least 5 times
+// against round_robin alone; grpclb.NewClient fails (almost) none.
+func TestFlakyOutlierEjection(t *testing.T) {
+	p := DefaultParams()
+	rs := runScenario(t, "flaky", p, "dnspoll+round_robin", "dnspoll+outlier+round_robin", "grpclb.NewClient")
+	rr, ej, nc := rs["dnspoll+round_robin"], rs["dnspoll+outlier+round_robin"], rs["grpclb.NewClient"]
+	t.Logf("failed: round_robin %d, outlier+round_robin %d, grpclb.NewClient %d (of about %d each)", rr.Failed, ej.Failed, nc.Failed, rr.RPCs)
+	if ej.Failed*5 > rr.Failed || rr.Failed < rr.RPCs/20 {
+		t.Errorf("outlier ejection: %d failed against %d for round_robin alone; want at least 5 times fewer", ej.Failed, rr.Failed)
+	}
+	if nc.Failed > nc.RPCs/1000 {
+		t.Errorf("grpclb.NewClient: %d of %d failed", nc.Failed, nc.RPCs)
+	}
+}

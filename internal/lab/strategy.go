@@ -15,8 +15,9 @@ import (
 	_ "google.golang.org/grpc/balancer/ringhash"     // ring_hash_experimental
 
 	"github.com/grpclb/grpclb"
-	_ "github.com/grpclb/grpclb/balancer/p2c"  // p2c_ewma
-	_ "github.com/grpclb/grpclb/balancer/pool" // the "pool" policy
+	_ "github.com/grpclb/grpclb/balancer/outlier" // outlier_ejection
+	_ "github.com/grpclb/grpclb/balancer/p2c"     // p2c_ewma
+	_ "github.com/grpclb/grpclb/balancer/pool"    // the "pool" policy
 	"github.com/grpclb/grpclb/pool"
 	"github.com/grpclb/grpclb/resolver/dnspoll"
 	"github.com/grpclb/grpclb/server"
@@ -151,6 +152,12 @@ var strategies = []Strategy{
 		Name: "dnspoll+consistent_hash+bounded",
 		Doc:  "dnspoll + grpclb's consistent_hash with bounded loads (loadFactor 1.25)",
 		Dial: dialPoll(`{"loadBalancingConfig":[{"consistent_hash":{"loadFactor":1.25}}]}`),
+	},
+	{
+		Name: "dnspoll+outlier+round_robin",
+		Doc:  "dnspoll + grpclb's outlier_ejection (failure percentage over 20%, 500ms interval, 10s base ejection) over round_robin",
+		Dial: dialPoll(`{"loadBalancingConfig":[{"outlier_ejection":{"interval":"500ms","baseEjectionTime":"10s",` +
+			`"failurePercentage":{"threshold":20,"minimumHosts":2,"requestVolume":10},"childPolicy":[{"round_robin":{}}]}}]}`),
 	},
 	{
 		Name: "dnspoll+p2c_ewma",
