@@ -1,0 +1,110 @@
+package hedge_test
+
+import (
+	"context"
+	"fmt"
+	"log"
+	"net"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+
+	"github.com/grpclb/grpclb/hedge"
+	_ "github.com/grpclb/grpclb/resolver/static"
+)
+
+// startServer starts a gRPC server with the health service on a loopback
+// address, standing in for a real backend. It returns its address and a
+// function that stops it.
+func startServer() (addr string, stop func()) {
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		log.Fatal(err)
+	}
+	srv := grpc.NewServer()
+	healthpb.RegisterHealthServer(srv, health.NewServer())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = srv.Serve(lis)
+	}()
+	return lis.Addr().String(), func() { srv.Stop(); <-done }
+}
+
+// Hedge an idempotent method: a call still unanswered at the method's p95
+// latency is sent again, to the next backend round_robin picks, within a
+// budget of 10% extra calls.
+func Example() {
+	addr1, stop1 := startServer() // e.g. "10.0.0.1:50051"
+	defer stop1()
+	addr2, stop2 := startServer() // e.g. "10.0.0.2:50051"
+	defer stop2()
+
+	// Check is a read: safe to send twice. Its calls are hedged at the p95
+	// of its recent latencies (10ms until it has enough of them).
+	h, err := hedge.New(hedge.Methods("/grpc.health.v1.Health/Check"))
+	if err != nil {
+		log.Fatal(err)
+	}
+	conn, err := grpc.NewClient(
+		"static:///"+addr1+","+addr2,
+		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithDefaultServiceConfig(`{"loadBalancingConfig": [{"round_robin": {}}]}`),
+		grpc.WithUnaryInterceptor(h.UnaryClientInterceptor()),
+	)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer conn.Close()
+
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	resp, err := healthpb.NewHealthClient(conn).Check(ctx, &healthpb.HealthCheckRequest{}, grpc.WaitForReady(true))
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(resp.GetStatus())
+	fmt.Println("calls:", h.Stats().Calls)
+	// Output:
+	// SERVING
+	// calls: 1
+}
+
+// Per call, the context opts a call in or out and sets its delay.
+func ExampleIdempotent() {
+	ctx := context.Background()
+
+	// This call is safe to send twice, though its method is not marked.
+	ctx1 := hedge.Idempotent(ctx)
+	// This one must be sent once, though its method is marked.
+	ctx2 := hedge.Disable(ctx)
+	// This one is hedged after 2ms, whatever the Hedger's delay.
+	ctx3 := hedge.WithDelay(hedge.Idempotent(ctx), 2*time.Millisecond)
+
+	_, _, _ = ctx1, ctx2, ctx3 // pass them to the calls
+}
+
+// Missing fields take their defaults; mistakes are reported with the field.
+func ExampleParseConfig() {
+	// A fixed delay (no adaptiveDelay): 5ms.
+	cfg, err := hedge.ParseConfig([]byte(`{"methods": ["/shop.Catalog/*"], "hedgingDelay": "5ms"}`))
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(cfg.Methods, cfg.HedgingDelay, cfg.AdaptiveDelay, cfg.MaxAttempts, cfg.Budget, cfg.NonFatalStatusCodes)
+	if _, err := hedge.New(cfg.Options()...); err != nil {
+		log.Fatal(err)
+	}
+
+	_, err = hedge.ParseConfig([]byte(`{"hedgingDelay": "5"}`))
+	fmt.Println(err)
+	_, err = hedge.ParseConfig([]byte(`{"budget": 10}`))
+	fmt.Println(err)
+	// Output:
+	// [/shop.Catalog/*] 5ms 0 2 0.1 [Unavailable]
+	// hedge: field "hedgingDelay": invalid duration "5": want a duration such as "10ms" or "0.01s"
+	// hedge: field "budget": must be a ratio of extra attempts to calls in (0, 1], such as 0.1, got 10
+}
