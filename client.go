@@ -1,11 +1,15 @@
 package grpclb
 
 import (
+	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/keepalive"
+
+	"github.com/grpclb/grpclb/hedge"
 
 	_ "google.golang.org/grpc/health" // client-side health checking
 
@@ -28,6 +32,7 @@ import (
 //     them;
 //   - keepalive pings that notice a dead connection within seconds (servers
 //     must accept them: server.Options does);
+//   - with WithHedging, hedging of the idempotent methods' calls;
 //
 // and any grpc.DialOption given with WithDialOptions (credentials, at
 // least). The target is any registered scheme: dnspoll:/// and static:///
@@ -65,6 +70,23 @@ func dialOptions(opts []Option) ([]grpc.DialOption, error) {
 		return nil, err
 	}
 	dopts := []grpc.DialOption{grpc.WithDefaultServiceConfig(sc)}
+	if c.HedgingOn {
+		if len(c.Idempotent) == 0 {
+			return nil, errors.New("hedging needs the idempotent methods (WithIdempotent): only those are hedged")
+		}
+		var names []string
+		for _, m := range c.Idempotent {
+			if !strings.HasPrefix(m, "/") {
+				m = "/" + m + "/*" // a whole service
+			}
+			names = append(names, m)
+		}
+		h, err := hedge.New(append([]hedge.Option{hedge.Methods(names...)}, c.Hedging...)...)
+		if err != nil {
+			return nil, err
+		}
+		dopts = append(dopts, grpc.WithChainUnaryInterceptor(h.UnaryClientInterceptor()))
+	}
 	if c.KeepaliveTime > 0 {
 		dopts = append(dopts, grpc.WithKeepaliveParams(keepalive.ClientParameters{
 			Time:                c.KeepaliveTime,

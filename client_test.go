@@ -1,6 +1,7 @@
 package grpclb
 
 import (
+	"context"
 	"encoding/json"
 	"strings"
 	"testing"
@@ -11,6 +12,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
 
+	"github.com/grpclb/grpclb/hedge"
 	"github.com/grpclb/grpclb/internal/resolvertest"
 	"github.com/grpclb/grpclb/internal/testbed"
 	"github.com/grpclb/grpclb/internal/testbed/echopb"
@@ -132,5 +134,53 @@ func TestKillUnderLoadFailsNoIdempotentCall(t *testing.T) {
 	t.Logf("grpc-go defaults + round_robin: %d ok, %d failed over 3 kills", ok, failed)
 	if failed == 0 {
 		t.Errorf("grpc-go defaults lost no call: the test does not show the problem")
+	}
+}
+
+func TestWithHedging(t *testing.T) {
+	if _, err := DialOptions(WithHedging()); err == nil || !strings.Contains(err.Error(), "WithIdempotent") {
+		t.Errorf("hedging without idempotent methods: %v", err)
+	}
+	f, err := testbed.StartFleet(2, testbed.FleetConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	slow := f.Backends()[0]
+	slow.SetLatency(time.Second)
+	cc, err := NewClient("static:///"+strings.Join(f.Addrs(), ","), insecureCreds,
+		WithLoadBalancing(`[{"round_robin":{}}]`), WithIdempotent("grpclb.testbed.v1.Echo"),
+		WithHealthCheck(false, ""), // the slow backend would answer its health check late
+		WithHedging(hedge.Delay(20*time.Millisecond), hedge.Budget(1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cc.Close()
+	c := echopb.NewEchoClient(cc)
+	fast := f.Backends()[1]
+	resolvertest.Eventually(t, 10*time.Second, "the fast backend answering", func() bool {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_, _ = c.Echo(ctx, &echopb.EchoRequest{})
+		return fast.Served() >= 2
+	})
+	// Every call that lands on the slow backend is hedged to the other
+	// after 20ms: none takes a second.
+	hedged := 0
+	for range 20 {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		start := time.Now()
+		resp, err := c.Echo(ctx, &echopb.EchoRequest{})
+		took := time.Since(start)
+		cancel()
+		if err != nil || took > 500*time.Millisecond {
+			t.Fatalf("call answered by %q after %v: %v", resp.GetBackend(), took, err)
+		}
+		if took >= 20*time.Millisecond {
+			hedged++
+		}
+	}
+	if hedged < 5 {
+		t.Errorf("only %d of 20 calls waited for a hedge: round_robin should have sent about half to the slow backend", hedged)
 	}
 }
