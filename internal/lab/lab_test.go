@@ -488,3 +488,23 @@ func TestFlakyOutlierEjection(t *testing.T) {
 		t.Errorf("grpclb.NewClient: %d of %d failed", nc.Failed, nc.RPCs)
 	}
 }
+
+// hedge: hedging cuts round_robin's p99 at least 2 times, within its 10%
+// budget.
+func TestHedgeCutsTail(t *testing.T) {
+	p := DefaultParams()
+	rs := runScenario(t, "hedge", p, "dnspoll+round_robin", "dnspoll+round_robin+hedge")
+	plain, hedged := rs["dnspoll+round_robin"], rs["dnspoll+round_robin+hedge"]
+	extra := hedged.Extra["hedge_extra_load_pct"]
+	t.Logf("p99 %.1fms without hedging, %.1fms with (%.1f%% extra calls)", plain.P99ms, hedged.P99ms, extra)
+	if hedged.P99ms*2 > plain.P99ms {
+		t.Errorf("p99 %.1fms with hedging, %.1fms without: want at least 2 times lower", hedged.P99ms, plain.P99ms)
+	}
+	// 10% of calls plus the initial burst of 10 tokens.
+	if limit := 10 + 1000*10/float64(max(1, hedged.RPCs)); extra > limit {
+		t.Errorf("hedging added %.1f%% calls, over its budget (%.1f%%)", extra, limit)
+	}
+	if plain.Failed+hedged.Failed != 0 {
+		t.Errorf("failed calls: %d without hedging, %d with", plain.Failed, hedged.Failed)
+	}
+}

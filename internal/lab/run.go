@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"strings"
 	"time"
 
@@ -224,6 +225,12 @@ func runOne(ctx context.Context, cfg Config, pr PlannedRun) (Result, error) {
 	res := buildResult(scn.Name, st.Name, ran, p, w, rec)
 	res.Events = append(events, sr.events...)
 	res.Extra = probeExtra
+	if ex, ok := client.(interface{ Extra() map[string]float64 }); ok {
+		if res.Extra == nil {
+			res.Extra = make(map[string]float64)
+		}
+		maps.Copy(res.Extra, ex.Extra())
+	}
 	if w.terminatedAny() {
 		if res.Extra == nil {
 			res.Extra = make(map[string]float64)

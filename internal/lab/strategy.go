@@ -18,6 +18,7 @@ import (
 	_ "github.com/grpclb/grpclb/balancer/outlier" // outlier_ejection
 	_ "github.com/grpclb/grpclb/balancer/p2c"     // p2c_ewma
 	_ "github.com/grpclb/grpclb/balancer/pool"    // the "pool" policy
+	"github.com/grpclb/grpclb/hedge"
 	"github.com/grpclb/grpclb/pool"
 	"github.com/grpclb/grpclb/resolver/dnspoll"
 	"github.com/grpclb/grpclb/server"
@@ -90,6 +91,41 @@ func dialPoll(serviceConfig string) func(w *World, p Params) (Client, error) {
 	}
 }
 
+// hedgedClient is a ClientConn whose calls go through a Hedger, whose
+// figures the run reports.
+type hedgedClient struct {
+	*grpc.ClientConn
+	h *hedge.Hedger
+}
+
+// Extra reports the share of extra attempts and of calls won by a hedge.
+func (c hedgedClient) Extra() map[string]float64 {
+	st := c.h.Stats()
+	calls := float64(max(1, st.Calls))
+	return map[string]float64{
+		"hedge_extra_load_pct": 100 * float64(st.ExtraAttempts) / calls,
+		"hedge_wins_pct":       100 * float64(st.HedgeWins) / calls,
+		"hedge_denied":         float64(st.BudgetDenied),
+	}
+}
+
+// dialHedged dials through dnspoll with a service config, hedging Echo.
+func dialHedged(serviceConfig string) func(w *World, p Params) (Client, error) {
+	return func(w *World, p Params) (Client, error) {
+		h, err := hedge.New(hedge.Methods("/grpclb.testbed.v1.Echo/*"))
+		if err != nil {
+			return nil, err
+		}
+		b := dnspoll.NewBuilder(dnspoll.Options{Interval: p.PollInterval, MinInterval: min(p.PollInterval, time.Second), Logger: quiet})
+		cc, err := grpc.NewClient(fmt.Sprintf("%s://%s/%s", dnspoll.Scheme, w.DNS.Addr, w.Target()), insecureCreds,
+			grpc.WithResolvers(b), grpc.WithDefaultServiceConfig(serviceConfig), grpc.WithUnaryInterceptor(h.UnaryClientInterceptor()))
+		if err != nil {
+			return nil, err
+		}
+		return hedgedClient{cc, h}, nil
+	}
+}
+
 func maxAgeOptions(p Params) ([]grpc.ServerOption, error) {
 	return server.Options(server.Config{MaxConnectionAge: p.MaxAge, MaxConnectionAgeGrace: p.MaxAgeGrace})
 }
@@ -158,6 +194,16 @@ var strategies = []Strategy{
 		Doc:  "dnspoll + grpclb's outlier_ejection (failure percentage over 20%, 500ms interval, 10s base ejection) over round_robin",
 		Dial: dialPoll(`{"loadBalancingConfig":[{"outlier_ejection":{"interval":"500ms","baseEjectionTime":"10s",` +
 			`"failurePercentage":{"threshold":20,"minimumHosts":2,"requestVolume":10},"childPolicy":[{"round_robin":{}}]}}]}`),
+	},
+	{
+		Name: "dnspoll+round_robin+hedge",
+		Doc:  "dnspoll + round_robin, Echo hedged by package hedge (adaptive delay at the p95, 10% budget)",
+		Dial: dialHedged(roundRobinConfig),
+	},
+	{
+		Name: "dnspoll+p2c_ewma+hedge",
+		Doc:  "dnspoll + p2c_ewma, Echo hedged by package hedge (adaptive delay at the p95, 10% budget)",
+		Dial: dialHedged(`{"loadBalancingConfig":[{"p2c_ewma":{}}]}`),
 	},
 	{
 		Name: "dnspoll+p2c_ewma",
