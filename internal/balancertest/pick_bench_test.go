@@ -12,6 +12,7 @@ import (
 	"github.com/grpclb/grpclb/balancer/chash"
 	_ "github.com/grpclb/grpclb/balancer/p2c"
 	_ "github.com/grpclb/grpclb/balancer/pool"
+	_ "github.com/grpclb/grpclb/balancer/wrr"
 )
 
 // pickPolicies are benchmarked side by side: grpc-go's own pickers are the
@@ -26,6 +27,7 @@ var pickPolicies = []struct {
 	{name: "consistent_hash", ctx: contextKey},
 	{name: "p2c_ewma"},
 	{name: "pool", config: `{"connections":1}`},
+	{name: "wrr"},
 }
 
 // contextKey carries a key with chash.WithKey, not sent on the wire.

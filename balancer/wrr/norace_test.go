@@ -1,0 +1,5 @@
+//go:build !race
+
+package wrr
+
+const raceEnabled = false

@@ -1,0 +1,290 @@
+package wrr
+
+import (
+	"encoding/json"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"google.golang.org/grpc/balancer"
+	"google.golang.org/grpc/balancer/endpointsharding"
+	"google.golang.org/grpc/balancer/pickfirst"
+	"google.golang.org/grpc/connectivity"
+	"google.golang.org/grpc/grpclog"
+	"google.golang.org/grpc/resolver"
+	"google.golang.org/grpc/serviceconfig"
+
+	"github.com/grpclb/grpclb/endpoint"
+)
+
+// Name is the name of the policy in a service config's loadBalancingConfig.
+// (grpc-go's own "weighted_round_robin" takes its weights from ORCA load
+// reports; this one takes them from the resolver.)
+const Name = "wrr"
+
+var logger = grpclog.Component("wrr")
+
+// minRebuildInterval bounds how often pickers are rebuilt during a ramp: at
+// most every window/20, and no more often than this.
+const minRebuildInterval = 100 * time.Millisecond
+
+func init() {
+	balancer.Register(builder{})
+}
+
+type builder struct{}
+
+func (builder) Name() string { return Name }
+
+// ParseConfig implements balancer.ConfigParser.
+func (builder) ParseConfig(js json.RawMessage) (serviceconfig.LoadBalancingConfig, error) {
+	cfg, err := ParseConfig(js)
+	if err != nil {
+		return nil, err
+	}
+	return cfg, nil
+}
+
+func (builder) Build(cc balancer.ClientConn, opts balancer.BuildOptions) balancer.Balancer {
+	b := &wrrBalancer{
+		ClientConn: cc,
+		now:        time.Now,
+		cfg:        defaultConfig(),
+		endpoints:  resolver.NewEndpointMap[*endpointState](),
+	}
+	// The petiole pattern: endpointsharding keeps a pick_first child per
+	// endpoint, which owns its SubConn; this policy only builds pickers
+	// from the children's states.
+	b.child = endpointsharding.NewBalancer(b, opts, balancer.Get(pickfirst.Name).Build, endpointsharding.Options{})
+	return b
+}
+
+// wrrBalancer embeds the channel to intercept the UpdateState calls of its
+// endpointsharding child, and hands everything else to that child.
+type wrrBalancer struct {
+	balancer.ClientConn
+	child balancer.Balancer
+
+	mu  sync.Mutex
+	now func() time.Time // time.Now; tests set a clock of their own
+	cfg *Config
+	// endpoints holds the state of every endpoint in the resolver's list,
+	// READY or not, across pickers: an endpoint that reconnects keeps its
+	// ramp. An endpoint that leaves the list is forgotten; if it comes back
+	// it is new.
+	endpoints *resolver.EndpointMap[*endpointState]
+	// ready are the READY endpoints as of the children's last update; the
+	// picker is built from them, again on every tick of a ramp.
+	ready []readyEndpoint
+	// timer rebuilds the picker while some endpoint ramps up; nil when no
+	// rebuild is due. timerSeq tells a stopped timer's late run from the
+	// current one's.
+	timer    *time.Timer
+	timerDue time.Time
+	timerSeq uint64
+	closed   bool
+}
+
+// endpointState is what the balancer remembers of one endpoint.
+type endpointState struct {
+	ready bool
+	// readySince is when the endpoint's ramp started: when it became READY
+	// for the first time, or again after it had not been READY for longer
+	// than the slow-start window.
+	readySince time.Time
+	// notReadySince is when it last left READY.
+	notReadySince time.Time
+}
+
+// readyEndpoint is a READY endpoint as pickers are built from it.
+type readyEndpoint struct {
+	picker balancer.Picker // its pick_first child's READY picker
+	weight uint32          // endpoint.Weight, at least 1
+	state  *endpointState
+}
+
+func (b *wrrBalancer) UpdateClientConnState(ccs balancer.ClientConnState) error {
+	cfg := defaultConfig()
+	if ccs.BalancerConfig != nil {
+		c, ok := ccs.BalancerConfig.(*Config)
+		if !ok {
+			logger.Errorf("wrr: received config of unexpected type %T", ccs.BalancerConfig)
+			return balancer.ErrBadResolverState
+		}
+		cfg = c
+	}
+	b.mu.Lock()
+	b.cfg = cfg
+	b.mu.Unlock()
+	// endpointsharding ends with an UpdateState, which builds a picker with
+	// the new weights and config.
+	return b.child.UpdateClientConnState(balancer.ClientConnState{
+		// Let pick_first children use client-side health checks and
+		// outlier detection when configured.
+		ResolverState: pickfirst.EnableHealthListener(ccs.ResolverState),
+	})
+}
+
+func (b *wrrBalancer) ResolverError(err error) { b.child.ResolverError(err) }
+
+func (b *wrrBalancer) UpdateSubConnState(sc balancer.SubConn, state balancer.SubConnState) {
+	logger.Errorf("wrr: UpdateSubConnState(%v, %+v) called unexpectedly", sc, state)
+}
+
+func (b *wrrBalancer) ExitIdle() { b.child.ExitIdle() }
+
+// Close stops the ramp's timer (a run already under way finds the balancer
+// closed and does nothing) and closes the children.
+func (b *wrrBalancer) Close() {
+	b.mu.Lock()
+	b.closed = true
+	if b.timer != nil {
+		b.timer.Stop()
+		b.timer = nil
+	}
+	b.mu.Unlock()
+	b.child.Close()
+}
+
+// UpdateState receives the aggregated state of the endpointsharding child
+// and, when some endpoints are READY, publishes a weighted picker over them.
+func (b *wrrBalancer) UpdateState(state balancer.State) {
+	children := endpointsharding.ChildStatesFromPicker(state.Picker)
+
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed {
+		return
+	}
+	now := b.now()
+	endpoints := resolver.NewEndpointMap[*endpointState]()
+	var ready []readyEndpoint
+	for _, c := range children {
+		s, ok := b.endpoints.Get(c.Endpoint)
+		if !ok {
+			s = &endpointState{}
+		}
+		if c.State.ConnectivityState == connectivity.Ready {
+			if !s.ready {
+				// New, or back: a short absence (a reconnect after a GOAWAY,
+				// say) keeps the ramp it had; a longer one starts it again.
+				if s.readySince.IsZero() || now.Sub(s.notReadySince) > b.cfg.SlowStart.Window {
+					s.readySince = now
+				}
+				s.ready = true
+			}
+			ready = append(ready, readyEndpoint{picker: c.State.Picker, weight: endpoint.Weight(c.Endpoint), state: s})
+		} else if s.ready {
+			s.ready = false
+			s.notReadySince = now
+		}
+		endpoints.Set(c.Endpoint, s)
+	}
+	b.endpoints = endpoints
+	b.ready = ready
+
+	if len(ready) == 0 {
+		// Nothing READY: endpointsharding's picker round-robins over the
+		// children in the most relevant state (CONNECTING, IDLE or
+		// TRANSIENT_FAILURE), queueing or failing calls as they say.
+		b.ClientConn.UpdateState(state)
+		return
+	}
+	b.publishLocked(now)
+}
+
+// publishLocked sends a picker over the READY endpoints with their weights
+// at now and, if some of them are still ramping up, sets the timer to do it
+// again.
+func (b *wrrBalancer) publishLocked(now time.Time) {
+	p, next := b.pickerLocked(now)
+	b.ClientConn.UpdateState(balancer.State{ConnectivityState: connectivity.Ready, Picker: p})
+	if next > 0 {
+		b.scheduleLocked(now, next)
+	}
+}
+
+// pickerLocked builds a picker over b.ready with their weights at now. next
+// is when to build the next one, from now: the rebuild interval, or sooner
+// if a ramp ends sooner; 0 if no endpoint is ramping up.
+func (b *wrrBalancer) pickerLocked(now time.Time) (p *picker, next time.Duration) {
+	ss := &b.cfg.SlowStart
+	weights := make([]uint32, len(b.ready))
+	pickers := make([]balancer.Picker, len(b.ready))
+	var factors []float64
+	for i, e := range b.ready {
+		weights[i], pickers[i] = e.weight, e.picker
+		if !ss.enabled() {
+			continue
+		}
+		age := now.Sub(e.state.readySince)
+		if age >= ss.Window {
+			continue
+		}
+		if factors == nil {
+			factors = make([]float64, len(b.ready))
+			for j := range factors {
+				factors[j] = 1
+			}
+		}
+		factors[i] = ss.factor(age)
+		step := max(ss.Window/20, minRebuildInterval)
+		if next == 0 || step < next {
+			next = step
+		}
+		if left := ss.Window - age; left < next {
+			next = left
+		}
+	}
+	p = &picker{pickers: pickers, table: layout(slotCounts(weights, factors))}
+	p.next.Store(rand.Uint32()) // clients that start together start apart
+	return p, next
+}
+
+// scheduleLocked sets the timer to rebuild the picker after d, unless it
+// is already due by then.
+func (b *wrrBalancer) scheduleLocked(now time.Time, d time.Duration) {
+	due := now.Add(d)
+	if b.closed || (b.timer != nil && !due.Before(b.timerDue)) {
+		return
+	}
+	if b.timer != nil {
+		b.timer.Stop()
+	}
+	b.timerSeq++
+	seq := b.timerSeq
+	b.timerDue = due
+	b.timer = time.AfterFunc(d, func() { b.tick(seq) })
+}
+
+// tick rebuilds the picker during a ramp.
+func (b *wrrBalancer) tick(seq uint64) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed || seq != b.timerSeq || b.timer == nil {
+		return // closed, or a timer that was replaced
+	}
+	b.timer = nil
+	if len(b.ready) == 0 {
+		return // the channel has endpointsharding's picker; no ramp
+	}
+	b.publishLocked(b.now())
+}
+
+// picker is immutable but for its counter: a weighted round robin over a
+// table in which each READY endpoint appears in proportion to its weight.
+type picker struct {
+	pickers []balancer.Picker // READY children's pickers, by endpoint index
+	table   []uint32          // endpoint indexes, see layout
+	// next counts picks. It is 32 bits, as round_robin's, for a cheaper
+	// modulo: when it wraps, every 2^32 picks, the walk jumps once.
+	next atomic.Uint32
+}
+
+// Pick returns the endpoint in the next slot of the table. It neither locks
+// nor allocates.
+func (p *picker) Pick(info balancer.PickInfo) (balancer.PickResult, error) {
+	i := p.next.Add(1) % uint32(len(p.table))
+	return p.pickers[p.table[i]].Pick(info)
+}
