@@ -15,6 +15,8 @@ import (
 
 	"google.golang.org/grpc/attributes"
 	"google.golang.org/grpc/resolver"
+
+	grpclbendpoint "github.com/grpclb/grpclb/endpoint"
 )
 
 // Scheme is the target scheme this package registers: dnspoll:///name:port.
@@ -280,7 +282,9 @@ func (r *dnsPoller) resolve(ctx context.Context) ([]resolver.Endpoint, error) {
 				continue
 			}
 			seen[ap] = true
-			eps = append(eps, endpoint(ap, info))
+			// The SRV weight is the endpoint's weight, for weighted
+			// policies such as wrr (0, "no weight", counts as 1).
+			eps = append(eps, grpclbendpoint.WithWeight(endpoint(ap, info), uint32(s.Weight)))
 		}
 	}
 	if len(eps) == 0 && lastErr != nil {

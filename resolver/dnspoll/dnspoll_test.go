@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	grpclbendpoint "github.com/grpclb/grpclb/endpoint"
+
 	"go.uber.org/goleak"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
@@ -192,6 +194,9 @@ func TestSRV(t *testing.T) {
 		info, ok := SRVInfoFromEndpoint(ep)
 		if !ok || ep.Addresses[0].Addr != bs[i].Addr || info.Weight != uint16(10*(i+1)) || info.Target != fmt.Sprintf("host%d.test.", i+1) {
 			t.Errorf("endpoint %d: %v, SRV %+v", i, ep.Addresses, info)
+		}
+		if w := grpclbendpoint.Weight(ep); w != uint32(10*(i+1)) {
+			t.Errorf("endpoint %d: weight %d, want the SRV weight %d", i, w, 10*(i+1))
 		}
 	}
 	if len(st.Addresses) != 2 {
