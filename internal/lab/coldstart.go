@@ -21,7 +21,7 @@ var coldstart = Scenario{
 		"warming up linearly over %v: how many calls does it get while cold, and what does that do to the tail?", warmLatency, coldLatency, coldFor),
 	Duration:   14 * time.Second,
 	Initial:    3,
-	Strategies: []string{"dnspoll+round_robin", "dnspoll+p2c_ewma", "dnspoll+p2c_ewma+slowstart"},
+	Strategies: []string{"dnspoll+round_robin", "dnspoll+wrr+slowstart", "dnspoll+p2c_ewma", "dnspoll+p2c_ewma+slowstart"},
 	Check: func(p Params, d time.Duration) error {
 		if need := 3*time.Second + coldFor + 2*time.Second; d < need {
 			return fmt.Errorf("duration %v is too short (needs %v)", d, need)
@@ -34,6 +34,7 @@ var coldstart = Scenario{
 	Notes: map[string]string{
 		"dnspoll+round_robin":        "round_robin gives the cold backend its full share at once.",
 		"dnspoll+p2c_ewma+slowstart": "slow start holds the new backend's share back while its window runs.",
+		"dnspoll+wrr+slowstart":      "wrr's share for the new backend ramps from 10% of a warm one's to all of it over 8s.",
 	},
 	Setup: func(w *World, p Params) []Event {
 		for _, b := range w.Fleet.Backends() {

@@ -206,6 +206,11 @@ var strategies = []Strategy{
 		Dial: dialHedged(`{"loadBalancingConfig":[{"p2c_ewma":{}}]}`),
 	},
 	{
+		Name: "dnspoll+wrr+slowstart",
+		Doc:  "dnspoll + grpclb's wrr with slowStart (8s window, from 10%)",
+		Dial: dialPoll(`{"loadBalancingConfig":[{"wrr":{"slowStart":{"window":"8s","minWeightPercent":10}}}]}`),
+	},
+	{
 		Name: "dnspoll+p2c_ewma",
 		Doc:  "dnspoll + grpclb's p2c_ewma, no slow start",
 		Dial: dialPoll(`{"loadBalancingConfig":[{"p2c_ewma":{}}]}`),
