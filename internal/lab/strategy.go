@@ -18,6 +18,7 @@ import (
 	_ "github.com/grpclb/grpclb/balancer/outlier" // outlier_ejection
 	_ "github.com/grpclb/grpclb/balancer/p2c"     // p2c_ewma
 	_ "github.com/grpclb/grpclb/balancer/pool"    // the "pool" policy
+	_ "github.com/grpclb/grpclb/balancer/wrr"     // wrr
 	"github.com/grpclb/grpclb/hedge"
 	"github.com/grpclb/grpclb/pool"
 	"github.com/grpclb/grpclb/resolver/dnspoll"
