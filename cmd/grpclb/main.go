@@ -14,6 +14,7 @@ Usage:
   grpclb lab [flags]      run the load-balancing lab (no cluster needed)
   grpclb resolve TARGET   print the endpoints a target resolves to (--watch: every change)
   grpclb bench TARGET     drive load at a service and print how it spreads over backends
+  grpclb proxy [flags]    an L7 gRPC proxy that balances every call (--config proxy.yaml)
 
 Run "grpclb <command> --help" for a command's flags and examples.
 `
@@ -31,6 +32,8 @@ func main() {
 		err = runResolve(args, os.Stdout, os.Stderr)
 	case "bench":
 		err = runBench(args, os.Stdout, os.Stderr)
+	case "proxy":
+		err = runProxy(args, os.Stdout, os.Stderr)
 	case "-h", "--help", "help":
 		fmt.Print(usage)
 		return

@@ -1,0 +1,238 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/grpclb/grpclb/internal/testbed"
+	"github.com/grpclb/grpclb/internal/testbed/echopb"
+	"github.com/grpclb/grpclb/proxy"
+)
+
+// TestProxyExampleConfigParses: the example printed by --help (the proxy
+// package's testdata/example.yaml) is valid with every resolver and
+// policy the command registers.
+func TestProxyExampleConfigParses(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "proxy.yaml")
+	if err := os.WriteFile(path, []byte(proxy.ExampleConfig), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := (proxyFlags{config: path}).load(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestProxyHelp(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	if err := runProxy([]string{"--help"}, &stdout, &stderr); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"Usage: grpclb proxy --config FILE", "Examples:", "SIGHUP", "clusters:", "-listen", "-log-level"} {
+		if !strings.Contains(stderr.String(), want) {
+			t.Errorf("--help lacks %q", want)
+		}
+	}
+}
+
+func TestProxyCommandErrors(t *testing.T) {
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "bad.yaml")
+	if err := os.WriteFile(bad, []byte("routes: [{service: a.B, cluster: nope}]\nclusters: {c: {target: 'static:///127.0.0.1:1'}}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	good := filepath.Join(dir, "good.yaml")
+	if err := os.WriteFile(good, []byte("routes: [{service: a.B, cluster: c}]\nclusters: {c: {target: 'static:///127.0.0.1:1'}}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		args []string
+		want string // in the error; "" for errUsage
+	}{
+		{"no config", nil, ""},
+		{"unknown flag", []string{"--nope"}, ""},
+		{"argument", []string{"--config", good, "extra"}, `unexpected argument "extra"`},
+		{"missing file", []string{"--config", filepath.Join(dir, "missing.yaml")}, "missing.yaml"},
+		{"invalid config", []string{"--config", bad}, `routes[0].cluster: "nope" is not a defined cluster`},
+		{"bad listen override", []string{"--config", good, "--listen", "nohostport"}, "listen:"},
+		{"bad log level", []string{"--config", good, "--log-level", "loud"}, "--log-level"},
+		{"bad log format", []string{"--config", good, "--log-format", "xml"}, "--log-format"},
+		{"listen in use", []string{"--config", good, "--listen", usedAddr(t), "--admin", "off"}, "address already in use"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := runProxy(tc.args, io.Discard, io.Discard)
+			switch {
+			case err == nil:
+				t.Fatal("no error")
+			case tc.want == "" && !errors.Is(err, errUsage):
+				t.Fatalf("got %v, want the usage error", err)
+			case tc.want != "" && !strings.Contains(err.Error(), tc.want):
+				t.Fatalf("error %q does not say %q", err, tc.want)
+			}
+		})
+	}
+}
+
+// usedAddr is an address something listens on until the test ends.
+func usedAddr(t *testing.T) string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	return l.Addr().String()
+}
+
+// syncBuffer is a bytes.Buffer safe for the command's logger and the test.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// TestProxyCommand runs the command: it serves calls through its routes,
+// serves /metrics, reloads the file on SIGHUP (and keeps the running config
+// when the file is bad), and drains and exits on SIGTERM.
+func TestProxyCommand(t *testing.T) {
+	fleet, err := testbed.StartFleet(2, testbed.FleetConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fleet.Close()
+	b1, b2 := fleet.Backends()[0], fleet.Backends()[1]
+	path := filepath.Join(t.TempDir(), "proxy.yaml")
+	writeConfig := func(body string) {
+		t.Helper()
+		if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	configFor := func(addr string) string {
+		return fmt.Sprintf("drain: {grace: 100ms, timeout: 10s}\nroutes: [{service: grpclb.testbed.v1.Echo, cluster: echo}]\nclusters: {echo: {target: 'static:///%s'}}\n", addr)
+	}
+	writeConfig(configFor(b1.Addr))
+
+	var stderr syncBuffer
+	addrs := make(chan [2]string, 1)
+	done := make(chan error, 1)
+	go func() {
+		done <- proxyCommand([]string{"--config", path, "--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0", "--log-format", "json"},
+			io.Discard, &stderr, func(g, a string) { addrs <- [2]string{g, a} })
+	}()
+	var grpcAddr, adminAddr string
+	select {
+	case a := <-addrs:
+		grpcAddr, adminAddr = a[0], a[1]
+	case err := <-done:
+		t.Fatalf("the command ended: %v\n%s", err, stderr.String())
+	case <-time.After(20 * time.Second):
+		t.Fatalf("the command did not start within 20s\n%s", stderr.String())
+	}
+	cc, err := grpc.NewClient("passthrough:///"+grpcAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cc.Close()
+	client := echopb.NewEchoClient(cc)
+	backendOf := func() string {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		r, err := client.Echo(ctx, &echopb.EchoRequest{})
+		if err != nil {
+			t.Fatalf("call through the command's proxy: %v\n%s", err, stderr.String())
+		}
+		return r.GetBackend()
+	}
+	if got := backendOf(); got != b1.Name {
+		t.Fatalf("served by %s, want %s", got, b1.Name)
+	}
+
+	resp, err := http.Get("http://" + adminAddr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(body), `grpclb_proxy_requests_total{cluster="echo",code="OK"`) {
+		t.Errorf("/metrics lacks the call:\n%s", body)
+	}
+	if !strings.Contains(stderr.String(), `"msg":"rpc"`) {
+		t.Errorf("no access log record:\n%s", stderr.String())
+	}
+
+	// SIGHUP with a new file moves the route to b2.
+	writeConfig(configFor(b2.Addr))
+	if err := syscall.Kill(os.Getpid(), syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for backendOf() != b2.Name {
+		if time.Now().After(deadline) {
+			t.Fatalf("SIGHUP did not move calls to %s within 10s\n%s", b2.Name, stderr.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	// SIGHUP with a bad file keeps the running config.
+	writeConfig("routes: []\n")
+	if err := syscall.Kill(os.Getpid(), syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	deadline = time.Now().Add(10 * time.Second)
+	for !strings.Contains(stderr.String(), "reload failed") {
+		if time.Now().After(deadline) {
+			t.Fatalf("no reload failure logged within 10s\n%s", stderr.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if got := backendOf(); got != b2.Name {
+		t.Errorf("after a bad reload, served by %s, want %s", got, b2.Name)
+	}
+
+	// SIGTERM drains and ends the command.
+	if err := syscall.Kill(os.Getpid(), syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("the command ended with %v", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatalf("SIGTERM did not end the command within 20s\n%s", stderr.String())
+	}
+	if c, err := net.DialTimeout("tcp", grpcAddr, time.Second); err == nil {
+		c.Close()
+		t.Error("the listener still accepts after the drain")
+	}
+	for _, want := range []string{"proxy: draining", "proxy: stopped"} {
+		if !strings.Contains(stderr.String(), want) {
+			t.Errorf("the log lacks %q", want)
+		}
+	}
+}

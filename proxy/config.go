@@ -1,0 +1,178 @@
+package proxy
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+)
+
+// Config is the proxy's configuration, usually read from a YAML file with
+// LoadConfig or ParseConfig. Field names in YAML are the json tags.
+type Config struct {
+	// Listen is the gRPC listener's address (host:port). Default
+	// 127.0.0.1:8443.
+	Listen string `json:"listen,omitempty"`
+	// Admin is the HTTP listener for /metrics, /healthz and /readyz; empty
+	// means none.
+	Admin string `json:"admin,omitempty"`
+	// TLS on the gRPC listener; nil means plaintext (h2c).
+	TLS *ListenerTLS `json:"tls,omitempty"`
+	// Limits on what clients may send and receive.
+	Limits Limits `json:"limits"`
+	// Reflection serves grpc.reflection (v1 and v1alpha) locally, describing
+	// the proxy's own services, unless a route claims it.
+	Reflection bool `json:"reflection,omitempty"`
+	// Connections configures client connections' ageing.
+	Connections Connections `json:"connections"`
+	// Drain configures the graceful stop on SIGTERM.
+	Drain DrainConfig `json:"drain"`
+	// Routes map services and method prefixes to clusters. The longest
+	// matching prefix wins; a method no route matches is answered with
+	// UNIMPLEMENTED.
+	Routes []Route `json:"routes"`
+	// Clusters by name.
+	Clusters map[string]*Cluster `json:"clusters"`
+}
+
+// ListenerTLS is the listener's certificate and, for mutual TLS, the CA that
+// client certificates must chain to.
+type ListenerTLS struct {
+	// Cert and Key are PEM files (a certificate chain and its private key).
+	Cert string `json:"cert"`
+	Key  string `json:"key"`
+	// ClientCA, when set, makes the proxy require and verify a client
+	// certificate signed by one of the CAs in this PEM file.
+	ClientCA string `json:"clientCA,omitempty"`
+}
+
+// Limits bound the resources one client may use. Zero means the default.
+type Limits struct {
+	// MaxConcurrentStreams is the most calls in flight on one client
+	// connection. Default 1000.
+	MaxConcurrentStreams uint32 `json:"maxConcurrentStreams,omitempty"`
+	// MaxRequestBytes is the largest request message accepted from a client
+	// (and sent upstream). Default 4 MiB.
+	MaxRequestBytes int `json:"maxRequestBytes,omitempty"`
+	// MaxResponseBytes is the largest response message accepted from an
+	// upstream (and sent to a client). Default 4 MiB.
+	MaxResponseBytes int `json:"maxResponseBytes,omitempty"`
+	// MaxHeaderListBytes bounds the request and response header lists.
+	// Default 16 KiB.
+	MaxHeaderListBytes uint32 `json:"maxHeaderListBytes,omitempty"`
+}
+
+// Connections ages client connections: after MaxAge (±10%) a client is
+// sent GOAWAY and reconnects, which spreads clients of an L4 balancer
+// over the proxy's replicas. Calls in flight get MaxAgeGrace to finish, so
+// long streams need a long grace.
+type Connections struct {
+	// MaxAge defaults to 0: connections are not aged.
+	MaxAge Duration `json:"maxAge,omitempty"`
+	// MaxAgeGrace defaults to 1m.
+	MaxAgeGrace Duration `json:"maxAgeGrace,omitempty"`
+}
+
+// Defaults for Limits, Connections and DrainConfig.
+const (
+	DefaultListen               = "127.0.0.1:8443"
+	DefaultMaxConcurrentStreams = 1000
+	DefaultMaxMessageBytes      = 4 << 20
+	DefaultMaxHeaderListBytes   = 16 << 10
+	DefaultMaxAgeGrace          = time.Minute
+	DefaultDrainGrace           = 5 * time.Second
+	DefaultDrainTimeout         = 30 * time.Second
+)
+
+// DrainConfig is the graceful stop: NOT_SERVING, Grace for clients and
+// registries to notice, then at most Timeout for calls in flight.
+type DrainConfig struct {
+	// Grace defaults to 5s; a negative value means none.
+	Grace Duration `json:"grace,omitempty"`
+	// Timeout defaults to 30s.
+	Timeout Duration `json:"timeout,omitempty"`
+}
+
+// Route sends the calls of one service, or of the methods under one prefix,
+// to a cluster. Exactly one of Service and Prefix is set.
+type Route struct {
+	// Name labels the route in metrics and logs; default the service or
+	// prefix.
+	Name string `json:"name,omitempty"`
+	// Service is a fully qualified service name, such as
+	// "grpc.testing.TestService": all its methods.
+	Service string `json:"service,omitempty"`
+	// Prefix is a method prefix: "/pkg.Svc/" (the whole service, like
+	// Service), "/pkg.Svc/Get" (every method starting with Get) or a full
+	// method name.
+	Prefix string `json:"prefix,omitempty"`
+	// Cluster is the name of a cluster in Config.Clusters.
+	Cluster string `json:"cluster"`
+}
+
+// Cluster is a set of upstream backends behind one grpc.ClientConn: a
+// target for any registered resolver and a balancing policy.
+type Cluster struct {
+	// Target is a gRPC target: dns:///, dnspoll:///, static:///,
+	// kubernetes:///, etcd://, consul://, passthrough:///, ...
+	Target string `json:"target"`
+	// Policy is a gRPC service config, as a JSON string or a YAML mapping.
+	// Default {"loadBalancingConfig":[{"round_robin":{}}]}.
+	Policy Policy `json:"policy,omitempty"`
+	// TLS to the upstreams; nil means plaintext.
+	TLS *UpstreamTLS `json:"tls,omitempty"`
+}
+
+// DefaultPolicy is the service config of a cluster that sets none.
+const DefaultPolicy = `{"loadBalancingConfig":[{"round_robin":{}}]}`
+
+// UpstreamTLS is TLS from the proxy to a cluster's backends.
+type UpstreamTLS struct {
+	// CA is a PEM file of CAs the upstream certificates must chain to;
+	// empty means the system roots.
+	CA string `json:"ca,omitempty"`
+	// Cert and Key are the proxy's client certificate for mutual TLS.
+	Cert string `json:"cert,omitempty"`
+	Key  string `json:"key,omitempty"`
+	// ServerName is the name upstream certificates are checked against;
+	// default the target's authority.
+	ServerName string `json:"serverName,omitempty"`
+}
+
+// Duration is a time.Duration written as a string such as "5s" or "1m30s".
+type Duration time.Duration
+
+// UnmarshalJSON reads "5s"-style strings.
+func (d *Duration) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return fmt.Errorf("a duration must be a string such as \"5s\", got %s", b)
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return err
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// MarshalJSON writes the duration as a string.
+func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(time.Duration(d).String()) }
+
+// Policy is a gRPC service config in JSON.
+type Policy string
+
+// UnmarshalJSON accepts a JSON string holding the service config or the
+// service config itself as an object (a YAML mapping).
+func (p *Policy) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err == nil {
+		*p = Policy(s)
+		return nil
+	}
+	var obj map[string]any
+	if err := json.Unmarshal(b, &obj); err != nil {
+		return fmt.Errorf("must be a service config: a JSON string or a mapping")
+	}
+	*p = Policy(b)
+	return nil
+}

@@ -1,0 +1,38 @@
+// Package proxy is grpclb's L7 gRPC proxy: one address for clients that
+// cannot balance themselves, balanced per call.
+//
+// A client that can run a gRPC load-balancing policy (grpc-go, grpc-java
+// and C-core with a resolver that sees every backend) spreads its calls
+// itself. Many cannot: a browser behind grpc-web, a language runtime
+// without the policy, a third party given one hostname. Put an L4 balancer
+// (a Kubernetes ClusterIP, a cloud NLB) in front of them and it balances
+// connections, not calls: gRPC keeps one HTTP/2 connection per client for
+// hours, so each client pins one backend, however many calls it makes.
+// The proxy terminates the client's HTTP/2 connection and sends every call
+// (every stream) to the backend its cluster's balancing policy picks: a
+// client with one connection reaches every backend.
+//
+// Messages are never decoded: a pass-through codec hands the frames the
+// transport received, without copying them, to the upstream call. All four
+// call types, request and response metadata, trailers, status codes,
+// messages and details, deadlines (grpc-timeout becomes the upstream
+// call's deadline) and cancellation in both directions go through. Flow
+// control is per stream, so a client that stops reading slows only its
+// own call.
+//
+// A Config maps services ("pkg.Svc") and method prefixes ("/pkg.Svc/Get")
+// to clusters; a cluster is a gRPC target for any registered resolver
+// (dns:///, dnspoll:///, static:///, kubernetes:///, etcd://, consul://)
+// and a balancing policy as service-config JSON, dialled as one
+// grpc.ClientConn shared by all calls. A method no route matches is
+// answered UNIMPLEMENTED: the proxy is not an open relay. The proxy
+// answers grpc.health.v1.Health itself (SERVING, NOT_SERVING while
+// draining) and, if configured, grpc.reflection, unless a route claims
+// them.
+//
+// Reload swaps routes and clusters atomically; calls in flight finish on
+// the connections they started on, which are closed after their last
+// call. Drain takes the proxy out of service without failing calls.
+// AdminHandler serves Prometheus metrics per route and upstream endpoint,
+// /healthz and /readyz. `grpclb proxy --config proxy.yaml` runs it.
+package proxy

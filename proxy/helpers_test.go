@@ -1,0 +1,161 @@
+package proxy_test
+
+import (
+	"context"
+	"log/slog"
+	"net"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/backoff"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/interop"
+	testgrpc "google.golang.org/grpc/interop/grpc_testing"
+
+	"github.com/grpclb/grpclb/internal/testbed"
+	"github.com/grpclb/grpclb/internal/testbed/echopb"
+	"github.com/grpclb/grpclb/proxy"
+	_ "github.com/grpclb/grpclb/resolver/static" // static:/// targets
+)
+
+// fastBackoff makes clients reconnect to restarted servers quickly.
+var fastBackoff = grpc.WithConnectParams(grpc.ConnectParams{
+	Backoff:           backoff.Config{BaseDelay: 20 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: 200 * time.Millisecond},
+	MinConnectTimeout: time.Second,
+})
+
+// startProxy starts a proxy on 127.0.0.1 and returns it and its address;
+// it is stopped when the test ends.
+func startProxy(t testing.TB, cfg *proxy.Config, opts proxy.Options) (*proxy.Proxy, string) {
+	t.Helper()
+	opts.DialOptions = append([]grpc.DialOption{fastBackoff}, opts.DialOptions...)
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	p, err := proxy.New(cfg, opts)
+	if err != nil {
+		t.Fatalf("proxy.New: %v", err)
+	}
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		p.Stop()
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = p.Serve(lis)
+	}()
+	t.Cleanup(func() {
+		p.Stop()
+		<-done
+	})
+	return p, lis.Addr().String()
+}
+
+// dial connects a client to addr (the proxy), closed when the test ends.
+// A withTarget option replaces the passthrough:///addr target.
+func dial(t testing.TB, addr string, opts ...grpc.DialOption) *grpc.ClientConn {
+	t.Helper()
+	target := "passthrough:///" + addr
+	var rest []grpc.DialOption
+	for _, o := range opts {
+		if wt, ok := o.(targetOption); ok {
+			target = string(wt.target)
+			continue
+		}
+		rest = append(rest, o)
+	}
+	opts = append([]grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials()), fastBackoff}, rest...)
+	cc, err := grpc.NewClient(target, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cc.Close() })
+	return cc
+}
+
+// targetOption makes dial use another target.
+type targetOption struct {
+	grpc.EmptyDialOption
+	target string
+}
+
+func withTarget(target string) grpc.DialOption { return targetOption{target: target} }
+
+func testingProcs() int { return runtime.GOMAXPROCS(0) }
+
+// oneCluster routes every given service to one cluster with target.
+func oneCluster(target string, services ...string) *proxy.Config {
+	cfg := &proxy.Config{Clusters: map[string]*proxy.Cluster{"c": {Target: target}}}
+	for _, s := range services {
+		cfg.Routes = append(cfg.Routes, proxy.Route{Service: s, Cluster: "c"})
+	}
+	return cfg
+}
+
+func staticTarget(addrs ...string) string { return "static:///" + strings.Join(addrs, ",") }
+
+const echoService = "grpclb.testbed.v1.Echo"
+
+func startFleet(t testing.TB, n int) *testbed.Fleet {
+	t.Helper()
+	f, err := testbed.StartFleet(n, testbed.FleetConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(f.Close)
+	return f
+}
+
+// startInterop starts grpc-go's interop test server on 127.0.0.1, the way
+// grpc-go's interop/server does, and returns its address.
+func startInterop(t testing.TB, opts ...grpc.ServerOption) string {
+	t.Helper()
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := grpc.NewServer(opts...)
+	testgrpc.RegisterTestServiceServer(s, interop.NewTestServer())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = s.Serve(lis)
+	}()
+	t.Cleanup(func() {
+		s.Stop()
+		<-done
+	})
+	return lis.Addr().String()
+}
+
+// proxiedEcho starts n backends behind a proxy and returns an Echo client
+// connected to the proxy.
+func proxiedEcho(t testing.TB, n int, opts proxy.Options) (*testbed.Fleet, *proxy.Proxy, echopb.EchoClient) {
+	t.Helper()
+	f := startFleet(t, n)
+	p, addr := startProxy(t, oneCluster(staticTarget(f.Addrs()...), echoService), opts)
+	return f, p, echopb.NewEchoClient(dial(t, addr))
+}
+
+// eventually polls cond every 10ms until it holds or the timeout passes.
+func eventually(t testing.TB, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("not within %v: %s", timeout, what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func ctxTimeout(t testing.TB, d time.Duration) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	t.Cleanup(cancel)
+	return ctx
+}

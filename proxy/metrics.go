@@ -1,0 +1,134 @@
+package proxy
+
+import (
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"google.golang.org/grpc/codes"
+)
+
+// metrics are the proxy's Prometheus metrics, in a registry of its own.
+type metrics struct {
+	reg       *prometheus.Registry
+	requests  *prometheus.CounterVec   // route, cluster, upstream, code
+	latency   *prometheus.HistogramVec // route, cluster, upstream
+	inFlight  *prometheus.GaugeVec     // route, cluster
+	recvBytes *prometheus.CounterVec   // route, cluster
+	sentBytes *prometheus.CounterVec   // route, cluster
+	unrouted  prometheus.Counter
+	reloads   *prometheus.CounterVec // result
+	loadedAt  prometheus.Gauge
+}
+
+// latencyBuckets reach down to the sub-millisecond calls a proxy in front
+// of fast backends sees.
+var latencyBuckets = []float64{.0002, .0005, .001, .002, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60}
+
+func newMetrics() *metrics {
+	const ns = "grpclb_proxy"
+	m := &metrics{
+		reg: prometheus.NewRegistry(),
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "requests_total",
+			Help: "Calls forwarded, by route, cluster, upstream endpoint (none: no endpoint was reached) and status code."},
+			[]string{"route", "cluster", "upstream", "code"}),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: ns, Name: "request_duration_seconds",
+			Help: "Time from a call's arrival to its status, by route, cluster and upstream endpoint.", Buckets: latencyBuckets},
+			[]string{"route", "cluster", "upstream"}),
+		inFlight: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: ns, Name: "requests_in_flight",
+			Help: "Calls being forwarded now."}, []string{"route", "cluster"}),
+		recvBytes: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "request_message_bytes_total",
+			Help: "Bytes of request messages received from clients."}, []string{"route", "cluster"}),
+		sentBytes: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "response_message_bytes_total",
+			Help: "Bytes of response messages sent to clients."}, []string{"route", "cluster"}),
+		unrouted: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "unrouted_requests_total",
+			Help: "Calls refused with UNIMPLEMENTED because no route matched."}),
+		reloads: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "config_reloads_total",
+			Help: "Config reloads, by result (ok or error)."}, []string{"result"}),
+		loadedAt: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Name: "config_loaded_timestamp_seconds",
+			Help: "When the config in use was loaded."}),
+	}
+	m.reg.MustRegister(m.requests, m.latency, m.inFlight, m.recvBytes, m.sentBytes, m.unrouted, m.reloads, m.loadedAt,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}
+
+// maxCachedEndpoints bounds each route's cache of metric handles; beyond
+// it, handles are looked up per call.
+const maxCachedEndpoints = 1024
+
+// routeMetrics holds one route's metric handles, so that a call looks up
+// no label values in the common case.
+type routeMetrics struct {
+	m                    *metrics
+	route, cluster       string
+	inFlight             prometheus.Gauge
+	recvBytes, sentBytes prometheus.Counter
+	none                 *endpointMetrics // calls that reached no endpoint
+	endpoints            sync.Map         // *net.TCPAddr (by pointer) or string → *endpointMetrics
+	cached               atomic.Int32
+}
+
+type endpointMetrics struct {
+	rm       *routeMetrics
+	upstream string
+	latency  prometheus.Observer
+	codes    [17]atomic.Pointer[prometheus.Counter]
+}
+
+func (m *metrics) forRoute(route, cluster string) *routeMetrics {
+	rm := &routeMetrics{
+		m: m, route: route, cluster: cluster,
+		inFlight:  m.inFlight.WithLabelValues(route, cluster),
+		recvBytes: m.recvBytes.WithLabelValues(route, cluster),
+		sentBytes: m.sentBytes.WithLabelValues(route, cluster),
+	}
+	rm.none = rm.newEndpoint("none")
+	return rm
+}
+
+func (rm *routeMetrics) newEndpoint(upstream string) *endpointMetrics {
+	return &endpointMetrics{rm: rm, upstream: upstream, latency: rm.m.latency.WithLabelValues(rm.route, rm.cluster, upstream)}
+}
+
+// endpoint returns the handles of the endpoint at addr. Transports keep
+// one *net.TCPAddr for their life, so the pointer is a cheap cache key.
+func (rm *routeMetrics) endpoint(addr net.Addr) *endpointMetrics {
+	if addr == nil {
+		return rm.none
+	}
+	var key any = addr
+	if _, ok := addr.(*net.TCPAddr); !ok {
+		key = addr.String()
+	}
+	if e, ok := rm.endpoints.Load(key); ok {
+		return e.(*endpointMetrics)
+	}
+	e := rm.newEndpoint(addr.String())
+	if rm.cached.Load() < maxCachedEndpoints {
+		if prev, loaded := rm.endpoints.LoadOrStore(key, e); loaded {
+			return prev.(*endpointMetrics)
+		}
+		rm.cached.Add(1)
+	}
+	return e
+}
+
+// done records a finished call.
+func (e *endpointMetrics) done(code codes.Code, took time.Duration) {
+	e.latency.Observe(took.Seconds())
+	if int(code) >= len(e.codes) {
+		e.rm.m.requests.WithLabelValues(e.rm.route, e.rm.cluster, e.upstream, code.String()).Inc()
+		return
+	}
+	c := e.codes[code].Load()
+	if c == nil {
+		v := e.rm.m.requests.WithLabelValues(e.rm.route, e.rm.cluster, e.upstream, code.String())
+		c = &v
+		e.codes[code].Store(c)
+	}
+	(*c).Inc()
+}

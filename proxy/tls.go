@@ -1,0 +1,100 @@
+package proxy
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"os"
+	"sync/atomic"
+
+	"google.golang.org/grpc/credentials"
+)
+
+// listenerTLS serves the current certificate: Reload swaps it, so that a
+// rotated certificate is picked up by SIGHUP without a restart.
+type listenerTLS struct {
+	current atomic.Pointer[tls.Config]
+}
+
+// creds returns the server credentials, which read the current config at
+// each handshake.
+func (l *listenerTLS) creds() credentials.TransportCredentials {
+	return credentials.NewTLS(&tls.Config{
+		MinVersion: tls.VersionTLS12,
+		GetConfigForClient: func(*tls.ClientHelloInfo) (*tls.Config, error) {
+			return l.current.Load(), nil
+		},
+	})
+}
+
+// loadListenerTLS reads the listener's certificate, key and client CA.
+func loadListenerTLS(t *ListenerTLS) (*tls.Config, error) {
+	cert, err := tls.LoadX509KeyPair(t.Cert, t.Key)
+	if err != nil {
+		return nil, fmt.Errorf("tls.cert/tls.key: %w", err)
+	}
+	cfg := &tls.Config{
+		MinVersion:   tls.VersionTLS12,
+		Certificates: []tls.Certificate{cert},
+		NextProtos:   []string{"h2"},
+	}
+	if t.ClientCA != "" {
+		pool, err := loadCAs(t.ClientCA)
+		if err != nil {
+			return nil, fmt.Errorf("tls.clientCA: %w", err)
+		}
+		cfg.ClientCAs = pool
+		cfg.ClientAuth = tls.RequireAndVerifyClientCert
+	}
+	return cfg, nil
+}
+
+// loadUpstreamTLS reads a cluster's CA and client certificate. The
+// returned bytes are the files' contents, so that a reload notices a
+// rotated file even when its path did not change.
+func loadUpstreamTLS(t *UpstreamTLS) (credentials.TransportCredentials, []byte, error) {
+	cfg := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: t.ServerName}
+	var material []byte
+	if t.CA != "" {
+		b, err := os.ReadFile(t.CA)
+		if err != nil {
+			return nil, nil, fmt.Errorf("tls.ca: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(b) {
+			return nil, nil, fmt.Errorf("tls.ca: %s holds no PEM certificate", t.CA)
+		}
+		cfg.RootCAs = pool
+		material = append(material, b...)
+	}
+	if t.Cert != "" {
+		certPEM, err := os.ReadFile(t.Cert)
+		if err != nil {
+			return nil, nil, fmt.Errorf("tls.cert: %w", err)
+		}
+		keyPEM, err := os.ReadFile(t.Key)
+		if err != nil {
+			return nil, nil, fmt.Errorf("tls.key: %w", err)
+		}
+		cert, err := tls.X509KeyPair(certPEM, keyPEM)
+		if err != nil {
+			return nil, nil, fmt.Errorf("tls.cert/tls.key: %w", err)
+		}
+		cfg.Certificates = []tls.Certificate{cert}
+		material = append(append(material, certPEM...), keyPEM...)
+	}
+	return credentials.NewTLS(cfg), material, nil
+}
+
+func loadCAs(path string) (*x509.CertPool, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(b) {
+		return nil, errors.New(path + " holds no PEM certificate")
+	}
+	return pool, nil
+}

@@ -1,0 +1,106 @@
+package proxy
+
+import (
+	"crypto/sha256"
+	"encoding/json"
+	"fmt"
+	"sync/atomic"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/credentials/insecure"
+)
+
+// upstream is a cluster's grpc.ClientConn, shared by every call routed to
+// the cluster. It is reference counted: the config version that holds it
+// owns one reference and each call in flight one more, so that a reload
+// that drops or changes the cluster closes the connection only once its
+// last call has finished.
+type upstream struct {
+	name string
+	key  [sha256.Size]byte // equal keys: the same cluster, kept across reloads
+	cc   *grpc.ClientConn
+	refs atomic.Int64
+	idle func(*upstream) // called once refs reach zero: closes cc
+}
+
+// acquire takes a reference for a call; it fails once the upstream is
+// closing, and the caller then looks the route up again in the newer
+// config.
+func (u *upstream) acquire() bool {
+	for {
+		n := u.refs.Load()
+		if n <= 0 {
+			return false
+		}
+		if u.refs.CompareAndSwap(n, n+1) {
+			return true
+		}
+	}
+}
+
+func (u *upstream) release() {
+	if u.refs.Add(-1) == 0 {
+		u.idle(u)
+	}
+}
+
+// upstreamKey identifies what a ClientConn was built from: the cluster,
+// the limits and the contents of its certificate files.
+func upstreamKey(cl *Cluster, lim Limits, tlsMaterial []byte) [sha256.Size]byte {
+	b, _ := json.Marshal(struct {
+		C *Cluster
+		L Limits
+		P string
+	}{cl, lim, cl.policy()})
+	h := sha256.New()
+	h.Write(b)
+	h.Write(tlsMaterial)
+	var k [sha256.Size]byte
+	copy(k[:], h.Sum(nil))
+	return k
+}
+
+// upstreamSpec is a cluster ready to dial: its certificate files read.
+type upstreamSpec struct {
+	name  string
+	cl    *Cluster
+	lim   Limits
+	creds credentials.TransportCredentials
+	key   [sha256.Size]byte
+}
+
+// prepareUpstream reads a cluster's certificate files and computes its key.
+func prepareUpstream(name string, cl *Cluster, lim Limits) (upstreamSpec, error) {
+	s := upstreamSpec{name: name, cl: cl, lim: lim, creds: insecure.NewCredentials()}
+	var material []byte
+	if cl.TLS != nil {
+		var err error
+		if s.creds, material, err = loadUpstreamTLS(cl.TLS); err != nil {
+			return s, fmt.Errorf("clusters.%s.%w", name, err)
+		}
+	}
+	s.key = upstreamKey(cl, lim, material)
+	return s, nil
+}
+
+// dial makes the cluster's ClientConn and starts connecting it, so that
+// the first calls do not wait for connections.
+func (s upstreamSpec) dial(extra []grpc.DialOption) (*upstream, error) {
+	opts := append([]grpc.DialOption{
+		grpc.WithTransportCredentials(s.creds),
+		grpc.WithDefaultServiceConfig(s.cl.policy()),
+		grpc.WithDefaultCallOptions(
+			grpc.MaxCallRecvMsgSize(s.lim.MaxResponseBytes),
+			grpc.MaxCallSendMsgSize(s.lim.MaxRequestBytes),
+		),
+		grpc.WithMaxHeaderListSize(s.lim.MaxHeaderListBytes),
+		grpc.WithUserAgent("grpclb-proxy"),
+	}, extra...)
+	cc, err := grpc.NewClient(s.cl.Target, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("clusters.%s: %w", s.name, err)
+	}
+	cc.Connect()
+	return &upstream{name: s.name, key: s.key, cc: cc}, nil
+}
