@@ -42,7 +42,7 @@ type Scenario struct {
 	Script func(ctx context.Context, w *World, p Params) ([]Event, error)
 }
 
-var scenarios = []Scenario{scaleup, vip, slow, hotkey, reshard, registryDown, rollout, kill, freeze, coldstart, flaky, hedgeScn}
+var scenarios = []Scenario{scaleup, vip, slow, hotkey, reshard, registryDown, rollout, kill, freeze, coldstart, flaky, hedgeScn, proxyScn}
 
 // DefaultScenarios are those a plain `grpclb lab` runs.
 func DefaultScenarios() []string {

@@ -306,6 +306,26 @@ var strategies = []Strategy{
 		},
 	},
 	{
+		Name:     "proxy+grpclb",
+		Doc:      "one client connection to grpclb's proxy (package proxy), which balances each call over the backends with round_robin",
+		Registry: func(Params) (registry, error) { return startFront("grpclb-proxy", startGRPCLBProxy) },
+		Dial:     dialFront,
+	},
+	{
+		Name:     "proxy+nginx",
+		Doc:      "one client connection to nginx (grpc_pass, upstream keepalive, 1 worker), round robin over the backends",
+		Registry: func(Params) (registry, error) { return startFront("nginx", startNginx) },
+		Requires: needBinary("nginx"),
+		Dial:     dialFront,
+	},
+	{
+		Name:     "proxy+haproxy",
+		Doc:      "one client connection to HAProxy (proto h2 both ways, 1 thread), round robin over the backends",
+		Registry: func(Params) (registry, error) { return startFront("haproxy", startHAProxy) },
+		Requires: needBinary("haproxy"),
+		Dial:     dialFront,
+	},
+	{
 		Name: "kubernetes+round_robin",
 		Doc: "a Service's EndpointSlice kept in step with the backends, followed by resolver/kube's watch, with round_robin " +
 			"(the cluster of --kubeconfig, else a kube-apiserver the lab starts)",

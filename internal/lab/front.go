@@ -1,0 +1,266 @@
+package lab
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/resolver"
+
+	"github.com/grpclb/grpclb/internal/testbed"
+	"github.com/grpclb/grpclb/proxy"
+)
+
+// A front is an L7 proxy in front of the backends that the client reaches
+// over one connection: grpclb's proxy, nginx (grpc_pass) or HAProxy (h2).
+// It plays the registry's part in a World: it is started at the first sync,
+// with the backends running then, and the client dials its address.
+type front struct {
+	name  string
+	start func(f *front, backends []string) error
+
+	mu    sync.Mutex
+	addr  string
+	dir   string
+	proxy *proxy.Proxy
+	cmd   *exec.Cmd
+	done  chan struct{}
+	err   error
+}
+
+func (f *front) target() string             { return "passthrough:///" + f.addr }
+func (f *front) resolver() resolver.Builder { return resolver.Get("passthrough") }
+func (f *front) dialOptions() []grpc.DialOption {
+	return nil
+}
+
+func (f *front) sync(running, _ []*testbed.Backend) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.addr != "" || f.err != nil {
+		return // the backends are fixed at start
+	}
+	var addrs []string
+	for _, b := range running {
+		addrs = append(addrs, b.Addr)
+	}
+	f.err = f.start(f, addrs)
+}
+
+func (f *front) down() error { return fmt.Errorf("%s cannot be taken down by the lab", f.name) }
+func (f *front) up() error   { return nil }
+
+func (f *front) close() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.proxy != nil {
+		f.proxy.Stop()
+	}
+	if f.cmd != nil {
+		_ = testbed.StopProcess(f.name, f.cmd, f.done, syscall.SIGTERM, 5*time.Second)
+	}
+	if f.dir != "" {
+		os.RemoveAll(f.dir)
+	}
+}
+
+// startFront makes a front; the registry hook of a strategy.
+func startFront(name string, start func(f *front, backends []string) error) (registry, error) {
+	dir, err := os.MkdirTemp("", "grpclb-lab-"+name+"-")
+	if err != nil {
+		return nil, err
+	}
+	return &startedFront{&front{name: name, start: start, dir: dir}}, nil
+}
+
+// startedFront checks, when the client dials, that the front started.
+type startedFront struct{ *front }
+
+func (s *startedFront) target() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return "passthrough:///" + s.addr
+}
+
+// frontErr is the front's start error, for Dial.
+func frontErr(r registry) error {
+	if s, ok := r.(*startedFront); ok {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if s.err != nil {
+			return fmt.Errorf("%s: %w", s.name, s.err)
+		}
+		if s.addr == "" {
+			return fmt.Errorf("%s did not start", s.name)
+		}
+	}
+	return nil
+}
+
+// dialFront dials the front over one connection (pick_first).
+func dialFront(w *World, p Params) (Client, error) {
+	if err := frontErr(w.Registry); err != nil {
+		return nil, err
+	}
+	return newClient(w.Registry.target(), insecureCreds)
+}
+
+func startGRPCLBProxy(f *front, backends []string) error {
+	cfg, err := proxy.ParseConfig([]byte(fmt.Sprintf(`
+listen: 127.0.0.1:0
+routes:
+  - service: grpclb.testbed.v1.Echo
+    cluster: backends
+clusters:
+  backends:
+    target: static:///%s
+`, strings.Join(backends, ","))))
+	if err != nil {
+		return err
+	}
+	p, err := proxy.New(cfg, proxy.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		return err
+	}
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		p.Stop()
+		return err
+	}
+	go p.Serve(lis)
+	f.proxy, f.addr = p, lis.Addr().String()
+	return nil
+}
+
+func startNginx(f *front, backends []string) error {
+	bin, err := exec.LookPath("nginx")
+	if err != nil {
+		return err
+	}
+	port, err := testbed.FreePorts(1)
+	if err != nil {
+		return err
+	}
+	addr := fmt.Sprintf("127.0.0.1:%d", port[0])
+	var servers strings.Builder
+	for _, b := range backends {
+		fmt.Fprintf(&servers, "    server %s;\n", b)
+	}
+	conf := fmt.Sprintf(`daemon off;
+master_process off;
+worker_processes 1;
+pid %[1]s/nginx.pid;
+error_log %[1]s/error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  client_body_temp_path %[1]s/body;
+  proxy_temp_path %[1]s/proxy;
+  fastcgi_temp_path %[1]s/fastcgi;
+  uwsgi_temp_path %[1]s/uwsgi;
+  scgi_temp_path %[1]s/scgi;
+  http2_max_requests 1000000000;
+  upstream backends {
+%[2]s    keepalive 64;
+  }
+  server {
+    listen %[3]s http2;
+    location / { grpc_pass grpc://backends; }
+  }
+}
+`, f.dir, servers.String(), addr)
+	path := filepath.Join(f.dir, "nginx.conf")
+	if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
+		return err
+	}
+	return f.run(exec.Command(bin, "-p", f.dir, "-c", path), addr)
+}
+
+func startHAProxy(f *front, backends []string) error {
+	bin, err := exec.LookPath("haproxy")
+	if err != nil {
+		return err
+	}
+	port, err := testbed.FreePorts(1)
+	if err != nil {
+		return err
+	}
+	addr := fmt.Sprintf("127.0.0.1:%d", port[0])
+	var servers strings.Builder
+	for i, b := range backends {
+		fmt.Fprintf(&servers, "  server s%d %s proto h2\n", i, b)
+	}
+	conf := fmt.Sprintf(`global
+  nbthread 1
+defaults
+  mode http
+  timeout connect 2s
+  timeout client 30s
+  timeout server 30s
+frontend fe
+  bind %s proto h2
+  default_backend be
+backend be
+  balance roundrobin
+%s`, addr, servers.String())
+	path := filepath.Join(f.dir, "haproxy.cfg")
+	if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
+		return err
+	}
+	return f.run(exec.Command(bin, "-db", "-f", path), addr)
+}
+
+// run starts a proxy process and waits until it accepts connections.
+func (f *front) run(cmd *exec.Cmd, addr string) error {
+	logf, err := os.Create(filepath.Join(f.dir, f.name+".log"))
+	if err != nil {
+		return err
+	}
+	defer logf.Close()
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	done := make(chan struct{})
+	go func() {
+		cmd.Wait()
+		close(done)
+	}()
+	f.cmd, f.done = cmd, done
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		if c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond); err == nil {
+			c.Close()
+			f.addr = addr
+			return nil
+		}
+		select {
+		case <-done:
+			log, _ := os.ReadFile(filepath.Join(f.dir, f.name+".log"))
+			return fmt.Errorf("%s exited: %s", f.name, log)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	return errors.New(f.name + " did not listen within 10s")
+}
+
+// needBinary is a strategy's Requires for a front run from a binary.
+func needBinary(name string) func(Params) error {
+	return func(Params) error {
+		if _, err := exec.LookPath(name); err != nil {
+			return fmt.Errorf("%s is not installed (apt-get install %s)", name, map[string]string{"nginx": "nginx-light", "haproxy": "haproxy"}[name])
+		}
+		return nil
+	}
+}

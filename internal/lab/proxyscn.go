@@ -1,0 +1,31 @@
+package lab
+
+import (
+	"fmt"
+	"time"
+)
+
+// proxyScn: clients that cannot balance themselves reach the backends over
+// one connection through an L7 proxy; how fast is each proxy, and does it
+// spread the calls?
+var proxyScn = Scenario{
+	Name: "proxy",
+	Doc: "3 backends; 64 callers on one client connection through an L7 proxy (grpclb proxy, nginx, HAProxy) " +
+		"against client-side round_robin: calls per second, latency, and the spread of calls",
+	Duration:   10 * time.Second,
+	Initial:    3,
+	Strategies: []string{"dns+round_robin", "proxy+grpclb", "proxy+nginx", "proxy+haproxy"},
+	Load: func(p Params) Params {
+		p.Callers = max(p.Callers, 64)
+		return p
+	},
+	Setting: func(p Params) string {
+		return fmt.Sprintf("closed loop, %d callers, as fast as each path allows", max(p.Callers, 64))
+	},
+	Notes: map[string]string{
+		"dns+round_robin": "the reference: the client balances itself, one connection per backend, no proxy hop.",
+	},
+	Summary: func(r Result) string {
+		return fmt.Sprintf("%.0f calls/s", float64(r.RPCs)/r.Seconds)
+	},
+}
