@@ -13,6 +13,8 @@ import (
 
 	"github.com/grpclb/grpclb/internal/etcdtest"
 	"github.com/grpclb/grpclb/internal/kubetest"
+	"github.com/grpclb/grpclb/internal/consultest"
+	consulreg "github.com/grpclb/grpclb/register/consul"
 	register "github.com/grpclb/grpclb/register/etcd"
 )
 
@@ -65,6 +67,27 @@ func TestResolveEtcd(t *testing.T) {
 		t.Fatalf("%v\n%s", err, errOut.String())
 	}
 	if !strings.Contains(out.String(), "10.0.0.9:50051") || !strings.Contains(out.String(), "key=service/echo/") {
+		t.Errorf("output:\n%s", out.String())
+	}
+}
+
+// resolve against a real Consul agent, with an instance registered by
+// register/consul (a TTL check, passing from the start).
+func TestResolveConsul(t *testing.T) {
+	agent := consultest.Start(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	reg, err := consulreg.Register(ctx, agent.Client(t), consulreg.Service{Name: "echo", Address: "10.0.0.9", Port: 50051, Tags: []string{"grpc"}},
+		consulreg.WithTTLCheck(10*time.Second), consulreg.WithInitialPassing())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer reg.Stop()
+	var out, errOut bytes.Buffer
+	if err := runResolve([]string{"consul://" + agent.HTTPAddr() + "/echo?tag=grpc"}, &out, &errOut); err != nil {
+		t.Fatalf("%v\n%s", err, errOut.String())
+	}
+	if !strings.Contains(out.String(), "10.0.0.9:50051") || !strings.Contains(out.String(), "tags=grpc") {
 		t.Errorf("output:\n%s", out.String())
 	}
 }
