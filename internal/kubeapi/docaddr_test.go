@@ -29,8 +29,10 @@ func TestDocMap(t *testing.T) {
 	}
 	defer l.Close()
 	go func() {
-		if c, err := l.Accept(); err == nil {
-			c.Close()
+		for range 2 {
+			if c, err := l.Accept(); err == nil {
+				c.Close()
+			}
 		}
 	}()
 	_, port, _ := net.SplitHostPort(l.Addr().String())
@@ -43,7 +45,6 @@ func TestDocMap(t *testing.T) {
 			t.Errorf("%s reached %s, want %s", host, got, l.Addr())
 		}
 		c.Close()
-		break // one accept
 	}
 	if _, err := m.Dial(context.Background(), "203.0.113.250:1"); err == nil || !strings.Contains(err.Error(), "not a mapped") {
 		t.Errorf("an unmapped address dialled: %v", err)

@@ -114,13 +114,13 @@ func (o Options) withDefaults() (Options, error) {
 		o.MaxBackoff = DefaultMaxBackoff
 	}
 	if o.MaxBackoff < minBackoff {
-		return o, fmt.Errorf("MaxBackoff %v is below the %v retries start at", o.MaxBackoff, minBackoff)
+		return o, fmt.Errorf("option MaxBackoff %v is below the %v retries start at", o.MaxBackoff, minBackoff)
 	}
 	if o.Terminating != TerminatingDrain && o.Terminating != TerminatingServe {
-		return o, fmt.Errorf("Terminating: unknown mode %d", int(o.Terminating))
+		return o, fmt.Errorf("option Terminating: unknown mode %d", int(o.Terminating))
 	}
 	if o.Family < FamilyAny || o.Family > FamilyIPv6 {
-		return o, fmt.Errorf("Family: unknown family %d", int(o.Family))
+		return o, fmt.Errorf("option Family: unknown family %d", int(o.Family))
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
