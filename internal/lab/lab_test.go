@@ -539,6 +539,12 @@ func TestProxyScenario(t *testing.T) {
 	slices.Sort(ours)
 	slices.Sort(nginx)
 	t.Logf("calls/s, median of 3: grpclb proxy %.0f %v, nginx %.0f %v", ours[1], ours, nginx[1], nginx)
+	if raceEnabled {
+		// scripts/test.sh runs this test again without -race for the
+		// comparison; here only the spread and the failures count.
+		t.Log("-race: the in-process proxy is instrumented, nginx is not; throughput not compared")
+		return
+	}
 	if ours[1] < 0.9*nginx[1] {
 		t.Errorf("grpclb proxy %.0f calls/s, nginx %.0f (medians): want at least 0.9 of nginx's", ours[1], nginx[1])
 	}
