@@ -57,13 +57,21 @@ type rrset struct {
 // StartDNS starts a DNS server on 127.0.0.1 with a free port.
 func StartDNS() (*DNSServer, error) {
 	s := &DNSServer{names: make(map[string]*rrset)}
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		return nil, fmt.Errorf("testbed: dns: %w", err)
-	}
-	l, err := net.Listen("tcp", pc.LocalAddr().String())
-	if err != nil {
+	// The UDP port is free; the same TCP port may not be (another test's
+	// connection, say): try other ports a few times.
+	var pc net.PacketConn
+	var l net.Listener
+	var err error
+	for range 20 {
+		if pc, err = net.ListenPacket("udp", "127.0.0.1:0"); err != nil {
+			return nil, fmt.Errorf("testbed: dns: %w", err)
+		}
+		if l, err = net.Listen("tcp", pc.LocalAddr().String()); err == nil {
+			break
+		}
 		pc.Close()
+	}
+	if err != nil {
 		return nil, fmt.Errorf("testbed: dns: tcp on the udp port: %w", err)
 	}
 	s.Addr = pc.LocalAddr().String()
