@@ -151,9 +151,10 @@ type pickEndpoint struct {
 	// readySince is when the endpoint became READY if it was still in its
 	// slow-start window when the picker was made; 0 otherwise.
 	readySince int64
-	// fixed is the child's pick result when it is always the same.
-	fixed   balancer.PickResult
-	fixedOK bool
+	// fixedSC is the child's pick result's SubConn when the result is
+	// always the same (and has no Done or Metadata); nil otherwise. Only
+	// the SubConn is kept, so that an entry stays within a cache line.
+	fixedSC balancer.SubConn
 }
 
 // newPickEndpoint makes a READY endpoint's entry. A pick_first child's
@@ -165,7 +166,7 @@ type pickEndpoint struct {
 func newPickEndpoint(child balancer.Picker, s *endpointStats, readySince int64) pickEndpoint {
 	e := pickEndpoint{picker: child, stats: s, readySince: readySince}
 	if res, err := child.Pick(balancer.PickInfo{Ctx: context.Background()}); err == nil && res.SubConn != nil && res.Done == nil && res.Metadata == nil {
-		e.fixed, e.fixedOK = res, true
+		e.fixedSC = res.SubConn
 	}
 	return e
 }
@@ -215,8 +216,8 @@ func (p *picker) pick(info balancer.PickInfo, now int64) (balancer.PickResult, *
 		}
 		e = a
 	}
-	res := e.fixed
-	if !e.fixedOK {
+	res := balancer.PickResult{SubConn: e.fixedSC}
+	if e.fixedSC == nil {
 		var err error
 		if res, err = e.picker.Pick(info); err != nil {
 			return res, nil, err
