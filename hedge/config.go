@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/grpclb/grpclb/internal/jsonconf"
+
 	"google.golang.org/grpc/codes"
 )
 
@@ -107,7 +109,7 @@ func ParseConfig(js []byte) (*Config, error) {
 			return nil, err
 		}
 	default:
-		return nil, fmt.Errorf("hedge: config must be a JSON object, got %s", describeToken(tok))
+		return nil, fmt.Errorf("hedge: config must be a JSON object, got %s", jsonconf.DescribeToken(tok))
 	}
 	if _, err := dec.Token(); err != io.EOF {
 		if err != nil {
@@ -183,11 +185,11 @@ func parseFields(dec *json.Decoder, cfg *Config) error {
 func parseMethods(val json.RawMessage, cfg *Config) error {
 	var names []string
 	if err := json.Unmarshal(val, &names); err != nil {
-		return fmt.Errorf("must be an array of full method names, got %s", truncate(string(val)))
+		return fmt.Errorf("must be an array of full method names, got %s", jsonconf.Truncate(string(val)))
 	}
 	for _, n := range names {
 		if err := checkMethod(n); err != nil {
-			return fmt.Errorf("%s: %w", truncate(strconv.Quote(n)), err)
+			return fmt.Errorf("%s: %w", jsonconf.Truncate(strconv.Quote(n)), err)
 		}
 	}
 	cfg.Methods = names
@@ -197,14 +199,14 @@ func parseMethods(val json.RawMessage, cfg *Config) error {
 func parseDuration(val json.RawMessage, dst *time.Duration) error {
 	var s string
 	if err := json.Unmarshal(val, &s); err != nil {
-		return fmt.Errorf("must be a duration string such as \"10ms\", got %s", truncate(string(val)))
+		return fmt.Errorf("must be a duration string such as \"10ms\", got %s", jsonconf.Truncate(string(val)))
 	}
 	d, err := time.ParseDuration(s)
 	if err != nil {
-		return fmt.Errorf("invalid duration %s: want a duration such as \"10ms\" or \"0.01s\"", truncate(strconv.Quote(s)))
+		return fmt.Errorf("invalid duration %s: want a duration such as \"10ms\" or \"0.01s\"", jsonconf.Truncate(strconv.Quote(s)))
 	}
 	if err := checkDelay(d); err != nil {
-		return fmt.Errorf("%w, got %s", err, truncate(strconv.Quote(s)))
+		return fmt.Errorf("%w, got %s", err, jsonconf.Truncate(strconv.Quote(s)))
 	}
 	*dst = d
 	return nil
@@ -213,7 +215,7 @@ func parseDuration(val json.RawMessage, dst *time.Duration) error {
 func parseFloat(val json.RawMessage, dst *float64, check func(float64) error) error {
 	var f float64
 	if err := json.Unmarshal(val, &f); err != nil {
-		return fmt.Errorf("must be a number, got %s", truncate(string(val)))
+		return fmt.Errorf("must be a number, got %s", jsonconf.Truncate(string(val)))
 	}
 	if err := check(f); err != nil {
 		return fmt.Errorf("%w, got %v", err, f)
@@ -225,7 +227,7 @@ func parseFloat(val json.RawMessage, dst *float64, check func(float64) error) er
 func parseInt(val json.RawMessage, dst *int, check func(int) error) error {
 	var n int
 	if err := json.Unmarshal(val, &n); err != nil {
-		return fmt.Errorf("must be an integer, got %s", truncate(string(val)))
+		return fmt.Errorf("must be an integer, got %s", jsonconf.Truncate(string(val)))
 	}
 	if err := check(n); err != nil {
 		return fmt.Errorf("%w, got %d", err, n)
@@ -237,13 +239,13 @@ func parseInt(val json.RawMessage, dst *int, check func(int) error) error {
 func parseCodes(val json.RawMessage, cfg *Config) error {
 	var raw []json.RawMessage
 	if err := json.Unmarshal(val, &raw); err != nil {
-		return fmt.Errorf("must be an array of status codes such as [\"UNAVAILABLE\"], got %s", truncate(string(val)))
+		return fmt.Errorf("must be an array of status codes such as [\"UNAVAILABLE\"], got %s", jsonconf.Truncate(string(val)))
 	}
 	cs := make([]codes.Code, 0, len(raw))
 	for _, r := range raw {
 		var c codes.Code
 		if string(r) == "null" || c.UnmarshalJSON(r) != nil {
-			return fmt.Errorf("%s is not a status code: want a name such as \"UNAVAILABLE\" or a number such as 14", truncate(string(r)))
+			return fmt.Errorf("%s is not a status code: want a name such as \"UNAVAILABLE\" or a number such as 14", jsonconf.Truncate(string(r)))
 		}
 		if err := checkCode(c); err != nil {
 			return err
@@ -252,30 +254,4 @@ func parseCodes(val json.RawMessage, cfg *Config) error {
 	}
 	cfg.NonFatalStatusCodes = cs
 	return nil
-}
-
-// describeToken names a JSON token for an error message.
-func describeToken(tok json.Token) string {
-	switch tok.(type) {
-	case json.Delim:
-		if tok == json.Delim('[') {
-			return "an array"
-		}
-	case string:
-		return "a string"
-	case float64:
-		return "a number"
-	case bool:
-		return "a boolean"
-	}
-	return fmt.Sprint(tok)
-}
-
-// truncate shortens s for an error message.
-func truncate(s string) string {
-	const max = 40
-	if len(s) <= max {
-		return s
-	}
-	return s[:max] + "..."
 }

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/grpclb/grpclb/internal/jsonconf"
+
 	"google.golang.org/grpc/balancer"
 	"google.golang.org/grpc/balancer/roundrobin"
 	"google.golang.org/grpc/codes"
@@ -361,17 +363,17 @@ func objectFields(js json.RawMessage, what string) ([]field, error) {
 func parseDuration(val json.RawMessage, dst *time.Duration) error {
 	var s string
 	if err := json.Unmarshal(val, &s); err != nil {
-		return fmt.Errorf("must be a duration string such as \"10s\" or \"250ms\", got %s", truncate(string(val)))
+		return fmt.Errorf("must be a duration string such as \"10s\" or \"250ms\", got %s", jsonconf.Truncate(string(val)))
 	}
 	d, err := time.ParseDuration(s)
 	if err != nil {
-		return fmt.Errorf("invalid duration %s: want a duration such as \"10s\" or \"250ms\"", truncate(strconv.Quote(s)))
+		return fmt.Errorf("invalid duration %s: want a duration such as \"10s\" or \"250ms\"", jsonconf.Truncate(strconv.Quote(s)))
 	}
 	switch {
 	case d <= 0:
-		return fmt.Errorf("must be positive, got %s", truncate(strconv.Quote(s)))
+		return fmt.Errorf("must be positive, got %s", jsonconf.Truncate(strconv.Quote(s)))
 	case d > maxDuration:
-		return fmt.Errorf("must be at most %v, got %s", maxDuration, truncate(strconv.Quote(s)))
+		return fmt.Errorf("must be at most %v, got %s", maxDuration, jsonconf.Truncate(strconv.Quote(s)))
 	}
 	*dst = d
 	return nil
@@ -382,7 +384,7 @@ func parseDuration(val json.RawMessage, dst *time.Duration) error {
 func parseInt(val json.RawMessage, dst *int, lo, hi int) error {
 	n, err := strconv.ParseInt(string(val), 10, 64)
 	if err != nil || n < int64(lo) || n > int64(hi) {
-		return fmt.Errorf("must be an integer from %d to %d, got %s", lo, hi, truncate(string(val)))
+		return fmt.Errorf("must be an integer from %d to %d, got %s", lo, hi, jsonconf.Truncate(string(val)))
 	}
 	*dst = int(n)
 	return nil
@@ -412,7 +414,7 @@ func codeName(c codes.Code) string {
 func parseCodes(val json.RawMessage) ([]codes.Code, error) {
 	var names []string
 	if err := json.Unmarshal(val, &names); err != nil {
-		return nil, fmt.Errorf("must be a list of status code names such as [\"UNAVAILABLE\"], got %s", truncate(string(val)))
+		return nil, fmt.Errorf("must be a list of status code names such as [\"UNAVAILABLE\"], got %s", jsonconf.Truncate(string(val)))
 	}
 	if len(names) == 0 {
 		return nil, errors.New("must not be empty: with no failure codes nothing would ever be ejected")
@@ -422,7 +424,7 @@ func parseCodes(val json.RawMessage) ([]codes.Code, error) {
 		c := slices.Index(codeNames, n)
 		switch {
 		case c < 0:
-			return nil, fmt.Errorf("unknown status code %s (want names such as \"UNAVAILABLE\" or \"DEADLINE_EXCEEDED\")", truncate(strconv.Quote(n)))
+			return nil, fmt.Errorf("unknown status code %s (want names such as \"UNAVAILABLE\" or \"DEADLINE_EXCEEDED\")", jsonconf.Truncate(strconv.Quote(n)))
 		case codes.Code(c) == codes.OK:
 			return nil, errors.New("\"OK\" cannot be a failure")
 		case codes.Code(c) == codes.Canceled:
@@ -446,7 +448,7 @@ func sortedCodes(cs []codes.Code) []codes.Code {
 func parseChildPolicy(val json.RawMessage) (ChildPolicy, error) {
 	var list []json.RawMessage
 	if err := json.Unmarshal(val, &list); err != nil {
-		return ChildPolicy{}, fmt.Errorf("must be a list of {\"policy name\": config} objects, got %s", truncate(string(val)))
+		return ChildPolicy{}, fmt.Errorf("must be a list of {\"policy name\": config} objects, got %s", jsonconf.Truncate(string(val)))
 	}
 	if len(list) == 0 {
 		return ChildPolicy{}, errors.New("must not be empty")
@@ -455,7 +457,7 @@ func parseChildPolicy(val json.RawMessage) (ChildPolicy, error) {
 	for i, item := range list {
 		fields, err := objectFields(item, "value")
 		if err != nil || len(fields) != 1 {
-			return ChildPolicy{}, fmt.Errorf("item %d: must be an object with one policy name, got %s", i, truncate(string(item)))
+			return ChildPolicy{}, fmt.Errorf("item %d: must be an object with one policy name, got %s", i, jsonconf.Truncate(string(item)))
 		}
 		name, cfgJSON := fields[0].key, fields[0].val
 		bb := balancer.Get(name)
@@ -547,13 +549,4 @@ func describe(tok json.Token) string {
 		return "a boolean"
 	}
 	return fmt.Sprint(tok)
-}
-
-// truncate shortens s for an error message.
-func truncate(s string) string {
-	const max = 40
-	if len(s) <= max {
-		return s
-	}
-	return s[:max] + "..."
 }

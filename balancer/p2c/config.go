@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/grpclb/grpclb/internal/jsonconf"
+
 	"google.golang.org/grpc/serviceconfig"
 )
 
@@ -106,7 +108,7 @@ func ParseConfig(js json.RawMessage) (*Config, error) {
 			return nil, err
 		}
 	default:
-		return nil, fmt.Errorf("p2c_ewma: config must be a JSON object, got %s", describeToken(tok))
+		return nil, fmt.Errorf("p2c_ewma: config must be a JSON object, got %s", jsonconf.DescribeToken(tok))
 	}
 	if _, err := dec.Token(); err != io.EOF {
 		if err != nil {
@@ -209,11 +211,11 @@ func parseDuration(val json.RawMessage, dst *time.Duration, zeroOK bool) error {
 	}
 	var s string
 	if err := json.Unmarshal(val, &s); err != nil {
-		return fmt.Errorf("must be a duration string such as \"10s\" or \"250ms\", got %s", truncate(string(val)))
+		return fmt.Errorf("must be a duration string such as \"10s\" or \"250ms\", got %s", jsonconf.Truncate(string(val)))
 	}
 	d, err := time.ParseDuration(s)
 	if err != nil {
-		return fmt.Errorf("invalid duration %s: want a duration such as \"10s\" or \"250ms\"", truncate(strconv.Quote(s)))
+		return fmt.Errorf("invalid duration %s: want a duration such as \"10s\" or \"250ms\"", jsonconf.Truncate(strconv.Quote(s)))
 	}
 	switch {
 	case d < 0 || (d == 0 && !zeroOK):
@@ -226,30 +228,4 @@ func parseDuration(val json.RawMessage, dst *time.Duration, zeroOK bool) error {
 	}
 	*dst = d
 	return nil
-}
-
-// describeToken names a JSON token for an error message.
-func describeToken(tok json.Token) string {
-	switch tok.(type) {
-	case json.Delim:
-		if tok == json.Delim('[') {
-			return "an array"
-		}
-	case string:
-		return "a string"
-	case float64:
-		return "a number"
-	case bool:
-		return "a boolean"
-	}
-	return fmt.Sprint(tok)
-}
-
-// truncate shortens s for an error message.
-func truncate(s string) string {
-	const max = 40
-	if len(s) <= max {
-		return s
-	}
-	return s[:max] + "..."
 }

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/grpclb/grpclb/internal/jsonconf"
+
 	"google.golang.org/grpc/serviceconfig"
 )
 
@@ -126,7 +128,7 @@ func ParseConfig(js json.RawMessage) (*Config, error) {
 			return nil, fmt.Errorf("wrr: %w", err)
 		}
 	default:
-		return nil, fmt.Errorf("wrr: config must be a JSON object, got %s", describeToken(tok))
+		return nil, fmt.Errorf("wrr: config must be a JSON object, got %s", jsonconf.DescribeToken(tok))
 	}
 	if _, err := dec.Token(); err != io.EOF {
 		if err != nil {
@@ -149,7 +151,7 @@ func parseSlowStart(val json.RawMessage, ss *SlowStart) error {
 		return fmt.Errorf("not valid JSON: %v", err) // cannot happen: val was decoded
 	}
 	if tok != json.Delim('{') {
-		return fmt.Errorf("must be an object such as {\"window\": \"10s\"}, got %s", describeToken(tok))
+		return fmt.Errorf("must be an object such as {\"window\": \"10s\"}, got %s", jsonconf.DescribeToken(tok))
 	}
 	out := defaultSlowStart()
 	err = parseObject(dec, "slowStart.", []string{"window", "aggression", "minWeightPercent"}, func(key string, val json.RawMessage) error {
@@ -229,11 +231,11 @@ func parseDuration(val json.RawMessage, dst *time.Duration) error {
 	}
 	var s string
 	if err := json.Unmarshal(val, &s); err != nil {
-		return fmt.Errorf("must be a duration string such as \"10s\" or \"250ms\", got %s", truncate(string(val)))
+		return fmt.Errorf("must be a duration string such as \"10s\" or \"250ms\", got %s", jsonconf.Truncate(string(val)))
 	}
 	d, err := time.ParseDuration(s)
 	if err != nil {
-		return fmt.Errorf("invalid duration %s: want a duration such as \"10s\" or \"250ms\"", truncate(strconv.Quote(s)))
+		return fmt.Errorf("invalid duration %s: want a duration such as \"10s\" or \"250ms\"", jsonconf.Truncate(strconv.Quote(s)))
 	}
 	switch {
 	case d < 0:
@@ -253,37 +255,11 @@ func parseNumber(val json.RawMessage, dst *float64, limit float64) error {
 	}
 	var f float64
 	if err := json.Unmarshal(val, &f); err != nil {
-		return fmt.Errorf("must be a number in (0, %v], got %s", limit, truncate(string(val)))
+		return fmt.Errorf("must be a number in (0, %v], got %s", limit, jsonconf.Truncate(string(val)))
 	}
 	if !(f > 0 && f <= limit) {
 		return fmt.Errorf("must be in (0, %v], got %v", limit, f)
 	}
 	*dst = f
 	return nil
-}
-
-// describeToken names a JSON token for an error message.
-func describeToken(tok json.Token) string {
-	switch tok.(type) {
-	case json.Delim:
-		if tok == json.Delim('[') {
-			return "an array"
-		}
-	case string:
-		return "a string"
-	case float64:
-		return "a number"
-	case bool:
-		return "a boolean"
-	}
-	return fmt.Sprint(tok)
-}
-
-// truncate shortens s for an error message.
-func truncate(s string) string {
-	const max = 40
-	if len(s) <= max {
-		return s
-	}
-	return s[:max] + "..."
 }
