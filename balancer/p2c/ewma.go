@@ -21,6 +21,9 @@ var epoch = time.Now()
 // only the monotonic clock), and Pick and Done each read it once.
 func nanotime() int64 { return int64(time.Since(epoch)) }
 
+// minPull is the least weight a sample below the EWMA gets (see observe).
+const minPull = 1.0 / 32
+
 // minRTT is the smallest latency a sample counts as, so that an EWMA never
 // reaches zero, where it would make the in-flight factor of the cost vanish.
 const minRTT = float64(time.Microsecond)
@@ -84,7 +87,10 @@ type endpointStats struct {
 	// endpoint last became READY, for slow start. Pickers get copies.
 	readySince int64
 	ready      bool
-	_          [16]byte
+	// sampled is set by the first sample, which replaces the prior the
+	// stats were made with instead of being averaged with it.
+	sampled atomic.Bool
+	_       [16]byte
 }
 
 func newEndpointStats(rtt float64, now int64) *endpointStats {
@@ -97,9 +103,9 @@ func newEndpointStats(rtt float64, now int64) *endpointStats {
 // load returns the EWMA, in ns.
 func (s *endpointStats) load() float64 { return math.Float64frombits(s.ewma.Load()) }
 
-// cost is the load estimate the picker compares: latency × (in-flight + 1),
-// where latency is the EWMA, adjusted for what happened since the last
-// sample:
+// latency is the endpoint's latency as the picker sees it at now, and its
+// calls in flight: the EWMA, adjusted for what happened since the last
+// sample.
 //
 // An endpoint with nothing in flight is seen with its EWMA decayed towards
 // zero by the time since its last sample, as if samples of zero latency had
@@ -116,16 +122,33 @@ func (s *endpointStats) load() float64 { return math.Float64frombits(s.ewma.Load
 // that have not finished yet. A backend that stops answering (frozen,
 // blackholed) thus gets dearer with every millisecond, rather than only
 // with every call stuck on it.
-func (s *endpointStats) cost(now int64, invDecay float64) float64 {
+func (s *endpointStats) latency(now int64, invDecay float64) (float64, int64) {
 	e := s.load()
 	n := s.inFlight.Load()
 	if n == 0 {
-		return e * decayFactor(now-s.last.Load(), invDecay)
+		return e * decayFactor(now-s.last.Load(), invDecay), 0
 	}
 	if stall := float64(now - max(s.last.Load(), s.busySince.Load())); stall > e {
 		e = stall
 	}
-	return e * float64(n+1)
+	return e, n
+}
+
+// dearer reports whether an endpoint of latency la with na calls in flight
+// costs more than one of latency lb with nb in flight. The cost is
+//
+//	latency × (in-flight + m),  m = 1 + the mean in-flight of the two
+//
+// With nothing in flight on either this is latency × (in-flight + 1),
+// Finagle's and Linkerd's cost. Under load, m keeps latency in the
+// comparison: with a plain + 1, 64 callers on 4 backends (16 calls in
+// flight each) would rate an idle backend 16× slower as no dearer than a
+// busy healthy one; with + m, calls in flight can make up for at most 3×
+// the latency (na = 0 and nb = 2(m - 1): the factors are m and 3m - 2).
+// Between backends of equal latency, in-flight still decides.
+func dearer(la float64, na int64, lb float64, nb int64) bool {
+	m := float64(na+nb)/2 + 1
+	return la*(float64(na)+m) > lb*(float64(nb)+m)
 }
 
 // start counts a call in.
@@ -135,11 +158,20 @@ func (s *endpointStats) start(now int64) {
 	}
 }
 
-// observe folds a sample of rtt ns taken at now into the peak EWMA: a
+// observe folds a sample of rtt ns taken at now into the peak EWMA. The
+// first sample replaces the prior (see p2cBalancer.prior). Then a
 // sample above the EWMA replaces it at once (react to slowness at once);
 // one below it pulls it towards the sample with weight 1 - w, where
-// w = exp(-(now - last) / decay) (recover gradually, at a rate set by time,
-// not by the number of calls).
+// w = exp(-(now - last) / decay) (recover gradually, at a rate set by
+// time), and at least minPull.
+//
+// minPull matters at high call rates. With the time-based weight alone, an
+// endpoint that answers every few hundred microseconds moves its EWMA by a
+// few thousandths of a percent per lower sample, so the EWMA is about its
+// largest sample of the last decay: its p99.99, not its typical latency. A
+// healthy backend with the odd 15ms hiccup then looks nearly as slow as a
+// backend 50ms slower on every call. With minPull, a peak fades by 1/e
+// within about 1/minPull lower samples, however frequent.
 //
 // Concurrent samples are folded in one at a time by compare-and-swap. The
 // time of the last sample is stored separately, so two samples finishing
@@ -152,8 +184,8 @@ func (s *endpointStats) observe(rtt float64, now int64, invDecay float64) {
 		old := s.ewma.Load()
 		e := math.Float64frombits(old)
 		next := rtt
-		if rtt < e {
-			w := decayFactor(now-s.last.Load(), invDecay)
+		if rtt < e && s.sampled.Load() {
+			w := min(decayFactor(now-s.last.Load(), invDecay), 1-minPull)
 			next = e*w + rtt*(1-w)
 		}
 		if s.ewma.CompareAndSwap(old, math.Float64bits(next)) {
@@ -161,6 +193,9 @@ func (s *endpointStats) observe(rtt float64, now int64, invDecay float64) {
 		}
 	}
 	s.last.Store(now)
+	if !s.sampled.Load() {
+		s.sampled.Store(true)
+	}
 }
 
 // decayFactor returns exp(-dt × invDecay), and 1 when dt <= 0 (a clock

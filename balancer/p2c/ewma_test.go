@@ -28,7 +28,7 @@ func near(got, want float64) bool {
 var tenSeconds = newParams(&Config{Decay: 10 * time.Second, DefaultRTT: DefaultRTT, ErrorPenalty: time.Second})
 
 func TestObservePeak(t *testing.T) {
-	s := newEndpointStats(10*ms, 0)
+	s := sampledStats(10*ms, 0)
 	// Slower than the EWMA: taken at once, however little time passed.
 	s.observe(50*ms, 1, tenSeconds.invDecay)
 	if got := s.load(); got != 50*ms {
@@ -51,9 +51,9 @@ func TestObserveDecay(t *testing.T) {
 	}{
 		{"one decay", 50 * ms, decay, 10 * ms, 50*ms*math.Exp(-1) + 10*ms*(1-math.Exp(-1)), "weight 1/e left on the old EWMA"},
 		{"three decays", 50 * ms, 3 * decay, 10 * ms, 50*ms*math.Exp(-3) + 10*ms*(1-math.Exp(-3)), ""},
-		{"same instant", 50 * ms, 0, 10 * ms, 50 * ms, "no time passed: no weight on the sample"},
-		{"clock behind", 50 * ms, -5, 10 * ms, 50 * ms, "a reading taken before the last sample counts as no time"},
-		{"1ms later", 50 * ms, int64(time.Millisecond), 10 * ms, 50*ms*math.Exp(-1e-4) + 10*ms*(1-math.Exp(-1e-4)), "the cubic branch"},
+		{"same instant", 50 * ms, 0, 10 * ms, 50*ms - 40*ms*minPull, "no time passed: the least weight, minPull"},
+		{"clock behind", 50 * ms, -5, 10 * ms, 50*ms - 40*ms*minPull, "a reading taken before the last sample counts as no time"},
+		{"1ms later", 50 * ms, int64(time.Millisecond), 10 * ms, 50*ms - 40*ms*minPull, "the time-based weight is below minPull"},
 		{"long ago", 50 * ms, 100 * decay, 10 * ms, 10 * ms, "the old EWMA is forgotten"},
 		{"equal", 10 * ms, decay, 10 * ms, 10 * ms, ""},
 		{"floor", 10 * ms, 100 * decay, 0, minRTT, "samples count as at least 1µs"},
@@ -61,7 +61,7 @@ func TestObserveDecay(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			const t0 = int64(1e12)
-			s := newEndpointStats(tt.ewma, t0)
+			s := sampledStats(tt.ewma, t0)
 			s.observe(tt.rtt, t0+tt.dt, tenSeconds.invDecay)
 			if got := s.load(); !near(got, tt.want) {
 				t.Errorf("EWMA %v, %v later a sample of %v: got %v, want %v (%s)",
@@ -71,22 +71,36 @@ func TestObserveDecay(t *testing.T) {
 	}
 }
 
-// A fast backend recovers from one slow sample at the pace the decay sets,
-// whatever the call rate.
-func TestObserveRecoveryIsTimeBased(t *testing.T) {
-	for _, every := range []time.Duration{time.Millisecond, 100 * time.Millisecond} {
-		s := newEndpointStats(1*ms, 0)
+// A fast backend recovers from one slow sample at the pace the decay sets
+// while its calls are sparse, and within about 1/minPull calls when they
+// are frequent (otherwise its EWMA would be its largest sample of the last
+// decay).
+func TestObserveRecovery(t *testing.T) {
+	t.Run("sparse: time-based", func(t *testing.T) {
+		s := sampledStats(1*ms, 0)
 		s.observe(100*ms, 0, tenSeconds.invDecay)
-		now := int64(0)
-		for now < int64(10*time.Second) {
-			now += int64(every)
+		for now := int64(time.Second); now <= int64(10*time.Second); now += int64(time.Second) {
 			s.observe(1*ms, now, tenSeconds.invDecay)
 		}
 		want := 1*ms + 99*ms*math.Exp(-1)
-		if got := s.load(); math.Abs(got-want) > 0.01*want {
-			t.Errorf("samples every %v: 10s after a 100ms peak EWMA = %v, want about %v", every, time.Duration(got), time.Duration(want))
+		if got := s.load(); !near(got, want) {
+			t.Errorf("a sample a second: 10s after a 100ms peak EWMA = %v, want %v", time.Duration(got), time.Duration(want))
 		}
-	}
+	})
+	t.Run("frequent: at least minPull a sample", func(t *testing.T) {
+		s := sampledStats(1*ms, 0)
+		s.observe(100*ms, 0, tenSeconds.invDecay)
+		for i := 1; i <= 100; i++ {
+			s.observe(1*ms, int64(i)*int64(time.Millisecond), tenSeconds.invDecay)
+		}
+		want := 1*ms + 99*ms*math.Pow(1-minPull, 100)
+		if got := s.load(); !near(got, want) {
+			t.Errorf("a sample a millisecond: 100 samples after a 100ms peak EWMA = %v, want %v", time.Duration(got), time.Duration(want))
+		}
+		if got := s.load(); got > 6*ms {
+			t.Errorf("100 samples of 1ms after a 100ms peak EWMA = %v, want the peak mostly gone", time.Duration(got))
+		}
+	})
 }
 
 func TestDecayFactor(t *testing.T) {
@@ -110,7 +124,8 @@ func TestDecayFactor(t *testing.T) {
 	}
 }
 
-func TestCost(t *testing.T) {
+// latency is the decayed EWMA when idle, the EWMA or the stall when busy.
+func TestLatency(t *testing.T) {
 	inv := tenSeconds.invDecay
 	ten := int64(10 * time.Second)
 	tests := []struct {
@@ -125,27 +140,62 @@ func TestCost(t *testing.T) {
 		{"idle, just sampled", 1 * sec, 0, 0, 0, 0, 1 * sec},
 		{"idle, one decay since the last sample", 1 * sec, 0, 0, 0, ten, sec * math.Exp(-1)},
 		{"idle, 10 decays", 1 * sec, 0, 0, 0, 10 * ten, sec * math.Exp(-10)},
-		{"3 in flight, just sampled", 1 * sec, 0, 3, 0, 0, 4 * sec},
-		{"3 in flight, stalled less than the EWMA", 1 * sec, 0, 3, 0, int64(500 * time.Millisecond), 4 * sec},
-		{"3 in flight, not decayed but stalled 10s", 1 * sec, 0, 3, 0, ten, 4 * 10 * sec},
-		{"1 in flight, stall counts from the last sample", 2 * ms, 0, 1, -ten, int64(30 * time.Millisecond), 2 * 30 * ms},
-		{"1 in flight, stall counts from when it became busy", 2 * ms, -ten, 1, 0, int64(30 * time.Millisecond), 2 * 30 * ms},
-		{"1 in flight, busy for less than the EWMA", 2 * ms, -ten, 1, 0, int64(time.Millisecond), 2 * 2 * ms},
+		{"3 in flight, just sampled", 1 * sec, 0, 3, 0, 0, 1 * sec},
+		{"3 in flight, stalled less than the EWMA", 1 * sec, 0, 3, 0, int64(500 * time.Millisecond), 1 * sec},
+		{"3 in flight, not decayed but stalled 10s", 1 * sec, 0, 3, 0, ten, 10 * sec},
+		{"1 in flight, stall counts from the last sample", 2 * ms, 0, 1, -ten, int64(30 * time.Millisecond), 30 * ms},
+		{"1 in flight, stall counts from when it became busy", 2 * ms, -ten, 1, 0, int64(30 * time.Millisecond), 30 * ms},
+		{"1 in flight, busy for less than the EWMA", 2 * ms, -ten, 1, 0, int64(time.Millisecond), 2 * ms},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s := newEndpointStats(tt.ewma, tt.last)
+			s := sampledStats(tt.ewma, tt.last)
 			s.inFlight.Store(tt.inFlight)
 			s.busySince.Store(tt.busySince)
-			if got := s.cost(tt.now, inv); !near(got, tt.want) {
-				t.Errorf("cost = %v, want %v", time.Duration(got), time.Duration(tt.want))
+			got, n := s.latency(tt.now, inv)
+			if !near(got, tt.want) || n != tt.inFlight {
+				t.Errorf("latency = %v with %d in flight, want %v with %d", time.Duration(got), n, time.Duration(tt.want), tt.inFlight)
+			}
+		})
+	}
+}
+
+// dearer weighs latency against calls in flight: as latency × (in-flight +
+// 1) when nothing else is in flight, and never lets calls in flight make up
+// for more than 3× the latency.
+func TestDearer(t *testing.T) {
+	tests := []struct {
+		name   string
+		la     float64
+		na     int64
+		lb     float64
+		nb     int64
+		dearer bool
+	}{
+		{"same latency, idle vs busy", 1 * ms, 0, 1 * ms, 1, false},
+		{"same latency, busy vs idle", 1 * ms, 1, 1 * ms, 0, true},
+		{"same latency, more in flight", 1 * ms, 5, 1 * ms, 4, true},
+		{"tie: not dearer", 1 * ms, 2, 1 * ms, 2, false},
+		{"idle and 1.5× slower vs 1 in flight (m = 1.5: 1.5 vs 2.5)", 1.5 * ms, 0, 1 * ms, 1, false},
+		{"idle and 2.6× slower vs 1 in flight", 2.6 * ms, 0, 1 * ms, 1, true},
+		{"idle and 2.7× slower vs 16 in flight (m = 9: 24.3 vs 25)", 2.7 * ms, 0, 1 * ms, 16, false},
+		{"idle and 3× slower vs 16 in flight", 3 * ms, 0, 1 * ms, 16, true},
+		{"idle and 3× slower vs 1000 in flight", 3 * ms, 0, 1 * ms, 1000, true},
+		{"idle and 20× slower vs 16 in flight (a plain + 1: 20 vs 17)", 20 * ms, 0, 1 * ms, 16, true},
+		{"both busy, 2× slower, 16 vs 40 in flight (m = 29: 90 vs 69)", 2 * ms, 16, 1 * ms, 40, true},
+		{"both busy, 1.5× slower, 16 vs 40 in flight (67.5 vs 69)", 1.5 * ms, 16, 1 * ms, 40, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := dearer(tt.la, tt.na, tt.lb, tt.nb); got != tt.dearer {
+				t.Errorf("dearer(%v, %d, %v, %d) = %v, want %v", time.Duration(tt.la), tt.na, time.Duration(tt.lb), tt.nb, got, tt.dearer)
 			}
 		})
 	}
 }
 
 func TestStartMarksBusy(t *testing.T) {
-	s := newEndpointStats(1*ms, 0)
+	s := sampledStats(1*ms, 0)
 	s.start(5)
 	s.start(7) // already busy: the busy period began at 5
 	if got := s.busySince.Load(); got != 5 || s.inFlight.Load() != 2 {
@@ -232,7 +282,7 @@ func TestDoneUpdatesStats(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s := newEndpointStats(10*ms, nanotime()-int64(time.Second))
+			s := sampledStats(10*ms, nanotime()-int64(time.Second))
 			p.endpoints = []pickEndpoint{{picker: fixedPicker{}, stats: s}}
 			res, err := p.Pick(balancer.PickInfo{Ctx: context.Background()})
 			if err != nil {
@@ -267,7 +317,7 @@ func (f fixedPicker) Pick(balancer.PickInfo) (balancer.PickResult, error) {
 // DoneInfo; a child's pick error is returned and counts no call.
 func TestPickWrapsChild(t *testing.T) {
 	var got []balancer.DoneInfo
-	s := newEndpointStats(10*ms, 0)
+	s := sampledStats(10*ms, 0)
 	p := &picker{params: tenSeconds, endpoints: []pickEndpoint{{
 		picker: fixedPicker{done: func(i balancer.DoneInfo) { got = append(got, i) }},
 		stats:  s,
@@ -298,5 +348,27 @@ var errUnavailable = status.Error(codes.Unavailable, "backend unavailable")
 func TestEndpointStatsSize(t *testing.T) {
 	if size := unsafe.Sizeof(endpointStats{}); size != 64 {
 		t.Errorf("endpointStats is %d bytes, want 64", size)
+	}
+}
+
+// sampledStats returns stats whose EWMA ewma came from samples (not the
+// prior of a new endpoint, which the first sample replaces).
+func sampledStats(ewma float64, now int64) *endpointStats {
+	s := newEndpointStats(ewma, now)
+	s.sampled.Store(true)
+	return s
+}
+
+// The first sample replaces the prior a new endpoint starts with; the next
+// ones are averaged.
+func TestFirstSampleReplacesPrior(t *testing.T) {
+	s := newEndpointStats(10*ms, 0)
+	s.observe(1*ms, 1, tenSeconds.invDecay)
+	if got := s.load(); got != 1*ms {
+		t.Errorf("prior 10ms, first sample 1ms: EWMA %v, want 1ms", time.Duration(got))
+	}
+	s.observe(0.5*ms, 2, tenSeconds.invDecay)
+	if got, want := s.load(), 1*ms-0.5*ms*minPull; !near(got, want) {
+		t.Errorf("then a sample of 0.5ms: EWMA %v, want %v", time.Duration(got), time.Duration(want))
 	}
 }

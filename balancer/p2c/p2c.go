@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"math/rand/v2"
+	"slices"
 	"sync"
 
 	"google.golang.org/grpc/balancer"
@@ -106,13 +107,17 @@ func (b *p2cBalancer) UpdateState(state balancer.State) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	now := nanotime()
+	prior := -1.0 // the prior of new endpoints, computed when one is seen
 	stats := resolver.NewEndpointMap[*endpointStats]()
 	var ready []pickEndpoint
 	for _, c := range children {
 		s, ok := b.stats.Get(c.Endpoint)
 		if c.State.ConnectivityState == connectivity.Ready {
 			if !ok {
-				s, ok = newEndpointStats(b.params.defaultRTT, now), true
+				if prior < 0 {
+					prior = b.priorLocked()
+				}
+				s, ok = newEndpointStats(prior, now), true
 			}
 			if !s.ready {
 				s.ready, s.readySince = true, now
@@ -144,6 +149,25 @@ func (b *p2cBalancer) UpdateState(state balancer.State) {
 	})
 }
 
+// priorLocked returns the latency a new endpoint starts with until its
+// first sample: the median EWMA of the endpoints already sampled, or
+// DefaultRTT when there are none. A new backend is thus taken to be like
+// the others, and gets calls at once under load; a DefaultRTT well above
+// a fast fleet's latency would keep it out until its prior decayed.
+func (b *p2cBalancer) priorLocked() float64 {
+	var known []float64
+	for _, s := range b.stats.Values() {
+		if s.sampled.Load() {
+			known = append(known, s.load())
+		}
+	}
+	if len(known) == 0 {
+		return b.params.defaultRTT
+	}
+	slices.Sort(known)
+	return known[len(known)/2]
+}
+
 // pickEndpoint is a READY endpoint as the picker sees it.
 type pickEndpoint struct {
 	picker balancer.Picker // its pick_first child's READY picker
@@ -171,14 +195,14 @@ func newPickEndpoint(child balancer.Picker, s *endpointStats, readySince int64) 
 	return e
 }
 
-// cost is the endpoint's cost at now, divided by its slow-start weight
-// while it ramps up.
-func (e *pickEndpoint) cost(now int64, p *params) float64 {
-	c := e.stats.cost(now, p.invDecay)
+// latency is the endpoint's latency at now, divided by its slow-start
+// weight while it ramps up, and its calls in flight.
+func (e *pickEndpoint) latency(now int64, p *params) (float64, int64) {
+	l, n := e.stats.latency(now, p.invDecay)
 	if e.readySince != 0 {
-		c /= p.rampWeight(e.readySince, now)
+		l /= p.rampWeight(e.readySince, now)
 	}
-	return c
+	return l, n
 }
 
 // picker is immutable; the stats it points to are shared with the balancer
@@ -211,7 +235,9 @@ func (p *picker) pick(info balancer.PickInfo, now int64) (balancer.PickResult, *
 			j++
 		}
 		a, c := &p.endpoints[i], &p.endpoints[j]
-		if c.cost(now, p.params) < a.cost(now, p.params) {
+		la, na := a.latency(now, p.params)
+		lc, nc := c.latency(now, p.params)
+		if dearer(la, na, lc, nc) {
 			a = c
 		}
 		e = a

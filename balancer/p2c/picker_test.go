@@ -215,6 +215,8 @@ func TestSlowEndpointIsNotStarved(t *testing.T) {
 	slow.last.Store(now)
 	fast.ewma.Store(math.Float64bits(1 * ms))
 	fast.last.Store(now)
+	slow.sampled.Store(true)
+	fast.sampled.Store(true)
 
 	if counts := tally(t, p, 1000, noSample); counts["10.0.0.0:8080"] != 0 {
 		t.Fatalf("the slow endpoint got %d of 1000 picks right after its slow call, want 0", counts["10.0.0.0:8080"])
@@ -286,13 +288,15 @@ func TestStatsSurviveUpdates(t *testing.T) {
 		}
 		cc.Settle()
 	}
-	// A fourth endpoint, and a new default RTT for new endpoints.
+	// A fourth endpoint, and a new default RTT for new endpoints, which
+	// the new one does not get: it starts at the median EWMA of the
+	// endpoints sampled so far (of 50ms and 60ms, the upper).
 	update(balancertest.Endpoints(4), `{"defaultRTT":"3ms"}`)
 	if got := b.statsOf("10.0.0.0:8080"); got != s0 || got.load() != 50*ms {
 		t.Errorf("after adding an endpoint: stats of 10.0.0.0 = %p (EWMA %v), want %p (50ms)", got, time.Duration(got.load()), s0)
 	}
-	if s3 := b.statsOf("10.0.0.3:8080"); s3 == nil || s3.load() != 3*ms {
-		t.Errorf("stats of the new endpoint = %+v, want EWMA 3ms", s3)
+	if s3 := b.statsOf("10.0.0.3:8080"); s3 == nil || s3.load() != 60*ms || s3.sampled.Load() {
+		t.Errorf("stats of the new endpoint = %+v, want an unsampled EWMA of 60ms", s3)
 	}
 	p := cc.State().Picker.(*picker)
 	if len(p.endpoints) != 4 || p.params.defaultRTT != 3*ms {
@@ -322,14 +326,15 @@ func TestStatsSurviveUpdates(t *testing.T) {
 		t.Errorf("after a reconnect: stats of 10.0.0.1 = %p (EWMA %v), want %p (60ms)", got, time.Duration(got.load()), s1)
 	}
 
-	// 10.0.0.0 leaves the list, then comes back: it starts afresh.
+	// 10.0.0.0 leaves the list, then comes back: it starts afresh, at the
+	// median of the sampled ones (now only 10.0.0.1's 60ms).
 	update(balancertest.Endpoints(4)[1:], `{}`)
 	if got := b.statsOf("10.0.0.0:8080"); got != nil {
 		t.Errorf("an endpoint removed from the list kept its stats")
 	}
 	update(balancertest.Endpoints(4), `{}`)
-	if got := b.statsOf("10.0.0.0:8080"); got == nil || got == s0 || got.load() != float64(DefaultRTT) {
-		t.Errorf("an endpoint back in the list has stats %p (EWMA %v), want new ones at %v", got, time.Duration(got.load()), DefaultRTT)
+	if got := b.statsOf("10.0.0.0:8080"); got == nil || got == s0 || got.load() != 60*ms || got.sampled.Load() {
+		t.Errorf("an endpoint back in the list has stats %p (EWMA %v), want new, unsampled ones at 60ms", got, time.Duration(got.load()))
 	}
 }
 
