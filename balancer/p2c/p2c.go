@@ -237,6 +237,16 @@ func (p *picker) pick(info balancer.PickInfo, now int64) (balancer.PickResult, *
 		a, c := &p.endpoints[i], &p.endpoints[j]
 		la, na := a.latency(now, p.params)
 		lc, nc := c.latency(now, p.params)
+		// An endpoint with no sample yet is taken to be as fast as its
+		// rival: calls in flight decide, so it gets its first calls at once
+		// without a flood.
+		if sa, sc := a.stats.sampled.Load(), c.stats.sampled.Load(); sa != sc {
+			if sa {
+				lc = la
+			} else {
+				la = lc
+			}
+		}
 		if dearer(la, na, lc, nc) {
 			a = c
 		}
