@@ -25,7 +25,17 @@ const (
 	// DefaultErrorPenalty is the default latency a call that failed with an
 	// unwell code counts as, at least.
 	DefaultErrorPenalty = time.Second
+	// DefaultProbeInterval is how long an endpoint may go without a pick
+	// before the next pick that meets it probes it.
+	DefaultProbeInterval = time.Second
+	// DefaultTolerance is the factor within which two endpoints' costs count
+	// as equal.
+	DefaultTolerance = 2.0
 )
+
+// maxTolerance bounds Tolerance: beyond it the policy is round robin with
+// extra steps.
+const maxTolerance = 100
 
 // maxDuration bounds every configured duration: larger values are surely
 // mistakes (a unit typed wrong) and would only hide a backend for hours.
@@ -34,7 +44,8 @@ const maxDuration = time.Hour
 // Config is the parsed configuration of the p2c_ewma policy. Its JSON form,
 // in a service config's loadBalancingConfig, is
 //
-//	{"decay": "10s", "defaultRTT": "10ms", "errorPenalty": "1s"}
+//	{"decay": "10s", "defaultRTT": "10ms", "errorPenalty": "1s",
+//	 "probeInterval": "1s", "tolerance": 2}
 //
 // where every field is optional. See the package documentation for what
 // each field does.
@@ -51,6 +62,19 @@ type Config struct {
 	// counts as when it failed faster than that. In [0, 1h]; 0 counts such
 	// calls with their own latency. Default DefaultErrorPenalty.
 	ErrorPenalty time.Duration
+	// ProbeInterval is how long an endpoint may go without being picked
+	// (and without a sample) before the next pick that draws it takes it
+	// whatever its cost; a sample after that long replaces the EWMA
+	// instead of being averaged into it. A recovered backend gets calls
+	// again within about this long. In (0, 1h]; default
+	// DefaultProbeInterval.
+	ProbeInterval time.Duration
+	// Tolerance is the factor within which two endpoints' costs count as
+	// equal: such endpoints take turns instead of the cheaper one winning,
+	// so noise never skews the spread over identical backends. 1 makes
+	// every cost difference count (classic P2C). In [1, 100]; default
+	// DefaultTolerance.
+	Tolerance float64
 	// SlowStart, when its Window is set, ramps up the share of an endpoint
 	// that has just become READY. Default: off.
 	SlowStart SlowStart
@@ -77,7 +101,8 @@ type SlowStart struct {
 
 // defaultConfig returns a Config with every field at its default.
 func defaultConfig() *Config {
-	return &Config{Decay: DefaultDecay, DefaultRTT: DefaultRTT, ErrorPenalty: DefaultErrorPenalty}
+	return &Config{Decay: DefaultDecay, DefaultRTT: DefaultRTT, ErrorPenalty: DefaultErrorPenalty,
+		ProbeInterval: DefaultProbeInterval, Tolerance: DefaultTolerance}
 }
 
 // ParseConfig parses the JSON configuration of the p2c_ewma policy, the
@@ -148,13 +173,20 @@ func parseFields(dec *json.Decoder, cfg *Config) error {
 			dst = &cfg.DefaultRTT
 		case "errorPenalty":
 			dst, zeroOK = &cfg.ErrorPenalty, true
+		case "probeInterval":
+			dst = &cfg.ProbeInterval
+		case "tolerance":
+			if err := parseTolerance(val, &cfg.Tolerance); err != nil {
+				return fmt.Errorf("p2c_ewma: field \"tolerance\": %w", err)
+			}
+			continue
 		case "slowStart":
 			if err := parseSlowStart(val, &cfg.SlowStart); err != nil {
 				return fmt.Errorf("p2c_ewma: field \"slowStart\": %w", err)
 			}
 			continue
 		default:
-			return fmt.Errorf("p2c_ewma: unknown field %q (known fields: \"decay\", \"defaultRTT\", \"errorPenalty\", \"slowStart\")", key)
+			return fmt.Errorf("p2c_ewma: unknown field %q (known fields: \"decay\", \"defaultRTT\", \"errorPenalty\", \"probeInterval\", \"slowStart\", \"tolerance\")", key)
 		}
 		if err := parseDuration(val, dst, zeroOK); err != nil {
 			return fmt.Errorf("p2c_ewma: field %q: %w", key, err)
@@ -163,6 +195,22 @@ func parseFields(dec *json.Decoder, cfg *Config) error {
 	if _, err := dec.Token(); err != nil { // the closing '}'
 		return fmt.Errorf("p2c_ewma: config is not valid JSON: %v", err)
 	}
+	return nil
+}
+
+// parseTolerance parses the tolerance factor; null leaves it as it is.
+func parseTolerance(val json.RawMessage, dst *float64) error {
+	if string(val) == "null" {
+		return nil
+	}
+	var f float64
+	if err := json.Unmarshal(val, &f); err != nil {
+		return fmt.Errorf("must be a number such as 2, got %s", jsonconf.Truncate(string(val)))
+	}
+	if !(f >= 1 && f <= maxTolerance) {
+		return fmt.Errorf("%v must be in [1, %d]", f, maxTolerance)
+	}
+	*dst = f
 	return nil
 }
 

@@ -12,7 +12,8 @@ import (
 )
 
 func TestParseConfig(t *testing.T) {
-	def := Config{Decay: DefaultDecay, DefaultRTT: DefaultRTT, ErrorPenalty: DefaultErrorPenalty}
+	def := Config{Decay: DefaultDecay, DefaultRTT: DefaultRTT, ErrorPenalty: DefaultErrorPenalty,
+		ProbeInterval: DefaultProbeInterval, Tolerance: DefaultTolerance}
 	with := func(f func(*Config)) Config {
 		c := def
 		f(&c)
@@ -49,6 +50,11 @@ func TestParseConfig(t *testing.T) {
 			c.SlowStart = SlowStart{Window: 2 * time.Second, Aggression: 2.5, MinWeightPercent: 5}
 		})},
 		{`{"slowStart": null}`, def},
+		{`{"probeInterval": "250ms"}`, with(func(c *Config) { c.ProbeInterval = 250 * time.Millisecond })},
+		{`{"tolerance": 1}`, with(func(c *Config) { c.Tolerance = 1 })},
+		{`{"tolerance": 1.5}`, with(func(c *Config) { c.Tolerance = 1.5 })},
+		{`{"tolerance": 100}`, with(func(c *Config) { c.Tolerance = 100 })},
+		{`{"tolerance": null, "probeInterval": null}`, def},
 		{"{\n\t\"decay\": \"5s\"\n}\n", with(func(c *Config) { c.Decay = 5 * time.Second })},
 	}
 	for _, tt := range tests {
@@ -104,6 +110,12 @@ func TestParseConfigErrors(t *testing.T) {
 		{`{"errorPenalty": "-1s"}`, `field "errorPenalty": must not be negative, got "-1s"`},
 		{`{"errorPenalty": "90m"}`, `field "errorPenalty": must be at most 1h0m0s`},
 		{`{"errorPenalty": "1 second"}`, `field "errorPenalty": invalid duration`},
+		{`{"probeInterval": "0s"}`, `field "probeInterval": must be positive`},
+		{`{"probeInterval": "2h"}`, `field "probeInterval": must be at most 1h0m0s`},
+		{`{"tolerance": 0.5}`, `field "tolerance": 0.5 must be in [1, 100]`},
+		{`{"tolerance": 101}`, `field "tolerance": 101 must be in [1, 100]`},
+		{`{"tolerance": "2"}`, `field "tolerance": must be a number such as 2, got "2"`},
+		{`{"tolerance": 1, "tolerance": 2}`, `field "tolerance" given twice`},
 		{`{"slowStart": {"window": "-1s"}}`, `field "slowStart": window: must not be negative`},
 		{`{"slowStart": {"window": "10s", "aggression": 0}}`, `field "slowStart": aggression 0 must be in (0, 10]`},
 		{`{"slowStart": {"minWeightPercent": 150}}`, `field "slowStart": minWeightPercent 150 must be in (0, 100]`},

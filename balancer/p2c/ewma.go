@@ -21,8 +21,8 @@ var epoch = time.Now()
 // only the monotonic clock), and Pick and Done each read it once.
 func nanotime() int64 { return int64(time.Since(epoch)) }
 
-// minPull is the least weight a sample below the EWMA gets (see observe).
-const minPull = 1.0 / 32
+// minPull is the least weight a sample gets (see observe).
+const minPull = 1.0 / 8
 
 // minRTT is the smallest latency a sample counts as, so that an EWMA never
 // reaches zero, where it would make the in-flight factor of the cost vanish.
@@ -34,6 +34,8 @@ type params struct {
 	invDecay   float64 // 1 / Decay in nanoseconds
 	penalty    float64 // ErrorPenalty in nanoseconds
 	defaultRTT float64 // DefaultRTT in nanoseconds
+	probe      int64   // ProbeInterval in nanoseconds
+	tolerance  float64 // Tolerance
 	// slow start
 	window    int64   // ns; 0: off
 	invAggr   float64 // 1 / Aggression
@@ -45,6 +47,8 @@ func newParams(cfg *Config) *params {
 		invDecay:   1 / float64(cfg.Decay),
 		penalty:    float64(cfg.ErrorPenalty),
 		defaultRTT: float64(cfg.DefaultRTT),
+		probe:      int64(cfg.ProbeInterval),
+		tolerance:  cfg.Tolerance,
 		window:     int64(cfg.SlowStart.Window),
 		invAggr:    1,
 		minWeight:  0.1,
@@ -72,9 +76,16 @@ func (p *params) rampWeight(readySince, now int64) float64 {
 	return max(f, p.minWeight)
 }
 
-// endpointStats is what the balancer knows of one endpoint: its calls in
-// flight and the peak EWMA of its latency. Picks read it without locking;
-// finished calls update it with atomic operations.
+// endpointStats is what the balancer knows of one connection to an
+// endpoint: its calls in flight, the EWMA of its latency and when it was
+// last picked. Picks read it without locking; picks and finished calls
+// update it with atomic operations.
+//
+// Stats belong to one incarnation of the endpoint: when it reconnects
+// (after a restart, a GOAWAY, a network failure) the balancer makes new
+// ones, so a restarted backend does not inherit the penalty its previous
+// process earned. Calls still finishing on the old connection update the
+// old stats, which nothing reads any more.
 //
 // It fills one 64-byte cache line (the allocator's 64-byte size class is
 // line-aligned), so calls to different endpoints do not contend.
@@ -83,20 +94,26 @@ type endpointStats struct {
 	ewma      atomic.Uint64 // float64 bits: the EWMA of latency, in ns
 	last      atomic.Int64  // nanotime of the last sample, or of creation
 	busySince atomic.Int64  // nanotime of the last pick that found nothing in flight
-	// readySince and ready are the balancer's, under its mutex: when the
-	// endpoint last became READY, for slow start. Pickers get copies.
+	lastPick  atomic.Int64  // nanotime of the last pick; 0: never picked
+	gap       atomic.Int64  // EWMA of the time between two picks, in ns
+	// readySince is when this incarnation became READY, for slow start;
+	// set at creation, then read only.
 	readySince int64
-	ready      bool
 	// sampled is set by the first sample, which replaces the prior the
 	// stats were made with instead of being averaged with it.
 	sampled atomic.Bool
-	_       [16]byte
+	_       [4]byte
 }
 
-func newEndpointStats(rtt float64, now int64) *endpointStats {
-	s := new(endpointStats)
+// probeGaps is how many of its usual gaps between picks an endpoint may go
+// unpicked before it is probed (within the probe interval).
+const probeGaps = 8
+
+func newEndpointStats(rtt float64, now int64, p *params) *endpointStats {
+	s := &endpointStats{readySince: now}
 	s.ewma.Store(math.Float64bits(rtt))
 	s.last.Store(now)
+	s.gap.Store(p.probe / probeGaps) // until picks tell
 	return s
 }
 
@@ -109,11 +126,8 @@ func (s *endpointStats) load() float64 { return math.Float64frombits(s.ewma.Load
 //
 // An endpoint with nothing in flight is seen with its EWMA decayed towards
 // zero by the time since its last sample, as if samples of zero latency had
-// arrived meanwhile (Finagle and Linkerd decay the same way). Without this
-// an endpoint that was slow once and then got no traffic would keep its
-// high EWMA and never be picked again: now it is picked again once its
-// decayed cost falls below its rivals', and the sample of that call sets its
-// EWMA. The stored EWMA is not changed, so Pick never writes it.
+// arrived meanwhile (Finagle and Linkerd decay the same way), so that an
+// estimate a little above its rivals' drifts back among them.
 //
 // An endpoint with calls in flight is not decayed: it gets news of itself
 // when they finish. Until then, if it has been stalled (calls in flight,
@@ -134,8 +148,8 @@ func (s *endpointStats) latency(now int64, invDecay float64) (float64, int64) {
 	return e, n
 }
 
-// dearer reports whether an endpoint of latency la with na calls in flight
-// costs more than one of latency lb with nb in flight. The cost is
+// cost is the load of an endpoint of latency l with n calls in flight,
+// when its rival has nr in flight:
 //
 //	latency × (in-flight + m),  m = 1 + the mean in-flight of the two
 //
@@ -144,49 +158,80 @@ func (s *endpointStats) latency(now int64, invDecay float64) (float64, int64) {
 // comparison: with a plain + 1, 64 callers on 4 backends (16 calls in
 // flight each) would rate an idle backend 16× slower as no dearer than a
 // busy healthy one; with + m, calls in flight can make up for at most 3×
-// the latency (na = 0 and nb = 2(m - 1): the factors are m and 3m - 2).
-// Between backends of equal latency, in-flight still decides.
-func dearer(la float64, na int64, lb float64, nb int64) bool {
-	m := float64(na+nb)/2 + 1
-	return la*(float64(na)+m) > lb*(float64(nb)+m)
+// the latency (n = 0 and nr = 2(m - 1): the factors are m and 3m - 2).
+func cost(l float64, n, nr int64) float64 {
+	return l * (float64(n) + float64(n+nr)/2 + 1)
 }
 
-// start counts a call in.
+// start counts a call in, picked at now, and folds the time since the
+// previous pick into the usual gap between picks (weight 1/8).
 func (s *endpointStats) start(now int64) {
 	if s.inFlight.Add(1) == 1 {
 		s.busySince.Store(now)
 	}
+	if prev := s.lastPick.Swap(now); prev != 0 && now > prev {
+		g := s.gap.Load()
+		s.gap.Store(g + (now-prev-g)/8)
+	}
 }
 
-// observe folds a sample of rtt ns taken at now into the peak EWMA. The
-// first sample replaces the prior (see p2cBalancer.prior). Then a
-// sample above the EWMA replaces it at once (react to slowness at once);
-// one below it pulls it towards the sample with weight 1 - w, where
-// w = exp(-(now - last) / decay) (recover gradually, at a rate set by
-// time), and at least minPull.
+// staleAfter is how long the endpoint may go without news before what is
+// known of it is stale: probeGaps of its usual gaps between picks, and at
+// most the probe interval. An identical backend that one hiccup made look
+// slow is thus probed again after a few of its turns; a backend that stays
+// slow sees its gap, and so its probes' spacing, grow with every probe
+// (each probe's gap counts), up to the probe interval.
+func (s *endpointStats) staleAfter(p *params) int64 {
+	return min(probeGaps*s.gap.Load(), p.probe)
+}
+
+// probeDue reports whether the next pick that meets the endpoint must take
+// it, whatever its cost: it has nothing in flight, and either it has no
+// sample yet (a new endpoint gets a call at once, and learns its latency)
+// or it has had neither a pick nor a sample for staleAfter.
+func (s *endpointStats) probeDue(now int64, n int64, p *params) bool {
+	return n == 0 && (!s.sampled.Load() || now-max(s.lastPick.Load(), s.last.Load()) >= s.staleAfter(p))
+}
+
+// claimProbe makes the endpoint's probe this pick's, reporting false if
+// another pick got there first (it then sees a fresh lastPick).
+func (s *endpointStats) claimProbe(now int64) bool {
+	old := s.lastPick.Load()
+	return now-old > 0 && s.lastPick.CompareAndSwap(old, now)
+}
+
+// observe folds a sample of rtt ns taken at now into the EWMA:
 //
-// minPull matters at high call rates. With the time-based weight alone, an
-// endpoint that answers every few hundred microseconds moves its EWMA by a
-// few thousandths of a percent per lower sample, so the EWMA is about its
-// largest sample of the last decay: its p99.99, not its typical latency. A
-// healthy backend with the odd 15ms hiccup then looks nearly as slow as a
-// backend 50ms slower on every call. With minPull, a peak fades by 1/e
-// within about 1/minPull lower samples, however frequent.
+//   - The first sample, and any sample after staleAfter without one,
+//     replaces the estimate: evidence older than that is stale, and a
+//     backend that was slow, failing or frozen and has recovered (or a
+//     new one) must not wait for an old penalty to decay away. This is
+//     what gives a thawed backend its share back within a probe.
+//   - Any other sample pulls the EWMA towards itself with weight 1 - w,
+//     where w = exp(-(now - last) / decay) (sparse samples weigh by the
+//     time between them, as Finagle's), and at least minPull (frequent
+//     ones by their count). One 50× slower call thus makes an endpoint
+//     about 7× dearer at once, enough to leave the tolerance band, while
+//     one 10× hiccup of an identical backend (a GC pause) moves it about
+//     2× and is forgotten within a few calls. A peak EWMA, which takes a
+//     higher sample whole, would leave such a backend out of the band
+//     until it decayed; calls in flight that take longer than the EWMA
+//     already count at once (see latency).
 //
 // Concurrent samples are folded in one at a time by compare-and-swap. The
 // time of the last sample is stored separately, so two samples finishing
 // together may both decay over the same interval; that slight extra weight
 // of a simultaneous sample does not matter to a load estimate, and keeps
 // Done free of locks.
-func (s *endpointStats) observe(rtt float64, now int64, invDecay float64) {
+func (s *endpointStats) observe(rtt float64, now int64, p *params) {
 	rtt = max(rtt, minRTT)
+	fresh := !s.sampled.Load() || now-s.last.Load() >= s.staleAfter(p)
 	for {
 		old := s.ewma.Load()
-		e := math.Float64frombits(old)
 		next := rtt
-		if rtt < e && s.sampled.Load() {
-			w := min(decayFactor(now-s.last.Load(), invDecay), 1-minPull)
-			next = e*w + rtt*(1-w)
+		if !fresh {
+			w := min(decayFactor(now-s.last.Load(), p.invDecay), 1-minPull)
+			next = math.Float64frombits(old)*w + rtt*(1-w)
 		}
 		if s.ewma.CompareAndSwap(old, math.Float64bits(next)) {
 			break

@@ -25,17 +25,95 @@ func near(got, want float64) bool {
 	return math.Abs(got-want) <= 1e-9*math.Abs(want)
 }
 
-var tenSeconds = newParams(&Config{Decay: 10 * time.Second, DefaultRTT: DefaultRTT, ErrorPenalty: time.Second})
+var tenSeconds = newParams(&Config{Decay: 10 * time.Second, DefaultRTT: DefaultRTT, ErrorPenalty: time.Second, ProbeInterval: time.Hour, Tolerance: DefaultTolerance})
 
-func TestObservePeak(t *testing.T) {
+// A sample above the EWMA pulls it up by the same weight as one below
+// pulls it down: one hiccup does not take an endpoint out of the tolerance
+// band (a peak EWMA would take the sample whole).
+func TestObservePullsUp(t *testing.T) {
 	s := sampledStats(10*ms, 0)
-	// Slower than the EWMA: taken at once, however little time passed.
-	s.observe(50*ms, 1, tenSeconds.invDecay)
-	if got := s.load(); got != 50*ms {
-		t.Errorf("after a 50ms sample over a 10ms EWMA: EWMA = %v, want 50ms at once", time.Duration(got))
+	s.observe(50*ms, 1, tenSeconds)
+	if got, want := s.load(), 10*ms+40*ms*minPull; !near(got, want) {
+		t.Errorf("after a 50ms sample over a 10ms EWMA: EWMA = %v, want %v", time.Duration(got), time.Duration(want))
 	}
 	if got := s.last.Load(); got != 1 {
 		t.Errorf("last = %d, want 1", got)
+	}
+}
+
+// A sample that comes after staleAfter without one replaces the EWMA: a
+// backend that was slow and is fast again is known to be fast at once.
+func TestObserveStaleSampleReplaces(t *testing.T) {
+	p := newParams(&Config{Decay: 10 * time.Second, ProbeInterval: time.Second, Tolerance: 2})
+	s := newEndpointStats(1*ms, 0, p)
+	s.observe(2*sec, 1, p) // the first sample replaces the prior
+	s.gap.Store(int64(10 * time.Millisecond))
+	// 50ms later (under 8 gaps): averaged.
+	s.observe(1*ms, 1+int64(50*time.Millisecond), p)
+	if got := s.load(); got < 1*sec {
+		t.Fatalf("a sample 50ms after a 2s one moved the EWMA to %v, want it averaged", time.Duration(got))
+	}
+	// 80ms (8 gaps) later: stale, replaced.
+	s.observe(3*ms, 1+int64(130*time.Millisecond), p)
+	if got := s.load(); got != 3*ms {
+		t.Errorf("a sample 8 gaps after the last = %v, want it to replace the EWMA (3ms)", time.Duration(got))
+	}
+	// However long the gap, evidence is stale after the probe interval.
+	s.gap.Store(int64(time.Hour))
+	s.observe(7*ms, 1+int64(1130*time.Millisecond), p)
+	if got := s.load(); got != 7*ms {
+		t.Errorf("a sample a probe interval after the last = %v, want it to replace the EWMA (7ms)", time.Duration(got))
+	}
+}
+
+// start folds the time between picks into the gap, and staleAfter is 8
+// gaps, at most the probe interval.
+func TestStartTracksGap(t *testing.T) {
+	p := newParams(&Config{Decay: 10 * time.Second, ProbeInterval: time.Second, Tolerance: 2})
+	s := newEndpointStats(1*ms, 0, p)
+	if got := s.staleAfter(p); got != int64(time.Second) {
+		t.Errorf("a new endpoint is stale after %v, want the probe interval", time.Duration(got))
+	}
+	ms := int64(time.Millisecond)
+	s.start(1000 * ms) // the first pick: no gap to measure
+	if got := s.gap.Load(); got != int64(time.Second)/probeGaps {
+		t.Errorf("gap after the first pick = %v, want unchanged", time.Duration(got))
+	}
+	for i := range int64(200) {
+		s.start(1001*ms + i*ms)
+	}
+	if got := s.gap.Load(); got < 9*ms/10 || got > 11*ms/10 {
+		t.Errorf("gap after picks 1ms apart = %v, want about 1ms", time.Duration(got))
+	}
+	if got := s.staleAfter(p); got != probeGaps*s.gap.Load() {
+		t.Errorf("staleAfter = %v, want %d gaps", time.Duration(got), probeGaps)
+	}
+}
+
+func TestProbeDue(t *testing.T) {
+	p := newParams(&Config{Decay: 10 * time.Second, ProbeInterval: time.Second, Tolerance: 2})
+	sec := int64(time.Second)
+	s := newEndpointStats(1*ms, 0, p)
+	if !s.probeDue(0, 0, p) {
+		t.Errorf("an endpoint with no sample and nothing in flight is not due a probe")
+	}
+	if s.probeDue(0, 1, p) {
+		t.Errorf("an endpoint with a call in flight is due a probe")
+	}
+	s.observe(1*ms, 1, p)
+	s.start(2)
+	s.inFlight.Add(-1)
+	if s.probeDue(sec, 0, p) {
+		t.Errorf("due a probe before the probe interval since its last pick")
+	}
+	if !s.probeDue(2+sec, 0, p) {
+		t.Errorf("not due a probe a probe interval after its last pick")
+	}
+	if !s.claimProbe(2+sec) || s.claimProbe(2+sec) {
+		t.Errorf("a probe must be claimed once")
+	}
+	if s.probeDue(2+sec, 0, p) {
+		t.Errorf("still due a probe once it was claimed")
 	}
 }
 
@@ -62,7 +140,7 @@ func TestObserveDecay(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			const t0 = int64(1e12)
 			s := sampledStats(tt.ewma, t0)
-			s.observe(tt.rtt, t0+tt.dt, tenSeconds.invDecay)
+			s.observe(tt.rtt, t0+tt.dt, tenSeconds)
 			if got := s.load(); !near(got, tt.want) {
 				t.Errorf("EWMA %v, %v later a sample of %v: got %v, want %v (%s)",
 					time.Duration(tt.ewma), time.Duration(tt.dt), time.Duration(tt.rtt), time.Duration(got), time.Duration(tt.want), tt.comment)
@@ -78,27 +156,40 @@ func TestObserveDecay(t *testing.T) {
 func TestObserveRecovery(t *testing.T) {
 	t.Run("sparse: time-based", func(t *testing.T) {
 		s := sampledStats(1*ms, 0)
-		s.observe(100*ms, 0, tenSeconds.invDecay)
-		for now := int64(time.Second); now <= int64(10*time.Second); now += int64(time.Second) {
-			s.observe(1*ms, now, tenSeconds.invDecay)
-		}
-		want := 1*ms + 99*ms*math.Exp(-1)
+		s.observe(100*ms, 0, tenSeconds)
+		peak := s.load()
+		s.observe(1*ms, int64(20*time.Second), tenSeconds)
+		want := 1*ms + (peak-1*ms)*math.Exp(-2)
 		if got := s.load(); !near(got, want) {
-			t.Errorf("a sample a second: 10s after a 100ms peak EWMA = %v, want %v", time.Duration(got), time.Duration(want))
+			t.Errorf("a sample 20s after a 100ms one: EWMA = %v, want %v (weight by time)", time.Duration(got), time.Duration(want))
+		}
+	})
+	t.Run("a sample a second: minPull", func(t *testing.T) {
+		s := sampledStats(1*ms, 0)
+		s.observe(100*ms, 0, tenSeconds)
+		peak := s.load()
+		for now := int64(time.Second); now <= int64(10*time.Second); now += int64(time.Second) {
+			s.observe(1*ms, now, tenSeconds)
+		}
+		// exp(-1s/10s) > 1 - minPull: each sample pulls minPull.
+		want := 1*ms + (peak-1*ms)*math.Pow(1-minPull, 10)
+		if got := s.load(); !near(got, want) {
+			t.Errorf("a sample a second: 10s after a 100ms sample EWMA = %v, want %v", time.Duration(got), time.Duration(want))
 		}
 	})
 	t.Run("frequent: at least minPull a sample", func(t *testing.T) {
 		s := sampledStats(1*ms, 0)
-		s.observe(100*ms, 0, tenSeconds.invDecay)
-		for i := 1; i <= 100; i++ {
-			s.observe(1*ms, int64(i)*int64(time.Millisecond), tenSeconds.invDecay)
+		s.observe(100*ms, 0, tenSeconds)
+		peak := s.load()
+		for i := 1; i <= 20; i++ {
+			s.observe(1*ms, int64(i)*int64(time.Millisecond), tenSeconds)
 		}
-		want := 1*ms + 99*ms*math.Pow(1-minPull, 100)
+		want := 1*ms + (peak-1*ms)*math.Pow(1-minPull, 20)
 		if got := s.load(); !near(got, want) {
-			t.Errorf("a sample a millisecond: 100 samples after a 100ms peak EWMA = %v, want %v", time.Duration(got), time.Duration(want))
+			t.Errorf("a sample a millisecond: 20 samples after a 100ms sample EWMA = %v, want %v", time.Duration(got), time.Duration(want))
 		}
-		if got := s.load(); got > 6*ms {
-			t.Errorf("100 samples of 1ms after a 100ms peak EWMA = %v, want the peak mostly gone", time.Duration(got))
+		if got := s.load(); got > 2*ms {
+			t.Errorf("20 samples of 1ms after a 100ms sample: EWMA = %v, want the hiccup mostly gone", time.Duration(got))
 		}
 	})
 }
@@ -275,14 +366,14 @@ func TestDoneUpdatesStats(t *testing.T) {
 		want   string
 	}{
 		{"ok", balancer.DoneInfo{BytesSent: true}, func(b, a float64) bool { return a < b }, "lower"},
-		{"Unavailable", balancer.DoneInfo{Err: status.Error(codes.Unavailable, "x")}, func(b, a float64) bool { return a == sec }, "the 1s penalty"},
-		{"DeadlineExceeded", balancer.DoneInfo{Err: status.Error(codes.DeadlineExceeded, "x")}, func(b, a float64) bool { return a == sec }, "the 1s penalty"},
+		{"Unavailable", balancer.DoneInfo{Err: status.Error(codes.Unavailable, "x")}, func(b, a float64) bool { return near(a, b+(sec-b)*minPull) }, "pulled towards the 1s penalty"},
+		{"DeadlineExceeded", balancer.DoneInfo{Err: status.Error(codes.DeadlineExceeded, "x")}, func(b, a float64) bool { return near(a, b+(sec-b)*minPull) }, "pulled towards the 1s penalty"},
 		{"Canceled", balancer.DoneInfo{Err: status.Error(codes.Canceled, "x")}, func(b, a float64) bool { return a == b }, "unchanged"},
 		{"not sent", balancer.DoneInfo{}, func(b, a float64) bool { return a == b }, "unchanged"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s := sampledStats(10*ms, nanotime()-int64(time.Second))
+			s := sampledStats(10*ms, nanotime()) // just sampled: minPull
 			p.endpoints = []pickEndpoint{{picker: fixedPicker{}, stats: s}}
 			res, err := p.Pick(balancer.PickInfo{Ctx: context.Background()})
 			if err != nil {
@@ -354,7 +445,7 @@ func TestEndpointStatsSize(t *testing.T) {
 // sampledStats returns stats whose EWMA ewma came from samples (not the
 // prior of a new endpoint, which the first sample replaces).
 func sampledStats(ewma float64, now int64) *endpointStats {
-	s := newEndpointStats(ewma, now)
+	s := newEndpointStats(ewma, now, tenSeconds)
 	s.sampled.Store(true)
 	return s
 }
@@ -362,13 +453,19 @@ func sampledStats(ewma float64, now int64) *endpointStats {
 // The first sample replaces the prior a new endpoint starts with; the next
 // ones are averaged.
 func TestFirstSampleReplacesPrior(t *testing.T) {
-	s := newEndpointStats(10*ms, 0)
-	s.observe(1*ms, 1, tenSeconds.invDecay)
+	s := newEndpointStats(10*ms, 0, tenSeconds)
+	s.observe(1*ms, 1, tenSeconds)
 	if got := s.load(); got != 1*ms {
 		t.Errorf("prior 10ms, first sample 1ms: EWMA %v, want 1ms", time.Duration(got))
 	}
-	s.observe(0.5*ms, 2, tenSeconds.invDecay)
+	s.observe(0.5*ms, 2, tenSeconds)
 	if got, want := s.load(), 1*ms-0.5*ms*minPull; !near(got, want) {
 		t.Errorf("then a sample of 0.5ms: EWMA %v, want %v", time.Duration(got), time.Duration(want))
 	}
+}
+
+// dearer reports whether an endpoint of latency la with na calls in flight
+// costs more than one of latency lb with nb in flight.
+func dearer(la float64, na int64, lb float64, nb int64) bool {
+	return cost(la, na, nb) > cost(lb, nb, na)
 }

@@ -66,14 +66,14 @@ func ExampleParseConfig() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	fmt.Println(cfg.Decay, cfg.DefaultRTT, cfg.ErrorPenalty)
+	fmt.Println(cfg.Decay, cfg.DefaultRTT, cfg.ErrorPenalty, cfg.ProbeInterval, cfg.Tolerance)
 
 	_, err = p2c.ParseConfig([]byte(`{"decay": "30"}`))
 	fmt.Println(err)
 	_, err = p2c.ParseConfig([]byte(`{"choiceCount": 2}`))
 	fmt.Println(err)
 	// Output:
-	// 30s 10ms 1s
+	// 30s 10ms 1s 1s 2
 	// p2c_ewma: field "decay": invalid duration "30": want a duration such as "10s" or "250ms"
-	// p2c_ewma: unknown field "choiceCount" (known fields: "decay", "defaultRTT", "errorPenalty", "slowStart")
+	// p2c_ewma: unknown field "choiceCount" (known fields: "decay", "defaultRTT", "errorPenalty", "probeInterval", "slowStart", "tolerance")
 }

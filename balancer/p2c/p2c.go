@@ -60,10 +60,10 @@ type p2cBalancer struct {
 
 	mu     sync.Mutex
 	params *params
-	// stats of every endpoint that has been READY and is still in the
-	// resolver's list, READY or not: an endpoint that reconnects (after a
-	// GOAWAY, say) keeps what was learnt of it. An endpoint that leaves the
-	// list is forgotten; if it comes back it starts again at DefaultRTT.
+	// stats of every READY endpoint. An endpoint that leaves READY (it
+	// reconnects after a GOAWAY, its backend restarted or failed) or leaves
+	// the resolver's list is forgotten: when it is READY again it starts
+	// afresh, as a new endpoint does.
 	stats *resolver.EndpointMap[*endpointStats]
 }
 
@@ -111,28 +111,22 @@ func (b *p2cBalancer) UpdateState(state balancer.State) {
 	stats := resolver.NewEndpointMap[*endpointStats]()
 	var ready []pickEndpoint
 	for _, c := range children {
+		if c.State.ConnectivityState != connectivity.Ready {
+			continue
+		}
 		s, ok := b.stats.Get(c.Endpoint)
-		if c.State.ConnectivityState == connectivity.Ready {
-			if !ok {
-				if prior < 0 {
-					prior = b.priorLocked()
-				}
-				s, ok = newEndpointStats(prior, now), true
+		if !ok {
+			if prior < 0 {
+				prior = b.priorLocked()
 			}
-			if !s.ready {
-				s.ready, s.readySince = true, now
-			}
-			var warmAt int64
-			if b.params.window > 0 && now-s.readySince < b.params.window {
-				warmAt = s.readySince // still ramping up
-			}
-			ready = append(ready, newPickEndpoint(c.State.Picker, s, warmAt))
-		} else if ok {
-			s.ready = false
+			s = newEndpointStats(prior, now, b.params)
 		}
-		if ok {
-			stats.Set(c.Endpoint, s)
+		stats.Set(c.Endpoint, s)
+		var warmAt int64
+		if b.params.window > 0 && now-s.readySince < b.params.window {
+			warmAt = s.readySince // still ramping up
 		}
+		ready = append(ready, newPickEndpoint(c.State.Picker, s, warmAt))
 	}
 	b.stats = stats
 
@@ -195,14 +189,13 @@ func newPickEndpoint(child balancer.Picker, s *endpointStats, readySince int64) 
 	return e
 }
 
-// latency is the endpoint's latency at now, divided by its slow-start
-// weight while it ramps up, and its calls in flight.
-func (e *pickEndpoint) latency(now int64, p *params) (float64, int64) {
-	l, n := e.stats.latency(now, p.invDecay)
-	if e.readySince != 0 {
-		l /= p.rampWeight(e.readySince, now)
+// weight is the endpoint's slow-start weight at now, in (0, 1]: 1 unless it
+// is still ramping up.
+func (e *pickEndpoint) weight(now int64, p *params) float64 {
+	if e.readySince == 0 {
+		return 1
 	}
-	return l, n
+	return p.rampWeight(e.readySince, now)
 }
 
 // picker is immutable; the stats it points to are shared with the balancer
@@ -212,9 +205,8 @@ type picker struct {
 	params    *params
 }
 
-// Pick samples two distinct READY endpoints at random and returns the one
-// with the lower cost (the first sampled on a tie). It neither locks nor
-// allocates.
+// Pick samples two distinct READY endpoints at random and returns the
+// better of the two (see choose). It neither locks nor allocates.
 func (p *picker) Pick(info balancer.PickInfo) (balancer.PickResult, error) {
 	res, _, err := p.pick(info, nanotime())
 	return res, err
@@ -234,23 +226,7 @@ func (p *picker) pick(info balancer.PickInfo, now int64) (balancer.PickResult, *
 		if j >= i {
 			j++
 		}
-		a, c := &p.endpoints[i], &p.endpoints[j]
-		la, na := a.latency(now, p.params)
-		lc, nc := c.latency(now, p.params)
-		// An endpoint with no sample yet is taken to be as fast as its
-		// rival: calls in flight decide, so it gets its first calls at once
-		// without a flood.
-		if sa, sc := a.stats.sampled.Load(), c.stats.sampled.Load(); sa != sc {
-			if sa {
-				lc = la
-			} else {
-				la = lc
-			}
-		}
-		if dearer(la, na, lc, nc) {
-			a = c
-		}
-		e = a
+		e = p.choose(&p.endpoints[i], &p.endpoints[j], now)
 	}
 	res := balancer.PickResult{SubConn: e.fixedSC}
 	if e.fixedSC == nil {
@@ -264,6 +240,53 @@ func (p *picker) pick(info balancer.PickInfo, now int64) (balancer.PickResult, *
 	t.stats, t.params, t.start, t.childDone = e.stats, p.params, now, res.Done
 	res.Done = t.done
 	return res, t, nil
+}
+
+// choose returns the better of two distinct endpoints at now:
+//
+//  1. An endpoint due a probe (no pick and no sample for the probe
+//     interval, nothing in flight) is taken, once: what is known of it is
+//     stale, and only a call tells whether a backend that was slow, failing
+//     or frozen has recovered.
+//  2. Otherwise, if one endpoint's cost (latency × load, divided by its
+//     slow-start weight) is more than Tolerance times the other's, the
+//     cheaper is taken: a slow, stalled or overloaded backend is avoided.
+//  3. Otherwise the two count as equal, and the one that has waited longer
+//     since its last pick (scaled by its slow-start weight) is taken. Noise
+//     in the latencies of identical backends thus never decides: they take
+//     turns, and share calls as evenly as round robin would.
+func (p *picker) choose(a, c *pickEndpoint, now int64) *pickEndpoint {
+	sa, sc := a.stats, c.stats
+	la, na := sa.latency(now, p.params.invDecay)
+	lc, nc := sc.latency(now, p.params.invDecay)
+	if sa.probeDue(now, na, p.params) && sa.claimProbe(now) {
+		return a
+	}
+	if sc.probeDue(now, nc, p.params) && sc.claimProbe(now) {
+		return c
+	}
+	// Slow start: a ramping endpoint looks slower, and waits longer for
+	// its turn, by its weight.
+	wa, wc := a.weight(now, p.params), c.weight(now, p.params)
+	la, lc = la/wa, lc/wc
+	if tol := p.params.tolerance; la > tol*lc || lc > tol*la {
+		// Clearly different latencies: the cheaper by latency × load.
+		if cost(la, na, nc) > cost(lc, nc, na) {
+			return c
+		}
+		return a
+	}
+	// Alike: the less loaded, then the one that has waited longer.
+	if ra, rc := float64(na)/wa, float64(nc)/wc; ra != rc {
+		if rc < ra {
+			return c
+		}
+		return a
+	}
+	if float64(now-sc.lastPick.Load())*wc > float64(now-sa.lastPick.Load())*wa {
+		return c
+	}
+	return a
 }
 
 // tracker carries one call from Pick to Done. Trackers are pooled and their
@@ -299,7 +322,7 @@ func (t *tracker) finishAt(info balancer.DoneInfo, now int64) {
 	trackers.Put(t)
 
 	if rtt, ok := sample(info, float64(now-start), p.penalty); ok {
-		s.observe(rtt, now, p.invDecay)
+		s.observe(rtt, now, p)
 	}
 	// After the sample, so a pick that sees the endpoint idle sees the
 	// EWMA of the call that made it idle.

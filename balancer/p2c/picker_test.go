@@ -101,6 +101,7 @@ func TestPickNeverPicksTheDearest(t *testing.T) {
 	for _, n := range []int{2, 3, 10} {
 		t.Run(fmt.Sprint(n), func(t *testing.T) {
 			b, _, p := build(t, n, "")
+			equalize(p)
 			dear := p.endpoints[n-1]
 			dear.stats.ewma.Store(math.Float64bits(1 * sec))
 			counts := tally(t, p, 20000, noSample)
@@ -128,15 +129,18 @@ func TestPickAvoidsEndpointWithManyCallsInFlight(t *testing.T) {
 	checkEven(t, counts, 10, 10000, 0.2)
 }
 
-// equalize gives every endpoint of p the same EWMA and time of last sample,
-// so that their costs are equal while nothing is in flight. (Endpoints
-// become READY one by one, so their stats are made, and their default RTTs
-// start decaying, at slightly different times.)
+// equalize gives every endpoint of p the same sampled EWMA and time of last
+// sample and pick, so that their costs are equal while nothing is in
+// flight and no probe is due for the next second. (Endpoints become READY
+// one by one, so their stats are made, and their default RTTs start
+// decaying, at slightly different times.)
 func equalize(p *picker) {
 	now := nanotime()
 	for _, e := range p.endpoints {
 		e.stats.ewma.Store(math.Float64bits(1 * ms))
 		e.stats.last.Store(now)
+		e.stats.lastPick.Store(now)
+		e.stats.sampled.Store(true)
 	}
 }
 
@@ -204,43 +208,47 @@ func TestPickSingleEndpoint(t *testing.T) {
 	}
 }
 
-// An endpoint that was slow once and then got no traffic is picked again
-// once its EWMA, decayed by the time it was idle, is below its rival's
-// cost; and then only by one call at a time until that call reports.
+// An endpoint that was slow once and then got no traffic is probed once it
+// has had no pick for staleAfter (at most the probe interval), by one call
+// at a time; the probe's sample, after so long without one, replaces its
+// EWMA.
 func TestSlowEndpointIsNotStarved(t *testing.T) {
-	b, _, p := build(t, 2, `{"decay":"10s"}`)
+	b, _, p := build(t, 2, `{"probeInterval":"1s"}`)
+	equalize(p)
 	slow, fast := b.statsOf("10.0.0.0:8080"), b.statsOf("10.0.0.1:8080")
 	now := nanotime()
 	slow.ewma.Store(math.Float64bits(1 * sec))
-	slow.last.Store(now)
-	fast.ewma.Store(math.Float64bits(1 * ms))
-	fast.last.Store(now)
-	slow.sampled.Store(true)
-	fast.sampled.Store(true)
 
 	if counts := tally(t, p, 1000, noSample); counts["10.0.0.0:8080"] != 0 {
 		t.Fatalf("the slow endpoint got %d of 1000 picks right after its slow call, want 0", counts["10.0.0.0:8080"])
 	}
-	// 80s without a sample (1s × e^-8 ≈ 0.34ms) is as if the clock had
-	// moved on: the slow endpoint is now the cheaper.
-	slow.last.Store(now - int64(80*time.Second))
-	probe, tr, err := p.pick(pickInfo, now)
+	// A second later (on the test's clock) a probe is due.
+	later := now + int64(time.Second)
+	fast.lastPick.Store(later)
+	probe, tr, err := p.pick(pickInfo, later)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if addrOf(probe) != "10.0.0.0:8080" {
-		t.Fatalf("pick after 80s idle went to %s, want the slow endpoint", addrOf(probe))
+		t.Fatalf("pick a probe interval after the slow endpoint's last went to %s, want the slow endpoint", addrOf(probe))
 	}
-	// While the probe is in flight the endpoint costs its full EWMA × 2.
-	if counts := tally(t, p, 1000, noSample); counts["10.0.0.0:8080"] != 0 {
-		t.Errorf("with its probe in flight the slow endpoint got %d more picks, want 0", counts["10.0.0.0:8080"])
+	// While the probe is in flight the endpoint costs its full EWMA: no
+	// second probe.
+	for range 1000 {
+		res, tr, err := p.pick(pickInfo, later)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if addrOf(res) == "10.0.0.0:8080" {
+			t.Fatalf("with its probe in flight the slow endpoint got another pick")
+		}
+		tr.finishAt(noSample, later)
 	}
-	// The backend is fast again: the probe takes 1ms, and its sample, 80s
-	// after the slow one, all but replaces the 1s EWMA.
-	tr.finishAt(success, now+int64(time.Millisecond))
-	w := math.Exp(-8.0001) // 80s idle + the 1ms of the probe, over 10s
-	if got, want := slow.load(), sec*w+ms*(1-w); !near(got, want) {
-		t.Errorf("EWMA after a 1ms probe 80s after the slow call = %v, want %v", time.Duration(got), time.Duration(want))
+	// The backend is fast again: the probe takes 1ms, and its sample, a
+	// second after the last, replaces the 1s EWMA.
+	tr.finishAt(success, later+int64(time.Millisecond))
+	if got := slow.load(); got != 1*ms {
+		t.Errorf("EWMA after a 1ms probe a second after the slow call = %v, want 1ms", time.Duration(got))
 	}
 }
 
@@ -260,10 +268,12 @@ func TestPickAvoidsFailingEndpoint(t *testing.T) {
 	}
 }
 
-// Stats live in the balancer, keyed by endpoint: they survive new pickers,
-// a reconnect (READY → IDLE → READY) and a new resolver list that keeps
-// the endpoint; an endpoint that leaves the list is forgotten, and a new
-// one starts at the configured default RTT.
+// Stats live in the balancer, keyed by endpoint: they survive new pickers
+// and a new resolver list that keeps the endpoint. An endpoint that leaves
+// READY (a reconnect after a GOAWAY, a restarted backend) or the list is
+// forgotten, and when it is READY again it starts afresh, unsampled, at the
+// median EWMA of the others: a restarted backend does not inherit the
+// penalty of its previous process.
 func TestStatsSurviveUpdates(t *testing.T) {
 	b, cc, _ := build(t, 3, `{"defaultRTT":"7ms"}`)
 	s0 := b.statsOf("10.0.0.0:8080")
@@ -271,8 +281,8 @@ func TestStatsSurviveUpdates(t *testing.T) {
 	if s0.load() != 7*ms {
 		t.Fatalf("a new endpoint's EWMA = %v, want the configured 7ms", time.Duration(s0.load()))
 	}
-	s0.observe(50*ms, nanotime(), tenSeconds.invDecay)
-	s1.observe(60*ms, nanotime(), tenSeconds.invDecay)
+	s0.observe(50*ms, nanotime(), tenSeconds)
+	s1.observe(60*ms, nanotime(), tenSeconds)
 
 	update := func(eps []resolver.Endpoint, config string) {
 		t.Helper()
@@ -303,8 +313,9 @@ func TestStatsSurviveUpdates(t *testing.T) {
 		t.Errorf("new picker has %d endpoints and default RTT %v, want 4 and 3ms", len(p.endpoints), time.Duration(p.params.defaultRTT))
 	}
 
-	// The endpoint 10.0.0.1 reconnects: its SubConn goes IDLE (as on a
-	// GOAWAY), then endpointsharding reconnects it.
+	// 10.0.0.1 (EWMA 60ms) reconnects: its SubConn goes IDLE (as on a
+	// GOAWAY, or when its backend is killed), then endpointsharding
+	// reconnects it.
 	var sc *balancertest.SubConn
 	for _, c := range cc.SubConns() {
 		if c.Addrs[0].Addr == "10.0.0.1:8080" {
@@ -315,26 +326,30 @@ func TestStatsSurviveUpdates(t *testing.T) {
 	if inPicker(cc, s1) {
 		t.Errorf("an IDLE endpoint is still in the picker")
 	}
-	if b.statsOf("10.0.0.1:8080") != s1 {
-		t.Errorf("an IDLE endpoint lost its stats")
+	if b.statsOf("10.0.0.1:8080") != nil {
+		t.Errorf("an IDLE endpoint kept its stats")
 	}
 	waitFor(t, "the endpoint to reconnect", func() bool {
 		cc.Settle()
-		return inPicker(cc, s1)
+		s := b.statsOf("10.0.0.1:8080")
+		return s != nil && inPicker(cc, s)
 	})
-	if got := b.statsOf("10.0.0.1:8080"); got != s1 || got.load() != 60*ms {
-		t.Errorf("after a reconnect: stats of 10.0.0.1 = %p (EWMA %v), want %p (60ms)", got, time.Duration(got.load()), s1)
+	// The median of 10.0.0.0's 50ms and the new one's unsampled prior is
+	// not counted: only sampled endpoints make the prior (50ms).
+	if got := b.statsOf("10.0.0.1:8080"); got == s1 || got.sampled.Load() || got.load() != 50*ms {
+		t.Errorf("after a reconnect: stats of 10.0.0.1 = %p (EWMA %v, sampled %v), want new, unsampled ones at 50ms",
+			got, time.Duration(got.load()), got.sampled.Load())
 	}
 
 	// 10.0.0.0 leaves the list, then comes back: it starts afresh, at the
-	// median of the sampled ones (now only 10.0.0.1's 60ms).
+	// default RTT now that no endpoint has been sampled.
 	update(balancertest.Endpoints(4)[1:], `{}`)
 	if got := b.statsOf("10.0.0.0:8080"); got != nil {
 		t.Errorf("an endpoint removed from the list kept its stats")
 	}
 	update(balancertest.Endpoints(4), `{}`)
-	if got := b.statsOf("10.0.0.0:8080"); got == nil || got == s0 || got.load() != 60*ms || got.sampled.Load() {
-		t.Errorf("an endpoint back in the list has stats %p (EWMA %v), want new, unsampled ones at 60ms", got, time.Duration(got.load()))
+	if got := b.statsOf("10.0.0.0:8080"); got == nil || got == s0 || got.load() != 10*ms || got.sampled.Load() {
+		t.Errorf("an endpoint back in the list has stats %p (EWMA %v), want new, unsampled ones at the default 10ms", got, time.Duration(got.load()))
 	}
 }
 
@@ -400,8 +415,8 @@ func TestNoReadyEndpoint(t *testing.T) {
 	if _, err := st.Picker.Pick(pickInfo); err != balancer.ErrNoSubConnAvailable {
 		t.Errorf("Pick with no endpoint READY: %v, want ErrNoSubConnAvailable", err)
 	}
-	if b.statsOf("10.0.0.0:8080") == nil {
-		t.Errorf("endpoints lost their stats while not READY")
+	if b.statsOf("10.0.0.0:8080") != nil {
+		t.Errorf("endpoints kept their stats while not READY")
 	}
 }
 
@@ -496,9 +511,9 @@ func TestRampWeight(t *testing.T) {
 }
 
 // Slow start: an endpoint that joins three others with the same EWMA gets
-// a small share of picks at first and an even share after its window;
-// without slow start it gets an even share at once. Picks run on a clock of
-// the test's own.
+// a share of picks that grows with its weight, and an even share after its
+// window; without slow start it gets an even share at once. Picks run on a
+// clock of the test's own, 10µs apart.
 func TestSlowStartRampsNewEndpointUp(t *testing.T) {
 	const newAddr = "10.0.0.3:8080"
 	shares := func(config string, ages ...time.Duration) []float64 {
@@ -532,11 +547,15 @@ func TestSlowStartRampsNewEndpointUp(t *testing.T) {
 			now := joined + int64(age)
 			for _, e := range pp.endpoints {
 				e.stats.ewma.Store(math.Float64bits(float64(time.Millisecond)))
-				e.stats.last.Store(now) // no decay: equal costs
+				e.stats.sampled.Store(true)
+				e.stats.lastPick.Store(now)
 			}
 			n := 0
 			const picks = 4000
 			for range picks {
+				for _, e := range pp.endpoints {
+					e.stats.last.Store(now) // no decay, no probe: equal costs
+				}
 				res, tr, err := pp.pick(pickInfo, now)
 				if err != nil {
 					t.Fatal(err)
@@ -545,6 +564,7 @@ func TestSlowStartRampsNewEndpointUp(t *testing.T) {
 					n++
 				}
 				tr.finishAt(noSample, now)
+				now += int64(10 * time.Microsecond)
 			}
 			out = append(out, float64(n)/picks)
 		}
@@ -555,16 +575,21 @@ func TestSlowStartRampsNewEndpointUp(t *testing.T) {
 	without := shares(`{}`, ages...)
 	t.Logf("the new endpoint's share at %v into a 1s window: %.3f with slow start, %.3f without", ages, with, without)
 	for i, age := range ages {
-		if math.Abs(without[i]-0.25) > 0.04 {
+		if math.Abs(without[i]-0.25) > 0.03 {
 			t.Errorf("without slow start, at %v: share %.3f, want 0.25", age, without[i])
 		}
 	}
-	// Weight 0.1 (then 0.5) makes its cost 10 (then 2) times a rival's: it
-	// loses every comparison.
-	if with[0] > 0.01 || with[1] > 0.01 {
-		t.Errorf("with slow start, while ramping: shares %.3f, %.3f, want none", with[0], with[1])
+	// Weight 0.1 makes it look 10 times slower than a rival: out of the
+	// tolerance band, it loses every comparison. Weight 0.5 puts it at the
+	// band's edge: it takes turns, but a turn comes only once it has waited
+	// twice as long as its rival.
+	if with[0] > 0.01 {
+		t.Errorf("with slow start, at weight 0.1: share %.3f, want none", with[0])
 	}
-	if math.Abs(with[2]-0.25) > 0.04 {
+	if with[1] < 0.1 || with[1] > 0.235 {
+		t.Errorf("with slow start, at weight 0.5: share %.3f, want a reduced share (0.1 to 0.235)", with[1])
+	}
+	if math.Abs(with[2]-0.25) > 0.03 {
 		t.Errorf("with slow start, after the window: share %.3f, want 0.25", with[2])
 	}
 }
