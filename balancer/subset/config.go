@@ -1,0 +1,229 @@
+package subset
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"strconv"
+	"strings"
+
+	"google.golang.org/grpc/balancer"
+	"google.golang.org/grpc/balancer/roundrobin"
+	"google.golang.org/grpc/serviceconfig"
+
+	"github.com/grpclb/grpclb/internal/jsonconf"
+)
+
+// Bounds of the config's numbers. maxSlots bounds clientCount ×
+// subsetSize, which the time to compute the assignment is proportional to
+// (times the number of backends).
+const (
+	maxSubsetSize  = 10000
+	maxClientCount = 100000
+	maxSlots       = 1000000
+)
+
+// Config is the parsed configuration of the deterministic_subset policy.
+// Its JSON form, in a service config's loadBalancingConfig, is
+//
+//	{"subsetSize": 10, "clientCount": 300, "clientIndex": 3,
+//	 "childPolicy": [{"round_robin": {}}]}
+//
+// See ParseConfig and the package documentation.
+type Config struct {
+	serviceconfig.LoadBalancingConfig `json:"-"`
+
+	// SubsetSize is how many backends each client uses (all of them when
+	// there are no more). In [1, 10000].
+	SubsetSize int
+	// ClientCount is the number of clients the backends are shared by. In
+	// [1, 100000], and ClientCount × SubsetSize is at most 1,000,000.
+	ClientCount int
+	// ClientIndex is this client's number, in [0, ClientCount); -1 when the
+	// config has none and it is derived from the host name (see
+	// IndexFromHostname).
+	ClientIndex int
+	// ChildPolicy balances over the subset.
+	ChildPolicy ChildPolicy
+}
+
+// ChildPolicy is the chosen child policy: the first registered one of the
+// childPolicy list.
+type ChildPolicy struct {
+	Name   string
+	Config serviceconfig.LoadBalancingConfig // as parsed by the child; may be nil
+	JSON   json.RawMessage                   // the child's config, compacted
+}
+
+// ParseConfig parses the JSON configuration of the deterministic_subset
+// policy, the value of its key in a service config's loadBalancingConfig:
+//
+//	{
+//	  "subsetSize": 10,
+//	  "clientCount": 300,
+//	  "clientIndex": 3,
+//	  "childPolicy": [{"round_robin": {}}]
+//	}
+//
+// subsetSize and clientCount are required integers; clientIndex is an
+// integer in [0, clientCount), or missing (or null) to derive it from the
+// host name when the policy starts (IndexFromHostname). childPolicy is a
+// list of {"name": config} objects, as in loadBalancingConfig: the first
+// registered policy is used and parses its own config; it defaults to
+// round_robin. Unknown or repeated fields, values of the wrong type or out
+// of range, and child policies that are not registered are rejected with an
+// error that names the field.
+func ParseConfig(js json.RawMessage) (*Config, error) {
+	cfg := &Config{
+		ClientIndex: -1,
+		ChildPolicy: ChildPolicy{Name: roundrobin.Name, JSON: json.RawMessage("{}")},
+	}
+	fields, err := objectFields(js)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", Name, err)
+	}
+	var haveSize, haveCount bool
+	for _, f := range fields {
+		if string(f.val) == "null" {
+			continue
+		}
+		var err error
+		switch f.key {
+		case "subsetSize":
+			haveSize = true
+			err = parseInt(f.val, &cfg.SubsetSize, 1, maxSubsetSize)
+		case "clientCount":
+			haveCount = true
+			err = parseInt(f.val, &cfg.ClientCount, 1, maxClientCount)
+		case "clientIndex":
+			err = parseInt(f.val, &cfg.ClientIndex, 0, maxClientCount-1)
+		case "childPolicy":
+			cfg.ChildPolicy, err = parseChildPolicy(f.val)
+		default:
+			return nil, fmt.Errorf("%s: unknown field %q (known fields: \"subsetSize\", \"clientCount\", \"clientIndex\", \"childPolicy\")", Name, f.key)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%s: field %q: %w", Name, f.key, err)
+		}
+	}
+	switch {
+	case !haveSize:
+		return nil, fmt.Errorf("%s: field \"subsetSize\" is required (the number of backends each client uses, such as 10)", Name)
+	case !haveCount:
+		return nil, fmt.Errorf("%s: field \"clientCount\" is required (the number of clients sharing the backends)", Name)
+	case cfg.ClientIndex >= cfg.ClientCount:
+		return nil, fmt.Errorf("%s: field \"clientIndex\": must be less than clientCount (%d), got %d", Name, cfg.ClientCount, cfg.ClientIndex)
+	case cfg.ClientCount*cfg.SubsetSize > maxSlots:
+		return nil, fmt.Errorf("%s: field \"clientCount\": clientCount × subsetSize must be at most %d, got %d × %d", Name, maxSlots, cfg.ClientCount, cfg.SubsetSize)
+	}
+	return cfg, nil
+}
+
+type field struct {
+	key string
+	val json.RawMessage
+}
+
+// objectFields reads a JSON object's members in order, rejecting repeated
+// keys. Empty input and null are an object without members.
+func objectFields(js json.RawMessage) ([]field, error) {
+	if len(bytes.TrimSpace(js)) == 0 {
+		return nil, nil
+	}
+	invalid := func(err error) error { return fmt.Errorf("config is not valid JSON: %v", err) }
+	dec := json.NewDecoder(bytes.NewReader(js))
+	tok, err := dec.Token()
+	if err != nil {
+		return nil, invalid(err)
+	}
+	var fields []field
+	switch tok {
+	case nil: // null
+	case json.Delim('{'):
+		seen := make(map[string]bool)
+		for dec.More() {
+			tok, err := dec.Token()
+			if err != nil {
+				return nil, invalid(err)
+			}
+			key, _ := tok.(string) // object keys are always strings
+			var val json.RawMessage
+			if err := dec.Decode(&val); err != nil {
+				return nil, invalid(err)
+			}
+			if seen[key] {
+				return nil, fmt.Errorf("field %q given twice", key)
+			}
+			seen[key] = true
+			fields = append(fields, field{key, val})
+		}
+		if _, err := dec.Token(); err != nil { // the closing '}'
+			return nil, invalid(err)
+		}
+	default:
+		return nil, fmt.Errorf("config must be a JSON object, got %s", jsonconf.DescribeToken(tok))
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		if err != nil {
+			return nil, invalid(err)
+		}
+		return nil, errors.New("unexpected data after the config object")
+	}
+	return fields, nil
+}
+
+// parseInt parses a JSON integer in [lo, hi] into dst.
+func parseInt(val json.RawMessage, dst *int, lo, hi int) error {
+	var f float64
+	if err := json.Unmarshal(val, &f); err != nil {
+		return fmt.Errorf("must be an integer in [%d, %d], got %s", lo, hi, jsonconf.Truncate(string(val)))
+	}
+	if f != math.Trunc(f) || f < float64(lo) || f > float64(hi) {
+		return fmt.Errorf("must be an integer in [%d, %d], got %v", lo, hi, f)
+	}
+	*dst = int(f)
+	return nil
+}
+
+// parseChildPolicy picks the first registered policy of a list of
+// {"name": config} objects and parses its config.
+func parseChildPolicy(val json.RawMessage) (ChildPolicy, error) {
+	var list []json.RawMessage
+	if err := json.Unmarshal(val, &list); err != nil {
+		return ChildPolicy{}, fmt.Errorf("must be a list of {\"policy name\": config} objects, got %s", jsonconf.Truncate(string(val)))
+	}
+	if len(list) == 0 {
+		return ChildPolicy{}, errors.New("must not be empty")
+	}
+	var names []string
+	for i, item := range list {
+		fields, err := objectFields(item)
+		if err != nil || len(fields) != 1 {
+			return ChildPolicy{}, fmt.Errorf("item %d: must be an object with one policy name, got %s", i, jsonconf.Truncate(string(item)))
+		}
+		name, cfgJSON := fields[0].key, fields[0].val
+		if name == Name {
+			return ChildPolicy{}, fmt.Errorf("item %d: %q cannot be its own child", i, Name)
+		}
+		bb := balancer.Get(name)
+		if bb == nil {
+			names = append(names, strconv.Quote(name))
+			continue
+		}
+		var compact bytes.Buffer
+		if err := json.Compact(&compact, cfgJSON); err != nil { // cannot fail: the decoder read it
+			return ChildPolicy{}, fmt.Errorf("%q: %v", name, err)
+		}
+		cp := ChildPolicy{Name: name, JSON: compact.Bytes()}
+		if p, ok := bb.(balancer.ConfigParser); ok {
+			if cp.Config, err = p.ParseConfig(cp.JSON); err != nil {
+				return ChildPolicy{}, fmt.Errorf("%q: %v", name, err)
+			}
+		}
+		return cp, nil
+	}
+	return ChildPolicy{}, fmt.Errorf("no registered policy among %s (import the package that registers it)", strings.Join(names, ", "))
+}

@@ -1,0 +1,5 @@
+//go:build !race
+
+package subset
+
+const raceEnabled = false

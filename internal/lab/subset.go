@@ -1,0 +1,265 @@
+package lab
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/resolver"
+	"google.golang.org/grpc/resolver/manual"
+
+	"github.com/grpclb/grpclb/balancer/subset"
+	"github.com/grpclb/grpclb/internal/testbed/echopb"
+)
+
+// Knobs of the subset scenario: a few real clients over the world's
+// backends, then the many-client fleets through the subsetting function.
+const (
+	subsetRealClients = 4
+	subsetRealSize    = 3
+	subsetRealCalls   = 240 // per real client
+)
+
+// subsetFleets are simulated: clients × backends, subset size.
+var subsetFleets = []struct{ clients, backends, size int }{
+	{300, 300, 10},
+	{1000, 5000, 10},
+}
+
+// subsetScn: many clients, many backends, each client a subset. How even
+// are connections and calls per backend under deterministic subsetting,
+// random subsetting and everyone-to-everyone, and how many memberships
+// move when one backend joins or leaves?
+var subsetScn = Scenario{
+	Name: "subset",
+	Doc: fmt.Sprintf("%d real clients × 12 backends, subsets of %d, through deterministic_subset; then simulated fleets "+
+		"(300 clients × 300 backends and 1000 × 5000, subsets of 10): connections and calls per backend, and memberships "+
+		"moved when one backend joins or leaves", subsetRealClients, subsetRealSize),
+	Initial:    12,
+	Strategies: []string{"dnspoll+round_robin"},
+	Duration:   time.Second, // unused: the probe decides
+	Notes: map[string]string{
+		"dnspoll+round_robin": "The table above is the strategy's own client (everyone to everyone); the subset figures are below.",
+	},
+	Probe: func(ctx context.Context, w *World, _ KeyedCall, p Params) (map[string]float64, []Event, error) {
+		extra, err := realSubsets(ctx, w, p)
+		if err != nil {
+			return nil, nil, err
+		}
+		for _, f := range subsetFleets {
+			if ctx.Err() != nil {
+				return nil, nil, ctx.Err()
+			}
+			simulateSubsets(extra, f.clients, f.backends, f.size)
+		}
+		return extra, nil, nil
+	},
+	Summary: subsetSummary,
+}
+
+// realSubsets runs subsetRealClients gRPC clients with deterministic_subset
+// over the world's backends and counts, per backend, the clients that
+// reached it and the calls it answered.
+func realSubsets(ctx context.Context, w *World, p Params) (map[string]float64, error) {
+	addrs := w.Fleet.Addrs()
+	eps := make([]resolver.Endpoint, len(addrs))
+	for i, a := range addrs {
+		eps[i] = resolver.Endpoint{Addresses: []resolver.Address{{Addr: a}}}
+	}
+	clientsOf := make(map[string]map[int]bool)
+	calls := make(map[string]int)
+	for c := range subsetRealClients {
+		r := manual.NewBuilderWithScheme(fmt.Sprintf("labsubset%d", c))
+		r.InitialState(resolver.State{Endpoints: eps})
+		sc := fmt.Sprintf(`{"loadBalancingConfig":[{%q:{"subsetSize":%d,"clientCount":%d,"clientIndex":%d}}]}`,
+			subset.Name, subsetRealSize, subsetRealClients, c)
+		cc, err := grpc.NewClient(r.Scheme()+":///backends", grpc.WithResolvers(r), insecureCreds, grpc.WithDefaultServiceConfig(sc))
+		if err != nil {
+			return nil, err
+		}
+		echo := echopb.NewEchoClient(cc)
+		// Until its whole subset is connected, round_robin sends every
+		// call to the backends READY so far: warm up first.
+		warm := make(map[string]bool)
+		for i := 0; len(warm) < subsetRealSize && i < 1000; i++ {
+			cctx, cancel := context.WithTimeout(ctx, p.Timeout)
+			resp, err := echo.Echo(cctx, &echopb.EchoRequest{}, grpc.WaitForReady(true))
+			cancel()
+			if err != nil {
+				cc.Close()
+				return nil, fmt.Errorf("client %d: %w", c, err)
+			}
+			warm[resp.GetBackend()] = true
+		}
+		for range subsetRealCalls {
+			cctx, cancel := context.WithTimeout(ctx, p.Timeout)
+			resp, err := echo.Echo(cctx, &echopb.EchoRequest{}, grpc.WaitForReady(true))
+			cancel()
+			if err != nil {
+				cc.Close()
+				return nil, fmt.Errorf("client %d: %w", c, err)
+			}
+			b := resp.GetBackend()
+			if clientsOf[b] == nil {
+				clientsOf[b] = make(map[int]bool)
+			}
+			clientsOf[b][c] = true
+			calls[b]++
+		}
+		cc.Close()
+	}
+	minC, maxC, minCalls, maxCalls := math.MaxInt, 0, math.MaxInt, 0
+	for _, b := range w.Fleet.Backends() {
+		minC, maxC = min(minC, len(clientsOf[b.Name])), max(maxC, len(clientsOf[b.Name]))
+		minCalls, maxCalls = min(minCalls, calls[b.Name]), max(maxCalls, calls[b.Name])
+	}
+	mean := float64(subsetRealClients*subsetRealCalls) / float64(len(addrs))
+	return map[string]float64{
+		"real_clients_min": float64(minC), "real_clients_max": float64(maxC),
+		"real_calls_min_x": float64(minCalls) / mean, "real_calls_max_x": float64(maxCalls) / mean,
+	}, nil
+}
+
+// simulateSubsets puts the figures of a clients × backends fleet with
+// subsets of size into extra, under keys prefixed "CxB_".
+func simulateSubsets(extra map[string]float64, clients, backends, size int) {
+	keys := make([]string, backends+1)
+	for i := range keys {
+		keys[i] = fmt.Sprintf("10.%d.%d.%d:8080", (i>>16)&255, (i>>8)&255, i&255)
+	}
+	base := keys[:backends]
+	pre := fmt.Sprintf("%dx%d_", clients, backends)
+	det := subsetKeys(base, subset.Assign(base, clients, size))
+	put := func(name string, a [][]string) {
+		conns, lo, hi := subsetSpread(base, a)
+		extra[pre+name+"_conns_min"], extra[pre+name+"_conns_max"] = float64(conns[0]), float64(conns[1])
+		extra[pre+name+"_load_min_x"], extra[pre+name+"_load_max_x"] = lo, hi
+	}
+	put("deterministic", det)
+	put("random", randomSubsets(base, clients, size, 1))
+	everyone := make([][]string, clients)
+	for c := range everyone {
+		everyone[c] = base
+	}
+	put("all", everyone)
+
+	// One backend added, one removed (the middle one).
+	grown := keys
+	shrunk := slices.Delete(slices.Clone(base), backends/2, backends/2+1)
+	sre := sreSubsets(base, clients, size)
+	for _, ch := range []struct {
+		name string
+		set  []string
+	}{{"add", grown}, {"remove", shrunk}} {
+		extra[pre+ch.name+"_assign"] = float64(subsetChurn(det, subsetKeys(ch.set, subset.Assign(ch.set, clients, size))))
+		extra[pre+ch.name+"_repair"] = float64(subsetChurn(det, subset.Repair(det, ch.set, size)))
+		extra[pre+ch.name+"_sre"] = float64(subsetChurn(sre, sreSubsets(ch.set, clients, size)))
+	}
+	extra[pre+"bound"] = float64((size*clients+backends-1)/backends + 1)
+	extra[pre+"memberships"] = float64(clients * size)
+}
+
+func subsetKeys(backends []string, a [][]int) [][]string {
+	out := make([][]string, len(a))
+	for c, s := range a {
+		for _, i := range s {
+			out[c] = append(out[c], backends[i])
+		}
+	}
+	return out
+}
+
+// subsetSpread returns the fewest and most clients of a backend, and the
+// least and most calls a backend gets over the mean when every client
+// spreads its calls evenly over its subset.
+func subsetSpread(backends []string, a [][]string) (conns [2]int, lo, hi float64) {
+	n := make(map[string]int, len(backends))
+	load := make(map[string]float64, len(backends))
+	for _, s := range a {
+		for _, b := range s {
+			n[b]++
+			load[b] += 1 / float64(len(s))
+		}
+	}
+	mean := float64(len(a)) / float64(len(backends))
+	conns, lo, hi = [2]int{math.MaxInt, 0}, math.Inf(1), 0
+	for _, b := range backends {
+		conns[0], conns[1] = min(conns[0], n[b]), max(conns[1], n[b])
+		lo, hi = min(lo, load[b]/mean), max(hi, load[b]/mean)
+	}
+	return conns, lo, hi
+}
+
+// subsetChurn counts the memberships of b that a did not have.
+func subsetChurn(a, b [][]string) int {
+	n := 0
+	for c := range b {
+		for _, k := range b[c] {
+			if !slices.Contains(a[c], k) {
+				n++
+			}
+		}
+	}
+	return n
+}
+
+// randomSubsets is random subsetting: each client a random subset.
+func randomSubsets(backends []string, clients, size int, seed uint64) [][]string {
+	r := rand.New(rand.NewPCG(seed, 1))
+	out := make([][]string, clients)
+	for c := range out {
+		for _, i := range r.Perm(len(backends))[:min(size, len(backends))] {
+			out[c] = append(out[c], backends[i])
+		}
+	}
+	return out
+}
+
+// sreSubsets is the SRE book's deterministic subsetting (chapter 20):
+// backends sorted, clients in rounds of len/size, each round shuffling the
+// backends with the round as seed.
+func sreSubsets(backends []string, clients, size int) [][]string {
+	sorted := slices.Clone(backends)
+	sort.Strings(sorted)
+	count := max(1, len(sorted)/size)
+	out := make([][]string, clients)
+	var shuffled []string
+	for c := range out {
+		if c%count == 0 {
+			shuffled = slices.Clone(sorted)
+			r := rand.New(rand.NewPCG(uint64(c/count), 0))
+			r.Shuffle(len(shuffled), func(i, j int) { shuffled[i], shuffled[j] = shuffled[j], shuffled[i] })
+		}
+		id := c % count
+		out[c] = shuffled[id*size : min(len(shuffled), (id+1)*size)]
+	}
+	return out
+}
+
+func subsetSummary(r Result) string {
+	e := r.Extra
+	if _, ok := e["real_clients_max"]; !ok {
+		return ""
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "%d real clients, subsets of %d: clients per backend %.0f..%.0f, calls per backend %.2f..%.2f× the mean\n",
+		subsetRealClients, subsetRealSize, e["real_clients_min"], e["real_clients_max"], e["real_calls_min_x"], e["real_calls_max_x"])
+	for _, f := range subsetFleets {
+		pre := fmt.Sprintf("%dx%d_", f.clients, f.backends)
+		fmt.Fprintf(&b, "     %d clients × %d backends, subsets of %d:\n", f.clients, f.backends, f.size)
+		for _, s := range []struct{ key, label string }{{"deterministic", "deterministic"}, {"random", "random"}, {"all", "everyone to everyone"}} {
+			fmt.Fprintf(&b, "       %-22s clients per backend %5.0f..%-5.0f calls per backend %.2f..%.2f× the mean\n", s.label,
+				e[pre+s.key+"_conns_min"], e[pre+s.key+"_conns_max"], e[pre+s.key+"_load_min_x"], e[pre+s.key+"_load_max_x"])
+		}
+		fmt.Fprintf(&b, "       memberships moved (of %.0f; bound %.0f): one backend added: Assign %.0f, Repair %.0f, SRE book %.0f; one removed: Assign %.0f, Repair %.0f, SRE book %.0f\n",
+			e[pre+"memberships"], e[pre+"bound"], e[pre+"add_assign"], e[pre+"add_repair"], e[pre+"add_sre"],
+			e[pre+"remove_assign"], e[pre+"remove_repair"], e[pre+"remove_sre"])
+	}
+	return strings.TrimRight(b.String(), "\n")
+}
