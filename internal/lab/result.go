@@ -27,6 +27,10 @@ type Result struct {
 	Errors map[string]int `json:"errors,omitempty"`
 	// Extra holds a scenario's own figures (keys moved, load ratios).
 	Extra map[string]float64 `json:"extra,omitempty"`
+	// Figures are the share figures of the fairness, recover and restart
+	// scenarios (see shares.go), written as top-level members of the JSON
+	// object; nil values are written as null.
+	Figures map[string]*float64 `json:"-"`
 	// Baseline marks the reference run (the scenario without its fault).
 	Baseline bool `json:"baseline,omitempty"`
 	// Note explains anything the figures alone do not.

@@ -55,7 +55,17 @@ func MakePlan(cfg Config) (Plan, error) {
 		names = ScenarioNames()
 	}
 	var plan Plan
+	var expanded []string
 	for _, sn := range names {
+		if _, ok := scenarioByName(sn); !ok {
+			if group := expandGroup(sn); len(group) > 0 {
+				expanded = append(expanded, group...)
+				continue
+			}
+		}
+		expanded = append(expanded, sn)
+	}
+	for _, sn := range expanded {
 		scn, ok := scenarioByName(sn)
 		if !ok {
 			return Plan{}, fmt.Errorf("unknown scenario %q (known: %s)", sn, strings.Join(ScenarioNames(), ", "))
@@ -239,6 +249,9 @@ func runOne(ctx context.Context, cfg Config, pr PlannedRun) (Result, error) {
 		res.Extra["terminating_lag_ms"] = ms(rec.lateLag)
 	}
 	samples.apply(&res)
+	if scn.Measure != nil {
+		scn.Measure(&res)
+	}
 	res.Baseline = st.Baseline
 	res.Note = scn.Notes[st.Name]
 	if st.PickupBound != nil {

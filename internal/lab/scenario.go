@@ -37,12 +37,16 @@ type Scenario struct {
 	Probe func(ctx context.Context, w *World, call KeyedCall, p Params) (map[string]float64, []Event, error)
 	// Summary adds scenario-specific lines under the table.
 	Summary func(r Result) string
+	// Measure, when set, adds the scenario's figures to a finished run's
+	// result (its events are set).
+	Measure func(r *Result)
 	// Script changes the world while the load runs; it returns the events
 	// it caused, for the chart. It must stop when ctx ends.
 	Script func(ctx context.Context, w *World, p Params) ([]Event, error)
 }
 
-var scenarios = []Scenario{scaleup, vip, slow, hotkey, reshard, registryDown, rollout, kill, freeze, coldstart, flaky, hedgeScn, proxyScn}
+var scenarios = append([]Scenario{scaleup, vip, slow, hotkey, reshard, registryDown, rollout, kill, freeze, recoverScn, restartScn,
+	coldstart, flaky, hedgeScn, proxyScn, subsetScn}, fairnessScenarios()...)
 
 // DefaultScenarios are those a plain `grpclb lab` runs.
 func DefaultScenarios() []string {
