@@ -58,7 +58,7 @@ type RetryPolicy struct {
 // The lab found p2c_ewma best with slow, frozen and killed backends
 // (slow, freeze, kill scenarios), and ejection cuts what callers see of a
 // failing backend (flaky).
-const DefaultLoadBalancingConfig = `[{"outlier_ejection":{"interval":"1s","baseEjectionTime":"10s","maxEjectionPercent":50,` +
+const DefaultLoadBalancingConfig = `[{"outlier_ejection":{"interval":"1s","baseEjectionTime":"2s","maxEjectionPercent":50,` +
 	`"consecutiveFailures":{"threshold":5},` +
 	`"failurePercentage":{"threshold":30,"minimumHosts":2,"requestVolume":20},` +
 	`"childPolicy":[{"p2c_ewma":{}}]}}]`

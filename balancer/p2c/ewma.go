@@ -102,12 +102,38 @@ type endpointStats struct {
 	// sampled is set by the first sample, which replaces the prior the
 	// stats were made with instead of being averaged with it.
 	sampled atomic.Bool
-	_       [4]byte
+	// pass is the endpoint's place in the turns that endpoints of equal
+	// cost take (stride scheduling): each pick adds passStride divided by
+	// the endpoint's slow-start weight. It wraps around; passes are
+	// compared by their difference.
+	pass atomic.Int32
 }
+
+// passStride is what a pick adds to the pass of an endpoint of weight 1,
+// and passSlack how far behind its rival's pass an endpoint's may be when
+// it is picked: an endpoint back from a freeze, an ejection or a long
+// avoidance has missed many turns, and is given only passSlack/passStride
+// of them back rather than every tie until it has caught up.
+const (
+	passStride = 1 << 10
+	passSlack  = 4 * passStride
+)
+
+// advance moves the endpoint's pass on by one pick of weight w, first
+// catching it up to within passSlack of its rival's pass.
+func (s *endpointStats) advance(rival *endpointStats, w float64) {
+	if floor := rival.pass.Load() - passSlack; s.pass.Load()-floor < 0 {
+		s.pass.Store(floor)
+	}
+	s.pass.Add(int32(passStride / w))
+}
+
+// behind reports whether s's pass is behind (smaller than) r's.
+func (s *endpointStats) behind(r *endpointStats) bool { return s.pass.Load()-r.pass.Load() < 0 }
 
 // probeGaps is how many of its usual gaps between picks an endpoint may go
 // unpicked before it is probed (within the probe interval).
-const probeGaps = 8
+const probeGaps = 4
 
 func newEndpointStats(rtt float64, now int64, p *params) *endpointStats {
 	s := &endpointStats{readySince: now}

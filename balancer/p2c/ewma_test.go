@@ -48,19 +48,21 @@ func TestObserveStaleSampleReplaces(t *testing.T) {
 	s := newEndpointStats(1*ms, 0, p)
 	s.observe(2*sec, 1, p) // the first sample replaces the prior
 	s.gap.Store(int64(10 * time.Millisecond))
-	// 50ms later (under 8 gaps): averaged.
-	s.observe(1*ms, 1+int64(50*time.Millisecond), p)
+	gaps := func(n int64) int64 { return n * int64(10*time.Millisecond) }
+	// Half of probeGaps later: averaged.
+	s.observe(1*ms, 1+gaps(probeGaps/2), p)
 	if got := s.load(); got < 1*sec {
-		t.Fatalf("a sample 50ms after a 2s one moved the EWMA to %v, want it averaged", time.Duration(got))
+		t.Fatalf("a sample %d gaps after a 2s one moved the EWMA to %v, want it averaged", probeGaps/2, time.Duration(got))
 	}
-	// 80ms (8 gaps) later: stale, replaced.
-	s.observe(3*ms, 1+int64(130*time.Millisecond), p)
+	// probeGaps more: stale, replaced.
+	at := 1 + gaps(probeGaps/2) + gaps(probeGaps)
+	s.observe(3*ms, at, p)
 	if got := s.load(); got != 3*ms {
-		t.Errorf("a sample 8 gaps after the last = %v, want it to replace the EWMA (3ms)", time.Duration(got))
+		t.Errorf("a sample %d gaps after the last = %v, want it to replace the EWMA (3ms)", probeGaps, time.Duration(got))
 	}
 	// However long the gap, evidence is stale after the probe interval.
 	s.gap.Store(int64(time.Hour))
-	s.observe(7*ms, 1+int64(1130*time.Millisecond), p)
+	s.observe(7*ms, at+int64(time.Second), p)
 	if got := s.load(); got != 7*ms {
 		t.Errorf("a sample a probe interval after the last = %v, want it to replace the EWMA (7ms)", time.Duration(got))
 	}

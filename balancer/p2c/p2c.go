@@ -226,7 +226,12 @@ func (p *picker) pick(info balancer.PickInfo, now int64) (balancer.PickResult, *
 		if j >= i {
 			j++
 		}
-		e = p.choose(&p.endpoints[i], &p.endpoints[j], now)
+		a, c := &p.endpoints[i], &p.endpoints[j]
+		if p.choose(a, c, now) {
+			a, c = c, a
+		}
+		a.stats.advance(c.stats, a.weight(now, p.params))
+		e = a
 	}
 	res := balancer.PickResult{SubConn: e.fixedSC}
 	if e.fixedSC == nil {
@@ -242,51 +247,44 @@ func (p *picker) pick(info balancer.PickInfo, now int64) (balancer.PickResult, *
 	return res, t, nil
 }
 
-// choose returns the better of two distinct endpoints at now:
+// choose reports whether c is the better of two distinct endpoints a and
+// c at now:
 //
-//  1. An endpoint due a probe (no pick and no sample for the probe
-//     interval, nothing in flight) is taken, once: what is known of it is
-//     stale, and only a call tells whether a backend that was slow, failing
-//     or frozen has recovered.
-//  2. Otherwise, if one endpoint's cost (latency × load, divided by its
-//     slow-start weight) is more than Tolerance times the other's, the
-//     cheaper is taken: a slow, stalled or overloaded backend is avoided.
-//  3. Otherwise the two count as equal, and the one that has waited longer
-//     since its last pick (scaled by its slow-start weight) is taken. Noise
-//     in the latencies of identical backends thus never decides: they take
-//     turns, and share calls as evenly as round robin would.
-func (p *picker) choose(a, c *pickEndpoint, now int64) *pickEndpoint {
+//  1. An endpoint due a probe (no sample yet, or no pick and no sample for
+//     a few of its usual gaps between picks, nothing in flight) is taken,
+//     once: what is known of it is stale, and only a call tells whether a
+//     backend that was slow, failing or frozen has recovered.
+//  2. Otherwise, if one endpoint's latency (divided by its slow-start
+//     weight) is more than Tolerance times the other's, the cheaper by
+//     latency × load is taken: a slow, stalled or overloaded backend is
+//     avoided.
+//  3. Otherwise the two count as alike: the one with fewer calls in flight
+//     is taken, and if they have as many, the one whose turn it is (the
+//     smaller pass). Noise in the latencies of identical backends thus
+//     never decides: they take turns, and share calls as evenly as round
+//     robin would.
+func (p *picker) choose(a, c *pickEndpoint, now int64) bool {
 	sa, sc := a.stats, c.stats
 	la, na := sa.latency(now, p.params.invDecay)
 	lc, nc := sc.latency(now, p.params.invDecay)
 	if sa.probeDue(now, na, p.params) && sa.claimProbe(now) {
-		return a
+		return false
 	}
 	if sc.probeDue(now, nc, p.params) && sc.claimProbe(now) {
-		return c
+		return true
 	}
-	// Slow start: a ramping endpoint looks slower, and waits longer for
-	// its turn, by its weight.
+	// Slow start: a ramping endpoint looks slower, and its turns come
+	// less often, by its weight.
 	wa, wc := a.weight(now, p.params), c.weight(now, p.params)
 	la, lc = la/wa, lc/wc
 	if tol := p.params.tolerance; la > tol*lc || lc > tol*la {
 		// Clearly different latencies: the cheaper by latency × load.
-		if cost(la, na, nc) > cost(lc, nc, na) {
-			return c
-		}
-		return a
+		return cost(la, na, nc) > cost(lc, nc, na)
 	}
-	// Alike: the less loaded, then the one that has waited longer.
 	if ra, rc := float64(na)/wa, float64(nc)/wc; ra != rc {
-		if rc < ra {
-			return c
-		}
-		return a
+		return rc < ra
 	}
-	if float64(now-sc.lastPick.Load())*wc > float64(now-sa.lastPick.Load())*wa {
-		return c
-	}
-	return a
+	return sc.behind(sa)
 }
 
 // tracker carries one call from Pick to Done. Trackers are pooled and their
