@@ -214,9 +214,17 @@ func (s *endpointStats) staleAfter(p *params) int64 {
 // probeDue reports whether the next pick that meets the endpoint must take
 // it, whatever its cost: it has nothing in flight, and either it has no
 // sample yet (a new endpoint gets a call at once, and learns its latency)
-// or it has had neither a pick nor a sample for staleAfter.
-func (s *endpointStats) probeDue(now int64, n int64, p *params) bool {
-	return n == 0 && (!s.sampled.Load() || now-max(s.lastPick.Load(), s.last.Load()) >= s.staleAfter(p))
+// or it has had neither a pick nor a sample for staleAfter, divided by its
+// slow-start weight w (a cold endpoint ramping up is probed less often).
+func (s *endpointStats) probeDue(now int64, n int64, w float64, p *params) bool {
+	if n != 0 {
+		return false
+	}
+	if !s.sampled.Load() {
+		return true
+	}
+	idle := now - max(s.lastPick.Load(), s.last.Load())
+	return float64(idle)*w >= float64(s.staleAfter(p))
 }
 
 // claimProbe makes the endpoint's probe this pick's, reporting false if

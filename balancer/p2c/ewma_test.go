@@ -96,26 +96,30 @@ func TestProbeDue(t *testing.T) {
 	p := newParams(&Config{Decay: 10 * time.Second, ProbeInterval: time.Second, Tolerance: 2})
 	sec := int64(time.Second)
 	s := newEndpointStats(1*ms, 0, p)
-	if !s.probeDue(0, 0, p) {
+	if !s.probeDue(0, 0, 1, p) {
 		t.Errorf("an endpoint with no sample and nothing in flight is not due a probe")
 	}
-	if s.probeDue(0, 1, p) {
+	if s.probeDue(0, 1, 1, p) {
 		t.Errorf("an endpoint with a call in flight is due a probe")
 	}
 	s.observe(1*ms, 1, p)
 	s.start(2)
 	s.inFlight.Add(-1)
-	if s.probeDue(sec, 0, p) {
+	if s.probeDue(sec, 0, 1, p) {
 		t.Errorf("due a probe before the probe interval since its last pick")
 	}
-	if !s.probeDue(2+sec, 0, p) {
+	if !s.probeDue(2+sec, 0, 1, p) {
 		t.Errorf("not due a probe a probe interval after its last pick")
 	}
 	if !s.claimProbe(2+sec) || s.claimProbe(2+sec) {
 		t.Errorf("a probe must be claimed once")
 	}
-	if s.probeDue(2+sec, 0, p) {
+	if s.probeDue(2+sec, 0, 1, p) {
 		t.Errorf("still due a probe once it was claimed")
+	}
+	// At slow-start weight 0.5, twice as long.
+	if s.probeDue(2+3*sec/2, 0, 0.5, p) || !s.probeDue(2+3*sec, 0, 0.5, p) {
+		t.Errorf("at weight 0.5 a probe must be due after twice the probe interval")
 	}
 }
 

@@ -267,15 +267,15 @@ func (p *picker) choose(a, c *pickEndpoint, now int64) bool {
 	sa, sc := a.stats, c.stats
 	la, na := sa.latency(now, p.params.invDecay)
 	lc, nc := sc.latency(now, p.params.invDecay)
-	if sa.probeDue(now, na, p.params) && sa.claimProbe(now) {
+	wa, wc := a.weight(now, p.params), c.weight(now, p.params)
+	if sa.probeDue(now, na, wa, p.params) && sa.claimProbe(now) {
 		return false
 	}
-	if sc.probeDue(now, nc, p.params) && sc.claimProbe(now) {
+	if sc.probeDue(now, nc, wc, p.params) && sc.claimProbe(now) {
 		return true
 	}
 	// Slow start: a ramping endpoint looks slower, and its turns come
 	// less often, by its weight.
-	wa, wc := a.weight(now, p.params), c.weight(now, p.params)
 	la, lc = la/wa, lc/wc
 	if tol := p.params.tolerance; la > tol*lc || lc > tol*la {
 		// Clearly different latencies: the cheaper by latency × load.

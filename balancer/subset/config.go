@@ -48,6 +48,12 @@ type Config struct {
 	ClientIndex int
 	// ChildPolicy balances over the subset.
 	ChildPolicy ChildPolicy
+	// Sticky makes the assignment follow the history of the sets: each
+	// change is repaired from the previous assignment (Repair) instead of
+	// computed from the set alone (Assign). It moves the fewest
+	// memberships, but clients agree only while they see the same sets in
+	// the same order; see the package documentation. Off by default.
+	Sticky bool
 }
 
 // ChildPolicy is the chosen child policy: the first registered one of the
@@ -65,7 +71,8 @@ type ChildPolicy struct {
 //	  "subsetSize": 10,
 //	  "clientCount": 300,
 //	  "clientIndex": 3,
-//	  "childPolicy": [{"round_robin": {}}]
+//	  "childPolicy": [{"round_robin": {}}],
+//	  "sticky": false
 //	}
 //
 // subsetSize and clientCount are required integers; clientIndex is an
@@ -73,7 +80,8 @@ type ChildPolicy struct {
 // host name when the policy starts (IndexFromHostname). childPolicy is a
 // list of {"name": config} objects, as in loadBalancingConfig: the first
 // registered policy is used and parses its own config; it defaults to
-// round_robin. Unknown or repeated fields, values of the wrong type or out
+// round_robin. sticky is a boolean, false by default (see Config.Sticky).
+// Unknown or repeated fields, values of the wrong type or out
 // of range, and child policies that are not registered are rejected with an
 // error that names the field.
 func ParseConfig(js json.RawMessage) (*Config, error) {
@@ -102,8 +110,12 @@ func ParseConfig(js json.RawMessage) (*Config, error) {
 			err = parseInt(f.val, &cfg.ClientIndex, 0, maxClientCount-1)
 		case "childPolicy":
 			cfg.ChildPolicy, err = parseChildPolicy(f.val)
+		case "sticky":
+			if err = json.Unmarshal(f.val, &cfg.Sticky); err != nil {
+				err = fmt.Errorf("must be true or false, got %s", jsonconf.Truncate(string(f.val)))
+			}
 		default:
-			return nil, fmt.Errorf("%s: unknown field %q (known fields: \"subsetSize\", \"clientCount\", \"clientIndex\", \"childPolicy\")", Name, f.key)
+			return nil, fmt.Errorf("%s: unknown field %q (known fields: \"subsetSize\", \"clientCount\", \"clientIndex\", \"childPolicy\", \"sticky\")", Name, f.key)
 		}
 		if err != nil {
 			return nil, fmt.Errorf("%s: field %q: %w", Name, f.key, err)

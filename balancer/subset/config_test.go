@@ -14,14 +14,18 @@ func TestParseConfig(t *testing.T) {
 		json               string
 		size, count, index int
 		child              string
+		sticky             bool
 	}{
-		{`{"subsetSize": 10, "clientCount": 300, "clientIndex": 3}`, 10, 300, 3, "round_robin"},
-		{`{"subsetSize": 10, "clientCount": 300}`, 10, 300, -1, "round_robin"},
-		{`{"subsetSize": 10, "clientCount": 300, "clientIndex": null}`, 10, 300, -1, "round_robin"},
-		{`{"subsetSize": 1, "clientCount": 1, "clientIndex": 0, "childPolicy": [{"pick_first": {}}]}`, 1, 1, 0, "pick_first"},
-		{`{"subsetSize": 5, "clientCount": 20, "childPolicy": [{"no_such_policy": {}}, {"round_robin": {}}]}`, 5, 20, -1, "round_robin"},
-		{`{"subsetSize": 1e1, "clientCount": 3e2, "clientIndex": 299.0}`, 10, 300, 299, "round_robin"},
-		{`{"subsetSize": 10000, "clientCount": 100}`, 10000, 100, -1, "round_robin"},
+		{`{"subsetSize": 10, "clientCount": 300, "sticky": true}`, 10, 300, -1, "round_robin", true},
+		{`{"subsetSize": 10, "clientCount": 300, "sticky": false}`, 10, 300, -1, "round_robin", false},
+		{`{"subsetSize": 10, "clientCount": 300, "sticky": null}`, 10, 300, -1, "round_robin", false},
+		{`{"subsetSize": 10, "clientCount": 300, "clientIndex": 3}`, 10, 300, 3, "round_robin", false},
+		{`{"subsetSize": 10, "clientCount": 300}`, 10, 300, -1, "round_robin", false},
+		{`{"subsetSize": 10, "clientCount": 300, "clientIndex": null}`, 10, 300, -1, "round_robin", false},
+		{`{"subsetSize": 1, "clientCount": 1, "clientIndex": 0, "childPolicy": [{"pick_first": {}}]}`, 1, 1, 0, "pick_first", false},
+		{`{"subsetSize": 5, "clientCount": 20, "childPolicy": [{"no_such_policy": {}}, {"round_robin": {}}]}`, 5, 20, -1, "round_robin", false},
+		{`{"subsetSize": 1e1, "clientCount": 3e2, "clientIndex": 299.0}`, 10, 300, 299, "round_robin", false},
+		{`{"subsetSize": 10000, "clientCount": 100}`, 10000, 100, -1, "round_robin", false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.json, func(t *testing.T) {
@@ -29,8 +33,8 @@ func TestParseConfig(t *testing.T) {
 			if err != nil {
 				t.Fatalf("ParseConfig: %v", err)
 			}
-			if got.SubsetSize != tt.size || got.ClientCount != tt.count || got.ClientIndex != tt.index || got.ChildPolicy.Name != tt.child {
-				t.Errorf("ParseConfig = %+v, want size %d count %d index %d child %s", got, tt.size, tt.count, tt.index, tt.child)
+			if got.SubsetSize != tt.size || got.ClientCount != tt.count || got.ClientIndex != tt.index || got.ChildPolicy.Name != tt.child || got.Sticky != tt.sticky {
+				t.Errorf("ParseConfig = %+v, want size %d count %d index %d child %s sticky %v", got, tt.size, tt.count, tt.index, tt.child, tt.sticky)
 			}
 		})
 	}
@@ -51,7 +55,9 @@ func TestParseConfigErrors(t *testing.T) {
 		{`{} {}`, "unexpected data after the config object"},
 		{`[]`, "config must be a JSON object, got an array"},
 		{`"x"`, "config must be a JSON object, got a string"},
-		{`{"subsetsize": 10, "clientCount": 3}`, `unknown field "subsetsize" (known fields: "subsetSize", "clientCount", "clientIndex", "childPolicy")`},
+		{`{"subsetsize": 10, "clientCount": 3}`, `unknown field "subsetsize" (known fields: "subsetSize", "clientCount", "clientIndex", "childPolicy", "sticky")`},
+		{`{"subsetSize": 10, "clientCount": 3, "sticky": "yes"}`, `field "sticky": must be true or false, got "yes"`},
+		{`{"subsetSize": 10, "clientCount": 3, "sticky": 1}`, `field "sticky": must be true or false, got 1`},
 		{`{"subsetSize": 10, "subsetSize": 11, "clientCount": 3}`, `field "subsetSize" given twice`},
 		{`{"subsetSize": 0, "clientCount": 3}`, `field "subsetSize": must be an integer in [1, 10000], got 0`},
 		{`{"subsetSize": 10001, "clientCount": 3}`, `field "subsetSize": must be an integer in [1, 10000], got 10001`},

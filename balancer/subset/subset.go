@@ -80,8 +80,15 @@ type subsetBalancer struct {
 	// The last subset computed, kept while the set of endpoint keys and
 	// the config's numbers stay the same (attribute-only updates).
 	lastKeys   []string
-	lastParams [3]int
+	lastParams [3]int // clientIndex, clientCount, subsetSize
+	lastSticky bool
 	lastSubset []int
+
+	// With sticky: every client's subset (keys) of lastKeys, which the
+	// next change repairs, and the subset size it was made for; nil
+	// without sticky.
+	assignment   [][]string
+	assignedSize int
 }
 
 func (b *subsetBalancer) UpdateClientConnState(s balancer.ClientConnState) error {
@@ -153,12 +160,16 @@ func (b *subsetBalancer) subset(eps []resolver.Endpoint, index int, cfg *Config)
 	}
 	params := [3]int{index, cfg.ClientCount, cfg.SubsetSize}
 	var sub []int
-	if params == b.lastParams && slices.Equal(keys, b.lastKeys) {
+	switch {
+	case params == b.lastParams && cfg.Sticky == b.lastSticky && slices.Equal(keys, b.lastKeys):
 		sub = b.lastSubset
-	} else {
+	case cfg.Sticky:
+		sub = b.stickySubset(keys, index, cfg)
+	default:
 		sub = Subset(keys, index, cfg.ClientCount, cfg.SubsetSize)
-		b.lastKeys, b.lastParams, b.lastSubset = keys, params, sub
+		b.assignment = nil
 	}
+	b.lastKeys, b.lastParams, b.lastSticky, b.lastSubset = keys, params, cfg.Sticky, sub
 	chosen := make([]int, len(sub))
 	for j, i := range sub {
 		chosen[j] = pos[i]
@@ -169,6 +180,50 @@ func (b *subsetBalancer) subset(eps []resolver.Endpoint, index int, cfg *Config)
 		out[j] = eps[i]
 	}
 	return out
+}
+
+// stickySubset returns client index's subset of keys, as indexes into
+// keys, under sticky: the previous assignment repaired for the new set
+// (Repair), or, when there is none to repair (the first set, another
+// clientCount or subsetSize, sticky just turned on), Assign's.
+func (b *subsetBalancer) stickySubset(keys []string, index int, cfg *Config) []int {
+	pos := make(map[string]int, len(keys))
+	for i, k := range keys {
+		pos[k] = i
+	}
+	switch {
+	case b.assignment == nil || len(b.assignment) != cfg.ClientCount || b.assignedSize != cfg.SubsetSize:
+		b.assignment = make([][]string, cfg.ClientCount)
+		for c, row := range Assign(keys, cfg.ClientCount, cfg.SubsetSize) {
+			b.assignment[c] = make([]string, len(row))
+			for j, i := range row {
+				b.assignment[c][j] = keys[i]
+			}
+		}
+		b.assignedSize = cfg.SubsetSize
+	case !sameSet(b.lastKeys, pos):
+		b.assignment = Repair(b.assignment, keys, cfg.SubsetSize)
+	}
+	row := b.assignment[index]
+	out := make([]int, len(row))
+	for j, k := range row {
+		out[j] = pos[k]
+	}
+	return out
+}
+
+// sameSet reports whether keys (without duplicates) are exactly the keys
+// of set.
+func sameSet(keys []string, set map[string]int) bool {
+	if len(keys) != len(set) {
+		return false
+	}
+	for _, k := range keys {
+		if _, ok := set[k]; !ok {
+			return false
+		}
+	}
+	return true
 }
 
 // endpointKey names an endpoint by its addresses, sorted, so that the

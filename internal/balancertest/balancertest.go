@@ -212,6 +212,13 @@ func Endpoints(n int) []resolver.Endpoint {
 // the nudge contexts (and a plain one) help policies that connect an
 // endpoint only when a pick lands on it.
 func Build(name, config string, eps []resolver.Endpoint, nudge ...context.Context) (balancer.Balancer, *ClientConn, balancer.Picker, error) {
+	return BuildReady(name, config, eps, len(eps), nudge...)
+}
+
+// BuildReady is Build for policies that connect only some of the
+// endpoints (deterministic_subset): it settles once ready SubConns are
+// READY.
+func BuildReady(name, config string, eps []resolver.Endpoint, ready int, nudge ...context.Context) (balancer.Balancer, *ClientConn, balancer.Picker, error) {
 	bb := balancer.Get(name)
 	if bb == nil {
 		return nil, nil, nil, fmt.Errorf("balancertest: no balancer registered as %q", name)
@@ -246,7 +253,7 @@ func Build(name, config string, eps []resolver.Endpoint, nudge ...context.Contex
 	nudge = append(nudge, context.Background())
 	for range 50 {
 		cc.Settle()
-		if cc.allReady(len(eps)) {
+		if cc.allReady(ready) {
 			break
 		}
 		if st := cc.State(); st.Picker != nil {

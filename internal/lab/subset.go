@@ -149,7 +149,9 @@ func simulateSubsets(extra map[string]float64, clients, backends, size int) {
 	}
 	put("all", everyone)
 
-	// One backend added, one removed (the middle one).
+	// One backend added, one removed (the middle one): the default (the
+	// pure Assign), "sticky": true (Repair of the previous assignment) and
+	// the SRE book's algorithm (a reshuffle).
 	grown := keys
 	shrunk := slices.Delete(slices.Clone(base), backends/2, backends/2+1)
 	sre := sreSubsets(base, clients, size)
@@ -257,7 +259,7 @@ func subsetSummary(r Result) string {
 			fmt.Fprintf(&b, "       %-22s clients per backend %5.0f..%-5.0f calls per backend %.2f..%.2f× the mean\n", s.label,
 				e[pre+s.key+"_conns_min"], e[pre+s.key+"_conns_max"], e[pre+s.key+"_load_min_x"], e[pre+s.key+"_load_max_x"])
 		}
-		fmt.Fprintf(&b, "       memberships moved (of %.0f; bound %.0f): one backend added: Assign %.0f, Repair %.0f, SRE book %.0f; one removed: Assign %.0f, Repair %.0f, SRE book %.0f\n",
+		fmt.Fprintf(&b, "       memberships moved (of %.0f; bound %.0f): one backend added: default %.0f, sticky %.0f, SRE book %.0f; one removed: default %.0f, sticky %.0f, SRE book %.0f\n",
 			e[pre+"memberships"], e[pre+"bound"], e[pre+"add_assign"], e[pre+"add_repair"], e[pre+"add_sre"],
 			e[pre+"remove_assign"], e[pre+"remove_repair"], e[pre+"remove_sre"])
 	}
