@@ -45,7 +45,7 @@ go test -race -count=1 -timeout 20m ./...
 # the in-process side instrumented: run them once more without it.
 step "allocation and throughput tests without -race"
 go test -count=1 -run 'Alloc' ./balancer/...
-go test -count=1 -run 'TestProxyScenario' ./internal/lab
+go test -count=1 -run 'TestProxyScenario|TestRecoverAndRestart|TestFairness' ./internal/lab
 
 if [ "$fuzztime" != "0" ]; then
   step "fuzzing each target for $fuzztime"

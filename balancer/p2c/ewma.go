@@ -95,7 +95,7 @@ type endpointStats struct {
 	last      atomic.Int64  // nanotime of the last sample, or of creation
 	busySince atomic.Int64  // nanotime of the last pick that found nothing in flight
 	lastPick  atomic.Int64  // nanotime of the last pick; 0: never picked
-	gap       atomic.Int64  // EWMA of the time between two picks, in ns
+	gap       atomic.Int64  // EWMA of the time between two picks, in ns; negated while only a prior
 	// readySince is when this incarnation became READY, for slow start;
 	// set at creation, then read only.
 	readySince int64
@@ -135,11 +135,11 @@ func (s *endpointStats) behind(r *endpointStats) bool { return s.pass.Load()-r.p
 // unpicked before it is probed (within the probe interval).
 const probeGaps = 4
 
-func newEndpointStats(rtt float64, now int64, p *params) *endpointStats {
+func newEndpointStats(prior endpointPrior, now int64) *endpointStats {
 	s := &endpointStats{readySince: now}
-	s.ewma.Store(math.Float64bits(rtt))
+	s.ewma.Store(math.Float64bits(prior.rtt))
 	s.last.Store(now)
-	s.gap.Store(p.probe / probeGaps) // until picks tell
+	s.gap.Store(prior.gap) // until picks tell
 	return s
 }
 
@@ -195,20 +195,36 @@ func (s *endpointStats) start(now int64) {
 	if s.inFlight.Add(1) == 1 {
 		s.busySince.Store(now)
 	}
-	if prev := s.lastPick.Swap(now); prev != 0 && now > prev {
-		g := s.gap.Load()
+	s.foldGap(s.lastPick.Swap(now), now)
+}
+
+// foldGap folds a gap between picks at prev and now into the usual gap
+// (the first one measured replaces the prior). A probe's pick, already
+// stored by claimProbe, is folded there (prev == now here).
+func (s *endpointStats) foldGap(prev, now int64) {
+	if prev == 0 || now <= prev {
+		return
+	}
+	if g := s.gap.Load(); g > 0 {
 		s.gap.Store(g + (now-prev-g)/8)
+	} else {
+		s.gap.Store(now - prev)
 	}
 }
 
 // staleAfter is how long the endpoint may go without news before what is
-// known of it is stale: probeGaps of its usual gaps between picks, and at
-// most the probe interval. An identical backend that one hiccup made look
-// slow is thus probed again after a few of its turns; a backend that stays
-// slow sees its gap, and so its probes' spacing, grow with every probe
-// (each probe's gap counts), up to the probe interval.
+// known of it is stale: probeGaps of its usual gaps between picks, at least
+// a hundredth of the probe interval and at most all of it. An identical
+// backend that one hiccup made look slow is thus probed again after a few
+// of its turns; a backend that stays slow or failing sees its gap, and so
+// its probes' spacing, grow with every probe (each probe's gap counts), up
+// to the probe interval.
 func (s *endpointStats) staleAfter(p *params) int64 {
-	return min(probeGaps*s.gap.Load(), p.probe)
+	g := s.gap.Load()
+	if g < 0 {
+		g = -g // a prior
+	}
+	return min(max(probeGaps*g, p.probe/100), p.probe)
 }
 
 // probeDue reports whether the next pick that meets the endpoint must take
@@ -231,7 +247,11 @@ func (s *endpointStats) probeDue(now int64, n int64, w float64, p *params) bool 
 // another pick got there first (it then sees a fresh lastPick).
 func (s *endpointStats) claimProbe(now int64) bool {
 	old := s.lastPick.Load()
-	return now-old > 0 && s.lastPick.CompareAndSwap(old, now)
+	if now-old <= 0 || !s.lastPick.CompareAndSwap(old, now) {
+		return false
+	}
+	s.foldGap(old, now)
+	return true
 }
 
 // observe folds a sample of rtt ns taken at now into the EWMA:

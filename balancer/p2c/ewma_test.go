@@ -45,7 +45,7 @@ func TestObservePullsUp(t *testing.T) {
 // backend that was slow and is fast again is known to be fast at once.
 func TestObserveStaleSampleReplaces(t *testing.T) {
 	p := newParams(&Config{Decay: 10 * time.Second, ProbeInterval: time.Second, Tolerance: 2})
-	s := newEndpointStats(1*ms, 0, p)
+	s := newEndpointStats(endpointPrior{rtt: 1 * ms, gap: -p.probe / probeGaps}, 0)
 	s.observe(2*sec, 1, p) // the first sample replaces the prior
 	s.gap.Store(int64(10 * time.Millisecond))
 	gaps := func(n int64) int64 { return n * int64(10*time.Millisecond) }
@@ -72,30 +72,46 @@ func TestObserveStaleSampleReplaces(t *testing.T) {
 // gaps, at most the probe interval.
 func TestStartTracksGap(t *testing.T) {
 	p := newParams(&Config{Decay: 10 * time.Second, ProbeInterval: time.Second, Tolerance: 2})
-	s := newEndpointStats(1*ms, 0, p)
+	s := newEndpointStats(endpointPrior{rtt: 1 * ms, gap: -p.probe / probeGaps}, 0)
 	if got := s.staleAfter(p); got != int64(time.Second) {
-		t.Errorf("a new endpoint is stale after %v, want the probe interval", time.Duration(got))
+		t.Errorf("an endpoint with a prior gap of a quarter probe interval is stale after %v, want the probe interval", time.Duration(got))
 	}
 	ms := int64(time.Millisecond)
 	s.start(1000 * ms) // the first pick: no gap to measure
-	if got := s.gap.Load(); got != int64(time.Second)/probeGaps {
-		t.Errorf("gap after the first pick = %v, want unchanged", time.Duration(got))
+	if got := s.gap.Load(); got != -int64(time.Second)/probeGaps {
+		t.Errorf("gap after the first pick = %v, want the prior unchanged", time.Duration(got))
+	}
+	s.start(1007 * ms) // the first gap measured replaces the prior
+	if got := s.gap.Load(); got != 7*ms {
+		t.Errorf("gap after the second pick = %v, want the 7ms measured", time.Duration(got))
 	}
 	for i := range int64(200) {
-		s.start(1001*ms + i*ms)
+		s.start(1008*ms + i*ms)
 	}
 	if got := s.gap.Load(); got < 9*ms/10 || got > 11*ms/10 {
 		t.Errorf("gap after picks 1ms apart = %v, want about 1ms", time.Duration(got))
 	}
+	if got := s.staleAfter(p); got != p.probe/100 {
+		t.Errorf("staleAfter = %v, want its floor, a hundredth of the probe interval (%d gaps are less)", time.Duration(got), probeGaps)
+	}
+	s.gap.Store(int64(5 * time.Millisecond))
 	if got := s.staleAfter(p); got != probeGaps*s.gap.Load() {
 		t.Errorf("staleAfter = %v, want %d gaps", time.Duration(got), probeGaps)
+	}
+	// A probe's pick counts as a gap too (claimProbe stores the pick).
+	last := s.lastPick.Load()
+	if !s.claimProbe(last + int64(45*time.Millisecond)) {
+		t.Fatal("claimProbe failed")
+	}
+	if got := s.gap.Load(); got != int64(10*time.Millisecond) {
+		t.Errorf("gap after a probe 45ms after the last pick = %v, want 5ms + 40ms/8 = 10ms", time.Duration(got))
 	}
 }
 
 func TestProbeDue(t *testing.T) {
 	p := newParams(&Config{Decay: 10 * time.Second, ProbeInterval: time.Second, Tolerance: 2})
 	sec := int64(time.Second)
-	s := newEndpointStats(1*ms, 0, p)
+	s := newEndpointStats(endpointPrior{rtt: 1 * ms, gap: -p.probe / probeGaps}, 0)
 	if !s.probeDue(0, 0, 1, p) {
 		t.Errorf("an endpoint with no sample and nothing in flight is not due a probe")
 	}
@@ -451,7 +467,7 @@ func TestEndpointStatsSize(t *testing.T) {
 // sampledStats returns stats whose EWMA ewma came from samples (not the
 // prior of a new endpoint, which the first sample replaces).
 func sampledStats(ewma float64, now int64) *endpointStats {
-	s := newEndpointStats(ewma, now, tenSeconds)
+	s := newEndpointStats(endpointPrior{rtt: ewma, gap: -int64(time.Hour)}, now)
 	s.sampled.Store(true)
 	return s
 }
@@ -459,7 +475,7 @@ func sampledStats(ewma float64, now int64) *endpointStats {
 // The first sample replaces the prior a new endpoint starts with; the next
 // ones are averaged.
 func TestFirstSampleReplacesPrior(t *testing.T) {
-	s := newEndpointStats(10*ms, 0, tenSeconds)
+	s := newEndpointStats(endpointPrior{rtt: 10 * ms, gap: -int64(time.Hour)}, 0)
 	s.observe(1*ms, 1, tenSeconds)
 	if got := s.load(); got != 1*ms {
 		t.Errorf("prior 10ms, first sample 1ms: EWMA %v, want 1ms", time.Duration(got))

@@ -107,7 +107,8 @@ func (b *p2cBalancer) UpdateState(state balancer.State) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	now := nanotime()
-	prior := -1.0 // the prior of new endpoints, computed when one is seen
+	var prior endpointPrior // of new endpoints, computed when one is seen
+	priorSet := false
 	stats := resolver.NewEndpointMap[*endpointStats]()
 	var ready []pickEndpoint
 	for _, c := range children {
@@ -116,10 +117,10 @@ func (b *p2cBalancer) UpdateState(state balancer.State) {
 		}
 		s, ok := b.stats.Get(c.Endpoint)
 		if !ok {
-			if prior < 0 {
-				prior = b.priorLocked()
+			if !priorSet {
+				prior, priorSet = b.priorLocked(), true
 			}
-			s = newEndpointStats(prior, now, b.params)
+			s = newEndpointStats(prior, now)
 		}
 		stats.Set(c.Endpoint, s)
 		var warmAt int64
@@ -143,23 +144,41 @@ func (b *p2cBalancer) UpdateState(state balancer.State) {
 	})
 }
 
-// priorLocked returns the latency a new endpoint starts with until its
-// first sample: the median EWMA of the endpoints already sampled, or
-// DefaultRTT when there are none. A new backend is thus taken to be like
-// the others, and gets calls at once under load; a DefaultRTT well above
-// a fast fleet's latency would keep it out until its prior decayed.
-func (b *p2cBalancer) priorLocked() float64 {
-	var known []float64
+// endpointPrior is what a new endpoint is taken to be until its own calls
+// tell: its latency and its usual gap between picks.
+type endpointPrior struct {
+	rtt float64 // ns
+	gap int64   // ns, negated: a prior, which the first measured gap replaces
+}
+
+// priorLocked returns the prior of a new endpoint: like the others, the
+// median EWMA of the endpoints sampled so far (DefaultRTT when there are
+// none) and the median of the gaps between picks that they have measured
+// (none when none has: staleAfter's floor then applies). A new backend thus gets
+// calls at once under load, and if its first call is slow it is probed
+// again after a few of the others' usual gaps; a DefaultRTT well above a
+// fast fleet's latency would keep it out until its prior decayed.
+func (b *p2cBalancer) priorLocked() endpointPrior {
+	var rtts []float64
+	var gaps []int64
 	for _, s := range b.stats.Values() {
 		if s.sampled.Load() {
-			known = append(known, s.load())
+			rtts = append(rtts, s.load())
+		}
+		if g := s.gap.Load(); g > 0 {
+			gaps = append(gaps, g)
 		}
 	}
-	if len(known) == 0 {
-		return b.params.defaultRTT
+	prior := endpointPrior{rtt: b.params.defaultRTT}
+	if len(rtts) > 0 {
+		slices.Sort(rtts)
+		prior.rtt = rtts[len(rtts)/2]
 	}
-	slices.Sort(known)
-	return known[len(known)/2]
+	if len(gaps) > 0 {
+		slices.Sort(gaps)
+		prior.gap = -gaps[len(gaps)/2]
+	}
+	return prior
 }
 
 // pickEndpoint is a READY endpoint as the picker sees it.
