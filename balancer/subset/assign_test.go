@@ -227,7 +227,7 @@ func TestChurn(t *testing.T) {
 		repaired := Repair(before, ch.backends, size)
 		sre := sreAssign(ch.backends, clients, size)
 		got, rep, full := churn(before, after), churn(before, repaired), churn(sreBefore, sre)
-		t.Logf("%s: Assign %d, Repair %d, SRE %d memberships changed (of %d; bound %d)", ch.name, got, rep, full, clients*size, bound)
+		t.Logf("%s: memberships changed: Assign (default) %d, Repair (sticky) %d, SRE book reshuffle %d (of %d; bound %d)", ch.name, got, rep, full, clients*size, bound)
 		if st := measure(ch.backends, repaired); st.maxConns-st.minConns > 1 {
 			t.Errorf("%s: Repair leaves clients per backend from %d to %d", ch.name, st.minConns, st.maxConns)
 		}

@@ -21,8 +21,8 @@ import (
 // the result depends on the history of sets, not on the set alone: clients
 // that started at different times, or missed an update, hold different
 // assignments, and their subsets together are no longer balanced. The
-// policy therefore uses Assign; Repair is here to measure what a stateful
-// assignment would gain (see the package documentation).
+// policy therefore uses Assign by default, and Repair only when its config
+// says "sticky": true (see the package documentation).
 func Repair(prev [][]string, backends []string, size int) [][]string {
 	keys := slices.Clone(backends)
 	sort.Strings(keys)

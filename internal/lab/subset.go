@@ -40,7 +40,7 @@ var subsetScn = Scenario{
 	Name: "subset",
 	Doc: fmt.Sprintf("%d real clients × 12 backends, subsets of %d, through deterministic_subset; then simulated fleets "+
 		"(300 clients × 300 backends and 1000 × 5000, subsets of 10): connections and calls per backend, and memberships "+
-		"moved when one backend joins or leaves", subsetRealClients, subsetRealSize),
+		"moved when one backend joins or leaves (default, \"sticky\": true, and the SRE book's reshuffle)", subsetRealClients, subsetRealSize),
 	Initial:    12,
 	Strategies: []string{"dnspoll+round_robin"},
 	Duration:   time.Second, // unused: the probe decides

@@ -162,16 +162,25 @@ func (r *kubeResolver) logProblems(problems []string) {
 }
 
 // fingerprint is a comparable digest of a set: addresses and attributes.
+// It is computed on every change of every slice, so it avoids fmt: with
+// 10,000 endpoints, formatting Info with %+v took 10 ms a change.
 func fingerprint(eps []resolver.Endpoint) []string {
 	fp := make([]string, 0, len(eps))
+	var b strings.Builder
 	for _, ep := range eps {
-		var b strings.Builder
+		b.Reset()
 		for _, a := range ep.Addresses {
 			b.WriteString(a.Addr)
 			b.WriteByte(',')
 		}
 		info, _ := InfoFromEndpoint(ep)
-		fmt.Fprintf(&b, "%+v", info)
+		for _, f := range [...]string{info.Namespace, info.Service, info.Kind, info.Name, info.Zone, info.NodeName, info.Hostname} {
+			b.WriteString(f)
+			b.WriteByte(0) // not in any of the fields (Kubernetes names and labels)
+		}
+		if info.Terminating {
+			b.WriteByte('T')
+		}
 		fp = append(fp, b.String())
 	}
 	return fp

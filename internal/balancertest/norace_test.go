@@ -1,0 +1,5 @@
+//go:build !race
+
+package balancertest
+
+const raceEnabled = false

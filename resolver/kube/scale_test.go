@@ -1,0 +1,288 @@
+package kube
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"runtime"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc/balancer"
+	"google.golang.org/grpc/balancer/roundrobin"
+	"google.golang.org/grpc/connectivity"
+	"google.golang.org/grpc/resolver"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/grpclb/grpclb/internal/balancertest"
+	"github.com/grpclb/grpclb/internal/kubetest"
+	"github.com/grpclb/grpclb/internal/resolvertest"
+)
+
+// Figures of the 10,000-endpoint test.
+const (
+	scaleSlices    = 100 // EndpointSlices, of scalePerSlice endpoints each (the controller's default maximum)
+	scalePerSlice  = 100
+	scaleEndpoints = scaleSlices * scalePerSlice
+	scaleChanges   = 50
+	// scaleP99 is the acceptance bound on the time from an EndpointSlice
+	// write to the resolver's UpdateState. The race detector slows the
+	// resolver several times over, so under -race only a bound that
+	// catches a broken path is checked.
+	scaleP99     = 100 * time.Millisecond
+	scaleP99Race = 2 * time.Second
+)
+
+// scaleAddr is the n-th endpoint address: IPv6 documentation addresses
+// (2001:db8:1::/48, apart from DocMap's 2001:db8::/64), as there are only
+// 759 IPv4 ones. Nothing dials them.
+func scaleAddr(n int) string {
+	return netip.AddrFrom16([16]byte{0x20, 0x01, 0x0d, 0xb8, 0, 1, 12: byte(n >> 24), 13: byte(n >> 16), 14: byte(n >> 8), 15: byte(n)}).String()
+}
+
+// stampCC is the resolver's ClientConn in the 10,000-endpoint test. It
+// keeps only the last state (the recording ClientConn would keep every
+// one), hands each state to a balancer over fake SubConns once one is
+// attached, as grpc-go's channel does (synchronously, in the resolver's
+// call), and notes when an awaited address first appears: at the
+// resolver's UpdateState, and once the balancer has published the picker
+// with the new endpoint READY.
+type stampCC struct {
+	resolvertest.RecordingCC // ReportError and the rest; UpdateState is ours
+
+	mu     sync.Mutex
+	last   resolver.State
+	states int
+	want   string
+	picked chan [2]time.Time // when want arrived, and when the picker had it
+	bal    balancer.Balancer
+	bcc    *balancertest.ClientConn
+}
+
+func (c *stampCC) UpdateState(s resolver.State) error {
+	now := time.Now()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.last = s
+	c.states++
+	found := c.want != "" && slices.ContainsFunc(s.Endpoints, func(ep resolver.Endpoint) bool {
+		return len(ep.Addresses) > 0 && ep.Addresses[0].Addr == c.want
+	})
+	if c.bal != nil {
+		if err := c.bal.UpdateClientConnState(balancer.ClientConnState{ResolverState: s}); err != nil {
+			return err
+		}
+		c.bcc.Settle()
+	}
+	if found {
+		c.want = ""
+		c.picked <- [2]time.Time{now, time.Now()}
+	}
+	return nil
+}
+
+// await sets the address whose arrival the next UpdateState reports.
+func (c *stampCC) await(addr string) {
+	c.mu.Lock()
+	c.want = addr
+	c.mu.Unlock()
+}
+
+func (c *stampCC) lastState() (resolver.State, int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.last, c.states
+}
+
+// attach builds round_robin over fake SubConns, gives it the last state
+// and makes every SubConn READY; from then on every state goes to it.
+func (c *stampCC) attach(tb testing.TB) {
+	tb.Helper()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.bcc = &balancertest.ClientConn{}
+	c.bal = balancer.Get(roundrobin.Name).Build(c.bcc, balancer.BuildOptions{})
+	if err := c.bal.UpdateClientConnState(balancer.ClientConnState{ResolverState: c.last}); err != nil {
+		tb.Fatal(err)
+	}
+	c.bcc.Settle()
+	if st := c.bcc.State(); st.ConnectivityState != connectivity.Ready {
+		tb.Fatalf("round_robin over %d endpoints is %v after settling", len(c.last.Endpoints), st.ConnectivityState)
+	}
+}
+
+func (c *stampCC) close() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.bal != nil {
+		c.bal.Close()
+		c.bal = nil
+	}
+}
+
+// heapInUse returns the live heap after a collection.
+func heapInUse() uint64 {
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return m.HeapAlloc
+}
+
+// TestTenThousandEndpoints follows a Service of 10,000 endpoints in 100
+// EndpointSlices on a real kube-apiserver, then changes one endpoint 50
+// times (each time in another slice) and measures the time from the API
+// write to the resolver's UpdateState, p50 and p99, which must be at most
+// 100 ms. Without the race detector it also measures the time to
+// grpc-go's round_robin's new picker with the new endpoint READY (fake
+// SubConns made READY at once: no connection is dialled), reported but
+// not checked: that part is grpc-go's (see internal/balancertest's
+// BenchmarkScale), and bringing round_robin's 10,000 SubConns READY one
+// by one first takes about half a minute (endpointsharding rebuilds from
+// every endpoint on each change).
+func TestTenThousandEndpoints(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: 10,000 endpoints on a real kube-apiserver")
+	}
+	api := kubetest.Start(t)
+	client := api.Client()
+	ns := api.Namespace(t)
+	const svc = "huge"
+	headless(t, client, ns, svc)
+	ports := []discoveryv1.EndpointPort{tcpPort("grpc", 50051)}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	sliceAPI := client.DiscoveryV1().EndpointSlices(ns)
+
+	start := time.Now()
+	objs := make([]*discoveryv1.EndpointSlice, scaleSlices)
+	for s := range objs {
+		eps := make([]ep, scalePerSlice)
+		for i := range eps {
+			n := s*scalePerSlice + i
+			eps[i] = ep{ip: scaleAddr(n), pod: fmt.Sprintf("%s-%d", svc, n), zone: fmt.Sprintf("zone-%d", n%3)}
+		}
+		obj, err := sliceAPI.Create(ctx, slice(ns, svc, fmt.Sprintf("%s-%03d", svc, s), discoveryv1.AddressTypeIPv6, ports, eps...), metav1.CreateOptions{})
+		if err != nil {
+			t.Fatalf("creating slice %d: %v", s, err)
+		}
+		objs[s] = obj
+	}
+	t.Logf("%d endpoints in %d EndpointSlices created in %v", scaleEndpoints, scaleSlices, time.Since(start).Round(time.Millisecond))
+
+	before := heapInUse()
+	cc := &stampCC{picked: make(chan [2]time.Time, 1)}
+	defer cc.close()
+	b := NewBuilder(Options{Config: api.Config(), Logger: quiet})
+	start = time.Now()
+	r := resolvertest.Build(t, b, fmt.Sprintf("kubernetes:///%s.%s:grpc", svc, ns), cc)
+	defer r.Close()
+	resolvertest.Eventually(t, time.Minute, fmt.Sprintf("the resolver publishes %d endpoints", scaleEndpoints), func() bool {
+		s, _ := cc.lastState()
+		return len(s.Endpoints) == scaleEndpoints
+	})
+	initial := time.Since(start)
+	last, _ := cc.lastState()
+	retained := int64(heapInUse()) - int64(before)
+	runtime.KeepAlive(r)
+	t.Logf("all %d endpoints published %v after the resolver was built; resolver + published state retain %d B per endpoint",
+		scaleEndpoints, initial.Round(time.Millisecond), retained/scaleEndpoints)
+	for i, ep := range last.Endpoints[:3] {
+		info, _ := InfoFromEndpoint(ep)
+		if ep.Addresses[0].Addr == "" || info.Service != svc || info.Zone == "" {
+			t.Fatalf("endpoint %d is %+v (info %+v)", i, ep, info)
+		}
+	}
+
+	withPicker := !raceEnabled
+	if withPicker {
+		start = time.Now()
+		cc.attach(t)
+		t.Logf("round_robin over %d fake SubConns built and READY in %v", scaleEndpoints, time.Since(start).Round(time.Millisecond))
+	}
+
+	toResolver := make([]time.Duration, 0, scaleChanges)
+	toPicker := make([]time.Duration, 0, scaleChanges)
+	for i := range scaleChanges {
+		s := (i * 37) % scaleSlices // another slice each time
+		k := i % scalePerSlice
+		addr := scaleAddr(scaleEndpoints + i) // a new address for one endpoint
+		obj := objs[s].DeepCopy()
+		obj.Endpoints[k].Addresses = []string{addr}
+		want := "[" + addr + "]:50051"
+		cc.await(want)
+		_, before := cc.lastState()
+		written := time.Now()
+		updated, err := sliceAPI.Update(ctx, obj, metav1.UpdateOptions{})
+		if err != nil {
+			t.Fatalf("change %d: updating slice %s: %v", i, obj.Name, err)
+		}
+		objs[s] = updated
+		select {
+		case at := <-cc.picked:
+			toResolver = append(toResolver, at[0].Sub(written))
+			toPicker = append(toPicker, at[1].Sub(written))
+		case <-time.After(10 * time.Second):
+			_, after := cc.lastState()
+			t.Fatalf("change %d: %s not published within 10 s (%d states before the write, %d now)", i, want, before, after)
+		}
+	}
+	if s, _ := cc.lastState(); len(s.Endpoints) != scaleEndpoints {
+		t.Errorf("after the changes the resolver publishes %d endpoints, want %d", len(s.Endpoints), scaleEndpoints)
+	}
+	if withPicker {
+		if st := cc.bcc.State(); st.ConnectivityState != connectivity.Ready {
+			t.Errorf("round_robin is %v after the changes", st.ConnectivityState)
+		}
+	}
+	slices.Sort(toResolver)
+	slices.Sort(toPicker)
+	pct := func(ds []time.Duration, q float64) time.Duration {
+		return resolvertest.Percentile(ds, q).Round(10 * time.Microsecond)
+	}
+	t.Logf("EndpointSlice write → resolver UpdateState, %d changes of 1 endpoint in %d: p50 %v, p99 %v, max %v",
+		scaleChanges, scaleEndpoints, pct(toResolver, 0.5), pct(toResolver, 0.99), pct(toResolver, 1))
+	if withPicker {
+		t.Logf("EndpointSlice write → grpc-go round_robin's picker with the new endpoint READY: p50 %v, p99 %v, max %v",
+			pct(toPicker, 0.5), pct(toPicker, 0.99), pct(toPicker, 1))
+	}
+	bound := scaleP99
+	if raceEnabled {
+		bound = scaleP99Race
+	}
+	if p99 := resolvertest.Percentile(toResolver, 0.99); p99 > bound {
+		t.Errorf("EndpointSlice write → resolver UpdateState p99 %v, want at most %v", p99, bound)
+	}
+}
+
+// scaleSliceObjects builds the 10,000-endpoint service's slices in memory.
+func scaleSliceObjects(ns, svc string) []*discoveryv1.EndpointSlice {
+	ports := []discoveryv1.EndpointPort{tcpPort("grpc", 50051)}
+	out := make([]*discoveryv1.EndpointSlice, scaleSlices)
+	for s := range out {
+		eps := make([]ep, scalePerSlice)
+		for i := range eps {
+			n := s*scalePerSlice + i
+			eps[i] = ep{ip: scaleAddr(n), pod: fmt.Sprintf("%s-%d", svc, n), zone: fmt.Sprintf("zone-%d", n%3)}
+		}
+		out[s] = slice(ns, svc, fmt.Sprintf("%s-%03d", svc, s), discoveryv1.AddressTypeIPv6, ports, eps...)
+	}
+	return out
+}
+
+// BenchmarkResolve10k measures the resolver's work per change of a
+// 10,000-endpoint service: the endpoint set from the slices, and its
+// fingerprint (compared with the last published one).
+func BenchmarkResolve10k(b *testing.B) {
+	objs := scaleSliceObjects("ns", "huge")
+	tg := target{namespace: "ns", service: "huge", port: portSpec{name: "grpc"}}
+	b.ReportAllocs()
+	for b.Loop() {
+		set := endpointsFrom(objs, tg)
+		if len(fingerprint(set.endpoints)) != scaleEndpoints {
+			b.Fatal("wrong count")
+		}
+	}
+}
