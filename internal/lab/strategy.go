@@ -175,7 +175,7 @@ var strategies = []Strategy{
 	},
 	{
 		Name: "dns+p2c_ewma",
-		Doc:  "dns:/// + grpclb's p2c_ewma: the cheaper of two distinct random backends by peak-EWMA latency × (in flight + 1)",
+		Doc:  "dns:/// + grpclb's p2c_ewma: two distinct random backends, the clearly cheaper by EWMA latency × load, alike ones taking turns, stale ones probed",
 		Dial: func(w *World, p Params) (Client, error) {
 			return dialDNS("dns", grpc.WithDefaultServiceConfig(`{"loadBalancingConfig":[{"p2c_ewma":{}}]}`))(w, p)
 		},
