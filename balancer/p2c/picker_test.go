@@ -62,6 +62,23 @@ var (
 	success  = balancer.DoneInfo{BytesSent: true, BytesReceived: true}
 )
 
+// tallyAt makes n picks at the instant now (no time passes, so no probe
+// falls due), each completed at once without a sample, and counts them by
+// endpoint address.
+func tallyAt(t *testing.T, p *picker, n int, now int64) map[string]int {
+	t.Helper()
+	counts := make(map[string]int)
+	for range n {
+		res, tr, err := p.pick(pickInfo, now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		counts[addrOf(res)]++
+		tr.finishAt(noSample, now)
+	}
+	return counts
+}
+
 // tally makes n picks, each completed at once with info, and counts them by
 // endpoint address.
 func tally(t *testing.T, p balancer.Picker, n int, info balancer.DoneInfo) map[string]int {
@@ -104,7 +121,7 @@ func TestPickNeverPicksTheDearest(t *testing.T) {
 			equalize(p)
 			dear := p.endpoints[n-1]
 			dear.stats.ewma.Store(math.Float64bits(1 * sec))
-			counts := tally(t, p, 20000, noSample)
+			counts := tallyAt(t, p, 20000, dear.stats.last.Load())
 			for addr, c := range counts {
 				if b.statsOf(addr) == dear.stats {
 					t.Errorf("the endpoint with a 1s EWMA got %d of 20000 picks, want 0", c)
@@ -219,7 +236,7 @@ func TestSlowEndpointIsNotStarved(t *testing.T) {
 	now := nanotime()
 	slow.ewma.Store(math.Float64bits(1 * sec))
 
-	if counts := tally(t, p, 1000, noSample); counts["10.0.0.0:8080"] != 0 {
+	if counts := tallyAt(t, p, 1000, slow.last.Load()); counts["10.0.0.0:8080"] != 0 {
 		t.Fatalf("the slow endpoint got %d of 1000 picks right after its slow call, want 0", counts["10.0.0.0:8080"])
 	}
 	// A second later (on the test's clock) a probe is due.
@@ -256,13 +273,15 @@ func TestSlowEndpointIsNotStarved(t *testing.T) {
 // its speed; cancelled calls change nothing.
 func TestPickAvoidsFailingEndpoint(t *testing.T) {
 	_, _, p := build(t, 2, "")
-	res, err := p.Pick(pickInfo)
+	now := nanotime()
+	res, tr, err := p.pick(pickInfo, now)
 	if err != nil {
 		t.Fatal(err)
 	}
 	bad := addrOf(res)
-	res.Done(balancer.DoneInfo{Err: errUnavailable})
-	counts := tally(t, p, 1000, success)
+	tr.finishAt(balancer.DoneInfo{Err: errUnavailable}, now)
+	// On the test's clock, so that no probe falls due.
+	counts := tallyAt(t, p, 1000, now)
 	if counts[bad] != 0 {
 		t.Errorf("the endpoint that failed with Unavailable got %d of 1000 picks, want 0", counts[bad])
 	}
