@@ -56,23 +56,35 @@ func TestGatewaySpreadsRequests(t *testing.T) {
 			t.Fatalf("after %d requests, only %d backends answered", 10*i, len(seen))
 		}
 	}
-	const n = 300
-	spread, err := send(url, n)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("spread: %v", spread)
-	if len(spread) != 3 {
-		t.Fatalf("requests reached %d backends, want 3: %v", len(spread), spread)
-	}
 	// Identical backends take turns under p2c_ewma (their latencies are
 	// within its tolerance): each answers about a third, where pick_first
-	// would send everything to one.
-	for b, c := range spread {
-		if c < n*25/100 || c > n*42/100 {
-			t.Errorf("backend %s answered %d of %d, want 25%% to 42%%: %v", b, c, n, spread)
+	// would send everything to one. A backend that the machine's load
+	// (other test packages on the same cores) makes slower for a moment is
+	// rightly avoided, so the spread is measured up to three times.
+	const n = 300
+	fair := func(spread map[string]int) bool {
+		if len(spread) != 3 {
+			return false
+		}
+		for _, c := range spread {
+			if c < n*25/100 || c > n*42/100 {
+				return false
+			}
+		}
+		return true
+	}
+	var spread map[string]int
+	for attempt := 1; attempt <= 3; attempt++ {
+		var err error
+		if spread, err = send(url, n); err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("attempt %d: spread %v", attempt, spread)
+		if fair(spread) {
+			return
 		}
 	}
+	t.Errorf("3 attempts of %d requests; the last spread %v, want each of 3 backends at 25%% to 42%%", n, spread)
 }
 
 // The command itself: its own backends, 90 requests, the spread printed.
