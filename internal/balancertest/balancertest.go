@@ -257,9 +257,15 @@ func BuildReady(name, config string, eps []resolver.Endpoint, ready int, nudge .
 			break
 		}
 		if st := cc.State(); st.Picker != nil {
+			// ring_hash without a hash key walks the ring from a random
+			// point and connects at most one idle endpoint per pick, so
+			// one pick a round would need about n·H(n) rounds: pick as
+			// many times as there are endpoints.
 			for _, ctx := range nudge {
-				if res, err := st.Picker.Pick(balancer.PickInfo{Ctx: ctx}); err == nil && res.Done != nil {
-					res.Done(balancer.DoneInfo{})
+				for range max(len(eps), 1) {
+					if res, err := st.Picker.Pick(balancer.PickInfo{Ctx: ctx}); err == nil && res.Done != nil {
+						res.Done(balancer.DoneInfo{})
+					}
 				}
 			}
 		}
