@@ -30,7 +30,7 @@ const (
 	DefaultProbeInterval = time.Second
 	// DefaultTolerance is the factor within which two endpoints' costs count
 	// as equal.
-	DefaultTolerance = 2.0
+	DefaultTolerance = 3.0
 )
 
 // maxTolerance bounds Tolerance: beyond it the policy is round robin with
@@ -45,7 +45,7 @@ const maxDuration = time.Hour
 // in a service config's loadBalancingConfig, is
 //
 //	{"decay": "10s", "defaultRTT": "10ms", "errorPenalty": "1s",
-//	 "probeInterval": "1s", "tolerance": 2}
+//	 "probeInterval": "1s", "tolerance": 3}
 //
 // where every field is optional. See the package documentation for what
 // each field does.

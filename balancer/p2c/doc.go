@@ -39,8 +39,8 @@
 //     four back. The noise in the latencies of identical backends thus never
 //     decides, and they share calls as evenly as round robin: in the lab's
 //     fairness scenarios (3 and 10 backends, 1 to 64 callers) the busiest
-//     backend takes at most 1.11× the calls of the least used over any
-//     second, and 1.013× over the run.
+//     backend takes at most 1.13× the calls of the least used over any
+//     second, and 1.011× over the run.
 //
 // latency is an EWMA of the endpoint's latencies. With nothing
 // else in flight this is Finagle's and Linkerd's latency × (in flight + 1).
@@ -75,7 +75,7 @@
 // # Configuration
 //
 //	{"p2c_ewma": {"decay": "10s", "defaultRTT": "10ms", "errorPenalty": "1s",
-//	              "probeInterval": "1s", "tolerance": 2}
+//	              "probeInterval": "1s", "tolerance": 3}
 //
 // Every field is optional. Durations are strings in Go's form ("250ms",
 // "1m30s"), which covers protobuf's JSON form of a Duration ("10s",
@@ -96,7 +96,7 @@
 //     without a call (see Probe above); a recovered backend gets calls
 //     again within about this long, a bad one gets about one call this
 //     often.
-//   - tolerance, default 2, in [1, 100]: endpoints whose latencies are
+//   - tolerance, default 3, in [1, 100]: endpoints whose latencies are
 //     within this factor of each other take turns; 1 is classic P2C, where
 //     every difference counts.
 //   - slowStart, default off: {"window": "10s", "aggression": 1.0,
@@ -117,17 +117,24 @@
 //
 //   - Pull: a sample pulls the EWMA towards itself with weight
 //     1 - exp(-Δt/decay), Δt the time since the previous sample, and at
-//     least 1/8: a 50× slower call makes an endpoint about 7× dearer at
-//     once, enough to leave the tolerance band, while one hiccup of a
-//     healthy backend is forgotten within a few calls. (A peak EWMA, which
-//     takes a higher sample whole, left identical backends out of turn
-//     after every hiccup and split them 2:1.)
+//     least 1/8, in the geometric mean (EWMA^w × sample^(1-w)) for an
+//     answered call. Latencies are heavy-tailed: a GC pause or a
+//     descheduled thread makes one call of a healthy backend 10× slower,
+//     which moves the geometric mean 1.33× and the arithmetic one 2×.
+//     With the arithmetic mean and a 2× band, such hiccups took identical
+//     backends out of turn (10 backends × 8 callers: 1.4–1.6 max/min over
+//     1 s windows); with the geometric mean and a 3× band, 1.03–1.05. A
+//     backend 50× slower leaves the band on its third call, and its calls
+//     in flight count at once (see latency). (A peak EWMA, which takes a
+//     higher sample whole, split identical backends 2:1.)
 //   - Fresh: an endpoint's first sample, and a sample after it went
 //     without one for its stale time (see Probe), replaces the EWMA.
 //   - Unwell: a call that failed with Unavailable, DeadlineExceeded,
 //     Internal, ResourceExhausted or Unknown (which includes errors that are
 //     not gRPC statuses) counts as max(latency, errorPenalty), so that a
-//     backend failing fast does not look fast. DeadlineExceeded counts even
+//     backend failing fast does not look fast, and pulls in the
+//     arithmetic mean: a failure is evidence, not noise, and one makes a
+//     fast endpoint about 12× dearer at once. DeadlineExceeded counts even
 //     when the caller's deadline was too short for any backend.
 //   - Answered: any other code (NotFound, InvalidArgument,
 //     PermissionDenied, ...) is an answer of a working backend and counts

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"strings"
 	"testing"
 	"time"
 	"unsafe"
@@ -25,15 +26,19 @@ func near(got, want float64) bool {
 	return math.Abs(got-want) <= 1e-9*math.Abs(want)
 }
 
+// geo is old pulled towards rtt by pull in the geometric mean, as an
+// answered call pulls the EWMA.
+func geo(old, rtt, pull float64) float64 { return old * math.Pow(rtt/old, pull) }
+
 var tenSeconds = newParams(&Config{Decay: 10 * time.Second, DefaultRTT: DefaultRTT, ErrorPenalty: time.Second, ProbeInterval: time.Hour, Tolerance: DefaultTolerance})
 
-// A sample above the EWMA pulls it up by the same weight as one below
-// pulls it down: one hiccup does not take an endpoint out of the tolerance
-// band (a peak EWMA would take the sample whole).
+// A sample above the EWMA pulls it up by the same weight (in the geometric
+// mean) as one below pulls it down: one hiccup does not take an endpoint
+// out of the tolerance band (a peak EWMA would take the sample whole).
 func TestObservePullsUp(t *testing.T) {
 	s := sampledStats(10*ms, 0)
-	s.observe(50*ms, 1, tenSeconds)
-	if got, want := s.load(), 10*ms+40*ms*minPull; !near(got, want) {
+	s.observe(50*ms, 1, tenSeconds, answered)
+	if got, want := s.load(), geo(10*ms, 50*ms, minPull); !near(got, want) {
 		t.Errorf("after a 50ms sample over a 10ms EWMA: EWMA = %v, want %v", time.Duration(got), time.Duration(want))
 	}
 	if got := s.last.Load(); got != 1 {
@@ -46,23 +51,23 @@ func TestObservePullsUp(t *testing.T) {
 func TestObserveStaleSampleReplaces(t *testing.T) {
 	p := newParams(&Config{Decay: 10 * time.Second, ProbeInterval: time.Second, Tolerance: 2})
 	s := newEndpointStats(endpointPrior{rtt: 1 * ms, gap: -p.probe / probeGaps}, 0)
-	s.observe(2*sec, 1, p) // the first sample replaces the prior
+	s.observe(2*sec, 1, p, answered) // the first sample replaces the prior
 	s.gap.Store(int64(10 * time.Millisecond))
 	gaps := func(n int64) int64 { return n * int64(10*time.Millisecond) }
 	// Half of probeGaps later: averaged.
-	s.observe(1*ms, 1+gaps(probeGaps/2), p)
-	if got := s.load(); got < 1*sec {
-		t.Fatalf("a sample %d gaps after a 2s one moved the EWMA to %v, want it averaged", probeGaps/2, time.Duration(got))
+	s.observe(1*ms, 1+gaps(probeGaps/2), p, answered)
+	if got, want := s.load(), geo(2*sec, 1*ms, minPull); !near(got, want) {
+		t.Fatalf("a sample %d gaps after a 2s one moved the EWMA to %v, want it averaged (%v)", probeGaps/2, time.Duration(got), time.Duration(want))
 	}
 	// probeGaps more: stale, replaced.
 	at := 1 + gaps(probeGaps/2) + gaps(probeGaps)
-	s.observe(3*ms, at, p)
+	s.observe(3*ms, at, p, answered)
 	if got := s.load(); got != 3*ms {
 		t.Errorf("a sample %d gaps after the last = %v, want it to replace the EWMA (3ms)", probeGaps, time.Duration(got))
 	}
 	// However long the gap, evidence is stale after the probe interval.
 	s.gap.Store(int64(time.Hour))
-	s.observe(7*ms, at+int64(time.Second), p)
+	s.observe(7*ms, at+int64(time.Second), p, answered)
 	if got := s.load(); got != 7*ms {
 		t.Errorf("a sample a probe interval after the last = %v, want it to replace the EWMA (7ms)", time.Duration(got))
 	}
@@ -118,7 +123,7 @@ func TestProbeDue(t *testing.T) {
 	if s.probeDue(0, 1, 1, p) {
 		t.Errorf("an endpoint with a call in flight is due a probe")
 	}
-	s.observe(1*ms, 1, p)
+	s.observe(1*ms, 1, p, answered)
 	s.start(2)
 	s.inFlight.Add(-1)
 	if s.probeDue(sec, 0, 1, p) {
@@ -149,11 +154,11 @@ func TestObserveDecay(t *testing.T) {
 		want    float64
 		comment string
 	}{
-		{"one decay", 50 * ms, decay, 10 * ms, 50*ms*math.Exp(-1) + 10*ms*(1-math.Exp(-1)), "weight 1/e left on the old EWMA"},
-		{"three decays", 50 * ms, 3 * decay, 10 * ms, 50*ms*math.Exp(-3) + 10*ms*(1-math.Exp(-3)), ""},
-		{"same instant", 50 * ms, 0, 10 * ms, 50*ms - 40*ms*minPull, "no time passed: the least weight, minPull"},
-		{"clock behind", 50 * ms, -5, 10 * ms, 50*ms - 40*ms*minPull, "a reading taken before the last sample counts as no time"},
-		{"1ms later", 50 * ms, int64(time.Millisecond), 10 * ms, 50*ms - 40*ms*minPull, "the time-based weight is below minPull"},
+		{"one decay", 50 * ms, decay, 10 * ms, geo(50*ms, 10*ms, 1-math.Exp(-1)), "weight 1/e left on the old EWMA"},
+		{"three decays", 50 * ms, 3 * decay, 10 * ms, geo(50*ms, 10*ms, 1-math.Exp(-3)), ""},
+		{"same instant", 50 * ms, 0, 10 * ms, geo(50*ms, 10*ms, minPull), "no time passed: the least weight, minPull"},
+		{"clock behind", 50 * ms, -5, 10 * ms, geo(50*ms, 10*ms, minPull), "a reading taken before the last sample counts as no time"},
+		{"1ms later", 50 * ms, int64(time.Millisecond), 10 * ms, geo(50*ms, 10*ms, minPull), "the time-based weight is below minPull"},
 		{"long ago", 50 * ms, 100 * decay, 10 * ms, 10 * ms, "the old EWMA is forgotten"},
 		{"equal", 10 * ms, decay, 10 * ms, 10 * ms, ""},
 		{"floor", 10 * ms, 100 * decay, 0, minRTT, "samples count as at least 1µs"},
@@ -162,7 +167,7 @@ func TestObserveDecay(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			const t0 = int64(1e12)
 			s := sampledStats(tt.ewma, t0)
-			s.observe(tt.rtt, t0+tt.dt, tenSeconds)
+			s.observe(tt.rtt, t0+tt.dt, tenSeconds, answered)
 			if got := s.load(); !near(got, tt.want) {
 				t.Errorf("EWMA %v, %v later a sample of %v: got %v, want %v (%s)",
 					time.Duration(tt.ewma), time.Duration(tt.dt), time.Duration(tt.rtt), time.Duration(got), time.Duration(tt.want), tt.comment)
@@ -178,35 +183,35 @@ func TestObserveDecay(t *testing.T) {
 func TestObserveRecovery(t *testing.T) {
 	t.Run("sparse: time-based", func(t *testing.T) {
 		s := sampledStats(1*ms, 0)
-		s.observe(100*ms, 0, tenSeconds)
+		s.observe(100*ms, 0, tenSeconds, answered)
 		peak := s.load()
-		s.observe(1*ms, int64(20*time.Second), tenSeconds)
-		want := 1*ms + (peak-1*ms)*math.Exp(-2)
+		s.observe(1*ms, int64(20*time.Second), tenSeconds, answered)
+		want := geo(peak, 1*ms, 1-math.Exp(-2))
 		if got := s.load(); !near(got, want) {
 			t.Errorf("a sample 20s after a 100ms one: EWMA = %v, want %v (weight by time)", time.Duration(got), time.Duration(want))
 		}
 	})
 	t.Run("a sample a second: minPull", func(t *testing.T) {
 		s := sampledStats(1*ms, 0)
-		s.observe(100*ms, 0, tenSeconds)
+		s.observe(100*ms, 0, tenSeconds, answered)
 		peak := s.load()
 		for now := int64(time.Second); now <= int64(10*time.Second); now += int64(time.Second) {
-			s.observe(1*ms, now, tenSeconds)
+			s.observe(1*ms, now, tenSeconds, answered)
 		}
 		// exp(-1s/10s) > 1 - minPull: each sample pulls minPull.
-		want := 1*ms + (peak-1*ms)*math.Pow(1-minPull, 10)
+		want := geo(peak, 1*ms, 1-math.Pow(1-minPull, 10))
 		if got := s.load(); !near(got, want) {
 			t.Errorf("a sample a second: 10s after a 100ms sample EWMA = %v, want %v", time.Duration(got), time.Duration(want))
 		}
 	})
 	t.Run("frequent: at least minPull a sample", func(t *testing.T) {
 		s := sampledStats(1*ms, 0)
-		s.observe(100*ms, 0, tenSeconds)
+		s.observe(100*ms, 0, tenSeconds, answered)
 		peak := s.load()
 		for i := 1; i <= 20; i++ {
-			s.observe(1*ms, int64(i)*int64(time.Millisecond), tenSeconds)
+			s.observe(1*ms, int64(i)*int64(time.Millisecond), tenSeconds, answered)
 		}
-		want := 1*ms + (peak-1*ms)*math.Pow(1-minPull, 20)
+		want := geo(peak, 1*ms, 1-math.Pow(1-minPull, 20))
 		if got := s.load(); !near(got, want) {
 			t.Errorf("a sample a millisecond: 20 samples after a 100ms sample EWMA = %v, want %v", time.Duration(got), time.Duration(want))
 		}
@@ -362,18 +367,25 @@ func TestSample(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, use := sample(tt.info, tt.rtt, penalty)
-			if use == tt.skip {
-				t.Fatalf("sample(%+v) used = %v, want %v", tt.info, use, !tt.skip)
+			got, o := sample(tt.info, tt.rtt, penalty)
+			want := answered
+			switch {
+			case tt.skip:
+				want = skipped
+			case tt.want == penalty || tt.want > tt.rtt || strings.Contains(tt.name, "than the penalty"):
+				want = failed
 			}
-			if use && got != tt.want {
+			if o != want {
+				t.Fatalf("sample(%+v) outcome = %v, want %v", tt.info, o, want)
+			}
+			if o != skipped && got != tt.want {
 				t.Errorf("sample(%+v, rtt %v) = %v, want %v", tt.info, time.Duration(tt.rtt), time.Duration(got), time.Duration(tt.want))
 			}
 		})
 	}
 	// A zero penalty counts unwell calls at their own latency.
-	if got, use := sample(fail(codes.Unavailable), rtt, 0); !use || got != rtt {
-		t.Errorf("sample(Unavailable) with no penalty = %v, %v; want %v, true", time.Duration(got), use, time.Duration(rtt))
+	if got, o := sample(fail(codes.Unavailable), rtt, 0); o != failed || got != rtt {
+		t.Errorf("sample(Unavailable) with no penalty = %v, %v; want %v, failed", time.Duration(got), o, time.Duration(rtt))
 	}
 }
 
@@ -476,12 +488,12 @@ func sampledStats(ewma float64, now int64) *endpointStats {
 // ones are averaged.
 func TestFirstSampleReplacesPrior(t *testing.T) {
 	s := newEndpointStats(endpointPrior{rtt: 10 * ms, gap: -int64(time.Hour)}, 0)
-	s.observe(1*ms, 1, tenSeconds)
+	s.observe(1*ms, 1, tenSeconds, answered)
 	if got := s.load(); got != 1*ms {
 		t.Errorf("prior 10ms, first sample 1ms: EWMA %v, want 1ms", time.Duration(got))
 	}
-	s.observe(0.5*ms, 2, tenSeconds)
-	if got, want := s.load(), 1*ms-0.5*ms*minPull; !near(got, want) {
+	s.observe(0.5*ms, 2, tenSeconds, answered)
+	if got, want := s.load(), geo(1*ms, 0.5*ms, minPull); !near(got, want) {
 		t.Errorf("then a sample of 0.5ms: EWMA %v, want %v", time.Duration(got), time.Duration(want))
 	}
 }
@@ -490,4 +502,33 @@ func TestFirstSampleReplacesPrior(t *testing.T) {
 // costs more than one of latency lb with nb in flight.
 func dearer(la float64, na int64, lb float64, nb int64) bool {
 	return cost(la, na, nb) > cost(lb, nb, na)
+}
+
+// The noise of a healthy backend stays in the tolerance band; a slow or
+// failing backend leaves it within a few calls.
+func TestObserveNoiseAndEvidence(t *testing.T) {
+	tol := DefaultTolerance
+	tests := []struct {
+		name    string
+		samples []float64
+		o       outcome
+		out     bool // left the band over a 1ms rival
+	}{
+		{"one 10x hiccup", []float64{10 * ms}, answered, false},
+		{"two 10x hiccups in a row", []float64{10 * ms, 10 * ms}, answered, false},
+		{"a 50x slower backend, two calls", []float64{50 * ms, 50 * ms}, answered, false},
+		{"a 50x slower backend, three calls", []float64{50 * ms, 50 * ms, 50 * ms}, answered, true},
+		{"one failure", []float64{1 * ms}, failed, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := sampledStats(1*ms, 0)
+			for i, rtt := range tt.samples {
+				s.observe(max(rtt, tenSeconds.penalty*float64(tt.o-answered)), int64(i+1), tenSeconds, tt.o)
+			}
+			if out := s.load() > tol*ms; out != tt.out {
+				t.Errorf("EWMA %v after %v: out of the %v× band = %v, want %v", time.Duration(s.load()), tt.samples, tol, out, tt.out)
+			}
+		})
+	}
 }

@@ -73,7 +73,7 @@ func ExampleParseConfig() {
 	_, err = p2c.ParseConfig([]byte(`{"choiceCount": 2}`))
 	fmt.Println(err)
 	// Output:
-	// 30s 10ms 1s 1s 2
+	// 30s 10ms 1s 1s 3
 	// p2c_ewma: field "decay": invalid duration "30": want a duration such as "10s" or "250ms"
 	// p2c_ewma: unknown field "choiceCount" (known fields: "decay", "defaultRTT", "errorPenalty", "probeInterval", "slowStart", "tolerance")
 }

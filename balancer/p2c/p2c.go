@@ -338,8 +338,8 @@ func (t *tracker) finishAt(info balancer.DoneInfo, now int64) {
 	*t = tracker{done: t.done}
 	trackers.Put(t)
 
-	if rtt, ok := sample(info, float64(now-start), p.penalty); ok {
-		s.observe(rtt, now, p)
+	if rtt, o := sample(info, float64(now-start), p.penalty); o != skipped {
+		s.observe(rtt, now, p, o)
 	}
 	// After the sample, so a pick that sees the endpoint idle sees the
 	// EWMA of the call that made it idle.

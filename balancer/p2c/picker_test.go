@@ -300,8 +300,8 @@ func TestStatsSurviveUpdates(t *testing.T) {
 	if s0.load() != 7*ms {
 		t.Fatalf("a new endpoint's EWMA = %v, want the configured 7ms", time.Duration(s0.load()))
 	}
-	s0.observe(50*ms, nanotime(), tenSeconds)
-	s1.observe(60*ms, nanotime(), tenSeconds)
+	s0.observe(50*ms, nanotime(), tenSeconds, answered)
+	s1.observe(60*ms, nanotime(), tenSeconds, answered)
 
 	update := func(eps []resolver.Endpoint, config string) {
 		t.Helper()
