@@ -6,7 +6,7 @@
 #   export GRPCLB_KUBE_APISERVER=$(./scripts/kube-apiserver.sh)
 #
 # Cold: about 5 minutes, about 3 GB of RAM at link time, 2.7 GB of build cache.
-# The tests start it themselves (internal/kubetest) with Debian's etcd.
+# The tests start it themselves (internal/itest/kubetest) with Debian's etcd.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

@@ -13,7 +13,7 @@ import (
 	"strings"
 	"syscall"
 
-	"github.com/grpclb/grpclb/internal/lab"
+	"github.com/grpclb/grpclb/cmd/grpclb/internal/lab"
 )
 
 var errUsage = errors.New("usage")

@@ -11,9 +11,9 @@ import (
 	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	"github.com/grpclb/grpclb/internal/consultest"
-	"github.com/grpclb/grpclb/internal/etcdtest"
-	"github.com/grpclb/grpclb/internal/kubetest"
+	"github.com/grpclb/grpclb/internal/itest/consultest"
+	"github.com/grpclb/grpclb/internal/itest/etcdtest"
+	"github.com/grpclb/grpclb/internal/itest/kubetest"
 	consulreg "github.com/grpclb/grpclb/register/consul"
 	register "github.com/grpclb/grpclb/register/etcd"
 )

@@ -16,7 +16,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
-	"github.com/grpclb/grpclb/internal/consultest"
+	"github.com/grpclb/grpclb/internal/itest/consultest"
 	"github.com/grpclb/grpclb/internal/testbed"
 	"github.com/grpclb/grpclb/internal/testbed/echopb"
 	"github.com/grpclb/grpclb/register/consul"

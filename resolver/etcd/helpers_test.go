@@ -14,7 +14,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/resolver"
 
-	"github.com/grpclb/grpclb/internal/etcdtest"
+	"github.com/grpclb/grpclb/internal/itest/etcdtest"
 	"github.com/grpclb/grpclb/internal/resolvertest"
 	"github.com/grpclb/grpclb/internal/testbed"
 	"github.com/grpclb/grpclb/internal/testbed/echopb"

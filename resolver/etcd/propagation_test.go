@@ -14,7 +14,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
-	"github.com/grpclb/grpclb/internal/etcdtest"
+	"github.com/grpclb/grpclb/internal/itest/etcdtest"
 	"github.com/grpclb/grpclb/internal/testbed"
 	"github.com/grpclb/grpclb/internal/testbed/echopb"
 	register "github.com/grpclb/grpclb/register/etcd"

@@ -15,8 +15,8 @@ import (
 	"google.golang.org/grpc/status"
 	discoveryv1 "k8s.io/api/discovery/v1"
 
-	"github.com/grpclb/grpclb/internal/kubeapi"
-	"github.com/grpclb/grpclb/internal/kubetest"
+	"github.com/grpclb/grpclb/internal/itest/kubeapi"
+	"github.com/grpclb/grpclb/internal/itest/kubetest"
 	"github.com/grpclb/grpclb/internal/resolvertest"
 	"github.com/grpclb/grpclb/internal/testbed"
 	"github.com/grpclb/grpclb/internal/testbed/echopb"

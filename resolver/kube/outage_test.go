@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/grpclb/grpclb/internal/kubetest"
+	"github.com/grpclb/grpclb/internal/itest/kubetest"
 	"github.com/grpclb/grpclb/internal/resolvertest"
 )
 

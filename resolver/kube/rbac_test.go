@@ -17,7 +17,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
-	"github.com/grpclb/grpclb/internal/kubetest"
+	"github.com/grpclb/grpclb/internal/itest/kubetest"
 	"github.com/grpclb/grpclb/internal/resolvertest"
 	"github.com/grpclb/grpclb/internal/testbed/echopb"
 )

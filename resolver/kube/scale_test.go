@@ -18,7 +18,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/grpclb/grpclb/internal/balancertest"
-	"github.com/grpclb/grpclb/internal/kubetest"
+	"github.com/grpclb/grpclb/internal/itest/kubetest"
 	"github.com/grpclb/grpclb/internal/resolvertest"
 )
 

@@ -10,9 +10,9 @@ import (
 
 	"go.uber.org/goleak"
 
-	"github.com/grpclb/grpclb/internal/consultest"
-	"github.com/grpclb/grpclb/internal/kubeapi"
-	"github.com/grpclb/grpclb/internal/kubetest"
+	"github.com/grpclb/grpclb/internal/itest/consultest"
+	"github.com/grpclb/grpclb/internal/itest/kubeapi"
+	"github.com/grpclb/grpclb/internal/itest/kubetest"
 	"github.com/grpclb/grpclb/internal/testbed"
 )
 

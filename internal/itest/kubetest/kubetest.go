@@ -19,8 +19,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
-	"github.com/grpclb/grpclb/internal/etcdtest"
-	"github.com/grpclb/grpclb/internal/kubeapi"
+	"github.com/grpclb/grpclb/internal/itest/etcdtest"
+	"github.com/grpclb/grpclb/internal/itest/kubeapi"
 	"github.com/grpclb/grpclb/internal/testbed"
 )
 

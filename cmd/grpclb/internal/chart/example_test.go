@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/grpclb/grpclb/internal/chart"
+	"github.com/grpclb/grpclb/cmd/grpclb/internal/chart"
 )
 
 func Example() {

@@ -21,7 +21,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
 
-	"github.com/grpclb/grpclb/internal/kubeapi"
+	"github.com/grpclb/grpclb/internal/itest/kubeapi"
 	"github.com/grpclb/grpclb/internal/testbed"
 	"github.com/grpclb/grpclb/resolver/kube"
 )

@@ -7,7 +7,7 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/grpclb/grpclb/internal/chart"
+	"github.com/grpclb/grpclb/cmd/grpclb/internal/chart"
 )
 
 // WriteHeader prints what a scenario does before its runs.

@@ -1,0 +1,21 @@
+module github.com/grpclb/grpclb/examples/consumer
+
+go 1.26.0
+
+// Development: grpclb from this checkout. A real consumer requires a
+// released version instead.
+replace github.com/grpclb/grpclb => ../..
+
+require (
+	github.com/grpclb/grpclb v0.0.0-00010101000000-000000000000
+	google.golang.org/grpc v1.85.0
+)
+
+require (
+	github.com/cespare/xxhash/v2 v2.3.0 // indirect
+	golang.org/x/net v0.61.0 // indirect
+	golang.org/x/sys v0.49.0 // indirect
+	golang.org/x/text v0.43.0 // indirect
+	google.golang.org/genproto/googleapis/rpc v0.0.0-20260817212433-ac3dfec99bb1 // indirect
+	google.golang.org/protobuf v1.36.12 // indirect
+)
