@@ -3,8 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -15,8 +13,6 @@ import (
 
 	"github.com/grpclb/grpclb/cmd/grpclb/internal/lab"
 )
-
-var errUsage = errors.New("usage")
 
 const labHelp = `Usage: grpclb lab [flags]
 
@@ -38,17 +34,11 @@ Examples:
 Scenarios:  %s
 Strategies: %s
 
-Flags:
 `
 
 func runLab(args []string, stdout, stderr io.Writer) error {
 	p := lab.DefaultParams()
-	fs := flag.NewFlagSet("lab", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprintf(stderr, labHelp, strings.Join(lab.DefaultScenarios(), ", "), strings.Join(lab.ScenarioNames(), ", "), strings.Join(lab.StrategyNames(), ", "))
-		fs.PrintDefaults()
-	}
+	fs := newFlagSet("lab")
 	scenarios := fs.String("scenario", "", `comma-separated scenarios to run, or "all" (default: the default scenarios)`)
 	strategies := fs.String("strategy", "", "comma-separated strategies to run (default: each scenario's own)")
 	fs.DurationVar(&p.Duration, "duration", p.Duration, "load time per strategy (default: each scenario's own; a strategy that needs longer takes longer)")
@@ -63,26 +53,40 @@ func runLab(args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&p.Kubeconfig, "kubeconfig", "", "a cluster for kubernetes+round_robin (default: a kube-apiserver the lab starts, if ./scripts/kube-apiserver.sh built one)")
 	fs.DurationVar(&p.RegistryOutage, "registry-outage", p.RegistryOutage, "registry-down: how long the registry is away")
 	asJSON := fs.Bool("json", false, "print one JSON object per (scenario, strategy) run instead of tables")
+	dryRun := fs.Bool("dry-run", false, "print the runs the flags select (and the skipped ones, on stderr) without running them")
+	list := fs.Bool("list", false, "list the scenarios and strategies, with what each strategy needs, and exit")
 	chartPath := fs.String("chart", "", "write a chart of calls per second per backend to this .svg or .png file")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
-		}
-		return errUsage
+	help := fmt.Sprintf(labHelp, strings.Join(lab.DefaultScenarios(), ", "), strings.Join(lab.ScenarioNames(), ", "), strings.Join(lab.StrategyNames(), ", "))
+	pos, err := parseFlags(fs, args, stdout, help)
+	if err != nil {
+		return err
 	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("lab: unexpected argument %q (flags only; see --help)", fs.Arg(0))
+	if len(pos) > 0 {
+		return usagef("lab", "unexpected argument %q (the lab takes flags only)", pos[0])
+	}
+	if *chartPath != "" && !strings.HasSuffix(*chartPath, ".svg") && !strings.HasSuffix(*chartPath, ".png") {
+		return usagef("lab", "--chart %q must end in .svg or .png", *chartPath)
+	}
+	if *list {
+		return writeCatalog(stdout, p, *asJSON)
 	}
 	cfg := lab.Config{Scenarios: splitList(*scenarios), Strategies: splitList(*strategies), Params: p}
 	plan, err := lab.MakePlan(cfg)
 	if err != nil {
-		return fmt.Errorf("lab: %w", err)
+		return usagef("lab", "%v", err)
 	}
-	if *chartPath != "" && !strings.HasSuffix(*chartPath, ".svg") && !strings.HasSuffix(*chartPath, ".png") {
-		return fmt.Errorf("lab: --chart %q must end in .svg or .png", *chartPath)
+	for _, sk := range plan.Skipped {
+		fmt.Fprintf(stderr, "grpclb lab: skipping %s/%s: %v\n", sk.Scenario, sk.Strategy, sk.Reason)
 	}
-	if !*asJSON {
-		cfg.Progress, cfg.Live = stderr, isTerminal(os.Stderr)
+	// Progress goes to stderr with tables and with --json alike (stdout
+	// stays data).
+	cfg.Progress, cfg.Live = stderr, isTerminal(os.Stderr) && stderr == io.Writer(os.Stderr)
+	if *dryRun {
+		for _, r := range plan.Runs {
+			fmt.Fprintf(stdout, "[%d/%d] %s/%s for %v\n", r.Seq, r.Of, r.Scenario.Name, r.Strategy.Name, r.Duration)
+		}
+		fmt.Fprintf(stdout, "%d runs, about %v of load\n", len(plan.Runs), plan.Total())
+		return nil
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -170,6 +174,32 @@ func writeCharts(path string, results []lab.Result, stdout io.Writer, quiet bool
 		}
 		if !quiet {
 			fmt.Fprintf(stdout, "chart written to %s\n", out)
+		}
+	}
+	return nil
+}
+
+// writeCatalog prints every scenario and strategy (--list), with what a
+// strategy this machine cannot run lacks.
+func writeCatalog(w io.Writer, p lab.Params, asJSON bool) error {
+	scns, strats := lab.Catalog(p)
+	if asJSON {
+		return writeJSON(w, map[string]any{"scenarios": scns, "strategies": strats})
+	}
+	fmt.Fprintln(w, "Scenarios (* run by a bare `grpclb lab`):")
+	for _, s := range scns {
+		mark := " "
+		if s.Default {
+			mark = "*"
+		}
+		fmt.Fprintf(w, " %s %-16s %s\n", mark, s.Name, s.Doc)
+		fmt.Fprintf(w, "   %-16s strategies: %s\n", "", strings.Join(s.Strategies, ", "))
+	}
+	fmt.Fprintln(w, "\nStrategies:")
+	for _, s := range strats {
+		fmt.Fprintf(w, "   %-32s %s\n", s.Name, s.Doc)
+		if s.Missing != "" {
+			fmt.Fprintf(w, "   %-32s not available here: %s\n", "", s.Missing)
 		}
 	}
 	return nil

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -19,8 +20,11 @@ func TestLabJSONOutput(t *testing.T) {
 	if err != nil {
 		t.Fatalf("lab: %v\n%s", err, stderr.String())
 	}
-	if stderr.Len() != 0 {
-		t.Errorf("--json wrote to stderr: %q", stderr.String())
+	// stderr has the progress: each run with its place and the time left.
+	for i, line := range strings.Split(strings.TrimSpace(stderr.String()), "\n") {
+		if !strings.Contains(line, fmt.Sprintf("[%d/2] running scaleup/", i+1)) || !strings.Contains(line, "left in all") {
+			t.Errorf("stderr line %d is not progress: %q", i+1, line)
+		}
 	}
 	type backend struct {
 		Addr       *string  `json:"addr"`
@@ -90,7 +94,7 @@ func TestLabFlagErrors(t *testing.T) {
 		}
 	}
 	var out, errOut bytes.Buffer
-	if err := runLab([]string{"--help"}, &out, &errOut); err != nil || !strings.Contains(errOut.String(), "Examples:") {
-		t.Errorf("--help: %v, %q", err, errOut.String())
+	if err := runLab([]string{"--help"}, &out, &errOut); err != errHelpShown || !strings.Contains(out.String(), "Examples:") {
+		t.Errorf("--help: %v, %q", err, out.String())
 	}
 }

@@ -5,7 +5,9 @@ package main
 import (
 	"flag"
 	"fmt"
+	"io"
 	"os"
+	"strings"
 )
 
 const usage = `grpclb: gRPC load balancing, reproduced, fixed and measured.
@@ -15,38 +17,59 @@ Usage:
   grpclb resolve TARGET   print the endpoints a target resolves to (--watch: every change)
   grpclb bench TARGET     drive load at a service and print how it spreads over backends
   grpclb proxy [flags]    an L7 gRPC proxy that balances every call (--config proxy.yaml)
+  grpclb version          the version, VCS revision and Go version of this binary
 
-Run "grpclb <command> --help" for a command's flags and examples.
+Run "grpclb <command> --help" or "grpclb help <command>" for a command's flags and examples.
 `
 
 func main() {
-	if len(os.Args) < 2 {
-		fmt.Fprint(os.Stderr, usage)
-		os.Exit(2)
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// commands are grpclb's commands, by name.
+var commands = []command{
+	{"lab", runLab},
+	{"resolve", runResolve},
+	{"bench", runBench},
+	{"proxy", runProxy},
+	{"version", runVersion},
+}
+
+// run runs the command line args and returns the exit status.
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
 	}
-	var err error
-	switch cmd, args := os.Args[1], os.Args[2:]; cmd {
-	case "lab":
-		err = runLab(args, os.Stdout, os.Stderr)
-	case "resolve":
-		err = runResolve(args, os.Stdout, os.Stderr)
-	case "bench":
-		err = runBench(args, os.Stdout, os.Stderr)
-	case "proxy":
-		err = runProxy(args, os.Stdout, os.Stderr)
-	case "-h", "--help", "help":
-		fmt.Print(usage)
-		return
-	default:
-		fmt.Fprintf(os.Stderr, "grpclb: unknown command %q\n\n%s", cmd, usage)
-		os.Exit(2)
-	}
-	if err != nil {
-		if err != errUsage {
-			fmt.Fprintln(os.Stderr, "grpclb:", err)
+	name, rest := args[0], args[1:]
+	switch name {
+	case "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	case "--version":
+		return exitCode(runVersion(rest, stdout, stderr), stderr)
+	case "help":
+		if len(rest) == 0 {
+			fmt.Fprint(stdout, usage)
+			return 0
 		}
-		os.Exit(1)
+		// grpclb help CMD is grpclb CMD --help.
+		name, rest = rest[0], []string{"--help"}
 	}
+	for _, c := range commands {
+		if c.name == name {
+			return exitCode(c.run(rest, stdout, stderr), stderr)
+		}
+	}
+	return exitCode(usagef("", "unknown command %q (commands: %s)", name, commandNames()), stderr)
+}
+
+func commandNames() string {
+	names := make([]string, len(commands))
+	for i, c := range commands {
+		names[i] = c.name
+	}
+	return strings.Join(names, ", ")
 }
 
 // parseInterspersed parses flags that may come before and after the

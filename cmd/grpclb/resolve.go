@@ -4,9 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"net/url"
 	"os"
 	"os/signal"
@@ -45,7 +45,6 @@ Examples:
   grpclb resolve --watch 'dnspoll:///echo.test:50051?interval=2s'
   grpclb resolve --json static:///10.0.0.1:50051,10.0.0.2:50051
 
-Flags:
 `
 
 // resolvedState is one state as printed.
@@ -61,37 +60,25 @@ type resolvedEndpoint struct {
 }
 
 func runResolve(args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("resolve", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprint(stderr, resolveHelp)
-		fs.PrintDefaults()
-	}
+	fs := newFlagSet("resolve")
 	watch := fs.Bool("watch", false, "print every change until interrupted")
 	timeout := fs.Duration("timeout", 10*time.Second, "without --watch: how long to wait for the first state")
 	kubeconfig := fs.String("kubeconfig", "", "kubeconfig for kubernetes:// targets (default: in-cluster, else $KUBECONFIG or ~/.kube/config)")
 	asJSON := fs.Bool("json", false, "print one JSON object per state")
-	pos, err := parseInterspersed(fs, args)
+	pos, err := parseFlags(fs, args, stdout, resolveHelp)
 	if err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
-		}
-		return errUsage
+		return err
 	}
 	if len(pos) != 1 {
-		fs.Usage()
-		return errUsage
+		return usagef("resolve", "want one TARGET, such as dns:///echo.test:50051")
 	}
-	target := pos[0]
-	u, err := url.Parse(target)
-	if err != nil || u.Scheme == "" {
-		return fmt.Errorf("resolve: %q is not a target URL such as dns:///host:port (%v)", target, err)
+	var custom resolver.Builder
+	if *kubeconfig != "" {
+		custom = kube.NewBuilder(kube.Options{Kubeconfig: *kubeconfig})
 	}
-	var b resolver.Builder
-	if u.Scheme == kube.Scheme && *kubeconfig != "" {
-		b = kube.NewBuilder(kube.Options{Kubeconfig: *kubeconfig})
-	} else if b = resolver.Get(u.Scheme); b == nil {
-		return fmt.Errorf("resolve: no resolver for scheme %q", u.Scheme)
+	u, b, err := parseTarget(pos[0], custom)
+	if err != nil {
+		return usagef("resolve", "%v", err)
 	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -109,18 +96,31 @@ func runResolve(args []string, stdout, stderr io.Writer) error {
 	defer r.Close()
 	r.ResolveNow(resolver.ResolveNowOptions{})
 	enc := json.NewEncoder(stdout)
+	var prev *resolvedState // the last endpoint set printed, for --watch's changes
+	lastErr := ""
 	for {
 		select {
 		case <-ctx.Done():
 			if !*watch {
-				return fmt.Errorf("resolve: no state within %v", *timeout)
+				if lastErr != "" {
+					return fmt.Errorf("resolve: no endpoints within %v; the %s resolver's last error: %s", *timeout, u.Scheme, lastErr)
+				}
+				return fmt.Errorf("resolve: no state within %v: the %s resolver reported neither endpoints nor an error", *timeout, u.Scheme)
 			}
 			return nil
 		case s := <-cc.states:
-			if *asJSON {
+			switch {
+			case *asJSON:
 				_ = enc.Encode(s)
-			} else {
+			case prev != nil && s.Error == "":
+				printChanges(stdout, *prev, s)
+			default:
 				printState(stdout, s)
+			}
+			if s.Error == "" {
+				prev = &s
+			} else {
+				lastErr = s.Error
 			}
 			if !*watch && s.Error == "" {
 				return nil
@@ -132,6 +132,84 @@ func runResolve(args []string, stdout, stderr io.Writer) error {
 	}
 }
 
+// parseTarget parses a target as grpc.NewClient does: a URL whose scheme
+// has a resolver, else (a bare host:port, or an unknown scheme) the same
+// target under dns:///. custom, when set, is the resolver of its scheme.
+func parseTarget(target string, custom resolver.Builder) (*url.URL, resolver.Builder, error) {
+	builder := func(scheme string) resolver.Builder {
+		if custom != nil && custom.Scheme() == scheme {
+			return custom
+		}
+		return resolver.Get(scheme)
+	}
+	if u, err := url.Parse(target); err == nil && u.Scheme != "" {
+		if b := builder(u.Scheme); b != nil {
+			return u, b, nil
+		}
+		if strings.Contains(target, "://") {
+			// grpc.NewClient would look up "nope:///x" in DNS; a scheme
+			// spelled out is surely a scheme, so say it is unknown.
+			return nil, nil, fmt.Errorf("no resolver for scheme %q (grpclb's: kubernetes, etcd, consul, dnspoll, static; grpc-go's: dns, passthrough, unix)", u.Scheme)
+		}
+	}
+	u, err := url.Parse("dns:///" + target)
+	if err != nil || target == "" {
+		return nil, nil, fmt.Errorf("%q is not a target: want scheme://[authority]/endpoint (dns:///host:port, kubernetes:///svc.ns:port) or host:port", target)
+	}
+	return u, builder("dns"), nil
+}
+
+// printChanges prints how s differs from prev: + an endpoint that joined,
+// - one that left, ~ one whose attributes changed.
+func printChanges(w io.Writer, prev, s resolvedState) {
+	key := func(ep resolvedEndpoint) string { return strings.Join(ep.Addresses, ",") }
+	old := map[string]resolvedEndpoint{}
+	for _, ep := range prev.Endpoints {
+		old[key(ep)] = ep
+	}
+	var lines []string
+	seen := map[string]bool{}
+	for _, ep := range s.Endpoints {
+		k := key(ep)
+		seen[k] = true
+		before, ok := old[k]
+		switch {
+		case !ok:
+			lines = append(lines, "+ "+describeLine(ep))
+		case !maps.Equal(before.Attributes, ep.Attributes):
+			lines = append(lines, "~ "+describeLine(ep))
+		}
+	}
+	for _, ep := range prev.Endpoints {
+		if !seen[key(ep)] {
+			lines = append(lines, "- "+key(ep))
+		}
+	}
+	stamp := s.Time.Format("15:04:05.000")
+	if len(lines) == 0 {
+		fmt.Fprintf(w, "%s %d endpoints, no change\n", stamp, len(s.Endpoints))
+		return
+	}
+	fmt.Fprintf(w, "%s %d endpoints\n", stamp, len(s.Endpoints))
+	for _, l := range lines {
+		fmt.Fprintln(w, "  "+l)
+	}
+}
+
+// describeLine is an endpoint's addresses and attributes on one line.
+func describeLine(ep resolvedEndpoint) string {
+	line := strings.Join(ep.Addresses, ",")
+	keys := make([]string, 0, len(ep.Attributes))
+	for k := range ep.Attributes {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		line += fmt.Sprintf("  %s=%s", k, ep.Attributes[k])
+	}
+	return line
+}
+
 func printState(w io.Writer, s resolvedState) {
 	stamp := s.Time.Format("15:04:05.000")
 	if s.Error != "" {
@@ -140,16 +218,7 @@ func printState(w io.Writer, s resolvedState) {
 	}
 	fmt.Fprintf(w, "%s %d endpoints\n", stamp, len(s.Endpoints))
 	for _, ep := range s.Endpoints {
-		line := "  " + strings.Join(ep.Addresses, ",")
-		keys := make([]string, 0, len(ep.Attributes))
-		for k := range ep.Attributes {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
-		for _, k := range keys {
-			line += fmt.Sprintf("  %s=%s", k, ep.Attributes[k])
-		}
-		fmt.Fprintln(w, line)
+		fmt.Fprintln(w, "  "+describeLine(ep))
 	}
 }
 

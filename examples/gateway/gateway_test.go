@@ -7,8 +7,6 @@ import (
 	"testing"
 
 	"go.uber.org/goleak"
-
-	"github.com/grpclb/grpclb/internal/testbed"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -17,12 +15,12 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 // backends behind one grpclb client. (With grpc-go's defaults, pick_first,
 // every request would go to one backend.)
 func TestGatewaySpreadsRequests(t *testing.T) {
-	f, err := testbed.StartFleet(3, testbed.FleetConfig{})
+	bs, err := startBackends(3)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
-	g, err := newGateway("static:///" + strings.Join(f.Addrs(), ","))
+	defer bs.Close()
+	g, err := newGateway("static:///" + strings.Join(bs.addrs, ","))
 	if err != nil {
 		t.Fatal(err)
 	}

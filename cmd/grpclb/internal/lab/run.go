@@ -33,6 +33,15 @@ type Config struct {
 // Plan is a run's list of (scenario, strategy) pairs, checked.
 type Plan struct {
 	Runs []PlannedRun
+	// Skipped are the runs of scenarios' default strategies that this
+	// machine or these flags cannot have, each with the reason and its fix.
+	Skipped []SkippedRun
+}
+
+// SkippedRun is a (scenario, strategy) run left out of a plan.
+type SkippedRun struct {
+	Scenario, Strategy string
+	Reason             error
 }
 
 // PlannedRun is one (scenario, strategy) run.
@@ -40,6 +49,10 @@ type PlannedRun struct {
 	Scenario Scenario
 	Strategy Strategy
 	Duration time.Duration
+	// Seq is the run's place in its plan, 1 to Of; Left is the load time
+	// of the runs after it, for an estimate of the time left.
+	Seq, Of int
+	Left    time.Duration
 }
 
 // MakePlan resolves names into runs, with an error naming any unknown one.
@@ -85,7 +98,9 @@ func MakePlan(cfg Config) (Plan, error) {
 					if explicit {
 						return Plan{}, err
 					}
-					continue // a default that this run cannot have
+					// A default that this run cannot have: said, not dropped silently.
+					plan.Skipped = append(plan.Skipped, SkippedRun{Scenario: scn.Name, Strategy: name, Reason: err})
+					continue
 				}
 			}
 			d := cfg.Params.Duration
@@ -100,6 +115,11 @@ func MakePlan(cfg Config) (Plan, error) {
 			}
 			plan.Runs = append(plan.Runs, PlannedRun{Scenario: scn, Strategy: st, Duration: d})
 		}
+	}
+	var left time.Duration
+	for i := len(plan.Runs) - 1; i >= 0; i-- {
+		plan.Runs[i].Seq, plan.Runs[i].Of, plan.Runs[i].Left = i+1, len(plan.Runs), left
+		left += plan.Runs[i].Duration + runOverhead
 	}
 	return plan, nil
 }
@@ -199,7 +219,7 @@ func runOne(ctx context.Context, cfg Config, pr PlannedRun) (Result, error) {
 	stopProgress := make(chan struct{})
 	go func() {
 		defer close(progressDone)
-		showProgress(cfg.Progress, cfg.Live, scn.Name+"/"+st.Name, pr.Duration, start, rec, stopProgress)
+		showProgress(cfg.Progress, cfg.Live, pr, start, rec, stopProgress)
 	}()
 
 	var decorate func(context.Context) context.Context
@@ -267,12 +287,25 @@ func optionsFor(st Strategy, p Params) ([]grpc.ServerOption, error) {
 	return st.ServerOptions(p)
 }
 
-func showProgress(w io.Writer, live bool, label string, d time.Duration, start time.Time, rec *recorder, stop <-chan struct{}) {
+// runOverhead is about what a run takes besides its load time (starting
+// backends and the client, draining), for the estimate of the time left.
+const runOverhead = time.Second
+
+// showProgress says that a run started, with its place in the plan and
+// the time left in all; when live (a terminal), it redraws a status line
+// until stop.
+func showProgress(w io.Writer, live bool, pr PlannedRun, start time.Time, rec *recorder, stop <-chan struct{}) {
 	if w == nil {
 		return
 	}
+	label := pr.Scenario.Name + "/" + pr.Strategy.Name
+	seq := ""
+	if pr.Of > 0 {
+		seq = fmt.Sprintf("[%d/%d] ", pr.Seq, pr.Of)
+	}
+	d := pr.Duration
 	if !live {
-		fmt.Fprintf(w, "  running %s for %v\n", label, d)
+		fmt.Fprintf(w, "  %srunning %s for %v (about %v left in all)\n", seq, label, d, (d + runOverhead + pr.Left).Round(time.Second))
 		<-stop
 		return
 	}
@@ -281,8 +314,9 @@ func showProgress(w io.Writer, live bool, label string, d time.Duration, start t
 	line := func() {
 		ok, failed, backends := rec.progress()
 		el := min(time.Since(start), d)
-		fmt.Fprintf(w, "\r  %-36s %5.1fs/%-5.0fs %7d ok %5d failed  %d backends used ", label,
-			el.Seconds(), d.Seconds(), ok, failed, backends)
+		eta := (d - el + runOverhead + pr.Left).Round(time.Second)
+		fmt.Fprintf(w, "\r  %s%-36s %5.1fs/%.0fs %7d ok %5d failed  %d backends used, %v left ", seq, label,
+			el.Seconds(), d.Seconds(), ok, failed, backends, eta)
 	}
 	for {
 		select {
