@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"slices"
 	"strconv"
 	"strings"
@@ -181,39 +180,39 @@ func ParseConfig(js json.RawMessage) (*Config, error) {
 	}
 	detectors := false
 	for _, f := range fields {
-		if f.null() {
+		if null(f) {
 			continue
 		}
 		var err error
-		switch f.key {
+		switch f.Key {
 		case "interval":
-			err = parseDuration(f.val, &cfg.Interval)
+			err = parseDuration(f.Value, &cfg.Interval)
 		case "baseEjectionTime":
-			err = parseDuration(f.val, &cfg.BaseEjectionTime)
+			err = parseDuration(f.Value, &cfg.BaseEjectionTime)
 		case "maxEjectionTime":
-			err = parseDuration(f.val, &cfg.MaxEjectionTime)
+			err = parseDuration(f.Value, &cfg.MaxEjectionTime)
 		case "maxEjectionPercent":
-			err = parseInt(f.val, &cfg.MaxEjectionPercent, 0, 100)
+			err = parseInt(f.Value, &cfg.MaxEjectionPercent, 0, 100)
 		case "consecutiveFailures":
 			detectors = true
-			cfg.ConsecutiveFailures, err = parseConsecutiveFailures(f.val)
+			cfg.ConsecutiveFailures, err = parseConsecutiveFailures(f.Value)
 		case "successRate":
 			detectors = true
-			cfg.SuccessRate, err = parseSuccessRate(f.val)
+			cfg.SuccessRate, err = parseSuccessRate(f.Value)
 		case "failurePercentage":
 			detectors = true
-			cfg.FailurePercentage, err = parseFailurePercentage(f.val)
+			cfg.FailurePercentage, err = parseFailurePercentage(f.Value)
 		case "failureStatusCodes":
-			cfg.FailureCodes, err = parseCodes(f.val)
+			cfg.FailureCodes, err = parseCodes(f.Value)
 		case "childPolicy":
-			cfg.ChildPolicy, err = parseChildPolicy(f.val)
+			cfg.ChildPolicy, err = parseChildPolicy(f.Value)
 		default:
-			return nil, fmt.Errorf("%s: unknown field %q (known fields: %s)", Name, f.key, knownFields(
+			return nil, fmt.Errorf("%s: unknown field %q (known fields: %s)", Name, f.Key, knownFields(
 				"interval", "baseEjectionTime", "maxEjectionTime", "maxEjectionPercent", "consecutiveFailures",
 				"successRate", "failurePercentage", "failureStatusCodes", "childPolicy"))
 		}
 		if err != nil {
-			return nil, fmt.Errorf("%s: field %q: %w", Name, f.key, err)
+			return nil, fmt.Errorf("%s: field %q: %w", Name, f.Key, err)
 		}
 	}
 	if !detectors {
@@ -272,89 +271,38 @@ func parseDetector(val json.RawMessage, known map[string]intField) error {
 		return err
 	}
 	for _, f := range fields {
-		k, ok := known[f.key]
+		k, ok := known[f.Key]
 		if !ok {
 			names := make([]string, 0, len(known))
 			for n := range known {
 				names = append(names, n)
 			}
 			slices.Sort(names)
-			return fmt.Errorf("unknown field %q (known fields: %s)", f.key, knownFields(names...))
+			return fmt.Errorf("unknown field %q (known fields: %s)", f.Key, knownFields(names...))
 		}
-		if f.null() {
+		if null(f) {
 			continue
 		}
-		if err := parseInt(f.val, k.dst, k.min, k.max); err != nil {
-			return fmt.Errorf("field %q: %w", f.key, err)
+		if err := parseInt(f.Value, k.dst, k.min, k.max); err != nil {
+			return fmt.Errorf("field %q: %w", f.Key, err)
 		}
 	}
 	return nil
 }
 
-// field is one member of a JSON object.
-type field struct {
-	key string
-	val json.RawMessage
-}
+// null reports whether a member's value is JSON null.
+func null(f jsonconf.Field) bool { return string(f.Value) == "null" }
 
-func (f field) null() bool { return string(f.val) == "null" }
-
-// objectFields reads a JSON object's members in order, rejecting repeated
-// keys. Empty input and null are an object without members. what names
-// the value in errors.
-func objectFields(js json.RawMessage, what string) ([]field, error) {
-	if len(bytes.TrimSpace(js)) == 0 {
-		return nil, nil
+// objectFields reads a JSON object's members in order (see
+// jsonconf.Fields); what is "config" for the policy's own config, whose
+// errors name the policy, or "value" for a field's.
+func objectFields(js json.RawMessage, what string) ([]jsonconf.Field, error) {
+	if what != "config" {
+		return jsonconf.Fields(js, "")
 	}
-	invalid := func(err error) error {
-		if what == "config" {
-			return fmt.Errorf("%s: config is not valid JSON: %v", Name, err)
-		}
-		return fmt.Errorf("not valid JSON: %v", err)
-	}
-	dec := json.NewDecoder(bytes.NewReader(js))
-	tok, err := dec.Token()
+	fields, err := jsonconf.Fields(js, "config")
 	if err != nil {
-		return nil, invalid(err)
-	}
-	var fields []field
-	switch tok {
-	case nil: // null
-	case json.Delim('{'):
-		seen := make(map[string]bool)
-		for dec.More() {
-			tok, err := dec.Token()
-			if err != nil {
-				return nil, invalid(err)
-			}
-			key, _ := tok.(string) // object keys are always strings
-			var val json.RawMessage
-			if err := dec.Decode(&val); err != nil {
-				return nil, invalid(err)
-			}
-			if seen[key] {
-				if what == "config" {
-					return nil, fmt.Errorf("%s: field %q given twice", Name, key)
-				}
-				return nil, fmt.Errorf("field %q given twice", key)
-			}
-			seen[key] = true
-			fields = append(fields, field{key, val})
-		}
-		if _, err := dec.Token(); err != nil { // the closing '}'
-			return nil, invalid(err)
-		}
-	default:
-		if what == "config" {
-			return nil, fmt.Errorf("%s: config must be a JSON object, got %s", Name, describe(tok))
-		}
-		return nil, fmt.Errorf("must be a JSON object, got %s", describe(tok))
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		if err != nil {
-			return nil, invalid(err)
-		}
-		return nil, invalid(errors.New("unexpected data after the object"))
+		return nil, fmt.Errorf("%s: %w", Name, err)
 	}
 	return fields, nil
 }
@@ -459,7 +407,7 @@ func parseChildPolicy(val json.RawMessage) (ChildPolicy, error) {
 		if err != nil || len(fields) != 1 {
 			return ChildPolicy{}, fmt.Errorf("item %d: must be an object with one policy name, got %s", i, jsonconf.Truncate(string(item)))
 		}
-		name, cfgJSON := fields[0].key, fields[0].val
+		name, cfgJSON := fields[0].Key, fields[0].Value
 		bb := balancer.Get(name)
 		if bb == nil {
 			names = append(names, strconv.Quote(name))

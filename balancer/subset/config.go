@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"math"
 	"strconv"
 	"strings"
@@ -95,30 +94,30 @@ func ParseConfig(js json.RawMessage) (*Config, error) {
 	}
 	var haveSize, haveCount bool
 	for _, f := range fields {
-		if string(f.val) == "null" {
+		if string(f.Value) == "null" {
 			continue
 		}
 		var err error
-		switch f.key {
+		switch f.Key {
 		case "subsetSize":
 			haveSize = true
-			err = parseInt(f.val, &cfg.SubsetSize, 1, maxSubsetSize)
+			err = parseInt(f.Value, &cfg.SubsetSize, 1, maxSubsetSize)
 		case "clientCount":
 			haveCount = true
-			err = parseInt(f.val, &cfg.ClientCount, 1, maxClientCount)
+			err = parseInt(f.Value, &cfg.ClientCount, 1, maxClientCount)
 		case "clientIndex":
-			err = parseInt(f.val, &cfg.ClientIndex, 0, maxClientCount-1)
+			err = parseInt(f.Value, &cfg.ClientIndex, 0, maxClientCount-1)
 		case "childPolicy":
-			cfg.ChildPolicy, err = parseChildPolicy(f.val)
+			cfg.ChildPolicy, err = parseChildPolicy(f.Value)
 		case "sticky":
-			if err = json.Unmarshal(f.val, &cfg.Sticky); err != nil {
-				err = fmt.Errorf("must be true or false, got %s", jsonconf.Truncate(string(f.val)))
+			if err = json.Unmarshal(f.Value, &cfg.Sticky); err != nil {
+				err = fmt.Errorf("must be true or false, got %s", jsonconf.Truncate(string(f.Value)))
 			}
 		default:
-			return nil, fmt.Errorf("%s: unknown field %q (known fields: \"subsetSize\", \"clientCount\", \"clientIndex\", \"childPolicy\", \"sticky\")", Name, f.key)
+			return nil, fmt.Errorf("%s: unknown field %q (known fields: \"subsetSize\", \"clientCount\", \"clientIndex\", \"childPolicy\", \"sticky\")", Name, f.Key)
 		}
 		if err != nil {
-			return nil, fmt.Errorf("%s: field %q: %w", Name, f.key, err)
+			return nil, fmt.Errorf("%s: field %q: %w", Name, f.Key, err)
 		}
 	}
 	switch {
@@ -134,58 +133,9 @@ func ParseConfig(js json.RawMessage) (*Config, error) {
 	return cfg, nil
 }
 
-type field struct {
-	key string
-	val json.RawMessage
-}
-
-// objectFields reads a JSON object's members in order, rejecting repeated
-// keys. Empty input and null are an object without members.
-func objectFields(js json.RawMessage) ([]field, error) {
-	if len(bytes.TrimSpace(js)) == 0 {
-		return nil, nil
-	}
-	invalid := func(err error) error { return fmt.Errorf("config is not valid JSON: %v", err) }
-	dec := json.NewDecoder(bytes.NewReader(js))
-	tok, err := dec.Token()
-	if err != nil {
-		return nil, invalid(err)
-	}
-	var fields []field
-	switch tok {
-	case nil: // null
-	case json.Delim('{'):
-		seen := make(map[string]bool)
-		for dec.More() {
-			tok, err := dec.Token()
-			if err != nil {
-				return nil, invalid(err)
-			}
-			key, _ := tok.(string) // object keys are always strings
-			var val json.RawMessage
-			if err := dec.Decode(&val); err != nil {
-				return nil, invalid(err)
-			}
-			if seen[key] {
-				return nil, fmt.Errorf("field %q given twice", key)
-			}
-			seen[key] = true
-			fields = append(fields, field{key, val})
-		}
-		if _, err := dec.Token(); err != nil { // the closing '}'
-			return nil, invalid(err)
-		}
-	default:
-		return nil, fmt.Errorf("config must be a JSON object, got %s", jsonconf.DescribeToken(tok))
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		if err != nil {
-			return nil, invalid(err)
-		}
-		return nil, errors.New("unexpected data after the config object")
-	}
-	return fields, nil
-}
+// objectFields reads a JSON object's members in order (see
+// jsonconf.Fields).
+func objectFields(js json.RawMessage) ([]jsonconf.Field, error) { return jsonconf.Fields(js, "config") }
 
 // parseInt parses a JSON integer in [lo, hi] into dst.
 func parseInt(val json.RawMessage, dst *int, lo, hi int) error {
@@ -216,7 +166,7 @@ func parseChildPolicy(val json.RawMessage) (ChildPolicy, error) {
 		if err != nil || len(fields) != 1 {
 			return ChildPolicy{}, fmt.Errorf("item %d: must be an object with one policy name, got %s", i, jsonconf.Truncate(string(item)))
 		}
-		name, cfgJSON := fields[0].key, fields[0].val
+		name, cfgJSON := fields[0].Key, fields[0].Value
 		if name == Name {
 			return ChildPolicy{}, fmt.Errorf("item %d: %q cannot be its own child", i, Name)
 		}

@@ -102,19 +102,23 @@ var freeze = Scenario{
 		return fmt.Sprintf("%d calls failed (%.2f%%); %.0f calls went to the frozen backend, the last %.0f ms after it froze",
 			r.Failed, pct, late, lag)
 	},
-	Script: func(ctx context.Context, w *World, p Params) ([]Event, error) {
-		var events []Event
-		if !sleepCtx(ctx, 3*time.Second) {
-			return events, nil
-		}
-		b := w.Fleet.Backends()[1]
-		events = append(events, Event{At: w.Since(), Label: "freeze " + b.Name})
-		w.Freeze(b)
-		ok := sleepCtx(ctx, 8*time.Second)
-		w.Thaw(b)
-		if ok {
-			events = append(events, Event{At: w.Since(), Label: "thaw " + b.Name})
-		}
+	Script: freezeB2,
+}
+
+// freezeB2 is the script of freeze and recover: b2 freezes at 3s and
+// thaws 8s later.
+func freezeB2(ctx context.Context, w *World, p Params) ([]Event, error) {
+	var events []Event
+	if !sleepCtx(ctx, 3*time.Second) {
 		return events, nil
-	},
+	}
+	b := w.Fleet.Backends()[1]
+	events = append(events, Event{At: w.Since(), Label: "freeze " + b.Name})
+	w.Freeze(b)
+	ok := sleepCtx(ctx, 8*time.Second)
+	w.Thaw(b)
+	if ok {
+		events = append(events, Event{At: w.Since(), Label: "thaw " + b.Name})
+	}
+	return events, nil
 }

@@ -96,21 +96,7 @@ var recoverScn = Scenario{
 	Setup:   recoverSetup,
 	Measure: measureBack("thaw "),
 	Summary: summarizeBack("thaw"),
-	Script: func(ctx context.Context, w *World, p Params) ([]Event, error) {
-		var events []Event
-		if !sleepCtx(ctx, 3*time.Second) {
-			return events, nil
-		}
-		b := w.Fleet.Backends()[1]
-		events = append(events, Event{At: w.Since(), Label: "freeze " + b.Name})
-		w.Freeze(b)
-		ok := sleepCtx(ctx, 8*time.Second)
-		w.Thaw(b)
-		if ok {
-			events = append(events, Event{At: w.Since(), Label: "thaw " + b.Name})
-		}
-		return events, nil
-	},
+	Script: freezeB2,
 }
 
 // restartScn: one backend is killed and restarted on its address, as a
