@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"strings"
 	"time"
 
@@ -229,8 +230,9 @@ func (p RetryPolicy) json() (*retryPolicyJSON, error) {
 	if p.InitialBackoff <= 0 || p.MaxBackoff < p.InitialBackoff {
 		errs = append(errs, fmt.Errorf("retry backoff %v..%v: both must be positive, the first not above the second", p.InitialBackoff, p.MaxBackoff))
 	}
-	if p.BackoffMultiplier <= 0 {
-		errs = append(errs, fmt.Errorf("retry BackoffMultiplier %v must be positive", p.BackoffMultiplier))
+	if !(p.BackoffMultiplier > 0) || math.IsInf(p.BackoffMultiplier, 1) {
+		// !(> 0) rather than <= 0: NaN is neither.
+		errs = append(errs, fmt.Errorf("retry BackoffMultiplier %v must be a positive finite number", p.BackoffMultiplier))
 	}
 	if len(p.Codes) == 0 {
 		errs = append(errs, errors.New("retry Codes is empty"))
@@ -241,7 +243,7 @@ func (p RetryPolicy) json() (*retryPolicyJSON, error) {
 			errs = append(errs, fmt.Errorf("retry code %v cannot be retried", c))
 			continue
 		}
-		names = append(names, strings.ToUpper(snake(c.String())))
+		names = append(names, codeNames[c])
 	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
@@ -260,18 +262,14 @@ func seconds(d time.Duration) string {
 	return fmt.Sprintf("%gs", d.Seconds())
 }
 
-// snake turns a code's Go name ("DeadlineExceeded") into its canonical
-// name's words ("deadline_exceeded").
-func snake(s string) string {
-	var b strings.Builder
-	for i, r := range s {
-		if r >= 'A' && r <= 'Z' {
-			if i > 0 {
-				b.WriteByte('_')
-			}
-			r += 'a' - 'A'
-		}
-		b.WriteRune(r)
-	}
-	return b.String()
+// codeNames are the status codes' canonical names, as grpc-go's service
+// config parser knows them (CANCELLED with two Ls, unlike Go's Canceled).
+var codeNames = [...]string{
+	codes.OK: "OK", codes.Canceled: "CANCELLED", codes.Unknown: "UNKNOWN",
+	codes.InvalidArgument: "INVALID_ARGUMENT", codes.DeadlineExceeded: "DEADLINE_EXCEEDED",
+	codes.NotFound: "NOT_FOUND", codes.AlreadyExists: "ALREADY_EXISTS",
+	codes.PermissionDenied: "PERMISSION_DENIED", codes.ResourceExhausted: "RESOURCE_EXHAUSTED",
+	codes.FailedPrecondition: "FAILED_PRECONDITION", codes.Aborted: "ABORTED",
+	codes.OutOfRange: "OUT_OF_RANGE", codes.Unimplemented: "UNIMPLEMENTED", codes.Internal: "INTERNAL",
+	codes.Unavailable: "UNAVAILABLE", codes.DataLoss: "DATA_LOSS", codes.Unauthenticated: "UNAUTHENTICATED",
 }

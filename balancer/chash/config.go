@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/grpclb/grpclb/internal/jsonconf"
 	"maps"
 	"math"
 	"slices"
@@ -98,6 +99,11 @@ func ParseConfig(js json.RawMessage) (*Config, error) {
 	js = bytes.TrimSpace(js)
 	if len(js) == 0 {
 		return cfg, nil
+	}
+	// A repeated field is an error, as in every grpclb policy (a map
+	// would keep the last value silently).
+	if _, err := jsonconf.Fields(js, "config"); err != nil {
+		return nil, fmt.Errorf("%s: %w", Name, err)
 	}
 	var fields map[string]json.RawMessage
 	if err := json.Unmarshal(js, &fields); err != nil {

@@ -51,12 +51,13 @@ func TestParseConfig(t *testing.T) {
 		want     []string // substrings of the error
 	}{
 		{"not an object", `[1]`, []string{"JSON object"}},
-		{"not JSON", `{`, []string{"JSON object"}},
-		{"trailing data", `{} {}`, []string{"JSON object"}},
+		{"not JSON", `{`, []string{"not valid JSON"}},
+		{"trailing data", `{} {}`, []string{"unexpected data after the config object"}},
 		{"string", `"x"`, []string{"JSON object"}},
 		{"unknown field", `{"virtualnodes":10}`, []string{`unknown field "virtualnodes"`, "virtualNodes"}},
 		{"unknown field other", `{"ringSize":10}`, []string{`unknown field "ringSize"`}},
 		{"field name case", `{"LoadFactor":2}`, []string{`unknown field "LoadFactor"`}},
+		{"repeated field", `{"loadFactor":0.5,"loadFactor":2}`, []string{`field "loadFactor" given twice`}},
 		{"virtualNodes negative", `{"virtualNodes":-1}`, []string{"virtualNodes", "-1", "out of range"}},
 		{"virtualNodes too big", `{"virtualNodes":10001}`, []string{"virtualNodes", "10001", "out of range"}},
 		{"virtualNodes huge", `{"virtualNodes":1e30}`, []string{"virtualNodes"}},

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"github.com/grpclb/grpclb/internal/jsonconf"
 
 	"google.golang.org/grpc/serviceconfig"
 )
@@ -31,6 +32,11 @@ const (
 func ParseConfig(js json.RawMessage) (*Config, error) {
 	cfg := &Config{}
 	if len(bytes.TrimSpace(js)) > 0 {
+		// A repeated field is an error, as in every grpclb policy
+		// (encoding/json would keep the last value silently).
+		if _, err := jsonconf.Fields(js, "config"); err != nil {
+			return nil, fmt.Errorf("pool: %w", err)
+		}
 		dec := json.NewDecoder(bytes.NewReader(js))
 		dec.DisallowUnknownFields()
 		if err := dec.Decode(cfg); err != nil {

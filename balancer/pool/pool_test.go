@@ -38,8 +38,9 @@ func TestParseConfig(t *testing.T) {
 		{in: `{"connections":"8"}`, wantErr: "cannot unmarshal string"},
 		{in: `{"pick":"random"}`, wantErr: `pick "random" must be "round_robin" or "p2c"`},
 		{in: `{"conections":8}`, wantErr: `unknown field "conections"`},
-		{in: `{"connections":8}{}`, wantErr: "trailing data"},
-		{in: `[`, wantErr: "bad config"},
+		{in: `{"connections":-1,"connections":4}`, wantErr: `field "connections" given twice`},
+		{in: `{"connections":8}{}`, wantErr: "unexpected data after the config object"},
+		{in: `[`, wantErr: "config must be a JSON object"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.in, func(t *testing.T) {

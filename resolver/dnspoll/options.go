@@ -66,7 +66,7 @@ func (o Options) withDefaults() (Options, error) {
 	switch {
 	case o.Interval < 0:
 		return o, fmt.Errorf("interval %v is negative", o.Interval)
-	case o.Jitter < 0 || o.Jitter > 1:
+	case !(o.Jitter >= 0 && o.Jitter <= 1): // NaN fails both
 		return o, fmt.Errorf("jitter %v is not between 0 and 1", o.Jitter)
 	case o.MinInterval < floorMinInterval:
 		return o, fmt.Errorf("min_interval %v is below the floor of %v", o.MinInterval, floorMinInterval)

@@ -46,6 +46,8 @@ func TestParseTarget(t *testing.T) {
 		{target: "dnspoll:///svc.test:80?interval=-1s", wantErr: "not a positive duration"},
 		{target: "dnspoll:///svc.test:80?jitter=2", wantErr: "jitter 2 is not between 0 and 1"},
 		{target: "dnspoll:///svc.test:80?jitter=x", wantErr: `jitter="x" is not a number`},
+		{target: "dnspoll:///svc.test:80?jitter=NaN", wantErr: "jitter NaN is not between 0 and 1"},
+		{target: "dnspoll:///svc.test:80?jitter=Inf", wantErr: "jitter +Inf is not between 0 and 1"},
 		{target: "dnspoll:///svc.test:80?min_interval=1ms", wantErr: "below the floor"},
 		{target: "dnspoll:///svc.test:80?interval=100ms&min_interval=1s", wantErr: "interval 100ms is below min_interval 1s"},
 		{target: "dnspoll:///svc.test:80?srv=maybe", wantErr: `srv="maybe"`},
