@@ -175,9 +175,9 @@ func FuzzParseConfig(f *testing.F) {
 	})
 }
 
-// The ConfigMap of deploy/kubernetes/proxy.yaml holds a valid config.
+// The ConfigMap of deploy/kubernetes/base/proxy.yaml holds a valid config.
 func TestKubernetesManifestConfig(t *testing.T) {
-	data, err := os.ReadFile("../deploy/kubernetes/proxy.yaml")
+	data, err := os.ReadFile("../deploy/kubernetes/base/proxy.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -193,9 +193,9 @@ func TestKubernetesManifestConfig(t *testing.T) {
 			continue
 		}
 		if _, err := proxy.ParseConfig([]byte(cm.Data["proxy.yaml"])); err != nil {
-			t.Fatalf("deploy/kubernetes/proxy.yaml: %v", err)
+			t.Fatalf("deploy/kubernetes/base/proxy.yaml: %v", err)
 		}
 		return
 	}
-	t.Fatal("deploy/kubernetes/proxy.yaml has no ConfigMap")
+	t.Fatal("deploy/kubernetes/base/proxy.yaml has no ConfigMap")
 }

@@ -47,6 +47,11 @@ go vet $pkgs
 step "staticcheck"
 "$tool" $pkgs
 
+# The Dockerfile's build stage, without a container builder: the same
+# script, the same flags; the size is printed for the record.
+step "release binary (scripts/build-static.sh, as the Dockerfile builds it)"
+./scripts/build-static.sh "$(mktemp -d)/grpclb"
+
 step "go test -race"
 go test -race -count=1 -timeout 20m $pkgs
 

@@ -30,9 +30,6 @@ func usagef(cmd, format string, args ...any) error {
 	return &usageError{cmd: cmd, msg: fmt.Sprintf(format, args...)}
 }
 
-// errUsage is a usage error whose message the command already printed.
-var errUsage = errors.New("usage")
-
 // errHelpShown says that the command printed its help, as asked: exit 0.
 var errHelpShown = errors.New("help shown")
 
@@ -48,8 +45,6 @@ func exitCode(err error, stderr io.Writer) int {
 	switch {
 	case err == nil, errors.Is(err, errHelpShown):
 		return 0
-	case errors.Is(err, errUsage):
-		return 2
 	case errors.As(err, &ue):
 		name := "grpclb"
 		if ue.cmd != "" {

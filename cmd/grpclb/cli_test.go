@@ -44,6 +44,8 @@ func TestCommandLineConventions(t *testing.T) {
 		{"unknown scenario", []string{"lab", "--scenario", "nope"}, 2, "", `unknown scenario "nope"`},
 		{"lab argument", []string{"lab", "extra"}, 2, "", `unexpected argument "extra"`},
 		{"bad chart", []string{"lab", "--chart", "x.gif"}, 2, "", `--chart "x.gif" must end in .svg or .png`},
+		{"proxy without config", []string{"proxy"}, 2, "", "grpclb proxy: --config is required"},
+		{"proxy --help", []string{"proxy", "--help"}, 0, "--watch-interval duration", ""},
 		{"version", []string{"version"}, 0, "grpclb ", ""},
 		{"--version", []string{"--version"}, 0, "built with go", ""},
 		{"version -o yaml", []string{"version", "-o", "yaml"}, 2, "", `-o "yaml": want text or json`},

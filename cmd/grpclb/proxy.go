@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -46,6 +45,12 @@ Signals:
                    without failing a call; a bad file is logged and the
                    running config kept
 
+The config file is also polled every --watch-interval (default 2s; 0 turns
+it off) and reloaded the same way when its content changes: an edit, a
+rename over it, or a Kubernetes ConfigMap update (mount the ConfigMap as a
+directory; a subPath mount never sees updates). A bad file is logged once
+and the running config kept; an unchanged file, even touched, does nothing.
+
 The Go garbage collector runs at GOGC=400 unless GOGC is set: the proxy's
 live heap is small, and collecting less often buys about a fifth of its CPU.
 
@@ -56,12 +61,12 @@ Examples:
   grpclb proxy --config proxy.yaml --access-log=false     fastest
   curl -s 127.0.0.1:9090/metrics | grep grpclb_proxy_requests_total
   kill -HUP "$(pidof grpclb)"                              reload
+  grpclb proxy --config proxy.yaml --watch-interval 0      reload on SIGHUP only
 
 Example config (every field; only routes and clusters are required):
 
 %s
 
-Flags:
 `
 
 // proxyGCPercent is the proxy's GOGC unless the environment sets one.
@@ -76,18 +81,14 @@ type proxyFlags struct {
 	config, listen, admin, kubeconfig string
 	logLevel, logFormat               string
 	accessLog                         bool
+	watchInterval                     time.Duration
 }
 
 // proxyCommand runs the proxy until SIGTERM or SIGINT; ready, when set, is
 // called with the listeners' addresses once signals are handled.
 func proxyCommand(args []string, stdout, stderr io.Writer, ready func(grpcAddr, adminAddr string)) error {
 	var f proxyFlags
-	fs := flag.NewFlagSet("proxy", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprintf(stderr, proxyHelp, strings.TrimRight(proxy.ExampleConfig, "\n"))
-		fs.PrintDefaults()
-	}
+	fs := newFlagSet("proxy")
 	fs.StringVar(&f.config, "config", "", "the YAML config file (required)")
 	fs.StringVar(&f.listen, "listen", "", "the gRPC listener's host:port, overriding the config's listen")
 	fs.StringVar(&f.admin, "admin", "", `the admin HTTP listener's host:port (/metrics, /healthz, /readyz), overriding the config's admin; "off" for none`)
@@ -95,19 +96,19 @@ func proxyCommand(args []string, stdout, stderr io.Writer, ready func(grpcAddr, 
 	fs.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&f.logFormat, "log-format", "text", "text or json")
 	fs.BoolVar(&f.accessLog, "access-log", true, "log every call at info level (method, route, cluster, upstream, code, duration, bytes)")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
-		}
-		return errUsage
+	fs.DurationVar(&f.watchInterval, "watch-interval", defaultWatchInterval, "poll the config file this often and reload it when its content changes (symlinks followed, as in a ConfigMap volume); 0 for SIGHUP only")
+	pos, err := parseFlags(fs, args, stdout, fmt.Sprintf(proxyHelp, strings.TrimRight(proxy.ExampleConfig, "\n")))
+	if err != nil {
+		return err
 	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("proxy: unexpected argument %q (flags only; see --help)", fs.Arg(0))
+	if len(pos) > 0 {
+		return usagef("proxy", "unexpected argument %q (the proxy takes flags only)", pos[0])
 	}
 	if f.config == "" {
-		fmt.Fprintln(stderr, "grpclb proxy: --config is required")
-		fs.Usage()
-		return errUsage
+		return usagef("proxy", "--config is required")
+	}
+	if f.watchInterval < 0 {
+		return usagef("proxy", "--watch-interval %v: want 0 (off) or more", f.watchInterval)
 	}
 	log, err := newLogger(stderr, f.logLevel, f.logFormat)
 	if err != nil {
@@ -115,6 +116,16 @@ func proxyCommand(args []string, stdout, stderr io.Writer, ready func(grpcAddr, 
 	}
 	if _, set := os.LookupEnv("GOGC"); !set {
 		defer debug.SetGCPercent(debug.SetGCPercent(proxyGCPercent))
+	}
+	// The watch's baseline is the file before the first load, so that a
+	// change between the two is reloaded rather than missed.
+	watch := &configWatch{path: f.config}
+	var poll <-chan time.Time
+	if f.watchInterval > 0 {
+		_, _ = watch.check() // a missing file: f.load says so
+		t := time.NewTicker(f.watchInterval)
+		defer t.Stop()
+		poll = t.C
 	}
 	cfg, err := f.load()
 	if err != nil {
@@ -174,17 +185,36 @@ func proxyCommand(args []string, stdout, stderr io.Writer, ready func(grpcAddr, 
 		ready(lis.Addr().String(), adminAddr)
 	}
 
+	// reload is the one reload path, for SIGHUP and for a changed file.
+	reload := func(trigger string) {
+		next, err := f.load()
+		if err == nil {
+			err = p.Reload(next)
+		}
+		if err != nil {
+			log.Error("proxy: reload failed; the running config is kept", "config", f.config, "trigger", trigger, "err", err)
+		}
+	}
+
 	var runErr error
 loop:
 	for {
 		select {
 		case <-hup:
-			next, err := f.load()
-			if err == nil {
-				err = p.Reload(next)
+			// Stamp first, then load: a change after the stamp is
+			// reloaded again at the next poll, never missed.
+			if poll != nil {
+				_, _ = watch.check()
 			}
+			reload("SIGHUP")
+		case <-poll:
+			changed, err := watch.check()
 			if err != nil {
-				log.Error("proxy: reload failed; the running config is kept", "config", f.config, "err", err)
+				log.Error("proxy: config file unreadable; the running config is kept", "config", f.config, "err", err)
+			}
+			if changed {
+				log.Info("proxy: config file changed; reloading", "config", f.config)
+				reload("file changed")
 			}
 		case sig := <-term:
 			log.Info("proxy: draining", "signal", sig.String())

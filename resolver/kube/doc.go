@@ -84,9 +84,10 @@
 //	    resources: ["endpointslices"]
 //	    verbs: ["get", "list", "watch"]
 //
-// deploy/kubernetes/rbac.yaml has it with its ServiceAccount and
-// RoleBinding; deploy/kubernetes/example.yaml a headless Service, its
-// Deployment and a client Deployment. The tests apply rbac.yaml to a real
+// deploy/kubernetes/base/rbac.yaml has it with its ServiceAccount and
+// RoleBinding; deploy/kubernetes/base/example.yaml a headless Service, its
+// Deployment and a client Deployment (kubectl apply -k
+// deploy/kubernetes/overlays/example). The tests apply rbac.yaml to a real
 // API server and resolve with a token of that ServiceAccount.
 //
 // Import the package for its side effect of registering the scheme, or

@@ -22,12 +22,12 @@ import (
 	"github.com/grpclb/grpclb/internal/testbed/echopb"
 )
 
-// applyRBAC creates the objects of deploy/kubernetes/rbac.yaml in ns, with
+// applyRBAC creates the objects of deploy/kubernetes/base/rbac.yaml in ns, with
 // the RoleBinding's subject in ns too, and returns the ServiceAccount's
 // name.
 func applyRBAC(tb testing.TB, c kubernetes.Interface, ns string) string {
 	tb.Helper()
-	data, err := os.ReadFile("../../deploy/kubernetes/rbac.yaml")
+	data, err := os.ReadFile("../../deploy/kubernetes/base/rbac.yaml")
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -76,7 +76,7 @@ func mustUnmarshal(tb testing.TB, doc string, v any) {
 }
 
 // TestRBAC runs the resolver with the token of a ServiceAccount that has
-// exactly the Role of deploy/kubernetes/rbac.yaml: it resolves services in
+// exactly the Role of deploy/kubernetes/base/rbac.yaml: it resolves services in
 // its namespace, and in another namespace it reports an error that names
 // the missing verbs and resource.
 func TestRBAC(t *testing.T) {

@@ -161,7 +161,7 @@ func (w *watch) noteResult(ctx context.Context, err error) {
 func (w *watch) explain(err error) error {
 	switch {
 	case apierrors.IsForbidden(err):
-		return fmt.Errorf("forbidden to list and watch EndpointSlices in namespace %q: the client's identity needs the verbs get, list and watch on the resource endpointslices in the API group discovery.k8s.io in that namespace (a Role and RoleBinding like deploy/kubernetes/rbac.yaml): %w", w.key.namespace, err)
+		return fmt.Errorf("forbidden to list and watch EndpointSlices in namespace %q: the client's identity needs the verbs get, list and watch on the resource endpointslices in the API group discovery.k8s.io in that namespace (a Role and RoleBinding like deploy/kubernetes/base/rbac.yaml): %w", w.key.namespace, err)
 	case apierrors.IsUnauthorized(err):
 		return fmt.Errorf("the API server rejected the client's credentials (expired or wrong token?): %w", err)
 	case apierrors.IsNotFound(err):
