@@ -14,7 +14,7 @@ cache=${GRPCLB_CACHE:-$HOME/.cache/grpclb}
 staticcheck_version=v0.8.2 # staticcheck 2026.2.2, knows Go 1.26
 fuzztime=${FUZZTIME:-6s}
 
-step() { printf '\n==> %s\n' "$*"; }
+step() { printf "\n==> %s (%s)\n" "$*" "$(date +%T)"; }
 
 tool="$cache/bin/staticcheck-$staticcheck_version"
 if [ ! -x "$tool" ]; then
@@ -60,7 +60,7 @@ go test -race -count=1 -timeout 20m $pkgs
 # the in-process side instrumented: run them once more without it.
 step "allocation and throughput tests without -race"
 go test -count=1 -run 'Alloc' ./balancer/...
-go test -count=1 -run 'TestProxyScenario|TestRecoverAndRestart|TestFairness' ./cmd/grpclb/internal/lab
+go test -count=1 -run 'TestProxyScenario|TestRecoverAndRestart|TestFairness|TestSlowScenarioShares|TestHotkeyBoundedLoads|TestReshardMovesAboutOneNth|TestColdstartSlowStart|TestHedgeCutsTail|TestFlakyOutlierEjection' ./cmd/grpclb/internal/lab
 
 if [ "$fuzztime" != "0" ]; then
   step "fuzzing each target for $fuzztime"
