@@ -93,9 +93,7 @@ func TestShareFigures(t *testing.T) {
 // none through the restart with NewClient. Timing figures: run without the
 // race detector (scripts/test.sh), as the proxy's.
 func TestRecoverAndRestart(t *testing.T) {
-	if raceEnabled {
-		t.Skip("share timings are measured without the race detector (scripts/test.sh runs this test again)")
-	}
+	measuredWithoutRace(t)
 	p := DefaultParams()
 	for _, scn := range []string{"recover", "restart"} {
 		rs := runScenario(t, scn, p, "dns+p2c_ewma", "grpclb.NewClient")
@@ -124,9 +122,7 @@ func TestRecoverAndRestart(t *testing.T) {
 // busiest within 1.3× of the least used over any 1s window and within 1.1×
 // over the run, with 1 caller and with many.
 func TestFairness(t *testing.T) {
-	if raceEnabled {
-		t.Skip("shares are measured without the race detector (scripts/test.sh runs this test again)")
-	}
+	measuredWithoutRace(t)
 	p := DefaultParams()
 	p.Duration = 5 * time.Second
 	for _, scn := range []string{"fairness/3x1", "fairness/10x1", "fairness/3x64", "fairness/10x8"} {
