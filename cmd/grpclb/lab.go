@@ -92,40 +92,38 @@ func runLab(args []string, stdout, stderr io.Writer) error {
 	defer stop()
 
 	enc := json.NewEncoder(stdout)
-	var all, current []lab.Result
-	flush := func() {
-		if !*asJSON {
-			lab.WriteTable(stdout, current)
-		}
-		current = nil
-	}
+	var all []lab.Result
+	var table *lab.Table // the current scenario's, with tables
 	if !*asJSON {
 		fmt.Fprintf(stdout, "grpclb lab: %d runs, about %v of load\n", len(plan.Runs), plan.Total())
 	}
-	lastScenario := ""
 	cfg.OnResult = func(r lab.Result) {
 		all = append(all, r)
 		if *asJSON {
 			_ = enc.Encode(r)
 			return
 		}
-		current = append(current, r)
+		table.Row(r) // as each run finishes
 	}
-	// Print each scenario's header before its first run and its table after
-	// its last.
+	// Each scenario: its header before its first run, a row per run as it
+	// finishes, the summaries after its last.
 	var runErr error
 	for i := 0; i < len(plan.Runs) && runErr == nil; {
 		scn := plan.Runs[i].Scenario.Name
 		j := i
+		var names []string
 		for j < len(plan.Runs) && plan.Runs[j].Scenario.Name == scn {
+			names = append(names, plan.Runs[j].Strategy.Name)
 			j++
 		}
-		if !*asJSON && scn != lastScenario {
+		if !*asJSON {
 			lab.WriteHeader(stdout, scn, p)
-			lastScenario = scn
+			table = lab.NewTable(stdout, names)
 		}
 		_, runErr = lab.Run(ctx, cfg, lab.Plan{Runs: plan.Runs[i:j]})
-		flush()
+		if table != nil {
+			table.Close()
+		}
 		i = j
 	}
 	if *chartPath != "" && len(all) > 0 {

@@ -96,7 +96,7 @@ var recoverScn = Scenario{
 	Setup:   recoverSetup,
 	Measure: measureBack("thaw "),
 	Summary: summarizeBack("thaw"),
-	Script: freezeB2,
+	Script:  freezeB2,
 }
 
 // restartScn: one backend is killed and restarted on its address, as a

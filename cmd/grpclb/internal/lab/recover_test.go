@@ -137,3 +137,30 @@ func TestFairness(t *testing.T) {
 		}
 	}
 }
+
+// A table prints each row as its run finishes, aligned with the heads
+// printed with the first.
+func TestTableRowsAsRunsFinish(t *testing.T) {
+	var b strings.Builder
+	tab := NewTable(&b, []string{"dns+round_robin", "grpclb.NewClient"})
+	ms := 1.5
+	row := func(strategy string) Result {
+		return Result{Scenario: "scaleup", Strategy: strategy, Seconds: 8, RPCs: 1000, P50ms: 1, P99ms: 2, P999ms: 3,
+			Backends: []BackendResult{{Name: "b1", RPCs: 600}, {Name: "b2", RPCs: 400, AddedLater: true, FirstRPCMs: &ms}}}
+	}
+	tab.Row(row("dns+round_robin"))
+	first := b.String()
+	lines := strings.Split(strings.TrimSuffix(first, "\n"), "\n")
+	if len(lines) != 2 || !strings.Contains(lines[0], "strategy") || !strings.Contains(lines[0], "b2+") || !strings.Contains(lines[1], "60%") {
+		t.Fatalf("after the first run:\n%s", first)
+	}
+	tab.Row(row("grpclb.NewClient"))
+	lines = strings.Split(strings.TrimSuffix(b.String(), "\n"), "\n")
+	if len(lines) != 3 || len(lines[1]) != len(lines[2]) {
+		t.Errorf("second row not aligned with the first:\n%s", b.String())
+	}
+	tab.Close()
+	if !strings.Contains(b.String(), "share: of all answered calls") {
+		t.Errorf("Close did not print the summaries:\n%s", b.String())
+	}
+}

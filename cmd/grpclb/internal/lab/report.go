@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"io"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/grpclb/grpclb/cmd/grpclb/internal/chart"
@@ -31,63 +30,108 @@ func WriteHeader(w io.Writer, scenarioName string, p Params) {
 	fmt.Fprint(w, "\n\n")
 }
 
-// WriteTable prints a scenario's results side by side: share of calls per
-// backend, and for backends that joined later how long they waited for
-// their first call against the strategy's bound.
-func WriteTable(w io.Writer, results []Result) {
-	if len(results) == 0 {
-		return
+// Table prints a scenario's results side by side as each run finishes:
+// share of calls per backend, and for backends that joined later how long
+// they waited for their first call against the strategy's bound. Columns
+// have fixed widths, so a row can be printed before the next run starts.
+type Table struct {
+	w        io.Writer
+	width    int // of the strategy column
+	results  []Result
+	anyAdded bool
+	cols     []int // widths of the columns after the strategy
+}
+
+// NewTable starts a scenario's table; strategies are the names its rows
+// will have (for the width of their column).
+func NewTable(w io.Writer, strategies []string) *Table {
+	t := &Table{w: w, width: len("strategy")}
+	for _, s := range strategies {
+		t.width = max(t.width, len(s))
 	}
-	// Right-aligned numbers; the text columns are padded by hand to stay
-	// left-aligned.
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	width := len("strategy")
-	for _, r := range results {
-		width = max(width, len(r.Strategy))
-	}
-	left := func(s string) string { return fmt.Sprintf("%-*s", width, s) }
-	head := []string{left("strategy"), "time", "rpcs", "failed", "p50 ms", "p99 ms", "p99.9 ms"}
-	for _, b := range results[0].Backends {
-		name := b.Name
-		if b.AddedLater {
-			name += "+"
-		}
-		head = append(head, name)
-	}
-	anyAdded := false
-	for _, b := range results[0].Backends {
-		anyAdded = anyAdded || b.AddedLater
-	}
-	head = append(head, "")
-	if anyAdded {
-		head = append(head, " first call on added backends (bound)")
-	}
-	fmt.Fprintln(tw, "   "+strings.Join(head, "\t"))
-	for _, r := range results {
-		row := []string{left(r.Strategy), fmt.Sprintf("%.0fs", r.Seconds), fmt.Sprint(r.RPCs), fmt.Sprint(r.Failed),
-			fmt.Sprintf("%.2f", r.P50ms), fmt.Sprintf("%.2f", r.P99ms), fmt.Sprintf("%.2f", r.P999ms)}
-		var firsts []string
+	return t
+}
+
+// Row prints a finished run's row, after the column heads if it is the
+// first.
+func (t *Table) Row(r Result) {
+	t.results = append(t.results, r)
+	if len(t.results) == 1 {
+		head := []string{"time", "rpcs", "failed", "p50 ms", "p99 ms", "p99.9 ms"}
+		t.cols = []int{5, 8, 7, 8, 8, 9}
 		for _, b := range r.Backends {
-			row = append(row, fmt.Sprintf("%.0f%%", 100*float64(b.RPCs)/float64(max(1, r.RPCs-r.Failed))))
+			name := b.Name
 			if b.AddedLater {
-				if b.FirstRPCMs == nil {
-					firsts = append(firsts, "never")
-				} else {
-					firsts = append(firsts, fmt.Sprintf("%.1fs", *b.FirstRPCMs/1000))
-				}
+				name += "+"
+				t.anyAdded = true
+			}
+			head = append(head, name)
+			t.cols = append(t.cols, max(5, len(name)))
+		}
+		line := fmt.Sprintf("   %-*s", t.width, "strategy")
+		for i, h := range head {
+			line += fmt.Sprintf("  %*s", t.cols[i], h)
+		}
+		if t.anyAdded {
+			line += "   first call on added backends (bound)"
+		}
+		fmt.Fprintln(t.w, line)
+	}
+	cells := []string{fmt.Sprintf("%.0fs", r.Seconds), fmt.Sprint(r.RPCs), fmt.Sprint(r.Failed),
+		fmt.Sprintf("%.2f", r.P50ms), fmt.Sprintf("%.2f", r.P99ms), fmt.Sprintf("%.2f", r.P999ms)}
+	var firsts []string
+	for _, b := range r.Backends {
+		cells = append(cells, fmt.Sprintf("%.0f%%", 100*float64(b.RPCs)/float64(max(1, r.RPCs-r.Failed))))
+		if b.AddedLater {
+			if b.FirstRPCMs == nil {
+				firsts = append(firsts, "never")
+			} else {
+				firsts = append(firsts, fmt.Sprintf("%.1fs", *b.FirstRPCMs/1000))
 			}
 		}
+	}
+	line := fmt.Sprintf("   %-*s", t.width, r.Strategy)
+	for i, c := range cells {
+		w := 5
+		if i < len(t.cols) {
+			w = t.cols[i]
+		}
+		line += fmt.Sprintf("  %*s", w, c)
+	}
+	if t.anyAdded {
 		bound := ""
 		if r.PickupBoundMs != nil {
 			bound = fmt.Sprintf(" (≤%.1fs)", *r.PickupBoundMs/1000)
 		}
-		row = append(row, "")
-		if anyAdded {
-			row = append(row, " "+strings.Join(firsts, " ")+bound)
-		}
-		fmt.Fprintln(tw, "   "+strings.Join(row, "\t"))
+		line += "   " + strings.Join(firsts, " ") + bound
 	}
-	tw.Flush()
+	fmt.Fprintln(t.w, line)
+}
+
+// Close prints what the table's rows mean and the runs' summaries.
+func (t *Table) Close() {
+	if len(t.results) == 0 {
+		return
+	}
+	writeSummaries(t.w, t.results, t.anyAdded)
+}
+
+// WriteTable prints a scenario's results at once (see Table).
+func WriteTable(w io.Writer, results []Result) {
+	var names []string
+	for _, r := range results {
+		names = append(names, r.Strategy)
+	}
+	t := NewTable(w, names)
+	for _, r := range results {
+		t.Row(r)
+	}
+	t.Close()
+}
+
+// writeSummaries prints, below a table, what its shares mean and each
+// run's summary lines.
+func writeSummaries(w io.Writer, results []Result, anyAdded bool) {
 	fmt.Fprintln(w)
 	if anyAdded {
 		fmt.Fprintln(w, "   share: of all answered calls over the run; + marks backends added during the run.")
