@@ -52,7 +52,7 @@ func runLab(args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&p.ConsulAddr, "consul", "", "a Consul agent's HTTP address (host:port): adds consul+round_robin to scaleup")
 	fs.StringVar(&p.Kubeconfig, "kubeconfig", "", "a cluster for kubernetes+round_robin (default: a kube-apiserver the lab starts, if ./scripts/kube-apiserver.sh built one)")
 	fs.DurationVar(&p.RegistryOutage, "registry-outage", p.RegistryOutage, "registry-down: how long the registry is away")
-	asJSON := fs.Bool("json", false, "print one JSON object per (scenario, strategy) run instead of tables")
+	asJSON := fs.Bool("json", false, "print JSON Lines (one object per (scenario, strategy) run) instead of tables; with --list, one JSON object")
 	dryRun := fs.Bool("dry-run", false, "print the runs the flags select (and the skipped ones, on stderr) without running them")
 	list := fs.Bool("list", false, "list the scenarios and strategies, with what each strategy needs, and exit")
 	chartPath := fs.String("chart", "", "write a chart of calls per second per backend to this .svg or .png file")
