@@ -481,20 +481,3 @@ func knownFields(names ...string) string {
 	}
 	return strings.Join(q, ", ")
 }
-
-// describe names a JSON token for an error message.
-func describe(tok json.Token) string {
-	switch tok.(type) {
-	case json.Delim:
-		if tok == json.Delim('[') {
-			return "an array"
-		}
-	case string:
-		return "a string"
-	case float64:
-		return "a number"
-	case bool:
-		return "a boolean"
-	}
-	return fmt.Sprint(tok)
-}

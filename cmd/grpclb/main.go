@@ -3,7 +3,6 @@
 package main
 
 import (
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -70,25 +69,4 @@ func commandNames() string {
 		names[i] = c.name
 	}
 	return strings.Join(names, ", ")
-}
-
-// parseInterspersed parses flags that may come before and after the
-// positional arguments (grpclb bench TARGET --rate 500), which the flag
-// package alone stops at, and returns the positional ones.
-func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
-	var pos []string
-	for {
-		if err := fs.Parse(args); err != nil {
-			return nil, err
-		}
-		args = fs.Args()
-		if len(args) == 0 {
-			return pos, nil
-		}
-		if args[0] == "--" {
-			return append(pos, args[1:]...), nil
-		}
-		pos = append(pos, args[0])
-		args = args[1:]
-	}
 }
