@@ -1,15 +1,10 @@
 package subset
 
 import (
-	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"math"
-	"strconv"
-	"strings"
 
-	"google.golang.org/grpc/balancer"
 	"google.golang.org/grpc/balancer/roundrobin"
 	"google.golang.org/grpc/serviceconfig"
 
@@ -153,39 +148,9 @@ func parseInt(val json.RawMessage, dst *int, lo, hi int) error {
 // parseChildPolicy picks the first registered policy of a list of
 // {"name": config} objects and parses its config.
 func parseChildPolicy(val json.RawMessage) (ChildPolicy, error) {
-	var list []json.RawMessage
-	if err := json.Unmarshal(val, &list); err != nil {
-		return ChildPolicy{}, fmt.Errorf("must be a list of {\"policy name\": config} objects, got %s", jsonconf.Truncate(string(val)))
+	name, js, cfg, err := jsonconf.ChildPolicy(val, Name)
+	if err != nil {
+		return ChildPolicy{}, err
 	}
-	if len(list) == 0 {
-		return ChildPolicy{}, errors.New("must not be empty")
-	}
-	var names []string
-	for i, item := range list {
-		fields, err := objectFields(item)
-		if err != nil || len(fields) != 1 {
-			return ChildPolicy{}, fmt.Errorf("item %d: must be an object with one policy name, got %s", i, jsonconf.Truncate(string(item)))
-		}
-		name, cfgJSON := fields[0].Key, fields[0].Value
-		if name == Name {
-			return ChildPolicy{}, fmt.Errorf("item %d: %q cannot be its own child", i, Name)
-		}
-		bb := balancer.Get(name)
-		if bb == nil {
-			names = append(names, strconv.Quote(name))
-			continue
-		}
-		var compact bytes.Buffer
-		if err := json.Compact(&compact, cfgJSON); err != nil { // cannot fail: the decoder read it
-			return ChildPolicy{}, fmt.Errorf("%q: %v", name, err)
-		}
-		cp := ChildPolicy{Name: name, JSON: compact.Bytes()}
-		if p, ok := bb.(balancer.ConfigParser); ok {
-			if cp.Config, err = p.ParseConfig(cp.JSON); err != nil {
-				return ChildPolicy{}, fmt.Errorf("%q: %v", name, err)
-			}
-		}
-		return cp, nil
-	}
-	return ChildPolicy{}, fmt.Errorf("no registered policy among %s (import the package that registers it)", strings.Join(names, ", "))
+	return ChildPolicy{Name: name, JSON: js, Config: cfg}, nil
 }

@@ -1,5 +1,6 @@
 // Package jsonconf holds what grpclb's strict JSON config parsers (the
-// balancer policies, hedge) share for their error messages.
+// balancer policies, hedge) share: an object reader that rejects repeated
+// fields, a child-policy field, and error-message helpers.
 package jsonconf
 
 import (
@@ -8,6 +9,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
+	"strings"
+
+	"google.golang.org/grpc/balancer"
+	"google.golang.org/grpc/serviceconfig"
 )
 
 // DescribeToken names a JSON token for an error message.
@@ -98,4 +104,46 @@ func Fields(js json.RawMessage, subject string) ([]Field, error) {
 		return nil, invalid(errors.New(after))
 	}
 	return fields, nil
+}
+
+// ChildPolicy parses a parent policy's child policy field: a list of
+// {"policy name": config} objects, of which the first whose policy is
+// registered is taken (as grpc-go's own parents do), its config compacted
+// and parsed by the policy. self, when set, is the parent's name, which
+// may not be its own child.
+func ChildPolicy(val json.RawMessage, self string) (name string, js json.RawMessage, cfg serviceconfig.LoadBalancingConfig, err error) {
+	var list []json.RawMessage
+	if err := json.Unmarshal(val, &list); err != nil {
+		return "", nil, nil, fmt.Errorf("must be a list of {\"policy name\": config} objects, got %s", Truncate(string(val)))
+	}
+	if len(list) == 0 {
+		return "", nil, nil, errors.New("must not be empty")
+	}
+	var names []string
+	for i, item := range list {
+		fields, err := Fields(item, "")
+		if err != nil || len(fields) != 1 {
+			return "", nil, nil, fmt.Errorf("item %d: must be an object with one policy name, got %s", i, Truncate(string(item)))
+		}
+		name, cfgJSON := fields[0].Key, fields[0].Value
+		if self != "" && name == self {
+			return "", nil, nil, fmt.Errorf("item %d: %q cannot be its own child", i, self)
+		}
+		bb := balancer.Get(name)
+		if bb == nil {
+			names = append(names, strconv.Quote(name))
+			continue
+		}
+		var compact bytes.Buffer
+		if err := json.Compact(&compact, cfgJSON); err != nil { // cannot fail: the decoder read it
+			return "", nil, nil, fmt.Errorf("%q: %v", name, err)
+		}
+		if p, ok := bb.(balancer.ConfigParser); ok {
+			if cfg, err = p.ParseConfig(compact.Bytes()); err != nil {
+				return "", nil, nil, fmt.Errorf("%q: %v", name, err)
+			}
+		}
+		return name, compact.Bytes(), cfg, nil
+	}
+	return "", nil, nil, fmt.Errorf("no registered policy among %s (import the package that registers it)", strings.Join(names, ", "))
 }
