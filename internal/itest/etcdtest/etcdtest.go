@@ -88,6 +88,53 @@ func Start(tb testing.TB) *Server {
 	return nil
 }
 
+// Launch starts etcd for a caller that is not a test (the lab), with its
+// data and log under dir, and returns once it answers. The binary is etcd
+// on PATH (Debian's etcd-server); the error says how to get it. Close stops
+// the process; Down and Up take it away and bring it back.
+func Launch(dir string) (*Server, error) {
+	bin, err := exec.LookPath("etcd")
+	if err != nil {
+		return nil, fmt.Errorf("etcd is not installed (apt-get install etcd-server): %w", err)
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, err
+	}
+	var lastErr error
+	for attempt := range 5 {
+		s := &Server{
+			bin:     bin,
+			dir:     filepath.Join(dir, fmt.Sprintf("data%d", attempt)),
+			logPath: filepath.Join(dir, fmt.Sprintf("etcd%d.log", attempt)),
+		}
+		ports, err := testbed.FreePorts(2)
+		if err != nil {
+			return nil, err
+		}
+		s.clientPort, s.peerPort = ports[0], ports[1]
+		if lastErr = s.start(); lastErr == nil {
+			return s, nil
+		}
+	}
+	return nil, fmt.Errorf("etcdtest: could not start etcd: %w", lastErr)
+}
+
+// Down kills a launched server (SIGKILL), as a crash would, and waits for
+// the process to exit; its data is kept for Up.
+func (s *Server) Down() error { return s.stop(syscall.SIGKILL) }
+
+// Up starts a launched server that is down again, on the same ports with
+// the same data, and returns once it answers.
+func (s *Server) Up() error { return s.start() }
+
+// Close stops a launched server (SIGTERM, SIGKILL after 5s) if it runs.
+func (s *Server) Close() error {
+	if !s.Running() {
+		return nil
+	}
+	return s.stop(syscall.SIGTERM)
+}
+
 // Endpoint is the client address, "127.0.0.1:PORT".
 func (s *Server) Endpoint() string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(s.clientPort)) }
 

@@ -2,11 +2,14 @@ package etcdtest
 
 import (
 	"context"
+	"path/filepath"
 	"testing"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/goleak"
+
+	"github.com/grpclb/grpclb/internal/testbed"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -104,4 +107,38 @@ func newClientTo(t *testing.T, endpoint string) *clientv3.Client {
 	}
 	t.Cleanup(func() { c.Close() })
 	return c
+}
+
+// Launch, for callers that are not tests (the lab): the process keeps its
+// data across Down (SIGKILL) and Up, and Close stops it.
+func TestLaunchDownUp(t *testing.T) {
+	testbed.NeedBinary(t, "etcd")
+	s, err := Launch(filepath.Join(t.TempDir(), "etcd"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	c, err := clientv3.New(ClientConfig(s.Endpoint()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if _, err := c.Put(ctx, "k", "v"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Down(); err != nil || s.Running() {
+		t.Fatalf("Down: %v, running %v", err, s.Running())
+	}
+	if err := s.Up(); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := c.Get(ctx, "k")
+	if err != nil || len(resp.Kvs) != 1 || string(resp.Kvs[0].Value) != "v" {
+		t.Fatalf("after Down and Up: %v, %v; want k=v kept", resp, err)
+	}
+	if err := s.Close(); err != nil || s.Running() {
+		t.Fatalf("Close: %v, running %v", err, s.Running())
+	}
 }

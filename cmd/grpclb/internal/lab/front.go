@@ -259,7 +259,7 @@ func (f *front) run(cmd *exec.Cmd, addr string) error {
 func needBinary(name string) func(Params) error {
 	return func(Params) error {
 		if _, err := exec.LookPath(name); err != nil {
-			return fmt.Errorf("%s is not installed (apt-get install %s)", name, map[string]string{"nginx": "nginx-light", "haproxy": "haproxy"}[name])
+			return fmt.Errorf("%s is not installed (apt-get install %s)", name, map[string]string{"nginx": "nginx-light", "haproxy": "haproxy", "etcd": "etcd-server"}[name])
 		}
 		return nil
 	}

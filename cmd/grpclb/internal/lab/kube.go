@@ -4,14 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/url"
 	"os"
 	"path/filepath"
-	"strconv"
 	"sync"
 	"time"
 
-	"go.etcd.io/etcd/server/v3/embed"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/resolver"
 	corev1 "k8s.io/api/core/v1"
@@ -21,6 +18,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
 
+	"github.com/grpclb/grpclb/internal/itest/etcdtest"
 	"github.com/grpclb/grpclb/internal/itest/kubeapi"
 	"github.com/grpclb/grpclb/internal/testbed"
 	"github.com/grpclb/grpclb/resolver/kube"
@@ -32,14 +30,14 @@ const kubeService = "backend"
 // kubeRegistry keeps an EndpointSlice in step with the lab's backends, as
 // the EndpointSlice controller would, in a namespace of its own on either
 // the cluster of --kubeconfig or a kube-apiserver the lab starts itself
-// (over an embedded etcd). The slice lists documentation addresses, which
+// (over an etcd process). The slice lists documentation addresses, which
 // the client dials through a DocMap onto the backends on 127.0.0.x.
 type kubeRegistry struct {
 	client kubernetes.Interface
 	ns     string
 	docs   *kubeapi.DocMap
 	own    *kubeapi.Server // nil with --kubeconfig
-	etcd   *embed.Etcd
+	etcd   *etcdtest.Server
 	dir    string
 	kcfg   string // kubeconfig path for the resolver
 
@@ -55,7 +53,8 @@ func kubeAvailable(p Params) error {
 	if bin, why := kubeapi.Binary(); bin == "" {
 		return fmt.Errorf("the kubernetes strategy needs --kubeconfig or a kube-apiserver binary (./scripts/kube-apiserver.sh builds one): %s", why)
 	}
-	return nil
+	// The kube-apiserver the lab starts keeps its objects in an etcd process.
+	return needBinary("etcd")(p)
 }
 
 func startKubeRegistry(p Params) (_ *kubeRegistry, err error) {
@@ -98,39 +97,21 @@ func startKubeRegistry(p Params) (_ *kubeRegistry, err error) {
 	return r, nil
 }
 
-// startOwn starts an embedded etcd and a kube-apiserver over it.
+// startOwn starts an etcd process and a kube-apiserver over it.
 func (r *kubeRegistry) startOwn() error {
 	bin, why := kubeapi.Binary()
 	if bin == "" {
 		return errors.New(why)
 	}
-	ports, err := testbed.FreePorts(2)
-	if err != nil {
+	var err error
+	if r.etcd, err = etcdtest.Launch(filepath.Join(r.dir, "etcd")); err != nil {
 		return err
-	}
-	client := url.URL{Scheme: "http", Host: "127.0.0.1:" + strconv.Itoa(ports[0])}
-	peer := url.URL{Scheme: "http", Host: "127.0.0.1:" + strconv.Itoa(ports[1])}
-	cfg := embed.NewConfig()
-	cfg.Name = "lab-kube"
-	cfg.Dir = filepath.Join(r.dir, "etcd")
-	cfg.ListenClientUrls, cfg.AdvertiseClientUrls = []url.URL{client}, []url.URL{client}
-	cfg.ListenPeerUrls, cfg.AdvertisePeerUrls = []url.URL{peer}, []url.URL{peer}
-	cfg.InitialCluster = cfg.InitialClusterFromName(cfg.Name)
-	cfg.LogLevel = "error"
-	cfg.LogOutputs = []string{filepath.Join(r.dir, "etcd.log")}
-	if r.etcd, err = embed.StartEtcd(cfg); err != nil {
-		return fmt.Errorf("embedded etcd: %w", err)
-	}
-	select {
-	case <-r.etcd.Server.ReadyNotify():
-	case <-time.After(20 * time.Second):
-		return errors.New("embedded etcd not ready within 20s")
 	}
 	apiDir := filepath.Join(r.dir, "apiserver")
 	if err := os.Mkdir(apiDir, 0o700); err != nil {
 		return err
 	}
-	if r.own, err = kubeapi.Launch(kubeapi.Config{Binary: bin, Etcd: client.String(), Dir: apiDir}); err != nil {
+	if r.own, err = kubeapi.Launch(kubeapi.Config{Binary: bin, Etcd: "http://" + r.etcd.Endpoint(), Dir: apiDir}); err != nil {
 		return err
 	}
 	if r.client, err = r.own.Client(); err != nil {
@@ -229,8 +210,7 @@ func (r *kubeRegistry) close() {
 		_ = r.own.Close()
 	}
 	if r.etcd != nil {
-		r.etcd.Server.HardStop()
-		r.etcd.Close()
+		_ = r.etcd.Close()
 	}
 	if r.dir != "" {
 		os.RemoveAll(r.dir)

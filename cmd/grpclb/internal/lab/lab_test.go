@@ -318,12 +318,12 @@ func TestReshardMovesAboutOneNth(t *testing.T) {
 	}
 }
 
-// The registry (an embedded etcd) goes away under load: no call fails, and
+// The registry (an etcd process, SIGKILLed) goes away under load: no call fails, and
 // a backend registered after it is back gets calls.
 func TestRegistryDown(t *testing.T) {
 	p := quick()
 	p.RegistryOutage = 3 * time.Second
-	p.Duration = 16 * time.Second // the embedded etcd takes up to ~7s to finish closing before it restarts
+	p.Duration = 16 * time.Second // the outage, the restart, a registration after it and its first calls
 	r := runScenario(t, "registry-down", p, "etcd+round_robin")["etcd+round_robin"]
 	if r.Failed != 0 {
 		t.Errorf("%d calls failed while the registry was away: %v", r.Failed, r.Errors)

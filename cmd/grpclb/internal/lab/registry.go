@@ -7,20 +7,18 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"net/url"
 	"os"
-	"path/filepath"
 	"sync"
 	"time"
 
 	consulapi "github.com/hashicorp/consul/api"
 	clientv3 "go.etcd.io/etcd/client/v3"
-	"go.etcd.io/etcd/server/v3/embed"
 	"go.uber.org/zap"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/resolver"
 
+	"github.com/grpclb/grpclb/internal/itest/etcdtest"
 	"github.com/grpclb/grpclb/internal/testbed"
 	consulreg "github.com/grpclb/grpclb/register/consul"
 	etcdreg "github.com/grpclb/grpclb/register/etcd"
@@ -52,16 +50,15 @@ type registry interface {
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 
-// etcdRegistry is an embedded etcd (no outside server needed) with every
-// backend registered through register/etcd.
+// etcdRegistry is an etcd process (Debian's etcd-server, the same the
+// tests run) with every backend registered through register/etcd.
 type etcdRegistry struct {
-	cfg    *embed.Config
 	dir    string
 	client *clientv3.Client
 
 	mu      sync.Mutex
-	srv     *embed.Etcd
-	stopped chan struct{} // closed when the last down's Close has returned
+	srv     *etcdtest.Server
+	running bool // false between down and up
 	regs    map[string]*etcdreg.Registration
 }
 
@@ -72,30 +69,16 @@ func startEtcdRegistry() (*etcdRegistry, error) {
 	if err != nil {
 		return nil, err
 	}
-	ports, err := testbed.FreePorts(2)
+	srv, err := etcdtest.Launch(dir)
 	if err != nil {
 		os.RemoveAll(dir)
 		return nil, err
 	}
-	client := url.URL{Scheme: "http", Host: fmt.Sprintf("127.0.0.1:%d", ports[0])}
-	peer := url.URL{Scheme: "http", Host: fmt.Sprintf("127.0.0.1:%d", ports[1])}
-	cfg := embed.NewConfig()
-	cfg.Name = "lab"
-	cfg.Dir = filepath.Join(dir, "data")
-	cfg.ListenClientUrls, cfg.AdvertiseClientUrls = []url.URL{client}, []url.URL{client}
-	cfg.ListenPeerUrls, cfg.AdvertisePeerUrls = []url.URL{peer}, []url.URL{peer}
-	cfg.InitialCluster = cfg.InitialClusterFromName(cfg.Name)
-	cfg.LogLevel = "error"
-	cfg.LogOutputs = []string{filepath.Join(dir, "etcd.log")}
-	r := &etcdRegistry{cfg: cfg, dir: dir, regs: make(map[string]*etcdreg.Registration)}
-	if err := r.up(); err != nil {
-		os.RemoveAll(dir)
-		return nil, err
-	}
+	r := &etcdRegistry{dir: dir, srv: srv, running: true, regs: make(map[string]*etcdreg.Registration)}
 	// Registrations must reconnect within a second of etcd's return:
 	// grpc-go's default backoff grows to two minutes.
 	r.client, err = clientv3.New(clientv3.Config{
-		Endpoints: []string{client.Host}, DialTimeout: 2 * time.Second, Logger: zap.NewNop(),
+		Endpoints: []string{srv.Endpoint()}, DialTimeout: 2 * time.Second, Logger: zap.NewNop(),
 		DialOptions: []grpc.DialOption{grpc.WithConnectParams(grpc.ConnectParams{
 			Backoff:           backoff.Config{BaseDelay: 100 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: time.Second},
 			MinConnectTimeout: time.Second,
@@ -113,7 +96,7 @@ func (r *etcdRegistry) resolver() resolver.Builder {
 }
 
 func (r *etcdRegistry) target() string {
-	return fmt.Sprintf("etcd://%s/%s", r.cfg.ListenClientUrls[0].Host, labPrefix)
+	return fmt.Sprintf("etcd://%s/%s", r.srv.Endpoint(), labPrefix)
 }
 
 func (r *etcdRegistry) sync(running, terminating []*testbed.Backend) {
@@ -154,44 +137,24 @@ func (*etcdRegistry) dialOptions() []grpc.DialOption { return nil }
 func (r *etcdRegistry) down() error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.srv == nil {
+	if !r.running {
 		return errors.New("etcd is already down")
 	}
-	// Abruptly, as a crash would: the server stops at once and its
-	// listeners close; Close then waits out etcd's request timeout (about
-	// 7s) for open streams in the background, so that up waits for it.
-	srv := r.srv
-	r.srv = nil
-	srv.Server.HardStop()
-	done := make(chan struct{})
-	r.stopped = done
-	go func() {
-		defer close(done)
-		srv.Close()
-	}()
-	return nil
+	// Abruptly, as a crash would (SIGKILL).
+	r.running = false
+	return r.srv.Down()
 }
 
 func (r *etcdRegistry) up() error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.srv != nil {
+	if r.running {
 		return nil
 	}
-	if r.stopped != nil {
-		<-r.stopped // the ports and data directory are free again
+	if err := r.srv.Up(); err != nil {
+		return fmt.Errorf("etcd: %w", err)
 	}
-	e, err := embed.StartEtcd(r.cfg)
-	if err != nil {
-		return fmt.Errorf("embedded etcd: %w", err)
-	}
-	select {
-	case <-e.Server.ReadyNotify():
-	case <-time.After(20 * time.Second):
-		e.Close()
-		return errors.New("embedded etcd not ready within 20s")
-	}
-	r.srv = e
+	r.running = true
 	return nil
 }
 
@@ -208,13 +171,7 @@ func (r *etcdRegistry) close() {
 	if r.client != nil {
 		r.client.Close()
 	}
-	_ = r.down()
-	r.mu.Lock()
-	stopped := r.stopped
-	r.mu.Unlock()
-	if stopped != nil {
-		<-stopped
-	}
+	_ = r.srv.Close()
 	os.RemoveAll(r.dir)
 }
 

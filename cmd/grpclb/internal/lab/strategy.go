@@ -267,8 +267,9 @@ var strategies = []Strategy{
 	},
 	{
 		Name:        "etcd+round_robin",
-		Doc:         "an embedded etcd where every backend registers itself (register/etcd), followed by resolver/etcd's watch, with round_robin",
+		Doc:         "an etcd process (etcd-server) where every backend registers itself (register/etcd), followed by resolver/etcd's watch, with round_robin",
 		Registry:    func(Params) (registry, error) { return startEtcdRegistry() },
+		Requires:    needBinary("etcd"),
 		Dial:        dialRegistry,
 		PickupBound: func(Params) time.Duration { return 2 * time.Second },
 	},
