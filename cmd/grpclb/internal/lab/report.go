@@ -116,19 +116,6 @@ func (t *Table) Close() {
 	writeSummaries(t.w, t.results, t.anyAdded)
 }
 
-// WriteTable prints a scenario's results at once (see Table).
-func WriteTable(w io.Writer, results []Result) {
-	var names []string
-	for _, r := range results {
-		names = append(names, r.Strategy)
-	}
-	t := NewTable(w, names)
-	for _, r := range results {
-		t.Row(r)
-	}
-	t.Close()
-}
-
 // writeSummaries prints, below a table, what its shares mean and each
 // run's summary lines.
 func writeSummaries(w io.Writer, results []Result, anyAdded bool) {
