@@ -3,22 +3,24 @@
 # The grpclb CLI (proxy, resolve, bench, lab...) as a static binary on
 # distroless, running as a non-root user:
 #
-#   docker build -t grpclb .
+#   docker build --build-arg VERSION=v0.1.0 -t grpclb:v0.1.0 .
 #   docker run --rm grpclb version
 #   docker run --rm -v "$PWD/proxy.yaml:/etc/grpclb/proxy.yaml:ro" -p 8443:8443 \
 #     grpclb proxy --config /etc/grpclb/proxy.yaml
 #
-# The build stage runs scripts/build-static.sh, which CI runs too (it has no
-# container builder), so the flags are in that one place. .git is not sent
-# (.dockerignore), so `grpclb version` reports no VCS revision.
+# The build stage runs scripts/build-static.sh, so the flags are in that one
+# place. .git is not sent (.dockerignore): `grpclb version` reports the
+# VERSION build argument instead of a VCS revision. CI builds this file with
+# buildah (scripts/image.sh).
 
 FROM golang:1.26-bookworm AS build
+ARG VERSION=
 WORKDIR /src
 # The whole workspace: go.work at the root names every module it builds from.
 COPY . .
 RUN --mount=type=cache,target=/go/pkg/mod \
     --mount=type=cache,target=/root/.cache/go-build \
-    ./scripts/build-static.sh /out/grpclb
+    GRPCLB_VERSION="$VERSION" ./scripts/build-static.sh /out/grpclb
 
 # distroless/static: CA certificates, tzdata and /etc/passwd, no shell.
 FROM gcr.io/distroless/static-debian12:nonroot

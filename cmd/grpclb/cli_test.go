@@ -95,6 +95,21 @@ func TestVersionJSON(t *testing.T) {
 	}
 }
 
+// A build without a module version (a checkout, the Dockerfile) prints the
+// version stamped with -X main.stampedVersion; none stamped, "(devel)".
+func TestVersionStamped(t *testing.T) {
+	if v := readVersion().Version; v != "(devel)" {
+		t.Fatalf("unstamped test binary: version %q, want (devel)", v)
+	}
+	old := stampedVersion
+	t.Cleanup(func() { stampedVersion = old })
+	stampedVersion = "v9.8.7"
+	code, stdout, stderr := runArgs("version")
+	if code != 0 || !strings.HasPrefix(stdout, "grpclb v9.8.7\n") {
+		t.Errorf("exit %d, stdout %q, stderr %q: want grpclb v9.8.7 first", code, stdout, stderr)
+	}
+}
+
 // Default strategies this machine cannot run are said, with the reason and
 // the fix, not dropped silently.
 func TestLabSaysWhatItSkips(t *testing.T) {

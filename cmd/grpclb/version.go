@@ -19,12 +19,22 @@ type versionInfo struct {
 	Go       string `json:"go"`
 }
 
+// stampedVersion is the version a build outside a git checkout or the
+// module proxy was given, with -ldflags "-X main.stampedVersion=v0.1.0"
+// (scripts/build-static.sh sets it from GRPCLB_VERSION; the Dockerfile from
+// its VERSION build argument, as .git is not in the build context). It is
+// used only when the go command stamped no module version.
+var stampedVersion string
+
 func readVersion() versionInfo {
 	bi, ok := debug.ReadBuildInfo()
 	if !ok {
 		return versionInfo{Version: "unknown"}
 	}
 	v := versionInfo{Module: bi.Main.Path, Version: bi.Main.Version, Go: bi.GoVersion}
+	if (v.Version == "" || v.Version == "(devel)") && stampedVersion != "" {
+		v.Version = stampedVersion
+	}
 	if v.Version == "" {
 		v.Version = "(devel)"
 	}
