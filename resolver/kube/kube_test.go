@@ -121,6 +121,10 @@ func TestAPIServer(t *testing.T) {
 		waitUnavailable(t, c, "")
 	})
 
+	t.Run("an unknown port name reaches callers of every policy", func(t *testing.T) {
+		testErrorsReachCallers(t, api)
+	})
+
 	t.Run("scale to zero and back", func(t *testing.T) {
 		w := newWorld(t, api, 2)
 		bs := w.fleet.Backends()

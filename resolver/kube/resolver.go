@@ -137,6 +137,18 @@ func (r *kubeResolver) publishEmpty(snap snapshot, set sliceSet) {
 	if r.published != nil && len(r.published) == 0 {
 		return // already published empty
 	}
+	if r.published == nil {
+		// No set was ever published: report the error alone. An empty set
+		// would build the policy's children from nothing, and grpc-go's
+		// endpointsharding (under round_robin and most policies) then
+		// answers "no children to pick from", dropping this message.
+		if why != r.reported {
+			r.reported = why
+			r.log.Warn("kubernetes: " + why + "; no set published yet")
+			r.cc.ReportError(fmt.Errorf("kubernetes: %s", why))
+		}
+		return
+	}
 	r.emptyNoted = true
 	r.log.Warn("kubernetes: " + why + "; publishing the empty set")
 	_ = r.cc.UpdateState(resolver.State{})
