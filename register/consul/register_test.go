@@ -17,6 +17,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/grpclb/grpclb/internal/itest/consultest"
+	"github.com/grpclb/grpclb/internal/resolvertest"
 	"github.com/grpclb/grpclb/internal/testbed"
 	"github.com/grpclb/grpclb/internal/testbed/echopb"
 	"github.com/grpclb/grpclb/register/consul"
@@ -62,8 +63,14 @@ func startFleet(t *testing.T, n int) []*testbed.Backend {
 
 func newClient(t *testing.T, a *consultest.Agent, query string) echopb.EchoClient {
 	t.Helper()
+	return newLoggingClient(t, a, query, quiet)
+}
+
+// newLoggingClient is newClient with the resolver's logs going to logger.
+func newLoggingClient(t *testing.T, a *consultest.Agent, query string, logger *slog.Logger) echopb.EchoClient {
+	t.Helper()
 	cc, err := grpc.NewClient("consul://"+a.HTTPAddr()+"/echo"+query,
-		grpc.WithResolvers(rconsul.NewBuilder(rconsul.Options{Config: &api.Config{Scheme: "http"}, Logger: quiet, MaxBackoff: 500 * time.Millisecond})),
+		grpc.WithResolvers(rconsul.NewBuilder(rconsul.Options{Config: &api.Config{Scheme: "http"}, Logger: logger, MaxBackoff: 500 * time.Millisecond})),
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
 		grpc.WithDefaultServiceConfig(`{"loadBalancingConfig":[{"round_robin":{}}]}`))
 	if err != nil {
@@ -196,6 +203,60 @@ func TestReRegistersAfterAnAgentRestart(t *testing.T) {
 			waitForSet(t, cl, names(bs[1]), 10*time.Second)
 		})
 	}
+}
+
+// registryOutage is how long the registry stays away under load.
+const registryOutage = 20 * time.Second
+
+// The agent goes away for a while under load: the resolver keeps the last
+// good set (no call fails), then follows the registrations made again by
+// register/consul after the agent came back empty with a new index.
+func TestAgentDownAndRestartedUnderLoad(t *testing.T) {
+	a := consultest.Start(t)
+	c := a.Client(t)
+	bs := startFleet(t, 4)
+	logs := resolvertest.NewLogRecorder(t)
+	reg := func(b *testbed.Backend) *consul.Registration {
+		t.Helper()
+		return register(t, c, service(b), consul.WithInitialPassing(), consul.WithLogger(logs.Logger()))
+	}
+	var regs []*consul.Registration
+	for _, b := range bs[:3] {
+		regs = append(regs, reg(b))
+	}
+	cl := newLoggingClient(t, a, "", logs.Logger())
+	resolvertest.WaitForSet(t, cl, resolvertest.Names(bs[:3]...), 10*time.Second)
+
+	l := resolvertest.StartLoad(cl, 4)
+	a.Stop()
+	// The outage lasts 20s (the issue's figure), long enough for many
+	// failed queries and for the resolver's backoff to reach its cap; this
+	// wait is the scenario, not a synchronisation.
+	<-time.After(registryOutage)
+	if n := logs.Count("query failed; keeping the last good set"); n == 0 {
+		t.Error("the resolver never noticed that the agent was down")
+	}
+	a.Restart()
+	resolvertest.Eventually(t, 20*time.Second, "registrations made again", func() bool {
+		for _, r := range regs {
+			if r.Registrations() < 2 {
+				return false
+			}
+		}
+		return true
+	})
+	// A new instance registered on the restarted agent shows that the
+	// resolver follows the new history.
+	reg(bs[3])
+	resolvertest.WaitForSet(t, cl, resolvertest.Names(bs...), 15*time.Second)
+	ok, failed := l.Finish()
+	if failed != 0 {
+		t.Errorf("%d of %d calls failed while the agent was down (first: %v)", failed, ok+failed, l.FirstError())
+	}
+	if ok == 0 {
+		t.Error("no call succeeded")
+	}
+	t.Logf("%d calls, none failed", ok)
 }
 
 // stopper lets server.Drain stop a testbed backend, and records whether the

@@ -94,54 +94,6 @@ func TestAttributes(t *testing.T) {
 	}
 }
 
-// The agent goes away for a while under load: the resolver keeps the last
-// good set (no call fails), then follows the registrations made again by
-// register/consul after the agent came back empty with a new index.
-// registryOutage is how long the registry stays away under load.
-const registryOutage = 20 * time.Second
-
-func TestAgentDownAndRestartedUnderLoad(t *testing.T) {
-	w := newWorld(t, 4)
-	bs := w.fleet.Backends()
-	var regs []interface{ Registrations() int }
-	for _, b := range bs[:3] {
-		regs = append(regs, w.register(t, b, nil))
-	}
-	c := newClient(t, w.target, grpc.WithResolvers(w.builder()))
-	resolvertest.WaitForSet(t, c, resolvertest.Names(bs[:3]...), 10*time.Second)
-
-	l := resolvertest.StartLoad(c, 4)
-	w.agent.Stop()
-	// The outage lasts 20s (the figure), long enough for many
-	// failed queries and for the resolver's backoff to reach its cap; this
-	// wait is the scenario, not a synchronisation.
-	<-time.After(registryOutage)
-	if n := w.logs.Count("query failed; keeping the last good set"); n == 0 {
-		t.Error("the resolver never noticed that the agent was down")
-	}
-	w.agent.Restart()
-	resolvertest.Eventually(t, 20*time.Second, "registrations made again", func() bool {
-		for _, r := range regs {
-			if r.Registrations() < 2 {
-				return false
-			}
-		}
-		return true
-	})
-	// A new instance registered on the restarted agent shows that the
-	// resolver follows the new history.
-	w.register(t, bs[3], nil)
-	resolvertest.WaitForSet(t, c, resolvertest.Names(bs...), 15*time.Second)
-	ok, failed := l.Finish()
-	if failed != 0 {
-		t.Errorf("%d of %d calls failed while the agent was down (first: %v)", failed, ok+failed, l.FirstError())
-	}
-	if ok == 0 {
-		t.Error("no call succeeded")
-	}
-	t.Logf("%d calls, none failed", ok)
-}
-
 // Entries that cannot be dialed are skipped with a log line naming them;
 // an empty service address falls back to the node's.
 func TestBadEntriesAreSkipped(t *testing.T) {

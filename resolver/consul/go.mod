@@ -9,8 +9,6 @@ replace (
 	github.com/grpclb/grpclb/cmd/grpclb => ../../cmd/grpclb
 	github.com/grpclb/grpclb/internal/itest => ../../internal/itest
 	github.com/grpclb/grpclb/proxy => ../../proxy
-	github.com/grpclb/grpclb/register/consul => ../../register/consul
-	github.com/grpclb/grpclb/register/etcd => ../../register/etcd
 	github.com/grpclb/grpclb/resolver/etcd => ../etcd
 	github.com/grpclb/grpclb/resolver/kube => ../kube
 )
@@ -18,7 +16,6 @@ replace (
 require (
 	github.com/grpclb/grpclb v0.0.0-00010101000000-000000000000
 	github.com/grpclb/grpclb/internal/itest v0.0.0-00010101000000-000000000000
-	github.com/grpclb/grpclb/register/consul v0.0.0-00010101000000-000000000000
 	github.com/hashicorp/consul/api v1.33.4
 	go.uber.org/goleak v1.3.0
 	google.golang.org/grpc v1.85.0
@@ -28,6 +25,7 @@ require (
 	github.com/armon/go-metrics v0.4.1 // indirect
 	github.com/fatih/color v1.16.0 // indirect
 	github.com/go-viper/mapstructure/v2 v2.4.0 // indirect
+	github.com/google/btree v1.1.3 // indirect
 	github.com/hashicorp/errwrap v1.1.0 // indirect
 	github.com/hashicorp/go-cleanhttp v0.5.2 // indirect
 	github.com/hashicorp/go-hclog v1.5.0 // indirect

@@ -2,11 +2,16 @@ package consul
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"io"
 	"log/slog"
+	"net"
+	"net/http"
 	"net/netip"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -20,7 +25,6 @@ import (
 	"github.com/grpclb/grpclb/internal/resolvertest"
 	"github.com/grpclb/grpclb/internal/testbed"
 	"github.com/grpclb/grpclb/internal/testbed/echopb"
-	register "github.com/grpclb/grpclb/register/consul"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -50,26 +54,73 @@ func newWorld(t *testing.T, n int) *world {
 }
 
 // register registers a backend as an instance of echo with a fast gRPC
-// check, and deregisters it in t.Cleanup.
-func (w *world) register(t *testing.T, b *testbed.Backend, tags []string, opts ...register.Option) *register.Registration {
+// check (every 100ms, registered passing so clients see it at once), and
+// deregisters it in t.Cleanup.
+func (w *world) register(t *testing.T, b *testbed.Backend, tags []string) *instance {
 	t.Helper()
 	ap := netip.MustParseAddrPort(b.Addr)
-	opts = append([]register.Option{
-		register.WithGRPCCheck(100 * time.Millisecond),
-		register.WithInitialPassing(),
-		register.WithResync(200 * time.Millisecond),
-		register.WithMaxBackoff(500 * time.Millisecond),
-		register.WithLogger(w.logs.Logger()),
-	}, opts...)
-	r, err := register.Register(context.Background(), w.api, register.Service{
+	return registerWithAgent(t, w.api, api.AgentServiceRegistration{
 		Name: "echo", ID: "echo-" + b.Name, Address: ap.Addr().String(), Port: int(ap.Port()),
 		Tags: tags, Meta: map[string]string{"backend": b.Name},
-	}, opts...)
-	if err != nil {
-		t.Fatal(err)
+	}, 100*time.Millisecond)
+}
+
+// instance is a service instance registered straight with the agent's API.
+// The resolver's tests do not use register/consul: its tests import this
+// module (a registration is proven by what the resolver sees), so this
+// module must not import it back.
+type instance struct {
+	client *api.Client
+	id     string
+
+	mu           sync.Mutex
+	deregistered bool
+}
+
+// registerWithAgent registers reg with the agent of client, with a gRPC
+// check of reg's address every interval, registered passing (Consul's
+// default is critical until the first check, which it runs at a random time
+// within the first interval). The instance is deregistered in tb.Cleanup
+// unless Deregister did it already.
+func registerWithAgent(tb testing.TB, client *api.Client, reg api.AgentServiceRegistration, interval time.Duration) *instance {
+	tb.Helper()
+	reg.Check = &api.AgentServiceCheck{
+		CheckID:  "service:" + reg.ID,
+		Name:     "gRPC health of " + reg.ID,
+		GRPC:     net.JoinHostPort(reg.Address, strconv.Itoa(reg.Port)),
+		Interval: interval.String(),
+		Timeout:  max(interval, time.Second).String(),
+		Status:   api.HealthPassing,
 	}
-	t.Cleanup(func() { r.Stop() })
-	return r
+	if err := client.Agent().ServiceRegister(&reg); err != nil {
+		tb.Fatalf("registering %s: %v", reg.ID, err)
+	}
+	in := &instance{client: client, id: reg.ID}
+	tb.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := in.Deregister(ctx); err != nil {
+			tb.Error(err)
+		}
+	})
+	return in
+}
+
+// Deregister removes the instance from the agent. An instance the agent no
+// longer knows counts as deregistered; calling it again does nothing.
+func (in *instance) Deregister(ctx context.Context) error {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	if in.deregistered {
+		return nil
+	}
+	err := in.client.Agent().ServiceDeregisterOpts(in.id, (&api.QueryOptions{}).WithContext(ctx))
+	var se api.StatusError
+	if err != nil && !(errors.As(err, &se) && se.Code == http.StatusNotFound) {
+		return fmt.Errorf("deregistering %s: %w", in.id, err)
+	}
+	in.deregistered = true
+	return nil
 }
 
 // builder is a builder whose logs go to the world's recorder, with short

@@ -8,21 +8,22 @@ import (
 	"testing"
 	"time"
 
-	"github.com/grpclb/grpclb/internal/resolvertest"
-
 	"github.com/hashicorp/consul/api"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/grpclb/grpclb/internal/itest/consultest"
+	"github.com/grpclb/grpclb/internal/resolvertest"
 	"github.com/grpclb/grpclb/internal/testbed"
 	"github.com/grpclb/grpclb/internal/testbed/echopb"
-	register "github.com/grpclb/grpclb/register/consul"
 )
 
-// propagation measures, n times, the time from Register (with its gRPC
-// check registered passing) to the first RPC answered by the new instance,
-// through a real grpc.NewClient with round_robin. One backend stays
+// propagation measures, n times, the time from registering an instance
+// with the agent (the one call register/consul's Register makes: the
+// service with its gRPC check registered passing) to the first RPC answered
+// by the new instance, through a real grpc.NewClient with round_robin. It
+// measures the resolver, so it registers through the agent's API, not
+// register/consul (whose tests import this module). One backend stays
 // registered; seven others take turns, so every measured instance needs a
 // new connection.
 func propagation(tb testing.TB, n int, onReady func()) []time.Duration {
@@ -36,17 +37,11 @@ func propagation(tb testing.TB, n int, onReady func()) []time.Duration {
 	tb.Cleanup(f.Close)
 	bs := f.Backends()
 	ctx := context.Background()
-	reg := func(b *testbed.Backend) *register.Registration {
+	reg := func(b *testbed.Backend) *instance {
 		ap := netip.MustParseAddrPort(b.Addr)
-		r, err := register.Register(ctx, client, register.Service{Name: "propagation", ID: b.Name, Address: ap.Addr().String(), Port: int(ap.Port())},
-			register.WithGRPCCheck(time.Second), register.WithInitialPassing(), register.WithLogger(quiet))
-		if err != nil {
-			tb.Fatal(err)
-		}
-		return r
+		return registerWithAgent(tb, client, api.AgentServiceRegistration{Name: "propagation", ID: b.Name, Address: ap.Addr().String(), Port: int(ap.Port())}, time.Second)
 	}
-	anchor := reg(bs[0])
-	defer anchor.Stop()
+	reg(bs[0]) // the anchor, deregistered in tb.Cleanup
 	cc, err := grpc.NewClient(fmt.Sprintf("consul://%s/propagation", a.HTTPAddr()),
 		grpc.WithResolvers(NewBuilder(Options{Config: &api.Config{Scheme: "http"}, Logger: quiet})),
 		grpc.WithTransportCredentials(insecure.NewCredentials()), grpc.WithDefaultServiceConfig(roundRobin))
@@ -59,7 +54,7 @@ func propagation(tb testing.TB, n int, onReady func()) []time.Duration {
 	if onReady != nil {
 		onReady()
 	}
-	var prev *register.Registration
+	var prev *instance
 	out := make([]time.Duration, 0, n)
 	for i := range n {
 		b := bs[1+i%7]
@@ -72,9 +67,6 @@ func propagation(tb testing.TB, n int, onReady func()) []time.Duration {
 			}
 		}
 		prev = r
-	}
-	if prev != nil {
-		prev.Stop()
 	}
 	return out
 }

@@ -9,8 +9,6 @@ replace (
 	github.com/grpclb/grpclb/cmd/grpclb => ../../cmd/grpclb
 	github.com/grpclb/grpclb/internal/itest => ../../internal/itest
 	github.com/grpclb/grpclb/proxy => ../../proxy
-	github.com/grpclb/grpclb/register/consul => ../../register/consul
-	github.com/grpclb/grpclb/register/etcd => ../../register/etcd
 	github.com/grpclb/grpclb/resolver/consul => ../consul
 	github.com/grpclb/grpclb/resolver/kube => ../kube
 )
@@ -18,7 +16,6 @@ replace (
 require (
 	github.com/grpclb/grpclb v0.0.0-00010101000000-000000000000
 	github.com/grpclb/grpclb/internal/itest v0.0.0-00010101000000-000000000000
-	github.com/grpclb/grpclb/register/etcd v0.0.0-00010101000000-000000000000
 	go.etcd.io/etcd/api/v3 v3.6.16
 	go.etcd.io/etcd/client/v3 v3.6.16
 	go.uber.org/goleak v1.3.0

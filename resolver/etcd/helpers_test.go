@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/url"
 	"testing"
+	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/client/v3/naming/endpoints"
@@ -81,6 +82,50 @@ func (w *world) put(t *testing.T, key, value string) {
 	if _, err := w.etcd.Client().Put(context.Background(), key, value); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// leasedKey is an instance registered the way register/etcd registers one:
+// the key prefix+"/"+addr, holding the endpoints.Endpoint value etcd's
+// naming/endpoints package writes, on a lease of its own. The resolver's
+// tests do not use register/etcd: its tests import this module (a
+// registration is proven by what the resolver sees), so this module must
+// not import it back. Nothing keeps the lease alive: its TTL outlasts any
+// test.
+type leasedKey struct {
+	client *clientv3.Client
+	key    string
+	lease  clientv3.LeaseID
+}
+
+// leasedKeyTTL is the TTL of a leasedKey's lease, in seconds.
+const leasedKeyTTL = 600
+
+// putLeased grants a lease and puts the key of addr under prefix on it.
+func putLeased(tb testing.TB, c *clientv3.Client, prefix, addr string) *leasedKey {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	em, err := endpoints.NewManager(c, prefix)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	g, err := c.Grant(ctx, leasedKeyTTL)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	k := &leasedKey{client: c, key: prefix + "/" + addr, lease: g.ID}
+	if err := em.AddEndpoint(ctx, k.key, endpoints.Endpoint{Addr: addr}, clientv3.WithLease(g.ID)); err != nil {
+		tb.Fatal(err)
+	}
+	return k
+}
+
+// Deregister revokes the lease, which deletes the key.
+func (k *leasedKey) Deregister(ctx context.Context) error {
+	if _, err := k.client.Revoke(ctx, k.lease); err != nil {
+		return fmt.Errorf("revoking the lease of %s: %w", k.key, err)
+	}
+	return nil
 }
 
 // target is a target for the world's prefix with query options.

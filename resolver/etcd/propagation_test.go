@@ -9,23 +9,24 @@ import (
 	"testing"
 	"time"
 
-	"github.com/grpclb/grpclb/internal/resolvertest"
-
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/grpclb/grpclb/internal/itest/etcdtest"
+	"github.com/grpclb/grpclb/internal/resolvertest"
 	"github.com/grpclb/grpclb/internal/testbed"
 	"github.com/grpclb/grpclb/internal/testbed/echopb"
-	register "github.com/grpclb/grpclb/register/etcd"
 )
 
-// propagation measures, n times, the time from Register (lease grant and
-// put) to the first RPC answered by the new instance, through a real
-// grpc.NewClient with round_robin. One backend stays registered; seven
-// others take turns: each round registers the next one and deregisters the
-// one before, so the set stays small and every measured instance needs a
-// new connection (it left the set six rounds earlier).
+// propagation measures, n times, the time from registering an instance
+// (lease grant and put, as register/etcd's Register does) to the first RPC
+// answered by the new instance, through a real grpc.NewClient with
+// round_robin. It measures the resolver, so it writes the keys with the
+// etcd client, not register/etcd (whose tests import this module). One
+// backend stays registered; seven others take turns: each round registers
+// the next one and deregisters the one before, so the set stays small and
+// every measured instance needs a new connection (it left the set six
+// rounds earlier).
 func propagation(tb testing.TB, n int, onReady func()) []time.Duration {
 	tb.Helper()
 	e := etcdtest.Start(tb)
@@ -38,15 +39,8 @@ func propagation(tb testing.TB, n int, onReady func()) []time.Duration {
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 	const prefix = "service/propagation"
 	ctx := context.Background()
-	reg := func(b *testbed.Backend) *register.Registration {
-		r, err := register.Register(ctx, e.Client(), prefix, b.Addr, register.WithLogger(quiet))
-		if err != nil {
-			tb.Fatal(err)
-		}
-		return r
-	}
-	anchor := reg(bs[0])
-	defer anchor.Stop()
+	reg := func(b *testbed.Backend) *leasedKey { return putLeased(tb, e.Client(), prefix, b.Addr) }
+	reg(bs[0]) // the anchor
 	cc, err := grpc.NewClient(fmt.Sprintf("etcd://%s/%s", e.Endpoint(), prefix),
 		grpc.WithResolvers(NewBuilder(Options{Logger: quiet})),
 		grpc.WithTransportCredentials(insecure.NewCredentials()), grpc.WithDefaultServiceConfig(roundRobin))
@@ -60,7 +54,7 @@ func propagation(tb testing.TB, n int, onReady func()) []time.Duration {
 		onReady()
 	}
 
-	var prev *register.Registration
+	var prev *leasedKey
 	out := make([]time.Duration, 0, n)
 	for i := range n {
 		b := bs[1+i%7]
@@ -73,9 +67,6 @@ func propagation(tb testing.TB, n int, onReady func()) []time.Duration {
 			}
 		}
 		prev = r
-	}
-	if prev != nil {
-		prev.Stop()
 	}
 	return out
 }
