@@ -29,7 +29,8 @@
 //     the same port name differently during a rollout);
 //   - handles dual-stack Services: a pod's IPv4 and IPv6 addresses form one
 //     endpoint (pick_first tries them in turn), or family=ipv4|ipv6 picks
-//     one family; FQDN slices are used as host names;
+//     one family; FQDN slices are skipped, as kube-proxy skips them
+//     (fqdn=include dials their host names);
 //   - gives each endpoint an Info attribute (namespace, service, pod, zone,
 //     node name, hostname, terminating) for zone- or node-aware balancers;
 //   - keeps the last good set while the API server is unreachable or a
@@ -65,7 +66,7 @@
 // service account), else the kubeconfig context's, else "default".
 //
 // Query parameters override the builder's Options: terminating=drain|serve,
-// empty=publish|keep, family=any|ipv4|ipv6.
+// empty=publish|keep, family=any|ipv4|ipv6, fqdn=ignore|include.
 //
 // # Cluster access and RBAC
 //

@@ -92,6 +92,9 @@ func endpointsFrom(items []*discoveryv1.EndpointSlice, t target) sliceSet {
 	order := make([]*candidate, 0, total)
 	for _, s := range items {
 		if s == nil || !t.wantsFamily(s.AddressType) {
+			if s != nil && s.AddressType == discoveryv1.AddressTypeFQDN {
+				set.problems = append(set.problems, fmt.Sprintf("EndpointSlice %s: FQDN addresses, ignored as kube-proxy ignores them (option fqdn=include uses them)", s.Name))
+			}
 			continue
 		}
 		port, err := t.port.resolve(s.Ports)
@@ -181,13 +184,16 @@ func addrRank(addr string) int {
 }
 
 func (t target) wantsFamily(at discoveryv1.AddressType) bool {
+	if at == discoveryv1.AddressTypeFQDN {
+		return t.opts.IncludeFQDN
+	}
 	switch t.opts.Family {
 	case FamilyIPv4:
 		return at == discoveryv1.AddressTypeIPv4
 	case FamilyIPv6:
 		return at == discoveryv1.AddressTypeIPv6
 	}
-	return at == discoveryv1.AddressTypeIPv4 || at == discoveryv1.AddressTypeIPv6 || at == discoveryv1.AddressTypeFQDN
+	return at == discoveryv1.AddressTypeIPv4 || at == discoveryv1.AddressTypeIPv6
 }
 
 // resolve finds the port number of a slice for the target's port.

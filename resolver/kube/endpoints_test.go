@@ -160,10 +160,20 @@ func TestEndpointsFrom(t *testing.T) {
 			want:   []string{"10.0.0.1:8080"},
 		},
 		{
-			name:   "FQDN endpoints",
+			name:   "FQDN endpoints with fqdn=include",
 			slices: []*discoveryv1.EndpointSlice{slice("ns", "echo", "a", discoveryv1.AddressTypeFQDN, grpc, ep{ip: "db.example.com"})},
-			target: tgt(named),
+			target: tgt(named, func(o *Options) { o.IncludeFQDN = true }),
 			want:   []string{"db.example.com:8080"},
+		},
+		{
+			name: "FQDN slices ignored by default, as kube-proxy does",
+			slices: []*discoveryv1.EndpointSlice{
+				slice("ns", "echo", "a", discoveryv1.AddressTypeFQDN, grpc, ep{ip: "db.example.com"}),
+				slice("ns", "echo", "b", v4, grpc, ep{ip: "10.0.0.1", pod: "p1"}),
+			},
+			target:       tgt(named),
+			want:         []string{"10.0.0.1:8080"},
+			wantProblems: []string{"EndpointSlice a: FQDN addresses, ignored as kube-proxy ignores them (option fqdn=include uses them)"},
 		},
 		{
 			name: "garbage addresses skipped with a reason",

@@ -44,6 +44,11 @@ type Options struct {
 	// address type the service has, an endpoint with an IPv4 and an IPv6
 	// address gets both), FamilyIPv4 or FamilyIPv6.
 	Family Family
+	// IncludeFQDN uses EndpointSlices of address type FQDN (host names,
+	// dialed through DNS). Default false: they are skipped, with a log
+	// line, as kube-proxy skips them; the EndpointSlice controller never
+	// writes them, so they come from hand-made slices.
+	IncludeFQDN bool
 	// MaxBackoff caps the wait before listing again after the API server
 	// failed or a watch ended with an error. Retries start at 200ms and
 	// double up to MaxBackoff, with jitter. Default 5s (client-go's own

@@ -166,8 +166,17 @@ func (t *target) applyQuery(raw string) error {
 			default:
 				return fmt.Errorf("option family=%q is not any, ipv4 or ipv6", v)
 			}
+		case "fqdn":
+			switch v {
+			case "include":
+				t.opts.IncludeFQDN = true
+			case "ignore":
+				t.opts.IncludeFQDN = false
+			default:
+				return fmt.Errorf("option fqdn=%q is not include or ignore", v)
+			}
 		default:
-			return fmt.Errorf("unknown option %q (known: terminating, empty, family)", key)
+			return fmt.Errorf("unknown option %q (known: terminating, empty, family, fqdn)", key)
 		}
 	}
 	return nil

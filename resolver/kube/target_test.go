@@ -28,8 +28,12 @@ func TestParseTarget(t *testing.T) {
 			}},
 		{target: "kubernetes:///echo:1?terminating=drain&empty=publish&family=ipv4", service: "echo", port: portSpec{number: 1},
 			check: func(o Options) bool {
-				return o.Terminating == TerminatingDrain && !o.KeepLastOnEmpty && o.Family == FamilyIPv4
+				return o.Terminating == TerminatingDrain && !o.KeepLastOnEmpty && o.Family == FamilyIPv4 && !o.IncludeFQDN
 			}},
+		{target: "kubernetes:///echo:1?fqdn=include", service: "echo", port: portSpec{number: 1},
+			check: func(o Options) bool { return o.IncludeFQDN }},
+		{target: "kubernetes:///echo:1?fqdn=ignore", service: "echo", port: portSpec{number: 1},
+			check: func(o Options) bool { return !o.IncludeFQDN }},
 
 		{target: "kubernetes:echo:1", wantErr: `no "//" after the scheme`},
 		{target: "kubernetes:///", wantErr: "no service"},
@@ -51,6 +55,7 @@ func TestParseTarget(t *testing.T) {
 		{target: "kubernetes:///echo:1?terminating=maybe", wantErr: "terminating=\"maybe\""},
 		{target: "kubernetes:///echo:1?empty=drop", wantErr: "empty=\"drop\""},
 		{target: "kubernetes:///echo:1?family=ipx", wantErr: "family=\"ipx\""},
+		{target: "kubernetes:///echo:1?fqdn=yes", wantErr: "fqdn=\"yes\" is not include or ignore"},
 		{target: "kubernetes:///echo:1?zone=a", wantErr: `unknown option "zone"`},
 		{target: "kubernetes:///echo:1?family=ipv4&family=ipv6", wantErr: "given 2 times"},
 		{target: "kubernetes:///echo:1?a=%zz", wantErr: "query"},
