@@ -119,4 +119,42 @@ func TestRBAC(t *testing.T) {
 	if logs.Count("forbidden", other) == 0 {
 		t.Errorf("no log line names the forbidden namespace: %q", logs.Lines())
 	}
+
+	t.Run("list without watch", func(t *testing.T) { testListWithoutWatch(t, api) })
+}
+
+// testListWithoutWatch: an identity that may list but not watch (a Role
+// without the watch verb) still gets the set, and each change by the next
+// list; the refused watch is logged once, not a WARN and an INFO per list.
+func testListWithoutWatch(t *testing.T, api *kubetest.Server) {
+	w := newWorld(t, api, 3)
+	bs := w.fleet.Backends()
+	w.put("echo", "echo-a", w.eps(bs[0])...)
+	account := applyRBAC(t, api.Client(), w.ns)
+	ctx := context.Background()
+	roles := api.Client().RbacV1().Roles(w.ns)
+	role, err := roles.Get(ctx, "grpclb-endpointslice-reader", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	role.Rules[0].Verbs = []string{"get", "list"}
+	if _, err := roles.Update(ctx, role, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	cfg := api.ConfigForToken(api.ServiceAccountToken(t, w.ns, account))
+	logs := resolvertest.NewLogRecorder(t)
+	c := w.client(w.target("echo"), NewBuilder(Options{Config: cfg, Logger: logs.Logger(), MaxBackoff: 400 * time.Millisecond}))
+	resolvertest.WaitForSet(t, c, resolvertest.Names(bs[0]), 10*time.Second)
+	// Two changes, each seen through a new list: several list-and-watch
+	// cycles have passed.
+	w.put("echo", "echo-a", w.eps(bs[1])...)
+	resolvertest.WaitForSet(t, c, resolvertest.Names(bs[1]), 10*time.Second)
+	w.put("echo", "echo-a", w.eps(bs[2])...)
+	resolvertest.WaitForSet(t, c, resolvertest.Names(bs[2]), 10*time.Second)
+	if n := logs.Count("cannot list or watch", "call=watch"); n != 1 {
+		t.Errorf("the refused watch was logged %d times, want once: %q", n, logs.Lines())
+	}
+	if n := logs.Count("answers again"); n != 0 {
+		t.Errorf("%d 'answers again' lines while the watch is still refused: %q", n, logs.Lines())
+	}
 }

@@ -5,12 +5,15 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"sync"
+	"time"
 
 	discoveryv1 "k8s.io/api/discovery/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	utilnet "k8s.io/apimachinery/pkg/util/net"
 	"k8s.io/apimachinery/pkg/util/wait"
 	watchapi "k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes"
@@ -35,7 +38,12 @@ type watch struct {
 	subs    map[*kubeResolver]struct{}
 	synced  bool  // a full list has been stored
 	lastErr error // the last list or watch error; nil after a success
-	failing bool  // the failure was logged; log the recovery
+	// The problem logged last, once, until a success clears it: a
+	// success of the same call, or any success if the problem was not
+	// reaching the API server at all.
+	logged      string
+	loggedCall  string // "list" or "watch"
+	loggedReach bool   // the server could not be reached
 }
 
 // snapshot is what a subscriber reads after a wake-up.
@@ -59,24 +67,27 @@ func startWatch(key watchKey, client kubernetes.Interface, o Options) *watch {
 		ListWithContextFunc: func(ctx context.Context, opts metav1.ListOptions) (runtime.Object, error) {
 			opts.LabelSelector = selector
 			list, err := api.List(ctx, opts)
-			w.noteResult(ctx, err)
+			w.noteResult(ctx, "list", err)
 			return list, err
 		},
 		WatchFuncWithContext: func(ctx context.Context, opts metav1.ListOptions) (watchapi.Interface, error) {
 			opts.LabelSelector = selector
 			wi, err := api.Watch(ctx, opts)
-			if err != nil {
-				w.noteResult(ctx, err)
-			}
+			w.noteResult(ctx, "watch", err)
 			return wi, err
 		},
 	}
 	r := cache.NewReflectorWithOptions(lw, &discoveryv1.EndpointSlice{}, notifyingStore{w}, cache.ReflectorOptions{
 		Name:            "grpclb " + key.String(),
 		TypeDescription: "*v1.EndpointSlice",
+		// The reflector's own waits, between attempts to start a watch
+		// that could not connect (the API server down or restarting) and
+		// after a 429 that outlasted the REST client's own retries: short,
+		// so that a restarted server is noticed within half a second; a
+		// refused connection costs it nothing.
 		Backoff: &wait.Backoff{
 			Duration: minBackoff,
-			Cap:      o.MaxBackoff,
+			Cap:      min(watchRetryCap, o.MaxBackoff),
 			Steps:    64,
 			Factor:   2,
 			Jitter:   0.5,
@@ -86,9 +97,73 @@ func startWatch(key watchKey, client kubernetes.Interface, o Options) *watch {
 	w.cancel = cancel
 	go func() {
 		defer close(w.done)
-		r.RunWithContext(ctx)
+		w.run(ctx, r, o.MaxBackoff)
 	}()
 	return w
+}
+
+// watchRetryCap caps the reflector's waits between attempts to start a
+// watch.
+const watchRetryCap = 500 * time.Millisecond
+
+// run lists and watches until ctx ends, in place of the reflector's Run:
+//   - a watch that ended (its resource version too old after an API server
+//     restart or a compaction: 410 Gone; or closed by the server) is
+//     followed by a new list at once, after minBackoff;
+//   - so is a list whose connection was refused (the server is restarting;
+//     trying again costs it nothing), so that a restarted API server is
+//     listed from within half a second of answering;
+//   - any other failure (the server answered with an error, or could not be
+//     reached in time) by a backoff doubling from minBackoff to maxBackoff.
+//
+// Reflector.Run waits one growing backoff in every case, so a change
+// written right after an API server restart reached clients up to two full
+// backoffs (about 9 s) late.
+func (w *watch) run(ctx context.Context, r *cache.Reflector, maxBackoff time.Duration) {
+	failures := 0
+	for {
+		err := r.ListAndWatchWithContext(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		switch {
+		case err == nil || isExpired(err):
+			failures = 0
+		case utilnet.IsConnectionRefused(err):
+			failures = 0
+		default:
+			failures++
+		}
+		t := time.NewTimer(retryDelay(failures, maxBackoff, rand.Float64()))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// retryDelay is the wait before listing again after failures failed
+// attempts in a row: minBackoff doubled per failure up to maxBackoff, plus
+// up to half of it as jitter (r in [0, 1)).
+func retryDelay(failures int, maxBackoff time.Duration, r float64) time.Duration {
+	d := minBackoff
+	for range failures {
+		if d >= maxBackoff/2 {
+			d = maxBackoff
+			break
+		}
+		d *= 2
+	}
+	d = min(d, maxBackoff)
+	return d + time.Duration(r*float64(d)/2)
+}
+
+// isExpired reports an error that only says a watch must start again from
+// a new list: the resource version it asked for is gone.
+func isExpired(err error) bool {
+	return apierrors.IsResourceExpired(err) || apierrors.IsGone(err)
 }
 
 // stop ends the watch and waits for its reflector.
@@ -134,20 +209,27 @@ func (w *watch) wakeAll() {
 // noteResult records the outcome of a list or the start of a watch. The
 // last good set stays in the store whatever happens; errors only matter to
 // resolvers that have published nothing yet.
-func (w *watch) noteResult(ctx context.Context, err error) {
-	if ctx.Err() != nil {
-		return // stopping
+//
+// Each problem is logged once (a WARN), and its end once (an INFO): a list
+// that succeeds does not end a watch the server refuses (RBAC without the
+// watch verb), so that case logs one line, not a pair every cycle. A 410
+// Gone is no problem: the watch starts again from a new list.
+func (w *watch) noteResult(ctx context.Context, call string, err error) {
+	if ctx.Err() != nil || (err != nil && isExpired(err)) {
+		return // stopping, or a normal end of a watch
 	}
 	w.mu.Lock()
 	changed := (err == nil) != (w.lastErr == nil) || (err != nil && err.Error() != w.lastErr.Error())
 	if err != nil {
+		var se *apierrors.StatusError
+		reach := !errors.As(err, &se)
 		err = w.explain(err)
-		if !w.failing {
-			w.failing = true
-			w.log.Warn("kubernetes: cannot list or watch EndpointSlices; keeping the last set and retrying", "synced", w.synced, "err", err)
+		if msg := err.Error(); msg != w.logged {
+			w.logged, w.loggedCall, w.loggedReach = msg, call, reach
+			w.log.Warn("kubernetes: cannot list or watch EndpointSlices; keeping the last set and retrying", "call", call, "synced", w.synced, "err", err)
 		}
-	} else if w.failing {
-		w.failing = false
+	} else if w.logged != "" && (w.loggedReach || w.loggedCall == call) {
+		w.logged = ""
 		w.log.Info("kubernetes: the API server answers again")
 	}
 	w.lastErr = err
@@ -202,10 +284,6 @@ func (s notifyingStore) Replace(list []any, rv string) error {
 	s.w.mu.Lock()
 	s.w.synced = true
 	s.w.lastErr = nil
-	if s.w.failing {
-		s.w.failing = false
-		s.w.log.Info("kubernetes: the API server answers again")
-	}
 	s.w.mu.Unlock()
 	s.w.wakeAll()
 	return err

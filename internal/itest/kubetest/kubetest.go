@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	clientv3 "go.etcd.io/etcd/client/v3"
 	authenticationv1 "k8s.io/api/authentication/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
@@ -27,7 +28,8 @@ import (
 // Server is a running API server with its etcd, bound to one test.
 type Server struct {
 	*kubeapi.Server
-	tb testing.TB
+	tb   testing.TB
+	etcd *etcdtest.Server
 }
 
 // Start starts etcd and the API server and returns once /readyz answers.
@@ -48,7 +50,25 @@ func Start(tb testing.TB) *Server {
 			tb.Logf("kubetest: kube-apiserver log (tail):\n%s", s.LogTail())
 		}
 	})
-	return &Server{Server: s, tb: tb}
+	return &Server{Server: s, tb: tb, etcd: e}
+}
+
+// CompactStore writes a key to the API server's etcd and compacts etcd's
+// history up to that write: every resource version a client holds is then
+// too old to watch from, and its next watch ends with 410 Gone, as after a
+// long outage of a busy cluster's API server.
+func (s *Server) CompactStore() {
+	s.tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c := s.etcd.NewClient(s.tb)
+	put, err := c.Put(ctx, "/grpclb-kubetest/compact", time.Now().String())
+	if err != nil {
+		s.tb.Fatalf("kubetest: writing to etcd: %v", err)
+	}
+	if _, err := c.Compact(ctx, put.Header.Revision, clientv3.WithCompactPhysical()); err != nil {
+		s.tb.Fatalf("kubetest: compacting etcd at revision %d: %v", put.Header.Revision, err)
+	}
 }
 
 // Client is an admin client.
