@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"maps"
 	"math/rand/v2"
+	"net"
+	"net/url"
 	"os"
 	"slices"
 	"strings"
@@ -207,9 +209,7 @@ func (r *etcdResolver) newClient(ctx context.Context) (*clientv3.Client, error) 
 // read reads the whole prefix, replaces what the resolver knows with it and
 // publishes the result.
 func (r *etcdResolver) read(ctx context.Context, cli *clientv3.Client) error {
-	gctx, cancel := context.WithTimeout(ctx, r.target.opts.Timeout)
-	resp, err := cli.Get(gctx, r.target.keyPrefix(), clientv3.WithPrefix())
-	cancel()
+	resp, err := r.get(ctx, cli, clientv3.WithPrefix())
 	if err != nil {
 		return fmt.Errorf("reading %q: %w", r.target.keyPrefix(), err)
 	}
@@ -226,6 +226,64 @@ func (r *etcdResolver) read(ctx context.Context, cli *clientv3.Client) error {
 	r.storeRev = resp.Header.Revision // after a rewind, this goes back too
 	r.publish()
 	return nil
+}
+
+// get reads the prefix within Timeout. etcd's client makes a call wait
+// for a connection until its deadline, so an etcd that refuses
+// connections used to show only as a deadline exceeded, Timeout later:
+// get gives up as soon as the client's connection fails, with what dialing
+// the endpoints says.
+func (r *etcdResolver) get(ctx context.Context, cli *clientv3.Client, opts ...clientv3.OpOption) (*clientv3.GetResponse, error) {
+	gctx, cancel := context.WithTimeout(ctx, r.target.opts.Timeout)
+	gctx, fail := context.WithCancelCause(gctx)
+	done := make(chan struct{})
+	defer func() {
+		fail(nil) // ends the watcher below
+		cancel()
+		<-done
+	}()
+	go func() {
+		defer close(done)
+		conn := cli.ActiveConnection()
+		for st := conn.GetState(); ; st = conn.GetState() {
+			if st == connectivity.TransientFailure {
+				fail(unreachable(gctx, cli.Endpoints()))
+				return
+			}
+			if !conn.WaitForStateChange(gctx, st) {
+				return
+			}
+		}
+	}()
+	resp, err := cli.Get(gctx, r.target.keyPrefix(), opts...)
+	if err != nil {
+		if cause := context.Cause(gctx); errors.Is(cause, errUnreachable) {
+			return nil, cause
+		}
+	}
+	return resp, err
+}
+
+var errUnreachable = errors.New("cannot connect to etcd")
+
+// unreachable says why the endpoints cannot be reached: the first dial
+// error (such as "connection refused"), or the bare errUnreachable.
+func unreachable(ctx context.Context, endpoints []string) error {
+	var d net.Dialer
+	for _, ep := range endpoints {
+		addr := ep
+		if u, err := url.Parse(ep); err == nil && u.Host != "" {
+			addr = u.Host
+		}
+		dctx, cancel := context.WithTimeout(ctx, time.Second)
+		c, err := d.DialContext(dctx, "tcp", addr)
+		cancel()
+		if err != nil {
+			return fmt.Errorf("%w: %w", errUnreachable, err)
+		}
+		c.Close()
+	}
+	return fmt.Errorf("%w at %s (the connection failed)", errUnreachable, strings.Join(endpoints, ","))
 }
 
 // watchEnd says why a watch ended.
@@ -322,9 +380,7 @@ func notifyReconnect(ctx context.Context, cli *clientv3.Client, ch chan<- struct
 // currentRevision asks etcd for its revision, cheaply (a count of the
 // prefix).
 func (r *etcdResolver) currentRevision(ctx context.Context, cli *clientv3.Client) (int64, bool) {
-	gctx, cancel := context.WithTimeout(ctx, r.target.opts.Timeout)
-	defer cancel()
-	resp, err := cli.Get(gctx, r.target.keyPrefix(), clientv3.WithPrefix(), clientv3.WithCountOnly())
+	resp, err := r.get(ctx, cli, clientv3.WithPrefix(), clientv3.WithCountOnly())
 	if err != nil {
 		return 0, false
 	}

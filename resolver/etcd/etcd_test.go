@@ -3,6 +3,7 @@ package etcd
 import (
 	"context"
 	"fmt"
+	"net"
 	"slices"
 	"strings"
 	"testing"
@@ -332,6 +333,30 @@ func TestUnreachableEtcdReportsAnError(t *testing.T) {
 	}
 	proxy.Restore()
 	cc.WaitForState(t, resolvertest.HasAddrs(w.fleet.Addrs()...))
+}
+
+// An etcd that refuses connections is reported at once, with the dial's
+// own words, not as a deadline exceeded after the read timeout (a minute
+// here, so the test cannot pass by waiting it out).
+func TestRefusedConnectionReportedAtOnce(t *testing.T) {
+	w := newWorld(t, 1)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := l.Addr().String()
+	l.Close() // nothing listens there now: connections are refused
+	cc := &resolvertest.RecordingCC{}
+	r := resolvertest.Build(t, w.builder(), fmt.Sprintf("etcd://%s/%s?timeout=1m", closed, w.prefix), cc)
+	defer r.Close()
+	resolvertest.Eventually(t, 10*time.Second, "the refused connection reported", func() bool {
+		_, errs := cc.Snapshot()
+		return len(errs) > 0
+	})
+	_, errs := cc.Snapshot()
+	if msg := errs[0].Error(); !strings.Contains(msg, "connection refused") || !strings.Contains(msg, closed) || !strings.Contains(msg, w.prefix) {
+		t.Errorf("error %q: want the endpoint, the prefix and \"connection refused\"", msg)
+	}
 }
 
 func TestEndpointsFromTheEnvironment(t *testing.T) {
