@@ -18,6 +18,8 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/grpclb/grpclb/endpoint"
+
+	"github.com/grpclb/grpclb/internal/resolvererr"
 )
 
 // Name is the name of the policy in the service config.
@@ -59,6 +61,7 @@ var testHookBuilt atomic.Pointer[func(*chashBalancer)]
 type chashBalancer struct {
 	balancer.ClientConn // intercepts UpdateState from endpointsharding
 	child               balancer.Balancer
+	resolverErr         resolvererr.Keeper // why the set is empty, for the calls it fails
 
 	total atomic.Int64 // calls in flight on all endpoints (bounded loads)
 
@@ -121,6 +124,7 @@ func (b *chashBalancer) UpdateClientConnState(ccs balancer.ClientConnState) erro
 		}
 		cfg, _ = ParseConfig(nil)
 	}
+	b.resolverErr.Update(ccs.ResolverState)
 	b.mu.Lock()
 	b.inhibit = true
 	if b.cfg == nil || b.cfg.VirtualNodes != cfg.VirtualNodes {
@@ -142,7 +146,10 @@ func (b *chashBalancer) UpdateClientConnState(ccs balancer.ClientConnState) erro
 	return err
 }
 
-func (b *chashBalancer) ResolverError(err error) { b.child.ResolverError(err) }
+func (b *chashBalancer) ResolverError(err error) {
+	b.resolverErr.Error(err)
+	b.child.ResolverError(err)
+}
 
 func (b *chashBalancer) UpdateSubConnState(balancer.SubConn, balancer.SubConnState) {}
 
@@ -201,7 +208,7 @@ func (b *chashBalancer) updatePickerLocked() {
 		return // endpointsharding has not reported yet
 	}
 	if len(b.endpoints) == 0 || b.cfg == nil {
-		b.ClientConn.UpdateState(b.childState) // endpointsharding's error
+		b.ClientConn.UpdateState(b.resolverErr.State(b.childState)) // endpointsharding's error, or the resolver's
 		return
 	}
 	if b.ringStale {

@@ -13,6 +13,8 @@ import (
 	"google.golang.org/grpc/grpclog"
 	"google.golang.org/grpc/resolver"
 	"google.golang.org/grpc/serviceconfig"
+
+	"github.com/grpclb/grpclb/internal/resolvererr"
 )
 
 // Name is the name of the policy in a service config's loadBalancingConfig.
@@ -67,6 +69,9 @@ type outlierBalancer struct {
 	cc     balancer.ClientConn
 	opts   balancer.BuildOptions
 	params atomic.Pointer[callParams] // read by pickers' Done
+	// why the set is empty, for the calls a child such as round_robin
+	// fails with "no children to pick from"
+	resolverErr resolvererr.Keeper
 
 	// childMu serializes every call into the child: its Balancer methods
 	// and its SubConns' state and health listeners, which come from gRPC's
@@ -99,6 +104,7 @@ func (b *outlierBalancer) UpdateClientConnState(s balancer.ClientConnState) erro
 		}
 		cfg, _ = ParseConfig(nil)
 	}
+	b.resolverErr.Update(s.ResolverState)
 
 	b.childMu.Lock()
 	defer b.childMu.Unlock()
@@ -185,6 +191,7 @@ func endpointName(ep resolver.Endpoint) string {
 }
 
 func (b *outlierBalancer) ResolverError(err error) {
+	b.resolverErr.Error(err)
 	b.childMu.Lock()
 	defer b.childMu.Unlock()
 	if b.child != nil {

@@ -64,6 +64,7 @@ func (c *childConn) UpdateState(s balancer.State) {
 	if b.closed || c.gen != b.gen {
 		return
 	}
+	s = b.resolverErr.State(s)
 	b.cc.UpdateState(balancer.State{
 		ConnectivityState: s.ConnectivityState,
 		Picker:            &picker{child: s.Picker, b: b},

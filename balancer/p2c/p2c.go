@@ -14,6 +14,8 @@ import (
 	"google.golang.org/grpc/grpclog"
 	"google.golang.org/grpc/resolver"
 	"google.golang.org/grpc/serviceconfig"
+
+	"github.com/grpclb/grpclb/internal/resolvererr"
 )
 
 // Name is the name of the policy in a service config's loadBalancingConfig.
@@ -57,6 +59,8 @@ func (builder) Build(cc balancer.ClientConn, opts balancer.BuildOptions) balance
 type p2cBalancer struct {
 	balancer.ClientConn
 	child balancer.Balancer
+	// why the set is empty, for the calls it fails
+	resolverErr resolvererr.Keeper
 
 	mu     sync.Mutex
 	params *params
@@ -80,6 +84,7 @@ func (b *p2cBalancer) UpdateClientConnState(ccs balancer.ClientConnState) error 
 	b.mu.Lock()
 	b.params = newParams(cfg)
 	b.mu.Unlock()
+	b.resolverErr.Update(ccs.ResolverState)
 	// endpointsharding ends with an UpdateState, which builds a picker with
 	// the new params.
 	return b.child.UpdateClientConnState(balancer.ClientConnState{
@@ -89,7 +94,10 @@ func (b *p2cBalancer) UpdateClientConnState(ccs balancer.ClientConnState) error 
 	})
 }
 
-func (b *p2cBalancer) ResolverError(err error) { b.child.ResolverError(err) }
+func (b *p2cBalancer) ResolverError(err error) {
+	b.resolverErr.Error(err)
+	b.child.ResolverError(err)
+}
 
 func (b *p2cBalancer) UpdateSubConnState(sc balancer.SubConn, state balancer.SubConnState) {
 	logger.Errorf("p2c_ewma: UpdateSubConnState(%v, %+v) called unexpectedly", sc, state)
@@ -134,8 +142,9 @@ func (b *p2cBalancer) UpdateState(state balancer.State) {
 	if len(ready) == 0 {
 		// Nothing READY: endpointsharding's picker round-robins over the
 		// children in the most relevant state (CONNECTING, IDLE or
-		// TRANSIENT_FAILURE), queueing or failing calls as they say.
-		b.ClientConn.UpdateState(state)
+		// TRANSIENT_FAILURE), queueing or failing calls as they say; with
+		// no endpoint at all, with the resolver's reason.
+		b.ClientConn.UpdateState(b.resolverErr.State(state))
 		return
 	}
 	b.ClientConn.UpdateState(balancer.State{

@@ -16,6 +16,8 @@ import (
 	"google.golang.org/grpc/grpclog"
 	"google.golang.org/grpc/resolver"
 	"google.golang.org/grpc/serviceconfig"
+
+	"github.com/grpclb/grpclb/internal/resolvererr"
 )
 
 // Name is the name of the policy in a service config's loadBalancingConfig.
@@ -70,6 +72,9 @@ type subsetBalancer struct {
 	cc       balancer.ClientConn
 	opts     balancer.BuildOptions
 	hostname func() (string, error)
+	// why the set is empty, for the calls a child such as round_robin
+	// fails with "no children to pick from"
+	resolverErr resolvererr.Keeper
 
 	mu        sync.Mutex // guards child against childConn's calls
 	child     balancer.Balancer
@@ -97,6 +102,7 @@ func (b *subsetBalancer) UpdateClientConnState(s balancer.ClientConnState) error
 		logger.Errorf("%s: received a config of unexpected type %T", Name, s.BalancerConfig)
 		return balancer.ErrBadResolverState
 	}
+	b.resolverErr.Update(s.ResolverState)
 	if b.closed {
 		return nil
 	}
@@ -244,6 +250,7 @@ func endpointKey(ep resolver.Endpoint) string {
 }
 
 func (b *subsetBalancer) ResolverError(err error) {
+	b.resolverErr.Error(err)
 	if b.child != nil {
 		b.child.ResolverError(err)
 		return
@@ -288,6 +295,6 @@ func (c *childConn) UpdateState(s balancer.State) {
 	current := !c.b.closed && c.gen == c.b.gen
 	c.b.mu.Unlock()
 	if current {
-		c.b.cc.UpdateState(s)
+		c.b.cc.UpdateState(c.b.resolverErr.State(s))
 	}
 }

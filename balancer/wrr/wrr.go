@@ -16,6 +16,8 @@ import (
 	"google.golang.org/grpc/serviceconfig"
 
 	"github.com/grpclb/grpclb/endpoint"
+
+	"github.com/grpclb/grpclb/internal/resolvererr"
 )
 
 // Name is the name of the policy in a service config's loadBalancingConfig.
@@ -65,6 +67,8 @@ func (builder) Build(cc balancer.ClientConn, opts balancer.BuildOptions) balance
 type wrrBalancer struct {
 	balancer.ClientConn
 	child balancer.Balancer
+	// why the set is empty, for the calls it fails
+	resolverErr resolvererr.Keeper
 
 	mu  sync.Mutex
 	now func() time.Time // time.Now; tests set a clock of their own
@@ -117,6 +121,7 @@ func (b *wrrBalancer) UpdateClientConnState(ccs balancer.ClientConnState) error 
 	b.mu.Lock()
 	b.cfg = cfg
 	b.mu.Unlock()
+	b.resolverErr.Update(ccs.ResolverState)
 	// endpointsharding ends with an UpdateState, which builds a picker with
 	// the new weights and config.
 	return b.child.UpdateClientConnState(balancer.ClientConnState{
@@ -126,7 +131,10 @@ func (b *wrrBalancer) UpdateClientConnState(ccs balancer.ClientConnState) error 
 	})
 }
 
-func (b *wrrBalancer) ResolverError(err error) { b.child.ResolverError(err) }
+func (b *wrrBalancer) ResolverError(err error) {
+	b.resolverErr.Error(err)
+	b.child.ResolverError(err)
+}
 
 func (b *wrrBalancer) UpdateSubConnState(sc balancer.SubConn, state balancer.SubConnState) {
 	logger.Errorf("wrr: UpdateSubConnState(%v, %+v) called unexpectedly", sc, state)
@@ -187,8 +195,9 @@ func (b *wrrBalancer) UpdateState(state balancer.State) {
 	if len(ready) == 0 {
 		// Nothing READY: endpointsharding's picker round-robins over the
 		// children in the most relevant state (CONNECTING, IDLE or
-		// TRANSIENT_FAILURE), queueing or failing calls as they say.
-		b.ClientConn.UpdateState(state)
+		// TRANSIENT_FAILURE), queueing or failing calls as they say; with
+		// no endpoint at all, with the resolver's reason.
+		b.ClientConn.UpdateState(b.resolverErr.State(state))
 		return
 	}
 	b.publishLocked(now)
