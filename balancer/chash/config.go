@@ -1,17 +1,15 @@
 package chash
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/grpclb/grpclb/internal/jsonconf"
-	"maps"
 	"math"
-	"slices"
 	"strings"
 
 	"google.golang.org/grpc/serviceconfig"
+
+	"github.com/grpclb/grpclb/internal/jsonconf"
 )
 
 // Defaults and limits of the configuration.
@@ -96,45 +94,8 @@ type Config struct {
 // configuration. Errors name the offending field.
 func ParseConfig(js json.RawMessage) (*Config, error) {
 	cfg := &Config{LoadFactor: DefaultLoadFactor, MissingKey: MissingKeyRandom}
-	js = bytes.TrimSpace(js)
-	if len(js) == 0 {
-		return cfg, nil
-	}
-	// A repeated field is an error, as in every grpclb policy (a map
-	// would keep the last value silently).
-	if _, err := jsonconf.Fields(js, "config"); err != nil {
+	if err := jsonconf.Decode(js, cfg); err != nil {
 		return nil, fmt.Errorf("%s: %w", Name, err)
-	}
-	var fields map[string]json.RawMessage
-	if err := json.Unmarshal(js, &fields); err != nil {
-		return nil, fmt.Errorf("%s: config must be a JSON object: %v", Name, err)
-	}
-	// Field names are matched exactly (encoding/json alone would accept
-	// "VIRTUALNODES"), in a fixed order so the first error is stable.
-	for _, name := range slices.Sorted(maps.Keys(fields)) {
-		v := fields[name]
-		if bytes.Equal(bytes.TrimSpace(v), []byte("null")) {
-			continue // same as absent
-		}
-		var (
-			err  error
-			want string
-		)
-		switch name {
-		case "virtualNodes":
-			err, want = json.Unmarshal(v, &cfg.VirtualNodes), "an integer"
-		case "loadFactor":
-			err, want = json.Unmarshal(v, &cfg.LoadFactor), "a number"
-		case "hashHeader":
-			err, want = json.Unmarshal(v, &cfg.HashHeader), "a string"
-		case "missingKey":
-			err, want = json.Unmarshal(v, &cfg.MissingKey), "a string"
-		default:
-			return nil, fmt.Errorf("%s: unknown field %q (known: virtualNodes, loadFactor, hashHeader, missingKey)", Name, name)
-		}
-		if err != nil {
-			return nil, fmt.Errorf("%s: %s: %s is not %s", Name, name, v, want)
-		}
 	}
 	if err := cfg.validate(); err != nil {
 		return nil, err

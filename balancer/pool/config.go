@@ -1,12 +1,12 @@
 package pool
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
-	"github.com/grpclb/grpclb/internal/jsonconf"
 
 	"google.golang.org/grpc/serviceconfig"
+
+	"github.com/grpclb/grpclb/internal/jsonconf"
 )
 
 // Config is the policy's configuration.
@@ -31,20 +31,8 @@ const (
 // rejecting unknown fields and bad values with an error naming the field.
 func ParseConfig(js json.RawMessage) (*Config, error) {
 	cfg := &Config{}
-	if len(bytes.TrimSpace(js)) > 0 {
-		// A repeated field is an error, as in every grpclb policy
-		// (encoding/json would keep the last value silently).
-		if _, err := jsonconf.Fields(js, "config"); err != nil {
-			return nil, fmt.Errorf("pool: %w", err)
-		}
-		dec := json.NewDecoder(bytes.NewReader(js))
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(cfg); err != nil {
-			return nil, fmt.Errorf("pool: bad config %s: %w", js, err)
-		}
-		if dec.More() {
-			return nil, fmt.Errorf("pool: bad config %s: trailing data", js)
-		}
+	if err := jsonconf.Decode(js, cfg); err != nil {
+		return nil, fmt.Errorf("pool: %w", err)
 	}
 	if cfg.Connections == 0 {
 		cfg.Connections = DefaultConnections

@@ -1,0 +1,230 @@
+package jsonconf
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"reflect"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Decode decodes the JSON object js into the struct dst points to, the
+// way every grpclb config is read:
+//   - a repeated field is an error (encoding/json would keep the last);
+//   - a field that dst has no `json` tag for is an error that lists the
+//     known fields, matched exactly (encoding/json would accept
+//     "LOADFACTOR" for "loadFactor");
+//   - null is the same as absent: the field keeps what dst held, its
+//     default;
+//   - a struct field is decoded by Decode too, so the same holds at every
+//     level, and an error names the field's path ("slowStart.window");
+//   - a field whose type has its own UnmarshalJSON (Duration, Code...) is
+//     decoded by it.
+//
+// Empty input and null are an object without fields. Decode reads js once
+// (linear time, however deep).
+func Decode(js json.RawMessage, dst any) error {
+	v := reflect.ValueOf(dst)
+	if v.Kind() != reflect.Pointer || v.Elem().Kind() != reflect.Struct {
+		panic(fmt.Sprintf("jsonconf.Decode: dst is %T, want a pointer to a struct", dst))
+	}
+	if len(bytes.TrimSpace(js)) == 0 {
+		return nil
+	}
+	d := &decoder{dec: json.NewDecoder(bytes.NewReader(js))}
+	if _, err := d.object(v.Elem(), ""); err != nil {
+		return err
+	}
+	if _, err := d.dec.Token(); err != io.EOF {
+		if err != nil {
+			return d.invalid(err, "")
+		}
+		return errors.New("config is not valid JSON: unexpected data after the config object")
+	}
+	return nil
+}
+
+// FieldError is an error in one field of a config.
+type FieldError struct {
+	Path string // "slowStart.window"
+	Err  error
+}
+
+func (e *FieldError) Error() string { return fmt.Sprintf("field %q: %v", e.Path, e.Err) }
+func (e *FieldError) Unwrap() error { return e.Err }
+
+var unmarshalerType = reflect.TypeFor[json.Unmarshaler]()
+
+// decoder reads one config with one json.Decoder, token by token: each
+// byte is read a bounded number of times, whatever the nesting.
+type decoder struct{ dec *json.Decoder }
+
+// at is err as an error of the field at path ("" for the config itself).
+func at(path string, err error) error {
+	if path == "" {
+		return err
+	}
+	return &FieldError{path, err}
+}
+
+func (d *decoder) invalid(err error, path string) error {
+	if path == "" {
+		return fmt.Errorf("config is not valid JSON: %v", err)
+	}
+	return &FieldError{path, fmt.Errorf("not valid JSON: %v", err)}
+}
+
+// object decodes the object (or null) that comes next into the struct v;
+// it reports whether it was null.
+func (d *decoder) object(v reflect.Value, path string) (null bool, err error) {
+	tok, err := d.dec.Token()
+	if err != nil {
+		return false, d.invalid(err, path)
+	}
+	switch tok {
+	case nil:
+		return true, nil
+	case json.Delim('{'):
+	default:
+		if path == "" {
+			return false, fmt.Errorf("config must be a JSON object, got %s", DescribeToken(tok))
+		}
+		return false, &FieldError{path, fmt.Errorf("must be a JSON object, got %s", DescribeToken(tok))}
+	}
+	known := jsonFields(v.Type())
+	seen := make(map[string]bool)
+	for d.dec.More() {
+		tok, err := d.dec.Token()
+		if err != nil {
+			return false, d.invalid(err, path)
+		}
+		key, _ := tok.(string) // object keys are always strings
+		if seen[key] {
+			return false, at(path, fmt.Errorf("field %q given twice", key))
+		}
+		seen[key] = true
+		i, ok := known.index[key]
+		if !ok {
+			return false, at(path, fmt.Errorf("unknown field %q (known fields: %s)", key, known.list))
+		}
+		p := key
+		if path != "" {
+			p = path + "." + key
+		}
+		if err := d.value(v.Field(i), p); err != nil {
+			return false, err
+		}
+	}
+	if _, err := d.dec.Token(); err != nil { // the closing '}'
+		return false, d.invalid(err, path)
+	}
+	return false, nil
+}
+
+// value decodes the value that comes next into the field fv. null leaves
+// the field as it was.
+func (d *decoder) value(fv reflect.Value, path string) error {
+	t := fv.Type()
+	switch {
+	case t.Kind() == reflect.Struct && !reflect.PointerTo(t).Implements(unmarshalerType):
+		_, err := d.object(fv, path)
+		return err
+	case t.Kind() == reflect.Pointer && t.Elem().Kind() == reflect.Struct && !t.Implements(unmarshalerType):
+		elem := reflect.New(t.Elem())
+		null, err := d.object(elem.Elem(), path)
+		if err == nil && !null {
+			fv.Set(elem)
+		}
+		return err
+	}
+	var raw json.RawMessage
+	if err := d.dec.Decode(&raw); err != nil {
+		return d.invalid(err, path)
+	}
+	if string(raw) == "null" {
+		return nil
+	}
+	if err := json.Unmarshal(raw, fv.Addr().Interface()); err != nil {
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) || errors.Is(err, errNotString) {
+			return &FieldError{path, fmt.Errorf("%s is not %s", Truncate(string(raw)), describeType(t))}
+		}
+		return &FieldError{path, err}
+	}
+	return nil
+}
+
+// describeType names what a field of type t takes, for an error message.
+func describeType(t reflect.Type) string {
+	switch t {
+	case reflect.TypeFor[Duration]():
+		return `a duration string such as "10s" or "250ms"`
+	}
+	switch t.Kind() {
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return "an integer"
+	case reflect.Float32, reflect.Float64:
+		return "a number"
+	case reflect.String:
+		return "a string"
+	case reflect.Bool:
+		return "a boolean (true or false)"
+	case reflect.Slice, reflect.Array:
+		return "a list of " + strings.TrimPrefix(strings.TrimPrefix(describeType(t.Elem()), "an "), "a ") + "s"
+	case reflect.Map, reflect.Struct:
+		return "an object"
+	}
+	return t.String()
+}
+
+type fieldSet struct {
+	index map[string]int
+	list  string // "\"a\", \"b\""
+}
+
+// jsonFields maps the JSON names of t's fields to their index.
+func jsonFields(t reflect.Type) fieldSet {
+	fs := fieldSet{index: map[string]int{}}
+	var names []string
+	for i := range t.NumField() {
+		sf := t.Field(i)
+		name, _, _ := strings.Cut(sf.Tag.Get("json"), ",")
+		if name == "-" || name == "" || !sf.IsExported() {
+			continue
+		}
+		fs.index[name] = i
+		names = append(names, strconv.Quote(name))
+	}
+	fs.list = strings.Join(names, ", ")
+	return fs
+}
+
+var errNotString = errors.New("not a string")
+
+// Duration is a config field holding a duration written as a Go duration
+// string: "10s", "250ms", "1m30s". Ranges are the caller's to check.
+type Duration time.Duration
+
+// UnmarshalJSON reads a duration string.
+func (d *Duration) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return errNotString
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return fmt.Errorf("invalid duration %s: want a duration such as \"10s\" or \"250ms\"", Truncate(strconv.Quote(s)))
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// MarshalJSON writes the duration string.
+func (d Duration) MarshalJSON() ([]byte, error) {
+	return json.Marshal(time.Duration(d).String())
+}
