@@ -12,6 +12,8 @@ import (
 	"google.golang.org/grpc/codes"
 
 	"github.com/grpclb/grpclb/hedge"
+
+	"github.com/grpclb/grpclb/internal/jsonconf"
 )
 
 // Config is what NewClient builds a channel from. Start from Defaults and
@@ -243,7 +245,7 @@ func (p RetryPolicy) json() (*retryPolicyJSON, error) {
 			errs = append(errs, fmt.Errorf("retry code %v cannot be retried", c))
 			continue
 		}
-		names = append(names, codeNames[c])
+		names = append(names, jsonconf.CodeName(c))
 	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
@@ -260,16 +262,4 @@ func (p RetryPolicy) json() (*retryPolicyJSON, error) {
 // seconds renders a duration as the service config wants it: "0.02s".
 func seconds(d time.Duration) string {
 	return fmt.Sprintf("%gs", d.Seconds())
-}
-
-// codeNames are the status codes' canonical names, as grpc-go's service
-// config parser knows them (CANCELLED with two Ls, unlike Go's Canceled).
-var codeNames = [...]string{
-	codes.OK: "OK", codes.Canceled: "CANCELLED", codes.Unknown: "UNKNOWN",
-	codes.InvalidArgument: "INVALID_ARGUMENT", codes.DeadlineExceeded: "DEADLINE_EXCEEDED",
-	codes.NotFound: "NOT_FOUND", codes.AlreadyExists: "ALREADY_EXISTS",
-	codes.PermissionDenied: "PERMISSION_DENIED", codes.ResourceExhausted: "RESOURCE_EXHAUSTED",
-	codes.FailedPrecondition: "FAILED_PRECONDITION", codes.Aborted: "ABORTED",
-	codes.OutOfRange: "OUT_OF_RANGE", codes.Unimplemented: "UNIMPLEMENTED", codes.Internal: "INTERNAL",
-	codes.Unavailable: "UNAVAILABLE", codes.DataLoss: "DATA_LOSS", codes.Unauthenticated: "UNAUTHENTICATED",
 }

@@ -9,6 +9,8 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/grpclb/grpclb/internal/jsonconf"
 )
 
 // Every code that can be retried makes a service config grpc-go accepts:
@@ -20,8 +22,8 @@ func TestRetryCodesMakeConfigsGRPCAccepts(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%v: %v", c, err)
 		}
-		if !strings.Contains(sc, `"`+codeNames[c]+`"`) {
-			t.Errorf("%v: service config %s lacks %q", c, sc, codeNames[c])
+		if !strings.Contains(sc, `"`+jsonconf.CodeName(c)+`"`) {
+			t.Errorf("%v: service config %s lacks %q", c, sc, jsonconf.CodeName(c))
 		}
 		cc, err := grpc.NewClient("passthrough:///unused", grpc.WithTransportCredentials(insecure.NewCredentials()),
 			grpc.WithDefaultServiceConfig(sc))

@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/grpclb/grpclb/internal/jsonconf"
@@ -94,18 +92,26 @@ type Config struct {
 // ConsecutiveFailures ejects an endpoint as soon as Threshold calls in a
 // row to it have failed.
 type ConsecutiveFailures struct {
-	Threshold int // in [1, 1000000]
+	Threshold int `json:"threshold"` // in [1, 1000000]
 }
+
+// SetDefaults sets the defaults of the fields a config may omit.
+func (c *ConsecutiveFailures) SetDefaults() { c.Threshold = DefaultConsecutiveFailures }
 
 // SuccessRate ejects, at each interval, the endpoints whose success rate
 // is below mean - stdev × StdevFactor/1000 of the success rates of the
 // endpoints that had at least RequestVolume calls, when there are at least
 // MinimumHosts of those.
 type SuccessRate struct {
-	StdevFactor           int // in [0, 1000000]; 1900 means 1.9
-	EnforcementPercentage int // in [0, 100]
-	MinimumHosts          int // in [0, 1000000]
-	RequestVolume         int // in [1, 1000000]
+	StdevFactor           int `json:"stdevFactor"`           // in [0, 1000000]; 1900 means 1.9
+	EnforcementPercentage int `json:"enforcementPercentage"` // in [0, 100]
+	MinimumHosts          int `json:"minimumHosts"`          // in [0, 1000000]
+	RequestVolume         int `json:"requestVolume"`         // in [1, 1000000]
+}
+
+// SetDefaults sets the defaults of the fields a config may omit.
+func (s *SuccessRate) SetDefaults() {
+	*s = SuccessRate{DefaultStdevFactor, DefaultEnforcementPercentage, DefaultSuccessRateMinimumHosts, DefaultSuccessRateRequestVolume}
 }
 
 // FailurePercentage ejects, at each interval, the endpoints whose
@@ -113,10 +119,15 @@ type SuccessRate struct {
 // had at least RequestVolume calls, when there are at least MinimumHosts of
 // those.
 type FailurePercentage struct {
-	Threshold             int // in [0, 100]
-	EnforcementPercentage int // in [0, 100]
-	MinimumHosts          int // in [0, 1000000]
-	RequestVolume         int // in [1, 1000000]
+	Threshold             int `json:"threshold"`             // in [0, 100]
+	EnforcementPercentage int `json:"enforcementPercentage"` // in [0, 100]
+	MinimumHosts          int `json:"minimumHosts"`          // in [0, 1000000]
+	RequestVolume         int `json:"requestVolume"`         // in [1, 1000000]
+}
+
+// SetDefaults sets the defaults of the fields a config may omit.
+func (f *FailurePercentage) SetDefaults() {
+	*f = FailurePercentage{DefaultFailurePercentageThreshold, DefaultEnforcementPercentage, DefaultFailurePercentageMinimumHosts, DefaultFailurePercentageRequestVolume}
 }
 
 // ChildPolicy is the chosen child policy: the first registered one of the
@@ -171,214 +182,107 @@ func defaultConfig() *Config {
 // unknown status codes and child policies that are not registered are
 // rejected with an error that names the field.
 func ParseConfig(js json.RawMessage) (*Config, error) {
-	cfg := defaultConfig()
-	fields, err := objectFields(js, "config")
+	d := defaultConfig()
+	j := jsonConfig{
+		Interval:           jsonconf.Duration(d.Interval),
+		BaseEjectionTime:   jsonconf.Duration(d.BaseEjectionTime),
+		MaxEjectionTime:    jsonconf.Duration(d.MaxEjectionTime),
+		MaxEjectionPercent: d.MaxEjectionPercent,
+	}
+	if err := jsonconf.Decode(js, &j); err != nil {
+		return nil, fmt.Errorf("%s: %w", Name, err)
+	}
+	cfg, err := j.config()
 	if err != nil {
-		return nil, err
-	}
-	detectors := false
-	for _, f := range fields {
-		if null(f) {
-			continue
-		}
-		var err error
-		switch f.Key {
-		case "interval":
-			err = parseDuration(f.Value, &cfg.Interval)
-		case "baseEjectionTime":
-			err = parseDuration(f.Value, &cfg.BaseEjectionTime)
-		case "maxEjectionTime":
-			err = parseDuration(f.Value, &cfg.MaxEjectionTime)
-		case "maxEjectionPercent":
-			err = parseInt(f.Value, &cfg.MaxEjectionPercent, 0, 100)
-		case "consecutiveFailures":
-			detectors = true
-			cfg.ConsecutiveFailures, err = parseConsecutiveFailures(f.Value)
-		case "successRate":
-			detectors = true
-			cfg.SuccessRate, err = parseSuccessRate(f.Value)
-		case "failurePercentage":
-			detectors = true
-			cfg.FailurePercentage, err = parseFailurePercentage(f.Value)
-		case "failureStatusCodes":
-			cfg.FailureCodes, err = parseCodes(f.Value)
-		case "childPolicy":
-			cfg.ChildPolicy, err = parseChildPolicy(f.Value)
-		default:
-			return nil, fmt.Errorf("%s: unknown field %q (known fields: %s)", Name, f.Key, knownFields(
-				"interval", "baseEjectionTime", "maxEjectionTime", "maxEjectionPercent", "consecutiveFailures",
-				"successRate", "failurePercentage", "failureStatusCodes", "childPolicy"))
-		}
-		if err != nil {
-			return nil, fmt.Errorf("%s: field %q: %w", Name, f.Key, err)
-		}
-	}
-	if !detectors {
-		cfg.ConsecutiveFailures = &ConsecutiveFailures{Threshold: DefaultConsecutiveFailures}
+		return nil, fmt.Errorf("%s: %w", Name, err)
 	}
 	return cfg, nil
 }
 
-func parseConsecutiveFailures(val json.RawMessage) (*ConsecutiveFailures, error) {
-	c := &ConsecutiveFailures{Threshold: DefaultConsecutiveFailures}
-	return c, parseDetector(val, map[string]intField{
-		"threshold": {&c.Threshold, 1, maxCount},
-	})
+// jsonConfig is the JSON form of Config.
+type jsonConfig struct {
+	Interval            jsonconf.Duration    `json:"interval"`
+	BaseEjectionTime    jsonconf.Duration    `json:"baseEjectionTime"`
+	MaxEjectionTime     jsonconf.Duration    `json:"maxEjectionTime"`
+	MaxEjectionPercent  int                  `json:"maxEjectionPercent"`
+	ConsecutiveFailures *ConsecutiveFailures `json:"consecutiveFailures,omitempty"`
+	SuccessRate         *SuccessRate         `json:"successRate,omitempty"`
+	FailurePercentage   *FailurePercentage   `json:"failurePercentage,omitempty"`
+	FailureStatusCodes  []jsonconf.Code      `json:"failureStatusCodes"`
+	ChildPolicy         json.RawMessage      `json:"childPolicy"`
 }
 
-func parseSuccessRate(val json.RawMessage) (*SuccessRate, error) {
-	s := &SuccessRate{
-		StdevFactor:           DefaultStdevFactor,
-		EnforcementPercentage: DefaultEnforcementPercentage,
-		MinimumHosts:          DefaultSuccessRateMinimumHosts,
-		RequestVolume:         DefaultSuccessRateRequestVolume,
+// config validates j and makes the Config.
+func (j *jsonConfig) config() (*Config, error) {
+	cfg := defaultConfig()
+	cfg.Interval, cfg.BaseEjectionTime, cfg.MaxEjectionTime = time.Duration(j.Interval), time.Duration(j.BaseEjectionTime), time.Duration(j.MaxEjectionTime)
+	cfg.MaxEjectionPercent = j.MaxEjectionPercent
+	cfg.ConsecutiveFailures, cfg.SuccessRate, cfg.FailurePercentage = j.ConsecutiveFailures, j.SuccessRate, j.FailurePercentage
+	errs := []error{
+		jsonconf.DurationIn("interval", j.Interval, false, maxDuration),
+		jsonconf.DurationIn("baseEjectionTime", j.BaseEjectionTime, false, maxDuration),
+		jsonconf.DurationIn("maxEjectionTime", j.MaxEjectionTime, false, maxDuration),
+		jsonconf.IntIn("maxEjectionPercent", j.MaxEjectionPercent, 0, 100),
 	}
-	return s, parseDetector(val, map[string]intField{
-		"stdevFactor":           {&s.StdevFactor, 0, maxCount},
-		"enforcementPercentage": {&s.EnforcementPercentage, 0, 100},
-		"minimumHosts":          {&s.MinimumHosts, 0, maxCount},
-		"requestVolume":         {&s.RequestVolume, 1, maxCount},
-	})
-}
-
-func parseFailurePercentage(val json.RawMessage) (*FailurePercentage, error) {
-	f := &FailurePercentage{
-		Threshold:             DefaultFailurePercentageThreshold,
-		EnforcementPercentage: DefaultEnforcementPercentage,
-		MinimumHosts:          DefaultFailurePercentageMinimumHosts,
-		RequestVolume:         DefaultFailurePercentageRequestVolume,
+	if c := j.ConsecutiveFailures; c != nil {
+		errs = append(errs, jsonconf.IntIn("consecutiveFailures.threshold", c.Threshold, 1, maxCount))
 	}
-	return f, parseDetector(val, map[string]intField{
-		"threshold":             {&f.Threshold, 0, 100},
-		"enforcementPercentage": {&f.EnforcementPercentage, 0, 100},
-		"minimumHosts":          {&f.MinimumHosts, 0, maxCount},
-		"requestVolume":         {&f.RequestVolume, 1, maxCount},
-	})
-}
-
-// intField is an integer field of a detector and its range.
-type intField struct {
-	dst      *int
-	min, max int
-}
-
-// parseDetector parses a detector's object, whose fields are all integers.
-func parseDetector(val json.RawMessage, known map[string]intField) error {
-	fields, err := objectFields(val, "value")
-	if err != nil {
-		return err
+	if s := j.SuccessRate; s != nil {
+		errs = append(errs,
+			jsonconf.IntIn("successRate.stdevFactor", s.StdevFactor, 0, maxCount),
+			jsonconf.IntIn("successRate.enforcementPercentage", s.EnforcementPercentage, 0, 100),
+			jsonconf.IntIn("successRate.minimumHosts", s.MinimumHosts, 0, maxCount),
+			jsonconf.IntIn("successRate.requestVolume", s.RequestVolume, 1, maxCount))
 	}
-	for _, f := range fields {
-		k, ok := known[f.Key]
-		if !ok {
-			names := make([]string, 0, len(known))
-			for n := range known {
-				names = append(names, n)
-			}
-			slices.Sort(names)
-			return fmt.Errorf("unknown field %q (known fields: %s)", f.Key, knownFields(names...))
-		}
-		if null(f) {
-			continue
-		}
-		if err := parseInt(f.Value, k.dst, k.min, k.max); err != nil {
-			return fmt.Errorf("field %q: %w", f.Key, err)
+	if f := j.FailurePercentage; f != nil {
+		errs = append(errs,
+			jsonconf.IntIn("failurePercentage.threshold", f.Threshold, 0, 100),
+			jsonconf.IntIn("failurePercentage.enforcementPercentage", f.EnforcementPercentage, 0, 100),
+			jsonconf.IntIn("failurePercentage.minimumHosts", f.MinimumHosts, 0, maxCount),
+			jsonconf.IntIn("failurePercentage.requestVolume", f.RequestVolume, 1, maxCount))
+	}
+	for _, err := range errs {
+		if err != nil {
+			return nil, err
 		}
 	}
-	return nil
+	if cfg.ConsecutiveFailures == nil && cfg.SuccessRate == nil && cfg.FailurePercentage == nil {
+		cfg.ConsecutiveFailures = &ConsecutiveFailures{Threshold: DefaultConsecutiveFailures}
+	}
+	if j.FailureStatusCodes != nil {
+		fc, err := failureCodes(j.FailureStatusCodes)
+		if err != nil {
+			return nil, &jsonconf.FieldError{Path: "failureStatusCodes", Err: err}
+		}
+		cfg.FailureCodes = fc
+	}
+	if j.ChildPolicy != nil {
+		name, js, child, err := jsonconf.ChildPolicy(j.ChildPolicy, "")
+		if err != nil {
+			return nil, &jsonconf.FieldError{Path: "childPolicy", Err: err}
+		}
+		cfg.ChildPolicy = ChildPolicy{Name: name, JSON: js, Config: child}
+	}
+	return cfg, nil
 }
 
-// null reports whether a member's value is JSON null.
-func null(f jsonconf.Field) bool { return string(f.Value) == "null" }
-
-// objectFields reads a JSON object's members in order (see
-// jsonconf.Fields); what is "config" for the policy's own config, whose
-// errors name the policy, or "value" for a field's.
-func objectFields(js json.RawMessage, what string) ([]jsonconf.Field, error) {
-	if what != "config" {
-		return jsonconf.Fields(js, "")
-	}
-	fields, err := jsonconf.Fields(js, "config")
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", Name, err)
-	}
-	return fields, nil
-}
-
-// parseDuration parses a duration string in (0, maxDuration] into dst.
-func parseDuration(val json.RawMessage, dst *time.Duration) error {
-	var s string
-	if err := json.Unmarshal(val, &s); err != nil {
-		return fmt.Errorf("must be a duration string such as \"10s\" or \"250ms\", got %s", jsonconf.Truncate(string(val)))
-	}
-	d, err := time.ParseDuration(s)
-	if err != nil {
-		return fmt.Errorf("invalid duration %s: want a duration such as \"10s\" or \"250ms\"", jsonconf.Truncate(strconv.Quote(s)))
-	}
-	switch {
-	case d <= 0:
-		return fmt.Errorf("must be positive, got %s", jsonconf.Truncate(strconv.Quote(s)))
-	case d > maxDuration:
-		return fmt.Errorf("must be at most %v, got %s", maxDuration, jsonconf.Truncate(strconv.Quote(s)))
-	}
-	*dst = d
-	return nil
-}
-
-// parseInt parses a JSON integer in [lo, hi] into dst. Fractions,
-// exponents and strings are rejected.
-func parseInt(val json.RawMessage, dst *int, lo, hi int) error {
-	n, err := strconv.ParseInt(string(val), 10, 64)
-	if err != nil || n < int64(lo) || n > int64(hi) {
-		return fmt.Errorf("must be an integer from %d to %d, got %s", lo, hi, jsonconf.Truncate(string(val)))
-	}
-	*dst = int(n)
-	return nil
-}
-
-// codeNames are the status codes' names in service configs.
-var codeNames = []string{
-	codes.OK: "OK", codes.Canceled: "CANCELLED", codes.Unknown: "UNKNOWN",
-	codes.InvalidArgument: "INVALID_ARGUMENT", codes.DeadlineExceeded: "DEADLINE_EXCEEDED",
-	codes.NotFound: "NOT_FOUND", codes.AlreadyExists: "ALREADY_EXISTS",
-	codes.PermissionDenied: "PERMISSION_DENIED", codes.ResourceExhausted: "RESOURCE_EXHAUSTED",
-	codes.FailedPrecondition: "FAILED_PRECONDITION", codes.Aborted: "ABORTED",
-	codes.OutOfRange: "OUT_OF_RANGE", codes.Unimplemented: "UNIMPLEMENTED",
-	codes.Internal: "INTERNAL", codes.Unavailable: "UNAVAILABLE", codes.DataLoss: "DATA_LOSS",
-	codes.Unauthenticated: "UNAUTHENTICATED",
-}
-
-// codeName returns the service-config name of c.
-func codeName(c codes.Code) string {
-	if int(c) < len(codeNames) {
-		return codeNames[c]
-	}
-	return c.String()
-}
-
-// parseCodes parses a non-empty list of status code names.
-func parseCodes(val json.RawMessage) ([]codes.Code, error) {
-	var names []string
-	if err := json.Unmarshal(val, &names); err != nil {
-		return nil, fmt.Errorf("must be a list of status code names such as [\"UNAVAILABLE\"], got %s", jsonconf.Truncate(string(val)))
-	}
-	if len(names) == 0 {
+// failureCodes checks a failureStatusCodes list.
+func failureCodes(list []jsonconf.Code) ([]codes.Code, error) {
+	if len(list) == 0 {
 		return nil, errors.New("must not be empty: with no failure codes nothing would ever be ejected")
 	}
 	var out []codes.Code
-	for _, n := range names {
-		c := slices.Index(codeNames, n)
+	for _, jc := range list {
+		c := codes.Code(jc)
 		switch {
-		case c < 0:
-			return nil, fmt.Errorf("unknown status code %s (want names such as \"UNAVAILABLE\" or \"DEADLINE_EXCEEDED\")", jsonconf.Truncate(strconv.Quote(n)))
-		case codes.Code(c) == codes.OK:
+		case c == codes.OK:
 			return nil, errors.New("\"OK\" cannot be a failure")
-		case codes.Code(c) == codes.Canceled:
+		case c == codes.Canceled:
 			return nil, errors.New("\"CANCELLED\" cannot be a failure: a call cancelled by its caller says nothing about the backend")
-		case slices.Contains(out, codes.Code(c)):
-			return nil, fmt.Errorf("status code %q given twice", n)
+		case slices.Contains(out, c):
+			return nil, fmt.Errorf("status code %q given twice", jsonconf.CodeName(c))
 		}
-		out = append(out, codes.Code(c))
+		out = append(out, c)
 	}
 	return sortedCodes(out), nil
 }
@@ -389,49 +293,20 @@ func sortedCodes(cs []codes.Code) []codes.Code {
 	return out
 }
 
-// parseChildPolicy picks the first registered policy of a list of
-// {"name": config} objects and parses its config.
-func parseChildPolicy(val json.RawMessage) (ChildPolicy, error) {
-	name, js, cfg, err := jsonconf.ChildPolicy(val, "")
-	if err != nil {
-		return ChildPolicy{}, err
-	}
-	return ChildPolicy{Name: name, JSON: js, Config: cfg}, nil
-}
-
 // MarshalJSON returns the config in the JSON form ParseConfig reads, every
 // field given, so that the effective config can be logged or compared.
 func (c *Config) MarshalJSON() ([]byte, error) {
-	type detector map[string]int
-	out := struct {
-		Interval            string            `json:"interval"`
-		BaseEjectionTime    string            `json:"baseEjectionTime"`
-		MaxEjectionTime     string            `json:"maxEjectionTime"`
-		MaxEjectionPercent  int               `json:"maxEjectionPercent"`
-		ConsecutiveFailures detector          `json:"consecutiveFailures,omitempty"`
-		SuccessRate         detector          `json:"successRate,omitempty"`
-		FailurePercentage   detector          `json:"failurePercentage,omitempty"`
-		FailureStatusCodes  []string          `json:"failureStatusCodes"`
-		ChildPolicy         []json.RawMessage `json:"childPolicy"`
-	}{
-		Interval:           c.Interval.String(),
-		BaseEjectionTime:   c.BaseEjectionTime.String(),
-		MaxEjectionTime:    c.MaxEjectionTime.String(),
-		MaxEjectionPercent: c.MaxEjectionPercent,
-	}
-	if d := c.ConsecutiveFailures; d != nil {
-		out.ConsecutiveFailures = detector{"threshold": d.Threshold}
-	}
-	if d := c.SuccessRate; d != nil {
-		out.SuccessRate = detector{"stdevFactor": d.StdevFactor, "enforcementPercentage": d.EnforcementPercentage,
-			"minimumHosts": d.MinimumHosts, "requestVolume": d.RequestVolume}
-	}
-	if d := c.FailurePercentage; d != nil {
-		out.FailurePercentage = detector{"threshold": d.Threshold, "enforcementPercentage": d.EnforcementPercentage,
-			"minimumHosts": d.MinimumHosts, "requestVolume": d.RequestVolume}
+	j := jsonConfig{
+		Interval:            jsonconf.Duration(c.Interval),
+		BaseEjectionTime:    jsonconf.Duration(c.BaseEjectionTime),
+		MaxEjectionTime:     jsonconf.Duration(c.MaxEjectionTime),
+		MaxEjectionPercent:  c.MaxEjectionPercent,
+		ConsecutiveFailures: c.ConsecutiveFailures,
+		SuccessRate:         c.SuccessRate,
+		FailurePercentage:   c.FailurePercentage,
 	}
 	for _, code := range c.FailureCodes {
-		out.FailureStatusCodes = append(out.FailureStatusCodes, codeName(code))
+		j.FailureStatusCodes = append(j.FailureStatusCodes, jsonconf.Code(code))
 	}
 	child := c.ChildPolicy.JSON
 	if len(child) == 0 {
@@ -441,14 +316,6 @@ func (c *Config) MarshalJSON() ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	out.ChildPolicy = []json.RawMessage{item}
-	return json.Marshal(out)
-}
-
-func knownFields(names ...string) string {
-	q := make([]string, len(names))
-	for i, n := range names {
-		q[i] = strconv.Quote(n)
-	}
-	return strings.Join(q, ", ")
+	j.ChildPolicy = json.RawMessage("[" + string(item) + "]")
+	return json.Marshal(j)
 }

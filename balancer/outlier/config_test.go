@@ -101,16 +101,16 @@ func TestParseConfigErrors(t *testing.T) {
 		{"percent fraction", `{"maxEjectionPercent":12.5}`, []string{`"maxEjectionPercent"`, "12.5"}},
 		{"percent exponent", `{"maxEjectionPercent":1e1}`, []string{`"maxEjectionPercent"`, "1e1"}},
 		{"percent string", `{"maxEjectionPercent":"10"}`, []string{`"maxEjectionPercent"`}},
-		{"consecutive zero", `{"consecutiveFailures":{"threshold":0}}`, []string{`"consecutiveFailures"`, `"threshold"`, "1 to"}},
+		{"consecutive zero", `{"consecutiveFailures":{"threshold":0}}`, []string{`"consecutiveFailures.threshold"`, "1 to"}},
 		{"consecutive unknown", `{"consecutiveFailures":{"count":3}}`, []string{`"consecutiveFailures"`, `unknown field "count"`, `"threshold"`}},
 		{"consecutive not object", `{"consecutiveFailures":5}`, []string{`"consecutiveFailures"`, "JSON object"}},
 		{"consecutive twice", `{"consecutiveFailures":{"threshold":1,"threshold":2}}`, []string{`"threshold"`, "twice"}},
-		{"stdev negative", `{"successRate":{"stdevFactor":-1}}`, []string{`"successRate"`, `"stdevFactor"`}},
-		{"stdev float", `{"successRate":{"stdevFactor":1.9}}`, []string{`"successRate"`, `"stdevFactor"`, "1.9"}},
-		{"enforcement over", `{"successRate":{"enforcementPercentage":200}}`, []string{`"enforcementPercentage"`, "200"}},
-		{"volume zero", `{"successRate":{"requestVolume":0}}`, []string{`"requestVolume"`, "1 to"}},
-		{"hosts negative", `{"failurePercentage":{"minimumHosts":-5}}`, []string{`"failurePercentage"`, `"minimumHosts"`}},
-		{"fp threshold over", `{"failurePercentage":{"threshold":101}}`, []string{`"failurePercentage"`, `"threshold"`, "101"}},
+		{"stdev negative", `{"successRate":{"stdevFactor":-1}}`, []string{`"successRate.stdevFactor"`}},
+		{"stdev float", `{"successRate":{"stdevFactor":1.9}}`, []string{`"successRate.stdevFactor"`, "1.9"}},
+		{"enforcement over", `{"successRate":{"enforcementPercentage":200}}`, []string{`"successRate.enforcementPercentage"`, "200"}},
+		{"volume zero", `{"successRate":{"requestVolume":0}}`, []string{`"successRate.requestVolume"`, "1 to"}},
+		{"hosts negative", `{"failurePercentage":{"minimumHosts":-5}}`, []string{`"failurePercentage.minimumHosts"`}},
+		{"fp threshold over", `{"failurePercentage":{"threshold":101}}`, []string{`"failurePercentage.threshold"`, "101"}},
 		{"codes not list", `{"failureStatusCodes":"UNAVAILABLE"}`, []string{`"failureStatusCodes"`, "list"}},
 		{"codes empty", `{"failureStatusCodes":[]}`, []string{`"failureStatusCodes"`, "empty"}},
 		{"codes unknown", `{"failureStatusCodes":["UNAVAILABLE","Unavailable"]}`, []string{`"failureStatusCodes"`, `"Unavailable"`}},
@@ -124,6 +124,10 @@ func TestParseConfigErrors(t *testing.T) {
 		{"child two names", `{"childPolicy":[{"round_robin":{},"pick_first":{}}]}`, []string{`"childPolicy"`, "item 0", "one policy name"}},
 		{"child bad item", `{"childPolicy":["round_robin"]}`, []string{`"childPolicy"`, "item 0"}},
 		{"child bad config", `{"childPolicy":[{"p2c_ewma":{"decay":"1"}}]}`, []string{`"childPolicy"`, `"p2c_ewma"`, `"decay"`}},
+		// Each level parses its child from JSON: 1000 levels took 2.4 s
+		// and 3000 levels 19.5 s before the nesting bound.
+		{"nested 1000 deep", strings.Repeat(`{"childPolicy":[{"outlier_ejection":`, 1000) + `{}` + strings.Repeat(`}]}`, 1000),
+			[]string{`"childPolicy"`, "more than the 64 allowed"}},
 	}
 	for _, tt := range bad {
 		t.Run(tt.name, func(t *testing.T) {

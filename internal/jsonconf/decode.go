@@ -48,6 +48,11 @@ func Decode(js json.RawMessage, dst any) error {
 	return nil
 }
 
+// Defaulter is a struct that a pointer field holds: when the field is
+// given, Decode allocates the struct, calls SetDefaults, then decodes the
+// field's object into it, so fields the object omits keep their defaults.
+type Defaulter interface{ SetDefaults() }
+
 // FieldError is an error in one field of a config.
 type FieldError struct {
 	Path string // "slowStart.window"
@@ -135,6 +140,9 @@ func (d *decoder) value(fv reflect.Value, path string) error {
 		return err
 	case t.Kind() == reflect.Pointer && t.Elem().Kind() == reflect.Struct && !t.Implements(unmarshalerType):
 		elem := reflect.New(t.Elem())
+		if dv, ok := elem.Interface().(Defaulter); ok {
+			dv.SetDefaults()
+		}
 		null, err := d.object(elem.Elem(), path)
 		if err == nil && !null {
 			fv.Set(elem)
@@ -163,6 +171,10 @@ func describeType(t reflect.Type) string {
 	switch t {
 	case reflect.TypeFor[Duration]():
 		return `a duration string such as "10s" or "250ms"`
+	case reflect.TypeFor[Code]():
+		return `a status code name such as "UNAVAILABLE"`
+	case reflect.TypeFor[[]Code]():
+		return `a list of status code names such as ["UNAVAILABLE"]`
 	}
 	switch t.Kind() {
 	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
@@ -227,4 +239,27 @@ func (d *Duration) UnmarshalJSON(b []byte) error {
 // MarshalJSON writes the duration string.
 func (d Duration) MarshalJSON() ([]byte, error) {
 	return json.Marshal(time.Duration(d).String())
+}
+
+// IntIn checks that v, the integer at path, is in [lo, hi].
+func IntIn(path string, v, lo, hi int) error {
+	if v < lo || v > hi {
+		return &FieldError{path, fmt.Errorf("must be an integer from %d to %d, got %d", lo, hi, v)}
+	}
+	return nil
+}
+
+// DurationIn checks that d, the duration at path, is in (0, max], or in
+// [0, max] when zeroOK.
+func DurationIn(path string, d Duration, zeroOK bool, max time.Duration) error {
+	switch v := time.Duration(d); {
+	case v < 0 || (v == 0 && !zeroOK):
+		if zeroOK {
+			return &FieldError{path, fmt.Errorf("must not be negative, got %q", v.String())}
+		}
+		return &FieldError{path, fmt.Errorf("must be positive, got %q", v.String())}
+	case v > max:
+		return &FieldError{path, fmt.Errorf("must be at most %v, got %q", max, v.String())}
+	}
+	return nil
 }

@@ -112,6 +112,12 @@ func Fields(js json.RawMessage, subject string) ([]Field, error) {
 // and parsed by the policy. self, when set, is the parent's name, which
 // may not be its own child.
 func ChildPolicy(val json.RawMessage, self string) (name string, js json.RawMessage, cfg serviceconfig.LoadBalancingConfig, err error) {
+	// Each level of policies parses its child's config from JSON, as
+	// grpc-go's parsers do, so a tree n levels deep is read about n times:
+	// bound n (the deepest real trees have a handful of levels).
+	if d := nesting(val); d > MaxNesting {
+		return "", nil, nil, fmt.Errorf("nested %d levels deep, more than the %d allowed", d, MaxNesting)
+	}
 	var list []json.RawMessage
 	if err := json.Unmarshal(val, &list); err != nil {
 		return "", nil, nil, fmt.Errorf("must be a list of {\"policy name\": config} objects, got %s", Truncate(string(val)))
@@ -146,4 +152,35 @@ func ChildPolicy(val json.RawMessage, self string) (name string, js json.RawMess
 		return name, compact.Bytes(), cfg, nil
 	}
 	return "", nil, nil, fmt.Errorf("no registered policy among %s (import the package that registers it)", strings.Join(names, ", "))
+}
+
+// MaxNesting bounds the nesting of objects and lists in a child policy's
+// config (outlier_ejection over deterministic_subset over p2c_ewma is 7).
+const MaxNesting = 64
+
+// nesting is the deepest nesting of objects and lists in js, read once.
+func nesting(js []byte) int {
+	depth, deepest := 0, 0
+	inString, escaped := false, false
+	for _, c := range js {
+		switch {
+		case inString:
+			switch {
+			case escaped:
+				escaped = false
+			case c == '\\':
+				escaped = true
+			case c == '"':
+				inString = false
+			}
+		case c == '"':
+			inString = true
+		case c == '{' || c == '[':
+			depth++
+			deepest = max(deepest, depth)
+		case c == '}' || c == ']':
+			depth--
+		}
+	}
+	return deepest
 }
