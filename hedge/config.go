@@ -1,11 +1,7 @@
 package hedge
 
 import (
-	"bytes"
-	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"strconv"
 	"time"
 
@@ -94,164 +90,76 @@ func (c *Config) Options() []Option {
 // error that names the field.
 func ParseConfig(js []byte) (*Config, error) {
 	cfg := DefaultConfig()
-	if len(bytes.TrimSpace(js)) == 0 {
-		return cfg, nil
+	j := jsonConfig{MaxAttempts: cfg.MaxAttempts, Budget: cfg.Budget, BudgetBurst: cfg.BudgetBurst}
+	if err := jsonconf.Decode(js, &j); err != nil {
+		return nil, fmt.Errorf("hedge: %w", err)
 	}
-	dec := json.NewDecoder(bytes.NewReader(js))
-	tok, err := dec.Token()
-	if err != nil {
-		return nil, fmt.Errorf("hedge: config is not valid JSON: %v", err)
-	}
-	switch tok {
-	case nil: // null
-	case json.Delim('{'):
-		if err := parseFields(dec, cfg); err != nil {
-			return nil, err
-		}
-	default:
-		return nil, fmt.Errorf("hedge: config must be a JSON object, got %s", jsonconf.DescribeToken(tok))
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		if err != nil {
-			return nil, fmt.Errorf("hedge: config is not valid JSON: %v", err)
-		}
-		return nil, errors.New("hedge: unexpected data after the config object")
+	if err := j.apply(cfg); err != nil {
+		return nil, fmt.Errorf("hedge: %w", err)
 	}
 	return cfg, nil
 }
 
-const knownFields = `"methods", "hedgingDelay", "adaptiveDelay", "maxAttempts", "budget", "budgetBurst", "nonFatalStatusCodes"`
-
-// parseFields reads the members of the config object, whose '{' was read,
-// up to and including its '}'.
-func parseFields(dec *json.Decoder, cfg *Config) error {
-	seen := make(map[string]bool)
-	given := make(map[string]bool) // with a value other than null
-	for dec.More() {
-		tok, err := dec.Token()
-		if err != nil {
-			return fmt.Errorf("hedge: config is not valid JSON: %v", err)
-		}
-		key, _ := tok.(string) // object keys are always strings
-		var val json.RawMessage
-		if err := dec.Decode(&val); err != nil {
-			return fmt.Errorf("hedge: config is not valid JSON: %v", err)
-		}
-		if seen[key] {
-			return fmt.Errorf("hedge: field %q given twice", key)
-		}
-		seen[key] = true
-		if string(val) == "null" {
-			continue
-		}
-		given[key] = true
-		var ferr error
-		switch key {
-		case "methods":
-			ferr = parseMethods(val, cfg)
-		case "hedgingDelay":
-			ferr = parseDuration(val, &cfg.HedgingDelay)
-		case "adaptiveDelay":
-			ferr = parseFloat(val, &cfg.AdaptiveDelay, func(q float64) error {
-				if q == 0 {
-					return nil // a fixed delay
-				}
-				return checkQuantile(q)
-			})
-		case "maxAttempts":
-			ferr = parseInt(val, &cfg.MaxAttempts, checkMaxAttempts)
-		case "budget":
-			ferr = parseFloat(val, &cfg.Budget, checkBudget)
-		case "budgetBurst":
-			ferr = parseInt(val, &cfg.BudgetBurst, checkBurst)
-		case "nonFatalStatusCodes":
-			ferr = parseCodes(val, cfg)
-		default:
-			return fmt.Errorf("hedge: unknown field %q (known fields: %s)", key, knownFields)
-		}
-		if ferr != nil {
-			return fmt.Errorf("hedge: field %q: %w", key, ferr)
-		}
-	}
-	if _, err := dec.Token(); err != nil { // the closing '}'
-		return fmt.Errorf("hedge: config is not valid JSON: %v", err)
-	}
-	if given["hedgingDelay"] && !given["adaptiveDelay"] {
-		cfg.AdaptiveDelay = 0 // a fixed delay
-	}
-	return nil
+// jsonConfig is the JSON form of Config; pointers tell a field given from
+// one left out.
+type jsonConfig struct {
+	Methods             []string           `json:"methods"`
+	HedgingDelay        *jsonconf.Duration `json:"hedgingDelay"`
+	AdaptiveDelay       *float64           `json:"adaptiveDelay"`
+	MaxAttempts         int                `json:"maxAttempts"`
+	Budget              float64            `json:"budget"`
+	BudgetBurst         int                `json:"budgetBurst"`
+	NonFatalStatusCodes []jsonconf.Code    `json:"nonFatalStatusCodes"`
 }
 
-func parseMethods(val json.RawMessage, cfg *Config) error {
-	var names []string
-	if err := json.Unmarshal(val, &names); err != nil {
-		return fmt.Errorf("must be an array of full method names, got %s", jsonconf.Truncate(string(val)))
+// apply checks j and sets cfg's fields from it.
+func (j *jsonConfig) apply(cfg *Config) error {
+	field := func(path string, err error, got any) error {
+		if err == nil {
+			return nil
+		}
+		return &jsonconf.FieldError{Path: path, Err: fmt.Errorf("%w, got %v", err, got)}
 	}
-	for _, n := range names {
-		if err := checkMethod(n); err != nil {
-			return fmt.Errorf("%s: %w", jsonconf.Truncate(strconv.Quote(n)), err)
+	for _, m := range j.Methods {
+		if err := checkMethod(m); err != nil {
+			return &jsonconf.FieldError{Path: "methods", Err: fmt.Errorf("%s: %w", jsonconf.Truncate(strconv.Quote(m)), err)}
 		}
 	}
-	cfg.Methods = names
-	return nil
-}
-
-func parseDuration(val json.RawMessage, dst *time.Duration) error {
-	var s string
-	if err := json.Unmarshal(val, &s); err != nil {
-		return fmt.Errorf("must be a duration string such as \"10ms\", got %s", jsonconf.Truncate(string(val)))
+	if j.Methods != nil {
+		cfg.Methods = j.Methods
 	}
-	d, err := time.ParseDuration(s)
-	if err != nil {
-		return fmt.Errorf("invalid duration %s: want a duration such as \"10ms\" or \"0.01s\"", jsonconf.Truncate(strconv.Quote(s)))
-	}
-	if err := checkDelay(d); err != nil {
-		return fmt.Errorf("%w, got %s", err, jsonconf.Truncate(strconv.Quote(s)))
-	}
-	*dst = d
-	return nil
-}
-
-func parseFloat(val json.RawMessage, dst *float64, check func(float64) error) error {
-	var f float64
-	if err := json.Unmarshal(val, &f); err != nil {
-		return fmt.Errorf("must be a number, got %s", jsonconf.Truncate(string(val)))
-	}
-	if err := check(f); err != nil {
-		return fmt.Errorf("%w, got %v", err, f)
-	}
-	*dst = f
-	return nil
-}
-
-func parseInt(val json.RawMessage, dst *int, check func(int) error) error {
-	var n int
-	if err := json.Unmarshal(val, &n); err != nil {
-		return fmt.Errorf("must be an integer, got %s", jsonconf.Truncate(string(val)))
-	}
-	if err := check(n); err != nil {
-		return fmt.Errorf("%w, got %d", err, n)
-	}
-	*dst = n
-	return nil
-}
-
-func parseCodes(val json.RawMessage, cfg *Config) error {
-	var raw []json.RawMessage
-	if err := json.Unmarshal(val, &raw); err != nil {
-		return fmt.Errorf("must be an array of status codes such as [\"UNAVAILABLE\"], got %s", jsonconf.Truncate(string(val)))
-	}
-	cs := make([]codes.Code, 0, len(raw))
-	for _, r := range raw {
-		var c codes.Code
-		if string(r) == "null" || c.UnmarshalJSON(r) != nil {
-			return fmt.Errorf("%s is not a status code: want a name such as \"UNAVAILABLE\" or a number such as 14", jsonconf.Truncate(string(r)))
-		}
-		if err := checkCode(c); err != nil {
+	if d := j.HedgingDelay; d != nil {
+		if err := field("hedgingDelay", checkDelay(time.Duration(*d)), strconv.Quote(time.Duration(*d).String())); err != nil {
 			return err
 		}
-		cs = append(cs, c)
+		cfg.HedgingDelay, cfg.AdaptiveDelay = time.Duration(*d), 0 // a fixed delay unless adaptiveDelay says otherwise
 	}
-	cfg.NonFatalStatusCodes = cs
+	if q := j.AdaptiveDelay; q != nil {
+		if *q != 0 {
+			if err := field("adaptiveDelay", checkQuantile(*q), *q); err != nil {
+				return err
+			}
+		}
+		cfg.AdaptiveDelay = *q
+	}
+	for _, err := range []error{
+		field("maxAttempts", checkMaxAttempts(j.MaxAttempts), j.MaxAttempts),
+		field("budget", checkBudget(j.Budget), j.Budget),
+		field("budgetBurst", checkBurst(j.BudgetBurst), j.BudgetBurst),
+	} {
+		if err != nil {
+			return err
+		}
+	}
+	cfg.MaxAttempts, cfg.Budget, cfg.BudgetBurst = j.MaxAttempts, j.Budget, j.BudgetBurst
+	if j.NonFatalStatusCodes != nil {
+		cfg.NonFatalStatusCodes = make([]codes.Code, 0, len(j.NonFatalStatusCodes))
+		for _, c := range j.NonFatalStatusCodes {
+			if err := checkCode(codes.Code(c)); err != nil {
+				return &jsonconf.FieldError{Path: "nonFatalStatusCodes", Err: err}
+			}
+			cfg.NonFatalStatusCodes = append(cfg.NonFatalStatusCodes, codes.Code(c))
+		}
+	}
 	return nil
 }

@@ -105,6 +105,6 @@ func ExampleParseConfig() {
 	fmt.Println(err)
 	// Output:
 	// [/shop.Catalog/*] 5ms 0 2 0.1 [Unavailable]
-	// hedge: field "hedgingDelay": invalid duration "5": want a duration such as "10ms" or "0.01s"
+	// hedge: field "hedgingDelay": invalid duration "5": want a duration such as "10s" or "250ms"
 	// hedge: field "budget": must be a ratio of extra attempts to calls in (0, 1], such as 0.1, got 10
 }

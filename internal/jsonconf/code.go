@@ -36,8 +36,17 @@ func CodeName(c codes.Code) string {
 // ("UNAVAILABLE").
 type Code codes.Code
 
-// UnmarshalJSON reads a status code name.
+// UnmarshalJSON reads a status code name, or its number (0 to 16), as
+// grpc-go's service config parser does.
 func (c *Code) UnmarshalJSON(b []byte) error {
+	var n uint32
+	if json.Unmarshal(b, &n) == nil {
+		if int(n) >= len(codeNames) {
+			return fmt.Errorf("unknown status code %d (want 0 to %d, or a name such as \"UNAVAILABLE\")", n, len(codeNames)-1)
+		}
+		*c = Code(n)
+		return nil
+	}
 	var s string
 	if err := json.Unmarshal(b, &s); err != nil {
 		return errNotString

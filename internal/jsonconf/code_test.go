@@ -23,12 +23,15 @@ func TestCodeRoundTrip(t *testing.T) {
 		t.Errorf("codes.Canceled is %q in service configs, want CANCELLED (grpc-go's parser refuses CANCELED)", CodeName(codes.Canceled))
 	}
 	var c Code
-	for _, bad := range []string{`"CANCELED"`, `"unavailable"`, `14`} {
+	for _, bad := range []string{`"CANCELED"`, `"unavailable"`, `17`, `-1`, `1.5`, `true`} {
 		if err := json.Unmarshal([]byte(bad), &c); err == nil {
 			t.Errorf("%s read as %v, want an error", bad, codes.Code(c))
-		} else if bad != `14` && !strings.Contains(err.Error(), "unknown status code") {
+		} else if (bad[0] == '"' || bad == `17`) && !strings.Contains(err.Error(), "unknown status code") {
 			t.Errorf("%s: error %v", bad, err)
 		}
+	}
+	if err := json.Unmarshal([]byte(`14`), &c); err != nil || codes.Code(c) != codes.Unavailable {
+		t.Errorf("14 read as %v (%v), want UNAVAILABLE", codes.Code(c), err)
 	}
 	if _, err := json.Marshal(Code(99)); err == nil {
 		t.Error("code 99 marshalled, want an error")

@@ -168,6 +168,9 @@ func (d *decoder) value(fv reflect.Value, path string) error {
 
 // describeType names what a field of type t takes, for an error message.
 func describeType(t reflect.Type) string {
+	if t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
 	switch t {
 	case reflect.TypeFor[Duration]():
 		return `a duration string such as "10s" or "250ms"`
