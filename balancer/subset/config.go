@@ -3,7 +3,6 @@ package subset
 import (
 	"encoding/json"
 	"fmt"
-	"math"
 
 	"google.golang.org/grpc/balancer/roundrobin"
 	"google.golang.org/grpc/serviceconfig"
@@ -79,78 +78,55 @@ type ChildPolicy struct {
 // of range, and child policies that are not registered are rejected with an
 // error that names the field.
 func ParseConfig(js json.RawMessage) (*Config, error) {
+	var j struct {
+		SubsetSize  *int            `json:"subsetSize"`
+		ClientCount *int            `json:"clientCount"`
+		ClientIndex *int            `json:"clientIndex"`
+		ChildPolicy json.RawMessage `json:"childPolicy"`
+		Sticky      bool            `json:"sticky"`
+	}
+	if err := jsonconf.Decode(js, &j); err != nil {
+		return nil, fmt.Errorf("%s: %w", Name, err)
+	}
 	cfg := &Config{
 		ClientIndex: -1,
 		ChildPolicy: ChildPolicy{Name: roundrobin.Name, JSON: json.RawMessage("{}")},
+		Sticky:      j.Sticky,
 	}
-	fields, err := objectFields(js)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", Name, err)
+	switch {
+	case j.SubsetSize == nil:
+		return nil, fmt.Errorf("%s: field \"subsetSize\" is required (the number of backends each client uses, such as 10)", Name)
+	case j.ClientCount == nil:
+		return nil, fmt.Errorf("%s: field \"clientCount\" is required (the number of clients sharing the backends)", Name)
 	}
-	var haveSize, haveCount bool
-	for _, f := range fields {
-		if string(f.Value) == "null" {
-			continue
-		}
-		var err error
-		switch f.Key {
-		case "subsetSize":
-			haveSize = true
-			err = parseInt(f.Value, &cfg.SubsetSize, 1, maxSubsetSize)
-		case "clientCount":
-			haveCount = true
-			err = parseInt(f.Value, &cfg.ClientCount, 1, maxClientCount)
-		case "clientIndex":
-			err = parseInt(f.Value, &cfg.ClientIndex, 0, maxClientCount-1)
-		case "childPolicy":
-			cfg.ChildPolicy, err = parseChildPolicy(f.Value)
-		case "sticky":
-			if err = json.Unmarshal(f.Value, &cfg.Sticky); err != nil {
-				err = fmt.Errorf("must be true or false, got %s", jsonconf.Truncate(string(f.Value)))
-			}
-		default:
-			return nil, fmt.Errorf("%s: unknown field %q (known fields: \"subsetSize\", \"clientCount\", \"clientIndex\", \"childPolicy\", \"sticky\")", Name, f.Key)
-		}
+	cfg.SubsetSize, cfg.ClientCount = *j.SubsetSize, *j.ClientCount
+	if j.ClientIndex != nil {
+		cfg.ClientIndex = *j.ClientIndex
+	}
+	errs := []error{
+		jsonconf.IntIn("subsetSize", cfg.SubsetSize, 1, maxSubsetSize),
+		jsonconf.IntIn("clientCount", cfg.ClientCount, 1, maxClientCount),
+	}
+	if j.ClientIndex != nil {
+		errs = append(errs, jsonconf.IntIn("clientIndex", cfg.ClientIndex, 0, maxClientCount-1))
+	}
+	for _, err := range errs {
 		if err != nil {
-			return nil, fmt.Errorf("%s: field %q: %w", Name, f.Key, err)
+			return nil, fmt.Errorf("%s: %w", Name, err)
 		}
 	}
 	switch {
-	case !haveSize:
-		return nil, fmt.Errorf("%s: field \"subsetSize\" is required (the number of backends each client uses, such as 10)", Name)
-	case !haveCount:
-		return nil, fmt.Errorf("%s: field \"clientCount\" is required (the number of clients sharing the backends)", Name)
 	case cfg.ClientIndex >= cfg.ClientCount:
 		return nil, fmt.Errorf("%s: field \"clientIndex\": must be less than clientCount (%d), got %d", Name, cfg.ClientCount, cfg.ClientIndex)
 	case cfg.ClientCount*cfg.SubsetSize > maxSlots:
 		return nil, fmt.Errorf("%s: field \"clientCount\": clientCount × subsetSize must be at most %d, got %d × %d", Name, maxSlots, cfg.ClientCount, cfg.SubsetSize)
 	}
+	if j.ChildPolicy != nil {
+		name, js, child, err := jsonconf.ChildPolicy(j.ChildPolicy, Name)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", Name, &jsonconf.FieldError{Path: "childPolicy", Err: err})
+		}
+		cfg.ChildPolicy = ChildPolicy{Name: name, JSON: js, Config: child}
+	}
 	return cfg, nil
-}
-
-// objectFields reads a JSON object's members in order (see
-// jsonconf.Fields).
-func objectFields(js json.RawMessage) ([]jsonconf.Field, error) { return jsonconf.Fields(js, "config") }
-
-// parseInt parses a JSON integer in [lo, hi] into dst.
-func parseInt(val json.RawMessage, dst *int, lo, hi int) error {
-	var f float64
-	if err := json.Unmarshal(val, &f); err != nil {
-		return fmt.Errorf("must be an integer in [%d, %d], got %s", lo, hi, jsonconf.Truncate(string(val)))
-	}
-	if f != math.Trunc(f) || f < float64(lo) || f > float64(hi) {
-		return fmt.Errorf("must be an integer in [%d, %d], got %v", lo, hi, f)
-	}
-	*dst = int(f)
-	return nil
-}
-
-// parseChildPolicy picks the first registered policy of a list of
-// {"name": config} objects and parses its config.
-func parseChildPolicy(val json.RawMessage) (ChildPolicy, error) {
-	name, js, cfg, err := jsonconf.ChildPolicy(val, Name)
-	if err != nil {
-		return ChildPolicy{}, err
-	}
-	return ChildPolicy{Name: name, JSON: js, Config: cfg}, nil
 }
