@@ -6,7 +6,6 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"reflect"
 	"sort"
 	"strings"
 	"time"
@@ -15,6 +14,8 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/resolver"
 	"sigs.k8s.io/yaml"
+
+	"github.com/grpclb/grpclb/internal/jsonconf"
 )
 
 // LoadConfig reads and validates a YAML config file. Relative certificate
@@ -32,24 +33,18 @@ func LoadConfig(path string) (*Config, error) {
 	return cfg, nil
 }
 
-// ParseConfig parses and validates a YAML (or JSON) config. Unknown fields
-// are errors; every invalid field is reported, named by its path such as
-// clusters.echo.target or routes[2].cluster.
+// ParseConfig parses and validates a YAML (or JSON) config. Unknown and
+// repeated fields are errors; every invalid field is reported, named by its
+// path such as clusters.echo.target or routes[2].cluster.
 func ParseConfig(b []byte) (*Config, error) {
-	var cfg Config
-	if err := yaml.UnmarshalStrict(b, &cfg); err != nil {
-		// Name the field at fault, which the JSON decoder does not.
-		var doc any
-		if yaml.Unmarshal(b, &doc) == nil {
-			if ferr := locateError(doc, reflect.TypeFor[Config](), ""); ferr != nil {
-				return nil, fmt.Errorf("proxy config: %w", ferr)
-			}
-		}
-		msg := err.Error()
-		for _, p := range []string{"error converting YAML to JSON: ", "error unmarshaling JSON: ", "while decoding JSON: "} {
-			msg = strings.TrimPrefix(msg, p)
-		}
+	js, err := yaml.YAMLToJSON(b)
+	if err != nil {
+		msg := strings.TrimPrefix(err.Error(), "error converting YAML to JSON: ")
 		return nil, fmt.Errorf("proxy config: %s", msg)
+	}
+	var cfg Config
+	if err := jsonconf.Decode(js, &cfg); err != nil {
+		return nil, fmt.Errorf("proxy config: %w", err)
 	}
 	if err := cfg.Validate(); err != nil {
 		return nil, err

@@ -148,6 +148,10 @@ func (d *decoder) value(fv reflect.Value, path string) error {
 			fv.Set(elem)
 		}
 		return err
+	case t.Kind() == reflect.Map && t.Key().Kind() == reflect.String && structish(t.Elem()):
+		return d.mapOf(fv, path)
+	case t.Kind() == reflect.Slice && structish(t.Elem()):
+		return d.listOf(fv, path)
 	}
 	var raw json.RawMessage
 	if err := d.dec.Decode(&raw); err != nil {
@@ -264,5 +268,82 @@ func DurationIn(path string, d Duration, zeroOK bool, max time.Duration) error {
 	case v > max:
 		return &FieldError{path, fmt.Errorf("must be at most %v, got %q", max, v.String())}
 	}
+	return nil
+}
+
+// structish reports a struct, or a pointer to one, that Decode reads
+// field by field (it has no UnmarshalJSON of its own).
+func structish(t reflect.Type) bool {
+	if t.Kind() == reflect.Pointer {
+		return t.Elem().Kind() == reflect.Struct && !t.Implements(unmarshalerType)
+	}
+	return t.Kind() == reflect.Struct && !reflect.PointerTo(t).Implements(unmarshalerType)
+}
+
+// mapOf decodes an object of structs keyed by name: each value's path is
+// path.key.
+func (d *decoder) mapOf(fv reflect.Value, path string) error {
+	tok, err := d.dec.Token()
+	if err != nil {
+		return d.invalid(err, path)
+	}
+	switch tok {
+	case nil:
+		return nil
+	case json.Delim('{'):
+	default:
+		return &FieldError{path, fmt.Errorf("must be a JSON object, got %s", DescribeToken(tok))}
+	}
+	if fv.IsNil() {
+		fv.Set(reflect.MakeMap(fv.Type()))
+	}
+	seen := make(map[string]bool)
+	for d.dec.More() {
+		tok, err := d.dec.Token()
+		if err != nil {
+			return d.invalid(err, path)
+		}
+		key, _ := tok.(string)
+		if seen[key] {
+			return &FieldError{path, fmt.Errorf("%q given twice", key)}
+		}
+		seen[key] = true
+		elem := reflect.New(fv.Type().Elem()).Elem()
+		if err := d.value(elem, path+"."+key); err != nil {
+			return err
+		}
+		fv.SetMapIndex(reflect.ValueOf(key).Convert(fv.Type().Key()), elem)
+	}
+	if _, err := d.dec.Token(); err != nil {
+		return d.invalid(err, path)
+	}
+	return nil
+}
+
+// listOf decodes a list of structs: each item's path is path[i].
+func (d *decoder) listOf(fv reflect.Value, path string) error {
+	tok, err := d.dec.Token()
+	if err != nil {
+		return d.invalid(err, path)
+	}
+	switch tok {
+	case nil:
+		return nil
+	case json.Delim('['):
+	default:
+		return &FieldError{path, fmt.Errorf("must be a list, got %s", DescribeToken(tok))}
+	}
+	list := reflect.MakeSlice(fv.Type(), 0, 0)
+	for i := 0; d.dec.More(); i++ {
+		elem := reflect.New(fv.Type().Elem()).Elem()
+		if err := d.value(elem, fmt.Sprintf("%s[%d]", path, i)); err != nil {
+			return err
+		}
+		list = reflect.Append(list, elem)
+	}
+	if _, err := d.dec.Token(); err != nil {
+		return d.invalid(err, path)
+	}
+	fv.Set(list)
 	return nil
 }

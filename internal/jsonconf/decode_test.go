@@ -13,14 +13,16 @@ type ramp struct {
 }
 
 type sample struct {
-	Count     int      `json:"count"`
-	Factor    float64  `json:"factor"`
-	Name      string   `json:"name,omitempty"`
-	On        bool     `json:"on"`
-	Tags      []string `json:"tags"`
-	Ramp      ramp     `json:"ramp"`
-	Optional  *ramp    `json:"optional"`
-	Ignored   int      `json:"-"`
+	Count     int              `json:"count"`
+	Factor    float64          `json:"factor"`
+	Name      string           `json:"name,omitempty"`
+	On        bool             `json:"on"`
+	Tags      []string         `json:"tags"`
+	Ramp      ramp             `json:"ramp"`
+	Optional  *ramp            `json:"optional"`
+	Named     map[string]*ramp `json:"named"`
+	Items     []ramp           `json:"items"`
+	Ignored   int              `json:"-"`
 	unexposed int
 }
 
@@ -40,7 +42,16 @@ func TestDecode(t *testing.T) {
 		{"nested struct keeps its defaults", `{"ramp":{"window":"10s"}}`,
 			func(s sample) bool { return time.Duration(s.Ramp.Window) == 10*time.Second && s.Ramp.Aggression == 1 }, ""},
 		{"pointer to struct", `{"optional":{"aggression":2}}`, func(s sample) bool { return s.Optional != nil && s.Optional.Aggression == 2 }, ""},
-		{"unknown field lists the known ones", `{"cuont":1}`, nil, `unknown field "cuont" (known fields: "count", "factor", "name", "on", "tags", "ramp", "optional")`},
+		{"unknown field lists the known ones", `{"cuont":1}`, nil, `unknown field "cuont" (known fields: "count", "factor", "name", "on", "tags", "ramp", "optional", "named", "items")`},
+		{"map of structs", `{"named":{"a":{"window":"1s"},"b":null}}`,
+			func(s sample) bool {
+				return len(s.Named) == 2 && time.Duration(s.Named["a"].Window) == time.Second && s.Named["b"] == nil
+			}, ""},
+		{"list of structs", `{"items":[{"aggression":2},{}]}`, func(s sample) bool { return len(s.Items) == 2 && s.Items[0].Aggression == 2 }, ""},
+		{"error in a map value names its key", `{"named":{"a":{"window":"x"}}}`, nil, `field "named.a.window": invalid duration "x"`},
+		{"error in a list item names its index", `{"items":[{},{"widow":"1s"}]}`, nil, `field "items[1]": unknown field "widow"`},
+		{"repeated map key", `{"named":{"a":{},"a":{}}}`, nil, `field "named": "a" given twice`},
+		{"list not a list", `{"items":{}}`, nil, `field "items": must be a list, got an object`},
 		{"names match exactly", `{"COUNT":1}`, nil, `unknown field "COUNT"`},
 		{"json:\"-\" is not a field", `{"Ignored":1}`, nil, `unknown field "Ignored"`},
 		{"repeated field", `{"count":1,"count":2}`, nil, `field "count" given twice`},

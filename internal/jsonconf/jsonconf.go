@@ -20,8 +20,11 @@ import (
 func DescribeToken(tok json.Token) string {
 	switch tok.(type) {
 	case json.Delim:
-		if tok == json.Delim('[') {
+		switch tok {
+		case json.Delim('['):
 			return "an array"
+		case json.Delim('{'):
+			return "an object"
 		}
 	case string:
 		return "a string"
