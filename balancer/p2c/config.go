@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/grpclb/grpclb/internal/jsonconf"
+	"github.com/grpclb/grpclb/internal/slowstart"
 
 	"google.golang.org/grpc/serviceconfig"
 )
@@ -76,33 +77,47 @@ type Config struct {
 	// DefaultTolerance.
 	Tolerance float64
 	// SlowStart, when its Window is set, ramps up the share of an endpoint
-	// that has just become READY. Default: off.
+	// that has just become READY, new or back after a failure. Default:
+	// off.
 	SlowStart SlowStart
 }
 
-// SlowStart configures slow start (as Envoy's): for Window after an
-// endpoint becomes READY, its cost is divided by
-// max(MinWeightPercent/100, (time since READY / Window)^(1/Aggression)),
+// SlowStart configures slow start, as Envoy's: for Window after an
+// endpoint's ramp starts (see the package documentation for when), its
+// latency is divided by, and its turns and probes spaced by,
+//
+//	max(MinWeightPercent/100, (time since the start / Window)^(1/Aggression))
+//
 // so a cold backend looks dearer than it is and gets a growing share
 // instead of a flood. Its JSON form is
 //
 //	{"window": "10s", "aggression": 1.0, "minWeightPercent": 10}
-type SlowStart struct {
-	// Window is how long the ramp lasts; 0 turns slow start off. At most
-	// 1h.
-	Window time.Duration
-	// Aggression shapes the ramp: 1 is linear, above 1 is faster at first.
-	// In (0, 10]; default 1.
-	Aggression float64
-	// MinWeightPercent is the share, in percent of a warm endpoint's, that
-	// a new endpoint starts with. In (0, 100]; default 10.
-	MinWeightPercent float64
-}
+//
+// which is also the form wrr's slowStart takes. Window, in [0, 1h], is how
+// long the ramp lasts (0, the default, turns slow start off); Aggression,
+// in (0, 10], default 1, shapes it (1 is linear, above 1 faster at first);
+// MinWeightPercent, in (0, 100], default 10, is the share, in percent of a
+// warm endpoint's, that it starts with. A zero Aggression or
+// MinWeightPercent stands for its default.
+type SlowStart = slowstart.Config
 
 // defaultConfig returns a Config with every field at its default.
 func defaultConfig() *Config {
 	return &Config{Decay: DefaultDecay, DefaultRTT: DefaultRTT, ErrorPenalty: DefaultErrorPenalty,
-		ProbeInterval: DefaultProbeInterval, Tolerance: DefaultTolerance}
+		ProbeInterval: DefaultProbeInterval, Tolerance: DefaultTolerance, SlowStart: slowstart.Default()}
+}
+
+// MarshalJSON returns the config in the JSON form ParseConfig reads, every
+// field given, so that the effective config can be logged or compared.
+func (c Config) MarshalJSON() ([]byte, error) {
+	return json.Marshal(struct {
+		Decay         string    `json:"decay"`
+		DefaultRTT    string    `json:"defaultRTT"`
+		ErrorPenalty  string    `json:"errorPenalty"`
+		ProbeInterval string    `json:"probeInterval"`
+		Tolerance     float64   `json:"tolerance"`
+		SlowStart     SlowStart `json:"slowStart"`
+	}{c.Decay.String(), c.DefaultRTT.String(), c.ErrorPenalty.String(), c.ProbeInterval.String(), c.Tolerance, c.SlowStart})
 }
 
 // ParseConfig parses the JSON configuration of the p2c_ewma policy, the
@@ -181,8 +196,8 @@ func parseFields(dec *json.Decoder, cfg *Config) error {
 			}
 			continue
 		case "slowStart":
-			if err := parseSlowStart(val, &cfg.SlowStart); err != nil {
-				return fmt.Errorf("p2c_ewma: field \"slowStart\": %w", err)
+			if cfg.SlowStart, err = slowstart.Parse(val, key); err != nil {
+				return fmt.Errorf("p2c_ewma: %w", err)
 			}
 			continue
 		default:
@@ -211,43 +226,6 @@ func parseTolerance(val json.RawMessage, dst *float64) error {
 		return fmt.Errorf("%v must be in [1, %d]", f, maxTolerance)
 	}
 	*dst = f
-	return nil
-}
-
-// parseSlowStart parses the slowStart object; null leaves it off.
-func parseSlowStart(val json.RawMessage, ss *SlowStart) error {
-	if string(val) == "null" {
-		return nil
-	}
-	var raw struct {
-		Window           json.RawMessage `json:"window"`
-		Aggression       *float64        `json:"aggression"`
-		MinWeightPercent *float64        `json:"minWeightPercent"`
-	}
-	dec := json.NewDecoder(bytes.NewReader(val))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&raw); err != nil {
-		return fmt.Errorf("must be an object such as {\"window\": \"10s\"} (fields window, aggression, minWeightPercent): %v", err)
-	}
-	out := SlowStart{Aggression: 1, MinWeightPercent: 10}
-	if raw.Window != nil {
-		if err := parseDuration(raw.Window, &out.Window, true); err != nil {
-			return fmt.Errorf("window: %w", err)
-		}
-	}
-	if a := raw.Aggression; a != nil {
-		if !(*a > 0 && *a <= 10) {
-			return fmt.Errorf("aggression %v must be in (0, 10]", *a)
-		}
-		out.Aggression = *a
-	}
-	if m := raw.MinWeightPercent; m != nil {
-		if !(*m > 0 && *m <= 100) {
-			return fmt.Errorf("minWeightPercent %v must be in (0, 100]", *m)
-		}
-		out.MinWeightPercent = *m
-	}
-	*ss = out
 	return nil
 }
 

@@ -2,7 +2,6 @@ package p2c
 
 import (
 	"encoding/json"
-	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -13,7 +12,7 @@ import (
 
 func TestParseConfig(t *testing.T) {
 	def := Config{Decay: DefaultDecay, DefaultRTT: DefaultRTT, ErrorPenalty: DefaultErrorPenalty,
-		ProbeInterval: DefaultProbeInterval, Tolerance: DefaultTolerance}
+		ProbeInterval: DefaultProbeInterval, Tolerance: DefaultTolerance, SlowStart: SlowStart{Aggression: 1, MinWeightPercent: 10}}
 	with := func(f func(*Config)) Config {
 		c := def
 		f(&c)
@@ -116,11 +115,13 @@ func TestParseConfigErrors(t *testing.T) {
 		{`{"tolerance": 101}`, `field "tolerance": 101 must be in [1, 100]`},
 		{`{"tolerance": "2"}`, `field "tolerance": must be a number such as 2, got "2"`},
 		{`{"tolerance": 1, "tolerance": 2}`, `field "tolerance" given twice`},
-		{`{"slowStart": {"window": "-1s"}}`, `field "slowStart": window: must not be negative`},
-		{`{"slowStart": {"window": "10s", "aggression": 0}}`, `field "slowStart": aggression 0 must be in (0, 10]`},
-		{`{"slowStart": {"minWeightPercent": 150}}`, `field "slowStart": minWeightPercent 150 must be in (0, 100]`},
-		{`{"slowStart": {"windw": "1s"}}`, `field "slowStart": must be an object`},
-		{`{"slowStart": "10s"}`, `field "slowStart": must be an object`},
+		{`{"slowStart": {"window": "-1s"}}`, `field "slowStart.window": must not be negative, got "-1s"`},
+		{`{"slowStart": {"window": "10s", "aggression": 0}}`, `field "slowStart.aggression": must be in (0, 10], got 0`},
+		{`{"slowStart": {"minWeightPercent": 150}}`, `field "slowStart.minWeightPercent": must be in (0, 100], got 150`},
+		{`{"slowStart": {"windw": "1s"}}`, `unknown field "slowStart.windw" (known fields of slowStart: "window", "aggression", "minWeightPercent")`},
+		{`{"slowStart": {"window": "1s", "window": "2s"}}`, `field "slowStart": field "window" given twice`},
+		{`{"slowStart": "10s"}`, `field "slowStart": must be an object such as {"window": "10s"}, got a string`},
+		{`{"slowStart": {"window": "1s"}, "slowStart": null}`, `field "slowStart" given twice`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.json, func(t *testing.T) {
@@ -158,6 +159,26 @@ func TestBuilderParseConfig(t *testing.T) {
 	}
 }
 
+// MarshalJSON writes every field, in the form ParseConfig reads.
+func TestMarshalJSON(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{`{}`, `{"decay":"10s","defaultRTT":"10ms","errorPenalty":"1s","probeInterval":"1s","tolerance":3,` +
+			`"slowStart":{"window":"0s","aggression":1,"minWeightPercent":10}}`},
+		{`{"decay":"1m30s","tolerance":1.5,"slowStart":{"window":"30s","minWeightPercent":5}}`,
+			`{"decay":"1m30s","defaultRTT":"10ms","errorPenalty":"1s","probeInterval":"1s","tolerance":1.5,` +
+				`"slowStart":{"window":"30s","aggression":1,"minWeightPercent":5}}`},
+	} {
+		cfg, err := ParseConfig(json.RawMessage(tc.in))
+		if err != nil {
+			t.Fatal(err)
+		}
+		js, err := json.Marshal(cfg)
+		if err != nil || string(js) != tc.want {
+			t.Errorf("json.Marshal(ParseConfig(%s)) = %s, %v; want %s", tc.in, js, err, tc.want)
+		}
+	}
+}
+
 func FuzzParseConfig(f *testing.F) {
 	for _, s := range []string{
 		``,
@@ -176,6 +197,9 @@ func FuzzParseConfig(f *testing.F) {
 		`{} {}`,
 		`[]`,
 		`{"decay": "1s",}`,
+		`{"slowStart": {"window": "10s", "aggression": 2.5, "minWeightPercent": 5}, "tolerance": 1.5}`,
+		`{"slowStart": {"windw": "1s"}}`,
+		`{"slowStart": "10s"}`,
 	} {
 		f.Add(s)
 	}
@@ -198,11 +222,19 @@ func FuzzParseConfig(f *testing.F) {
 		if strings.TrimSpace(s) != "" && !json.Valid([]byte(s)) {
 			t.Errorf("ParseConfig(%q) accepted invalid JSON", s)
 		}
+		ss := cfg.SlowStart
+		if ss.Window < 0 || ss.Window > maxDuration || !(ss.Aggression > 0 && ss.Aggression <= 10) ||
+			!(ss.MinWeightPercent > 0 && ss.MinWeightPercent <= 100) {
+			t.Errorf("ParseConfig(%q) = %+v: a slowStart field out of range", s, cfg)
+		}
 		// The config written back parses to itself.
-		again := fmt.Sprintf(`{"decay":%q,"defaultRTT":%q,"errorPenalty":%q}`, cfg.Decay, cfg.DefaultRTT, cfg.ErrorPenalty)
-		cfg2, err := ParseConfig(json.RawMessage(again))
+		again, err := json.Marshal(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg2, err := ParseConfig(again)
 		if err != nil || *cfg2 != *cfg {
-			t.Errorf("ParseConfig(%q) = %+v, %v; want %+v", again, cfg2, err, cfg)
+			t.Errorf("ParseConfig(%s) = %+v, %v; want %+v", again, cfg2, err, cfg)
 		}
 	})
 }

@@ -100,13 +100,25 @@
 //     within this factor of each other take turns; 1 is classic P2C, where
 //     every difference counts.
 //   - slowStart, default off: {"window": "10s", "aggression": 1.0,
-//     "minWeightPercent": 10}. For window after an endpoint becomes READY
-//     (new, or back after it was not READY), its latency is divided by its
-//     weight max(minWeightPercent/100, (time since READY / window)^(1/aggression)),
+//     "minWeightPercent": 10}, as wrr's. For window after an endpoint's
+//     ramp starts, its latency is divided by its weight
+//     max(minWeightPercent/100, (time since the start / window)^(1/aggression)),
 //     as in Envoy's slow start, and its turns and probes are spaced by it:
 //     a cold pod (empty caches, a JIT not yet warm, connection pools still
 //     to fill) is kept out while its weight is under 1/tolerance and then
-//     gets a growing share instead of a flood.
+//     gets a growing share instead of a flood. The ramp starts when an
+//     endpoint becomes READY for the first time (new in the resolver's
+//     list, or when the channel starts), and when it becomes READY again
+//     after it was in TRANSIENT_FAILURE: its connection attempts failed
+//     (the backend was down, or restarting) or health checking found it
+//     unhealthy, so it is taken to be cold. A reconnection that never went
+//     through TRANSIENT_FAILURE (IDLE, CONNECTING, READY, as after a
+//     graceful GOAWAY for a server's MaxConnectionAge) keeps the endpoint's
+//     place on its ramp, or its being warm, so a healthy backend is not
+//     throttled at every connection-age cycle. An endpoint that leaves the
+//     list and comes back starts over. window is in [0, 1h] (0 is off),
+//     aggression in (0, 10] (1 is linear, above 1 faster at first),
+//     minWeightPercent in (0, 100] (100 is no ramp).
 //
 // # Samples
 //
@@ -163,7 +175,9 @@
 // endpoint that leaves READY (a reconnect after a GOAWAY, a restarted or
 // failed backend) or the list is forgotten, and starts afresh when READY
 // again, at the median EWMA and gap of the others: a restarted backend does
-// not inherit its previous process's penalty.
+// not inherit its previous process's penalty. (Its slow-start ramp follows
+// the rule under slowStart above: a graceful reconnection does not restart
+// it.)
 //
 // # Cost
 //

@@ -36,44 +36,18 @@ type params struct {
 	defaultRTT float64 // DefaultRTT in nanoseconds
 	probe      int64   // ProbeInterval in nanoseconds
 	tolerance  float64 // Tolerance
-	// slow start
-	window    int64   // ns; 0: off
-	invAggr   float64 // 1 / Aggression
-	minWeight float64 // MinWeightPercent / 100
+	slowStart  SlowStart
 }
 
 func newParams(cfg *Config) *params {
-	p := &params{
+	return &params{
 		invDecay:   1 / float64(cfg.Decay),
 		penalty:    float64(cfg.ErrorPenalty),
 		defaultRTT: float64(cfg.DefaultRTT),
 		probe:      int64(cfg.ProbeInterval),
 		tolerance:  cfg.Tolerance,
-		window:     int64(cfg.SlowStart.Window),
-		invAggr:    1,
-		minWeight:  0.1,
+		slowStart:  cfg.SlowStart,
 	}
-	if cfg.SlowStart.Aggression > 0 {
-		p.invAggr = 1 / cfg.SlowStart.Aggression
-	}
-	if cfg.SlowStart.MinWeightPercent > 0 {
-		p.minWeight = cfg.SlowStart.MinWeightPercent / 100
-	}
-	return p
-}
-
-// rampWeight is the slow-start weight, in (0, 1], of an endpoint READY
-// since readySince, at now.
-func (p *params) rampWeight(readySince, now int64) float64 {
-	age := now - readySince
-	if p.window == 0 || age >= p.window {
-		return 1
-	}
-	f := float64(max(age, 0)) / float64(p.window)
-	if p.invAggr != 1 {
-		f = math.Pow(f, p.invAggr)
-	}
-	return max(f, p.minWeight)
 }
 
 // endpointStats is what the balancer knows of one connection to an
@@ -96,9 +70,6 @@ type endpointStats struct {
 	busySince atomic.Int64  // nanotime of the last pick that found nothing in flight
 	lastPick  atomic.Int64  // nanotime of the last pick; 0: never picked
 	gap       atomic.Int64  // EWMA of the time between two picks, in ns; negated while only a prior
-	// readySince is when this incarnation became READY, for slow start;
-	// set at creation, then read only.
-	readySince int64
 	// sampled is set by the first sample, which replaces the prior the
 	// stats were made with instead of being averaged with it.
 	sampled atomic.Bool
@@ -107,6 +78,7 @@ type endpointStats struct {
 	// the endpoint's slow-start weight. It wraps around; passes are
 	// compared by their difference.
 	pass atomic.Int32
+	_    [8]byte // to a cache line
 }
 
 // passStride is what a pick adds to the pass of an endpoint of weight 1,
@@ -136,7 +108,7 @@ func (s *endpointStats) behind(r *endpointStats) bool { return s.pass.Load()-r.p
 const probeGaps = 4
 
 func newEndpointStats(prior endpointPrior, now int64) *endpointStats {
-	s := &endpointStats{readySince: now}
+	s := new(endpointStats)
 	s.ewma.Store(math.Float64bits(prior.rtt))
 	s.last.Store(now)
 	s.gap.Store(prior.gap) // until picks tell

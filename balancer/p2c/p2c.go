@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"sync"
+	"time"
 
 	"google.golang.org/grpc/balancer"
 	"google.golang.org/grpc/balancer/endpointsharding"
@@ -16,6 +17,7 @@ import (
 	"google.golang.org/grpc/serviceconfig"
 
 	"github.com/grpclb/grpclb/internal/resolvererr"
+	"github.com/grpclb/grpclb/internal/slowstart"
 )
 
 // Name is the name of the policy in a service config's loadBalancingConfig.
@@ -44,6 +46,7 @@ func (builder) ParseConfig(js json.RawMessage) (serviceconfig.LoadBalancingConfi
 func (builder) Build(cc balancer.ClientConn, opts balancer.BuildOptions) balancer.Balancer {
 	b := &p2cBalancer{
 		ClientConn: cc,
+		now:        nanotime,
 		params:     newParams(defaultConfig()),
 		stats:      resolver.NewEndpointMap[*endpointStats](),
 	}
@@ -63,12 +66,16 @@ type p2cBalancer struct {
 	resolverErr resolvererr.Keeper
 
 	mu     sync.Mutex
+	now    func() int64 // nanotime; tests set a clock of their own
 	params *params
 	// stats of every READY endpoint. An endpoint that leaves READY (it
 	// reconnects after a GOAWAY, its backend restarted or failed) or leaves
 	// the resolver's list is forgotten: when it is READY again it starts
 	// afresh, as a new endpoint does.
 	stats *resolver.EndpointMap[*endpointStats]
+	// ramps knows when each endpoint's slow-start ramp started, which a
+	// reconnection does not always reset (see slowstart).
+	ramps slowstart.Tracker
 }
 
 func (b *p2cBalancer) UpdateClientConnState(ccs balancer.ClientConnState) error {
@@ -114,12 +121,14 @@ func (b *p2cBalancer) UpdateState(state balancer.State) {
 
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	now := nanotime()
+	now := b.now()
+	starts := b.ramps.Update(epoch.Add(time.Duration(now)), children)
+	ss := &b.params.slowStart
 	var prior endpointPrior // of new endpoints, computed when one is seen
 	priorSet := false
 	stats := resolver.NewEndpointMap[*endpointStats]()
 	var ready []pickEndpoint
-	for _, c := range children {
+	for i, c := range children {
 		if c.State.ConnectivityState != connectivity.Ready {
 			continue
 		}
@@ -131,11 +140,11 @@ func (b *p2cBalancer) UpdateState(state balancer.State) {
 			s = newEndpointStats(prior, now)
 		}
 		stats.Set(c.Endpoint, s)
-		var warmAt int64
-		if b.params.window > 0 && now-s.readySince < b.params.window {
-			warmAt = s.readySince // still ramping up
+		var rampStart int64
+		if start := int64(starts[i].Sub(epoch)); ss.Enabled() && now-start < int64(ss.Window) {
+			rampStart = start // still ramping up
 		}
-		ready = append(ready, newPickEndpoint(c.State.Picker, s, warmAt))
+		ready = append(ready, newPickEndpoint(c.State.Picker, s, rampStart))
 	}
 	b.stats = stats
 
@@ -194,9 +203,9 @@ func (b *p2cBalancer) priorLocked() endpointPrior {
 type pickEndpoint struct {
 	picker balancer.Picker // its pick_first child's READY picker
 	stats  *endpointStats
-	// readySince is when the endpoint became READY if it was still in its
-	// slow-start window when the picker was made; 0 otherwise.
-	readySince int64
+	// rampStart is when the endpoint's slow-start ramp started (nanotime)
+	// if it was still ramping up when the picker was made; 0 otherwise.
+	rampStart int64
 	// fixedSC is the child's pick result's SubConn when the result is
 	// always the same (and has no Done or Metadata); nil otherwise. Only
 	// the SubConn is kept, so that an entry stays within a cache line.
@@ -209,8 +218,8 @@ type pickEndpoint struct {
 // called again on the hot path, saving an indirect call and the cache
 // misses of reaching the child's picker. (grpc-go rebuilds this picker
 // whenever a child's state or picker changes.)
-func newPickEndpoint(child balancer.Picker, s *endpointStats, readySince int64) pickEndpoint {
-	e := pickEndpoint{picker: child, stats: s, readySince: readySince}
+func newPickEndpoint(child balancer.Picker, s *endpointStats, rampStart int64) pickEndpoint {
+	e := pickEndpoint{picker: child, stats: s, rampStart: rampStart}
 	if res, err := child.Pick(balancer.PickInfo{Ctx: context.Background()}); err == nil && res.SubConn != nil && res.Done == nil && res.Metadata == nil {
 		e.fixedSC = res.SubConn
 	}
@@ -220,10 +229,10 @@ func newPickEndpoint(child balancer.Picker, s *endpointStats, readySince int64) 
 // weight is the endpoint's slow-start weight at now, in (0, 1]: 1 unless it
 // is still ramping up.
 func (e *pickEndpoint) weight(now int64, p *params) float64 {
-	if e.readySince == 0 {
+	if e.rampStart == 0 {
 		return 1
 	}
-	return p.rampWeight(e.readySince, now)
+	return p.slowStart.Factor(time.Duration(now - e.rampStart))
 }
 
 // picker is immutable; the stats it points to are shared with the balancer

@@ -6,6 +6,7 @@ import (
 	"math"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -506,27 +507,55 @@ func TestPickDoesNotAllocate(t *testing.T) {
 	}
 }
 
-func TestRampWeight(t *testing.T) {
+// A picker's endpoint has its slow-start weight while its ramp runs (the
+// ramp itself is internal/slowstart's), and 1 when it is not ramping.
+func TestPickEndpointWeight(t *testing.T) {
 	sec := int64(time.Second)
 	for _, tc := range []struct {
-		cfg  SlowStart
-		age  int64
-		want float64
+		cfg       SlowStart
+		rampStart int64
+		age       int64
+		want      float64
 	}{
-		{SlowStart{}, 0, 1},
-		{SlowStart{Window: time.Second, Aggression: 1, MinWeightPercent: 10}, 0, 0.1},
-		{SlowStart{Window: time.Second, Aggression: 1, MinWeightPercent: 10}, sec / 2, 0.5},
-		{SlowStart{Window: time.Second, Aggression: 1, MinWeightPercent: 10}, sec, 1},
-		{SlowStart{Window: time.Second, Aggression: 2, MinWeightPercent: 10}, sec / 4, 0.5},
-		{SlowStart{Window: time.Second, Aggression: 1, MinWeightPercent: 50}, sec / 4, 0.5},
+		{SlowStart{}, 1000, 0, 1},
+		{SlowStart{Window: time.Second, Aggression: 1, MinWeightPercent: 10}, 0, 0, 1}, // not ramping
+		{SlowStart{Window: time.Second, Aggression: 1, MinWeightPercent: 10}, 1000, 0, 0.1},
+		{SlowStart{Window: time.Second, Aggression: 1, MinWeightPercent: 10}, 1000, sec / 2, 0.5},
+		{SlowStart{Window: time.Second, Aggression: 1, MinWeightPercent: 10}, 1000, sec, 1},
+		{SlowStart{Window: time.Second, Aggression: 2, MinWeightPercent: 10}, 1000, sec / 4, 0.5},
+		{SlowStart{Window: time.Second, Aggression: 1, MinWeightPercent: 50}, 1000, sec / 4, 0.5},
+		{SlowStart{Window: time.Second}, 1000, sec / 2, 0.5}, // zero fields: the defaults
 	} {
 		cfg := defaultConfig()
 		cfg.SlowStart = tc.cfg
 		p := newParams(cfg)
-		if got := p.rampWeight(1000, 1000+tc.age); math.Abs(got-tc.want) > 1e-9 {
-			t.Errorf("%+v at %v: weight %v, want %v", tc.cfg, time.Duration(tc.age), got, tc.want)
+		e := pickEndpoint{rampStart: tc.rampStart}
+		if got := e.weight(1000+tc.age, p); math.Abs(got-tc.want) > 1e-9 {
+			t.Errorf("%+v, ramp started at %v, at %v: weight %v, want %v", tc.cfg, tc.rampStart, time.Duration(tc.age), got, tc.want)
 		}
 	}
+}
+
+// setClock makes the balancer read its time from at instead of nanotime.
+func (b *p2cBalancer) setClock(at func() int64) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.now = at
+}
+
+// rampStartOf returns the current picker's ramp start of the endpoint at
+// addr (0: not ramping), and whether the picker has that endpoint.
+func rampStartOf(cc *balancertest.ClientConn, addr string) (int64, bool) {
+	p, ok := cc.State().Picker.(*picker)
+	if !ok {
+		return 0, false
+	}
+	for _, e := range p.endpoints {
+		if res, err := e.picker.Pick(pickInfo); err == nil && addrOf(res) == addr {
+			return e.rampStart, true
+		}
+	}
+	return 0, false
 }
 
 // Slow start: an endpoint that joins three others with the same EWMA gets
@@ -538,11 +567,8 @@ func TestSlowStartRampsNewEndpointUp(t *testing.T) {
 	shares := func(config string, ages ...time.Duration) []float64 {
 		bal, cc, _ := build(t, 3, config)
 		// The three have been READY for a minute: warm.
-		bal.mu.Lock()
-		for i := range 3 {
-			bal.statsOfLocked(fmt.Sprintf("10.0.0.%d:8080", i)).readySince -= int64(time.Minute)
-		}
-		bal.mu.Unlock()
+		joined := nanotime() + int64(time.Minute)
+		bal.setClock(func() int64 { return joined })
 		cfg, err := ParseConfig([]byte(config))
 		if err != nil {
 			t.Fatal(err)
@@ -558,9 +584,6 @@ func TestSlowStartRampsNewEndpointUp(t *testing.T) {
 		if !ok || len(pp.endpoints) != 4 {
 			t.Fatalf("picker after the fourth joined: %T", cc.State().Picker)
 		}
-		bal.mu.Lock()
-		joined := bal.statsOfLocked(newAddr).readySince
-		bal.mu.Unlock()
 		var out []float64
 		for _, age := range ages {
 			now := joined + int64(age)
@@ -611,4 +634,74 @@ func TestSlowStartRampsNewEndpointUp(t *testing.T) {
 	if math.Abs(with[2]-0.25) > 0.03 {
 		t.Errorf("with slow start, after the window: share %.3f, want 0.25", with[2])
 	}
+}
+
+// Slow start through reconnections, by internal/slowstart's rule: a
+// reconnection that never went through TRANSIENT_FAILURE (IDLE, CONNECTING,
+// READY, as after a graceful GOAWAY for MaxConnectionAge) keeps the
+// endpoint's place on its ramp, or its being warm; one after failed
+// connection attempts (the backend was down or restarted: cold) starts the
+// ramp over. (Its EWMA starts afresh either way: TestStatsSurviveUpdates.)
+func TestSlowStartAfterReconnect(t *testing.T) {
+	const addr = "10.0.0.1:8080"
+	b, cc, _ := build(t, 2, `{"slowStart": {"window": "10s"}}`)
+	// An hour after the endpoints became READY: warm.
+	var clk atomic.Int64
+	clk.Store(nanotime() + int64(time.Hour))
+	b.setClock(clk.Load)
+	reconnected := func() {
+		t.Helper()
+		waitFor(t, addr+" to reconnect", func() bool {
+			cc.Settle()
+			_, ok := rampStartOf(cc, addr)
+			return ok
+		})
+	}
+	graceful := func() {
+		t.Helper()
+		subConnOf(t, cc, addr).SetState(connectivity.Idle)
+		reconnected()
+	}
+	failed := func() {
+		t.Helper()
+		sc := subConnOf(t, cc, addr)
+		for _, s := range []connectivity.State{connectivity.Idle, connectivity.Connecting, connectivity.TransientFailure, connectivity.Idle} {
+			sc.SetState(s)
+		}
+		if _, ok := rampStartOf(cc, addr); ok {
+			t.Fatalf("%s still in the picker while it fails to connect", addr)
+		}
+		reconnected()
+	}
+	check := func(what string, want int64) {
+		t.Helper()
+		if got, _ := rampStartOf(cc, addr); got != want {
+			t.Errorf("%s: ramp started at %v, want %v (0: warm)", what, time.Duration(got), time.Duration(want))
+		}
+	}
+
+	graceful()
+	check("warm, after a graceful reconnection", 0)
+	clk.Add(int64(time.Second))
+	failed()
+	restarted := clk.Load()
+	check("warm, after failed connection attempts", restarted)
+	clk.Add(int64(5 * time.Second))
+	graceful()
+	check("mid-ramp, after a graceful reconnection", restarted)
+	clk.Add(int64(time.Second))
+	failed()
+	check("mid-ramp, after failed connection attempts", clk.Load())
+}
+
+// subConnOf returns the live SubConn of the endpoint at addr.
+func subConnOf(t *testing.T, cc *balancertest.ClientConn, addr string) *balancertest.SubConn {
+	t.Helper()
+	for _, sc := range cc.SubConns() {
+		if sc.Addrs[0].Addr == addr && !sc.IsShutdown() {
+			return sc
+		}
+	}
+	t.Fatalf("no SubConn for %s", addr)
+	return nil
 }

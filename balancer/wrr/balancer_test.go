@@ -167,6 +167,22 @@ func reconnect(t *testing.T, cc *recordingCC, addr string, between func()) {
 	}
 }
 
+// failedReconnect is reconnect after failed attempts: the endpoint at
+// addr's connection drops, the attempt to connect again fails (its SubConn
+// goes CONNECTING, TRANSIENT_FAILURE, then IDLE after the backoff), and
+// the next one succeeds. between runs before it does.
+func failedReconnect(t *testing.T, cc *recordingCC, addr string, between func()) {
+	t.Helper()
+	sc := subConnOf(t, cc, addr)
+	for _, s := range []connectivity.State{connectivity.Idle, connectivity.Connecting, connectivity.TransientFailure} {
+		sc.SetState(s)
+	}
+	if _, ok := shares(t, currentPicker(t, cc))[addr]; ok {
+		t.Fatalf("%s still in the picker while it fails to connect", addr)
+	}
+	reconnect(t, cc, addr, between)
+}
+
 // clock is a settable clock for the balancer.
 type clock struct {
 	mu  sync.Mutex
@@ -320,8 +336,13 @@ func TestNoSlowStart(t *testing.T) {
 	}
 }
 
-// A short absence (a reconnect) keeps the endpoint's ramp, or its being
-// warm; an absence longer than the window starts the ramp again.
+// Slow start through reconnections, by internal/slowstart's rule: a
+// reconnection that never went through TRANSIENT_FAILURE (IDLE, CONNECTING,
+// READY, as after a graceful GOAWAY for MaxConnectionAge), however long it
+// took, keeps the endpoint's place on its ramp, or its being warm; one
+// after failed connection attempts (the backend was down or restarted:
+// cold) starts the ramp over. An endpoint dropped from the resolver's list
+// and back is new.
 func TestSlowStartAfterReconnect(t *testing.T) {
 	const window = 10 * time.Second
 	b, cc := build(t, `{"slowStart":{"window":"10s"}}`, balancertest.Endpoints(2))
@@ -330,24 +351,30 @@ func TestSlowStartAfterReconnect(t *testing.T) {
 	addr := addrOf(1)
 	share := func() float64 { return shares(t, currentPicker(t, cc))[addr] }
 
-	// Warm, away for half the window: still warm.
-	reconnect(t, cc, addr, func() { clk.Set(t0.Add(window / 2)) })
+	// Warm, a graceful reconnection, even one longer than the window:
+	// still warm.
+	reconnect(t, cc, addr, func() { clk.Set(t0.Add(2 * window)) })
 	if got := share(); got != 0.5 {
-		t.Errorf("after a short absence: share %v, want 0.5 (still warm)", got)
+		t.Errorf("warm, after a graceful reconnection: share %v, want 0.5 (still warm)", got)
 	}
-	// Away for longer than the window: ramps again from 10%.
-	t1 := t0.Add(window / 2)
-	reconnect(t, cc, addr, func() { clk.Set(t1.Add(window + time.Second)) })
+	// Warm, failed connection attempts: ramps again from 10%.
+	t1 := t0.Add(3 * window)
+	failedReconnect(t, cc, addr, func() { clk.Set(t1) })
 	if got, want := share(), 0.1/1.1; math.Abs(got-want) > 0.001 {
-		t.Errorf("after a long absence: share %v, want %v (ramp from the start)", got, want)
+		t.Errorf("warm, after failed connection attempts: share %v, want %v (ramp from the start)", got, want)
 	}
-	// Mid-ramp, a short absence keeps the ramp where it is.
-	t2 := t1.Add(window + time.Second)
-	reconnect(t, cc, addr, func() { clk.Set(t2.Add(window / 2)) })
+	// Mid-ramp, a graceful reconnection keeps the ramp where it is.
+	reconnect(t, cc, addr, func() { clk.Set(t1.Add(window / 2)) })
 	if got, want := share(), 0.5/1.5; math.Abs(got-want) > 0.001 {
-		t.Errorf("after a short absence mid-ramp: share %v, want %v (ramp goes on)", got, want)
+		t.Errorf("mid-ramp, after a graceful reconnection: share %v, want %v (ramp goes on)", got, want)
+	}
+	// Mid-ramp, failed connection attempts: from the start again.
+	failedReconnect(t, cc, addr, func() { clk.Set(t1.Add(window * 3 / 4)) })
+	if got, want := share(), 0.1/1.1; math.Abs(got-want) > 0.001 {
+		t.Errorf("mid-ramp, after failed connection attempts: share %v, want %v (ramp from the start)", got, want)
 	}
 	// Dropped from the resolver's list and back: new, ramps from 10%.
+	clk.Set(t1.Add(2 * window))
 	update(t, b, cc, `{"slowStart":{"window":"10s"}}`, balancertest.Endpoints(1))
 	update(t, b, cc, `{"slowStart":{"window":"10s"}}`, balancertest.Endpoints(2))
 	if got, want := share(), 0.1/1.1; math.Abs(got-want) > 0.001 {

@@ -2,8 +2,6 @@ package wrr
 
 import (
 	"encoding/json"
-	"fmt"
-	"math"
 	"strings"
 	"testing"
 	"time"
@@ -90,7 +88,7 @@ func TestParseConfigErrors(t *testing.T) {
 		{`{"slowStart": true}`, `field "slowStart": must be an object`},
 		{`{"slowStart": {"windw": "1s"}}`, `unknown field "slowStart.windw" (known fields of slowStart: "window", "aggression", "minWeightPercent")`},
 		{`{"slowStart": {"Window": "1s"}}`, `unknown field "slowStart.Window"`},
-		{`{"slowStart": {"window": "1s", "window": "2s"}}`, `field "slowStart.window" given twice`},
+		{`{"slowStart": {"window": "1s", "window": "2s"}}`, `field "slowStart": field "window" given twice`},
 		{`{"slowStart": {"window": 10}}`, `field "slowStart.window": must be a duration string such as "10s"`},
 		{`{"slowStart": {"window": {"seconds": 10}}}`, `field "slowStart.window": must be a duration string`},
 		{`{"slowStart": {"window": ""}}`, `field "slowStart.window": invalid duration ""`},
@@ -146,28 +144,19 @@ func TestBuilderParseConfig(t *testing.T) {
 	}
 }
 
-func TestFactor(t *testing.T) {
-	sec := time.Second
-	for _, tc := range []struct {
-		ss   SlowStart
-		age  time.Duration
-		want float64
-	}{
-		{SlowStart{Aggression: 1, MinWeightPercent: 10}, 0, 1}, // off
-		{SlowStart{Window: sec, Aggression: 1, MinWeightPercent: 10}, 0, 0.1},
-		{SlowStart{Window: sec, Aggression: 1, MinWeightPercent: 10}, -sec, 0.1},
-		{SlowStart{Window: sec, Aggression: 1, MinWeightPercent: 10}, sec / 20, 0.1},
-		{SlowStart{Window: sec, Aggression: 1, MinWeightPercent: 10}, sec / 2, 0.5},
-		{SlowStart{Window: sec, Aggression: 1, MinWeightPercent: 10}, sec - 1, 1 - 1e-9},
-		{SlowStart{Window: sec, Aggression: 1, MinWeightPercent: 10}, sec, 1},
-		{SlowStart{Window: sec, Aggression: 1, MinWeightPercent: 10}, time.Hour, 1},
-		{SlowStart{Window: sec, Aggression: 2, MinWeightPercent: 10}, sec / 4, 0.5},
-		{SlowStart{Window: sec, Aggression: 0.5, MinWeightPercent: 10}, sec / 2, 0.25},
-		{SlowStart{Window: sec, Aggression: 1, MinWeightPercent: 50}, sec / 4, 0.5},
-		{SlowStart{Window: sec, Aggression: 1, MinWeightPercent: 100}, 0, 1},
+// MarshalJSON writes every field, in the form ParseConfig reads.
+func TestMarshalJSON(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{``, `{"slowStart":{"window":"0s","aggression":1,"minWeightPercent":10}}`},
+		{`{"slowStart": {"window": "1m30s", "aggression": 2.5}}`, `{"slowStart":{"window":"1m30s","aggression":2.5,"minWeightPercent":10}}`},
 	} {
-		if got := tc.ss.factor(tc.age); math.Abs(got-tc.want) > 1e-9 {
-			t.Errorf("%+v at %v: factor %v, want %v", tc.ss, tc.age, got, tc.want)
+		cfg, err := ParseConfig(json.RawMessage(tc.in))
+		if err != nil {
+			t.Fatal(err)
+		}
+		js, err := json.Marshal(cfg)
+		if err != nil || string(js) != tc.want {
+			t.Errorf("json.Marshal(ParseConfig(%q)) = %s, %v; want %s", tc.in, js, err, tc.want)
 		}
 	}
 }
@@ -207,7 +196,7 @@ func FuzzParseConfig(f *testing.F) {
 			return
 		}
 		ss := cfg.SlowStart
-		if ss.Window < 0 || ss.Window > maxWindow || !(ss.Aggression > 0 && ss.Aggression <= maxAggression) ||
+		if ss.Window < 0 || ss.Window > time.Hour || !(ss.Aggression > 0 && ss.Aggression <= 10) ||
 			!(ss.MinWeightPercent > 0 && ss.MinWeightPercent <= 100) {
 			t.Errorf("ParseConfig(%q) = %+v: a field out of range", s, cfg)
 		}
@@ -217,16 +206,18 @@ func FuzzParseConfig(f *testing.F) {
 		}
 		// Every factor is in (0, 1].
 		for _, age := range []time.Duration{-1, 0, 1, ss.Window / 3, ss.Window - 1, ss.Window} {
-			if f := ss.factor(age); !(f > 0 && f <= 1) {
-				t.Errorf("%+v: factor(%v) = %v, want in (0, 1]", ss, age, f)
+			if f := ss.Factor(age); !(f > 0 && f <= 1) {
+				t.Errorf("%+v: Factor(%v) = %v, want in (0, 1]", ss, age, f)
 			}
 		}
 		// The config written back parses to itself.
-		again := fmt.Sprintf(`{"slowStart":{"window":%q,"aggression":%v,"minWeightPercent":%v}}`,
-			ss.Window, ss.Aggression, ss.MinWeightPercent)
-		cfg2, err := ParseConfig(json.RawMessage(again))
+		again, err := json.Marshal(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg2, err := ParseConfig(again)
 		if err != nil || *cfg2 != *cfg {
-			t.Errorf("ParseConfig(%q) = %+v, %v; want %+v", again, cfg2, err, cfg)
+			t.Errorf("ParseConfig(%s) = %+v, %v; want %+v", again, cfg2, err, cfg)
 		}
 	})
 }

@@ -64,13 +64,17 @@
 //
 // An endpoint ramps up when it becomes READY for the first time (a new
 // endpoint in the resolver's list, or every endpoint when the channel
-// starts), and when it becomes READY again after it had not been READY for
-// longer than the window (the backend restarted, or was unhealthy). A
-// shorter absence, such as a reconnect after a GOAWAY for
-// MaxConnectionAge, keeps the ramp it had, or none. For window after its
-// ramp started, an endpoint of weight w has the weight
+// starts), and when it becomes READY again after it was in
+// TRANSIENT_FAILURE: its connection attempts failed (the backend was down,
+// or restarting) or health checking found it unhealthy, so it is taken to
+// be cold. A reconnection that never went through TRANSIENT_FAILURE (IDLE,
+// CONNECTING, READY, as after a graceful GOAWAY for a server's
+// MaxConnectionAge), however long it takes, keeps the endpoint's place on
+// its ramp, or its being warm: a healthy backend is not throttled at every
+// connection-age cycle. (p2c_ewma follows the same rule.) For window after
+// its ramp started, an endpoint of weight w has the weight
 //
-//	w × max(minWeightPercent/100, (time since READY / window)^(1/aggression))
+//	w × max(minWeightPercent/100, (time since the start / window)^(1/aggression))
 //
 // and then w. With the default aggression and minWeightPercent, a new
 // backend joining three warm ones of the same weight starts with 0.1/3.1,
@@ -81,7 +85,7 @@
 // endpoint back against warmer ones.
 //
 // An endpoint that leaves the resolver's list is forgotten: if it comes
-// back, it is new. Weights are read again on every resolver update, so a
+// back, it is new and ramps up again. Weights are read again on every resolver update, so a
 // weight change applies to the next picker.
 //
 // # Scheduler

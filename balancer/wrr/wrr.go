@@ -12,12 +12,12 @@ import (
 	"google.golang.org/grpc/balancer/pickfirst"
 	"google.golang.org/grpc/connectivity"
 	"google.golang.org/grpc/grpclog"
-	"google.golang.org/grpc/resolver"
 	"google.golang.org/grpc/serviceconfig"
 
 	"github.com/grpclb/grpclb/endpoint"
 
 	"github.com/grpclb/grpclb/internal/resolvererr"
+	"github.com/grpclb/grpclb/internal/slowstart"
 )
 
 // Name is the name of the policy in a service config's loadBalancingConfig.
@@ -53,7 +53,6 @@ func (builder) Build(cc balancer.ClientConn, opts balancer.BuildOptions) balance
 		ClientConn: cc,
 		now:        time.Now,
 		cfg:        defaultConfig(),
-		endpoints:  resolver.NewEndpointMap[*endpointState](),
 	}
 	// The petiole pattern: endpointsharding keeps a pick_first child per
 	// endpoint, which owns its SubConn; this policy only builds pickers
@@ -73,11 +72,9 @@ type wrrBalancer struct {
 	mu  sync.Mutex
 	now func() time.Time // time.Now; tests set a clock of their own
 	cfg *Config
-	// endpoints holds the state of every endpoint in the resolver's list,
-	// READY or not, across pickers: an endpoint that reconnects keeps its
-	// ramp. An endpoint that leaves the list is forgotten; if it comes back
-	// it is new.
-	endpoints *resolver.EndpointMap[*endpointState]
+	// ramps knows when each endpoint's slow-start ramp started, across
+	// pickers and reconnections (see slowstart).
+	ramps slowstart.Tracker
 	// ready are the READY endpoints as of the children's last update; the
 	// picker is built from them, again on every tick of a ramp.
 	ready []readyEndpoint
@@ -90,22 +87,12 @@ type wrrBalancer struct {
 	closed   bool
 }
 
-// endpointState is what the balancer remembers of one endpoint.
-type endpointState struct {
-	ready bool
-	// readySince is when the endpoint's ramp started: when it became READY
-	// for the first time, or again after it had not been READY for longer
-	// than the slow-start window.
-	readySince time.Time
-	// notReadySince is when it last left READY.
-	notReadySince time.Time
-}
-
 // readyEndpoint is a READY endpoint as pickers are built from it.
 type readyEndpoint struct {
 	picker balancer.Picker // its pick_first child's READY picker
 	weight uint32          // endpoint.Weight, at least 1
-	state  *endpointState
+	// rampStart is when its slow-start ramp started.
+	rampStart time.Time
 }
 
 func (b *wrrBalancer) UpdateClientConnState(ccs balancer.ClientConnState) error {
@@ -166,30 +153,13 @@ func (b *wrrBalancer) UpdateState(state balancer.State) {
 		return
 	}
 	now := b.now()
-	endpoints := resolver.NewEndpointMap[*endpointState]()
+	starts := b.ramps.Update(now, children)
 	var ready []readyEndpoint
-	for _, c := range children {
-		s, ok := b.endpoints.Get(c.Endpoint)
-		if !ok {
-			s = &endpointState{}
-		}
+	for i, c := range children {
 		if c.State.ConnectivityState == connectivity.Ready {
-			if !s.ready {
-				// New, or back: a short absence (a reconnect after a GOAWAY,
-				// say) keeps the ramp it had; a longer one starts it again.
-				if s.readySince.IsZero() || now.Sub(s.notReadySince) > b.cfg.SlowStart.Window {
-					s.readySince = now
-				}
-				s.ready = true
-			}
-			ready = append(ready, readyEndpoint{picker: c.State.Picker, weight: endpoint.Weight(c.Endpoint), state: s})
-		} else if s.ready {
-			s.ready = false
-			s.notReadySince = now
+			ready = append(ready, readyEndpoint{picker: c.State.Picker, weight: endpoint.Weight(c.Endpoint), rampStart: starts[i]})
 		}
-		endpoints.Set(c.Endpoint, s)
 	}
-	b.endpoints = endpoints
 	b.ready = ready
 
 	if len(ready) == 0 {
@@ -224,10 +194,10 @@ func (b *wrrBalancer) pickerLocked(now time.Time) (p *picker, next time.Duration
 	var factors []float64
 	for i, e := range b.ready {
 		weights[i], pickers[i] = e.weight, e.picker
-		if !ss.enabled() {
+		if !ss.Enabled() {
 			continue
 		}
-		age := now.Sub(e.state.readySince)
+		age := now.Sub(e.rampStart)
 		if age >= ss.Window {
 			continue
 		}
@@ -237,7 +207,7 @@ func (b *wrrBalancer) pickerLocked(now time.Time) (p *picker, next time.Duration
 				factors[j] = 1
 			}
 		}
-		factors[i] = ss.factor(age)
+		factors[i] = ss.Factor(age)
 		step := max(ss.Window/20, minRebuildInterval)
 		if next == 0 || step < next {
 			next = step
