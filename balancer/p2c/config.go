@@ -1,12 +1,8 @@
 package p2c
 
 import (
-	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
-	"strconv"
 	"time"
 
 	"github.com/grpclb/grpclb/internal/jsonconf"
@@ -132,126 +128,33 @@ func (c Config) MarshalJSON() ([]byte, error) {
 // type and durations out of range are rejected with an error that names the
 // field.
 func ParseConfig(js json.RawMessage) (*Config, error) {
-	cfg := defaultConfig()
-	if len(bytes.TrimSpace(js)) == 0 {
-		return cfg, nil
+	d := defaultConfig()
+	j := struct {
+		Decay         jsonconf.Duration `json:"decay"`
+		DefaultRTT    jsonconf.Duration `json:"defaultRTT"`
+		ErrorPenalty  jsonconf.Duration `json:"errorPenalty"`
+		ProbeInterval jsonconf.Duration `json:"probeInterval"`
+		SlowStart     *slowstart.JSON   `json:"slowStart"`
+		Tolerance     float64           `json:"tolerance"`
+	}{jsonconf.Duration(d.Decay), jsonconf.Duration(d.DefaultRTT), jsonconf.Duration(d.ErrorPenalty), jsonconf.Duration(d.ProbeInterval), nil, d.Tolerance}
+	if err := jsonconf.Decode(js, &j); err != nil {
+		return nil, fmt.Errorf("p2c_ewma: %w", err)
 	}
-	dec := json.NewDecoder(bytes.NewReader(js))
-	tok, err := dec.Token()
-	if err != nil {
-		return nil, fmt.Errorf("p2c_ewma: config is not valid JSON: %v", err)
+	errs := []error{
+		jsonconf.DurationIn("decay", j.Decay, false, maxDuration),
+		jsonconf.DurationIn("defaultRTT", j.DefaultRTT, false, maxDuration),
+		jsonconf.DurationIn("errorPenalty", j.ErrorPenalty, true, maxDuration),
+		jsonconf.DurationIn("probeInterval", j.ProbeInterval, false, maxDuration),
 	}
-	switch tok {
-	case nil: // null
-	case json.Delim('{'):
-		if err := parseFields(dec, cfg); err != nil {
-			return nil, err
-		}
-	default:
-		return nil, fmt.Errorf("p2c_ewma: config must be a JSON object, got %s", jsonconf.DescribeToken(tok))
+	if !(j.Tolerance >= 1 && j.Tolerance <= maxTolerance) {
+		errs = append(errs, &jsonconf.FieldError{Path: "tolerance", Err: fmt.Errorf("%v must be in [1, %d]", j.Tolerance, maxTolerance)})
 	}
-	if _, err := dec.Token(); err != io.EOF {
+	ss, err := j.SlowStart.Config("slowStart")
+	for _, err := range append(errs, err) {
 		if err != nil {
-			return nil, fmt.Errorf("p2c_ewma: config is not valid JSON: %v", err)
-		}
-		return nil, errors.New("p2c_ewma: unexpected data after the config object")
-	}
-	return cfg, nil
-}
-
-// parseFields reads the members of the config object, whose '{' was read,
-// up to and including its '}'.
-func parseFields(dec *json.Decoder, cfg *Config) error {
-	seen := make(map[string]bool)
-	for dec.More() {
-		tok, err := dec.Token()
-		if err != nil {
-			return fmt.Errorf("p2c_ewma: config is not valid JSON: %v", err)
-		}
-		key, _ := tok.(string) // object keys are always strings
-		var val json.RawMessage
-		if err := dec.Decode(&val); err != nil {
-			return fmt.Errorf("p2c_ewma: config is not valid JSON: %v", err)
-		}
-		if seen[key] {
-			return fmt.Errorf("p2c_ewma: field %q given twice", key)
-		}
-		seen[key] = true
-		var (
-			dst    *time.Duration
-			zeroOK bool // errorPenalty may be 0; the others must be positive
-		)
-		switch key {
-		case "decay":
-			dst = &cfg.Decay
-		case "defaultRTT":
-			dst = &cfg.DefaultRTT
-		case "errorPenalty":
-			dst, zeroOK = &cfg.ErrorPenalty, true
-		case "probeInterval":
-			dst = &cfg.ProbeInterval
-		case "tolerance":
-			if err := parseTolerance(val, &cfg.Tolerance); err != nil {
-				return fmt.Errorf("p2c_ewma: field \"tolerance\": %w", err)
-			}
-			continue
-		case "slowStart":
-			if cfg.SlowStart, err = slowstart.Parse(val, key); err != nil {
-				return fmt.Errorf("p2c_ewma: %w", err)
-			}
-			continue
-		default:
-			return fmt.Errorf("p2c_ewma: unknown field %q (known fields: \"decay\", \"defaultRTT\", \"errorPenalty\", \"probeInterval\", \"slowStart\", \"tolerance\")", key)
-		}
-		if err := parseDuration(val, dst, zeroOK); err != nil {
-			return fmt.Errorf("p2c_ewma: field %q: %w", key, err)
+			return nil, fmt.Errorf("p2c_ewma: %w", err)
 		}
 	}
-	if _, err := dec.Token(); err != nil { // the closing '}'
-		return fmt.Errorf("p2c_ewma: config is not valid JSON: %v", err)
-	}
-	return nil
-}
-
-// parseTolerance parses the tolerance factor; null leaves it as it is.
-func parseTolerance(val json.RawMessage, dst *float64) error {
-	if string(val) == "null" {
-		return nil
-	}
-	var f float64
-	if err := json.Unmarshal(val, &f); err != nil {
-		return fmt.Errorf("must be a number such as 2, got %s", jsonconf.Truncate(string(val)))
-	}
-	if !(f >= 1 && f <= maxTolerance) {
-		return fmt.Errorf("%v must be in [1, %d]", f, maxTolerance)
-	}
-	*dst = f
-	return nil
-}
-
-// parseDuration parses one duration value into dst; null leaves dst as it
-// is. The value must be in (0, maxDuration], or [0, maxDuration] if zeroOK.
-func parseDuration(val json.RawMessage, dst *time.Duration, zeroOK bool) error {
-	if string(val) == "null" {
-		return nil
-	}
-	var s string
-	if err := json.Unmarshal(val, &s); err != nil {
-		return fmt.Errorf("must be a duration string such as \"10s\" or \"250ms\", got %s", jsonconf.Truncate(string(val)))
-	}
-	d, err := time.ParseDuration(s)
-	if err != nil {
-		return fmt.Errorf("invalid duration %s: want a duration such as \"10s\" or \"250ms\"", jsonconf.Truncate(strconv.Quote(s)))
-	}
-	switch {
-	case d < 0 || (d == 0 && !zeroOK):
-		if zeroOK {
-			return fmt.Errorf("must not be negative, got %q", s)
-		}
-		return fmt.Errorf("must be positive, got %q", s)
-	case d > maxDuration:
-		return fmt.Errorf("must be at most %v, got %q", maxDuration, s)
-	}
-	*dst = d
-	return nil
+	return &Config{Decay: time.Duration(j.Decay), DefaultRTT: time.Duration(j.DefaultRTT), ErrorPenalty: time.Duration(j.ErrorPenalty),
+		ProbeInterval: time.Duration(j.ProbeInterval), Tolerance: j.Tolerance, SlowStart: ss}, nil
 }

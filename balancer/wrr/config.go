@@ -79,18 +79,15 @@ func (c Config) MarshalJSON() ([]byte, error) {
 // repeated fields, values of the wrong type and values out of range are
 // rejected with an error that names the field.
 func ParseConfig(js json.RawMessage) (*Config, error) {
-	fields, err := jsonconf.Fields(js, "config")
+	var j struct {
+		SlowStart *slowstart.JSON `json:"slowStart"`
+	}
+	if err := jsonconf.Decode(js, &j); err != nil {
+		return nil, fmt.Errorf("wrr: %w", err)
+	}
+	ss, err := j.SlowStart.Config("slowStart")
 	if err != nil {
 		return nil, fmt.Errorf("wrr: %w", err)
 	}
-	cfg := defaultConfig()
-	for _, f := range fields {
-		if f.Key != "slowStart" {
-			return nil, fmt.Errorf("wrr: unknown field %q (known fields: \"slowStart\")", f.Key)
-		}
-		if cfg.SlowStart, err = slowstart.Parse(f.Value, f.Key); err != nil {
-			return nil, fmt.Errorf("wrr: %w", err)
-		}
-	}
-	return cfg, nil
+	return &Config{SlowStart: ss}, nil
 }

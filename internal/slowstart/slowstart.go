@@ -40,12 +40,9 @@
 package slowstart
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"math"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/grpclb/grpclb/internal/jsonconf"
@@ -136,91 +133,43 @@ func (c Config) MarshalJSON() ([]byte, error) {
 	}{c.Window.String(), c.Aggression, c.MinWeightPercent})
 }
 
-// fields are the JSON fields, in the order errors list them.
-var fields = []string{"window", "aggression", "minWeightPercent"}
-
-// Parse parses the JSON value of a policy's slow-start field, which the
-// policy calls name ("slowStart"), for example
+// JSON is the JSON form of Config, the type of a policy's slowStart field
+// for jsonconf.Decode:
 //
 //	{"window": "10s", "aggression": 1.0, "minWeightPercent": 10}
 //
 // The window is a string in Go's time.ParseDuration form ("250ms",
 // "1m30s"), which covers protobuf's JSON form of google.protobuf.Duration
 // ("10s", "0.5s"); aggression and minWeightPercent are JSON numbers.
-// Missing fields and null values take the defaults, and null or an empty
-// value is Default(). Unknown or repeated fields, values of the wrong type
-// and values out of range are rejected with an error that names the field
-// (`field "slowStart.window": must not be negative, got "-1s"`). val must
-// be valid JSON, as a policy's parser has read it.
-func Parse(val json.RawMessage, name string) (Config, error) {
-	out := Default()
-	tok, err := json.NewDecoder(bytes.NewReader(val)).Token()
-	if err == nil && tok != nil && tok != json.Delim('{') {
-		return out, fmt.Errorf("field %q: must be an object such as {\"window\": \"10s\"}, got %s", name, jsonconf.DescribeToken(tok))
-	}
-	members, err := jsonconf.Fields(val, "")
-	if err != nil {
-		return out, fmt.Errorf("field %q: %v", name, err) // a field given twice
-	}
-	for _, m := range members {
-		switch m.Key {
-		case "window":
-			err = parseWindow(m.Value, &out.Window)
-		case "aggression":
-			err = parseNumber(m.Value, &out.Aggression, MaxAggression)
-		case "minWeightPercent":
-			err = parseNumber(m.Value, &out.MinWeightPercent, 100)
-		default:
-			known := make([]string, len(fields))
-			for i, f := range fields {
-				known[i] = strconv.Quote(f)
-			}
-			return out, fmt.Errorf("unknown field %q (known fields of %s: %s)", name+"."+m.Key, name, strings.Join(known, ", "))
-		}
-		if err != nil {
-			return out, fmt.Errorf("field %q: %v", name+"."+m.Key, err)
-		}
-	}
-	return out, nil
+// Missing fields and null values take the defaults.
+type JSON struct {
+	Window           jsonconf.Duration `json:"window"`
+	Aggression       float64           `json:"aggression"`
+	MinWeightPercent float64           `json:"minWeightPercent"`
 }
 
-// parseWindow parses a window into dst; null leaves dst as it is. It must
-// be in [0, MaxWindow].
-func parseWindow(val json.RawMessage, dst *time.Duration) error {
-	if string(val) == "null" {
-		return nil
-	}
-	var s string
-	if err := json.Unmarshal(val, &s); err != nil {
-		return fmt.Errorf("must be a duration string such as \"10s\" or \"250ms\", got %s", jsonconf.Truncate(string(val)))
-	}
-	d, err := time.ParseDuration(s)
-	if err != nil {
-		return fmt.Errorf("invalid duration %s: want a duration such as \"10s\" or \"250ms\"", jsonconf.Truncate(strconv.Quote(s)))
-	}
-	switch {
-	case d < 0:
-		return fmt.Errorf("must not be negative, got %q", s)
-	case d > MaxWindow:
-		return fmt.Errorf("must be at most %v, got %q", MaxWindow, s)
-	}
-	*dst = d
-	return nil
+// SetDefaults gives the fields a config may omit their defaults.
+func (j *JSON) SetDefaults() {
+	j.Aggression, j.MinWeightPercent = DefaultAggression, DefaultMinWeightPercent
 }
 
-// parseNumber parses a JSON number in (0, limit] into dst; null leaves dst
-// as it is.
-func parseNumber(val json.RawMessage, dst *float64, limit float64) error {
-	if string(val) == "null" {
-		return nil
+// Config checks j, the value of the field at path ("slowStart"), and
+// returns the Config; nil (the field left out) is Default(). Errors name
+// the field: `field "slowStart.window": must not be negative, got "-1s"`.
+func (j *JSON) Config(path string) (Config, error) {
+	if j == nil {
+		return Default(), nil
 	}
-	var f float64
-	if err := json.Unmarshal(val, &f); err != nil {
-		return fmt.Errorf("must be a number in (0, %v], got %s", limit, jsonconf.Truncate(string(val)))
+	if err := jsonconf.DurationIn(path+".window", j.Window, true, MaxWindow); err != nil {
+		return Config{}, err
 	}
-	if !(f > 0 && f <= limit) {
-		return fmt.Errorf("must be in (0, %v], got %v", limit, f)
+	for _, f := range []struct {
+		name     string
+		v, limit float64
+	}{{"aggression", j.Aggression, MaxAggression}, {"minWeightPercent", j.MinWeightPercent, 100}} {
+		if !(f.v > 0 && f.v <= f.limit) {
+			return Config{}, &jsonconf.FieldError{Path: path + "." + f.name, Err: fmt.Errorf("must be in (0, %v], got %v", f.limit, f.v)}
+		}
 	}
-	*dst = f
-	return nil
+	return Config{Window: time.Duration(j.Window), Aggression: j.Aggression, MinWeightPercent: j.MinWeightPercent}, nil
 }

@@ -11,6 +11,8 @@ import (
 	"google.golang.org/grpc/balancer/endpointsharding"
 	"google.golang.org/grpc/connectivity"
 	"google.golang.org/grpc/resolver"
+
+	"github.com/grpclb/grpclb/internal/jsonconf"
 )
 
 const sec = time.Second
@@ -65,6 +67,21 @@ func TestEnabled(t *testing.T) {
 	}
 }
 
+// parse decodes js as the slowStart field of a policy's config, as p2c_ewma
+// and wrr do.
+func parse(js string) (Config, error) {
+	if strings.TrimSpace(js) == "" {
+		js = "null"
+	}
+	var cfg struct {
+		SlowStart *JSON `json:"slowStart"`
+	}
+	if err := jsonconf.Decode([]byte(`{"slowStart":`+js+`}`), &cfg); err != nil {
+		return Config{}, err
+	}
+	return cfg.SlowStart.Config("slowStart")
+}
+
 func TestParse(t *testing.T) {
 	def := Default()
 	with := func(f func(*Config)) Config {
@@ -97,7 +114,7 @@ func TestParse(t *testing.T) {
 		{`{"window": null, "aggression": null, "minWeightPercent": null}`, def},
 		{"{\n\t\"window\": \"5s\"\n}", with(func(c *Config) { c.Window = 5 * sec })},
 	} {
-		got, err := Parse(json.RawMessage(tc.js), "slowStart")
+		got, err := parse(tc.js)
 		if err != nil || got != tc.want {
 			t.Errorf("Parse(%q) = %+v, %v; want %+v", tc.js, got, err, tc.want)
 		}
@@ -108,30 +125,30 @@ func TestParseErrors(t *testing.T) {
 	for _, tc := range []struct {
 		js, want string // want: the whole error
 	}{
-		{`"10s"`, `field "slowStart": must be an object such as {"window": "10s"}, got a string`},
-		{`10`, `field "slowStart": must be an object such as {"window": "10s"}, got a number`},
-		{`[]`, `field "slowStart": must be an object such as {"window": "10s"}, got an array`},
-		{`true`, `field "slowStart": must be an object such as {"window": "10s"}, got a boolean`},
-		{`{"windw": "1s"}`, `unknown field "slowStart.windw" (known fields of slowStart: "window", "aggression", "minWeightPercent")`},
-		{`{"Window": "1s"}`, `unknown field "slowStart.Window" (known fields of slowStart: "window", "aggression", "minWeightPercent")`},
+		{`"10s"`, `field "slowStart": must be a JSON object, got a string`},
+		{`10`, `field "slowStart": must be a JSON object, got a number`},
+		{`[]`, `field "slowStart": must be a JSON object, got an array`},
+		{`true`, `field "slowStart": must be a JSON object, got a boolean`},
+		{`{"windw": "1s"}`, `field "slowStart": unknown field "windw" (known fields: "window", "aggression", "minWeightPercent")`},
+		{`{"Window": "1s"}`, `field "slowStart": unknown field "Window" (known fields: "window", "aggression", "minWeightPercent")`},
 		{`{"window": "1s", "window": "2s"}`, `field "slowStart": field "window" given twice`},
-		{`{"window": 10}`, `field "slowStart.window": must be a duration string such as "10s" or "250ms", got 10`},
-		{`{"window": {"seconds": 10}}`, `field "slowStart.window": must be a duration string such as "10s" or "250ms", got {"seconds": 10}`},
+		{`{"window": 10}`, `field "slowStart.window": 10 is not a duration string such as "10s" or "250ms"`},
+		{`{"window": {"seconds": 10}}`, `field "slowStart.window": {"seconds": 10} is not a duration string such as "10s" or "250ms"`},
 		{`{"window": ""}`, `field "slowStart.window": invalid duration "": want a duration such as "10s" or "250ms"`},
 		{`{"window": "10"}`, `field "slowStart.window": invalid duration "10": want a duration such as "10s" or "250ms"`},
 		{`{"window": "-1s"}`, `field "slowStart.window": must not be negative, got "-1s"`},
-		{`{"window": "61m"}`, `field "slowStart.window": must be at most 1h0m0s, got "61m"`},
+		{`{"window": "61m"}`, `field "slowStart.window": must be at most 1h0m0s, got "1h1m0s"`},
 		{`{"window": "315576000000s"}`, `field "slowStart.window": invalid duration "315576000000s": want a duration such as "10s" or "250ms"`},
 		{`{"aggression": 0}`, `field "slowStart.aggression": must be in (0, 10], got 0`},
 		{`{"aggression": -1}`, `field "slowStart.aggression": must be in (0, 10], got -1`},
 		{`{"aggression": 11}`, `field "slowStart.aggression": must be in (0, 10], got 11`},
-		{`{"aggression": 1e400}`, `field "slowStart.aggression": must be a number in (0, 10], got 1e400`},
-		{`{"aggression": "1.0"}`, `field "slowStart.aggression": must be a number in (0, 10], got "1.0"`},
+		{`{"aggression": 1e400}`, `field "slowStart.aggression": 1e400 is not a number`},
+		{`{"aggression": "1.0"}`, `field "slowStart.aggression": "1.0" is not a number`},
 		{`{"minWeightPercent": 0}`, `field "slowStart.minWeightPercent": must be in (0, 100], got 0`},
 		{`{"minWeightPercent": 150}`, `field "slowStart.minWeightPercent": must be in (0, 100], got 150`},
-		{`{"minWeightPercent": "10%"}`, `field "slowStart.minWeightPercent": must be a number in (0, 100], got "10%"`},
+		{`{"minWeightPercent": "10%"}`, `field "slowStart.minWeightPercent": "10%" is not a number`},
 	} {
-		_, err := Parse(json.RawMessage(tc.js), "slowStart")
+		_, err := parse(tc.js)
 		if err == nil || err.Error() != tc.want {
 			t.Errorf("Parse(%q): error %v, want %s", tc.js, err, tc.want)
 		}
@@ -152,7 +169,7 @@ func TestMarshalJSON(t *testing.T) {
 		if err != nil || string(js) != tc.want {
 			t.Errorf("json.Marshal(%+v) = %s, %v; want %s", tc.c, js, err, tc.want)
 		}
-		back, err := Parse(js, "slowStart")
+		back, err := parse(string(js))
 		if err != nil || back != tc.c.withDefaults() {
 			t.Errorf("Parse(%s) = %+v, %v; want %+v", js, back, err, tc.c.withDefaults())
 		}
@@ -175,9 +192,9 @@ func FuzzParse(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, s string) {
 		if strings.TrimSpace(s) != "" && !json.Valid([]byte(s)) {
-			return // a policy's parser hands Parse only what it has read
+			return // a policy's parser hands the field only what it has read
 		}
-		c, err := Parse(json.RawMessage(s), "slowStart")
+		c, err := parse(s)
 		if err != nil {
 			if !strings.Contains(err.Error(), `"slowStart`) {
 				t.Errorf("Parse(%q): error %q does not name the field", s, err)
@@ -197,7 +214,7 @@ func FuzzParse(f *testing.F) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if back, err := Parse(js, "slowStart"); err != nil || back != c {
+		if back, err := parse(string(js)); err != nil || back != c {
 			t.Errorf("Parse(%s) = %+v, %v; want %+v", js, back, err, c)
 		}
 	})
