@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/resolver"
 	"google.golang.org/grpc/serviceconfig"
 
@@ -196,4 +198,28 @@ func FirstCallOn(tb testing.TB, c echopb.EchoClient, name string, start time.Tim
 func Percentile(sorted []time.Duration, q float64) time.Duration {
 	i := int(float64(len(sorted))*q+0.999999) - 1
 	return sorted[max(0, min(i, len(sorted)-1))]
+}
+
+// RoundRobinClient is an echo client of target balanced by round_robin,
+// with the dial options opts (its resolvers, at least), closed at the end
+// of the test.
+func RoundRobinClient(tb testing.TB, target string, opts ...grpc.DialOption) echopb.EchoClient {
+	tb.Helper()
+	opts = append(opts, grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithDefaultServiceConfig(`{"loadBalancingConfig":[{"round_robin":{}}]}`))
+	cc, err := grpc.NewClient(target, opts...)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { cc.Close() })
+	return echopb.NewEchoClient(cc)
+}
+
+// Addrs are the backends' addresses.
+func Addrs(bs ...*testbed.Backend) []string {
+	out := make([]string, len(bs))
+	for i, b := range bs {
+		out[i] = b.Addr
+	}
+	return out
 }

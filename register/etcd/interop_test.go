@@ -11,13 +11,11 @@ import (
 	"go.etcd.io/etcd/client/v3/naming/endpoints"
 	etcdnaming "go.etcd.io/etcd/client/v3/naming/resolver"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/resolver"
 
 	"github.com/grpclb/grpclb/internal/itest/etcdtest"
 	"github.com/grpclb/grpclb/internal/resolvertest"
 	"github.com/grpclb/grpclb/internal/testbed"
-	"github.com/grpclb/grpclb/internal/testbed/echopb"
 	etcdresolver "github.com/grpclb/grpclb/resolver/etcd"
 )
 
@@ -46,8 +44,8 @@ func TestInteropSideBySide(t *testing.T) {
 	// grpclb's resolver, its logs kept to be printed if the test fails.
 	target := fmt.Sprintf("etcd://%s/%s", e.Endpoint(), prefix)
 	builder := func() resolver.Builder { return etcdresolver.NewBuilder(etcdresolver.Options{Logger: logs.Logger()}) }
-	stock := dial(t, "etcd:///"+prefix, grpc.WithResolvers(stockBuilder))
-	ours := dial(t, target, grpc.WithResolvers(builder()))
+	stock := resolvertest.RoundRobinClient(t, "etcd:///"+prefix, grpc.WithResolvers(stockBuilder))
+	ours := resolvertest.RoundRobinClient(t, target, grpc.WithResolvers(builder()))
 	cc := &resolvertest.RecordingCC{}
 	r := resolvertest.Build(t, builder(), target, cc)
 	defer r.Close()
@@ -95,7 +93,7 @@ func TestInteropSideBySide(t *testing.T) {
 		s.change(t)
 		resolvertest.WaitForSet(t, ours, resolvertest.Names(s.want...), 10*time.Second)
 		resolvertest.WaitForSet(t, stock, resolvertest.Names(s.want...), 10*time.Second)
-		st := cc.WaitForState(t, resolvertest.HasAddrs(addrs(s.want...)...))
+		st := cc.WaitForState(t, resolvertest.HasAddrs(resolvertest.Addrs(s.want...)...))
 		// The metadata written by either side reaches balancers.
 		for _, ep := range st.Endpoints {
 			md := metadataOf(t, ep)
@@ -112,26 +110,6 @@ func TestInteropSideBySide(t *testing.T) {
 		}
 		t.Logf("%s: both resolvers route to %v", s.name, resolvertest.Names(s.want...))
 	}
-}
-
-// dial is a round_robin client of target, through the resolvers in opts.
-func dial(t *testing.T, target string, opts ...grpc.DialOption) echopb.EchoClient {
-	t.Helper()
-	opts = append(opts, grpc.WithTransportCredentials(insecure.NewCredentials()), grpc.WithDefaultServiceConfig(roundRobin))
-	cc, err := grpc.NewClient(target, opts...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cc.Close() })
-	return echopb.NewEchoClient(cc)
-}
-
-func addrs(bs ...*testbed.Backend) []string {
-	out := make([]string, len(bs))
-	for i, b := range bs {
-		out[i] = b.Addr
-	}
-	return out
 }
 
 // metadataOf decodes the metadata of an endpoint grpclb's resolver

@@ -22,7 +22,7 @@ func TestRegisterAndDeregisterSeenByClient(t *testing.T) {
 	for i, b := range bs {
 		regs[i] = w.register(t, b, nil)
 	}
-	c := newClient(t, w.target, grpc.WithResolvers(w.builder()))
+	c := resolvertest.RoundRobinClient(t, w.target, grpc.WithResolvers(w.builder()))
 	resolvertest.WaitForSet(t, c, resolvertest.Names(bs...), 10*time.Second)
 
 	if err := regs[1].Deregister(context.Background()); err != nil {
@@ -42,7 +42,7 @@ func TestNotServingRemovesABackend(t *testing.T) {
 	for _, b := range bs {
 		w.register(t, b, nil)
 	}
-	c := newClient(t, w.target, grpc.WithResolvers(w.builder()))
+	c := resolvertest.RoundRobinClient(t, w.target, grpc.WithResolvers(w.builder()))
 	resolvertest.WaitForSet(t, c, resolvertest.Names(bs...), 10*time.Second)
 
 	bs[2].SetServing(false)
@@ -52,7 +52,7 @@ func TestNotServingRemovesABackend(t *testing.T) {
 
 	// passing=false follows every registered instance, whatever its checks.
 	bs[0].SetServing(false)
-	all := newClient(t, w.target+"?passing=false", grpc.WithResolvers(w.builder()))
+	all := resolvertest.RoundRobinClient(t, w.target+"?passing=false", grpc.WithResolvers(w.builder()))
 	resolvertest.WaitForSet(t, c, resolvertest.Names(bs[1], bs[2]), 10*time.Second)
 	resolvertest.WaitForSet(t, all, resolvertest.Names(bs...), 10*time.Second)
 }
@@ -64,11 +64,11 @@ func TestSeveralTagsMustAllMatch(t *testing.T) {
 	w.register(t, bs[1], []string{"grpc", "v2"})
 	w.register(t, bs[2], []string{"v2"})
 	w.register(t, bs[3], []string{"v2", "canary", "grpc"})
-	both := newClient(t, w.target+"?tag=grpc&tag=v2", grpc.WithResolvers(w.builder()))
+	both := resolvertest.RoundRobinClient(t, w.target+"?tag=grpc&tag=v2", grpc.WithResolvers(w.builder()))
 	resolvertest.WaitForSet(t, both, resolvertest.Names(bs[1], bs[3]), 10*time.Second)
-	one := newClient(t, w.target+"?tag=v2", grpc.WithResolvers(w.builder()))
+	one := resolvertest.RoundRobinClient(t, w.target+"?tag=v2", grpc.WithResolvers(w.builder()))
 	resolvertest.WaitForSet(t, one, resolvertest.Names(bs[1], bs[2], bs[3]), 10*time.Second)
-	three := newClient(t, w.target+"?tag=v2&tag=canary&tag=grpc", grpc.WithResolvers(w.builder()))
+	three := resolvertest.RoundRobinClient(t, w.target+"?tag=v2&tag=canary&tag=grpc", grpc.WithResolvers(w.builder()))
 	resolvertest.WaitForSet(t, three, resolvertest.Names(bs[3]), 10*time.Second)
 }
 
@@ -131,7 +131,7 @@ func TestBadEntriesAreSkipped(t *testing.T) {
 	})
 
 	// A real client (logging elsewhere) works end to end.
-	c := newClient(t, w.target, grpc.WithResolvers(NewBuilder(Options{Config: &api.Config{Scheme: "http"}, Logger: quiet})))
+	c := resolvertest.RoundRobinClient(t, w.target, grpc.WithResolvers(NewBuilder(Options{Config: &api.Config{Scheme: "http"}, Logger: quiet})))
 	resolvertest.WaitForSet(t, c, resolvertest.Names(bs[0], bs[1]), 10*time.Second)
 
 	// A change elsewhere republishes; the bad entries are not logged again.

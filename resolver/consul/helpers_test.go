@@ -17,14 +17,11 @@ import (
 
 	"github.com/hashicorp/consul/api"
 	"go.uber.org/goleak"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/resolver"
 
 	"github.com/grpclb/grpclb/internal/itest/consultest"
 	"github.com/grpclb/grpclb/internal/resolvertest"
 	"github.com/grpclb/grpclb/internal/testbed"
-	"github.com/grpclb/grpclb/internal/testbed/echopb"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -131,17 +128,6 @@ func (w *world) builder() resolver.Builder {
 		Logger:     w.logs.Logger(),
 		MaxBackoff: 500 * time.Millisecond,
 	})
-}
-
-func newClient(t *testing.T, target string, opts ...grpc.DialOption) echopb.EchoClient {
-	t.Helper()
-	opts = append(opts, grpc.WithTransportCredentials(insecure.NewCredentials()), grpc.WithDefaultServiceConfig(roundRobin))
-	cc, err := grpc.NewClient(target, opts...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cc.Close() })
-	return echopb.NewEchoClient(cc)
 }
 
 func portOf(t *testing.T, addr string) int {

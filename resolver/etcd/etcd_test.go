@@ -23,7 +23,7 @@ import (
 func TestRegisterAndDeregisterSeenByClient(t *testing.T) {
 	w := newWorld(t, 4)
 	bs := w.fleet.Backends()
-	c := newClient(t, w.target(""), grpc.WithResolvers(w.builder()))
+	c := resolvertest.RoundRobinClient(t, w.target(""), grpc.WithResolvers(w.builder()))
 	cc := &resolvertest.RecordingCC{}
 	r := resolvertest.Build(t, w.builder(), w.target(""), cc)
 	defer r.Close()
@@ -53,7 +53,7 @@ func TestRegisterAndDeregisterSeenByClient(t *testing.T) {
 			t.Fatal(err)
 		}
 		resolvertest.WaitForSet(t, c, resolvertest.Names(s.want...), 10*time.Second)
-		cc.WaitForState(t, resolvertest.HasAddrs(addrs(s.want...)...))
+		cc.WaitForState(t, resolvertest.HasAddrs(resolvertest.Addrs(s.want...)...))
 		t.Logf("%s: calls reach %v", s.name, resolvertest.Names(s.want...))
 	}
 	// Every published state was a full set: never a delta, never empty.
@@ -130,7 +130,7 @@ func TestEtcdDownUnderLoad(t *testing.T) {
 	w := newWorld(t, 3)
 	bs := w.fleet.Backends()
 	w.add(t, w.fleet.Addrs()...)
-	c := newClient(t, w.target("max_backoff=500ms"), grpc.WithResolvers(w.builder()))
+	c := resolvertest.RoundRobinClient(t, w.target("max_backoff=500ms"), grpc.WithResolvers(w.builder()))
 	resolvertest.WaitForSet(t, c, resolvertest.Names(bs...), 10*time.Second)
 	// A second resolver, watched directly: it must neither publish nor
 	// report an error while etcd is down.
@@ -163,7 +163,7 @@ func TestEtcdDownUnderLoad(t *testing.T) {
 	// After the restart, changes are seen again.
 	w.del(t, bs[0].Addr)
 	resolvertest.WaitForSet(t, c, resolvertest.Names(bs[1:]...), 15*time.Second)
-	cc.WaitForState(t, resolvertest.HasAddrs(addrs(bs[1:]...)...))
+	cc.WaitForState(t, resolvertest.HasAddrs(resolvertest.Addrs(bs[1:]...)...))
 	t.Logf("%d calls during the outage, none failed; change after restart seen", ok)
 }
 
@@ -173,7 +173,7 @@ func TestCompactionWhileDisconnected(t *testing.T) {
 	proxy := etcdtest.StartProxy(t, w.etcd.Endpoint())
 	target := fmt.Sprintf("etcd://%s/%s?max_backoff=200ms", proxy.Endpoint(), w.prefix)
 	w.add(t, bs[0].Addr, bs[1].Addr)
-	c := newClient(t, target, grpc.WithResolvers(w.builder()))
+	c := resolvertest.RoundRobinClient(t, target, grpc.WithResolvers(w.builder()))
 	resolvertest.WaitForSet(t, c, resolvertest.Names(bs[:2]...), 10*time.Second)
 	cc := &resolvertest.RecordingCC{}
 	r := resolvertest.Build(t, w.builder(), target, cc)
@@ -281,7 +281,7 @@ func TestEmptyPrefix(t *testing.T) {
 	t.Run("kept by default", func(t *testing.T) {
 		w := newWorld(t, 2)
 		w.add(t, w.fleet.Addrs()...)
-		c := newClient(t, w.target(""), grpc.WithResolvers(w.builder()))
+		c := resolvertest.RoundRobinClient(t, w.target(""), grpc.WithResolvers(w.builder()))
 		resolvertest.WaitForSet(t, c, resolvertest.Names(w.fleet.Backends()...), 10*time.Second)
 		cc := &resolvertest.RecordingCC{}
 		r := resolvertest.Build(t, w.builder(), w.target(""), cc)
@@ -363,7 +363,7 @@ func TestEndpointsFromTheEnvironment(t *testing.T) {
 	w := newWorld(t, 1)
 	t.Setenv(EnvEndpoints, "http://"+w.etcd.Endpoint())
 	w.add(t, w.fleet.Addrs()...)
-	c := newClient(t, "etcd:///"+w.prefix)
+	c := resolvertest.RoundRobinClient(t, "etcd:///"+w.prefix)
 	resolvertest.WaitForSet(t, c, resolvertest.Names(w.fleet.Backends()...), 10*time.Second)
 }
 

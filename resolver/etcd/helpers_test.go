@@ -11,14 +11,11 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/client/v3/naming/endpoints"
 	"go.uber.org/goleak"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/resolver"
 
 	"github.com/grpclb/grpclb/internal/itest/etcdtest"
 	"github.com/grpclb/grpclb/internal/resolvertest"
 	"github.com/grpclb/grpclb/internal/testbed"
-	"github.com/grpclb/grpclb/internal/testbed/echopb"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -140,25 +137,6 @@ func (w *world) target(query string) string {
 // builder is a builder whose logs go to the world's recorder.
 func (w *world) builder() resolver.Builder {
 	return NewBuilder(Options{Logger: w.logs.Logger()})
-}
-
-func newClient(t *testing.T, target string, opts ...grpc.DialOption) echopb.EchoClient {
-	t.Helper()
-	opts = append(opts, grpc.WithTransportCredentials(insecure.NewCredentials()), grpc.WithDefaultServiceConfig(roundRobin))
-	cc, err := grpc.NewClient(target, opts...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cc.Close() })
-	return echopb.NewEchoClient(cc)
-}
-
-func addrs(bs ...*testbed.Backend) []string {
-	out := make([]string, len(bs))
-	for i, b := range bs {
-		out[i] = b.Addr
-	}
-	return out
 }
 
 // metadataOf decodes an endpoint's metadata into a map.
