@@ -86,19 +86,8 @@ func (d *decoder) invalid(err error, path string) error {
 // object decodes the object (or null) that comes next into the struct v;
 // it reports whether it was null.
 func (d *decoder) object(v reflect.Value, path string) (null bool, err error) {
-	tok, err := d.dec.Token()
-	if err != nil {
-		return false, d.invalid(err, path)
-	}
-	switch tok {
-	case nil:
-		return true, nil
-	case json.Delim('{'):
-	default:
-		if path == "" {
-			return false, fmt.Errorf("config must be a JSON object, got %s", DescribeToken(tok))
-		}
-		return false, &FieldError{path, fmt.Errorf("must be a JSON object, got %s", DescribeToken(tok))}
+	if null, err := d.open('{', path); null || err != nil {
+		return null, err
 	}
 	known := jsonFields(v.Type())
 	seen := make(map[string]bool)
@@ -271,6 +260,28 @@ func DurationIn(path string, d Duration, zeroOK bool, max time.Duration) error {
 	return nil
 }
 
+// open reads the opening delim ('{' or '[') of the value at path, or null.
+func (d *decoder) open(delim json.Delim, path string) (null bool, err error) {
+	tok, err := d.dec.Token()
+	if err != nil {
+		return false, d.invalid(err, path)
+	}
+	switch tok {
+	case nil:
+		return true, nil
+	case delim:
+		return false, nil
+	}
+	want := "a list"
+	if delim == '{' {
+		want = "a JSON object"
+	}
+	if path == "" {
+		return false, fmt.Errorf("config must be %s, got %s", want, DescribeToken(tok))
+	}
+	return false, &FieldError{path, fmt.Errorf("must be %s, got %s", want, DescribeToken(tok))}
+}
+
 // structish reports a struct, or a pointer to one, that Decode reads
 // field by field (it has no UnmarshalJSON of its own).
 func structish(t reflect.Type) bool {
@@ -283,16 +294,8 @@ func structish(t reflect.Type) bool {
 // mapOf decodes an object of structs keyed by name: each value's path is
 // path.key.
 func (d *decoder) mapOf(fv reflect.Value, path string) error {
-	tok, err := d.dec.Token()
-	if err != nil {
-		return d.invalid(err, path)
-	}
-	switch tok {
-	case nil:
-		return nil
-	case json.Delim('{'):
-	default:
-		return &FieldError{path, fmt.Errorf("must be a JSON object, got %s", DescribeToken(tok))}
+	if null, err := d.open('{', path); null || err != nil {
+		return err
 	}
 	if fv.IsNil() {
 		fv.Set(reflect.MakeMap(fv.Type()))
@@ -322,16 +325,8 @@ func (d *decoder) mapOf(fv reflect.Value, path string) error {
 
 // listOf decodes a list of structs: each item's path is path[i].
 func (d *decoder) listOf(fv reflect.Value, path string) error {
-	tok, err := d.dec.Token()
-	if err != nil {
-		return d.invalid(err, path)
-	}
-	switch tok {
-	case nil:
-		return nil
-	case json.Delim('['):
-	default:
-		return &FieldError{path, fmt.Errorf("must be a list, got %s", DescribeToken(tok))}
+	if null, err := d.open('[', path); null || err != nil {
+		return err
 	}
 	list := reflect.MakeSlice(fv.Type(), 0, 0)
 	for i := 0; d.dec.More(); i++ {
