@@ -3,6 +3,7 @@ package outlier
 import (
 	"encoding/json"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -77,6 +78,17 @@ func TestParseConfig(t *testing.T) {
 	}
 }
 
+// Status codes may be numbers, as in grpc-go's service configs.
+func TestParseConfigCodeNumbers(t *testing.T) {
+	cfg, err := ParseConfig(json.RawMessage(`{"failureStatusCodes":[14, "DEADLINE_EXCEEDED"]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []codes.Code{codes.DeadlineExceeded, codes.Unavailable}; !slices.Equal(cfg.FailureCodes, want) {
+		t.Errorf("FailureCodes %v, want %v", cfg.FailureCodes, want)
+	}
+}
+
 func TestParseConfigErrors(t *testing.T) {
 	bad := []struct {
 		name, js string
@@ -114,7 +126,7 @@ func TestParseConfigErrors(t *testing.T) {
 		{"codes not list", `{"failureStatusCodes":"UNAVAILABLE"}`, []string{`"failureStatusCodes"`, "list"}},
 		{"codes empty", `{"failureStatusCodes":[]}`, []string{`"failureStatusCodes"`, "empty"}},
 		{"codes unknown", `{"failureStatusCodes":["UNAVAILABLE","Unavailable"]}`, []string{`"failureStatusCodes"`, `"Unavailable"`}},
-		{"codes number", `{"failureStatusCodes":[14]}`, []string{`"failureStatusCodes"`}},
+		{"codes number out of range", `{"failureStatusCodes":[17]}`, []string{`"failureStatusCodes"`, "unknown status code 17"}},
 		{"codes OK", `{"failureStatusCodes":["OK"]}`, []string{`"failureStatusCodes"`, `"OK"`}},
 		{"codes cancelled", `{"failureStatusCodes":["CANCELLED"]}`, []string{`"failureStatusCodes"`, `"CANCELLED"`, "caller"}},
 		{"codes twice", `{"failureStatusCodes":["INTERNAL","INTERNAL"]}`, []string{`"failureStatusCodes"`, `"INTERNAL"`, "twice"}},
