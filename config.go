@@ -12,7 +12,6 @@ import (
 	"google.golang.org/grpc/codes"
 
 	"github.com/grpclb/grpclb/hedge"
-
 	"github.com/grpclb/grpclb/internal/jsonconf"
 )
 

@@ -18,7 +18,6 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/grpclb/grpclb/endpoint"
-
 	"github.com/grpclb/grpclb/internal/resolvererr"
 )
 

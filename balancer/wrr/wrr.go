@@ -15,7 +15,6 @@ import (
 	"google.golang.org/grpc/serviceconfig"
 
 	"github.com/grpclb/grpclb/endpoint"
-
 	"github.com/grpclb/grpclb/internal/resolvererr"
 	"github.com/grpclb/grpclb/internal/slowstart"
 )
