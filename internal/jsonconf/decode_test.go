@@ -38,6 +38,7 @@ func TestDecode(t *testing.T) {
 		{"null is the defaults", `null`, func(s sample) bool { return s.Count == 7 }, ""},
 		{"fields", `{"count":3,"factor":2,"name":"x","on":true,"tags":["a","b"]}`,
 			func(s sample) bool { return s.Count == 3 && s.Factor == 2 && s.Name == "x" && s.On && len(s.Tags) == 2 }, ""},
+		{"unexported fields are not fields", `{"unexposed":1}`, nil, `unknown field "unexposed"`},
 		{"null field keeps the default", `{"count":null}`, func(s sample) bool { return s.Count == 7 }, ""},
 		{"nested struct keeps its defaults", `{"ramp":{"window":"10s"}}`,
 			func(s sample) bool { return time.Duration(s.Ramp.Window) == 10*time.Second && s.Ramp.Aggression == 1 }, ""},
@@ -82,7 +83,7 @@ func TestDecode(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if !tt.check(s) {
+			if !tt.check(s) || s.unexposed != 0 || s.Ignored != 0 {
 				t.Errorf("decoded %+v", s)
 			}
 		})

@@ -189,12 +189,11 @@ func release(ctx context.Context, o options) (*result, error) {
 		args = append(args, "-n") // resolve, download and check every module; compile nothing
 	}
 	args = append(args, corePath+"/cmd/grpclb@latest")
-	out, err := run(ctx, tmp, append(env, "GOBIN="+gobin), "go", args...)
-	if err != nil {
+	if _, err := run(ctx, tmp, append(env, "GOBIN="+gobin), "go", args...); err != nil {
 		return nil, fmt.Errorf("go %s from the release's proxy: %w", strings.Join(args, " "), err)
 	}
 	if o.install {
-		out, err = run(ctx, tmp, nil, filepath.Join(gobin, "grpclb"), "version")
+		out, err := run(ctx, tmp, nil, filepath.Join(gobin, "grpclb"), "version")
 		if err != nil {
 			return nil, err
 		}
