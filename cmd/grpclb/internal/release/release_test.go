@@ -72,7 +72,9 @@ func TestReleaseResolvesWithGoInstall(t *testing.T) {
 	defer cancel()
 	tmp := t.TempDir()
 	clone := filepath.Join(tmp, "repo")
-	gitIn(t, "", "clone", "-q", root, clone)
+	// Without the repository's tags: a real v0.1.0 tag must not collide
+	// with the one this test makes.
+	gitIn(t, "", "clone", "-q", "--no-tags", root, clone)
 	for _, kv := range [][2]string{{"GIT_AUTHOR_NAME", "release test"}, {"GIT_AUTHOR_EMAIL", "release@test.invalid"}, {"GIT_COMMITTER_NAME", "release test"}, {"GIT_COMMITTER_EMAIL", "release@test.invalid"}} {
 		t.Setenv(kv[0], kv[1])
 	}
