@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"google.golang.org/grpc/resolver"
+
+	"github.com/grpclb/grpclb/internal/wait"
 )
 
 // LogRecorder keeps every log record a resolver writes, to check what it
@@ -87,17 +89,10 @@ func (h *recordHandler) WithAttrs(as []slog.Attr) slog.Handler {
 
 func (h *recordHandler) WithGroup(string) slog.Handler { return h }
 
-// Eventually polls cond every 5ms until it holds, or fails the test after
-// within.
+// Eventually is wait.For, for the resolver tests that use it.
 func Eventually(tb testing.TB, within time.Duration, what string, cond func() bool) {
 	tb.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			tb.Fatalf("within %v: %s", within, what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	wait.For(tb, within, what, cond)
 }
 
 // StateAddrs lists the first address of each of a state's endpoints.
