@@ -4,15 +4,15 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"net/http"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/hashicorp/consul/api"
 	"google.golang.org/grpc/resolver"
+
+	"github.com/grpclb/grpclb/internal/resolvercore"
 )
 
 // Scheme is the target scheme this package registers:
@@ -47,18 +47,16 @@ func (b *builder) Build(t resolver.Target, cc resolver.ClientConn, _ resolver.Bu
 	if err != nil {
 		return nil, fmt.Errorf("consul: target %q: %w", t.URL.String(), err)
 	}
+	log := pt.opts.Logger.With("resolver", Scheme, "target", t.URL.String())
 	r := &consulResolver{
-		target: pt,
-		cc:     cc,
-		health: client.Health(),
-		tr:     tr,
-		log:    pt.opts.Logger.With("resolver", Scheme, "target", t.URL.String()),
-		warned: make(map[string]string),
+		target:   pt,
+		health:   client.Health(),
+		tr:       tr,
+		log:      log,
+		pub:      resolvercore.NewPublisher(cc, resolvercore.Config{Name: "consul", Source: "query", PublishEmpty: pt.opts.PublishEmpty, Logger: log}),
+		problems: resolvercore.NewProblems(log),
 	}
-	var ctx context.Context
-	ctx, r.cancel = context.WithCancel(context.Background())
-	r.wg.Add(1)
-	go r.run(ctx)
+	r.loop = resolvercore.Go(r.run)
 	return r, nil
 }
 
@@ -100,19 +98,15 @@ func newAPIClient(t target) (*api.Client, *http.Transport, error) {
 // every change.
 type consulResolver struct {
 	target target
-	cc     resolver.ClientConn
 	health *api.Health
 	tr     *http.Transport // nil when Config.HttpClient is the caller's
 	log    *slog.Logger
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
+	loop   *resolvercore.Loop
 
 	// Owned by the run goroutine.
-	index      uint64            // the index of the last answer: the next query waits for a change after it
-	warned     map[string]string // entry name → fingerprint of an entry already logged as skipped
-	published  []string          // fingerprints of the last set published successfully; nil: none
-	haveGood   bool              // a non-empty set was published
-	emptyNoted bool              // the empty answer was already logged or reported
+	pub      *resolvercore.Publisher
+	problems *resolvercore.Problems // bad and duplicate entries, logged once each
+	index    uint64                 // the index of the last answer: the next query waits for a change after it
 }
 
 // ResolveNow does nothing: the resolver learns of every change through its
@@ -122,17 +116,14 @@ func (*consulResolver) ResolveNow(resolver.ResolveNowOptions) {}
 // Close stops the resolver, waits for its goroutine to end and closes its
 // idle connections.
 func (r *consulResolver) Close() {
-	r.cancel()
-	r.wg.Wait()
+	r.loop.Stop()
 	if r.tr != nil {
 		r.tr.CloseIdleConnections()
 	}
 }
 
 func (r *consulResolver) run(ctx context.Context) {
-	defer r.wg.Done()
-	o := r.target.opts
-	bo := retryBackoff{max: o.MaxBackoff}
+	bo := resolvercore.Backoff{Min: minBackoff, Max: r.target.opts.MaxBackoff}
 	for {
 		waitIndex := r.index
 		start := time.Now()
@@ -144,13 +135,16 @@ func (r *consulResolver) run(ctx context.Context) {
 			// The agent may come back restarted, with an index from
 			// another history: read the current state first.
 			r.index = 0
-			r.fail(err)
-			if !sleep(ctx, bo.next()) {
+			r.pub.Fail(fmt.Errorf("consul: %w", err))
+			if !resolvercore.Sleep(ctx, bo.Next()) {
 				return
 			}
 			continue
 		}
-		bo.reset()
+		bo.Reset()
+		if r.pub.Recovered() {
+			r.log.Info("consul: the agent answers again")
+		}
 		switch {
 		case meta.LastIndex < waitIndex:
 			// Consul's rule: an index that went backwards (an agent or a
@@ -167,7 +161,7 @@ func (r *consulResolver) run(ctx context.Context) {
 		r.publish(entries)
 		if waitIndex != 0 && meta.LastIndex == waitIndex && time.Since(start) < 10*time.Millisecond {
 			// An unchanged index answered at once: do not spin.
-			if !sleep(ctx, minBackoff) {
+			if !resolvercore.Sleep(ctx, minBackoff) {
 				return
 			}
 		}
@@ -205,73 +199,34 @@ func (r *consulResolver) publish(entries []*api.ServiceEntry) {
 	// wins does not depend on Consul's order.
 	slices.SortFunc(entries, func(a, b *api.ServiceEntry) int { return strings.Compare(entryName(a), entryName(b)) })
 	byAddr := make(map[string]string)
-	seen := make(map[string]bool)
 	var insts []*Instance
 	for _, e := range entries {
 		name := entryName(e)
-		seen[name] = true
 		inst, err := instanceFromEntry(e)
 		if err != nil {
-			r.warnOnce(name, fmt.Sprint(err), "consul: skipping a bad entry", "entry", name, "err", err)
+			r.problems.Note(name+"\x00"+err.Error(), "consul: skipping a bad entry", "entry", name, "err", err)
 			continue
 		}
 		if first, dup := byAddr[inst.Addr]; dup {
-			r.warnOnce(name, "dup "+inst.Addr+" "+first, "consul: skipping a duplicate instance", "entry", name, "addr", inst.Addr, "duplicate_of", first)
+			r.problems.Note(name+"\x00dup "+inst.Addr+" "+first, "consul: skipping a duplicate instance", "entry", name, "addr", inst.Addr, "duplicate_of", first)
 			continue
 		}
-		delete(r.warned, name)
 		byAddr[inst.Addr] = name
 		insts = append(insts, inst)
 	}
-	for name := range r.warned {
-		if !seen[name] {
-			delete(r.warned, name)
-		}
+	r.problems.Done()
+	if len(insts) == 0 {
+		r.pub.Empty(fmt.Errorf("consul: no %s instance of service %q%s", r.passingWord(), r.target.service, r.tagWords()))
+		return
 	}
 	slices.SortFunc(insts, func(a, b *Instance) int { return strings.Compare(a.Addr, b.Addr) })
-
-	if len(insts) == 0 && !r.target.opts.PublishEmpty {
-		if r.emptyNoted {
-			return
-		}
-		r.emptyNoted = true
-		if r.haveGood {
-			r.log.Warn("consul: no matching instance; keeping the last good set", "service", r.target.service, "endpoints", len(r.published))
-			return
-		}
-		r.log.Warn("consul: no matching instance yet", "service", r.target.service)
-		r.cc.ReportError(fmt.Errorf("consul: no %s instance of service %q%s", r.passingWord(), r.target.service, r.tagWords()))
-		return
-	}
-	r.emptyNoted = false
-
+	eps := make([]resolver.Endpoint, 0, len(insts))
 	fp := make([]string, 0, len(insts))
 	for _, in := range insts {
+		eps = append(eps, in.endpoint())
 		fp = append(fp, in.fingerprint())
 	}
-	if r.published != nil && slices.Equal(fp, r.published) {
-		return // nothing changed; do not churn the balancer
-	}
-	state := resolver.State{
-		Endpoints: make([]resolver.Endpoint, 0, len(insts)),
-		Addresses: make([]resolver.Address, 0, len(insts)),
-	}
-	for _, in := range insts {
-		ep := in.endpoint()
-		state.Endpoints = append(state.Endpoints, ep)
-		state.Addresses = append(state.Addresses, ep.Addresses...)
-	}
-	if err := r.cc.UpdateState(state); err != nil {
-		// The balancer rejected the state (for example an empty set):
-		// forget what was published so the next change is sent.
-		r.log.Warn("consul: the balancer rejected the endpoint set", "err", err, "endpoints", len(insts))
-		r.published = nil
-		r.haveGood = r.haveGood && len(insts) > 0
-		return
-	}
-	r.log.Info("consul: endpoint set changed", "endpoints", len(insts), "was", len(r.published), "index", r.index)
-	r.published = fp
-	r.haveGood = len(insts) > 0
+	r.pub.Publish(eps, fp, "index", r.index)
 }
 
 func (r *consulResolver) passingWord() string {
@@ -286,51 +241,4 @@ func (r *consulResolver) tagWords() string {
 		return ""
 	}
 	return fmt.Sprintf(" with tags %q", r.target.tags)
-}
-
-func (r *consulResolver) warnOnce(name, why string, msg string, args ...any) {
-	if w, ok := r.warned[name]; ok && w == why {
-		return
-	}
-	r.warned[name] = why
-	r.log.Warn(msg, args...)
-}
-
-// fail handles a failed query: keep the last good set, or tell the channel
-// while there is none.
-func (r *consulResolver) fail(err error) {
-	if r.haveGood {
-		r.log.Warn("consul: query failed; keeping the last good set", "err", err, "endpoints", len(r.published))
-		return
-	}
-	r.log.Warn("consul: query failed and no endpoints are known yet", "err", err)
-	r.cc.ReportError(fmt.Errorf("consul: %w", err))
-}
-
-// retryBackoff doubles from minBackoff up to max, with ±20% jitter.
-type retryBackoff struct {
-	cur, max time.Duration
-}
-
-func (b *retryBackoff) next() time.Duration {
-	if b.cur == 0 {
-		b.cur = minBackoff
-	} else {
-		b.cur = min(2*b.cur, b.max)
-	}
-	return time.Duration(float64(b.cur) * (0.8 + 0.4*rand.Float64()))
-}
-
-func (b *retryBackoff) reset() { b.cur = 0 }
-
-// sleep waits for d, or reports false when ctx ends first.
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
 }

@@ -5,18 +5,17 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"net"
 	"net/netip"
 	"slices"
 	"strconv"
-	"sync"
 	"time"
 
 	"google.golang.org/grpc/attributes"
 	"google.golang.org/grpc/resolver"
 
 	grpclbendpoint "github.com/grpclb/grpclb/endpoint"
+	"github.com/grpclb/grpclb/internal/resolvercore"
 )
 
 // Scheme is the target scheme this package registers: dnspoll:///name:port.
@@ -45,18 +44,27 @@ func (b *builder) Build(t resolver.Target, cc resolver.ClientConn, _ resolver.Bu
 	if err != nil {
 		return nil, fmt.Errorf("dnspoll: target %q: %w", t.URL.String(), err)
 	}
+	lookup := &net.Resolver{PreferGo: true, Dial: dialTo(pt.dnsServer)}
+	return start(pt, cc, lookup, pt.opts.Logger.With("resolver", Scheme, "target", t.URL.String())), nil
+}
+
+// lookuper is the part of *net.Resolver the poller uses.
+type lookuper interface {
+	LookupNetIP(ctx context.Context, network, host string) ([]netip.Addr, error)
+	LookupSRV(ctx context.Context, service, proto, name string) (string, []*net.SRV, error)
+}
+
+// start starts polling t with lookup.
+func start(t target, cc resolver.ClientConn, lookup lookuper, log *slog.Logger) *dnsPoller {
 	r := &dnsPoller{
-		target: pt,
-		cc:     cc,
+		target: t,
 		rn:     make(chan struct{}, 1),
-		log:    pt.opts.Logger.With("resolver", Scheme, "target", t.URL.String()),
+		log:    log,
+		pub:    resolvercore.NewPublisher(cc, resolvercore.Config{Name: "dnspoll", Source: "lookup", PublishEmpty: t.opts.PublishEmpty, Logger: log}),
+		lookup: lookup,
 	}
-	r.lookup = &net.Resolver{PreferGo: true, Dial: dialTo(pt.dnsServer)}
-	var ctx context.Context
-	ctx, r.cancel = context.WithCancel(context.Background())
-	r.wg.Add(1)
-	go r.watch(ctx)
-	return r, nil
+	r.loop = resolvercore.Go(r.watch)
+	return r
 }
 
 // dialTo dials server, or the system's name server (from resolv.conf) when
@@ -81,16 +89,13 @@ func dialTo(server string) func(context.Context, string, string) (net.Conn, erro
 // on a timer or on ResolveNow and publishes changes.
 type dnsPoller struct {
 	target target
-	cc     resolver.ClientConn
-	lookup *net.Resolver
+	lookup lookuper
 	log    *slog.Logger
 	rn     chan struct{}
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
+	loop   *resolvercore.Loop
 
 	// Owned by the watch goroutine.
-	published []string // sorted keys (address, SRV data) of the last set published successfully
-	haveGood  bool     // a non-empty set was published
+	pub *resolvercore.Publisher
 }
 
 // ResolveNow asks for a lookup as soon as the floor (MinInterval since the
@@ -103,13 +108,9 @@ func (r *dnsPoller) ResolveNow(resolver.ResolveNowOptions) {
 }
 
 // Close stops the resolver and waits for its goroutine to end.
-func (r *dnsPoller) Close() {
-	r.cancel()
-	r.wg.Wait()
-}
+func (r *dnsPoller) Close() { r.loop.Stop() }
 
 func (r *dnsPoller) watch(ctx context.Context) {
-	defer r.wg.Done()
 	o := r.target.opts
 	failures := 0
 	for {
@@ -119,7 +120,7 @@ func (r *dnsPoller) watch(ctx context.Context) {
 		} else {
 			failures++
 		}
-		wait := r.nextWait(failures)
+		wait := nextWait(o, r.pub.HaveGood(), failures)
 		timer := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
@@ -130,14 +131,8 @@ func (r *dnsPoller) watch(ctx context.Context) {
 			timer.Stop()
 			// Never look up more often than the floor, however often
 			// ResolveNow is called.
-			if floor := time.Until(last.Add(o.MinInterval)); floor > 0 {
-				t := time.NewTimer(floor)
-				select {
-				case <-ctx.Done():
-					t.Stop()
-					return
-				case <-t.C:
-				}
+			if floor := time.Until(last.Add(o.MinInterval)); floor > 0 && !resolvercore.Sleep(ctx, floor) {
+				return
 			}
 		}
 	}
@@ -145,17 +140,12 @@ func (r *dnsPoller) watch(ctx context.Context) {
 
 // nextWait is the jittered interval, or, while no good set has been
 // published, an exponential backoff from MinInterval up to Interval.
-func (r *dnsPoller) nextWait(failures int) time.Duration {
-	o := r.target.opts
+func nextWait(o Options, haveGood bool, failures int) time.Duration {
 	base := o.Interval
-	if failures > 0 && !r.haveGood {
+	if failures > 0 && !haveGood {
 		base = min(o.Interval, o.MinInterval<<min(failures-1, 16))
 	}
-	d := base
-	if o.Jitter > 0 {
-		d = time.Duration(float64(base) * (1 - o.Jitter + 2*o.Jitter*rand.Float64()))
-	}
-	return max(d, o.MinInterval)
+	return max(resolvercore.Jitter(base, o.Jitter), o.MinInterval)
 }
 
 // resolveOnce looks the target up and publishes the result when it should.
@@ -171,31 +161,30 @@ func (r *dnsPoller) resolveOnce(ctx context.Context) bool {
 		err = errEmpty
 	}
 	if err != nil {
-		return r.handleFailure(err)
+		err = fmt.Errorf("dnspoll: resolving %q via %s: %w", r.target.host, r.serverName(), err)
+		if isEmpty(err) {
+			r.pub.Empty(err)
+			return r.target.opts.PublishEmpty
+		}
+		r.pub.Fail(err)
+		return false
 	}
-	r.publish(eps)
+	if r.pub.Recovered() {
+		r.log.Info("dnspoll: the name resolves again", "server", r.serverName())
+	}
+	keys := make([]string, 0, len(eps))
+	for _, ep := range eps {
+		key := ep.Addresses[0].Addr
+		if srv, ok := SRVInfoFromEndpoint(ep); ok {
+			key += fmt.Sprintf(" priority=%d weight=%d", srv.Priority, srv.Weight)
+		}
+		keys = append(keys, key)
+	}
+	r.pub.Publish(eps, keys)
 	return true
 }
 
 var errEmpty = errors.New("no addresses")
-
-func (r *dnsPoller) handleFailure(err error) bool {
-	empty := isEmpty(err)
-	if empty && r.target.opts.PublishEmpty {
-		r.log.Warn("dnspoll: name has no addresses; publishing an empty set", "err", err)
-		r.publish(nil)
-		return true
-	}
-	if r.haveGood {
-		// Keep serving the last good set: a DNS fault must not take
-		// backends away.
-		r.log.Warn("dnspoll: lookup failed; keeping the last good set", "server", r.serverName(), "err", err, "endpoints", len(r.published))
-		return false
-	}
-	r.log.Warn("dnspoll: lookup failed and no endpoints are known yet", "server", r.serverName(), "err", err)
-	r.cc.ReportError(fmt.Errorf("dnspoll: resolving %q via %s: %w", r.target.host, r.serverName(), err))
-	return false
-}
 
 // serverName names the DNS server asked, for errors: the Go resolver's own
 // errors name the resolv.conf server even when another one is dialled.
@@ -211,36 +200,6 @@ func (r *dnsPoller) serverName() string {
 func isEmpty(err error) bool {
 	var dnsErr *net.DNSError
 	return errors.Is(err, errEmpty) || (errors.As(err, &dnsErr) && dnsErr.IsNotFound)
-}
-
-func (r *dnsPoller) publish(eps []resolver.Endpoint) {
-	keys := make([]string, 0, len(eps))
-	for _, ep := range eps {
-		key := ep.Addresses[0].Addr
-		if srv, ok := SRVInfoFromEndpoint(ep); ok {
-			key += fmt.Sprintf(" priority=%d weight=%d", srv.Priority, srv.Weight)
-		}
-		keys = append(keys, key)
-	}
-	slices.Sort(keys)
-	if r.published != nil && slices.Equal(keys, r.published) {
-		return // nothing changed; do not churn the balancer
-	}
-	state := resolver.State{Endpoints: eps, Addresses: make([]resolver.Address, 0, len(eps))}
-	for _, ep := range eps {
-		state.Addresses = append(state.Addresses, ep.Addresses...)
-	}
-	if err := r.cc.UpdateState(state); err != nil {
-		// The balancer rejected the state (for example an empty set):
-		// forget what was published so the next lookup tries again.
-		r.log.Warn("dnspoll: the balancer rejected the endpoint set", "err", err, "endpoints", len(eps))
-		r.published = nil
-		r.haveGood = r.haveGood && len(eps) > 0
-		return
-	}
-	r.log.Info("dnspoll: endpoint set changed", "endpoints", len(eps), "was", len(r.published))
-	r.published = keys
-	r.haveGood = len(eps) > 0
 }
 
 // resolve does the lookups and returns one endpoint per address, sorted.

@@ -118,9 +118,8 @@ func TestNextWaitStaysWithinJitterAndFloor(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			r := &dnsPoller{target: target{opts: o}, haveGood: tt.haveGood}
 			for range 1000 {
-				if d := r.nextWait(tt.failures); d < tt.lo || d > tt.hi {
+				if d := nextWait(o, tt.haveGood, tt.failures); d < tt.lo || d > tt.hi {
 					t.Fatalf("wait %v outside [%v, %v]", d, tt.lo, tt.hi)
 				}
 			}

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
-	"math/rand/v2"
 	"net"
 	"net/url"
 	"os"
@@ -22,6 +21,8 @@ import (
 	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/connectivity"
 	"google.golang.org/grpc/resolver"
+
+	"github.com/grpclb/grpclb/internal/resolvercore"
 )
 
 // Scheme is the target scheme this package registers:
@@ -52,17 +53,15 @@ func (b *builder) Build(t resolver.Target, cc resolver.ClientConn, _ resolver.Bu
 	if err != nil {
 		return nil, fmt.Errorf("etcd: target %q: %w", t.URL.String(), err)
 	}
+	log := pt.opts.Logger.With("resolver", Scheme, "target", t.URL.String())
 	r := &etcdResolver{
-		target: pt,
-		cc:     cc,
-		log:    pt.opts.Logger.With("resolver", Scheme, "target", t.URL.String()),
-		kvs:    make(map[string]kvEntry),
-		warned: make(map[string]int64),
+		target:   pt,
+		log:      log,
+		kvs:      make(map[string]kvEntry),
+		pub:      resolvercore.NewPublisher(cc, resolvercore.Config{Name: "etcd", Source: "etcd", PublishEmpty: pt.opts.PublishEmpty, Logger: log}),
+		problems: resolvercore.NewProblems(log),
 	}
-	var ctx context.Context
-	ctx, r.cancel = context.WithCancel(context.Background())
-	r.wg.Add(1)
-	go r.run(ctx)
+	r.loop = resolvercore.Go(r.run)
 	return r, nil
 }
 
@@ -70,23 +69,21 @@ func (b *builder) Build(t resolver.Target, cc resolver.ClientConn, _ resolver.Bu
 // prefix, watches it and publishes the full set on every change.
 type etcdResolver struct {
 	target target
-	cc     resolver.ClientConn
 	log    *slog.Logger
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
+	loop   *resolvercore.Loop
 
 	// Owned by the run goroutine.
-	kvs        map[string]kvEntry // every valid value under the prefix, by key
-	warned     map[string]int64   // key → mod revision of a value already logged as skipped
-	rev        int64              // the revision of the last event seen: watches resume after it
-	storeRev   int64              // the highest store revision etcd has reported
-	published  []string           // fingerprint of the last set published successfully; nil: none
-	haveGood   bool               // a non-empty set was published
-	emptyNoted bool               // the empty prefix was already logged or reported
+	pub      *resolvercore.Publisher
+	problems *resolvercore.Problems // bad values and duplicates, logged once each
+	kvs      map[string]kvEntry     // every value under the prefix, by key
+	rev      int64                  // the revision of the last event seen: watches resume after it
+	storeRev int64                  // the highest store revision etcd has reported
 }
 
+// kvEntry is one key's value: an instance, or why the value is not one.
 type kvEntry struct {
 	inst   *Instance
+	err    error
 	modRev int64
 }
 
@@ -96,15 +93,11 @@ func (*etcdResolver) ResolveNow(resolver.ResolveNowOptions) {}
 
 // Close stops the resolver, closes its etcd client (unless it was
 // Options.Client) and waits for its goroutine to end.
-func (r *etcdResolver) Close() {
-	r.cancel()
-	r.wg.Wait()
-}
+func (r *etcdResolver) Close() { r.loop.Stop() }
 
 func (r *etcdResolver) run(ctx context.Context) {
-	defer r.wg.Done()
 	o := r.target.opts
-	bo := retryBackoff{max: o.MaxBackoff}
+	bo := resolvercore.Backoff{Min: minBackoff, Max: o.MaxBackoff}
 	cli := o.Client
 	if r.target.endpoints != nil {
 		for {
@@ -117,13 +110,13 @@ func (r *etcdResolver) run(ctx context.Context) {
 				return
 			}
 			r.fail(fmt.Errorf("making a client: %w", err))
-			if !sleep(ctx, bo.next()) {
+			if !resolvercore.Sleep(ctx, bo.Next()) {
 				return
 			}
 		}
 		defer cli.Close()
 	}
-	bo.reset()
+	bo.Reset()
 	needRead := true
 	for {
 		if cli.Ctx().Err() != nil {
@@ -138,22 +131,25 @@ func (r *etcdResolver) run(ctx context.Context) {
 					return
 				}
 				r.fail(err)
-				if !sleep(ctx, bo.next()) {
+				if !resolvercore.Sleep(ctx, bo.Next()) {
 					return
 				}
 				continue
 			}
 			needRead = false
-			bo.reset()
+			bo.Reset()
+			if r.pub.Recovered() {
+				r.log.Info("etcd: etcd answers again")
+			}
 		}
 		end, progressed, err := r.watch(ctx, cli)
 		if ctx.Err() != nil {
 			return
 		}
 		if progressed {
-			bo.reset()
+			bo.Reset()
 		}
-		wait := bo.next()
+		wait := bo.Next()
 		switch end {
 		case watchCompacted:
 			// Events after r.rev are gone: read the prefix again.
@@ -171,7 +167,7 @@ func (r *etcdResolver) run(ctx context.Context) {
 		default:
 			r.log.Warn("etcd: watch ended; resuming", "after_revision", r.rev, "in", wait.Round(time.Millisecond), "err", err)
 		}
-		if !sleep(ctx, wait) {
+		if !resolvercore.Sleep(ctx, wait) {
 			return
 		}
 	}
@@ -214,12 +210,7 @@ func (r *etcdResolver) read(ctx context.Context, cli *clientv3.Client) error {
 		return fmt.Errorf("reading %q: %w", r.target.keyPrefix(), err)
 	}
 	r.kvs = make(map[string]kvEntry, len(resp.Kvs))
-	warned := r.warned
-	r.warned = make(map[string]int64)
 	for _, kv := range resp.Kvs {
-		if rev, ok := warned[string(kv.Key)]; ok && rev == kv.ModRevision {
-			r.warned[string(kv.Key)] = rev // already logged
-		}
 		r.put(kv)
 	}
 	r.rev = resp.Header.Revision
@@ -351,7 +342,6 @@ func (r *etcdResolver) watch(ctx context.Context, cli *clientv3.Client) (end wat
 					r.put(ev.Kv)
 				case mvccpb.DELETE:
 					delete(r.kvs, string(ev.Kv.Key))
-					delete(r.warned, string(ev.Kv.Key))
 				}
 				r.rev = max(r.rev, ev.Kv.ModRevision)
 			}
@@ -387,29 +377,16 @@ func (r *etcdResolver) currentRevision(ctx context.Context, cli *clientv3.Client
 	return resp.Header.Revision, true
 }
 
-// put stores one key's value, or drops the key and logs why (once per
-// version of the value) when the value is bad.
+// put stores one key's value, or why it is not an instance.
 func (r *etcdResolver) put(kv *mvccpb.KeyValue) {
 	key := string(kv.Key)
 	inst, err := decodeValue(key, kv.Value)
-	if err != nil {
-		delete(r.kvs, key)
-		r.warnOnce(key, kv.ModRevision, "etcd: skipping a bad value", "key", key, "err", err)
-		return
-	}
-	delete(r.warned, key)
-	r.kvs[key] = kvEntry{inst: inst, modRev: kv.ModRevision}
+	r.kvs[key] = kvEntry{inst: inst, err: err, modRev: kv.ModRevision}
 }
 
-func (r *etcdResolver) warnOnce(key string, modRev int64, msg string, args ...any) {
-	if rev, ok := r.warned[key]; ok && rev == modRev {
-		return
-	}
-	r.warned[key] = modRev
-	r.log.Warn(msg, args...)
-}
-
-// publish sends the full set to the channel when it changed.
+// publish sends the full set to the channel when it changed. Bad values
+// and duplicates are skipped with a log line (once per version of the
+// value).
 func (r *etcdResolver) publish() {
 	// Keys in order, so which of two keys for one address wins does not
 	// depend on map order: the first key.
@@ -417,69 +394,37 @@ func (r *etcdResolver) publish() {
 	var insts []*Instance
 	for _, key := range slices.Sorted(maps.Keys(r.kvs)) {
 		e := r.kvs[key]
+		version := fmt.Sprintf("%s@%d", key, e.modRev)
+		if e.err != nil {
+			r.problems.Note(version, "etcd: skipping a bad value", "key", key, "err", e.err)
+			continue
+		}
 		if first, dup := byAddr[e.inst.Addr]; dup {
-			r.warnOnce(key, e.modRev, "etcd: skipping a duplicate instance", "key", key, "addr", e.inst.Addr, "duplicate_of", first)
+			r.problems.Note(version, "etcd: skipping a duplicate instance", "key", key, "addr", e.inst.Addr, "duplicate_of", first)
 			continue
 		}
 		byAddr[e.inst.Addr] = key
 		insts = append(insts, e.inst)
 	}
-	slices.SortFunc(insts, func(a, b *Instance) int { return strings.Compare(a.Addr, b.Addr) })
-
-	o := r.target.opts
-	if len(insts) == 0 && !o.PublishEmpty {
-		if r.emptyNoted {
-			return
-		}
-		r.emptyNoted = true
-		if r.haveGood {
-			r.log.Warn("etcd: no valid instance under the prefix; keeping the last good set", "prefix", r.target.keyPrefix(), "endpoints", len(r.published))
-			return
-		}
-		r.log.Warn("etcd: no valid instance under the prefix yet", "prefix", r.target.keyPrefix())
-		r.cc.ReportError(fmt.Errorf("etcd: no instance registered under %q", r.target.keyPrefix()))
+	r.problems.Done()
+	if len(insts) == 0 {
+		r.pub.Empty(fmt.Errorf("etcd: no instance registered under %q", r.target.keyPrefix()))
 		return
 	}
-	r.emptyNoted = false
-
+	slices.SortFunc(insts, func(a, b *Instance) int { return strings.Compare(a.Addr, b.Addr) })
+	eps := make([]resolver.Endpoint, 0, len(insts))
 	fp := make([]string, 0, len(insts))
 	for _, in := range insts {
+		eps = append(eps, in.endpoint())
 		fp = append(fp, in.Addr+"\x00"+in.Key+"\x00"+string(in.Metadata))
 	}
-	if r.published != nil && slices.Equal(fp, r.published) {
-		return // nothing changed; do not churn the balancer
-	}
-	state := resolver.State{
-		Endpoints: make([]resolver.Endpoint, 0, len(insts)),
-		Addresses: make([]resolver.Address, 0, len(insts)),
-	}
-	for _, in := range insts {
-		ep := in.endpoint()
-		state.Endpoints = append(state.Endpoints, ep)
-		state.Addresses = append(state.Addresses, ep.Addresses...)
-	}
-	if err := r.cc.UpdateState(state); err != nil {
-		// The balancer rejected the state (for example an empty set):
-		// forget what was published so the next change is sent.
-		r.log.Warn("etcd: the balancer rejected the endpoint set", "err", err, "endpoints", len(insts))
-		r.published = nil
-		r.haveGood = r.haveGood && len(insts) > 0
-		return
-	}
-	r.log.Info("etcd: endpoint set changed", "endpoints", len(insts), "was", len(r.published), "revision", r.rev)
-	r.published = fp
-	r.haveGood = len(insts) > 0
+	r.pub.Publish(eps, fp, "revision", r.rev)
 }
 
 // fail handles a failed read: keep the last good set, or tell the channel
 // while there is none.
 func (r *etcdResolver) fail(err error) {
-	if r.haveGood {
-		r.log.Warn("etcd: etcd failed; keeping the last good set", "err", err, "endpoints", len(r.published))
-		return
-	}
-	r.log.Warn("etcd: etcd failed and no endpoints are known yet", "err", err)
-	r.cc.ReportError(fmt.Errorf("etcd: %s via %s: %w", r.target.keyPrefix(), r.endpointNames(), err))
+	r.pub.Fail(fmt.Errorf("etcd: %s via %s: %w", r.target.keyPrefix(), r.endpointNames(), err))
 }
 
 func (r *etcdResolver) endpointNames() string {
@@ -487,32 +432,4 @@ func (r *etcdResolver) endpointNames() string {
 		return "the shared client"
 	}
 	return strings.Join(r.target.endpoints, ",")
-}
-
-// retryBackoff doubles from minBackoff up to max, with ±20% jitter.
-type retryBackoff struct {
-	cur, max time.Duration
-}
-
-func (b *retryBackoff) next() time.Duration {
-	if b.cur == 0 {
-		b.cur = minBackoff
-	} else {
-		b.cur = min(2*b.cur, b.max)
-	}
-	return time.Duration(float64(b.cur) * (0.8 + 0.4*rand.Float64()))
-}
-
-func (b *retryBackoff) reset() { b.cur = 0 }
-
-// sleep waits for d, or reports false when ctx ends first.
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
 }

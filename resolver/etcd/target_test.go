@@ -106,19 +106,6 @@ func TestDefaults(t *testing.T) {
 	}
 }
 
-func TestBackoffStaysWithinBounds(t *testing.T) {
-	b := retryBackoff{max: time.Second}
-	lo, hi := []time.Duration{80, 160, 320, 640, 800, 800}, []time.Duration{120, 240, 480, 960, 1200, 1200}
-	for round := range 3 {
-		for i := range lo {
-			if d := b.next(); d < lo[i]*time.Millisecond || d > hi[i]*time.Millisecond {
-				t.Fatalf("round %d, attempt %d: wait %v outside [%v, %v]ms", round, i, d, lo[i], hi[i])
-			}
-		}
-		b.reset()
-	}
-}
-
 func FuzzParseTarget(f *testing.F) {
 	for _, s := range []string{
 		"etcd://127.0.0.1:2379/svc", "etcd://a:1,b:2/service/echo?timeout=1s&empty=publish",
