@@ -17,6 +17,8 @@ import (
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/peer"
+
+	"github.com/grpclb/grpclb/internal/wait"
 )
 
 // These tests run real gRPC servers on loopback addresses and a real
@@ -278,7 +280,7 @@ func TestE2EFileWatch(t *testing.T) {
 	for _, step := range steps {
 		step.change()
 		if step.wantLog != "" {
-			waitFor(t, "step "+step.name+": a log of "+step.wantLog, func() bool {
+			wait.For(t, 10*time.Second, "step "+step.name+": a log of "+step.wantLog, func() bool {
 				return strings.Contains(logs.String(), step.wantLog)
 			})
 		} else {

@@ -14,6 +14,8 @@ import (
 
 	"go.uber.org/goleak"
 	"google.golang.org/grpc/resolver"
+
+	"github.com/grpclb/grpclb/internal/wait"
 )
 
 // These tests drive a resolver directly and record what it tells its
@@ -91,20 +93,6 @@ func (s *syncBuffer) String() string {
 func newLogger() (*slog.Logger, *syncBuffer) {
 	buf := &syncBuffer{}
 	return slog.New(slog.NewTextHandler(buf, &slog.HandlerOptions{Level: slog.LevelDebug})), buf
-}
-
-// waitFor polls cond until it is true, failing the test after a deadline.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	tick := time.NewTicker(5 * time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		<-tick.C
-	}
 }
 
 func writeFile(t *testing.T, path, content string) {
@@ -379,14 +367,14 @@ func TestFileBadRereadKeepsLastGood(t *testing.T) {
 			tt.breakIt(t, path)
 			r.ResolveNow(resolver.ResolveNowOptions{})
 			wantLog := strings.ReplaceAll(tt.wantLog, "%s", path)
-			waitFor(t, "a log of "+wantLog, func() bool {
+			wait.For(t, 10*time.Second, "a log of "+wantLog, func() bool {
 				return strings.Contains(logs.String(), wantLog)
 			})
 			states, errs := cc.snapshot()
 			if len(states) != 1 || len(errs) != 0 {
 				t.Fatalf("after a bad re-read: %d updates and %d errors, want only the first update; errors: %v", len(states), len(errs), errs)
 			}
-			if !strings.Contains(logs.String(), "keeping the last good backends") {
+			if !strings.Contains(logs.String(), "keeping the last good set") {
 				t.Errorf("log does not say the last good backends are kept:\n%s", logs)
 			}
 
@@ -396,7 +384,7 @@ func TestFileBadRereadKeepsLastGood(t *testing.T) {
 			}
 			writeFile(t, path, "10.0.0.3:1\n")
 			r.ResolveNow(resolver.ResolveNowOptions{})
-			waitFor(t, "the repaired file to be published", func() bool {
+			wait.For(t, 10*time.Second, "the repaired file to be published", func() bool {
 				states, _ := cc.snapshot()
 				return len(states) == 2
 			})
@@ -430,12 +418,12 @@ func TestFileRestoredSameContent(t *testing.T) {
 			t.Fatal(err)
 		}
 		r.ResolveNow(resolver.ResolveNowOptions{})
-		waitFor(t, fmt.Sprintf("round %d: a log of the missing file", round), func() bool {
+		wait.For(t, 10*time.Second, fmt.Sprintf("round %d: a log of the missing file", round), func() bool {
 			return strings.Count(logs.String(), "no such file or directory") == round+1
 		})
 		writeFile(t, path, content)
 		r.ResolveNow(resolver.ResolveNowOptions{})
-		waitFor(t, fmt.Sprintf("round %d: a log of the file being good again", round), func() bool {
+		wait.For(t, 10*time.Second, fmt.Sprintf("round %d: a log of the file being good again", round), func() bool {
 			return strings.Count(logs.String(), "backends file is good again") == round+1
 		})
 	}
@@ -486,7 +474,7 @@ func TestFileAllowEmpty(t *testing.T) {
 	for _, step := range steps {
 		step.change()
 		r.ResolveNow(resolver.ResolveNowOptions{})
-		waitFor(t, "step "+step.name, func() bool {
+		wait.For(t, 10*time.Second, "step "+step.name, func() bool {
 			states, errs := cc.snapshot()
 			return len(states) == len(step.wantStates) && len(errs) == len(step.wantErrs)
 		})
@@ -555,7 +543,7 @@ func TestFileChangeDetection(t *testing.T) {
 				t.Fatal(err)
 			}
 			tt.change(t, path, tt.after)
-			waitFor(t, "the change to be published", func() bool {
+			wait.For(t, 10*time.Second, "the change to be published", func() bool {
 				states, _ := cc.snapshot()
 				return len(states) >= 2
 			})
@@ -583,7 +571,7 @@ func TestFileSameBackendsNotRepublished(t *testing.T) {
 	}
 	writeFile(t, path, "# same backends\n10.0.0.1:01, 10.0.0.2:1,10.0.0.1:1\n")
 	r.ResolveNow(resolver.ResolveNowOptions{})
-	waitFor(t, "the re-read", func() bool {
+	wait.For(t, 10*time.Second, "the re-read", func() bool {
 		return strings.Contains(logs.String(), "backends file changed, the backends did not")
 	})
 	if states, _ := cc.snapshot(); len(states) != 1 {
@@ -611,7 +599,7 @@ func TestResolveNowDoesNotBlock(t *testing.T) {
 	wg.Wait()
 	writeFile(t, path, "10.0.0.2:1\n")
 	r.ResolveNow(resolver.ResolveNowOptions{})
-	waitFor(t, "the change to be published", func() bool {
+	wait.For(t, 10*time.Second, "the change to be published", func() bool {
 		states, _ := cc.snapshot()
 		return len(states) == 2
 	})

@@ -1,16 +1,18 @@
 package static
 
 import (
+	"context"
 	"crypto/sha256"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"slices"
-	"sync"
 	"time"
 
 	"google.golang.org/grpc/resolver"
+
+	"github.com/grpclb/grpclb/internal/resolvercore"
 )
 
 // Scheme is the URI scheme of this resolver's targets.
@@ -97,21 +99,19 @@ func (b *builder) Build(target resolver.Target, cc resolver.ClientConn, _ resolv
 		logger = slog.Default()
 	}
 
+	logger = logger.With("resolver", Scheme, "file", cfg.file)
 	r := &fileResolver{
 		path:       cfg.file,
 		interval:   interval,
 		allowEmpty: b.opts.AllowEmpty,
-		logger:     logger.With("resolver", Scheme, "file", cfg.file),
-		cc:         cc,
+		logger:     logger,
+		pub:        resolvercore.NewPublisher(cc, resolvercore.Config{Name: "static", Source: "reading the backends file", Logger: logger}),
 		rn:         make(chan struct{}, 1),
-		done:       make(chan struct{}),
 	}
 	// A file that is missing or bad now may be fixed later: report the
 	// error to the channel (its calls fail with it) and keep watching.
 	r.reread()
-
-	r.wg.Add(1)
-	go r.watch()
+	r.loop = resolvercore.Go(r.watch)
 	return r, nil
 }
 
@@ -129,21 +129,17 @@ type fileResolver struct {
 	interval   time.Duration
 	allowEmpty bool
 	logger     *slog.Logger
-	cc         resolver.ClientConn
+	loop       *resolvercore.Loop
 
 	// rn asks the watcher for an immediate re-read; it holds at most one
 	// request, so that concurrent ResolveNow calls coalesce.
-	rn        chan struct{}
-	done      chan struct{}
-	closeOnce sync.Once
-	wg        sync.WaitGroup
+	rn chan struct{}
 
 	// Owned by the watcher goroutine once it runs (by Build before).
-	addrs     []string // the last good list, as published
-	published bool     // addrs has been published once
+	pub       *resolvercore.Publisher
+	addrs     []string // the last list published
 	hash      [sha256.Size]byte
-	hashValid bool   // hash is that of the content last parsed
-	lastErr   string // the error last logged, "" when the file is good
+	hashValid bool // hash is that of the content last parsed
 }
 
 // ResolveNow asks for an immediate re-read of the file.
@@ -156,28 +152,22 @@ func (r *fileResolver) ResolveNow(resolver.ResolveNowOptions) {
 
 // Close stops watching the file. It returns when the watcher goroutine has
 // exited; the resolver calls the ClientConn no more after that.
-func (r *fileResolver) Close() {
-	r.closeOnce.Do(func() { close(r.done) })
-	r.wg.Wait()
-}
+func (r *fileResolver) Close() { r.loop.Stop() }
 
-func (r *fileResolver) watch() {
-	defer r.wg.Done()
+func (r *fileResolver) watch(ctx context.Context) {
 	ticker := time.NewTicker(r.interval)
 	defer ticker.Stop()
 	for {
 		select {
-		case <-r.done:
+		case <-ctx.Done():
 			return
 		case <-ticker.C:
 		case <-r.rn:
 		}
 		// select picks at random among ready cases; do not start a re-read
 		// once Close has been called.
-		select {
-		case <-r.done:
+		if ctx.Err() != nil {
 			return
-		default:
 		}
 		r.reread()
 	}
@@ -190,7 +180,7 @@ func (r *fileResolver) reread() {
 	if err != nil {
 		// Parse whatever content comes next, even the same as before.
 		r.hashValid = false
-		r.fail(err)
+		r.pub.Fail(err)
 		return
 	}
 	h := sha256.Sum256(content)
@@ -200,40 +190,20 @@ func (r *fileResolver) reread() {
 	r.hash, r.hashValid = h, true
 	addrs, err := r.parse(content)
 	if err != nil {
-		r.fail(err)
+		r.pub.Fail(err)
 		return
 	}
-	if r.lastErr != "" {
+	if r.pub.Recovered() {
 		r.logger.Info("static: backends file is good again")
-		r.lastErr = ""
-	}
-	if r.published && slices.Equal(addrs, r.addrs) {
-		r.logger.Debug("static: backends file changed, the backends did not")
-		return
 	}
 	added, removed := diff(r.addrs, addrs)
-	r.addrs, r.published = addrs, true
-	r.logger.Info("static: backends changed", "addresses", len(addrs), "added", added, "removed", removed)
-	if err := r.cc.UpdateState(newState(addrs)); err != nil {
-		r.logger.Debug("static: the channel rejected the backends", "error", err)
+	st := newState(addrs)
+	switch {
+	case r.pub.Publish(st.Endpoints, addrs, "added", added, "removed", removed):
+		r.addrs = addrs
+	case slices.Equal(addrs, r.addrs):
+		r.logger.Debug("static: backends file changed, the backends did not")
 	}
-}
-
-// fail logs a bad re-read, once per distinct error.
-func (r *fileResolver) fail(err error) {
-	msg := err.Error()
-	if msg == r.lastErr {
-		return
-	}
-	r.lastErr = msg
-	if len(r.addrs) > 0 {
-		r.logger.Warn("static: bad backends file; keeping the last good backends", "error", err, "addresses", len(r.addrs))
-		return
-	}
-	// No good list yet (or, with AllowEmpty, an empty one): calls fail
-	// anyway; let them fail with the reason.
-	r.logger.Warn("static: bad backends file; there are no backends to keep", "error", err)
-	r.cc.ReportError(err)
 }
 
 // parse parses the file's content, treating an empty list as an error unless
