@@ -6,8 +6,11 @@ package targetopt
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"net/netip"
+	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -90,4 +93,89 @@ func PublishEmpty(v string) (bool, error) {
 		return true, nil
 	}
 	return false, fmt.Errorf("option empty=%q is not keep or publish", v)
+}
+
+// Option is one query option a target may carry: its name and how to
+// apply its value.
+type Option struct {
+	Name string
+	Set  func(v string) error
+	// Repeat lets the option be given more than once (Set is called for
+	// each value, in order); otherwise a second value is an error.
+	Repeat bool
+}
+
+// Query applies the options in raw (a URL's raw query). An option not in
+// opts, one given twice (unless Repeat), or a bad value is an error that
+// names it; an unknown one is listed with the known names.
+func Query(raw string, opts ...Option) error {
+	q, err := url.ParseQuery(raw)
+	if err != nil {
+		return fmt.Errorf("query %q: %w", raw, err)
+	}
+	for _, key := range slices.Sorted(maps.Keys(q)) {
+		vals := q[key]
+		i := slices.IndexFunc(opts, func(o Option) bool { return o.Name == key })
+		if i < 0 {
+			names := make([]string, len(opts))
+			for j, o := range opts {
+				names[j] = o.Name
+			}
+			return fmt.Errorf("unknown option %q (known: %s)", key, strings.Join(names, ", "))
+		}
+		if len(vals) != 1 && !opts[i].Repeat {
+			return fmt.Errorf("option %q given %d times", key, len(vals))
+		}
+		for _, v := range vals {
+			if err := opts[i].Set(v); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// DurationOption sets *p from a positive duration such as 5s.
+func DurationOption(name string, p *time.Duration) Option {
+	return Option{Name: name, Set: func(v string) (err error) {
+		*p, err = Duration(name, v)
+		return err
+	}}
+}
+
+// BoolOption sets *p from true or false.
+func BoolOption(name string, p *bool) Option {
+	return Option{Name: name, Set: func(v string) (err error) {
+		*p, err = Bool(name, v)
+		return err
+	}}
+}
+
+// EmptyOption is the empty= option resolvers share: *publish is set by
+// "publish" and cleared by "keep".
+func EmptyOption(publish *bool) Option {
+	return Option{Name: "empty", Set: func(v string) (err error) {
+		*publish, err = PublishEmpty(v)
+		return err
+	}}
+}
+
+// ChoiceOption sets *p to the value named by one of words.
+func ChoiceOption[T any](name string, p *T, words []string, values []T) Option {
+	return Option{Name: name, Set: func(v string) error {
+		i := slices.Index(words, v)
+		if i < 0 {
+			return fmt.Errorf("option %s=%q is not %s", name, v, orList(words))
+		}
+		*p = values[i]
+		return nil
+	}}
+}
+
+// orList writes "a", "a or b", "a, b or c".
+func orList(words []string) string {
+	if len(words) < 2 {
+		return strings.Join(words, "")
+	}
+	return strings.Join(words[:len(words)-1], ", ") + " or " + words[len(words)-1]
 }

@@ -84,3 +84,48 @@ func FuzzSplitHostPort(f *testing.F) {
 		}
 	})
 }
+
+func TestQuery(t *testing.T) {
+	type got struct {
+		wait    time.Duration
+		stale   bool
+		publish bool
+		mode    int
+		tags    []string
+	}
+	tests := []struct {
+		raw     string
+		want    got
+		wantErr string
+	}{
+		{raw: "", want: got{}},
+		{raw: "wait=2s&stale=true&empty=publish&mode=b&tag=x&tag=y", want: got{wait: 2 * time.Second, stale: true, publish: true, mode: 2, tags: []string{"x", "y"}}},
+		{raw: "wait=2s&wait=3s", wantErr: `option "wait" given 2 times`},
+		{raw: "wiat=2s", wantErr: `unknown option "wiat" (known: wait, stale, empty, mode, tag)`},
+		{raw: "wait=-1s", wantErr: `option wait="-1s" is not a positive duration`},
+		{raw: "stale=yes", wantErr: `option stale="yes" is not true or false`},
+		{raw: "empty=drop", wantErr: `option empty="drop" is not keep or publish`},
+		{raw: "mode=c", wantErr: `option mode="c" is not a or b`},
+		{raw: "wait=%zz", wantErr: `query "wait=%zz"`},
+	}
+	for _, tt := range tests {
+		var g got
+		err := Query(tt.raw,
+			DurationOption("wait", &g.wait),
+			BoolOption("stale", &g.stale),
+			EmptyOption(&g.publish),
+			ChoiceOption("mode", &g.mode, []string{"a", "b"}, []int{1, 2}),
+			Option{Name: "tag", Repeat: true, Set: func(v string) error { g.tags = append(g.tags, v); return nil }},
+		)
+		switch {
+		case tt.wantErr != "":
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Errorf("%q: error %v, want %q", tt.raw, err, tt.wantErr)
+			}
+		case err != nil:
+			t.Errorf("%q: %v", tt.raw, err)
+		case g.wait != tt.want.wait || g.stale != tt.want.stale || g.publish != tt.want.publish || g.mode != tt.want.mode || strings.Join(g.tags, ",") != strings.Join(tt.want.tags, ","):
+			t.Errorf("%q: got %+v, want %+v", tt.raw, g, tt.want)
+		}
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 	"time"
@@ -28,26 +29,22 @@ func init() {
 // with grpc.WithResolvers to use options other than the defaults, such as
 // TLS in Config or a Token.
 func NewBuilder(opts Options) resolver.Builder {
-	return &builder{opts: opts}
+	return resolvercore.NewBuilder(Scheme, func(u url.URL) (target, error) {
+		t, err := parseTarget(u, opts)
+		if err == nil {
+			t.opts, err = t.opts.withDefaults()
+		}
+		return t, err
+	}, start)
 }
 
-type builder struct{ opts Options }
-
-func (*builder) Scheme() string { return Scheme }
-
-func (b *builder) Build(t resolver.Target, cc resolver.ClientConn, _ resolver.BuildOptions) (resolver.Resolver, error) {
-	pt, err := parseTarget(t.URL, b.opts)
-	if err == nil {
-		pt.opts, err = pt.opts.withDefaults()
-	}
-	if err != nil {
-		return nil, fmt.Errorf("consul: target %q: %w", t.URL.String(), err)
-	}
+// start starts the resolver of one parsed target.
+func start(pt target, cc resolver.ClientConn, url string) (resolver.Resolver, error) {
 	client, tr, err := newAPIClient(pt)
 	if err != nil {
-		return nil, fmt.Errorf("consul: target %q: %w", t.URL.String(), err)
+		return nil, err
 	}
-	log := pt.opts.Logger.With("resolver", Scheme, "target", t.URL.String())
+	log := pt.opts.Logger.With("resolver", Scheme, "target", url)
 	r := &consulResolver{
 		target:   pt,
 		health:   client.Health(),

@@ -2,8 +2,11 @@ package consul
 
 import (
 	"context"
+	"net/http"
+	"net/http/httptest"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -155,19 +158,47 @@ func TestUnknownServiceReportsAnErrorThenFollows(t *testing.T) {
 	cc.WaitForState(t, resolvertest.HasAddrs(w.fleet.Backends()[0].Addr))
 }
 
-func TestUnreachableAgentReportsAnError(t *testing.T) {
+// An agent that fails every query the same way: the failure is reported
+// once (the same error again is the same problem), the resolver keeps
+// retrying, and nothing is published.
+func TestFailingAgentReportsAnErrorOnce(t *testing.T) {
+	var tries atomic.Int32
+	agent := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		tries.Add(1)
+		http.Error(w, "agent is shutting down", http.StatusServiceUnavailable)
+	}))
+	defer agent.Close()
 	cc := &resolvertest.RecordingCC{}
 	logs := resolvertest.NewLogRecorder(t)
 	b := NewBuilder(Options{Config: &api.Config{Scheme: "http"}, Logger: logs.Logger(), MaxBackoff: 200 * time.Millisecond})
-	r := resolvertest.Build(t, b, "consul://127.0.0.1:1/echo", cc)
+	r := resolvertest.Build(t, b, "consul://"+strings.TrimPrefix(agent.URL, "http://")+"/echo", cc)
 	defer r.Close()
-	resolvertest.Eventually(t, 10*time.Second, "no error reported", func() bool {
+	resolvertest.Eventually(t, 10*time.Second, "an error reported and 3 tries", func() bool {
 		_, errs := cc.Snapshot()
-		return len(errs) >= 2 // retried
+		return len(errs) >= 1 && tries.Load() >= 3
 	})
-	if states, _ := cc.Snapshot(); len(states) != 0 {
+	states, errs := cc.Snapshot()
+	if len(states) != 0 {
 		t.Errorf("published %v with no agent", states)
 	}
+	if len(errs) != 1 || !strings.Contains(errs[0].Error(), `health of "echo"`) || !strings.Contains(errs[0].Error(), "shutting down") {
+		t.Errorf("errors %v, want one naming the query and the agent's words", errs)
+	}
+	if n := logs.Count("query failed"); n != 1 {
+		t.Errorf("%d log lines for one repeated failure, want 1", n)
+	}
+}
+
+// An agent nobody listens for: the refusal reaches the channel.
+func TestUnreachableAgentReportsAnError(t *testing.T) {
+	cc := &resolvertest.RecordingCC{}
+	b := NewBuilder(Options{Config: &api.Config{Scheme: "http"}, Logger: quiet, MaxBackoff: 200 * time.Millisecond})
+	r := resolvertest.Build(t, b, "consul://127.0.0.1:1/echo", cc)
+	defer r.Close()
+	resolvertest.Eventually(t, 10*time.Second, "an error reported", func() bool {
+		_, errs := cc.Snapshot()
+		return len(errs) == 1 && strings.Contains(errs[0].Error(), "connection refused")
+	})
 }
 
 func TestBuildRejectsBadTargets(t *testing.T) {

@@ -13,6 +13,7 @@ import (
 	"github.com/grpclb/grpclb/internal/resolvertest"
 
 	"github.com/hashicorp/consul/api"
+	"google.golang.org/grpc/resolver"
 )
 
 // fakeAgent answers /v1/health/service/echo with an index and entries the
@@ -82,8 +83,8 @@ func fakeEntry(id, addr string, port int) *api.ServiceEntry {
 	}
 }
 
-func fakeBuilder(logs *resolvertest.LogRecorder) *builder {
-	return &builder{opts: Options{Config: &api.Config{Scheme: "http"}, Logger: logs.Logger(), MaxBackoff: 200 * time.Millisecond}}
+func fakeBuilder(logs *resolvertest.LogRecorder) resolver.Builder {
+	return NewBuilder(Options{Config: &api.Config{Scheme: "http"}, Logger: logs.Logger(), MaxBackoff: 200 * time.Millisecond})
 }
 
 // Consul's rule: an index that goes backwards (an agent restarted empty, a

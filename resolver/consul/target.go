@@ -81,52 +81,30 @@ func checkName(what, s string) error {
 }
 
 func (t *target) applyQuery(raw string) error {
-	q, err := url.ParseQuery(raw)
-	if err != nil {
-		return fmt.Errorf("query %q: %w", raw, err)
-	}
-	for key, vals := range q {
-		if key == "tag" {
-			for _, v := range vals {
-				if v == "" {
-					return errors.New("option tag is empty")
-				}
-				if err := checkName("tag", v); err != nil {
-					return err
-				}
-				t.tags = append(t.tags, v)
-			}
-			continue
-		}
-		if len(vals) != 1 {
-			return fmt.Errorf("option %q given %d times", key, len(vals))
-		}
-		v := vals[0]
-		switch key {
-		case "dc":
-			t.dc, err = nonEmpty(key, v)
-		case "near":
-			t.near, err = nonEmpty(key, v)
-		case "passing":
-			t.passing, err = targetopt.Bool(key, v)
-		case "stale":
-			t.stale, err = targetopt.Bool(key, v)
-		case "wait":
-			t.opts.WaitTime, err = targetopt.Duration(key, v)
-		case "timeout":
-			t.opts.Timeout, err = targetopt.Duration(key, v)
-		case "max_backoff":
-			t.opts.MaxBackoff, err = targetopt.Duration(key, v)
-		case "empty":
-			t.opts.PublishEmpty, err = targetopt.PublishEmpty(v)
-		default:
-			err = fmt.Errorf("unknown option %q (known: tag, dc, near, passing, stale, wait, timeout, max_backoff, empty)", key)
-		}
-		if err != nil {
+	o := &t.opts
+	text := func(name string, p *string) targetopt.Option {
+		return targetopt.Option{Name: name, Set: func(v string) (err error) {
+			*p, err = nonEmpty(name, v)
 			return err
-		}
+		}}
 	}
-	return nil
+	return targetopt.Query(raw,
+		targetopt.Option{Name: "tag", Repeat: true, Set: func(v string) error {
+			if v == "" {
+				return errors.New("option tag is empty")
+			}
+			t.tags = append(t.tags, v)
+			return checkName("tag", v)
+		}},
+		text("dc", &t.dc),
+		text("near", &t.near),
+		targetopt.BoolOption("passing", &t.passing),
+		targetopt.BoolOption("stale", &t.stale),
+		targetopt.DurationOption("wait", &o.WaitTime),
+		targetopt.DurationOption("timeout", &o.Timeout),
+		targetopt.DurationOption("max_backoff", &o.MaxBackoff),
+		targetopt.EmptyOption(&o.PublishEmpty),
+	)
 }
 
 func nonEmpty(key, v string) (string, error) {

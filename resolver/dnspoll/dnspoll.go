@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"net/url"
 	"slices"
 	"strconv"
 	"time"
@@ -29,23 +30,34 @@ func init() {
 // parameters in a target still override them). Pass it to grpc.NewClient
 // with grpc.WithResolvers to use options other than the defaults.
 func NewBuilder(opts Options) resolver.Builder {
-	return &builder{opts: opts}
+	return resolvercore.NewBuilder(Scheme, func(u url.URL) (target, error) {
+		t, err := parseTarget(u, opts)
+		if err == nil {
+			t.opts, err = t.opts.withDefaults()
+		}
+		return t, err
+	}, func(t target, cc resolver.ClientConn, url string) (resolver.Resolver, error) {
+		lookup := &net.Resolver{PreferGo: true, Dial: dialTo(t.dnsServer)}
+		return start(t, cc, lookup, t.opts.Logger.With("resolver", Scheme, "target", url)), nil
+	})
 }
 
-type builder struct{ opts Options }
-
-func (*builder) Scheme() string { return Scheme }
-
-func (b *builder) Build(t resolver.Target, cc resolver.ClientConn, _ resolver.BuildOptions) (resolver.Resolver, error) {
-	pt, err := parseTarget(t.URL, b.opts)
-	if err == nil {
-		pt.opts, err = pt.opts.withDefaults()
+// dialTo dials server, or the system's name server (from resolv.conf) when
+// server is empty. The connection closes as soon as the lookup's context
+// ends, so Close never leaves a goroutine waiting on a silent DNS server.
+func dialTo(server string) func(context.Context, string, string) (net.Conn, error) {
+	return func(ctx context.Context, network, address string) (net.Conn, error) {
+		if server != "" {
+			address = server
+		}
+		var d net.Dialer
+		c, err := d.DialContext(ctx, network, address)
+		if err != nil {
+			return nil, err
+		}
+		context.AfterFunc(ctx, func() { c.Close() })
+		return c, nil
 	}
-	if err != nil {
-		return nil, fmt.Errorf("dnspoll: target %q: %w", t.URL.String(), err)
-	}
-	lookup := &net.Resolver{PreferGo: true, Dial: dialTo(pt.dnsServer)}
-	return start(pt, cc, lookup, pt.opts.Logger.With("resolver", Scheme, "target", t.URL.String())), nil
 }
 
 // lookuper is the part of *net.Resolver the poller uses.
@@ -65,24 +77,6 @@ func start(t target, cc resolver.ClientConn, lookup lookuper, log *slog.Logger) 
 	}
 	r.loop = resolvercore.Go(r.watch)
 	return r
-}
-
-// dialTo dials server, or the system's name server (from resolv.conf) when
-// server is empty. The connection closes as soon as the lookup's context
-// ends, so Close never leaves a goroutine waiting on a silent DNS server.
-func dialTo(server string) func(context.Context, string, string) (net.Conn, error) {
-	return func(ctx context.Context, network, address string) (net.Conn, error) {
-		if server != "" {
-			address = server
-		}
-		var d net.Dialer
-		c, err := d.DialContext(ctx, network, address)
-		if err != nil {
-			return nil, err
-		}
-		context.AfterFunc(ctx, func() { c.Close() })
-		return c, nil
-	}
 }
 
 // dnsPoller is one ClientConn's resolver: a goroutine that looks the name up

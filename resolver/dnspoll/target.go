@@ -68,42 +68,22 @@ func parseTarget(u url.URL, defaults Options) (target, error) {
 }
 
 func (t *target) applyQuery(raw string) error {
-	q, err := url.ParseQuery(raw)
-	if err != nil {
-		return fmt.Errorf("query %q: %w", raw, err)
-	}
-	for key, vals := range q {
-		if len(vals) != 1 {
-			return fmt.Errorf("option %q given %d times", key, len(vals))
-		}
-		v := vals[0]
-		switch key {
-		case "interval":
-			t.opts.Interval, err = targetopt.Duration(key, v)
-		case "min_interval":
-			t.opts.MinInterval, err = targetopt.Duration(key, v)
-		case "timeout":
-			t.opts.Timeout, err = targetopt.Duration(key, v)
-		case "jitter":
-			t.opts.Jitter, err = strconv.ParseFloat(v, 64)
-			if err == nil && t.opts.Jitter == 0 {
-				t.opts.NoJitter = true
-			}
+	o := &t.opts
+	return targetopt.Query(raw,
+		targetopt.DurationOption("interval", &o.Interval),
+		targetopt.Option{Name: "jitter", Set: func(v string) (err error) {
+			o.Jitter, err = strconv.ParseFloat(v, 64)
 			if err != nil {
-				err = fmt.Errorf("option jitter=%q is not a number", v)
+				return fmt.Errorf("option jitter=%q is not a number", v)
 			}
-		case "srv":
-			t.opts.SRV, err = targetopt.Bool(key, v)
-		case "empty":
-			t.opts.PublishEmpty, err = targetopt.PublishEmpty(v)
-		default:
-			err = fmt.Errorf("unknown option %q (known: interval, jitter, min_interval, timeout, srv, empty)", key)
-		}
-		if err != nil {
-			return err
-		}
-	}
-	return nil
+			o.NoJitter = o.Jitter == 0
+			return nil
+		}},
+		targetopt.DurationOption("min_interval", &o.MinInterval),
+		targetopt.DurationOption("timeout", &o.Timeout),
+		targetopt.BoolOption("srv", &o.SRV),
+		targetopt.EmptyOption(&o.PublishEmpty),
+	)
 }
 
 // splitHostPort splits "host:port", "host", "[v6]:port" and "v6" literals.

@@ -38,22 +38,18 @@ func init() {
 // with grpc.WithResolvers to use options other than the defaults, such as
 // a shared Client or TLS in ClientConfig.
 func NewBuilder(opts Options) resolver.Builder {
-	return &builder{opts: opts}
+	return resolvercore.NewBuilder(Scheme, func(u url.URL) (target, error) {
+		t, err := parseTarget(u, opts, os.Getenv(EnvEndpoints))
+		if err == nil {
+			t.opts, err = t.opts.withDefaults()
+		}
+		return t, err
+	}, start)
 }
 
-type builder struct{ opts Options }
-
-func (*builder) Scheme() string { return Scheme }
-
-func (b *builder) Build(t resolver.Target, cc resolver.ClientConn, _ resolver.BuildOptions) (resolver.Resolver, error) {
-	pt, err := parseTarget(t.URL, b.opts, os.Getenv(EnvEndpoints))
-	if err == nil {
-		pt.opts, err = pt.opts.withDefaults()
-	}
-	if err != nil {
-		return nil, fmt.Errorf("etcd: target %q: %w", t.URL.String(), err)
-	}
-	log := pt.opts.Logger.With("resolver", Scheme, "target", t.URL.String())
+// start starts the resolver of one parsed target.
+func start(pt target, cc resolver.ClientConn, url string) (resolver.Resolver, error) {
+	log := pt.opts.Logger.With("resolver", Scheme, "target", url)
 	r := &etcdResolver{
 		target:   pt,
 		log:      log,

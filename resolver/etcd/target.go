@@ -101,32 +101,13 @@ func parsePrefix(path string) (string, error) {
 }
 
 func (t *target) applyQuery(raw string) error {
-	q, err := url.ParseQuery(raw)
-	if err != nil {
-		return fmt.Errorf("query %q: %w", raw, err)
-	}
-	for key, vals := range q {
-		if len(vals) != 1 {
-			return fmt.Errorf("option %q given %d times", key, len(vals))
-		}
-		v := vals[0]
-		switch key {
-		case "dial_timeout":
-			t.opts.DialTimeout, err = targetopt.Duration(key, v)
-		case "timeout":
-			t.opts.Timeout, err = targetopt.Duration(key, v)
-		case "max_backoff":
-			t.opts.MaxBackoff, err = targetopt.Duration(key, v)
-		case "empty":
-			t.opts.PublishEmpty, err = targetopt.PublishEmpty(v)
-		default:
-			err = fmt.Errorf("unknown option %q (known: dial_timeout, timeout, max_backoff, empty)", key)
-		}
-		if err != nil {
-			return err
-		}
-	}
-	return nil
+	o := &t.opts
+	return targetopt.Query(raw,
+		targetopt.DurationOption("dial_timeout", &o.DialTimeout),
+		targetopt.DurationOption("timeout", &o.Timeout),
+		targetopt.DurationOption("max_backoff", &o.MaxBackoff),
+		targetopt.EmptyOption(&o.PublishEmpty),
+	)
 }
 
 // checkEndpoint accepts what etcd's client accepts as an endpoint:

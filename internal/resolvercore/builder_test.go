@@ -1,0 +1,52 @@
+package resolvercore
+
+import (
+	"errors"
+	"net/url"
+	"testing"
+
+	"google.golang.org/grpc/resolver"
+)
+
+type nopResolver struct{}
+
+func (nopResolver) ResolveNow(resolver.ResolveNowOptions) {}
+func (nopResolver) Close()                                {}
+
+func TestBuilderNamesSchemeAndTarget(t *testing.T) {
+	parse := func(u url.URL) (string, error) {
+		if u.Host == "bad" {
+			return "", errors.New("bad host")
+		}
+		return u.Host, nil
+	}
+	start := func(host string, _ resolver.ClientConn, _ string) (resolver.Resolver, error) {
+		if host == "down" {
+			return nil, errors.New("cannot start")
+		}
+		return nopResolver{}, nil
+	}
+	b := NewBuilder("demo", parse, start)
+	if b.Scheme() != "demo" {
+		t.Fatalf("scheme %q", b.Scheme())
+	}
+	tests := []struct{ target, wantErr string }{
+		{"demo://good/x", ""},
+		{"demo://bad/x", `demo: target "demo://bad/x": bad host`},
+		{"demo://down/x", `demo: target "demo://down/x": cannot start`},
+	}
+	for _, tt := range tests {
+		u, _ := url.Parse(tt.target)
+		_, err := b.Build(resolver.Target{URL: *u}, &callLog{}, resolver.BuildOptions{})
+		if got := errString(err); got != tt.wantErr {
+			t.Errorf("%s: error %q, want %q", tt.target, got, tt.wantErr)
+		}
+	}
+}
+
+func errString(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
+}
