@@ -8,6 +8,7 @@ package resolvertest
 
 import (
 	"context"
+	"fmt"
 	"net/url"
 	"slices"
 	"sync"
@@ -22,6 +23,7 @@ import (
 
 	"github.com/grpclb/grpclb/internal/testbed"
 	"github.com/grpclb/grpclb/internal/testbed/echopb"
+	"github.com/grpclb/grpclb/internal/wait"
 )
 
 // RecordingCC is a resolver.ClientConn that records every state and error.
@@ -141,19 +143,15 @@ func (l *Load) OK() int64 { return l.ok.Load() }
 func (l *Load) FirstError() any { return l.firstErr.Load() }
 
 // WaitForSet polls until a window of calls is answered by exactly the
-// backends named in want (sorted), with none failing.
-func WaitForSet(tb testing.TB, c echopb.EchoClient, want []string, within time.Duration) {
+// backends named in want (sorted), with none failing, and returns how long
+// that took.
+func WaitForSet(tb testing.TB, c echopb.EchoClient, want []string, within time.Duration) time.Duration {
 	tb.Helper()
-	deadline := time.Now().Add(within)
-	var got map[string]int
-	var failed int
-	for time.Now().Before(deadline) {
-		got, failed = testbed.Tally(c, 10*len(want), 2*time.Second)
-		if failed == 0 && slices.Equal(SortedKeys(got), want) {
-			return
-		}
-	}
-	tb.Fatalf("within %v: calls went to %v (%d failed), want exactly %v", within, got, failed, want)
+	return wait.Until(tb, within, func() (bool, string) {
+		got, failed := testbed.Tally(c, 10*len(want), 2*time.Second)
+		return failed == 0 && slices.Equal(SortedKeys(got), want),
+			fmt.Sprintf("calls went to %v (%d failed), want exactly %v", got, failed, want)
+	})
 }
 
 // SortedKeys returns m's keys in order.

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
-	"math/rand/v2"
 	"net"
 	"net/http"
 	"slices"
@@ -16,6 +15,8 @@ import (
 	"unicode"
 
 	"github.com/hashicorp/consul/api"
+
+	"github.com/grpclb/grpclb/internal/resolvercore"
 )
 
 // Defaults for the options.
@@ -302,10 +303,10 @@ func (r *Registration) run(life context.Context) {
 	if r.opts.ttl > 0 {
 		period = r.opts.ttl / 3
 	}
-	bo := minBackoff
+	bo := resolvercore.Backoff{Min: minBackoff, Max: r.opts.maxBackoff}
 	wait := period
 	for {
-		if !sleep(life, wait) {
+		if !resolvercore.Sleep(life, wait) {
 			return
 		}
 		ctx, cancel := context.WithTimeout(life, r.opts.timeout)
@@ -315,12 +316,12 @@ func (r *Registration) run(life context.Context) {
 			return
 		}
 		if err == nil {
-			bo, wait = minBackoff, period
+			bo.Reset()
+			wait = period
 			continue
 		}
-		wait = min(period, time.Duration(float64(bo)*(0.8+0.4*rand.Float64())))
+		wait = min(period, bo.Next())
 		r.log.Warn("register: keeping the registration failed; retrying", "err", err, "in", wait.Round(time.Millisecond))
-		bo = min(2*bo, r.opts.maxBackoff)
 	}
 }
 
@@ -406,17 +407,6 @@ func (r *Registration) Deregister(ctx context.Context) error {
 	r.mu.Unlock()
 	r.log.Info("register: deregistered")
 	return nil
-}
-
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
 }
 
 // checkService checks svc and fills its default ID.

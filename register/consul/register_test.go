@@ -20,6 +20,7 @@ import (
 	"github.com/grpclb/grpclb/internal/resolvertest"
 	"github.com/grpclb/grpclb/internal/testbed"
 	"github.com/grpclb/grpclb/internal/testbed/echopb"
+	"github.com/grpclb/grpclb/internal/wait"
 	"github.com/grpclb/grpclb/register/consul"
 	rconsul "github.com/grpclb/grpclb/resolver/consul"
 	"github.com/grpclb/grpclb/server"
@@ -80,45 +81,6 @@ func newLoggingClient(t *testing.T, a *consultest.Agent, query string, logger *s
 	return echopb.NewEchoClient(cc)
 }
 
-func waitForSet(t *testing.T, c echopb.EchoClient, want []string, within time.Duration) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	var got []string
-	var failed int
-	for time.Now().Before(deadline) {
-		byBackend, f := testbed.Tally(c, 10*len(want), 2*time.Second)
-		got, failed = nil, f
-		for k := range byBackend {
-			got = append(got, k)
-		}
-		slices.Sort(got)
-		if failed == 0 && slices.Equal(got, want) {
-			return
-		}
-	}
-	t.Fatalf("within %v: calls went to %v (%d failed), want exactly %v", within, got, failed, want)
-}
-
-func names(bs ...*testbed.Backend) []string {
-	out := make([]string, len(bs))
-	for i, b := range bs {
-		out[i] = b.Name
-	}
-	slices.Sort(out)
-	return out
-}
-
-func waitFor(t *testing.T, within time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("within %v: %s", within, what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 // status is the aggregated status of an instance as the agent sees it, or
 // "" when it does not know it.
 func status(t *testing.T, c *api.Client, id string) string {
@@ -143,11 +105,11 @@ func TestGRPCCheckFollowsTheHealthService(t *testing.T) {
 	if chk == nil || chk.Type != "grpc" || chk.ServiceID != r.ID() {
 		t.Fatalf("check %+v, want a grpc check of %s", chk, r.ID())
 	}
-	waitFor(t, 10*time.Second, "check never passed", func() bool { return status(t, c, r.ID()) == api.HealthPassing })
+	wait.For(t, 10*time.Second, "check never passed", func() bool { return status(t, c, r.ID()) == api.HealthPassing })
 	bs[0].SetServing(false)
-	waitFor(t, 10*time.Second, "check never failed", func() bool { return status(t, c, r.ID()) == api.HealthCritical })
+	wait.For(t, 10*time.Second, "check never failed", func() bool { return status(t, c, r.ID()) == api.HealthCritical })
 	bs[0].SetServing(true)
-	waitFor(t, 10*time.Second, "check never passed again", func() bool { return status(t, c, r.ID()) == api.HealthPassing })
+	wait.For(t, 10*time.Second, "check never passed again", func() bool { return status(t, c, r.ID()) == api.HealthPassing })
 	svc, _, err := c.Agent().Service(r.ID(), nil)
 	if err != nil {
 		t.Fatal(err)
@@ -174,7 +136,7 @@ func TestTTLCheckIsKeptPassing(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	r.Stop() // as if the process hung: the TTL runs out
-	waitFor(t, 5*time.Second, "TTL never ran out", func() bool { return status(t, c, r.ID()) == api.HealthCritical })
+	wait.For(t, 5*time.Second, "TTL never ran out", func() bool { return status(t, c, r.ID()) == api.HealthCritical })
 }
 
 func TestReRegistersAfterAnAgentRestart(t *testing.T) {
@@ -189,10 +151,10 @@ func TestReRegistersAfterAnAgentRestart(t *testing.T) {
 			r1 := register(t, c, service(bs[0]), tc.opt, consul.WithInitialPassing())
 			r2 := register(t, c, service(bs[1]), tc.opt, consul.WithInitialPassing())
 			cl := newClient(t, a, "")
-			waitForSet(t, cl, names(bs...), 10*time.Second)
+			resolvertest.WaitForSet(t, cl, resolvertest.Names(bs...), 10*time.Second)
 			a.Stop()
 			a.Restart() // empty: a -dev agent keeps nothing
-			waitFor(t, 10*time.Second, "never registered again", func() bool {
+			wait.For(t, 10*time.Second, "never registered again", func() bool {
 				return r1.Registrations() >= 2 && r2.Registrations() >= 2 &&
 					status(t, c, r1.ID()) == api.HealthPassing && status(t, c, r2.ID()) == api.HealthPassing
 			})
@@ -200,7 +162,7 @@ func TestReRegistersAfterAnAgentRestart(t *testing.T) {
 			if err := r1.Deregister(context.Background()); err != nil {
 				t.Fatal(err)
 			}
-			waitForSet(t, cl, names(bs[1]), 10*time.Second)
+			resolvertest.WaitForSet(t, cl, resolvertest.Names(bs[1]), 10*time.Second)
 		})
 	}
 }
@@ -290,7 +252,7 @@ func TestDeregisterAsDrainHook(t *testing.T) {
 		regs = append(regs, register(t, c, service(b), consul.WithInitialPassing()))
 	}
 	cl := newClient(t, a, "")
-	waitForSet(t, cl, names(bs...), 10*time.Second)
+	resolvertest.WaitForSet(t, cl, resolvertest.Names(bs...), 10*time.Second)
 
 	stop := make(chan struct{})
 	var failed, ok int
@@ -336,7 +298,7 @@ func TestDeregisterAsDrainHook(t *testing.T) {
 	if failed != 0 {
 		t.Errorf("%d of %d calls failed during the drain (%v)", failed, failed+ok, firstErr)
 	}
-	waitForSet(t, cl, names(bs[1:]...), 10*time.Second)
+	resolvertest.WaitForSet(t, cl, resolvertest.Names(bs[1:]...), 10*time.Second)
 	// Deregister again does nothing.
 	if err := regs[0].Deregister(context.Background()); err != nil {
 		t.Errorf("second Deregister: %v", err)

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
-	"math/rand/v2"
 	"net"
 	"strconv"
 	"strings"
@@ -18,6 +17,8 @@ import (
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/client/v3/naming/endpoints"
+
+	"github.com/grpclb/grpclb/internal/resolvercore"
 )
 
 // Defaults for the options.
@@ -216,7 +217,7 @@ func (r *Registration) run(life context.Context, ka <-chan *clientv3.LeaseKeepAl
 		}
 		old := r.Lease()
 		r.log.Warn("register: lease lost; registering again", "lease", fmt.Sprintf("%x", int64(old)))
-		bo := minBackoff
+		bo := resolvercore.Backoff{Min: minBackoff, Max: r.opts.maxBackoff}
 		for {
 			ctx, cancel := context.WithTimeout(life, r.opts.timeout)
 			var err error
@@ -228,16 +229,11 @@ func (r *Registration) run(life context.Context, ka <-chan *clientv3.LeaseKeepAl
 			if life.Err() != nil {
 				return
 			}
-			wait := time.Duration(float64(bo) * (0.8 + 0.4*rand.Float64()))
+			wait := bo.Next()
 			r.log.Warn("register: registering again failed; retrying", "err", err, "in", wait.Round(time.Millisecond))
-			t := time.NewTimer(wait)
-			select {
-			case <-life.Done():
-				t.Stop()
+			if !resolvercore.Sleep(life, wait) {
 				return
-			case <-t.C:
 			}
-			bo = min(2*bo, r.opts.maxBackoff)
 		}
 		r.log.Info("register: registered again", "lease", fmt.Sprintf("%x", int64(r.Lease())))
 		// The key has moved to the new lease; the old one (which etcd may

@@ -22,8 +22,10 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/grpclb/grpclb/internal/itest/etcdtest"
+	"github.com/grpclb/grpclb/internal/resolvertest"
 	"github.com/grpclb/grpclb/internal/testbed"
 	"github.com/grpclb/grpclb/internal/testbed/echopb"
+	"github.com/grpclb/grpclb/internal/wait"
 	etcdresolver "github.com/grpclb/grpclb/resolver/etcd"
 	"github.com/grpclb/grpclb/server"
 )
@@ -69,52 +71,6 @@ func newClient(t *testing.T, e *etcdtest.Server, opts ...grpc.DialOption) echopb
 	return echopb.NewEchoClient(cc)
 }
 
-func waitForSet(t *testing.T, c echopb.EchoClient, want []string, within time.Duration) time.Duration {
-	t.Helper()
-	start := time.Now()
-	deadline := start.Add(within)
-	var got map[string]int
-	var failed int
-	for time.Now().Before(deadline) {
-		got, failed = testbed.Tally(c, 10*len(want), 2*time.Second)
-		if failed == 0 && slices.Equal(sortedKeys(got), want) {
-			return time.Since(start)
-		}
-	}
-	t.Fatalf("within %v: calls went to %v (%d failed), want exactly %v", within, got, failed, want)
-	return 0
-}
-
-func sortedKeys(m map[string]int) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	slices.Sort(out)
-	return out
-}
-
-func names(bs ...*testbed.Backend) []string {
-	out := make([]string, len(bs))
-	for i, b := range bs {
-		out[i] = b.Name
-	}
-	slices.Sort(out)
-	return out
-}
-
-func waitFor(t *testing.T, within time.Duration, what string, cond func() bool) time.Duration {
-	t.Helper()
-	start := time.Now()
-	for !cond() {
-		if time.Since(start) > within {
-			t.Fatalf("within %v: %s", within, what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	return time.Since(start)
-}
-
 // keyLease returns the lease a key is attached to, or false when the key
 // does not exist.
 func keyLease(t *testing.T, c *clientv3.Client, key string) (clientv3.LeaseID, bool) {
@@ -149,13 +105,13 @@ func TestRegisterAndDeregisterSeenByClient(t *testing.T) {
 		regs = append(regs, register(t, e.Client(), b.Addr))
 	}
 	c := newClient(t, e)
-	waitForSet(t, c, names(bs...), 10*time.Second)
+	resolvertest.WaitForSet(t, c, resolvertest.Names(bs...), 10*time.Second)
 
 	// Deregistration is seen at once, not after the 10s TTL.
 	if err := regs[0].Deregister(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	if d := waitForSet(t, c, names(bs[1:]...), 10*time.Second); d > 2*time.Second {
+	if d := resolvertest.WaitForSet(t, c, resolvertest.Names(bs[1:]...), 10*time.Second); d > 2*time.Second {
 		t.Errorf("deregistration took %v to reach the client", d)
 	}
 	if _, ok := keyLease(t, e.Client(), regs[0].Key()); ok {
@@ -170,7 +126,7 @@ func TestRegisterAndDeregisterSeenByClient(t *testing.T) {
 		t.Errorf("second Deregister: %v", err)
 	}
 	register(t, e.Client(), bs[0].Addr)
-	waitForSet(t, c, names(bs...), 10*time.Second)
+	resolvertest.WaitForSet(t, c, resolvertest.Names(bs...), 10*time.Second)
 }
 
 func TestValueIsWhatEndpointsManagerWrites(t *testing.T) {
@@ -226,18 +182,18 @@ func TestLeaseExpiryRemovesAnInstance(t *testing.T) {
 	keep := register(t, e.Client(), bs[0].Addr, WithTTL(ttl))
 	gone := register(t, e.Client(), bs[1].Addr, WithTTL(ttl))
 	c := newClient(t, e)
-	waitForSet(t, c, names(bs...), 10*time.Second)
+	resolvertest.WaitForSet(t, c, resolvertest.Names(bs...), 10*time.Second)
 
 	// Kept alive well past the TTL.
 	start := time.Now()
-	waitFor(t, 3*ttl, "", func() bool { return time.Since(start) > 2*ttl })
+	wait.For(t, 3*ttl, "", func() bool { return time.Since(start) > 2*ttl })
 	if _, ok := keyLease(t, e.Client(), gone.Key()); !ok {
 		t.Fatal("the key expired although its lease was kept alive")
 	}
 	// The process "crashes": the keep-alive stops, nobody deregisters.
 	gone.Stop()
 	stopped := time.Now()
-	waitForSet(t, c, names(bs[0]), 3*ttl)
+	resolvertest.WaitForSet(t, c, resolvertest.Names(bs[0]), 3*ttl)
 	d := time.Since(stopped)
 	// etcd checks expiry every 500ms; allow that and some scheduling.
 	if d > ttl+1500*time.Millisecond {
@@ -268,7 +224,7 @@ func TestReRegistersWhenTheLeaseIsLost(t *testing.T) {
 		{"etcd down for longer than the TTL", func(t *testing.T, e *etcdtest.Server, _ *Registration) {
 			e.Stop()
 			down := time.Now()
-			waitFor(t, 10*time.Second, "", func() bool { return time.Since(down) > 2*ttl })
+			wait.For(t, 10*time.Second, "", func() bool { return time.Since(down) > 2*ttl })
 			e.Restart()
 		}},
 	}
@@ -281,7 +237,7 @@ func TestReRegistersWhenTheLeaseIsLost(t *testing.T) {
 			r := register(t, rc, bs[0].Addr, WithTTL(ttl), WithMaxBackoff(500*time.Millisecond))
 			r2 := register(t, rc, bs[1].Addr, WithTTL(ttl), WithMaxBackoff(500*time.Millisecond))
 			c := newClient(t, e)
-			waitForSet(t, c, names(bs...), 10*time.Second)
+			resolvertest.WaitForSet(t, c, resolvertest.Names(bs...), 10*time.Second)
 			first := r.Lease()
 			// Writes the resolver sees (a key it skips) move etcd's
 			// revision on, so that a rebuilt etcd starts far behind what
@@ -293,27 +249,27 @@ func TestReRegistersWhenTheLeaseIsLost(t *testing.T) {
 			}
 
 			tt.lose(t, e, r)
-			waitFor(t, 20*time.Second, "never registered again", func() bool { return r.Registrations() >= 2 })
+			wait.For(t, 20*time.Second, "never registered again", func() bool { return r.Registrations() >= 2 })
 			if r.Lease() == first {
 				t.Error("registered again on the same lease")
 			}
 			// Registered for good: the key is on the new lease and
 			// survives two more TTLs.
-			waitFor(t, 10*time.Second, "the key is not on the new lease", func() bool {
+			wait.For(t, 10*time.Second, "the key is not on the new lease", func() bool {
 				l, ok := keyLease(t, e.Client(), r.Key())
 				return ok && l == r.Lease()
 			})
 			start := time.Now()
-			waitFor(t, 3*ttl, "", func() bool { return time.Since(start) > 2*ttl })
+			wait.For(t, 3*ttl, "", func() bool { return time.Since(start) > 2*ttl })
 			if l, ok := keyLease(t, e.Client(), r.Key()); !ok || l != r.Lease() {
 				t.Fatalf("two TTLs later: key present %v on lease %x, registration's lease %x", ok, int64(l), int64(r.Lease()))
 			}
-			waitForSet(t, c, names(bs...), 10*time.Second)
+			resolvertest.WaitForSet(t, c, resolvertest.Names(bs...), 10*time.Second)
 			// The client still follows changes.
 			if err := r2.Deregister(context.Background()); err != nil {
 				t.Fatal(err)
 			}
-			waitForSet(t, c, names(bs[0]), 10*time.Second)
+			resolvertest.WaitForSet(t, c, resolvertest.Names(bs[0]), 10*time.Second)
 			// The old lease was revoked, or is gone with the old data.
 			if ttl, err := e.Client().TimeToLive(context.Background(), first); err != nil || ttl.TTL != -1 {
 				t.Errorf("old lease: TTL %d, %v; want gone", ttl.TTL, err)
@@ -346,7 +302,7 @@ func TestDeregisterAsDrainHook(t *testing.T) {
 	r := register(t, e.Client(), bs[0].Addr)
 	register(t, e.Client(), bs[1].Addr)
 	c := newClient(t, e)
-	waitForSet(t, c, names(bs...), 10*time.Second)
+	resolvertest.WaitForSet(t, c, resolvertest.Names(bs...), 10*time.Second)
 
 	var ok, failed atomic.Int64
 	var firstErr atomic.Value
@@ -394,7 +350,7 @@ func TestDeregisterAsDrainHook(t *testing.T) {
 	if failed.Load() != 0 {
 		t.Errorf("%d of %d calls failed during the drain (first: %v)", failed.Load(), ok.Load()+failed.Load(), firstErr.Load())
 	}
-	if !slices.Equal(sortedKeys(got), names(bs[1])) {
+	if !slices.Equal(resolvertest.SortedKeys(got), resolvertest.Names(bs[1])) {
 		t.Errorf("after the drain calls went to %v", got)
 	}
 }
@@ -503,10 +459,10 @@ func TestInteropWithEtcdsResolver(t *testing.T) {
 	}
 	defer cc.Close()
 	stock := echopb.NewEchoClient(cc)
-	waitForSet(t, stock, names(bs...), 10*time.Second)
+	resolvertest.WaitForSet(t, stock, resolvertest.Names(bs...), 10*time.Second)
 	// A new registration is followed too.
 	register(t, e.Client(), more[0].Addr)
-	waitForSet(t, stock, names(all...), 10*time.Second)
+	resolvertest.WaitForSet(t, stock, resolvertest.Names(all...), 10*time.Second)
 }
 
 func TestMetadataReachesTheResolver(t *testing.T) {
