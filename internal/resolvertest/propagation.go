@@ -1,0 +1,63 @@
+package resolvertest
+
+import (
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/grpclb/grpclb/internal/testbed"
+	"github.com/grpclb/grpclb/internal/testbed/echopb"
+)
+
+// Propagation measures, n times, the time from add(b) (b joins the
+// service in the registry under test) to the first call of c answered by
+// b. bs[0] is an anchor already in the service and answering; bs[1:]
+// take turns, so every measured backend needs a new connection; after
+// each round the previous backend leaves (the remove add returned; nil
+// when add replaces the whole set). onReady, if not nil, runs before the
+// first round (a benchmark's ResetTimer).
+func Propagation(tb testing.TB, c echopb.EchoClient, bs []*testbed.Backend, n int, onReady func(), add func(b *testbed.Backend) (remove func() error)) []time.Duration {
+	tb.Helper()
+	FirstCallOn(tb, c, bs[0].Name, time.Now())
+	if onReady != nil {
+		onReady()
+	}
+	var removePrev func() error
+	out := make([]time.Duration, 0, n)
+	for i := range n {
+		b := bs[1+i%(len(bs)-1)]
+		start := time.Now()
+		remove := add(b)
+		out = append(out, FirstCallOn(tb, c, b.Name, start))
+		if removePrev != nil {
+			if err := removePrev(); err != nil {
+				tb.Fatal(err)
+			}
+		}
+		removePrev = remove
+	}
+	return out
+}
+
+// CheckPropagation logs the median, p99 and maximum of ds, and fails the
+// test only when the median is over limit: propagation broken, not slow
+// (a busy machine skews the tail; the targets are benchmark figures).
+func CheckPropagation(t *testing.T, what string, ds []time.Duration, limit time.Duration) {
+	t.Helper()
+	ds = slices.Sorted(slices.Values(ds))
+	p50, p99 := Percentile(ds, 0.50), Percentile(ds, 0.99)
+	round := 10 * time.Microsecond
+	t.Logf("%s, %d changes: p50 %v, p99 %v, max %v", what, len(ds), p50.Round(round), p99.Round(round), ds[len(ds)-1].Round(round))
+	if p50 > limit {
+		t.Errorf("p50 %v: propagation is broken, not just slow", p50)
+	}
+}
+
+// ReportPropagation reports the median and p99 of ds as a benchmark's
+// p50-ms and p99-ms.
+func ReportPropagation(b *testing.B, ds []time.Duration) {
+	b.StopTimer()
+	ds = slices.Sorted(slices.Values(ds))
+	b.ReportMetric(float64(Percentile(ds, 0.50))/1e6, "p50-ms")
+	b.ReportMetric(float64(Percentile(ds, 0.99))/1e6, "p99-ms")
+}
