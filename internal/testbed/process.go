@@ -3,7 +3,9 @@ package testbed
 import (
 	"errors"
 	"fmt"
+	"os"
 	"os/exec"
+	"sync"
 	"syscall"
 	"time"
 )
@@ -27,4 +29,105 @@ func StopProcess(name string, cmd *exec.Cmd, done <-chan struct{}, sig syscall.S
 		return fmt.Errorf("%s survived SIGKILL for %v", name, grace)
 	}
 	return nil
+}
+
+// Proc is a server process a test harness starts, stops and starts again
+// (consul, etcd, kube-apiserver): its output goes to a log file whose tail
+// explains a failed start or a failed test. Its methods are safe to call
+// concurrently.
+type Proc struct {
+	// Name names the process in errors: "consul".
+	Name string
+	// Grace is how long Stop waits after SIGTERM before SIGKILL.
+	Grace time.Duration
+
+	mu      sync.Mutex
+	cmd     *exec.Cmd
+	done    chan struct{} // closed when the process has exited and been waited for
+	logPath string
+}
+
+// Start runs cmd, its output appended to the file logPath, and waits until
+// ready returns nil: polled every 20ms, it fails if the process exits
+// first or timeout passes. On failure the process is killed and the error
+// ends with the log's tail. The process dies with the test binary, even on
+// a test timeout's panic.
+func (p *Proc) Start(cmd *exec.Cmd, logPath string, timeout time.Duration, ready func() error) error {
+	if p.Running() {
+		return errors.New("already running")
+	}
+	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return err
+	}
+	defer logf.Close() // the child has its own descriptor
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("starting %s: %w", cmd.Path, err)
+	}
+	done := make(chan struct{})
+	go func() {
+		cmd.Wait()
+		close(done)
+	}()
+	p.mu.Lock()
+	p.cmd, p.done, p.logPath = cmd, done, logPath
+	p.mu.Unlock()
+	if err := waitReady(p.Name, done, timeout, ready); err != nil {
+		p.Stop(syscall.SIGKILL)
+		return fmt.Errorf("%w; log:\n%s", err, p.LogTail())
+	}
+	return nil
+}
+
+func waitReady(name string, exited <-chan struct{}, timeout time.Duration, ready func() error) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		err := ready()
+		if err == nil {
+			return nil
+		}
+		select {
+		case <-exited:
+			return fmt.Errorf("%s exited while starting", name)
+		case <-time.After(20 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%s not ready within %v: %w", name, timeout, err)
+		}
+	}
+}
+
+// Stop sends sig and waits for the process to exit, killing it after
+// Grace (StopProcess).
+func (p *Proc) Stop(sig syscall.Signal) error {
+	p.mu.Lock()
+	cmd, done := p.cmd, p.done
+	p.cmd, p.done = nil, nil
+	p.mu.Unlock()
+	return StopProcess(p.Name, cmd, done, sig, p.Grace)
+}
+
+// Running reports whether the process runs.
+func (p *Proc) Running() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.cmd != nil
+}
+
+// LogTail is the last 6000 bytes of the log.
+func (p *Proc) LogTail() string {
+	p.mu.Lock()
+	path := p.logPath
+	p.mu.Unlock()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err.Error()
+	}
+	const max = 6000
+	if len(b) > max {
+		b = b[len(b)-max:]
+	}
+	return string(b)
 }

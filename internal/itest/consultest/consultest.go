@@ -16,7 +16,6 @@
 package consultest
 
 import (
-	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -24,7 +23,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -47,10 +45,7 @@ type Agent struct {
 	bin     string
 	logPath string
 	ports   ports
-
-	mu   sync.Mutex
-	cmd  *exec.Cmd
-	done chan struct{} // closed when the process has exited and been waited for
+	proc    testbed.Proc
 }
 
 type ports struct{ http, dns, grpc, grpcTLS, serfLAN, serfWAN, server int }
@@ -72,7 +67,7 @@ func Start(tb testing.TB) *Agent {
 	base := tb.TempDir()
 	var lastErr error
 	for attempt := range 5 {
-		a := &Agent{tb: tb, bin: bin, logPath: filepath.Join(base, fmt.Sprintf("consul%d.log", attempt))}
+		a := &Agent{tb: tb, bin: bin, logPath: filepath.Join(base, fmt.Sprintf("consul%d.log", attempt)), proc: testbed.Proc{Name: "consul", Grace: 10 * time.Second}}
 		p, err := testbed.FreePorts(7)
 		if err != nil {
 			tb.Fatal(err)
@@ -115,17 +110,13 @@ func (a *Agent) Client(tb testing.TB) *api.Client {
 }
 
 // Running reports whether the process is running.
-func (a *Agent) Running() bool {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	return a.cmd != nil
-}
+func (a *Agent) Running() bool { return a.proc.Running() }
 
 // Stop takes the agent down (SIGTERM, SIGKILL after 10s) and waits for the
 // process to exit.
 func (a *Agent) Stop() {
 	a.tb.Helper()
-	if err := a.stop(syscall.SIGTERM); err != nil {
+	if err := a.proc.Stop(syscall.SIGTERM); err != nil {
 		a.tb.Errorf("consultest: stop: %v", err)
 	}
 }
@@ -133,7 +124,7 @@ func (a *Agent) Stop() {
 // Kill takes the agent down abruptly (SIGKILL), like a crash.
 func (a *Agent) Kill() {
 	a.tb.Helper()
-	if err := a.stop(syscall.SIGKILL); err != nil {
+	if err := a.proc.Stop(syscall.SIGKILL); err != nil {
 		a.tb.Errorf("consultest: kill: %v", err)
 	}
 }
@@ -148,14 +139,6 @@ func (a *Agent) Restart() {
 }
 
 func (a *Agent) start() error {
-	if a.Running() {
-		return errors.New("already running")
-	}
-	logf, err := os.OpenFile(a.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
-		return err
-	}
-	defer logf.Close() // the child has its own descriptor
 	p := a.ports
 	cmd := exec.Command(a.bin, "agent", "-dev",
 		"-node", "consultest",
@@ -172,86 +155,33 @@ func (a *Agent) start() error {
 		"-log-level", "warn",
 	)
 	cmd.Env = append(os.Environ(), "CHECKPOINT_DISABLE=1")
-	cmd.Stdout = logf
-	cmd.Stderr = logf
-	// The agent dies with the test binary, even on a timeout panic.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("starting %s: %w", a.bin, err)
-	}
-	done := make(chan struct{})
-	go func() {
-		cmd.Wait()
-		close(done)
-	}()
-	a.mu.Lock()
-	a.cmd, a.done = cmd, done
-	a.mu.Unlock()
-	if err := a.waitReady(done); err != nil {
-		a.stop(syscall.SIGKILL)
-		return fmt.Errorf("%w; log:\n%s", err, a.logTail())
-	}
-	return nil
-}
-
-// waitReady polls until the agent has a leader and its own node is in the
-// catalog, the process exits, or startTimeout passes.
-func (a *Agent) waitReady(exited <-chan struct{}) error {
 	tr := &http.Transport{}
 	defer tr.CloseIdleConnections()
 	c, err := api.NewClient(&api.Config{Address: a.HTTPAddr(), Scheme: "http", Transport: tr})
 	if err != nil {
 		return err
 	}
-	deadline := time.Now().Add(startTimeout)
-	var last error
-	for {
-		leader, err := c.Status().Leader()
-		if err == nil && leader != "" {
-			nodes, _, err := c.Catalog().Nodes(nil)
-			if err == nil && len(nodes) > 0 {
-				return nil
-			}
-			last = fmt.Errorf("leader %s but no node in the catalog yet (%v)", leader, err)
-		} else {
-			last = fmt.Errorf("no leader yet (%v)", err)
-		}
-		select {
-		case <-exited:
-			return errors.New("consul exited while starting")
-		case <-time.After(20 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("consul not ready within %v: %v", startTimeout, last)
-		}
-	}
+	return a.proc.Start(cmd, a.logPath, startTimeout, func() error { return ready(c) })
 }
 
-func (a *Agent) stop(sig syscall.Signal) error {
-	a.mu.Lock()
-	cmd, done := a.cmd, a.done
-	a.cmd, a.done = nil, nil
-	a.mu.Unlock()
-	return testbed.StopProcess("consul", cmd, done, sig, 10*time.Second)
+// ready says whether the agent has a leader and its own node is in the
+// catalog.
+func ready(c *api.Client) error {
+	leader, err := c.Status().Leader()
+	if err != nil || leader == "" {
+		return fmt.Errorf("no leader yet (%v)", err)
+	}
+	if nodes, _, err := c.Catalog().Nodes(nil); err != nil || len(nodes) == 0 {
+		return fmt.Errorf("leader %s but no node in the catalog yet (%v)", leader, err)
+	}
+	return nil
 }
 
 func (a *Agent) cleanup() {
 	if a.Running() {
-		a.stop(syscall.SIGTERM)
+		a.proc.Stop(syscall.SIGTERM)
 	}
 	if a.tb.Failed() {
-		a.tb.Logf("consultest: consul log (tail):\n%s", a.logTail())
+		a.tb.Logf("consultest: consul log (tail):\n%s", a.proc.LogTail())
 	}
-}
-
-func (a *Agent) logTail() string {
-	b, err := os.ReadFile(a.logPath)
-	if err != nil {
-		return err.Error()
-	}
-	const max = 4000
-	if len(b) > max {
-		b = b[len(b)-max:]
-	}
-	return string(b)
 }

@@ -14,7 +14,6 @@ package etcdtest
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -46,10 +45,7 @@ type Server struct {
 	peerPort   int
 	clientOnce sync.Once
 	client     *clientv3.Client // closed by cleanup
-
-	mu   sync.Mutex
-	cmd  *exec.Cmd
-	done chan struct{} // closed when the process has exited and been waited for
+	proc       testbed.Proc
 }
 
 // startTimeout bounds how long etcd may take to answer after it is started.
@@ -60,32 +56,13 @@ const startTimeout = 15 * time.Second
 // to exit.
 func Start(tb testing.TB) *Server {
 	tb.Helper()
-	bin := testbed.NeedBinary(tb, "etcd")
-	base := tb.TempDir()
-	var lastErr error
-	for attempt := range 5 {
-		s := &Server{
-			tb:      tb,
-			bin:     bin,
-			dir:     filepath.Join(base, fmt.Sprintf("data%d", attempt)),
-			logPath: filepath.Join(base, fmt.Sprintf("etcd%d.log", attempt)),
-		}
-		ports, err := testbed.FreePorts(2)
-		if err != nil {
-			tb.Fatal(err)
-		}
-		s.clientPort, s.peerPort = ports[0], ports[1]
-		if err := s.start(); err != nil {
-			// Most likely another process took a port between freePorts
-			// and etcd's bind; try other ports.
-			lastErr = err
-			continue
-		}
-		tb.Cleanup(s.cleanup)
-		return s
+	s, err := launch(testbed.NeedBinary(tb, "etcd"), tb.TempDir())
+	if err != nil {
+		tb.Fatal(err)
 	}
-	tb.Fatalf("etcdtest: could not start etcd: %v", lastErr)
-	return nil
+	s.tb = tb
+	tb.Cleanup(s.cleanup)
+	return s
 }
 
 // Launch starts etcd for a caller that is not a test (the lab), with its
@@ -100,18 +77,26 @@ func Launch(dir string) (*Server, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
 	}
+	return launch(bin, dir)
+}
+
+// launch starts bin with its data and log under dir, on free ports.
+func launch(bin, dir string) (*Server, error) {
 	var lastErr error
 	for attempt := range 5 {
 		s := &Server{
 			bin:     bin,
 			dir:     filepath.Join(dir, fmt.Sprintf("data%d", attempt)),
 			logPath: filepath.Join(dir, fmt.Sprintf("etcd%d.log", attempt)),
+			proc:    testbed.Proc{Name: "etcd", Grace: 5 * time.Second},
 		}
 		ports, err := testbed.FreePorts(2)
 		if err != nil {
 			return nil, err
 		}
 		s.clientPort, s.peerPort = ports[0], ports[1]
+		// An error is most likely another process that took a port
+		// between FreePorts and etcd's bind: try other ports.
 		if lastErr = s.start(); lastErr == nil {
 			return s, nil
 		}
@@ -121,7 +106,7 @@ func Launch(dir string) (*Server, error) {
 
 // Down kills a launched server (SIGKILL), as a crash would, and waits for
 // the process to exit; its data is kept for Up.
-func (s *Server) Down() error { return s.stop(syscall.SIGKILL) }
+func (s *Server) Down() error { return s.proc.Stop(syscall.SIGKILL) }
 
 // Up starts a launched server that is down again, on the same ports with
 // the same data, and returns once it answers.
@@ -132,7 +117,7 @@ func (s *Server) Close() error {
 	if !s.Running() {
 		return nil
 	}
-	return s.stop(syscall.SIGTERM)
+	return s.proc.Stop(syscall.SIGTERM)
 }
 
 // Endpoint is the client address, "127.0.0.1:PORT".
@@ -183,7 +168,7 @@ func (s *Server) NewClient(tb testing.TB) *clientv3.Client {
 // process to exit. The data directory is kept for Restart.
 func (s *Server) Stop() {
 	s.tb.Helper()
-	if err := s.stop(syscall.SIGTERM); err != nil {
+	if err := s.proc.Stop(syscall.SIGTERM); err != nil {
 		s.tb.Errorf("etcdtest: stop: %v", err)
 	}
 }
@@ -191,7 +176,7 @@ func (s *Server) Stop() {
 // Kill takes the server down abruptly (SIGKILL), like a crash.
 func (s *Server) Kill() {
 	s.tb.Helper()
-	if err := s.stop(syscall.SIGKILL); err != nil {
+	if err := s.proc.Stop(syscall.SIGKILL); err != nil {
 		s.tb.Errorf("etcdtest: kill: %v", err)
 	}
 }
@@ -219,27 +204,12 @@ func (s *Server) Wipe() {
 }
 
 // Running reports whether the process is running.
-func (s *Server) Running() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.cmd != nil
-}
+func (s *Server) Running() bool { return s.proc.Running() }
 
 func (s *Server) start() error {
-	s.mu.Lock()
-	running := s.cmd != nil
-	s.mu.Unlock()
-	if running {
-		return errors.New("already running")
-	}
 	clientURL := "http://" + s.Endpoint()
 	peerURL := "http://" + net.JoinHostPort("127.0.0.1", strconv.Itoa(s.peerPort))
 	name := "etcdtest"
-	logf, err := os.OpenFile(s.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
-		return err
-	}
-	defer logf.Close() // the child has its own descriptor
 	cmd := exec.Command(s.bin,
 		"--name", name,
 		"--data-dir", s.dir,
@@ -253,60 +223,24 @@ func (s *Server) start() error {
 		"--log-outputs", "stderr",
 		"--log-level", "warn",
 	)
-	cmd.Stdout = logf
-	cmd.Stderr = logf
-	// The server dies with the test binary, even on a timeout panic.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("starting %s: %w", s.bin, err)
+	hc := &http.Client{Timeout: 500 * time.Millisecond}
+	defer hc.CloseIdleConnections()
+	return s.proc.Start(cmd, s.logPath, startTimeout, func() error { return healthy(hc, clientURL) })
+}
+
+// healthy says whether etcd's /health answers true.
+func healthy(hc *http.Client, clientURL string) error {
+	resp, err := hc.Get(clientURL + "/health")
+	if err != nil {
+		return err
 	}
-	done := make(chan struct{})
-	go func() {
-		cmd.Wait()
-		close(done)
-	}()
-	s.mu.Lock()
-	s.cmd, s.done = cmd, done
-	s.mu.Unlock()
-	if err := waitHealthy(clientURL, done); err != nil {
-		s.stop(syscall.SIGKILL)
-		return fmt.Errorf("%w; log:\n%s", err, s.logTail())
+	defer resp.Body.Close()
+	var buf bytes.Buffer
+	buf.ReadFrom(resp.Body)
+	if resp.StatusCode != http.StatusOK || !strings.Contains(buf.String(), `"health":"true"`) {
+		return fmt.Errorf("/health: %s %s", resp.Status, buf.String())
 	}
 	return nil
-}
-
-// waitHealthy polls etcd's /health until it answers true, the process
-// exits, or startTimeout passes.
-func waitHealthy(clientURL string, exited <-chan struct{}) error {
-	hc := &http.Client{Timeout: 500 * time.Millisecond}
-	deadline := time.Now().Add(startTimeout)
-	for {
-		resp, err := hc.Get(clientURL + "/health")
-		if err == nil {
-			var buf bytes.Buffer
-			buf.ReadFrom(resp.Body)
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK && strings.Contains(buf.String(), `"health":"true"`) {
-				return nil
-			}
-		}
-		select {
-		case <-exited:
-			return errors.New("etcd exited while starting")
-		case <-time.After(20 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("etcd did not become healthy within %v", startTimeout)
-		}
-	}
-}
-
-func (s *Server) stop(sig syscall.Signal) error {
-	s.mu.Lock()
-	cmd, done := s.cmd, s.done
-	s.cmd, s.done = nil, nil
-	s.mu.Unlock()
-	return testbed.StopProcess("etcd", cmd, done, sig, 5*time.Second)
 }
 
 func (s *Server) cleanup() {
@@ -314,23 +248,11 @@ func (s *Server) cleanup() {
 		s.client.Close()
 	}
 	if s.Running() {
-		s.stop(syscall.SIGTERM)
+		s.proc.Stop(syscall.SIGTERM)
 	}
 	if s.tb.Failed() {
-		s.tb.Logf("etcdtest: etcd log (tail):\n%s", s.logTail())
+		s.tb.Logf("etcdtest: etcd log (tail):\n%s", s.proc.LogTail())
 	}
-}
-
-func (s *Server) logTail() string {
-	b, err := os.ReadFile(s.logPath)
-	if err != nil {
-		return err.Error()
-	}
-	const max = 4000
-	if len(b) > max {
-		b = b[len(b)-max:]
-	}
-	return string(b)
 }
 
 // Compact compacts the server's history up to the current revision and

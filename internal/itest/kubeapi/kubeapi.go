@@ -15,7 +15,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -73,22 +72,19 @@ type Server struct {
 	port       int
 	adminToken string
 	caPEM      []byte
-	logPath    string
 	starts     int
 
 	clientOnce sync.Once
 	client     kubernetes.Interface
 	clientErr  error
 
-	mu   sync.Mutex
-	cmd  *exec.Cmd
-	done chan struct{}
+	proc testbed.Proc
 }
 
 // Launch writes the server's files into cfg.Dir, starts it on a free port
 // and returns once /readyz answers.
 func Launch(cfg Config) (*Server, error) {
-	s := &Server{cfg: cfg, adminToken: RandomHex(16)}
+	s := &Server{cfg: cfg, adminToken: RandomHex(16), proc: testbed.Proc{Name: "kube-apiserver", Grace: 5 * time.Second}}
 	if err := s.writeFiles(); err != nil {
 		return nil, err
 	}
@@ -159,22 +155,18 @@ func CreateNamespace(ctx context.Context, c kubernetes.Interface, prefix string)
 // Stop takes the API server down (SIGTERM) and waits for it to exit. A
 // terminating kube-apiserver waits for its open watches, so after 5s it is
 // killed.
-func (s *Server) Stop() error { return s.stop(syscall.SIGTERM, 5*time.Second) }
+func (s *Server) Stop() error { return s.proc.Stop(syscall.SIGTERM) }
 
 // Kill takes the API server down at once (SIGKILL), as a crash or a lost
 // control-plane node would, and waits for it to exit.
-func (s *Server) Kill() error { return s.stop(syscall.SIGKILL, 5*time.Second) }
+func (s *Server) Kill() error { return s.proc.Stop(syscall.SIGKILL) }
 
 // Restart starts the API server again on the same port and waits until it
 // is ready.
 func (s *Server) Restart() error { return s.start() }
 
 // Running reports whether the process is up.
-func (s *Server) Running() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.cmd != nil
-}
+func (s *Server) Running() bool { return s.proc.Running() }
 
 // Close stops the server if it runs.
 func (s *Server) Close() error {
@@ -185,17 +177,7 @@ func (s *Server) Close() error {
 }
 
 // LogTail is the end of the current process's log.
-func (s *Server) LogTail() string {
-	b, err := os.ReadFile(s.logPath)
-	if err != nil {
-		return err.Error()
-	}
-	const max = 6000
-	if len(b) > max {
-		b = b[len(b)-max:]
-	}
-	return string(b)
-}
+func (s *Server) LogTail() string { return s.proc.LogTail() }
 
 func (s *Server) writeFiles() error {
 	certPEM, keyPEM, err := selfSignedCert()
@@ -222,19 +204,8 @@ func (s *Server) writeFiles() error {
 }
 
 func (s *Server) start() error {
-	s.mu.Lock()
-	running := s.cmd != nil
-	s.mu.Unlock()
-	if running {
-		return errors.New("already running")
-	}
 	s.starts++
-	s.logPath = filepath.Join(s.cfg.Dir, fmt.Sprintf("kube-apiserver%d.log", s.starts))
-	logf, err := os.Create(s.logPath)
-	if err != nil {
-		return err
-	}
-	defer logf.Close()
+	logPath := filepath.Join(s.cfg.Dir, fmt.Sprintf("kube-apiserver%d.log", s.starts))
 	f := func(name string) string { return filepath.Join(s.cfg.Dir, name) }
 	cmd := exec.Command(s.cfg.Binary,
 		"--bind-address=127.0.0.1",
@@ -255,63 +226,23 @@ func (s *Server) start() error {
 		"--profiling=false",
 		"--v=1",
 	)
-	cmd.Stdout = logf
-	cmd.Stderr = logf
-	// The server dies with its parent, even on a test timeout's panic.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("starting %s: %w", s.cfg.Binary, err)
-	}
-	done := make(chan struct{})
-	go func() {
-		cmd.Wait()
-		close(done)
-	}()
-	s.mu.Lock()
-	s.cmd, s.done = cmd, done
-	s.mu.Unlock()
-	if err := s.waitReady(done); err != nil {
-		s.stop(syscall.SIGKILL, 5*time.Second)
-		return fmt.Errorf("%w; log:\n%s", err, s.LogTail())
-	}
-	return nil
-}
-
-// waitReady polls /readyz until it answers ok, the process exits, or
-// startTimeout passes.
-func (s *Server) waitReady(exited <-chan struct{}) error {
 	tr, err := rest.TransportFor(s.Config())
 	if err != nil {
 		return err
 	}
 	hc := &http.Client{Transport: tr, Timeout: time.Second}
 	defer hc.CloseIdleConnections()
-	deadline := time.Now().Add(startTimeout)
-	for {
+	return s.proc.Start(cmd, logPath, startTimeout, func() error {
 		resp, err := hc.Get(s.Host() + "/readyz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
+		if err != nil {
+			return err
 		}
-		select {
-		case <-exited:
-			return errors.New("kube-apiserver exited while starting")
-		case <-time.After(50 * time.Millisecond):
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("/readyz: %s", resp.Status)
 		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("kube-apiserver not ready within %v (last: %v)", startTimeout, err)
-		}
-	}
-}
-
-func (s *Server) stop(sig syscall.Signal, grace time.Duration) error {
-	s.mu.Lock()
-	cmd, done := s.cmd, s.done
-	s.cmd, s.done = nil, nil
-	s.mu.Unlock()
-	return testbed.StopProcess("kube-apiserver", cmd, done, sig, grace)
+		return nil
+	})
 }
 
 // RandomHex is n random bytes in hex: names that do not collide.
