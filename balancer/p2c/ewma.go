@@ -13,13 +13,29 @@ import (
 	"google.golang.org/grpc/status"
 )
 
-// epoch is the origin of nanotime.
+// epoch is the origin of nanotime, less nanoBias.
 var epoch = time.Now()
 
-// nanotime reads the monotonic clock, in nanoseconds since epoch. It is
-// the cheapest clock reading the standard library offers (time.Since uses
-// only the monotonic clock), and Pick and Done each read it once.
-func nanotime() int64 { return int64(time.Since(epoch)) }
+// nanoBias is added to every reading of nanotime, so that readings are
+// positive (0 stands for "never" in endpointStats and pickEndpoint) even
+// inside a testing/synctest bubble. There time.Now is the bubble's fake
+// clock, which starts at 2000-01-01 UTC and has no monotonic reading, so
+// time.Since(epoch) is the wall-clock time since epoch, taken outside the
+// bubble: negative by decades, though its differences are exact virtual
+// time. 2^62 ns is 146 years: room for that, and for a process's uptime.
+const nanoBias = 1 << 62
+
+// nanotime reads the monotonic clock, in nanoseconds since epoch plus
+// nanoBias. It is the cheapest clock reading the standard library offers
+// (time.Since uses only the monotonic clock), and Pick and Done each read
+// it once. In a testing/synctest bubble it reads the bubble's clock.
+func nanotime() int64 { return int64(time.Since(epoch)) + nanoBias }
+
+// timeOf returns the time of the nanotime reading ns.
+func timeOf(ns int64) time.Time { return epoch.Add(time.Duration(ns - nanoBias)) }
+
+// nanotimeOf returns the nanotime reading of t, a time from timeOf.
+func nanotimeOf(t time.Time) int64 { return int64(t.Sub(epoch)) + nanoBias }
 
 // minPull is the least weight a sample gets (see observe).
 const minPull = 1.0 / 8

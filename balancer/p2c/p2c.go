@@ -46,7 +46,6 @@ func (builder) ParseConfig(js json.RawMessage) (serviceconfig.LoadBalancingConfi
 func (builder) Build(cc balancer.ClientConn, opts balancer.BuildOptions) balancer.Balancer {
 	b := &p2cBalancer{
 		ClientConn: cc,
-		now:        nanotime,
 		params:     newParams(defaultConfig()),
 		stats:      resolver.NewEndpointMap[*endpointStats](),
 	}
@@ -66,7 +65,6 @@ type p2cBalancer struct {
 	resolverErr resolvererr.Keeper
 
 	mu     sync.Mutex
-	now    func() int64 // nanotime; tests set a clock of their own
 	params *params
 	// stats of every READY endpoint. An endpoint that leaves READY (it
 	// reconnects after a GOAWAY, its backend restarted or failed) or leaves
@@ -121,8 +119,8 @@ func (b *p2cBalancer) UpdateState(state balancer.State) {
 
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	now := b.now()
-	starts := b.ramps.Update(epoch.Add(time.Duration(now)), children)
+	now := nanotime()
+	starts := b.ramps.Update(timeOf(now), children)
 	ss := &b.params.slowStart
 	var prior endpointPrior // of new endpoints, computed when one is seen
 	priorSet := false
@@ -141,7 +139,7 @@ func (b *p2cBalancer) UpdateState(state balancer.State) {
 		}
 		stats.Set(c.Endpoint, s)
 		var rampStart int64
-		if start := int64(starts[i].Sub(epoch)); ss.Enabled() && now-start < int64(ss.Window) {
+		if start := nanotimeOf(starts[i]); ss.Enabled() && now-start < int64(ss.Window) {
 			rampStart = start // still ramping up
 		}
 		ready = append(ready, newPickEndpoint(c.State.Picker, s, rampStart))

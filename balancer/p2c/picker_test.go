@@ -5,9 +5,8 @@ import (
 	"fmt"
 	"math"
 	"slices"
-	"sync"
-	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"google.golang.org/grpc/balancer"
@@ -15,6 +14,7 @@ import (
 	"google.golang.org/grpc/resolver"
 
 	"github.com/grpclb/grpclb/internal/balancertest"
+	"github.com/grpclb/grpclb/internal/wait"
 )
 
 // build builds the policy over n fake endpoints, all READY.
@@ -349,7 +349,7 @@ func TestStatsSurviveUpdates(t *testing.T) {
 	if b.statsOf("10.0.0.1:8080") != nil {
 		t.Errorf("an IDLE endpoint kept its stats")
 	}
-	waitFor(t, "the endpoint to reconnect", func() bool {
+	wait.For(t, 10*time.Second, "the endpoint to reconnect", func() bool {
 		cc.Settle()
 		s := b.statsOf("10.0.0.1:8080")
 		return s != nil && inPicker(cc, s)
@@ -384,18 +384,6 @@ func inPicker(cc *balancertest.ClientConn, s *endpointStats) bool {
 		}
 	}
 	return false
-}
-
-// waitFor polls cond until it holds, failing the test after a deadline.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(time.Millisecond) // polling interval, not synchronisation
-	}
 }
 
 func TestUpdateClientConnStateConfig(t *testing.T) {
@@ -444,29 +432,14 @@ func TestNoReadyEndpoint(t *testing.T) {
 // for the race detector, and every call is counted out in the end.
 func TestConcurrentPicksAndUpdates(t *testing.T) {
 	b, cc, _ := build(t, 8, "")
-	var (
-		wg   sync.WaitGroup
-		stop = make(chan struct{})
-	)
 	outcomes := []balancer.DoneInfo{success, noSample, {Err: errUnavailable}, {Err: context.Canceled}}
-	for g := range 4 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := 0; ; i++ {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				res, err := cc.State().Picker.Pick(pickInfo)
-				if err != nil {
-					continue // CONNECTING for a moment
-				}
-				res.Done(outcomes[(g+i)%len(outcomes)])
-			}
-		}()
-	}
+	stop := balancertest.Workers(4, func(g, i int) {
+		res, err := cc.State().Picker.Pick(pickInfo)
+		if err != nil {
+			return // CONNECTING for a moment
+		}
+		res.Done(outcomes[(g+i)%len(outcomes)])
+	})
 	all := balancertest.Endpoints(8)
 	for i := range 200 {
 		lo, hi := i%4, 4+i%5
@@ -475,8 +448,7 @@ func TestConcurrentPicksAndUpdates(t *testing.T) {
 		}
 		cc.Settle()
 	}
-	close(stop)
-	wg.Wait()
+	stop()
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	for ep, s := range b.stats.All() {
@@ -536,13 +508,6 @@ func TestPickEndpointWeight(t *testing.T) {
 	}
 }
 
-// setClock makes the balancer read its time from at instead of nanotime.
-func (b *p2cBalancer) setClock(at func() int64) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.now = at
-}
-
 // rampStartOf returns the current picker's ramp start of the endpoint at
 // addr (0: not ramping), and whether the picker has that endpoint.
 func rampStartOf(cc *balancertest.ClientConn, addr string) (int64, bool) {
@@ -561,14 +526,17 @@ func rampStartOf(cc *balancertest.ClientConn, addr string) (int64, bool) {
 // Slow start: an endpoint that joins three others with the same EWMA gets
 // a share of picks that grows with its weight, and an even share after its
 // window; without slow start it gets an even share at once. Picks run on a
-// clock of the test's own, 10µs apart.
-func TestSlowStartRampsNewEndpointUp(t *testing.T) {
+// clock of the test's own, 10µs apart; the balancer runs in a
+// testing/synctest bubble.
+func TestSlowStartRampsNewEndpointUp(t *testing.T) { synctest.Test(t, testSlowStartRampsNewEndpointUp) }
+
+func testSlowStartRampsNewEndpointUp(t *testing.T) {
 	const newAddr = "10.0.0.3:8080"
 	shares := func(config string, ages ...time.Duration) []float64 {
 		bal, cc, _ := build(t, 3, config)
 		// The three have been READY for a minute: warm.
-		joined := nanotime() + int64(time.Minute)
-		bal.setClock(func() int64 { return joined })
+		time.Sleep(time.Minute)
+		joined := nanotime()
 		cfg, err := ParseConfig([]byte(config))
 		if err != nil {
 			t.Fatal(err)
@@ -642,16 +610,17 @@ func TestSlowStartRampsNewEndpointUp(t *testing.T) {
 // endpoint's place on its ramp, or its being warm; one after failed
 // connection attempts (the backend was down or restarted: cold) starts the
 // ramp over. (Its EWMA starts afresh either way: TestStatsSurviveUpdates.)
-func TestSlowStartAfterReconnect(t *testing.T) {
+// It runs in a testing/synctest bubble.
+func TestSlowStartAfterReconnect(t *testing.T) { synctest.Test(t, testSlowStartAfterReconnect) }
+
+func testSlowStartAfterReconnect(t *testing.T) {
 	const addr = "10.0.0.1:8080"
-	b, cc, _ := build(t, 2, `{"slowStart": {"window": "10s"}}`)
+	_, cc, _ := build(t, 2, `{"slowStart": {"window": "10s"}}`)
 	// An hour after the endpoints became READY: warm.
-	var clk atomic.Int64
-	clk.Store(nanotime() + int64(time.Hour))
-	b.setClock(clk.Load)
+	time.Sleep(time.Hour)
 	reconnected := func() {
 		t.Helper()
-		waitFor(t, addr+" to reconnect", func() bool {
+		wait.For(t, 10*time.Second, addr+" to reconnect", func() bool {
 			cc.Settle()
 			_, ok := rampStartOf(cc, addr)
 			return ok
@@ -682,16 +651,16 @@ func TestSlowStartAfterReconnect(t *testing.T) {
 
 	graceful()
 	check("warm, after a graceful reconnection", 0)
-	clk.Add(int64(time.Second))
+	time.Sleep(time.Second)
 	failed()
-	restarted := clk.Load()
+	restarted := nanotime()
 	check("warm, after failed connection attempts", restarted)
-	clk.Add(int64(5 * time.Second))
+	time.Sleep(5 * time.Second)
 	graceful()
 	check("mid-ramp, after a graceful reconnection", restarted)
-	clk.Add(int64(time.Second))
+	time.Sleep(time.Second)
 	failed()
-	check("mid-ramp, after failed connection attempts", clk.Load())
+	check("mid-ramp, after failed connection attempts", nanotime())
 }
 
 // subConnOf returns the live SubConn of the endpoint at addr.

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"google.golang.org/grpc/balancer"
@@ -183,32 +184,18 @@ func failedReconnect(t *testing.T, cc *recordingCC, addr string, between func())
 	reconnect(t, cc, addr, between)
 }
 
-// clock is a settable clock for the balancer.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
+// clock is the clock of the testing/synctest bubble the slow-start tests
+// run in: Set sleeps until t.
+type clock struct{}
 
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
+func (clock) Now() time.Time  { return time.Now() }
+func (clock) Set(t time.Time) { time.Sleep(time.Until(t)) }
 
-func (c *clock) Set(t time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = t
-}
-
-// useClock makes the balancer read c, set to an hour from now: endpoints
-// that became READY before are warm.
-func useClock(b *wrrBalancer) *clock {
-	c := &clock{now: time.Now().Add(time.Hour)}
-	b.mu.Lock()
-	b.now = c.Now
-	b.mu.Unlock()
-	return c
+// useClock moves the bubble's clock on by an hour: endpoints that became
+// READY before are warm.
+func useClock(*wrrBalancer) clock {
+	time.Sleep(time.Hour)
+	return clock{}
 }
 
 func TestWeightsRespected(t *testing.T) {
@@ -281,37 +268,39 @@ func TestSlowStartRamp(t *testing.T) {
 		{`{"slowStart":{"window":"1m","aggression":0.5,"minWeightPercent":1}}`, time.Minute, 3, func(x float64) float64 { return x * x }, 0.01},
 	} {
 		t.Run(tc.config, func(t *testing.T) {
-			b, cc := build(t, tc.config, balancertest.Endpoints(3))
-			clk := useClock(b)
-			joined := clk.Now()
-			eps := balancertest.Endpoints(4)
-			eps[3] = endpoint.WithWeight(eps[3], tc.weight)
-			update(t, b, cc, tc.config, eps)
-			newAddr := addrOf(3)
-			step := max(tc.window/20, minRebuildInterval)
-			for _, x := range []float64{0, 0.01, 0.1, 0.25, 0.5, 0.75, 0.9, 0.999, 1, 2, 100} {
-				age := time.Duration(x * float64(tc.window))
-				b.mu.Lock()
-				p, next := b.pickerLocked(joined.Add(age))
-				b.mu.Unlock()
-				f := 1.0
-				if x < 1 {
-					f = max(tc.ramp(x), tc.minimum)
+			synctest.Test(t, func(t *testing.T) {
+				b, cc := build(t, tc.config, balancertest.Endpoints(3))
+				clk := useClock(b)
+				joined := clk.Now()
+				eps := balancertest.Endpoints(4)
+				eps[3] = endpoint.WithWeight(eps[3], tc.weight)
+				update(t, b, cc, tc.config, eps)
+				newAddr := addrOf(3)
+				step := max(tc.window/20, minRebuildInterval)
+				for _, x := range []float64{0, 0.01, 0.1, 0.25, 0.5, 0.75, 0.9, 0.999, 1, 2, 100} {
+					age := time.Duration(x * float64(tc.window))
+					b.mu.Lock()
+					p, next := b.pickerLocked(joined.Add(age))
+					b.mu.Unlock()
+					f := 1.0
+					if x < 1 {
+						f = max(tc.ramp(x), tc.minimum)
+					}
+					w := float64(tc.weight) * f
+					want := w / (3 + w)
+					got := shares(t, p)[newAddr]
+					// Within 1% of the share, or a slot of the table's bound.
+					if math.Abs(got-want) > max(want/precision, 1.0/minRoundedLen)+1e-9 {
+						t.Errorf("at %v of the window: share %.5f, want %.5f", x, got, want)
+					}
+					switch {
+					case x >= 1 && next != 0:
+						t.Errorf("at %v of the window: next rebuild in %v, want none after the ramp", x, next)
+					case x < 1 && (next <= 0 || next > step || next > tc.window-age):
+						t.Errorf("at %v of the window: next rebuild in %v, want in (0, %v] and by the ramp's end", x, next, step)
+					}
 				}
-				w := float64(tc.weight) * f
-				want := w / (3 + w)
-				got := shares(t, p)[newAddr]
-				// Within 1% of the share, or a slot of the table's bound.
-				if math.Abs(got-want) > max(want/precision, 1.0/minRoundedLen)+1e-9 {
-					t.Errorf("at %v of the window: share %.5f, want %.5f", x, got, want)
-				}
-				switch {
-				case x >= 1 && next != 0:
-					t.Errorf("at %v of the window: next rebuild in %v, want none after the ramp", x, next)
-				case x < 1 && (next <= 0 || next > step || next > tc.window-age):
-					t.Errorf("at %v of the window: next rebuild in %v, want in (0, %v] and by the ramp's end", x, next, step)
-				}
-			}
+			})
 		})
 	}
 }
@@ -343,7 +332,9 @@ func TestNoSlowStart(t *testing.T) {
 // after failed connection attempts (the backend was down or restarted:
 // cold) starts the ramp over. An endpoint dropped from the resolver's list
 // and back is new.
-func TestSlowStartAfterReconnect(t *testing.T) {
+func TestSlowStartAfterReconnect(t *testing.T) { synctest.Test(t, testSlowStartAfterReconnect) }
+
+func testSlowStartAfterReconnect(t *testing.T) {
 	const window = 10 * time.Second
 	b, cc := build(t, `{"slowStart":{"window":"10s"}}`, balancertest.Endpoints(2))
 	clk := useClock(b)
@@ -382,17 +373,17 @@ func TestSlowStartAfterReconnect(t *testing.T) {
 	}
 }
 
-// In real time: while a new endpoint ramps up the balancer publishes a new
-// picker every window/20 (here 100ms), with a growing share for it, and
-// stops at the end of the window with the full share.
-func TestSlowStartTimer(t *testing.T) {
+// In a testing/synctest bubble: while a new endpoint ramps up the balancer
+// publishes a new picker every window/20 (here 100ms), with a growing share
+// for it, and stops at the end of the window with the full share.
+func TestSlowStartTimer(t *testing.T) { synctest.Test(t, testSlowStartTimer) }
+
+func testSlowStartTimer(t *testing.T) {
 	const window = 2 * time.Second
 	config := `{"slowStart":{"window":"2s"}}`
 	b, cc := build(t, config, balancertest.Endpoints(3))
 	// The three are an hour old.
-	b.mu.Lock()
-	b.now = func() time.Time { return time.Now().Add(time.Hour) }
-	b.mu.Unlock()
+	time.Sleep(time.Hour)
 	before := cc.updates()
 	start := time.Now()
 	update(t, b, cc, config, balancertest.Endpoints(4))

@@ -50,7 +50,6 @@ func (builder) ParseConfig(js json.RawMessage) (serviceconfig.LoadBalancingConfi
 func (builder) Build(cc balancer.ClientConn, opts balancer.BuildOptions) balancer.Balancer {
 	b := &wrrBalancer{
 		ClientConn: cc,
-		now:        time.Now,
 		cfg:        defaultConfig(),
 	}
 	// The petiole pattern: endpointsharding keeps a pick_first child per
@@ -69,7 +68,6 @@ type wrrBalancer struct {
 	resolverErr resolvererr.Keeper
 
 	mu  sync.Mutex
-	now func() time.Time // time.Now; tests set a clock of their own
 	cfg *Config
 	// ramps knows when each endpoint's slow-start ramp started, across
 	// pickers and reconnections (see slowstart).
@@ -151,7 +149,7 @@ func (b *wrrBalancer) UpdateState(state balancer.State) {
 	if b.closed {
 		return
 	}
-	now := b.now()
+	now := time.Now()
 	starts := b.ramps.Update(now, children)
 	var ready []readyEndpoint
 	for i, c := range children {
@@ -247,7 +245,7 @@ func (b *wrrBalancer) tick(seq uint64) {
 	if len(b.ready) == 0 {
 		return // the channel has endpointsharding's picker; no ramp
 	}
-	b.publishLocked(b.now())
+	b.publishLocked(time.Now())
 }
 
 // picker is immutable but for its counter: a weighted round robin over a
