@@ -11,6 +11,7 @@ import (
 	"google.golang.org/grpc/codes"
 
 	"github.com/grpclb/grpclb/hedge"
+	"github.com/grpclb/grpclb/internal/balancertest"
 )
 
 func TestParseConfig(t *testing.T) {
@@ -120,12 +121,7 @@ func FuzzParseConfig(f *testing.F) {
 	f.Fuzz(func(t *testing.T, s string) {
 		cfg, err := hedge.ParseConfig([]byte(s))
 		if err != nil {
-			if cfg != nil {
-				t.Errorf("ParseConfig(%q) = %+v and error %v", s, cfg, err)
-			}
-			if !strings.HasPrefix(err.Error(), "hedge: ") {
-				t.Errorf("error %q does not start with %q", err, "hedge: ")
-			}
+			balancertest.CheckError(t, "hedge", cfg, err)
 			return
 		}
 		// Only valid JSON is accepted (or an empty config).

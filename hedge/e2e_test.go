@@ -3,7 +3,6 @@ package hedge_test
 import (
 	"context"
 	"fmt"
-	"net"
 	"slices"
 	"strings"
 	"sync"
@@ -12,24 +11,19 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
 	"google.golang.org/grpc/tap"
 
 	"github.com/grpclb/grpclb/hedge"
-	"github.com/grpclb/grpclb/internal/testbed"
+	"github.com/grpclb/grpclb/internal/balancertest"
 	"github.com/grpclb/grpclb/internal/testbed/echopb"
-	_ "github.com/grpclb/grpclb/resolver/static"
 )
 
 // These tests run real gRPC clients with round_robin against real backends
 // on loopback, with and without the hedger.
-
-const roundRobin = `{"loadBalancingConfig":[{"round_robin":{}}]}`
 
 // counter counts the calls that reach a server, cancelled ones included.
 type counter struct{ n atomic.Int64 }
@@ -39,56 +33,21 @@ func (c *counter) tap(ctx context.Context, _ *tap.Info) (context.Context, error)
 	return ctx, nil
 }
 
-func startFleet(t *testing.T, n int, opts ...grpc.ServerOption) *testbed.Fleet {
-	t.Helper()
-	f, err := testbed.StartFleet(n, testbed.FleetConfig{ServerOptions: opts})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(f.Close)
-	return f
-}
-
 // dial makes a round_robin client of addrs, hedged by h unless h is nil.
 func dial(t *testing.T, addrs []string, h *hedge.Hedger) *grpc.ClientConn {
 	t.Helper()
-	opts := []grpc.DialOption{
-		grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithDefaultServiceConfig(roundRobin),
-		grpc.WithConnectParams(grpc.ConnectParams{
-			Backoff:           backoff.Config{BaseDelay: 20 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: 200 * time.Millisecond},
-			MinConnectTimeout: time.Second,
-		}),
-	}
+	var opts []grpc.DialOption
 	if h != nil {
 		opts = append(opts, grpc.WithUnaryInterceptor(h.UnaryClientInterceptor()))
 	}
-	target := "static:///" + strings.Join(addrs, ",")
-	cc, err := grpc.NewClient(target, opts...)
-	if err != nil {
-		t.Fatalf("grpc.NewClient(%q): %v", target, err)
-	}
-	t.Cleanup(func() { cc.Close() })
-	return cc
+	return balancertest.Conn(t, balancertest.StaticTarget(addrs), balancertest.RoundRobin, opts...)
 }
 
 // warmUp makes calls, not hedged, until every backend has answered one, so
 // that every endpoint is connected before the test's calls.
 func warmUp(t *testing.T, client echopb.EchoClient, backends int) {
 	t.Helper()
-	seen := make(map[string]bool)
-	deadline := time.Now().Add(15 * time.Second)
-	for len(seen) < backends {
-		if time.Now().After(deadline) {
-			t.Fatalf("warm-up: only %d of %d backends answered within 15s", len(seen), backends)
-		}
-		ctx, cancel := context.WithTimeout(hedge.Disable(context.Background()), 5*time.Second)
-		resp, err := client.Echo(ctx, &echopb.EchoRequest{}, grpc.WaitForReady(true))
-		cancel()
-		if err == nil {
-			seen[resp.GetBackend()] = true
-		}
-	}
+	balancertest.WarmUpContext(t, hedge.Disable(context.Background()), client, backends)
 }
 
 // measure makes n calls from workers goroutines and returns their
@@ -146,7 +105,7 @@ func TestTailLatency(t *testing.T) {
 		tail    = 100 * time.Millisecond
 	)
 	var received counter
-	f := startFleet(t, 3, grpc.InTapHandle(received.tap))
+	f := balancertest.StartFleet(t, 3, grpc.InTapHandle(received.tap))
 	var slowCalls atomic.Int64
 	f.Backends()[2].SetLatencyFunc(func() time.Duration {
 		if slowCalls.Add(1)%10 == 0 {
@@ -220,7 +179,7 @@ func TestTailLatency(t *testing.T) {
 
 // A hedge that wins cancels the first attempt on its server.
 func TestLoserCancelled(t *testing.T) {
-	f := startFleet(t, 2)
+	f := balancertest.StartFleet(t, 2)
 	h := newHedger(t, hedge.Methods(method), hedge.Delay(20*time.Millisecond))
 	client := echopb.NewEchoClient(dial(t, f.Addrs(), h))
 	warmUp(t, client, 2)
@@ -263,7 +222,7 @@ func TestLoserCancelled(t *testing.T) {
 func TestBudgetExhaustedE2E(t *testing.T) {
 	const calls = 50
 	var received counter
-	f := startFleet(t, 1, grpc.InTapHandle(received.tap))
+	f := balancertest.StartFleet(t, 1, grpc.InTapHandle(received.tap))
 	f.Backends()[0].SetLatency(20 * time.Millisecond) // every call outlasts the delay
 	h := newHedger(t, hedge.Methods(method), hedge.Delay(time.Millisecond), hedge.Budget(0.02), hedge.BudgetBurst(1))
 	client := echopb.NewEchoClient(dial(t, f.Addrs(), h))
@@ -290,7 +249,7 @@ func TestBudgetExhaustedE2E(t *testing.T) {
 // lands on the other one.
 func TestUnavailableBackend(t *testing.T) {
 	const calls = 20
-	f := startFleet(t, 2)
+	f := balancertest.StartFleet(t, 2)
 	f.Backends()[0].SetErrorRate(1, codes.Unavailable)
 	h := newHedger(t, hedge.Methods(method), hedge.Delay(time.Hour), hedge.BudgetBurst(calls))
 	plain := echopb.NewEchoClient(dial(t, f.Addrs(), nil))
@@ -325,7 +284,7 @@ func TestUnavailableBackend(t *testing.T) {
 // The caller's deadline is shorter than the delay: one attempt.
 func TestDeadlineShorterThanDelayE2E(t *testing.T) {
 	var received counter
-	f := startFleet(t, 2, grpc.InTapHandle(received.tap))
+	f := balancertest.StartFleet(t, 2, grpc.InTapHandle(received.tap))
 	for _, b := range f.Backends() {
 		b.SetLatency(time.Second)
 	}
@@ -374,27 +333,17 @@ func (s *headerServer) Echo(ctx context.Context, _ *echopb.EchoRequest) (*echopb
 			return nil, status.FromContextError(ctx.Err()).Err()
 		}
 	}
-	return &echopb.EchoResponse{Backend: s.name, Addr: s.addr}, nil
+	// The address the call reached: the server's, from Serve.
+	p, _ := peer.FromContext(ctx)
+	return &echopb.EchoResponse{Backend: s.name, Addr: p.LocalAddr.String()}, nil
 }
 
 func startHeaderServer(t *testing.T, name string) *headerServer {
 	t.Helper()
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
 	srv := grpc.NewServer()
-	hs := &headerServer{name: name, addr: lis.Addr().String()}
+	hs := &headerServer{name: name}
 	echopb.RegisterEchoServer(srv, hs)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		_ = srv.Serve(lis)
-	}()
-	t.Cleanup(func() {
-		srv.Stop()
-		<-done
-	})
+	hs.addr = balancertest.ServeGRPC(t, srv)
 	return hs
 }
 

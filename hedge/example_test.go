@@ -4,44 +4,24 @@ import (
 	"context"
 	"fmt"
 	"log"
-	"net"
 	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
-	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	"github.com/grpclb/grpclb/hedge"
-	_ "github.com/grpclb/grpclb/resolver/static"
+	"github.com/grpclb/grpclb/internal/balancertest"
 )
-
-// startServer starts a gRPC server with the health service on a loopback
-// address, standing in for a real backend. It returns its address and a
-// function that stops it.
-func startServer() (addr string, stop func()) {
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		log.Fatal(err)
-	}
-	srv := grpc.NewServer()
-	healthpb.RegisterHealthServer(srv, health.NewServer())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		_ = srv.Serve(lis)
-	}()
-	return lis.Addr().String(), func() { srv.Stop(); <-done }
-}
 
 // Hedge an idempotent method: a call still unanswered at the method's p95
 // latency is sent again, to the next backend round_robin picks, within a
 // budget of 10% extra calls.
 func Example() {
-	addr1, stop1 := startServer() // e.g. "10.0.0.1:50051"
-	defer stop1()
-	addr2, stop2 := startServer() // e.g. "10.0.0.2:50051"
-	defer stop2()
+	// Two backends; target lists them, such as
+	// "static:///10.0.0.1:50051,10.0.0.2:50051".
+	fleet, target := balancertest.ExampleFleet(2)
+	defer fleet.Close()
 
 	// Check is a read: safe to send twice. Its calls are hedged at the p95
 	// of its recent latencies (10ms until it has enough of them).
@@ -50,7 +30,7 @@ func Example() {
 		log.Fatal(err)
 	}
 	conn, err := grpc.NewClient(
-		"static:///"+addr1+","+addr2,
+		target,
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
 		grpc.WithDefaultServiceConfig(`{"loadBalancingConfig": [{"round_robin": {}}]}`),
 		grpc.WithUnaryInterceptor(h.UnaryClientInterceptor()),

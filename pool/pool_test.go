@@ -11,6 +11,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
+	"github.com/grpclb/grpclb/internal/balancertest"
 	"github.com/grpclb/grpclb/internal/testbed"
 	"github.com/grpclb/grpclb/internal/testbed/echopb"
 )
@@ -18,16 +19,7 @@ import (
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 func TestPoolSpreadsOverAVIP(t *testing.T) {
-	f, err := testbed.StartFleet(5, testbed.FleetConfig{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	vip, err := testbed.StartVIP("127.0.0.1:0", f.Addrs()...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer vip.Close()
+	vip := balancertest.StartVIP(t, balancertest.StartFleet(t, 5))
 	p, err := Dial("passthrough:///"+vip.Addr, 8, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		t.Fatal(err)

@@ -18,6 +18,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/grpclb/grpclb/internal/testbed/echopb"
+	"github.com/grpclb/grpclb/internal/wait"
 	"github.com/grpclb/grpclb/proxy"
 )
 
@@ -97,7 +98,7 @@ func TestAccessLog(t *testing.T) {
 		ReqBytes                                            int64 `json:"req_bytes"`
 		RespBytes                                           int64 `json:"resp_bytes"`
 	}
-	eventually(t, 5*time.Second, "an access log record", func() bool { return buf.Len() > 0 })
+	wait.For(t, 5*time.Second, "an access log record", func() bool { return buf.Len() > 0 })
 	if err := json.Unmarshal(buf.Bytes(), &rec); err != nil {
 		t.Fatalf("%v: %s", err, buf.Bytes())
 	}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/grpclb/grpclb/internal/testbed"
 	"github.com/grpclb/grpclb/internal/testbed/echopb"
+	"github.com/grpclb/grpclb/internal/wait"
 	"github.com/grpclb/grpclb/proxy"
 )
 
@@ -40,7 +41,7 @@ func TestPerCallBalancing(t *testing.T) {
 func warmUp(t testing.TB, client echopb.EchoClient, f *testbed.Fleet) {
 	t.Helper()
 	seen := map[string]bool{}
-	eventually(t, 15*time.Second, "every backend answers through the proxy", func() bool {
+	wait.For(t, 15*time.Second, "every backend answers through the proxy", func() bool {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		if r, err := client.Echo(ctx, &echopb.EchoRequest{}); err == nil {

@@ -17,7 +17,9 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
+	"github.com/grpclb/grpclb/internal/balancertest"
 	"github.com/grpclb/grpclb/internal/testbed/echopb"
+	"github.com/grpclb/grpclb/internal/wait"
 	"github.com/grpclb/grpclb/proxy"
 )
 
@@ -103,21 +105,7 @@ const probeService = "probe.Probe"
 func startProbe(t *testing.T) (*probe, string) {
 	t.Helper()
 	pr := &probe{cancelled: make(chan struct{})}
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := grpc.NewServer(grpc.UnknownServiceHandler(pr.handle))
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		_ = s.Serve(lis)
-	}()
-	t.Cleanup(func() {
-		s.Stop()
-		<-done
-	})
-	return pr, lis.Addr().String()
+	return pr, balancertest.ServeGRPC(t, grpc.NewServer(grpc.UnknownServiceHandler(pr.handle)))
 }
 
 func (pr *probe) handle(_ any, ss grpc.ServerStream) error {
@@ -273,7 +261,7 @@ func TestCancellation(t *testing.T) {
 		if err := cs.SendMsg(wrapperspb.String("x")); err != nil {
 			t.Fatal(err)
 		}
-		eventually(t, 5*time.Second, "the upstream call started", func() bool { md, _ := pr.seen(); return md != nil })
+		wait.For(t, 5*time.Second, "the upstream call started", func() bool { md, _ := pr.seen(); return md != nil })
 		cancel()
 		select {
 		case <-pr.cancelled:

@@ -3,29 +3,23 @@ package proxy_test
 import (
 	"context"
 	"log/slog"
-	"net"
 	"runtime"
-	"strings"
 	"testing"
 	"time"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/interop"
 	testgrpc "google.golang.org/grpc/interop/grpc_testing"
 
+	"github.com/grpclb/grpclb/internal/balancertest"
 	"github.com/grpclb/grpclb/internal/testbed"
 	"github.com/grpclb/grpclb/internal/testbed/echopb"
 	"github.com/grpclb/grpclb/proxy"
-	_ "github.com/grpclb/grpclb/resolver/static" // static:/// targets
 )
 
 // fastBackoff makes clients reconnect to restarted servers quickly.
-var fastBackoff = grpc.WithConnectParams(grpc.ConnectParams{
-	Backoff:           backoff.Config{BaseDelay: 20 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: 200 * time.Millisecond},
-	MinConnectTimeout: time.Second,
-})
+var fastBackoff = balancertest.FastReconnect
 
 // startProxy starts a proxy on 127.0.0.1 and returns it and its address;
 // it is stopped when the test ends.
@@ -39,21 +33,7 @@ func startProxy(t testing.TB, cfg *proxy.Config, opts proxy.Options) (*proxy.Pro
 	if err != nil {
 		t.Fatalf("proxy.New: %v", err)
 	}
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		p.Stop()
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		_ = p.Serve(lis)
-	}()
-	t.Cleanup(func() {
-		p.Stop()
-		<-done
-	})
-	return p, lis.Addr().String()
+	return p, balancertest.Serve(t, p.Serve, p.Stop)
 }
 
 // dial connects a client to addr (the proxy), closed when the test ends.
@@ -97,40 +77,19 @@ func oneCluster(target string, services ...string) *proxy.Config {
 	return cfg
 }
 
-func staticTarget(addrs ...string) string { return "static:///" + strings.Join(addrs, ",") }
+func staticTarget(addrs ...string) string { return balancertest.StaticTarget(addrs) }
 
 const echoService = "grpclb.testbed.v1.Echo"
 
-func startFleet(t testing.TB, n int) *testbed.Fleet {
-	t.Helper()
-	f, err := testbed.StartFleet(n, testbed.FleetConfig{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(f.Close)
-	return f
-}
+func startFleet(t testing.TB, n int) *testbed.Fleet { return balancertest.StartFleet(t, n) }
 
 // startInterop starts grpc-go's interop test server on 127.0.0.1, the way
 // grpc-go's interop/server does, and returns its address.
 func startInterop(t testing.TB, opts ...grpc.ServerOption) string {
 	t.Helper()
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
 	s := grpc.NewServer(opts...)
 	testgrpc.RegisterTestServiceServer(s, interop.NewTestServer())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		_ = s.Serve(lis)
-	}()
-	t.Cleanup(func() {
-		s.Stop()
-		<-done
-	})
-	return lis.Addr().String()
+	return balancertest.ServeGRPC(t, s)
 }
 
 // proxiedEcho starts n backends behind a proxy and returns an Echo client
@@ -140,18 +99,6 @@ func proxiedEcho(t testing.TB, n int, opts proxy.Options) (*testbed.Fleet, *prox
 	f := startFleet(t, n)
 	p, addr := startProxy(t, oneCluster(staticTarget(f.Addrs()...), echoService), opts)
 	return f, p, echopb.NewEchoClient(dial(t, addr))
-}
-
-// eventually polls cond every 10ms until it holds or the timeout passes.
-func eventually(t testing.TB, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("not within %v: %s", timeout, what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 }
 
 func ctxTimeout(t testing.TB, d time.Duration) context.Context {

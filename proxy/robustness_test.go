@@ -22,6 +22,7 @@ import (
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	"github.com/grpclb/grpclb/internal/testbed/echopb"
+	"github.com/grpclb/grpclb/internal/wait"
 	"github.com/grpclb/grpclb/proxy"
 )
 
@@ -150,7 +151,7 @@ func TestOversizeMessages(t *testing.T) {
 		})
 	}
 	n := other.succeeded()
-	eventually(t, 10*time.Second, "the other client's calls go on", func() bool { return other.succeeded() > n+50 })
+	wait.For(t, 10*time.Second, "the other client's calls go on", func() bool { return other.succeeded() > n+50 })
 	other.stop()
 	if fails := other.failures(); fails > 0 {
 		t.Errorf("the other client had %d failures: %v", fails, other.errs)
@@ -216,7 +217,7 @@ func TestConnectionLimits(t *testing.T) {
 		t.Fatalf("a call on another connection: %v", err)
 	}
 	stopHanging()
-	eventually(t, 5*time.Second, "a slot frees once a call ends", func() bool { return echo(cc, time.Second) == nil })
+	wait.For(t, 5*time.Second, "a slot frees once a call ends", func() bool { return echo(cc, time.Second) == nil })
 
 	big := metadata.AppendToOutgoingContext(context.Background(), "x-big", strings.Repeat("a", 16<<10))
 	ctx, cancel := context.WithTimeout(big, 5*time.Second)
@@ -293,16 +294,16 @@ func TestBackendKilledUnderLoad(t *testing.T) {
 	const workers = 8
 	l := startLoad(client, workers, 200000, 60*time.Second, &echopb.EchoRequest{DelayMs: 2})
 	defer l.stop()
-	eventually(t, 20*time.Second, "load reaches every backend", func() bool { return l.servedBy("b1") > 50 && l.servedBy("b2") > 50 })
+	wait.For(t, 20*time.Second, "load reaches every backend", func() bool { return l.servedBy("b1") > 50 && l.servedBy("b2") > 50 })
 
 	victim := f.Backends()[0]
 	inFlight := victim.InFlight()
 	victim.Kill()
 	n := l.succeeded()
-	eventually(t, 20*time.Second, "500 more calls succeed after the kill", func() bool { return l.succeeded() > n+500 })
+	wait.For(t, 20*time.Second, "500 more calls succeed after the kill", func() bool { return l.succeeded() > n+500 })
 	failedAtKill := l.failures()
 	m := l.succeeded()
-	eventually(t, 20*time.Second, "500 more calls", func() bool { return l.succeeded() > m+500 })
+	wait.For(t, 20*time.Second, "500 more calls", func() bool { return l.succeeded() > m+500 })
 	l.stop()
 
 	// At most one call per worker can be in flight on the victim.
@@ -363,13 +364,13 @@ func TestReloadUnderLoadFailsNone(t *testing.T) {
 		}
 		streams = append(streams, s)
 		n := l.succeeded()
-		eventually(t, 10*time.Second, "calls go on", func() bool { return l.succeeded() > n+30 })
+		wait.For(t, 10*time.Second, "calls go on", func() bool { return l.succeeded() > n+30 })
 		if err := p.Reload(cfgs[(i+1)%len(cfgs)]); err != nil {
 			t.Fatalf("reload %d: %v", i, err)
 		}
 	}
 	n := l.succeeded()
-	eventually(t, 10*time.Second, "calls go on after the last reload", func() bool { return l.succeeded() > n+100 })
+	wait.For(t, 10*time.Second, "calls go on after the last reload", func() bool { return l.succeeded() > n+100 })
 	l.stop()
 	if fails := l.failures(); fails > 0 {
 		t.Errorf("%d calls failed during reloads: %v (codes %v)", fails, l.errs, l.failed)
@@ -439,7 +440,7 @@ func TestDrain(t *testing.T) {
 			results <- err
 		}()
 	}
-	eventually(t, 5*time.Second, "the slow calls reach the backends", func() bool {
+	wait.For(t, 5*time.Second, "the slow calls reach the backends", func() bool {
 		return f.Backends()[0].InFlight()+f.Backends()[1].InFlight() == slow
 	})
 	drained := make(chan error, 1)
@@ -451,7 +452,7 @@ func TestDrain(t *testing.T) {
 	if code := httpGet(t, admin.URL+"/readyz"); code != http.StatusServiceUnavailable {
 		t.Errorf("/readyz = %d during the drain, want 503", code)
 	}
-	eventually(t, 10*time.Second, "new connections are refused", func() bool {
+	wait.For(t, 10*time.Second, "new connections are refused", func() bool {
 		c, err := net.DialTimeout("tcp", addr, time.Second)
 		if err != nil {
 			return true

@@ -16,6 +16,7 @@ import (
 
 	"github.com/grpclb/grpclb/endpoint"
 	"github.com/grpclb/grpclb/internal/balancertest"
+	"github.com/grpclb/grpclb/internal/wait"
 )
 
 // These tests run the registered policy, with endpointsharding and real
@@ -175,18 +176,6 @@ func pickNoDone(t *testing.T, p balancer.Picker, key string, dones *[]func(balan
 	return res.SubConn.(*balancertest.SubConn).Addrs[0].Addr
 }
 
-// waitFor polls cond until it holds or a deadline passes.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(time.Millisecond) // polling interval, not synchronisation
-	}
-}
-
 // When the owner's connection goes, its keys go to the next endpoint
 // clockwise, the owner reconnects by itself, and the keys come back.
 func TestBalancerOwnerReconnects(t *testing.T) {
@@ -205,7 +194,7 @@ func TestBalancerOwnerReconnects(t *testing.T) {
 	}
 	// pick_first reconnects (asked by endpointsharding and by the picker);
 	// the fake channel makes the SubConn READY once asked.
-	waitFor(t, "the owner to be READY again", func() bool {
+	wait.For(t, 10*time.Second, "the owner to be READY again", func() bool {
 		cc.Settle()
 		return pickAddr(t, cc.State().Picker, keyCtx("k")) == owner
 	})

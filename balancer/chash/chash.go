@@ -33,7 +33,11 @@ type builder struct{}
 func (builder) Name() string { return Name }
 
 func (builder) ParseConfig(js json.RawMessage) (serviceconfig.LoadBalancingConfig, error) {
-	return ParseConfig(js)
+	cfg, err := ParseConfig(js)
+	if err != nil {
+		return nil, err // not a typed nil *Config, which is a non-nil interface
+	}
+	return cfg, nil
 }
 
 func (builder) Build(cc balancer.ClientConn, opts balancer.BuildOptions) balancer.Balancer {

@@ -1,12 +1,11 @@
 package chash
 
 import (
-	"encoding/json"
 	"math"
 	"strings"
 	"testing"
 
-	"google.golang.org/grpc/balancer"
+	"github.com/grpclb/grpclb/internal/balancertest"
 )
 
 func TestParseConfig(t *testing.T) {
@@ -35,15 +34,7 @@ func TestParseConfig(t *testing.T) {
 		{"missingKey empty", `{"missingKey":""}`, def},
 	}
 	for _, tt := range good {
-		t.Run(tt.name, func(t *testing.T) {
-			got, err := ParseConfig(json.RawMessage(tt.js))
-			if err != nil {
-				t.Fatalf("ParseConfig(%s): %v", tt.js, err)
-			}
-			if *got != tt.want {
-				t.Errorf("ParseConfig(%s) = %+v, want %+v", tt.js, *got, tt.want)
-			}
-		})
+		t.Run(tt.name, func(t *testing.T) { balancertest.Parses(t, ParseConfig, tt.js, tt.want) })
 	}
 
 	bad := []struct {
@@ -81,42 +72,16 @@ func TestParseConfig(t *testing.T) {
 		{"missingKey number", `{"missingKey":1}`, []string{"missingKey"}},
 	}
 	for _, tt := range bad {
-		t.Run(tt.name, func(t *testing.T) {
-			got, err := ParseConfig(json.RawMessage(tt.js))
-			if err == nil {
-				t.Fatalf("ParseConfig(%s) = %+v, want an error", tt.js, *got)
-			}
-			if !strings.HasPrefix(err.Error(), Name+": ") {
-				t.Errorf("error %q does not start with %q", err, Name+": ")
-			}
-			for _, w := range tt.want {
-				if !strings.Contains(err.Error(), w) {
-					t.Errorf("ParseConfig(%s) error %q does not mention %q", tt.js, err, w)
-				}
-			}
-		})
+		t.Run(tt.name, func(t *testing.T) { balancertest.Refuses(t, Name, ParseConfig, tt.js, tt.want...) })
 	}
 }
 
-// The registered builder parses with ParseConfig.
+// The registered builder parses with ParseConfig, and its error comes
+// with a nil config (a typed nil *Config used to come with it).
 func TestBuilderParseConfig(t *testing.T) {
-	bb := balancer.Get(Name)
-	if bb == nil {
-		t.Fatalf("no balancer registered as %q", Name)
-	}
-	p, ok := bb.(balancer.ConfigParser)
-	if !ok {
-		t.Fatalf("builder %T is not a balancer.ConfigParser", bb)
-	}
-	cfg, err := p.ParseConfig(json.RawMessage(`{"loadFactor":3,"missingKey":"error"}`))
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfg := balancertest.BuilderParses(t, Name, `{"loadFactor":3,"missingKey":"error"}`, `{"loadFactor":1}`)
 	if c, ok := cfg.(*Config); !ok || c.LoadFactor != 3 || c.MissingKey != MissingKeyError {
 		t.Errorf("ParseConfig = %#v", cfg)
-	}
-	if _, err := p.ParseConfig(json.RawMessage(`{"loadFactor":1}`)); err == nil {
-		t.Error("ParseConfig accepted loadFactor 1")
 	}
 }
 
@@ -124,24 +89,12 @@ func TestBuilderParseConfig(t *testing.T) {
 // accepts is valid, and that a config it accepts means the same after a
 // round trip through JSON.
 func FuzzParseConfig(f *testing.F) {
-	for _, s := range []string{
+	seeds := []string{
 		``, `{}`, `null`, `{"virtualNodes":160,"loadFactor":2,"hashHeader":"x-user-id","missingKey":"error"}`,
 		`{"loadFactor":0}`, `{"loadFactor":1}`, `{"hashHeader":"X-A"}`, `{"virtualNodes":-1}`,
 		`{"missingKey":"random","hashHeader":"grpc-x"}`, `{"a":1}`, `[`, `{"virtualNodes":1e3}`,
-	} {
-		f.Add([]byte(s))
 	}
-	f.Fuzz(func(t *testing.T, js []byte) {
-		cfg, err := ParseConfig(js)
-		if err != nil {
-			if cfg != nil {
-				t.Fatalf("ParseConfig returned both %+v and %v", cfg, err)
-			}
-			if !strings.HasPrefix(err.Error(), Name+": ") {
-				t.Fatalf("error %q does not start with %q", err, Name+": ")
-			}
-			return
-		}
+	balancertest.FuzzParse(f, Name, ParseConfig, seeds, func(t *testing.T, js []byte, cfg *Config) {
 		if cfg.VirtualNodes < 0 || cfg.VirtualNodes > MaxVirtualNodes {
 			t.Errorf("accepted virtualNodes %d", cfg.VirtualNodes)
 		}
@@ -154,16 +107,6 @@ func FuzzParseConfig(f *testing.F) {
 		if h := cfg.HashHeader; h != strings.ToLower(h) || validHeader(h) != nil {
 			t.Errorf("accepted hashHeader %q", h)
 		}
-		out, err := json.Marshal(cfg)
-		if err != nil {
-			t.Fatalf("marshalling %+v: %v", cfg, err)
-		}
-		again, err := ParseConfig(out)
-		if err != nil {
-			t.Fatalf("ParseConfig(%s) (from %q): %v", out, js, err)
-		}
-		if *again != *cfg {
-			t.Errorf("round trip of %q: %+v then %+v", js, *cfg, *again)
-		}
+		balancertest.RoundTrips(t, ParseConfig, cfg)
 	})
 }

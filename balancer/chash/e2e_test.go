@@ -12,51 +12,23 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
 
-	"github.com/grpclb/grpclb/internal/testbed"
+	"github.com/grpclb/grpclb/internal/balancertest"
 	"github.com/grpclb/grpclb/internal/testbed/echopb"
-	_ "github.com/grpclb/grpclb/resolver/static"
+	"github.com/grpclb/grpclb/internal/wait"
 )
 
 // These tests run real gRPC clients (grpc.NewClient, the static resolver,
 // the consistent_hash service config) against real echo backends on
 // loopback, which answer with their own address.
 
-func startFleet(t *testing.T, n int) *testbed.Fleet {
-	t.Helper()
-	f, err := testbed.StartFleet(n, testbed.FleetConfig{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(f.Close)
-	return f
-}
-
-func serviceConfig(policyJSON string) string {
-	return `{"loadBalancingConfig":[{"consistent_hash":` + policyJSON + `}]}`
-}
-
 func newClient(t *testing.T, addrs []string, policyJSON string) echopb.EchoClient {
 	t.Helper()
-	cc, err := grpc.NewClient("static:///"+strings.Join(addrs, ","),
-		grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithDefaultServiceConfig(serviceConfig(policyJSON)),
-		// Reconnect quickly to restarted backends.
-		grpc.WithConnectParams(grpc.ConnectParams{
-			Backoff:           backoff.Config{BaseDelay: 20 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: 200 * time.Millisecond},
-			MinConnectTimeout: time.Second,
-		}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cc.Close() })
-	return echopb.NewEchoClient(cc)
+	return balancertest.Dial(t, balancertest.StaticTarget(addrs), balancertest.ServiceConfig(Name, policyJSON))
 }
 
 // call makes one Echo call and returns the address of the backend that
@@ -80,34 +52,21 @@ func call(ctx context.Context, c echopb.EchoClient) (string, error) {
 // backend the keys need is connected.
 func waitOwners(t *testing.T, c echopb.EchoClient, owner func(string) string, keys []string) {
 	t.Helper()
-	var last string
-	waitForMsg(t, 20*time.Second, func() string { return "every key answered by its owner; last: " + last }, func() bool {
+	wait.Until(t, 20*time.Second, func() (bool, string) {
 		for _, k := range keys {
 			got, err := call(WithKey(context.Background(), k), c)
 			if err != nil || got != owner(k) {
-				last = fmt.Sprintf("key %q: %s, %v (owner %s)", k, got, err, owner(k))
-				return false
+				return false, fmt.Sprintf("every key answered by its owner; last: key %q: %s, %v (owner %s)", k, got, err, owner(k))
 			}
 		}
-		return true
+		return true, ""
 	})
-}
-
-func waitForMsg(t *testing.T, d time.Duration, what func() string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", d, what())
-		}
-		time.Sleep(5 * time.Millisecond) // polling interval
-	}
 }
 
 // The same key reaches the same backend from two ClientConns, the one an
 // independent ring predicts, and different keys reach every backend.
 func TestE2ESameKeySameBackend(t *testing.T) {
-	f := startFleet(t, 5)
+	f := balancertest.StartFleet(t, 5)
 	owner := expectedOwners(f.Addrs(), 0)
 	c1 := newClient(t, f.Addrs(), `{}`)
 	// The second client lists the backends in another order.
@@ -142,7 +101,7 @@ func TestE2ESameKeySameBackend(t *testing.T) {
 // A key in the configured header is hashed like the same key set with
 // WithKey.
 func TestE2EHeaderKey(t *testing.T) {
-	f := startFleet(t, 4)
+	f := balancertest.StartFleet(t, 4)
 	owner := expectedOwners(f.Addrs(), 0)
 	hc := newClient(t, f.Addrs(), `{"hashHeader":"x-user-id","missingKey":"error"}`)
 	waitOwners(t, hc, owner, testKeys(30))
@@ -167,7 +126,7 @@ func TestE2EHeaderKey(t *testing.T) {
 // grpc-go turns the picker's InvalidArgument into Internal (gRFC A54),
 // keeping the message.
 func TestE2EMissingKeyError(t *testing.T) {
-	f := startFleet(t, 2)
+	f := balancertest.StartFleet(t, 2)
 	c := newClient(t, f.Addrs(), `{"missingKey":"error","hashHeader":"x-user-id"}`)
 	waitOwners(t, c, expectedOwners(f.Addrs(), 0), testKeys(10))
 	_, err := call(context.Background(), c)
@@ -207,7 +166,7 @@ func TestE2EFlapping(t *testing.T) {
 			mu.Lock()
 			built = nil
 			mu.Unlock()
-			f := startFleet(t, 6)
+			f := balancertest.StartFleet(t, 6)
 			backends := f.Backends()
 			stable := map[string]bool{backends[0].Addr: true, backends[1].Addr: true}
 			flapping := backends[2:]
@@ -225,7 +184,6 @@ func TestE2EFlapping(t *testing.T) {
 			var (
 				calls, failed, rerouted atomic.Int64
 				stableOK, spilledFail   atomic.Int64
-				wg                      sync.WaitGroup
 				errMu                   sync.Mutex
 				errs                    []string
 			)
@@ -236,48 +194,38 @@ func TestE2EFlapping(t *testing.T) {
 					errs = append(errs, fmt.Sprintf(format, args...))
 				}
 			}
-			stop := make(chan struct{})
-			for g := range 8 {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					for i := g; ; i += 8 {
-						select {
-						case <-stop:
-							return
-						default:
-						}
-						k := keys[i%len(keys)]
-						got, err := call(WithKey(context.Background(), k), c)
-						calls.Add(1)
-						o := owner(k)
-						if err != nil {
-							failed.Add(1)
-						} else if got != o {
-							rerouted.Add(1)
-						}
-						switch {
-						case err != nil && status.Code(err) != codes.Unavailable:
-							fail("key %q: %v (want success or UNAVAILABLE)", k, err)
-						case err != nil && stable[got]:
-							fail("key %q failed on %s, which stayed up: %v", k, got, err)
-						case stable[o] && err != nil:
-							if tt.config == `{"loadFactor":0}` {
-								fail("key %q failed though its owner %s stayed up: %v (sent to %q)", k, o, err, got)
-							}
-							spilledFail.Add(1)
-						case stable[o] && got != o && tt.config == `{"loadFactor":0}`:
-							fail("key %q reached %s, not its owner %s, which stayed up", k, got, o)
-						case stable[o]:
-							stableOK.Add(1)
-						}
+			stop := balancertest.Workers(8, func(g, i int) {
+				k := keys[(g+8*i)%len(keys)] // the callers take turns
+				got, err := call(WithKey(context.Background(), k), c)
+				calls.Add(1)
+				o := owner(k)
+				if err != nil {
+					failed.Add(1)
+				} else if got != o {
+					rerouted.Add(1)
+				}
+				switch {
+				case err != nil && status.Code(err) != codes.Unavailable:
+					fail("key %q: %v (want success or UNAVAILABLE)", k, err)
+				case err != nil && stable[got]:
+					fail("key %q failed on %s, which stayed up: %v", k, got, err)
+				case stable[o] && err != nil:
+					if tt.config == `{"loadFactor":0}` {
+						fail("key %q failed though its owner %s stayed up: %v (sent to %q)", k, o, err, got)
 					}
-				}()
-			}
+					spilledFail.Add(1)
+				case stable[o] && got != o && tt.config == `{"loadFactor":0}`:
+					fail("key %q reached %s, not its owner %s, which stayed up", k, got, o)
+				case stable[o]:
+					stableOK.Add(1)
+				}
+			})
+			// Stop the callers if the test fails before it stops them.
+			t.Cleanup(stop)
 			progress := func(n int64) { // wait for n more calls
 				t.Helper()
 				mark := calls.Load() + n
-				waitForMsg(t, 20*time.Second, func() string { return fmt.Sprintf("%d more calls", n) }, func() bool { return calls.Load() >= mark })
+				wait.For(t, 20*time.Second, fmt.Sprintf("%d more calls", n), func() bool { return calls.Load() >= mark })
 			}
 			progress(200)
 			for round := range 2 {
@@ -290,8 +238,7 @@ func TestE2EFlapping(t *testing.T) {
 					progress(100)
 				}
 			}
-			close(stop)
-			wg.Wait()
+			stop()
 			// Everything is back: every key reaches its owner again (the
 			// callers are stopped: under their load, bounded loads spill).
 			waitOwners(t, c, owner, keys)
@@ -309,18 +256,19 @@ func TestE2EFlapping(t *testing.T) {
 				t.Error("no call went elsewhere than its owner: the owners never went down?")
 			}
 			// Every Done ran: nothing in flight.
-			waitForMsg(t, 10*time.Second, func() string { return fmt.Sprintf("no calls in flight (total %d)", b.total.Load()) }, func() bool {
-				if b.total.Load() != 0 {
-					return false
+			wait.Until(t, 10*time.Second, func() (bool, string) {
+				total := b.total.Load()
+				if total != 0 {
+					return false, fmt.Sprintf("no calls in flight (total %d)", total)
 				}
 				b.mu.Lock()
 				defer b.mu.Unlock()
-				for _, info := range b.endpoints {
-					if info.inflight.Load() != 0 {
-						return false
+				for addr, info := range b.endpoints {
+					if n := info.inflight.Load(); n != 0 {
+						return false, fmt.Sprintf("no calls in flight (%d on %v)", n, addr)
 					}
 				}
-				return true
+				return true, ""
 			})
 		})
 	}

@@ -4,16 +4,14 @@ import (
 	"context"
 	"fmt"
 	"log"
-	"strings"
 	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/grpclb/grpclb/balancer/chash"
-	"github.com/grpclb/grpclb/internal/testbed"
+	"github.com/grpclb/grpclb/internal/balancertest"
 	"github.com/grpclb/grpclb/internal/testbed/echopb"
-	_ "github.com/grpclb/grpclb/resolver/static"
 )
 
 // Send every call of one user to the same backend, for example the cache
@@ -22,14 +20,11 @@ import (
 func Example() {
 	// Three backends (stand-ins for cache shards) that answer with their
 	// name.
-	fleet, err := testbed.StartFleet(3, testbed.FleetConfig{})
-	if err != nil {
-		log.Fatal(err)
-	}
+	fleet, target := balancertest.ExampleFleet(3)
 	defer fleet.Close()
 
 	conn, err := grpc.NewClient(
-		"static:///"+strings.Join(fleet.Addrs(), ","),
+		target,
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
 		grpc.WithDefaultServiceConfig(`{"loadBalancingConfig":[{"consistent_hash":{}}]}`),
 	)

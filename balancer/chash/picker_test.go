@@ -7,7 +7,6 @@ import (
 	"math"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 
@@ -16,6 +15,8 @@ import (
 	"google.golang.org/grpc/connectivity"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
+
+	"github.com/grpclb/grpclb/internal/balancertest"
 )
 
 // These tests drive the picker directly, over hand-set endpoint states and
@@ -525,36 +526,23 @@ func TestPickConcurrent(t *testing.T) {
 	env := newPickerEnv(t, `{}`, ones(20))
 	var current atomic.Pointer[picker]
 	current.Store(env.picker)
-	var wg sync.WaitGroup
-	stop := make(chan struct{})
 	var failed atomic.Value
-	for g := range 8 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := 0; ; i++ {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				key := "k" + strconv.Itoa(i%50)
-				if g%2 == 0 {
-					key = "hot"
-				}
-				res, err := current.Load().Pick(balancer.PickInfo{Ctx: keyCtx(key)})
-				if err != nil {
-					if !errors.Is(err, balancer.ErrNoSubConnAvailable) {
-						failed.Store(err)
-					}
-					continue
-				}
-				if res.Done != nil {
-					res.Done(balancer.DoneInfo{})
-				}
+	stop := balancertest.Workers(8, func(g, i int) {
+		key := "k" + strconv.Itoa(i%50)
+		if g%2 == 0 {
+			key = "hot"
+		}
+		res, err := current.Load().Pick(balancer.PickInfo{Ctx: keyCtx(key)})
+		if err != nil {
+			if !errors.Is(err, balancer.ErrNoSubConnAvailable) {
+				failed.Store(err)
 			}
-		}()
-	}
+			return
+		}
+		if res.Done != nil {
+			res.Done(balancer.DoneInfo{})
+		}
+	})
 	states := []connectivity.State{connectivity.Ready, connectivity.TransientFailure, connectivity.Idle, connectivity.Connecting}
 	for i := range 300 {
 		// Rebuild the picker as the balancer does, under its lock.
@@ -567,8 +555,7 @@ func TestPickConcurrent(t *testing.T) {
 		}
 		current.Store(newPicker(env.cfg, env.ring, env.infos, &env.total))
 	}
-	close(stop)
-	wg.Wait()
+	stop()
 	if err := failed.Load(); err != nil {
 		t.Fatalf("a pick failed: %v", err)
 	}

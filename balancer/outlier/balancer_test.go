@@ -15,6 +15,7 @@ import (
 
 	_ "github.com/grpclb/grpclb/balancer/pool"
 	"github.com/grpclb/grpclb/internal/balancertest"
+	"github.com/grpclb/grpclb/internal/wait"
 )
 
 // These tests drive the policy on a fake channel (balancertest), whose
@@ -35,7 +36,7 @@ func build(t *testing.T, config string, eps []resolver.Endpoint) (*outlierBalanc
 	t.Cleanup(b.Close)
 	// Health updates reach the child through the policy's goroutine: wait
 	// until the picker reaches every endpoint.
-	eventually(t, "every endpoint is picked", func() bool {
+	wait.For(t, 5*time.Second, "every endpoint is picked", func() bool {
 		seen := make(map[string]bool)
 		for range 20 * len(eps) {
 			seen[pick(cc, balancer.DoneInfo{})] = true
@@ -58,17 +59,6 @@ func pick(cc *balancertest.ClientConn, done balancer.DoneInfo) string {
 		res.Done(done)
 	}
 	return addrOf(res)
-}
-
-// eventually polls cond until it holds or 5s pass.
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	for deadline := time.Now().Add(5 * time.Second); !cond(); {
-		if time.Now().After(deadline) {
-			t.Fatalf("after 5s: %s", what)
-		}
-		time.Sleep(time.Millisecond)
-	}
 }
 
 // childStates returns the state of each endpoint as the endpointsharding
@@ -118,7 +108,7 @@ func TestConsecutiveFailuresHealthListener(t *testing.T) {
 	if failures := failUntilEjected(t, cc, victim); failures != 3 {
 		t.Errorf("%d calls to the victim failed, want exactly the threshold 3", failures)
 	}
-	eventually(t, "the child sees the victim in TRANSIENT_FAILURE", func() bool {
+	wait.For(t, 5*time.Second, "the child sees the victim in TRANSIENT_FAILURE", func() bool {
 		return childStates(cc)[victim] == connectivity.TransientFailure
 	})
 	b.mu.Lock()
@@ -127,11 +117,11 @@ func TestConsecutiveFailuresHealthListener(t *testing.T) {
 	}
 	b.mu.Unlock()
 	start := time.Now()
-	eventually(t, "the victim comes back", func() bool { return childStates(cc)[victim] == connectivity.Ready })
+	wait.For(t, 5*time.Second, "the victim comes back", func() bool { return childStates(cc)[victim] == connectivity.Ready })
 	if d := time.Since(start); d > 2*time.Second {
 		t.Errorf("the victim came back after %v, want about 300ms", d)
 	}
-	eventually(t, "the victim gets calls again", func() bool { return pick(cc, answered) == victim })
+	wait.For(t, 5*time.Second, "the victim gets calls again", func() bool { return pick(cc, answered) == victim })
 }
 
 // With pool as the child, which never registers health listeners, the
@@ -160,8 +150,8 @@ func TestConsecutiveFailuresStateListener(t *testing.T) {
 		}
 		return seen
 	}
-	eventually(t, "pool stops picking the victim", func() bool { return childPicks()[victim] == 0 })
-	eventually(t, "pool picks the victim again", func() bool { return childPicks()[victim] > 0 })
+	wait.For(t, 5*time.Second, "pool stops picking the victim", func() bool { return childPicks()[victim] == 0 })
+	wait.For(t, 5*time.Second, "pool picks the victim again", func() bool { return childPicks()[victim] > 0 })
 }
 
 // Never more than maxEjectionPercent of the endpoints, and never the last
@@ -179,7 +169,7 @@ func TestMaxEjectionPercent(t *testing.T) {
 	if ejected != 2 {
 		t.Errorf("%d of 4 endpoints ejected with maxEjectionPercent 50, want 2", ejected)
 	}
-	eventually(t, "the child sees 2 endpoints in TRANSIENT_FAILURE", func() bool {
+	wait.For(t, 5*time.Second, "the child sees 2 endpoints in TRANSIENT_FAILURE", func() bool {
 		tf := 0
 		for _, s := range childStates(cc) {
 			if s == connectivity.TransientFailure {
@@ -220,7 +210,7 @@ func TestUpdates(t *testing.T) {
 		t.Errorf("after removing the ejected endpoint: %d ejected of %d, want 0 of 2", b.numEjected, b.endpoints.Len())
 	}
 	b.mu.Unlock()
-	eventually(t, "p2c_ewma serves both endpoints", func() bool {
+	wait.For(t, 5*time.Second, "p2c_ewma serves both endpoints", func() bool {
 		cc.Settle()
 		seen := map[string]bool{}
 		for range 50 {

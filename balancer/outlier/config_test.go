@@ -12,6 +12,7 @@ import (
 	"google.golang.org/grpc/codes"
 
 	_ "github.com/grpclb/grpclb/balancer/p2c"
+	"github.com/grpclb/grpclb/internal/balancertest"
 )
 
 func TestParseConfigDefaults(t *testing.T) {
@@ -142,42 +143,15 @@ func TestParseConfigErrors(t *testing.T) {
 			[]string{`"childPolicy"`, "more than the 64 allowed"}},
 	}
 	for _, tt := range bad {
-		t.Run(tt.name, func(t *testing.T) {
-			got, err := ParseConfig(json.RawMessage(tt.js))
-			if err == nil {
-				t.Fatalf("ParseConfig(%s) = %+v, want an error", tt.js, got)
-			}
-			if !strings.HasPrefix(err.Error(), Name+": ") {
-				t.Errorf("error %q does not start with %q", err, Name+": ")
-			}
-			for _, w := range tt.want {
-				if !strings.Contains(err.Error(), w) {
-					t.Errorf("ParseConfig(%s) error %q does not mention %s", tt.js, err, w)
-				}
-			}
-		})
+		t.Run(tt.name, func(t *testing.T) { balancertest.Refuses(t, Name, ParseConfig, tt.js, tt.want...) })
 	}
 }
 
 // The registered builder parses with ParseConfig.
 func TestBuilderParseConfig(t *testing.T) {
-	bb := balancer.Get(Name)
-	if bb == nil {
-		t.Fatalf("no balancer registered as %q", Name)
-	}
-	p, ok := bb.(balancer.ConfigParser)
-	if !ok {
-		t.Fatalf("builder %T is not a balancer.ConfigParser", bb)
-	}
-	cfg, err := p.ParseConfig(json.RawMessage(`{"maxEjectionPercent":30}`))
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfg := balancertest.BuilderParses(t, Name, `{"maxEjectionPercent":30}`, `{"maxEjectionPercent":300}`)
 	if c, ok := cfg.(*Config); !ok || c.MaxEjectionPercent != 30 {
 		t.Errorf("ParseConfig = %#v", cfg)
-	}
-	if _, err := p.ParseConfig(json.RawMessage(`{"maxEjectionPercent":300}`)); err == nil {
-		t.Error("ParseConfig accepted maxEjectionPercent 300")
 	}
 }
 
@@ -185,26 +159,14 @@ func TestBuilderParseConfig(t *testing.T) {
 // accepts is in range, and that an accepted config means the same after a
 // round trip through MarshalJSON.
 func FuzzParseConfig(f *testing.F) {
-	for _, s := range []string{
+	seeds := []string{
 		``, `{}`, `null`, `[`, `{"a":1}`,
 		`{"interval":"1s","baseEjectionTime":"30s","maxEjectionTime":"300s","maxEjectionPercent":50,"consecutiveFailures":{"threshold":5},"successRate":{"stdevFactor":1900,"enforcementPercentage":100,"minimumHosts":5,"requestVolume":100},"failurePercentage":{"threshold":85,"minimumHosts":5,"requestVolume":50},"childPolicy":[{"round_robin":{}}]}`,
 		`{"failureStatusCodes":["UNAVAILABLE","INTERNAL"]}`, `{"childPolicy":[{"p2c_ewma":{"decay":"1s"}}]}`,
 		`{"childPolicy":[{"pick_first":{"shuffleAddressList":true}}]}`, `{"interval":"1.5h"}`,
 		`{"successRate":{"stdevFactor":0}}`, `{"maxEjectionPercent":1e2}`,
-	} {
-		f.Add([]byte(s))
 	}
-	f.Fuzz(func(t *testing.T, js []byte) {
-		cfg, err := ParseConfig(js)
-		if err != nil {
-			if cfg != nil {
-				t.Fatalf("ParseConfig returned both %+v and %v", cfg, err)
-			}
-			if !strings.HasPrefix(err.Error(), Name+": ") {
-				t.Fatalf("error %q does not start with %q", err, Name+": ")
-			}
-			return
-		}
+	balancertest.FuzzParse(f, Name, ParseConfig, seeds, func(t *testing.T, js []byte, cfg *Config) {
 		for _, d := range []time.Duration{cfg.Interval, cfg.BaseEjectionTime, cfg.MaxEjectionTime} {
 			if d <= 0 || d > maxDuration {
 				t.Errorf("accepted duration %v", d)
@@ -236,24 +198,17 @@ func FuzzParseConfig(f *testing.F) {
 		if balancer.Get(cfg.ChildPolicy.Name) == nil {
 			t.Errorf("accepted unregistered child %q", cfg.ChildPolicy.Name)
 		}
-		out, err := json.Marshal(cfg)
-		if err != nil {
-			t.Fatalf("marshalling %+v: %v", cfg, err)
-		}
-		again, err := ParseConfig(out)
-		if err != nil {
-			t.Fatalf("ParseConfig(%s) (from %q): %v", out, js, err)
-		}
+		again := balancertest.Reparse(t, ParseConfig, cfg)
 		again.ChildPolicy.Config, cfg.ChildPolicy.Config = nil, nil // parsed by the child, compared as JSON
 		// The child's JSON may come back with other escapes ("&" as
 		// "\u0026"): compare what it means.
 		var a, b any
 		if json.Unmarshal(again.ChildPolicy.JSON, &a) != nil || json.Unmarshal(cfg.ChildPolicy.JSON, &b) != nil || !reflect.DeepEqual(a, b) {
-			t.Errorf("round trip of %q through %s: child config %s then %s", js, out, cfg.ChildPolicy.JSON, again.ChildPolicy.JSON)
+			t.Errorf("round trip of %q: child config %s then %s", js, cfg.ChildPolicy.JSON, again.ChildPolicy.JSON)
 		}
 		again.ChildPolicy.JSON, cfg.ChildPolicy.JSON = nil, nil
 		if !reflect.DeepEqual(again, cfg) {
-			t.Errorf("round trip of %q through %s: %+v then %+v", js, out, cfg, again)
+			t.Errorf("round trip of %q: %+v then %+v", js, cfg, again)
 		}
 	})
 }

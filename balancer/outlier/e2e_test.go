@@ -6,14 +6,11 @@ import (
 	"regexp"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/resolver"
 	"google.golang.org/grpc/resolver/manual"
 	"google.golang.org/grpc/status"
@@ -22,9 +19,9 @@ import (
 	_ "github.com/grpclb/grpclb/balancer/outlier"
 	_ "github.com/grpclb/grpclb/balancer/p2c"
 	_ "github.com/grpclb/grpclb/balancer/pool"
+	"github.com/grpclb/grpclb/internal/balancertest"
 	"github.com/grpclb/grpclb/internal/testbed"
 	"github.com/grpclb/grpclb/internal/testbed/echopb"
-	_ "github.com/grpclb/grpclb/resolver/static"
 )
 
 // These tests run real gRPC clients (grpc.NewClient with the policy from
@@ -44,56 +41,13 @@ func outlierConfig(fields, child string) string {
 	return fmt.Sprintf(`{"loadBalancingConfig":[{"outlier_ejection":{%s"childPolicy":[%s]}}]}`, fields, child)
 }
 
-const roundRobin = `{"loadBalancingConfig":[{"round_robin":{}}]}`
-
-func startFleet(t *testing.T, n int) *testbed.Fleet {
+// dial makes a client of the fleet's backends (listed by the static
+// resolver) and warms it up: calls until backends of them have answered.
+func dial(t *testing.T, fleet *testbed.Fleet, serviceConfig string, backends int) echopb.EchoClient {
 	t.Helper()
-	f, err := testbed.StartFleet(n, testbed.FleetConfig{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(f.Close)
-	return f
-}
-
-// dial makes a client; reconnects are retried quickly so that restarted
-// backends come back within the tests' deadlines.
-func dial(t *testing.T, target, serviceConfig string, opts ...grpc.DialOption) echopb.EchoClient {
-	t.Helper()
-	opts = append([]grpc.DialOption{
-		grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithDefaultServiceConfig(serviceConfig),
-		grpc.WithConnectParams(grpc.ConnectParams{
-			Backoff:           backoff.Config{BaseDelay: 20 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: 200 * time.Millisecond},
-			MinConnectTimeout: time.Second,
-		}),
-	}, opts...)
-	cc, err := grpc.NewClient(target, opts...)
-	if err != nil {
-		t.Fatalf("grpc.NewClient(%q): %v", target, err)
-	}
-	t.Cleanup(func() { cc.Close() })
-	return echopb.NewEchoClient(cc)
-}
-
-func staticTarget(f *testbed.Fleet) string { return "static:///" + strings.Join(f.Addrs(), ",") }
-
-// warmUp makes calls until the given number of backends have answered.
-func warmUp(t *testing.T, client echopb.EchoClient, backends int) {
-	t.Helper()
-	seen := make(map[string]bool)
-	deadline := time.Now().Add(15 * time.Second)
-	for len(seen) < backends {
-		if time.Now().After(deadline) {
-			t.Fatalf("warm-up: only %d of %d backends answered within 15s", len(seen), backends)
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		resp, err := client.Echo(ctx, &echopb.EchoRequest{}, grpc.WaitForReady(true))
-		cancel()
-		if err == nil {
-			seen[resp.GetBackend()] = true
-		}
-	}
+	client := balancertest.Dial(t, balancertest.StaticTarget(fleet.Addrs()), serviceConfig)
+	balancertest.WarmUp(t, client, backends)
+	return client
 }
 
 // injected finds the backend named in an error the testbed injected.
@@ -103,20 +57,14 @@ var injected = regexp.MustCompile(`injected failure on (b\d+)`)
 // backend answered and how many each failed (by backend name; "?" for
 // errors that name no backend).
 func tally(client echopb.EchoClient, n int) (answered, failed map[string]int) {
-	answered, failed = make(map[string]int), make(map[string]int)
-	for range n {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		resp, err := client.Echo(ctx, &echopb.EchoRequest{})
-		cancel()
-		if err != nil {
-			name := "?"
-			if m := injected.FindStringSubmatch(status.Convert(err).Message()); m != nil {
-				name = m[1]
-			}
-			failed[name]++
-			continue
+	answered, errs := balancertest.Tally(client, n)
+	failed = make(map[string]int)
+	for _, err := range errs {
+		name := "?"
+		if m := injected.FindStringSubmatch(status.Convert(err).Message()); m != nil {
+			name = m[1]
 		}
-		answered[resp.GetBackend()]++
+		failed[name]++
 	}
 	return answered, failed
 }
@@ -155,13 +103,12 @@ func TestFailingBackendEjected(t *testing.T) {
 		{"pick_first", "pick_first", 0, 1},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			fleet := startFleet(t, 3)
-			client := dial(t, staticTarget(fleet), outlierConfig(`"consecutiveFailures":{"threshold":5}`, tt.child))
+			fleet := balancertest.StartFleet(t, 3)
 			serving := 3
 			if tt.name == "pick_first" {
 				serving = 1
 			}
-			warmUp(t, client, serving)
+			client := dial(t, fleet, outlierConfig(`"consecutiveFailures":{"threshold":5}`, tt.child), serving)
 			victim := fleet.Backends()[tt.victim]
 			victim.SetErrorRate(1, codes.Unavailable)
 
@@ -231,18 +178,17 @@ func paced(client echopb.EchoClient, n, perSecond int) (answered map[string]int,
 // ejection the error rate is at least five times lower, in the same test.
 func TestFlakyBackend(t *testing.T) {
 	const calls, rate = 3000, 1000 // 3s
-	fleet := startFleet(t, 3)
+	fleet := balancertest.StartFleet(t, 3)
 	flaky := fleet.Backends()[0]
 	flaky.SetErrorRate(0.3, codes.Unavailable)
 
 	run := func(serviceConfig string) (errorRate float64) {
-		client := dial(t, staticTarget(fleet), serviceConfig)
-		warmUp(t, client, 3)
+		client := dial(t, fleet, serviceConfig, 3)
 		answered, failed := paced(client, calls, rate)
 		t.Logf("answered %v, %d failed", answered, failed)
 		return float64(failed) / calls
 	}
-	baseline := run(roundRobin)
+	baseline := run(balancertest.RoundRobin)
 	if baseline < 0.05 {
 		t.Fatalf("round_robin error rate %.2f%%, want about 10%%: the test is broken", 100*baseline)
 	}
@@ -269,10 +215,9 @@ func TestFlakyBackend(t *testing.T) {
 // An ejected backend comes back when its ejection time is up, and an
 // ejection right after the previous one lasts twice as long.
 func TestUnejection(t *testing.T) {
-	fleet := startFleet(t, 3)
+	fleet := balancertest.StartFleet(t, 3)
 	victim := fleet.Backends()[0]
-	client := dial(t, staticTarget(fleet), outlierConfig(`"interval":"1m","baseEjectionTime":"300ms","consecutiveFailures":{"threshold":3}`, "round_robin"))
-	warmUp(t, client, 3)
+	client := dial(t, fleet, outlierConfig(`"interval":"1m","baseEjectionTime":"300ms","consecutiveFailures":{"threshold":3}`, "round_robin"), 3)
 
 	// ejectAndWait breaks the victim until it is ejected (its third
 	// failure), heals it, and returns how long until it answers again.
@@ -318,9 +263,8 @@ func TestUnejection(t *testing.T) {
 // With three of four backends failing and maxEjectionPercent 50, two are
 // ejected and the third keeps getting (and failing) its share.
 func TestMaxEjectionPercentE2E(t *testing.T) {
-	fleet := startFleet(t, 4)
-	client := dial(t, staticTarget(fleet), outlierConfig(`"maxEjectionPercent":50,"consecutiveFailures":{"threshold":3}`, "round_robin"))
-	warmUp(t, client, 4)
+	fleet := balancertest.StartFleet(t, 4)
+	client := dial(t, fleet, outlierConfig(`"maxEjectionPercent":50,"consecutiveFailures":{"threshold":3}`, "round_robin"), 4)
 	bs := fleet.Backends()
 	for _, b := range bs[:3] {
 		b.SetErrorRate(1, codes.Unavailable)
@@ -339,12 +283,10 @@ func TestMaxEjectionPercentE2E(t *testing.T) {
 
 	// At 100%, every backend may be ejected: calls then fail at once,
 	// saying why.
-	client = dial(t, staticTarget(fleet), outlierConfig(`"maxEjectionPercent":100,"consecutiveFailures":{"threshold":3}`, "round_robin"))
+	client = balancertest.Dial(t, balancertest.StaticTarget(fleet.Addrs()), outlierConfig(`"maxEjectionPercent":100,"consecutiveFailures":{"threshold":3}`, "round_robin"))
 	bs[3].SetErrorRate(1, codes.Unavailable)
 	tally(client, 100)
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	_, err := client.Echo(ctx, &echopb.EchoRequest{})
+	_, err := balancertest.Echo(context.Background(), client)
 	if status.Code(err) != codes.Unavailable || !strings.Contains(err.Error(), "ejected") {
 		t.Errorf("with every backend ejected, call failed with %v, want UNAVAILABLE saying they are ejected", err)
 	}
@@ -361,109 +303,45 @@ func TestFlapping(t *testing.T) {
 }
 
 func flap(t *testing.T, child string) {
-	const callers = 8
-	fleet := startFleet(t, 5)
+	fleet := balancertest.StartFleet(t, 5)
 	backends := fleet.Backends()
 	scheme := "outlierflap" + strings.ReplaceAll(child, "_", "")
 	r := manual.NewBuilderWithScheme(scheme)
-	endpoints := func(skip int) resolver.State {
-		var st resolver.State
-		for i, b := range backends {
-			if i != skip {
-				st.Endpoints = append(st.Endpoints, resolver.Endpoint{Addresses: []resolver.Address{{Addr: b.Addr}}})
-			}
-		}
-		return st
-	}
+	endpoints := func(skip int) resolver.State { return balancertest.StateOf(backends, skip) }
 	r.InitialState(endpoints(-1))
-	client := dial(t, scheme+":///fleet", outlierConfig(
+	client := balancertest.Dial(t, scheme+":///fleet", outlierConfig(
 		`"interval":"50ms","baseEjectionTime":"100ms","maxEjectionTime":"300ms","maxEjectionPercent":60,`+
 			`"consecutiveFailures":{"threshold":3},"failurePercentage":{"threshold":20,"minimumHosts":2,"requestVolume":5}`, child),
 		grpc.WithResolvers(r))
-	warmUp(t, client, 5)
+	balancertest.WarmUp(t, client, len(backends))
 
-	var (
-		stop     atomic.Bool
-		ok, fail atomic.Int64
-		wg       sync.WaitGroup
-	)
-	for range callers {
-		wg.Go(func() {
-			for !stop.Load() {
-				ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-				_, err := client.Echo(ctx, &echopb.EchoRequest{})
-				cancel()
-				if err == nil {
-					ok.Add(1)
-				} else {
-					fail.Add(1)
-				}
-			}
-		})
-	}
-	defer func() {
-		stop.Store(true)
-		wg.Wait()
-	}()
-	// progress waits until n more calls have succeeded.
-	progress := func(n int64, what string) {
-		t.Helper()
-		target := ok.Load() + n
-		deadline := time.Now().Add(15 * time.Second)
-		for ok.Load() < target {
-			if time.Now().After(deadline) {
-				t.Fatalf("%s: no progress in 15s (%d calls ok, %d failed)", what, ok.Load(), fail.Load())
-			}
-			time.Sleep(time.Millisecond) // polling interval
-		}
-	}
+	callers := balancertest.StartCallers(t, client, 8, 2*time.Second)
 	for round := range 15 {
 		b := backends[round%len(backends)]
 		switch round % 3 {
 		case 0:
 			b.SetErrorRate(1, codes.Unavailable)
-			progress(200, "while "+b.Name+" fails every call")
+			callers.Progress(t, 200, "while "+b.Name+" fails every call")
 			b.SetErrorRate(0.4, codes.Internal)
-			progress(200, "while "+b.Name+" fails 40% of calls")
+			callers.Progress(t, 200, "while "+b.Name+" fails 40% of calls")
 			b.SetErrorRate(0, codes.OK)
 		case 1:
 			b.Kill()
-			progress(100, "after killing "+b.Name)
+			callers.Progress(t, 100, "after killing "+b.Name)
 			if err := b.Restart(); err != nil {
 				t.Fatal(err)
 			}
 		case 2:
 			b.SetErrorRate(1, codes.Unavailable)
 			r.UpdateState(endpoints(round % len(backends)))
-			progress(100, "after dropping "+b.Name)
+			callers.Progress(t, 100, "after dropping "+b.Name)
 			b.SetErrorRate(0, codes.OK)
 			r.UpdateState(endpoints(-1))
 		}
-		progress(100, "after bringing "+b.Name+" back")
+		callers.Progress(t, 100, "after bringing "+b.Name+" back")
 	}
 
 	// Every backend serves calls again.
-	served := func() []int64 {
-		var s []int64
-		for _, b := range backends {
-			s = append(s, b.Served())
-		}
-		return s
-	}
-	base := served()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		now, all := served(), true
-		for i := range now {
-			all = all && now[i] > base[i]
-		}
-		if all {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("30s after the flapping stopped some backend got no call: served %v, was %v", now, base)
-		}
-		time.Sleep(5 * time.Millisecond) // polling interval
-	}
-	t.Logf("%s: %d calls ok, %d failed during the flapping", child, ok.Load(), fail.Load())
+	balancertest.WaitAllServeAgain(t, backends)
+	t.Logf("%s: %d calls ok, %d failed during the flapping", child, callers.OK(), callers.Failed())
 }

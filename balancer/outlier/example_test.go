@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log"
-	"strings"
 	"time"
 
 	"google.golang.org/grpc"
@@ -12,9 +11,8 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/grpclb/grpclb/balancer/outlier"
-	"github.com/grpclb/grpclb/internal/testbed"
+	"github.com/grpclb/grpclb/internal/balancertest"
 	"github.com/grpclb/grpclb/internal/testbed/echopb"
-	_ "github.com/grpclb/grpclb/resolver/static"
 )
 
 // Take a backend that fails every call out of rotation: importing the
@@ -22,14 +20,11 @@ import (
 // of round_robin.
 func Example() {
 	// Three backends that answer with their name.
-	fleet, err := testbed.StartFleet(3, testbed.FleetConfig{})
-	if err != nil {
-		log.Fatal(err)
-	}
+	fleet, target := balancertest.ExampleFleet(3)
 	defer fleet.Close()
 
 	conn, err := grpc.NewClient(
-		"static:///"+strings.Join(fleet.Addrs(), ","),
+		target,
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
 		grpc.WithDefaultServiceConfig(`{"loadBalancingConfig": [{"outlier_ejection": {
 			"baseEjectionTime": "30s",

@@ -11,79 +11,32 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/backoff"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/resolver"
 	"google.golang.org/grpc/resolver/manual"
 
 	_ "github.com/grpclb/grpclb/balancer/p2c"
+	"github.com/grpclb/grpclb/internal/balancertest"
 	"github.com/grpclb/grpclb/internal/testbed"
 	"github.com/grpclb/grpclb/internal/testbed/echopb"
-	_ "github.com/grpclb/grpclb/resolver/static"
+	"github.com/grpclb/grpclb/internal/wait"
 )
 
 // These tests run real gRPC clients (grpc.NewClient with the policy from
 // the service config) against real backends on loopback, under concurrent
 // load, next to round_robin as the baseline.
 
-func serviceConfig(policy, config string) string {
-	return fmt.Sprintf(`{"loadBalancingConfig":[{%q:%s}]}`, policy, config)
-}
-
 var (
-	p2cDefault = serviceConfig("p2c_ewma", `{}`)
-	roundRobin = serviceConfig("round_robin", `{}`)
+	p2cDefault = balancertest.ServiceConfig("p2c_ewma", `{}`)
+	roundRobin = balancertest.RoundRobin
 )
 
-func startFleet(t *testing.T, n int) *testbed.Fleet {
-	t.Helper()
-	f, err := testbed.StartFleet(n, testbed.FleetConfig{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(f.Close)
-	return f
-}
-
-// dial makes a client; reconnects are retried quickly so that restarted
-// backends come back within the tests' deadlines.
-func dial(t *testing.T, target, serviceConfig string, opts ...grpc.DialOption) echopb.EchoClient {
-	t.Helper()
-	opts = append([]grpc.DialOption{
-		grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithDefaultServiceConfig(serviceConfig),
-		grpc.WithConnectParams(grpc.ConnectParams{
-			Backoff:           backoff.Config{BaseDelay: 20 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: 200 * time.Millisecond},
-			MinConnectTimeout: time.Second,
-		}),
-	}, opts...)
-	cc, err := grpc.NewClient(target, opts...)
-	if err != nil {
-		t.Fatalf("grpc.NewClient(%q): %v", target, err)
-	}
-	t.Cleanup(func() { cc.Close() })
-	return echopb.NewEchoClient(cc)
-}
-
-func staticTarget(f *testbed.Fleet) string { return "static:///" + strings.Join(f.Addrs(), ",") }
-
-// warmUp makes calls one after another until every backend of the fleet
+// dial makes a client of the whole fleet and calls until every backend
 // has answered one, so that every endpoint is connected before the load.
-func warmUp(t *testing.T, client echopb.EchoClient, f *testbed.Fleet) {
+func dial(t *testing.T, fleet *testbed.Fleet, serviceConfig string) echopb.EchoClient {
 	t.Helper()
-	seen := make(map[string]bool)
-	deadline := time.Now().Add(15 * time.Second)
-	for len(seen) < len(f.Backends()) {
-		if time.Now().After(deadline) {
-			t.Fatalf("warm-up: only %d of %d backends answered within 15s", len(seen), len(f.Backends()))
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		resp, err := client.Echo(ctx, &echopb.EchoRequest{}, grpc.WaitForReady(true))
-		cancel()
-		if err == nil {
-			seen[resp.GetBackend()] = true
-		}
-	}
+	client := balancertest.Dial(t, balancertest.StaticTarget(fleet.Addrs()), serviceConfig)
+	balancertest.WarmUp(t, client, len(fleet.Backends()))
+	return client
 }
 
 type call struct {
@@ -185,13 +138,12 @@ func TestSlowBackend(t *testing.T) {
 		quiet    = extra / 4 // the healthy backends' p99 in a run that can be judged
 		attempts = 3
 	)
-	fleet := startFleet(t, 5)
+	fleet := balancertest.StartFleet(t, 5)
 	slow := fleet.Backends()[4]
 	slow.SetLatency(extra)
 
 	run := func(name, sc string) summary {
-		client := dial(t, staticTarget(fleet), sc)
-		warmUp(t, client, fleet)
+		client := dial(t, fleet, sc)
 		s := summarize(load(client, rate, callers, duration, 10*time.Second), slow.Name)
 		t.Logf("%-11s %5d calls, %d errors, slow backend %5.2f%% of calls, p50 %v, p99 %v (healthy backends' p99 %v); per backend %v",
 			name, s.calls, s.errors, 100*s.share, s.p50.Round(10*time.Microsecond), s.p99.Round(10*time.Microsecond),
@@ -288,10 +240,9 @@ type frozenResult struct {
 
 func frozenRun(t *testing.T, sc string, callers int, window time.Duration) frozenResult {
 	t.Helper()
-	fleet := startFleet(t, 5)
+	fleet := balancertest.StartFleet(t, 5)
 	frozen := fleet.Backends()[0]
-	client := dial(t, staticTarget(fleet), sc)
-	warmUp(t, client, fleet)
+	client := dial(t, fleet, sc)
 
 	type hung struct{ start, end time.Time }
 	var (
@@ -328,14 +279,10 @@ func frozenRun(t *testing.T, sc string, callers int, window time.Duration) froze
 		wg.Wait()
 	}
 	// Let the load settle, then freeze.
-	deadline := time.Now().Add(15 * time.Second)
-	for done.Load() < 500 {
-		if time.Now().After(deadline) {
-			stopLoad()
-			t.Fatalf("only %d calls done in 15s before the freeze", done.Load())
-		}
-		time.Sleep(5 * time.Millisecond) // polling interval
-	}
+	t.Cleanup(stopLoad)
+	wait.Until(t, 15*time.Second, func() (bool, string) {
+		return done.Load() >= 500, fmt.Sprintf("only %d calls done before the freeze", done.Load())
+	})
 	frozen.Freeze()
 	frozenAt, before := time.Now(), done.Load()
 	<-time.After(window) // the measurement window
@@ -362,96 +309,32 @@ func frozenRun(t *testing.T, sc string, callers int, window time.Duration) froze
 // short decay, so that the penalties of the failed calls fade within the
 // test).
 func TestFlapping(t *testing.T) {
-	const callers = 8
-	fleet := startFleet(t, 5)
+	fleet := balancertest.StartFleet(t, 5)
 	backends := fleet.Backends()
 	r := manual.NewBuilderWithScheme("p2cflap")
-	endpoints := func(skip int) resolver.State {
-		var st resolver.State
-		for i, b := range backends {
-			if i != skip {
-				st.Endpoints = append(st.Endpoints, resolver.Endpoint{Addresses: []resolver.Address{{Addr: b.Addr}}})
-			}
-		}
-		return st
-	}
+	endpoints := func(skip int) resolver.State { return balancertest.StateOf(backends, skip) }
 	r.InitialState(endpoints(-1))
-	client := dial(t, "p2cflap:///fleet", serviceConfig("p2c_ewma", `{"decay":"250ms"}`), grpc.WithResolvers(r))
-	warmUp(t, client, fleet)
+	client := balancertest.Dial(t, "p2cflap:///fleet", balancertest.ServiceConfig("p2c_ewma", `{"decay":"250ms"}`), grpc.WithResolvers(r))
+	balancertest.WarmUp(t, client, len(backends))
 
-	var (
-		stop     atomic.Bool
-		ok, fail atomic.Int64
-		wg       sync.WaitGroup
-	)
-	for range callers {
-		wg.Go(func() {
-			for !stop.Load() {
-				ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-				_, err := client.Echo(ctx, &echopb.EchoRequest{})
-				cancel()
-				if err == nil {
-					ok.Add(1)
-				} else {
-					fail.Add(1)
-				}
-			}
-		})
-	}
-	defer func() {
-		stop.Store(true)
-		wg.Wait()
-	}()
-	// progress waits until n more calls have succeeded.
-	progress := func(n int64, what string) {
-		t.Helper()
-		target := ok.Load() + n
-		deadline := time.Now().Add(15 * time.Second)
-		for ok.Load() < target {
-			if time.Now().After(deadline) {
-				t.Fatalf("%s: no progress in 15s (%d calls ok, %d failed)", what, ok.Load(), fail.Load())
-			}
-			time.Sleep(time.Millisecond) // polling interval
-		}
-	}
+	callers := balancertest.StartCallers(t, client, 8, 2*time.Second)
 	for round := range 10 {
 		b := backends[round%len(backends)]
 		if round%2 == 0 {
 			b.Kill()
-			progress(100, "after killing "+b.Name)
+			callers.Progress(t, 100, "after killing "+b.Name)
 			if err := b.Restart(); err != nil {
 				t.Fatal(err)
 			}
 		} else {
 			r.UpdateState(endpoints(round % len(backends)))
-			progress(100, "after dropping "+b.Name)
+			callers.Progress(t, 100, "after dropping "+b.Name)
 			r.UpdateState(endpoints(-1))
 		}
-		progress(100, "after bringing "+b.Name+" back")
+		callers.Progress(t, 100, "after bringing "+b.Name+" back")
 	}
 
 	// Every backend serves calls again.
-	served := func() []int64 {
-		var s []int64
-		for _, b := range backends {
-			s = append(s, b.Served())
-		}
-		return s
-	}
-	base := served()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		now, all := served(), true
-		for i := range now {
-			all = all && now[i] > base[i]
-		}
-		if all {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("30s after the flapping stopped some backend got no call: served %v, was %v", now, base)
-		}
-		time.Sleep(5 * time.Millisecond) // polling interval
-	}
-	t.Logf("%d calls ok, %d failed during the flapping", ok.Load(), fail.Load())
+	balancertest.WaitAllServeAgain(t, backends)
+	t.Logf("%d calls ok, %d failed during the flapping", callers.OK(), callers.Failed())
 }

@@ -4,42 +4,26 @@ import (
 	"context"
 	"fmt"
 	"log"
-	"net"
 	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
-	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	"github.com/grpclb/grpclb/balancer/p2c"
-	_ "github.com/grpclb/grpclb/resolver/static"
+	"github.com/grpclb/grpclb/internal/balancertest"
 )
-
-// startServer starts a gRPC server with the health service on a loopback
-// address, standing in for a real backend. It returns its address and a
-// function that stops it.
-func startServer() (addr string, stop func()) {
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		log.Fatal(err)
-	}
-	srv := grpc.NewServer()
-	healthpb.RegisterHealthServer(srv, health.NewServer())
-	go srv.Serve(lis)
-	return lis.Addr().String(), srv.Stop
-}
 
 // Balance RPCs with p2c_ewma: importing the package registers the policy,
 // and the service config selects and configures it.
 func Example() {
-	addr1, stop1 := startServer() // e.g. "10.0.0.1:50051"
-	defer stop1()
-	addr2, stop2 := startServer() // e.g. "10.0.0.2:50051"
-	defer stop2()
+	// Two backends; target lists them, such as
+	// "static:///10.0.0.1:50051,10.0.0.2:50051".
+	fleet, target := balancertest.ExampleFleet(2)
+	defer fleet.Close()
 
 	conn, err := grpc.NewClient(
-		"static:///"+addr1+","+addr2,
+		target,
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
 		grpc.WithDefaultServiceConfig(`{"loadBalancingConfig": [
 			{"p2c_ewma": {"decay": "10s", "defaultRTT": "10ms", "errorPenalty": "1s"}}

@@ -13,6 +13,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/grpclb/grpclb/internal/balancertest"
+	"github.com/grpclb/grpclb/internal/wait"
 )
 
 // fleetSim plays traffic through the real balancer and picker on a virtual
@@ -165,7 +166,7 @@ func (s *fleetSim) kill(addr string, now int64) {
 // deadline) for the balancer to put it back in the picker.
 func (s *fleetSim) restart(addr string) {
 	s.t.Helper()
-	waitFor(s.t, addr+" to reconnect", func() bool {
+	wait.For(s.t, 10*time.Second, addr+" to reconnect", func() bool {
 		s.cc.Settle()
 		p, ok := s.cc.State().Picker.(*picker)
 		if !ok {

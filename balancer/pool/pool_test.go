@@ -167,16 +167,7 @@ func TestResizeAndRemove(t *testing.T) {
 // L4 address. pick_first reaches one backend; pool with 8 connections
 // reaches all five.
 func TestVIP(t *testing.T) {
-	f, err := testbed.StartFleet(5, testbed.FleetConfig{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	vip, err := testbed.StartVIP("127.0.0.1:0", f.Addrs()...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer vip.Close()
+	vip := balancertest.StartVIP(t, balancertest.StartFleet(t, 5))
 
 	for _, tt := range []struct {
 		config string

@@ -2,11 +2,11 @@ package subset
 
 import (
 	"encoding/json"
-	"strings"
 	"testing"
 
 	"google.golang.org/grpc/balancer"
-	"google.golang.org/grpc/serviceconfig"
+
+	"github.com/grpclb/grpclb/internal/balancertest"
 )
 
 func TestParseConfig(t *testing.T) {
@@ -40,77 +40,49 @@ func TestParseConfig(t *testing.T) {
 }
 
 func TestParseConfigErrors(t *testing.T) {
-	tests := []struct {
-		json string
-		want string // a part of the error
-	}{
-		{``, `field "subsetSize" is required`},
-		{`null`, `field "subsetSize" is required`},
-		{`{}`, `field "subsetSize" is required`},
-		{`{"subsetSize": 10}`, `field "clientCount" is required`},
-		{`{"clientCount": 10}`, `field "subsetSize" is required`},
-		{`{`, "not valid JSON"},
-		{`{"subsetSize": 10,}`, "not valid JSON"},
-		{`{} {}`, "unexpected data after the config object"},
-		{`[]`, "config must be a JSON object, got an array"},
-		{`"x"`, "config must be a JSON object, got a string"},
-		{`{"subsetsize": 10, "clientCount": 3}`, `unknown field "subsetsize" (known fields: "subsetSize", "clientCount", "clientIndex", "childPolicy", "sticky")`},
-		{`{"subsetSize": 10, "clientCount": 3, "sticky": "yes"}`, `field "sticky": "yes" is not a boolean (true or false)`},
-		{`{"subsetSize": 10, "clientCount": 3, "sticky": 1}`, `field "sticky": 1 is not a boolean (true or false)`},
-		{`{"subsetSize": 10, "subsetSize": 11, "clientCount": 3}`, `field "subsetSize" given twice`},
-		{`{"subsetSize": 0, "clientCount": 3}`, `field "subsetSize": must be an integer from 1 to 10000, got 0`},
-		{`{"subsetSize": 10001, "clientCount": 3}`, `field "subsetSize": must be an integer from 1 to 10000, got 10001`},
-		{`{"subsetSize": 2.5, "clientCount": 3}`, `field "subsetSize": 2.5 is not an integer`},
-		{`{"subsetSize": "10", "clientCount": 3}`, `field "subsetSize": "10" is not an integer`},
-		{`{"subsetSize": 10, "clientCount": -1}`, `field "clientCount": must be an integer from 1 to 100000, got -1`},
+	balancertest.CheckRefuses(t, Name, ParseConfig, map[string]string{
+		``:                                     `field "subsetSize" is required`,
+		`null`:                                 `field "subsetSize" is required`,
+		`{}`:                                   `field "subsetSize" is required`,
+		`{"subsetSize": 10}`:                   `field "clientCount" is required`,
+		`{"clientCount": 10}`:                  `field "subsetSize" is required`,
+		`{`:                                    "not valid JSON",
+		`{"subsetSize": 10,}`:                  "not valid JSON",
+		`{} {}`:                                "unexpected data after the config object",
+		`[]`:                                   "config must be a JSON object, got an array",
+		`"x"`:                                  "config must be a JSON object, got a string",
+		`{"subsetsize": 10, "clientCount": 3}`: `unknown field "subsetsize" (known fields: "subsetSize", "clientCount", "clientIndex", "childPolicy", "sticky")`,
+		`{"subsetSize": 10, "clientCount": 3, "sticky": "yes"}`:  `field "sticky": "yes" is not a boolean (true or false)`,
+		`{"subsetSize": 10, "clientCount": 3, "sticky": 1}`:      `field "sticky": 1 is not a boolean (true or false)`,
+		`{"subsetSize": 10, "subsetSize": 11, "clientCount": 3}`: `field "subsetSize" given twice`,
+		`{"subsetSize": 0, "clientCount": 3}`:                    `field "subsetSize": must be an integer from 1 to 10000, got 0`,
+		`{"subsetSize": 10001, "clientCount": 3}`:                `field "subsetSize": must be an integer from 1 to 10000, got 10001`,
+		`{"subsetSize": 2.5, "clientCount": 3}`:                  `field "subsetSize": 2.5 is not an integer`,
+		`{"subsetSize": "10", "clientCount": 3}`:                 `field "subsetSize": "10" is not an integer`,
+		`{"subsetSize": 10, "clientCount": -1}`:                  `field "clientCount": must be an integer from 1 to 100000, got -1`,
 		// Integers are written as integers: no exponent, no fraction.
-		{`{"subsetSize": 1e1, "clientCount": 300}`, `field "subsetSize": 1e1 is not an integer`},
-		{`{"subsetSize": 10, "clientCount": 1e400}`, `field "clientCount": 1e400 is not an integer`},
-		{`{"subsetSize": 10, "clientCount": 300, "clientIndex": 300}`, `field "clientIndex": must be less than clientCount (300), got 300`},
-		{`{"subsetSize": 10, "clientCount": 300, "clientIndex": -1}`, `field "clientIndex": must be an integer from 0 to 99999, got -1`},
-		{`{"subsetSize": 10000, "clientCount": 101}`, `clientCount × subsetSize must be at most 1000000, got 101 × 10000`},
-		{`{"subsetSize": 10, "clientCount": 3, "childPolicy": {"round_robin": {}}}`, `field "childPolicy": must be a list`},
-		{`{"subsetSize": 10, "clientCount": 3, "childPolicy": []}`, `field "childPolicy": must not be empty`},
-		{`{"subsetSize": 10, "clientCount": 3, "childPolicy": [{}]}`, `field "childPolicy": item 0: must be an object with one policy name`},
-		{`{"subsetSize": 10, "clientCount": 3, "childPolicy": [7]}`, `field "childPolicy": item 0: must be an object with one policy name`},
-		{`{"subsetSize": 10, "clientCount": 3, "childPolicy": [{"a": {}, "b": {}}]}`, `item 0: must be an object with one policy name`},
-		{`{"subsetSize": 10, "clientCount": 3, "childPolicy": [{"nope": {}}]}`, `field "childPolicy": no registered policy among "nope"`},
-		{`{"subsetSize": 10, "clientCount": 3, "childPolicy": [{"deterministic_subset": {}}]}`, `cannot be its own child`},
-		{`{"subsetSize": 10, "clientCount": 3, "childPolicy": [{"pick_first": {"shuffleAddressList": 7}}]}`, `field "childPolicy": "pick_first"`},
-	}
-	for _, tt := range tests {
-		t.Run(tt.json, func(t *testing.T) {
-			got, err := ParseConfig(json.RawMessage(tt.json))
-			if err == nil {
-				t.Fatalf("ParseConfig(%q) = %+v, want an error containing %q", tt.json, got, tt.want)
-			}
-			if got != nil {
-				t.Errorf("ParseConfig(%q) returned %+v with its error", tt.json, got)
-			}
-			if !strings.HasPrefix(err.Error(), Name+": ") || !strings.Contains(err.Error(), tt.want) {
-				t.Errorf("ParseConfig(%q) error %q, want \"%s: ...%s...\"", tt.json, err, Name, tt.want)
-			}
-		})
-	}
+		`{"subsetSize": 1e1, "clientCount": 300}`:                                                          `field "subsetSize": 1e1 is not an integer`,
+		`{"subsetSize": 10, "clientCount": 1e400}`:                                                         `field "clientCount": 1e400 is not an integer`,
+		`{"subsetSize": 10, "clientCount": 300, "clientIndex": 300}`:                                       `field "clientIndex": must be less than clientCount (300), got 300`,
+		`{"subsetSize": 10, "clientCount": 300, "clientIndex": -1}`:                                        `field "clientIndex": must be an integer from 0 to 99999, got -1`,
+		`{"subsetSize": 10000, "clientCount": 101}`:                                                        `clientCount × subsetSize must be at most 1000000, got 101 × 10000`,
+		`{"subsetSize": 10, "clientCount": 3, "childPolicy": {"round_robin": {}}}`:                         `field "childPolicy": must be a list`,
+		`{"subsetSize": 10, "clientCount": 3, "childPolicy": []}`:                                          `field "childPolicy": must not be empty`,
+		`{"subsetSize": 10, "clientCount": 3, "childPolicy": [{}]}`:                                        `field "childPolicy": item 0: must be an object with one policy name`,
+		`{"subsetSize": 10, "clientCount": 3, "childPolicy": [7]}`:                                         `field "childPolicy": item 0: must be an object with one policy name`,
+		`{"subsetSize": 10, "clientCount": 3, "childPolicy": [{"a": {}, "b": {}}]}`:                        `item 0: must be an object with one policy name`,
+		`{"subsetSize": 10, "clientCount": 3, "childPolicy": [{"nope": {}}]}`:                              `field "childPolicy": no registered policy among "nope"`,
+		`{"subsetSize": 10, "clientCount": 3, "childPolicy": [{"deterministic_subset": {}}]}`:              `cannot be its own child`,
+		`{"subsetSize": 10, "clientCount": 3, "childPolicy": [{"pick_first": {"shuffleAddressList": 7}}]}`: `field "childPolicy": "pick_first"`,
+	})
 }
 
 // The registered builder parses configs the same way, and its errors come
 // back as a nil LoadBalancingConfig, not a typed nil.
 func TestBuilderParseConfig(t *testing.T) {
-	p, ok := balancer.Get(Name).(balancer.ConfigParser)
-	if !ok {
-		t.Fatalf("balancer %q is not registered or is not a ConfigParser", Name)
-	}
-	cfg, err := p.ParseConfig(json.RawMessage(`{"subsetSize": 3, "clientCount": 4}`))
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfg := balancertest.BuilderParses(t, Name, `{"subsetSize": 3, "clientCount": 4}`, `{"subsetSize": 0, "clientCount": 4}`)
 	if c, ok := cfg.(*Config); !ok || c.SubsetSize != 3 {
 		t.Errorf("ParseConfig = %#v, want *Config with subsetSize 3", cfg)
-	}
-	cfg, err = p.ParseConfig(json.RawMessage(`{"subsetSize": 0, "clientCount": 4}`))
-	if err == nil || cfg != serviceconfig.LoadBalancingConfig(nil) {
-		t.Errorf("ParseConfig of a bad config = %#v, %v; want nil and an error", cfg, err)
 	}
 }
 
@@ -144,7 +116,7 @@ func TestIndexFromHostname(t *testing.T) {
 }
 
 func FuzzParseConfig(f *testing.F) {
-	for _, s := range []string{
+	seeds := []string{
 		``, `null`, `{}`,
 		`{"subsetSize": 10, "clientCount": 300, "clientIndex": 3, "childPolicy": [{"round_robin": {}}]}`,
 		`{"subsetSize": 10, "clientCount": 300}`,
@@ -155,27 +127,15 @@ func FuzzParseConfig(f *testing.F) {
 		`{"subsetSize": 10, "clientCount": 3, "childPolicy": [{"a": {}, "b": {}}]}`,
 		`{"subsetSize": 10, "subsetSize": 11}`,
 		`{} {}`, `[]`, `{"subsetSize": -0.5}`,
-	} {
-		f.Add(s)
 	}
-	f.Fuzz(func(t *testing.T, s string) {
-		cfg, err := ParseConfig(json.RawMessage(s))
-		if err != nil {
-			if cfg != nil {
-				t.Errorf("ParseConfig(%q) = %+v and error %v", s, cfg, err)
-			}
-			if !strings.HasPrefix(err.Error(), Name+": ") {
-				t.Errorf("error %q does not start with %q", err, Name+": ")
-			}
-			return
-		}
+	balancertest.FuzzParse(f, Name, ParseConfig, seeds, func(t *testing.T, js []byte, cfg *Config) {
 		if cfg.SubsetSize < 1 || cfg.SubsetSize > maxSubsetSize || cfg.ClientCount < 1 || cfg.ClientCount > maxClientCount ||
 			cfg.ClientIndex < -1 || cfg.ClientIndex >= cfg.ClientCount || cfg.ClientCount*cfg.SubsetSize > maxSlots ||
 			balancer.Get(cfg.ChildPolicy.Name) == nil {
-			t.Errorf("ParseConfig(%q) = %+v: a field out of range", s, cfg)
+			t.Errorf("ParseConfig(%q) = %+v: a field out of range", js, cfg)
 		}
-		if !json.Valid([]byte(s)) {
-			t.Errorf("ParseConfig(%q) accepted invalid JSON", s)
+		if !json.Valid(js) {
+			t.Errorf("ParseConfig(%q) accepted invalid JSON", js)
 		}
 	})
 }

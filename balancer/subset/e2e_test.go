@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"testing"
@@ -11,50 +12,26 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/resolver"
 	"google.golang.org/grpc/resolver/manual"
 	"google.golang.org/grpc/status"
 
 	"github.com/grpclb/grpclb/balancer/subset"
-	"github.com/grpclb/grpclb/internal/testbed"
+	"github.com/grpclb/grpclb/internal/balancertest"
 	"github.com/grpclb/grpclb/internal/testbed/echopb"
+	"github.com/grpclb/grpclb/internal/wait"
 )
 
 // These tests run real gRPC clients (grpc.NewClient with the policy in the
 // service config, round_robin as its child) against real backends on
 // 127.0.0.x.
 
-func startFleet(t *testing.T, n int) *testbed.Fleet {
-	t.Helper()
-	f, err := testbed.StartFleet(n, testbed.FleetConfig{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(f.Close)
-	return f
-}
-
-func endpoints(addrs []string) []resolver.Endpoint {
-	eps := make([]resolver.Endpoint, len(addrs))
-	for i, a := range addrs {
-		eps[i] = resolver.Endpoint{Addresses: []resolver.Address{{Addr: a}}}
-	}
-	return eps
-}
-
 // dial makes client index of count over the manual resolver r.
 func dial(t *testing.T, r *manual.Resolver, index, count, size int) echopb.EchoClient {
 	t.Helper()
-	sc := fmt.Sprintf(`{"loadBalancingConfig":[{%q:{"subsetSize":%d,"clientCount":%d,"clientIndex":%d,"childPolicy":[{"round_robin":{}}]}}]}`,
-		subset.Name, size, count, index)
-	cc, err := grpc.NewClient(r.Scheme()+":///fleet", grpc.WithResolvers(r),
-		grpc.WithTransportCredentials(insecure.NewCredentials()), grpc.WithDefaultServiceConfig(sc))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cc.Close() })
-	return echopb.NewEchoClient(cc)
+	sc := balancertest.ServiceConfig(subset.Name, fmt.Sprintf(`{"subsetSize":%d,"clientCount":%d,"clientIndex":%d,"childPolicy":[{"round_robin":{}}]}`,
+		size, count, index))
+	return balancertest.Dial(t, r.Scheme()+":///fleet", sc, grpc.WithResolvers(r))
 }
 
 // backendsOf calls until the set of backends answering has been the same
@@ -63,30 +40,22 @@ func backendsOf(t *testing.T, client echopb.EchoClient) []string {
 	t.Helper()
 	seen := make(map[string]bool)
 	quiet := 0
-	deadline := time.Now().Add(15 * time.Second)
-	for quiet < 100 {
-		if time.Now().After(deadline) {
-			t.Fatalf("the backends answering did not settle within 15s (so far %v)", seen)
+	wait.Until(t, 15*time.Second, func() (bool, string) {
+		for range 100 { // calls a poll
+			resp, err := balancertest.Echo(context.Background(), client, grpc.WaitForReady(true))
+			if err != nil {
+				t.Fatalf("Echo: %v", err)
+			}
+			if seen[resp.GetBackend()] {
+				quiet++
+			} else {
+				seen[resp.GetBackend()] = true
+				quiet = 0
+			}
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		resp, err := client.Echo(ctx, &echopb.EchoRequest{}, grpc.WaitForReady(true))
-		cancel()
-		if err != nil {
-			t.Fatalf("Echo: %v", err)
-		}
-		if seen[resp.GetBackend()] {
-			quiet++
-		} else {
-			seen[resp.GetBackend()] = true
-			quiet = 0
-		}
-	}
-	out := make([]string, 0, len(seen))
-	for b := range seen {
-		out = append(out, b)
-	}
-	slices.Sort(out)
-	return out
+		return quiet >= 100, fmt.Sprintf("the backends answering did not settle (so far %v)", seen)
+	})
+	return slices.Sorted(maps.Keys(seen))
 }
 
 // Four clients of 12 backends with subsets of 3: each client's calls reach
@@ -94,7 +63,7 @@ func backendsOf(t *testing.T, client echopb.EchoClient) []string {
 // backend once. Then a backend is removed: the clients follow.
 func TestClientsShareTheFleetEvenly(t *testing.T) {
 	const clients, size = 4, 3
-	f := startFleet(t, 12)
+	f := balancertest.StartFleet(t, 12)
 	addrs := f.Addrs()
 	byAddr := make(map[string]string)
 	for _, b := range f.Backends() {
@@ -104,7 +73,7 @@ func TestClientsShareTheFleetEvenly(t *testing.T) {
 	var conns []echopb.EchoClient
 	for c := range clients {
 		r := manual.NewBuilderWithScheme(fmt.Sprintf("subset%d", c))
-		r.InitialState(resolver.State{Endpoints: endpoints(addrs)})
+		r.InitialState(resolver.State{Endpoints: balancertest.EndpointsOf(addrs...)})
 		rs = append(rs, r)
 		conns = append(conns, dial(t, r, c, clients, size))
 	}
@@ -138,7 +107,7 @@ func TestClientsShareTheFleetEvenly(t *testing.T) {
 	gone := addrs[subset.Subset(addrs, 0, clients, size)[0]]
 	rest := slices.DeleteFunc(slices.Clone(addrs), func(a string) bool { return a == gone })
 	for _, r := range rs {
-		r.UpdateState(resolver.State{Endpoints: endpoints(rest)})
+		r.UpdateState(resolver.State{Endpoints: balancertest.EndpointsOf(rest...)})
 	}
 	for c, conn := range conns {
 		var want []string
@@ -146,19 +115,17 @@ func TestClientsShareTheFleetEvenly(t *testing.T) {
 			want = append(want, byAddr[rest[i]])
 		}
 		slices.Sort(want)
-		deadline := time.Now().Add(15 * time.Second)
-		for got := backendsOf(t, conn); !slices.Equal(got, want); got = backendsOf(t, conn) {
-			if time.Now().After(deadline) {
-				t.Fatalf("after the removal client %d reaches %v, want %v", c, got, want)
-			}
-		}
+		wait.Until(t, 15*time.Second, func() (bool, string) {
+			got := backendsOf(t, conn)
+			return slices.Equal(got, want), fmt.Sprintf("after the removal client %d reaches %v, want %v", c, got, want)
+		})
 	}
 }
 
 // A resolver error before any address reaches the calls waiting for a
 // picker; a later error keeps the last good subset serving.
 func TestResolverErrorPassesThrough(t *testing.T) {
-	f := startFleet(t, 3)
+	f := balancertest.StartFleet(t, 3)
 	r := manual.NewBuilderWithScheme("subseterr")
 	built := make(chan struct{})
 	r.BuildCallback = func(resolver.Target, resolver.ClientConn, resolver.BuildOptions) { close(built) }
@@ -182,7 +149,7 @@ func TestResolverErrorPassesThrough(t *testing.T) {
 		t.Fatalf("call before any address: %v, want UNAVAILABLE with the resolver's error", err)
 	}
 
-	r.UpdateState(resolver.State{Endpoints: endpoints(f.Addrs())})
+	r.UpdateState(resolver.State{Endpoints: balancertest.EndpointsOf(f.Addrs()...)})
 	if got := backendsOf(t, client); len(got) != 2 {
 		t.Fatalf("reached %v, want a subset of 2", got)
 	}

@@ -6,18 +6,16 @@ import (
 	"math"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/backoff"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/resolver"
 	"google.golang.org/grpc/resolver/manual"
 
 	_ "github.com/grpclb/grpclb/balancer/wrr"
 	"github.com/grpclb/grpclb/endpoint"
+	"github.com/grpclb/grpclb/internal/balancertest"
 	"github.com/grpclb/grpclb/internal/testbed"
 	"github.com/grpclb/grpclb/internal/testbed/echopb"
 )
@@ -26,19 +24,7 @@ import (
 // the service config) against real backends on loopback, with weights set
 // by a resolver (grpc-go's manual one) through endpoint.WithWeight.
 
-func serviceConfig(config string) string {
-	return fmt.Sprintf(`{"loadBalancingConfig":[{"wrr":%s}]}`, config)
-}
-
-func startFleet(t *testing.T, n int) *testbed.Fleet {
-	t.Helper()
-	f, err := testbed.StartFleet(n, testbed.FleetConfig{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(f.Close)
-	return f
-}
+func serviceConfig(config string) string { return balancertest.ServiceConfig("wrr", config) }
 
 // endpoints lists the backends with the given weights (0: none set).
 func endpoints(backends []*testbed.Backend, weights []uint32) resolver.State {
@@ -53,59 +39,23 @@ func endpoints(backends []*testbed.Backend, weights []uint32) resolver.State {
 	return st
 }
 
-// dial makes a client over a manual resolver whose first state is st;
-// reconnects are retried quickly so that restarted backends come back
-// within the tests' deadlines.
+// dial makes a client over a manual resolver whose first state is st, and
+// calls until every backend of st has answered.
 func dial(t *testing.T, st resolver.State, serviceConfig string) (echopb.EchoClient, *manual.Resolver) {
 	t.Helper()
 	r := manual.NewBuilderWithScheme("wrrtest")
 	r.InitialState(st)
-	cc, err := grpc.NewClient("wrrtest:///fleet",
-		grpc.WithResolvers(r),
-		grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithDefaultServiceConfig(serviceConfig),
-		grpc.WithConnectParams(grpc.ConnectParams{
-			Backoff:           backoff.Config{BaseDelay: 20 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: 200 * time.Millisecond},
-			MinConnectTimeout: time.Second,
-		}),
-	)
-	if err != nil {
-		t.Fatalf("grpc.NewClient: %v", err)
-	}
-	t.Cleanup(func() { cc.Close() })
-	return echopb.NewEchoClient(cc), r
-}
-
-// warmUp makes calls one after another until every one of the backends
-// has answered one, so that every endpoint is connected.
-func warmUp(t *testing.T, client echopb.EchoClient, backends []*testbed.Backend) {
-	t.Helper()
-	want := make(map[string]bool)
-	for _, b := range backends {
-		want[b.Name] = true
-	}
-	deadline := time.Now().Add(15 * time.Second)
-	for len(want) > 0 {
-		if time.Now().After(deadline) {
-			t.Fatalf("warm-up: %v did not answer within 15s", want)
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		resp, err := client.Echo(ctx, &echopb.EchoRequest{}, grpc.WaitForReady(true))
-		cancel()
-		if err == nil {
-			delete(want, resp.GetBackend())
-		}
-	}
+	client := balancertest.Dial(t, "wrrtest:///fleet", serviceConfig, grpc.WithResolvers(r))
+	balancertest.WarmUp(t, client, len(st.Endpoints))
+	return client, r
 }
 
 // Weights 1, 2 and 3 from the resolver: 6000 calls one after another go
 // 1000, 2000 and 3000 to the three backends (exactly, but for a picker
 // that a reconnect might rebuild on the way).
 func TestWeightsEndToEnd(t *testing.T) {
-	fleet := startFleet(t, 3)
-	backends := fleet.Backends()
+	backends := balancertest.StartFleet(t, 3).Backends()
 	client, _ := dial(t, endpoints(backends, []uint32{1, 2, 3}), serviceConfig(`{}`))
-	warmUp(t, client, backends)
 	counts, failed := testbed.Tally(client, 6000, 10*time.Second)
 	t.Logf("calls per backend: %v, %d failed", counts, failed)
 	if failed != 0 {
@@ -188,11 +138,9 @@ func TestSlowStartEndToEnd(t *testing.T) {
 		callers = 4
 		bucket  = 250 * time.Millisecond
 	)
-	fleet := startFleet(t, 4)
-	backends := fleet.Backends()
+	backends := balancertest.StartFleet(t, 4).Backends()
 	warm, newcomer := backends[:3], backends[3]
 	client, r := dial(t, endpoints(warm, nil), serviceConfig(`{"slowStart":{"window":"2s","aggression":1.0,"minWeightPercent":10}}`))
-	warmUp(t, client, warm)
 
 	// The three ramp together when the channel starts: equal shares. Load
 	// them past their window, so that they are warm.
@@ -268,54 +216,17 @@ func TestSlowStartEndToEnd(t *testing.T) {
 // every backend gets traffic again. Run with -race; TestMain checks that no
 // goroutine (no ramp timer) is left behind.
 func TestFlappingEndToEnd(t *testing.T) {
-	const callers = 8
-	fleet := startFleet(t, 5)
-	backends := fleet.Backends()
+	backends := balancertest.StartFleet(t, 5).Backends()
 	weights := []uint32{1, 2, 3, 4, 5}
 	client, r := dial(t, endpoints(backends, weights), serviceConfig(`{"slowStart":{"window":"300ms"}}`))
-	warmUp(t, client, backends)
 
-	var (
-		stop     atomic.Bool
-		ok, fail atomic.Int64
-		wg       sync.WaitGroup
-	)
-	for range callers {
-		wg.Go(func() {
-			for !stop.Load() {
-				ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-				_, err := client.Echo(ctx, &echopb.EchoRequest{})
-				cancel()
-				if err == nil {
-					ok.Add(1)
-				} else {
-					fail.Add(1)
-				}
-			}
-		})
-	}
-	defer func() {
-		stop.Store(true)
-		wg.Wait()
-	}()
-	// progress waits until n more calls have succeeded.
-	progress := func(n int64, what string) {
-		t.Helper()
-		target := ok.Load() + n
-		deadline := time.Now().Add(15 * time.Second)
-		for ok.Load() < target {
-			if time.Now().After(deadline) {
-				t.Fatalf("%s: no progress in 15s (%d calls ok, %d failed)", what, ok.Load(), fail.Load())
-			}
-			time.Sleep(time.Millisecond) // polling interval
-		}
-	}
+	callers := balancertest.StartCallers(t, client, 8, 2*time.Second)
 	for round := range 12 {
 		b := backends[round%len(backends)]
 		switch round % 3 {
 		case 0:
 			b.Kill()
-			progress(200, "after killing "+b.Name)
+			callers.Progress(t, 200, "after killing "+b.Name)
 			if err := b.Restart(); err != nil {
 				t.Fatal(err)
 			}
@@ -328,37 +239,16 @@ func TestFlappingEndToEnd(t *testing.T) {
 				}
 			}
 			r.UpdateState(endpoints(rest, restW))
-			progress(200, "after dropping "+b.Name)
+			callers.Progress(t, 200, "after dropping "+b.Name)
 			r.UpdateState(endpoints(backends, weights))
 		case 2:
 			weights[round%len(weights)] = uint32(1 + round%7)
 			r.UpdateState(endpoints(backends, weights))
 		}
-		progress(200, "after bringing "+b.Name+" back")
+		callers.Progress(t, 200, "after bringing "+b.Name+" back")
 	}
 
 	// Every backend serves calls again.
-	served := func() []int64 {
-		var s []int64
-		for _, b := range backends {
-			s = append(s, b.Served())
-		}
-		return s
-	}
-	base := served()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		now, all := served(), true
-		for i := range now {
-			all = all && now[i] > base[i]
-		}
-		if all {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("30s after the flapping stopped some backend got no call: served %v, was %v", now, base)
-		}
-		time.Sleep(5 * time.Millisecond) // polling interval
-	}
-	t.Logf("%d calls ok, %d failed during the flapping", ok.Load(), fail.Load())
+	balancertest.WaitAllServeAgain(t, backends)
+	t.Logf("%d calls ok, %d failed during the flapping", callers.OK(), callers.Failed())
 }

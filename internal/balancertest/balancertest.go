@@ -1,9 +1,19 @@
-// Package balancertest builds any registered gRPC balancer against a fake
-// channel whose SubConns become READY on request, and hands back the
-// picker it produces. It exists to benchmark Pick of grpclb's policies and
-// grpc-go's own (round_robin, least_request, ring_hash) in the same run,
-// and to unit-test pickers; end-to-end behaviour is tested against real
-// backends elsewhere.
+// Package balancertest is what the tests of grpclb's policies share.
+//
+// Build builds any registered gRPC balancer against a fake channel whose
+// SubConns become READY on request, and hands back the picker it
+// produces: to benchmark Pick of grpclb's policies and grpc-go's own
+// (round_robin, least_request, ring_hash) in the same run, and to
+// unit-test pickers.
+//
+// For end-to-end tests against real backends (internal/testbed fleets on
+// loopback), StartFleet, Dial and WarmUp set up a fleet and a real gRPC
+// client with a given service config; Tally, StartCallers and Workers drive
+// calls or picks from one or many goroutines, and WaitAllServeAgain waits
+// for every backend to be back in use. Waiting is done with internal/wait.
+//
+// For config tests, CheckParses, CheckRefuses, BuilderParses and FuzzParse
+// run a policy's ParseConfig over tables of configs.
 package balancertest
 
 import (

@@ -23,6 +23,7 @@ import (
 	"github.com/grpclb/grpclb"
 	"github.com/grpclb/grpclb/balancer/chash"
 	_ "github.com/grpclb/grpclb/balancer/pool"
+	"github.com/grpclb/grpclb/internal/balancertest"
 	"github.com/grpclb/grpclb/internal/resolvertest"
 	"github.com/grpclb/grpclb/internal/testbed"
 	"github.com/grpclb/grpclb/internal/testbed/echopb"
@@ -94,33 +95,20 @@ func soak(t *testing.T, lb string, d time.Duration) {
 	runtime.GC()
 	runtime.ReadMemStats(&before)
 
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
 	var mu sync.Mutex
 	calls, fails := 0, 0
-	for w := range 8 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := 0; ; i++ {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				ctx, cancel := context.WithTimeout(chash.WithKey(context.Background(), fmt.Sprint(w, i%50)), 300*time.Millisecond)
-				_, err := c.Echo(ctx, &echopb.EchoRequest{})
-				cancel()
-				mu.Lock()
-				calls++
-				if err != nil {
-					fails++
-				}
-				mu.Unlock()
-				time.Sleep(time.Millisecond) // pacing, bounded load
-			}
-		}()
-	}
+	stop := balancertest.Workers(8, func(w, i int) {
+		ctx, cancel := context.WithTimeout(chash.WithKey(context.Background(), fmt.Sprint(w, i%50)), 300*time.Millisecond)
+		_, err := c.Echo(ctx, &echopb.EchoRequest{})
+		cancel()
+		mu.Lock()
+		calls++
+		if err != nil {
+			fails++
+		}
+		mu.Unlock()
+		time.Sleep(time.Millisecond) // pacing, bounded load
+	})
 
 	// Flap: every 50ms something happens to a random backend.
 	rng := rand.New(rand.NewPCG(1, 2))
@@ -164,8 +152,7 @@ func soak(t *testing.T, lb string, d time.Duration) {
 		_, failed := testbed.Tally(c, 50, 2*time.Second)
 		return failed == 0
 	})
-	close(stop)
-	wg.Wait()
+	stop()
 	t.Logf("%s: %d flapping events, %d calls, %d failed during the flapping", lb, events, calls, fails)
 	if calls == 0 {
 		t.Fatal("no call was made")

@@ -17,6 +17,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/grpclb/grpclb/internal/testbed/echopb"
+	"github.com/grpclb/grpclb/internal/wait"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -35,18 +36,6 @@ func echo(c echopb.EchoClient, timeout time.Duration) (*echopb.EchoResponse, err
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	return c.Echo(ctx, &echopb.EchoRequest{Payload: []byte("hi")})
-}
-
-// eventually polls cond until it holds or the deadline passes.
-func eventually(t *testing.T, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("not within %v: %s", d, what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 }
 
 func TestFleetBackendsAnswerWithTheirIdentity(t *testing.T) {
@@ -176,7 +165,7 @@ func TestBackendKillAndRestartOnTheSameAddress(t *testing.T) {
 	b.SetLatency(time.Second)
 	errc := make(chan error, 1)
 	go func() { _, err := echo(c, 5*time.Second); errc <- err }()
-	eventually(t, 5*time.Second, "call in flight", func() bool { return b.InFlight() == 1 })
+	wait.For(t, 5*time.Second, "call in flight", func() bool { return b.InFlight() == 1 })
 	b.Kill()
 	if err := <-errc; status.Code(err) != codes.Unavailable {
 		t.Errorf("in-flight call on a killed backend: %v, want Unavailable", err)
@@ -191,7 +180,7 @@ func TestBackendKillAndRestartOnTheSameAddress(t *testing.T) {
 	if b.Addr != addr {
 		t.Fatalf("restarted on %s, want %s", b.Addr, addr)
 	}
-	eventually(t, 10*time.Second, "restarted backend answers", func() bool {
+	wait.For(t, 10*time.Second, "restarted backend answers", func() bool {
 		_, err := echo(c, time.Second)
 		return err == nil
 	})
@@ -206,7 +195,7 @@ func TestBackendGracefulStopFinishesInFlightCalls(t *testing.T) {
 	b.SetLatency(200 * time.Millisecond)
 	errc := make(chan error, 1)
 	go func() { _, err := echo(c, 5*time.Second); errc <- err }()
-	eventually(t, 5*time.Second, "call in flight", func() bool { return b.InFlight() == 1 })
+	wait.For(t, 5*time.Second, "call in flight", func() bool { return b.InFlight() == 1 })
 	b.Stop()
 	if err := <-errc; err != nil {
 		t.Errorf("in-flight call during a graceful stop: %v", err)
@@ -244,7 +233,7 @@ func TestBackendFreezeHoldsCallsUntilThaw(t *testing.T) {
 		t.Fatalf("call on a new connection to a frozen backend: %v", err)
 	}
 	b.Thaw()
-	eventually(t, 5*time.Second, "thawed backend answers", func() bool {
+	wait.For(t, 5*time.Second, "thawed backend answers", func() bool {
 		_, err := echo(c, time.Second)
 		return err == nil
 	})
@@ -350,11 +339,11 @@ func TestDnsmasqHostsChangeAtRunTime(t *testing.T) {
 	if err := d.SetHosts("svc.test", netip.MustParseAddr("127.0.0.2")); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 5*time.Second, "dnsmasq serves the first set", func() bool { return slices.Equal(lookup(), []string{"127.0.0.2"}) })
+	wait.For(t, 5*time.Second, "dnsmasq serves the first set", func() bool { return slices.Equal(lookup(), []string{"127.0.0.2"}) })
 	if err := d.SetHosts("svc.test", netip.MustParseAddr("127.0.0.2"), netip.MustParseAddr("127.0.0.3")); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 5*time.Second, "dnsmasq serves the grown set", func() bool {
+	wait.For(t, 5*time.Second, "dnsmasq serves the grown set", func() bool {
 		return slices.Equal(lookup(), []string{"127.0.0.2", "127.0.0.3"})
 	})
 }
