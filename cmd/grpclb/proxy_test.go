@@ -18,8 +18,8 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
-	"github.com/grpclb/grpclb/internal/testbed"
 	"github.com/grpclb/grpclb/internal/testbed/echopb"
+	"github.com/grpclb/grpclb/internal/wait"
 	"github.com/grpclb/grpclb/proxy"
 )
 
@@ -117,16 +117,100 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
+// proxyRun is the proxy command running in a test: its addresses, its
+// log, a client of its gRPC address, and its end.
+type proxyRun struct {
+	grpcAddr, adminAddr string
+	stderr              *syncBuffer
+	done                chan error
+	echo                echopb.EchoClient
+}
+
+// startProxyCommand runs the command with args until it listens, and
+// dials it.
+func startProxyCommand(t *testing.T, args ...string) *proxyRun {
+	t.Helper()
+	r := &proxyRun{stderr: &syncBuffer{}, done: make(chan error, 1)}
+	addrs := make(chan [2]string, 1)
+	go func() {
+		r.done <- proxyCommand(args, io.Discard, r.stderr, func(g, a string) { addrs <- [2]string{g, a} })
+	}()
+	select {
+	case a := <-addrs:
+		r.grpcAddr, r.adminAddr = a[0], a[1]
+	case err := <-r.done:
+		t.Fatalf("the command ended: %v\n%s", err, r.stderr.String())
+	case <-time.After(20 * time.Second):
+		t.Fatalf("the command did not start within 20s\n%s", r.stderr.String())
+	}
+	cc, err := grpc.NewClient("passthrough:///"+r.grpcAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cc.Close() })
+	r.echo = echopb.NewEchoClient(cc)
+	return r
+}
+
+// backend makes a call through the proxy and returns the backend that
+// answered it.
+func (r *proxyRun) backend(t *testing.T) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	resp, err := r.echo.Echo(ctx, &echopb.EchoRequest{})
+	if err != nil {
+		t.Fatalf("call through the command's proxy: %v\n%s", err, r.stderr.String())
+	}
+	return resp.GetBackend()
+}
+
+// servedBy waits until calls go to backend, after what.
+func (r *proxyRun) servedBy(t *testing.T, backend, what string) {
+	t.Helper()
+	wait.Until(t, 10*time.Second, func() (bool, string) {
+		got := r.backend(t)
+		return got == backend, fmt.Sprintf("%s did not move calls to %s (served by %s)\n%s", what, backend, got, r.stderr.String())
+	})
+}
+
+// logs waits until the command's log says text.
+func (r *proxyRun) logs(t *testing.T, text string) {
+	t.Helper()
+	wait.Until(t, 10*time.Second, func() (bool, string) {
+		log := r.stderr.String()
+		return strings.Contains(log, text), fmt.Sprintf("the log does not say %q\n%s", text, log)
+	})
+}
+
+// stop sends SIGTERM, which the command's signal.Notify takes from the
+// test binary, and reports whether the command then ended without error
+// (within 20s).
+func (r *proxyRun) stop(t *testing.T) bool {
+	t.Helper()
+	if err := syscall.Kill(os.Getpid(), syscall.SIGTERM); err != nil {
+		t.Error(err)
+		return false
+	}
+	select {
+	case err := <-r.done:
+		if err != nil {
+			t.Errorf("the command ended with %v", err)
+			return false
+		}
+		return true
+	case <-time.After(20 * time.Second):
+		t.Errorf("SIGTERM did not end the command within 20s\n%s", r.stderr.String())
+		return false
+	}
+}
+
 // TestProxyCommand runs the command: it serves calls through its routes,
 // serves /metrics, reloads the file on SIGHUP (and keeps the running config
 // when the file is bad), and drains and exits on SIGTERM.
 func TestProxyCommand(t *testing.T) {
-	fleet, err := testbed.StartFleet(2, testbed.FleetConfig{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer fleet.Close()
-	b1, b2 := fleet.Backends()[0], fleet.Backends()[1]
+	backends := fleet(t, 2).Backends()
+	b1, b2 := backends[0], backends[1]
 	path := filepath.Join(t.TempDir(), "proxy.yaml")
 	writeConfig := func(body string) {
 		t.Helper()
@@ -139,42 +223,12 @@ func TestProxyCommand(t *testing.T) {
 	}
 	writeConfig(configFor(b1.Addr))
 
-	var stderr syncBuffer
-	addrs := make(chan [2]string, 1)
-	done := make(chan error, 1)
-	go func() {
-		done <- proxyCommand([]string{"--config", path, "--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0", "--log-format", "json"},
-			io.Discard, &stderr, func(g, a string) { addrs <- [2]string{g, a} })
-	}()
-	var grpcAddr, adminAddr string
-	select {
-	case a := <-addrs:
-		grpcAddr, adminAddr = a[0], a[1]
-	case err := <-done:
-		t.Fatalf("the command ended: %v\n%s", err, stderr.String())
-	case <-time.After(20 * time.Second):
-		t.Fatalf("the command did not start within 20s\n%s", stderr.String())
-	}
-	cc, err := grpc.NewClient("passthrough:///"+grpcAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cc.Close()
-	client := echopb.NewEchoClient(cc)
-	backendOf := func() string {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		r, err := client.Echo(ctx, &echopb.EchoRequest{})
-		if err != nil {
-			t.Fatalf("call through the command's proxy: %v\n%s", err, stderr.String())
-		}
-		return r.GetBackend()
-	}
-	if got := backendOf(); got != b1.Name {
+	pr := startProxyCommand(t, "--config", path, "--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0", "--log-format", "json")
+	if got := pr.backend(t); got != b1.Name {
 		t.Fatalf("served by %s, want %s", got, b1.Name)
 	}
 
-	resp, err := http.Get("http://" + adminAddr + "/metrics")
+	resp, err := http.Get("http://" + pr.adminAddr + "/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -183,8 +237,8 @@ func TestProxyCommand(t *testing.T) {
 	if !strings.Contains(string(body), `grpclb_proxy_requests_total{cluster="echo",code="OK"`) {
 		t.Errorf("/metrics lacks the call:\n%s", body)
 	}
-	if !strings.Contains(stderr.String(), `"msg":"rpc"`) {
-		t.Errorf("no access log record:\n%s", stderr.String())
+	if !strings.Contains(pr.stderr.String(), `"msg":"rpc"`) {
+		t.Errorf("no access log record:\n%s", pr.stderr.String())
 	}
 
 	// SIGHUP with a new file moves the route to b2.
@@ -192,47 +246,27 @@ func TestProxyCommand(t *testing.T) {
 	if err := syscall.Kill(os.Getpid(), syscall.SIGHUP); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for backendOf() != b2.Name {
-		if time.Now().After(deadline) {
-			t.Fatalf("SIGHUP did not move calls to %s within 10s\n%s", b2.Name, stderr.String())
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	pr.servedBy(t, b2.Name, "SIGHUP")
 	// SIGHUP with a bad file keeps the running config.
 	writeConfig("routes: []\n")
 	if err := syscall.Kill(os.Getpid(), syscall.SIGHUP); err != nil {
 		t.Fatal(err)
 	}
-	deadline = time.Now().Add(10 * time.Second)
-	for !strings.Contains(stderr.String(), "reload failed") {
-		if time.Now().After(deadline) {
-			t.Fatalf("no reload failure logged within 10s\n%s", stderr.String())
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	if got := backendOf(); got != b2.Name {
+	pr.logs(t, "reload failed")
+	if got := pr.backend(t); got != b2.Name {
 		t.Errorf("after a bad reload, served by %s, want %s", got, b2.Name)
 	}
 
 	// SIGTERM drains and ends the command.
-	if err := syscall.Kill(os.Getpid(), syscall.SIGTERM); err != nil {
-		t.Fatal(err)
+	if !pr.stop(t) {
+		t.FailNow()
 	}
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("the command ended with %v", err)
-		}
-	case <-time.After(20 * time.Second):
-		t.Fatalf("SIGTERM did not end the command within 20s\n%s", stderr.String())
-	}
-	if c, err := net.DialTimeout("tcp", grpcAddr, time.Second); err == nil {
+	if c, err := net.DialTimeout("tcp", pr.grpcAddr, time.Second); err == nil {
 		c.Close()
 		t.Error("the listener still accepts after the drain")
 	}
 	for _, want := range []string{"proxy: draining", "proxy: stopped"} {
-		if !strings.Contains(stderr.String(), want) {
+		if !strings.Contains(pr.stderr.String(), want) {
 			t.Errorf("the log lacks %q", want)
 		}
 	}

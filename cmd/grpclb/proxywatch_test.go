@@ -2,21 +2,13 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
-
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
-
-	"github.com/grpclb/grpclb/internal/testbed"
-	"github.com/grpclb/grpclb/internal/testbed/echopb"
 )
 
 // configMapDir is a directory laid out like a ConfigMap volume: each
@@ -147,112 +139,45 @@ func TestProxyWatchFlag(t *testing.T) {
 // directory: a ConfigMap update moves the route without a signal, and an
 // update to a bad file is logged and keeps the running config.
 func TestProxyWatchReload(t *testing.T) {
-	fleet, err := testbed.StartFleet(2, testbed.FleetConfig{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer fleet.Close()
-	b1, b2 := fleet.Backends()[0], fleet.Backends()[1]
+	backends := fleet(t, 2).Backends()
+	b1, b2 := backends[0], backends[1]
 	configFor := func(addr string) string {
 		return fmt.Sprintf("drain: {grace: 1ms, timeout: 10s}\nroutes: [{service: grpclb.testbed.v1.Echo, cluster: echo}]\nclusters: {echo: {target: 'static:///%s'}}\n", addr)
 	}
 	cm := &configMapDir{t: t, dir: t.TempDir()}
 	cm.write("proxy.yaml", configFor(b1.Addr))
 
-	var stderr syncBuffer
-	addrs := make(chan string, 1)
-	done := make(chan error, 1)
-	go func() {
-		done <- proxyCommand([]string{"--config", filepath.Join(cm.dir, "proxy.yaml"), "--listen", "127.0.0.1:0", "--admin", "off",
-			"--access-log=false", "--log-format", "json", "--watch-interval", "10ms"},
-			io.Discard, &stderr, func(g, _ string) { addrs <- g })
-	}()
-	var grpcAddr string
-	select {
-	case grpcAddr = <-addrs:
-	case err := <-done:
-		t.Fatalf("the command ended: %v\n%s", err, stderr.String())
-	case <-time.After(20 * time.Second):
-		t.Fatalf("the command did not start within 20s\n%s", stderr.String())
-	}
-	// The command ends on SIGTERM, which its signal.Notify takes from
-	// the test binary, as in TestProxyCommand.
-	defer func() {
-		if err := syscall.Kill(os.Getpid(), syscall.SIGTERM); err != nil {
-			t.Error(err)
-			return
-		}
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("the command ended with %v", err)
-			}
-		case <-time.After(20 * time.Second):
-			t.Errorf("SIGTERM did not end the command within 20s\n%s", stderr.String())
-		}
-	}()
-	cc, err := grpc.NewClient("passthrough:///"+grpcAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cc.Close()
-	client := echopb.NewEchoClient(cc)
-	backendOf := func() string {
-		t.Helper()
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		r, err := client.Echo(ctx, &echopb.EchoRequest{})
-		if err != nil {
-			t.Fatalf("call through the command's proxy: %v\n%s", err, stderr.String())
-		}
-		return r.GetBackend()
-	}
-	if got := backendOf(); got != b1.Name {
+	pr := startProxyCommand(t, "--config", filepath.Join(cm.dir, "proxy.yaml"), "--listen", "127.0.0.1:0", "--admin", "off",
+		"--access-log=false", "--log-format", "json", "--watch-interval", "10ms")
+	defer pr.stop(t)
+	if got := pr.backend(t); got != b1.Name {
 		t.Fatalf("served by %s, want %s", got, b1.Name)
 	}
 
 	// A ConfigMap update moves the route to b2: no signal sent.
 	cm.write("proxy.yaml", configFor(b2.Addr))
-	deadline := time.Now().Add(10 * time.Second)
-	for backendOf() != b2.Name {
-		if time.Now().After(deadline) {
-			t.Fatalf("the file change did not move calls to %s within 10s\n%s", b2.Name, stderr.String())
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	if !strings.Contains(stderr.String(), "config file changed") {
-		t.Errorf("the reload was not logged as a file change:\n%s", stderr.String())
+	pr.servedBy(t, b2.Name, "the file change")
+	if !strings.Contains(pr.stderr.String(), "config file changed") {
+		t.Errorf("the reload was not logged as a file change:\n%s", pr.stderr.String())
 	}
 
 	// An update to a bad file is logged, once, and keeps the config.
 	cm.write("proxy.yaml", "routes: []\n")
-	deadline = time.Now().Add(10 * time.Second)
-	for !strings.Contains(stderr.String(), "reload failed") {
-		if time.Now().After(deadline) {
-			t.Fatalf("no reload failure logged within 10s\n%s", stderr.String())
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	pr.logs(t, "reload failed")
 	for range 5 {
-		if got := backendOf(); got != b2.Name {
+		if got := pr.backend(t); got != b2.Name {
 			t.Fatalf("after a bad update, served by %s, want %s", got, b2.Name)
 		}
 	}
-	if !strings.Contains(stderr.String(), `"trigger":"file changed"`) {
-		t.Errorf("the failure does not name its trigger:\n%s", stderr.String())
+	if !strings.Contains(pr.stderr.String(), `"trigger":"file changed"`) {
+		t.Errorf("the failure does not name its trigger:\n%s", pr.stderr.String())
 	}
 
 	// Fixed again: it reloads.
 	cm.write("proxy.yaml", configFor(b1.Addr))
-	deadline = time.Now().Add(10 * time.Second)
-	for backendOf() != b1.Name {
-		if time.Now().After(deadline) {
-			t.Fatalf("the fixed file did not move calls back to %s within 10s\n%s", b1.Name, stderr.String())
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	pr.servedBy(t, b1.Name, "the fixed file")
 	// The polls in between did not retry the bad file.
-	if n := strings.Count(stderr.String(), "reload failed"); n != 1 {
-		t.Errorf("the bad file was reloaded %d times, want once:\n%s", n, stderr.String())
+	if n := strings.Count(pr.stderr.String(), "reload failed"); n != 1 {
+		t.Errorf("the bad file was reloaded %d times, want once:\n%s", n, pr.stderr.String())
 	}
 }

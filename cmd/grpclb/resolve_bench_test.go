@@ -27,14 +27,24 @@ func fleet(t *testing.T, n int) *testbed.Fleet {
 	return f
 }
 
-func TestResolveStatic(t *testing.T) {
+// resolved runs resolve with args and returns what it printed, which must
+// say each of wants.
+func resolved(t *testing.T, args []string, wants ...string) string {
+	t.Helper()
 	var out, errOut bytes.Buffer
-	if err := runResolve([]string{"static:///10.0.0.1:50051,10.0.0.2:50051"}, &out, &errOut); err != nil {
+	if err := runResolve(args, &out, &errOut); err != nil {
 		t.Fatalf("%v\n%s", err, errOut.String())
 	}
-	if !strings.Contains(out.String(), "2 endpoints") || !strings.Contains(out.String(), "10.0.0.2:50051") {
-		t.Errorf("output:\n%s", out.String())
+	for _, want := range wants {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("output lacks %q:\n%s", want, out.String())
+		}
 	}
+	return out.String()
+}
+
+func TestResolveStatic(t *testing.T) {
+	resolved(t, []string{"static:///10.0.0.1:50051,10.0.0.2:50051"}, "2 endpoints", "10.0.0.2:50051")
 }
 
 // resolve --json against a real DNS server whose records the test sets.
@@ -45,14 +55,10 @@ func TestResolveDNSPollJSON(t *testing.T) {
 	}
 	defer dns.Close()
 	dns.SetHosts("echo.test.", 1, netip.MustParseAddr("127.0.0.7"), netip.MustParseAddr("127.0.0.8"))
-	var out, errOut bytes.Buffer
-	target := fmt.Sprintf("dnspoll://%s/echo.test.:50051", dns.Addr)
-	if err := runResolve([]string{"--json", target}, &out, &errOut); err != nil {
-		t.Fatalf("%v\n%s", err, errOut.String())
-	}
+	out := resolved(t, []string{"--json", fmt.Sprintf("dnspoll://%s/echo.test.:50051", dns.Addr)})
 	var s resolvedState
-	if err := json.Unmarshal(out.Bytes(), &s); err != nil {
-		t.Fatalf("%v: %s", err, out.String())
+	if err := json.Unmarshal([]byte(out), &s); err != nil {
+		t.Fatalf("%v: %s", err, out)
 	}
 	if len(s.Endpoints) != 2 || s.Endpoints[0].Addresses[0] != "127.0.0.7:50051" {
 		t.Errorf("state %+v", s)

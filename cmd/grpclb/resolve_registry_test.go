@@ -1,9 +1,7 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"strings"
 	"testing"
 	"time"
 
@@ -40,15 +38,8 @@ func TestResolveKubernetes(t *testing.T) {
 		t.Fatal(err)
 	}
 	kc := api.WriteKubeconfig(t, api.AdminToken(), ns)
-	var out, errOut bytes.Buffer
-	if err := runResolve([]string{"--kubeconfig", kc, "kubernetes:///echo:grpc"}, &out, &errOut); err != nil {
-		t.Fatalf("%v\n%s", err, errOut.String())
-	}
-	for _, want := range []string{"1 endpoints", "192.0.2.10:50051", "pod=echo-abc", "zone=zone-a", "node=node-1"} {
-		if !strings.Contains(out.String(), want) {
-			t.Errorf("output lacks %q:\n%s", want, out.String())
-		}
-	}
+	resolved(t, []string{"--kubeconfig", kc, "kubernetes:///echo:grpc"},
+		"1 endpoints", "192.0.2.10:50051", "pod=echo-abc", "zone=zone-a", "node=node-1")
 }
 
 // resolve against a real etcd, with an instance registered by
@@ -62,13 +53,7 @@ func TestResolveEtcd(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer reg.Stop()
-	var out, errOut bytes.Buffer
-	if err := runResolve([]string{"etcd://" + e.Endpoint() + "/service/echo"}, &out, &errOut); err != nil {
-		t.Fatalf("%v\n%s", err, errOut.String())
-	}
-	if !strings.Contains(out.String(), "10.0.0.9:50051") || !strings.Contains(out.String(), "key=service/echo/") {
-		t.Errorf("output:\n%s", out.String())
-	}
+	resolved(t, []string{"etcd://" + e.Endpoint() + "/service/echo"}, "10.0.0.9:50051", "key=service/echo/")
 }
 
 // resolve against a real Consul agent, with an instance registered by
@@ -83,11 +68,5 @@ func TestResolveConsul(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer reg.Stop()
-	var out, errOut bytes.Buffer
-	if err := runResolve([]string{"consul://" + agent.HTTPAddr() + "/echo?tag=grpc"}, &out, &errOut); err != nil {
-		t.Fatalf("%v\n%s", err, errOut.String())
-	}
-	if !strings.Contains(out.String(), "10.0.0.9:50051") || !strings.Contains(out.String(), "tags=grpc") {
-		t.Errorf("output:\n%s", out.String())
-	}
+	resolved(t, []string{"consul://" + agent.HTTPAddr() + "/echo?tag=grpc"}, "10.0.0.9:50051", "tags=grpc")
 }

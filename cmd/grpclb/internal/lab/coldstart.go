@@ -1,7 +1,6 @@
 package lab
 
 import (
-	"context"
 	"fmt"
 	"time"
 )
@@ -22,12 +21,7 @@ var coldstart = Scenario{
 	Duration:   14 * time.Second,
 	Initial:    3,
 	Strategies: []string{"dnspoll+round_robin", "dnspoll+wrr+slowstart", "dnspoll+p2c_ewma", "dnspoll+p2c_ewma+slowstart"},
-	Check: func(p Params, d time.Duration) error {
-		if need := 3*time.Second + coldFor + 2*time.Second; d < need {
-			return fmt.Errorf("duration %v is too short (needs %v)", d, need)
-		}
-		return nil
-	},
+	Check:      needs(3*time.Second+coldFor+2*time.Second, ""),
 	Setting: func(p Params) string {
 		return fmt.Sprintf("a cold backend joins at 3s; dnspoll interval %v", p.PollInterval)
 	},
@@ -36,45 +30,61 @@ var coldstart = Scenario{
 		"dnspoll+p2c_ewma+slowstart": "slow start holds the new backend's share back while its window runs.",
 		"dnspoll+wrr+slowstart":      "wrr's share for the new backend ramps from 10% of a warm one's to all of it over 8s.",
 	},
-	Setup: func(w *World, p Params) []Event {
-		for _, b := range w.Fleet.Backends() {
-			b.SetLatency(warmLatency)
-		}
-		return nil
-	},
+	Setup: servingIn(warmLatency),
 	Summary: func(r Result) string {
-		for _, b := range r.Backends {
-			if !b.AddedLater {
-				continue
-			}
-			from := int(b.AddedAtMs / (float64(r.Bucket) / 1e6))
-			to := int((b.AddedAtMs + float64(coldFor/time.Millisecond)) / (float64(r.Bucket) / 1e6))
-			cold := 0
-			for i := from; i < to && i < len(b.PerBucket); i++ {
-				cold += b.PerBucket[i]
-			}
-			return fmt.Sprintf("the cold backend answered %d calls in its first %v (%d in all)", cold, coldFor, b.RPCs)
+		b, ok := joinedLater(r)
+		if !ok {
+			return ""
 		}
-		return ""
+		return fmt.Sprintf("the cold backend answered %d calls in its first %v (%d in all)", coldCalls(b, r.Bucket), coldFor, b.RPCs)
 	},
-	Script: func(ctx context.Context, w *World, p Params) ([]Event, error) {
-		if !sleepCtx(ctx, 3*time.Second) {
-			return nil, nil
+	Script: script(func(t *timeline) error {
+		if !t.wait(3 * time.Second) {
+			return nil
 		}
-		at := w.Since()
-		added, err := w.Fleet.Add(1)
+		at := t.w.Since()
+		added, err := t.w.Fleet.Add(1)
 		if err != nil {
-			return nil, err
+			return err
 		}
-		start := time.Now()
-		added[0].SetLatencyFunc(func() time.Duration {
-			since := time.Since(start)
-			if since >= coldFor {
-				return warmLatency
-			}
-			return coldLatency - time.Duration(float64(coldLatency-warmLatency)*float64(since)/float64(coldFor))
-		})
-		w.joinedNow(added, at)
-		return []Event{{At: at, Label: "+1 cold backend"}}, nil
-	},
+		added[0].SetLatencyFunc(warmingUp(time.Now()))
+		t.w.joinedNow(added, at)
+		t.markAt(at, "+1 cold backend")
+		return nil
+	}),
+}
+
+// warmingUp is the service time of a backend started at start: coldLatency
+// at first, falling linearly to warmLatency over coldFor.
+func warmingUp(start time.Time) func() time.Duration {
+	return func() time.Duration {
+		since := time.Since(start)
+		if since >= coldFor {
+			return warmLatency
+		}
+		return coldLatency - time.Duration(float64(coldLatency-warmLatency)*float64(since)/float64(coldFor))
+	}
+}
+
+// joinedLater is the first backend that joined during the run, if any did.
+func joinedLater(r Result) (BackendResult, bool) {
+	for _, b := range r.Backends {
+		if b.AddedLater {
+			return b, true
+		}
+	}
+	return BackendResult{}, false
+}
+
+// coldCalls counts the calls b answered in its first coldFor, from the
+// run's buckets of width bucket.
+func coldCalls(b BackendResult, bucket time.Duration) int {
+	width := float64(bucket) / 1e6 // ms
+	from := int(b.AddedAtMs / width)
+	to := int((b.AddedAtMs + float64(coldFor/time.Millisecond)) / width)
+	n := 0
+	for i := from; i < to && i < len(b.PerBucket); i++ {
+		n += b.PerBucket[i]
+	}
+	return n
 }

@@ -35,15 +35,8 @@ func fairnessScn(n, callers int) Scenario {
 			p.Bucket = min(p.Bucket, 500*time.Millisecond)
 			return p
 		},
-		Setting: func(Params) string {
-			return fmt.Sprintf("%d backends, %d caller(s); the first %v is not counted", n, callers, fairnessWarmup)
-		},
-		Setup: func(w *World, p Params) []Event {
-			for _, b := range w.Fleet.Backends() {
-				b.SetLatency(fairnessLatency)
-			}
-			return nil
-		},
+		Setting: says(fmt.Sprintf("%d backends, %d caller(s); the first %v is not counted", n, callers, fairnessWarmup)),
+		Setup:   servingIn(fairnessLatency),
 		Measure: func(r *Result) {
 			window, run := evenness(*r, fairnessWarmup, time.Duration(r.Seconds*float64(time.Second)))
 			r.setFigure(figMaxMinWindow, nullable(window))

@@ -19,9 +19,7 @@ var flaky = Scenario{
 	Duration:   12 * time.Second,
 	Initial:    3,
 	Strategies: []string{"dnspoll+round_robin", "dnspoll+outlier+round_robin", "dnspoll+p2c_ewma", "grpclb.NewClient"},
-	Setting: func(Params) string {
-		return fmt.Sprintf("b2 fails %.0f%% of calls from the start", 100*flakyRate)
-	},
+	Setting:    says(fmt.Sprintf("b2 fails %.0f%% of calls from the start", 100*flakyRate)),
 	Setup: func(w *World, p Params) []Event {
 		w.Fleet.Backends()[1].SetErrorRate(flakyRate, codes.Unavailable)
 		return []Event{{At: 0, Label: "b2 flaky"}}
@@ -32,6 +30,6 @@ var flaky = Scenario{
 		"grpclb.NewClient":            "outlier ejection over p2c_ewma, and the Echo method is retried on UNAVAILABLE.",
 	},
 	Summary: func(r Result) string {
-		return fmt.Sprintf("%.2f%% of calls failed (%d of %d)", 100*float64(r.Failed)/float64(max(1, r.RPCs)), r.Failed, r.RPCs)
+		return fmt.Sprintf("%.2f%% of calls failed (%d of %d)", r.failedPct(), r.Failed, r.RPCs)
 	},
 }

@@ -3,8 +3,6 @@ package lab
 import (
 	"errors"
 	"fmt"
-	"io"
-	"log/slog"
 	"net"
 	"os"
 	"os/exec"
@@ -128,7 +126,7 @@ clusters:
 	if err != nil {
 		return err
 	}
-	p, err := proxy.New(cfg, proxy.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	p, err := proxy.New(cfg, proxy.Options{Logger: quiet})
 	if err != nil {
 		return err
 	}
@@ -143,20 +141,12 @@ clusters:
 }
 
 func startNginx(f *front, backends []string) error {
-	bin, err := exec.LookPath("nginx")
-	if err != nil {
-		return err
-	}
-	port, err := testbed.FreePorts(1)
-	if err != nil {
-		return err
-	}
-	addr := fmt.Sprintf("127.0.0.1:%d", port[0])
 	var servers strings.Builder
 	for _, b := range backends {
 		fmt.Fprintf(&servers, "    server %s;\n", b)
 	}
-	conf := fmt.Sprintf(`daemon off;
+	return f.runConfigured("nginx", "nginx.conf", func(addr string) string {
+		return fmt.Sprintf(`daemon off;
 master_process off;
 worker_processes 1;
 pid %[1]s/nginx.pid;
@@ -179,28 +169,16 @@ http {
   }
 }
 `, f.dir, servers.String(), addr)
-	path := filepath.Join(f.dir, "nginx.conf")
-	if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
-		return err
-	}
-	return f.run(exec.Command(bin, "-p", f.dir, "-c", path), addr)
+	}, "-p", f.dir, "-c")
 }
 
 func startHAProxy(f *front, backends []string) error {
-	bin, err := exec.LookPath("haproxy")
-	if err != nil {
-		return err
-	}
-	port, err := testbed.FreePorts(1)
-	if err != nil {
-		return err
-	}
-	addr := fmt.Sprintf("127.0.0.1:%d", port[0])
 	var servers strings.Builder
 	for i, b := range backends {
 		fmt.Fprintf(&servers, "  server s%d %s proto h2\n", i, b)
 	}
-	conf := fmt.Sprintf(`global
+	return f.runConfigured("haproxy", "haproxy.cfg", func(addr string) string {
+		return fmt.Sprintf(`global
   nbthread 1
 defaults
   mode http
@@ -213,11 +191,27 @@ frontend fe
 backend be
   balance roundrobin
 %s`, addr, servers.String())
-	path := filepath.Join(f.dir, "haproxy.cfg")
-	if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
+	}, "-db", "-f")
+}
+
+// runConfigured runs the proxy binary name on a free port of 127.0.0.1,
+// with the config that config writes for that address in file; args are
+// its flags, the config's path last.
+func (f *front) runConfigured(name, file string, config func(addr string) string, args ...string) error {
+	bin, err := exec.LookPath(name)
+	if err != nil {
 		return err
 	}
-	return f.run(exec.Command(bin, "-db", "-f", path), addr)
+	port, err := testbed.FreePorts(1)
+	if err != nil {
+		return err
+	}
+	addr := fmt.Sprintf("127.0.0.1:%d", port[0])
+	path := filepath.Join(f.dir, file)
+	if err := os.WriteFile(path, []byte(config(addr)), 0o644); err != nil {
+		return err
+	}
+	return f.run(exec.Command(bin, append(args, path)...), addr)
 }
 
 // run starts a proxy process and waits until it accepts connections.

@@ -29,17 +29,8 @@ var hotkey = Scenario{
 		"dnspoll+consistent_hash+bounded": fmt.Sprintf("loadFactor %.2f: a backend over ceil(%.2f × average) in flight passes calls on along the ring.", hotkeyFactor, hotkeyFactor),
 		"dnspoll+ring_hash":               "grpc-go's ring_hash, key in a header: no bound.",
 	},
-	Load: func(p Params) Params {
-		p.Rate = max(p.Rate, 2000)
-		p.Workers = max(p.Workers, 256)
-		return p
-	},
-	Setup: func(w *World, p Params) []Event {
-		for _, b := range w.Fleet.Backends() {
-			b.SetLatency(hotkeyLatency)
-		}
-		return nil
-	},
+	Load:  atLeast(Params{Rate: 2000, Workers: 256}),
+	Setup: servingIn(hotkeyLatency),
 	CallContext: func(p Params) func(context.Context) context.Context {
 		next := zipfKeys(hotkeyExponent, hotkeyKeys, 1)
 		return func(ctx context.Context) context.Context { return withKey(ctx, next()) }

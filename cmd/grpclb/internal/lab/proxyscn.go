@@ -15,10 +15,7 @@ var proxyScn = Scenario{
 	Duration:   10 * time.Second,
 	Initial:    3,
 	Strategies: []string{"dns+round_robin", "proxy+grpclb", "proxy+nginx", "proxy+haproxy"},
-	Load: func(p Params) Params {
-		p.Callers = max(p.Callers, 64)
-		return p
-	},
+	Load:       atLeast(Params{Callers: 64}),
 	Setting: func(p Params) string {
 		return fmt.Sprintf("closed loop, %d callers, as fast as each path allows", max(p.Callers, 64))
 	},

@@ -1,7 +1,6 @@
 package lab
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"time"
@@ -18,10 +17,7 @@ var registryDown = Scenario{
 	Initial:    3,
 	Strategies: []string{"etcd+round_robin", "kubernetes+round_robin"},
 	Check: func(p Params, d time.Duration) error {
-		if need := 3*time.Second + p.RegistryOutage + 4*time.Second; d < need {
-			return fmt.Errorf("duration %v is too short for a %v outage (needs %v)", d, p.RegistryOutage, need)
-		}
-		return nil
+		return tooShort(d, 3*time.Second+p.RegistryOutage+4*time.Second, fmt.Sprintf("for a %v outage", p.RegistryOutage))
 	},
 	Setting: func(p Params) string {
 		return fmt.Sprintf("the registry is down from 3s for %v; a backend registers 2s after it is back", p.RegistryOutage)
@@ -29,32 +25,28 @@ var registryDown = Scenario{
 	Notes: map[string]string{
 		"etcd+round_robin": "resolver/etcd keeps the last good set while etcd is away and resumes its watch when it returns.",
 	},
-	Script: func(ctx context.Context, w *World, p Params) ([]Event, error) {
-		if w.Registry == nil {
-			return nil, errors.New("registry-down needs a registry strategy, such as etcd+round_robin")
+	Script: script(func(t *timeline) error {
+		reg := t.w.Registry
+		if reg == nil {
+			return errors.New("registry-down needs a registry strategy, such as etcd+round_robin")
 		}
-		var events []Event
-		if !sleepCtx(ctx, 3*time.Second) {
-			return events, nil
+		if !t.wait(3 * time.Second) {
+			return nil
 		}
-		events = append(events, Event{At: w.Since(), Label: "registry down"})
-		if err := w.Registry.down(); err != nil {
-			return events, err
+		t.mark("registry down")
+		if err := reg.down(); err != nil {
+			return err
 		}
-		if !sleepCtx(ctx, p.RegistryOutage) {
-			return events, w.Registry.up()
+		if !t.wait(t.p.RegistryOutage) {
+			return reg.up()
 		}
-		if err := w.Registry.up(); err != nil {
-			return events, err
+		if err := reg.up(); err != nil {
+			return err
 		}
-		events = append(events, Event{At: w.Since(), Label: "registry back"})
-		if !sleepCtx(ctx, 2*time.Second) {
-			return events, nil
+		t.mark("registry back")
+		if !t.wait(2 * time.Second) {
+			return nil
 		}
-		at := w.Since()
-		if err := w.Add(1); err != nil {
-			return events, err
-		}
-		return append(events, Event{At: at, Label: "+1 backend"}), nil
-	},
+		return t.add(1, "+1 backend")
+	}),
 }

@@ -71,6 +71,16 @@ type Event struct {
 	Label string
 }
 
+// failedPct is the percentage of calls that failed.
+func (r Result) failedPct() float64 { return 100 * float64(r.Failed) / float64(max(1, r.RPCs)) }
+
+// lateCalls are the calls started on a backend clients should no longer
+// have called (terminating or frozen), and how long after it began the
+// last of them started, in ms.
+func (r Result) lateCalls() (calls, lagMs float64) {
+	return r.Extra["calls_to_terminating"], r.Extra["terminating_lag_ms"]
+}
+
 func ms(d time.Duration) float64 { return math.Round(float64(d)/1e4) / 100 }
 
 func ptr(f float64) *float64 { return &f }

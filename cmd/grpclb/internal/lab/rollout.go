@@ -1,7 +1,6 @@
 package lab
 
 import (
-	"context"
 	"fmt"
 	"time"
 )
@@ -21,12 +20,7 @@ var rollout = Scenario{
 	Duration:   16 * time.Second,
 	Initial:    3,
 	Strategies: []string{"dns+round_robin", "dnspoll+round_robin", "etcd+round_robin", "kubernetes+round_robin"},
-	Check: func(p Params, d time.Duration) error {
-		if need := 3*time.Second + 3*(time.Second+rolloutGrace+time.Second) + time.Second; d < need {
-			return fmt.Errorf("duration %v is too short for a rollout of 3 backends (needs %v)", d, need)
-		}
-		return nil
-	},
+	Check:      needs(3*time.Second+3*(time.Second+rolloutGrace+time.Second)+time.Second, "for a rollout of 3 backends"),
 	Setting: func(p Params) string {
 		return fmt.Sprintf("from 3s, every %v: +1 backend, then 500ms later an old one terminates and stops %v after", time.Second+rolloutGrace+time.Second, rolloutGrace)
 	},
@@ -37,38 +31,34 @@ var rollout = Scenario{
 			"gets no new calls while its calls in flight finish.",
 	},
 	Summary: func(r Result) string {
-		late, lag := r.Extra["calls_to_terminating"], r.Extra["terminating_lag_ms"]
+		late, lag := r.lateCalls()
 		if late == 0 {
 			return fmt.Sprintf("no call started on a terminating backend; %d failed", r.Failed)
 		}
 		return fmt.Sprintf("%.0f calls started on backends already terminating (the last %.0f ms after it began); %d failed",
 			late, lag, r.Failed)
 	},
-	Script: func(ctx context.Context, w *World, p Params) ([]Event, error) {
-		var events []Event
-		if !sleepCtx(ctx, 3*time.Second) {
-			return events, nil
+	Script: script(func(t *timeline) error {
+		if !t.wait(3 * time.Second) {
+			return nil
 		}
-		old := w.Fleet.Backends()[:3]
-		for _, b := range old {
-			at := w.Since()
-			if err := w.Add(1); err != nil {
-				return events, err
+		for _, b := range t.w.Fleet.Backends()[:3] {
+			if err := t.add(1, "+1"); err != nil {
+				return err
 			}
-			events = append(events, Event{At: at, Label: "+1"})
-			if !sleepCtx(ctx, 500*time.Millisecond) {
-				return events, nil
+			if !t.wait(500 * time.Millisecond) {
+				return nil
 			}
-			events = append(events, Event{At: w.Since(), Label: "terminating " + b.Name})
-			w.Terminate(b)
-			if !sleepCtx(ctx, rolloutGrace) {
-				return events, nil
+			t.mark("terminating " + b.Name)
+			t.w.Terminate(b)
+			if !t.wait(rolloutGrace) {
+				return nil
 			}
-			w.Remove(b)
-			if !sleepCtx(ctx, 500*time.Millisecond) {
-				return events, nil
+			t.w.Remove(b)
+			if !t.wait(500 * time.Millisecond) {
+				return nil
 			}
 		}
-		return events, nil
-	},
+		return nil
+	}),
 }

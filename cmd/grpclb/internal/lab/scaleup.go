@@ -1,7 +1,6 @@
 package lab
 
 import (
-	"context"
 	"fmt"
 	"time"
 )
@@ -33,15 +32,11 @@ var scaleup = Scenario{
 	Initial: 2,
 	Strategies: []string{"vip+pick_first", "dns+round_robin", "dns+maxage", "dns+maxage+minres", "dnspoll+round_robin",
 		"etcd+round_robin", "consul+round_robin", "kubernetes+round_robin"},
-	Script: func(ctx context.Context, w *World, p Params) ([]Event, error) {
-		if !sleepCtx(ctx, p.AddAfter) {
-			return nil, nil
-		}
+	Script: script(func(t *timeline) error {
 		const added = 3
-		at := w.Since()
-		if err := w.Add(added); err != nil {
-			return nil, err
+		if !t.wait(t.p.AddAfter) {
+			return nil
 		}
-		return []Event{{At: at, Label: fmt.Sprintf("+%d backends", added)}}, nil
-	},
+		return t.add(added, fmt.Sprintf("+%d backends", added))
+	}),
 }

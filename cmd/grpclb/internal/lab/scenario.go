@@ -2,6 +2,7 @@ package lab
 
 import (
 	"context"
+	"slices"
 	"time"
 )
 
@@ -60,21 +61,31 @@ func DefaultScenarios() []string {
 }
 
 // ScenarioNames lists every scenario.
-func ScenarioNames() []string {
-	out := make([]string, len(scenarios))
-	for i, s := range scenarios {
-		out[i] = s.Name
+func ScenarioNames() []string { return namesOf(scenarios) }
+
+func scenarioByName(name string) (Scenario, bool) { return byName(scenarios, name) }
+
+func (s Scenario) label() string { return s.Name }
+
+// named is a scenario or a strategy.
+type named interface{ label() string }
+
+// namesOf lists the names of xs, in order.
+func namesOf[T named](xs []T) []string {
+	out := make([]string, len(xs))
+	for i, x := range xs {
+		out[i] = x.label()
 	}
 	return out
 }
 
-func scenarioByName(name string) (Scenario, bool) {
-	for _, s := range scenarios {
-		if s.Name == name {
-			return s, true
-		}
+// byName finds the one of xs called name.
+func byName[T named](xs []T, name string) (T, bool) {
+	if i := slices.IndexFunc(xs, func(x T) bool { return x.label() == name }); i >= 0 {
+		return xs[i], true
 	}
-	return Scenario{}, false
+	var none T
+	return none, false
 }
 
 // sleepCtx waits d or until ctx ends, reporting whether d passed.

@@ -33,10 +33,8 @@ var slow = Scenario{
 		return p
 	},
 	Setup: func(w *World, p Params) []Event {
+		w.SetLatency(slowBase)
 		bs := w.Fleet.Backends()
-		for _, b := range bs {
-			b.SetLatency(slowBase)
-		}
 		if w.Baseline {
 			return nil
 		}

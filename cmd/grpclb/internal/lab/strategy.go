@@ -346,19 +346,8 @@ var strategies = []Strategy{
 }
 
 // StrategyNames lists every strategy.
-func StrategyNames() []string {
-	out := make([]string, len(strategies))
-	for i, s := range strategies {
-		out[i] = s.Name
-	}
-	return out
-}
+func StrategyNames() []string { return namesOf(strategies) }
 
-func strategyByName(name string) (Strategy, bool) {
-	for _, s := range strategies {
-		if s.Name == name {
-			return s, true
-		}
-	}
-	return Strategy{}, false
-}
+func strategyByName(name string) (Strategy, bool) { return byName(strategies, name) }
+
+func (s Strategy) label() string { return s.Name }

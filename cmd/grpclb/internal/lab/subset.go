@@ -6,7 +6,6 @@ import (
 	"math"
 	"math/rand/v2"
 	"slices"
-	"sort"
 	"strings"
 	"time"
 
@@ -83,36 +82,17 @@ func realSubsets(ctx context.Context, w *World, p Params) (map[string]float64, e
 		if err != nil {
 			return nil, err
 		}
-		echo := echopb.NewEchoClient(cc)
-		// Until its whole subset is connected, round_robin sends every
-		// call to the backends READY so far: warm up first.
-		warm := make(map[string]bool)
-		for i := 0; len(warm) < subsetRealSize && i < 1000; i++ {
-			cctx, cancel := context.WithTimeout(ctx, p.Timeout)
-			resp, err := echo.Echo(cctx, &echopb.EchoRequest{}, grpc.WaitForReady(true))
-			cancel()
-			if err != nil {
-				cc.Close()
-				return nil, fmt.Errorf("client %d: %w", c, err)
-			}
-			warm[resp.GetBackend()] = true
-		}
-		for range subsetRealCalls {
-			cctx, cancel := context.WithTimeout(ctx, p.Timeout)
-			resp, err := echo.Echo(cctx, &echopb.EchoRequest{}, grpc.WaitForReady(true))
-			cancel()
-			if err != nil {
-				cc.Close()
-				return nil, fmt.Errorf("client %d: %w", c, err)
-			}
-			b := resp.GetBackend()
+		err = subsetCalls(ctx, echopb.NewEchoClient(cc), p.Timeout, func(b string) {
 			if clientsOf[b] == nil {
 				clientsOf[b] = make(map[int]bool)
 			}
 			clientsOf[b][c] = true
 			calls[b]++
-		}
+		})
 		cc.Close()
+		if err != nil {
+			return nil, fmt.Errorf("client %d: %w", c, err)
+		}
 	}
 	minC, maxC, minCalls, maxCalls := math.MaxInt, 0, math.MaxInt, 0
 	for _, b := range w.Fleet.Backends() {
@@ -124,6 +104,36 @@ func realSubsets(ctx context.Context, w *World, p Params) (map[string]float64, e
 		"real_clients_min": float64(minC), "real_clients_max": float64(maxC),
 		"real_calls_min_x": float64(minCalls) / mean, "real_calls_max_x": float64(maxCalls) / mean,
 	}, nil
+}
+
+// subsetCalls makes subsetRealCalls calls with echo, each within timeout,
+// and gives served the backend that answered each. Until its whole subset
+// is connected, round_robin sends every call to the backends READY so
+// far: it warms up first (uncounted calls until subsetRealSize backends
+// answered, 1000 at most).
+func subsetCalls(ctx context.Context, echo echopb.EchoClient, timeout time.Duration, served func(backend string)) error {
+	call := func() (string, error) {
+		cctx, cancel := context.WithTimeout(ctx, timeout)
+		defer cancel()
+		resp, err := echo.Echo(cctx, &echopb.EchoRequest{}, grpc.WaitForReady(true))
+		return resp.GetBackend(), err
+	}
+	warm := make(map[string]bool)
+	for i := 0; len(warm) < subsetRealSize && i < 1000; i++ {
+		b, err := call()
+		if err != nil {
+			return err
+		}
+		warm[b] = true
+	}
+	for range subsetRealCalls {
+		b, err := call()
+		if err != nil {
+			return err
+		}
+		served(b)
+	}
+	return nil
 }
 
 // simulateSubsets puts the figures of a clients × backends fleet with
@@ -167,12 +177,16 @@ func simulateSubsets(extra map[string]float64, clients, backends, size int) {
 	extra[pre+"memberships"] = float64(clients * size)
 }
 
+// subsetKeys turns each client's subset of indexes into backends into
+// the backends themselves.
 func subsetKeys(backends []string, a [][]int) [][]string {
-	out := make([][]string, len(a))
-	for c, s := range a {
-		for _, i := range s {
-			out[c] = append(out[c], backends[i])
+	var out [][]string
+	for _, indexes := range a {
+		var keys []string
+		for _, i := range indexes {
+			keys = append(keys, backends[i])
 		}
+		out = append(out, keys)
 	}
 	return out
 }
@@ -227,19 +241,15 @@ func randomSubsets(backends []string, clients, size int, seed uint64) [][]string
 // backends sorted, clients in rounds of len/size, each round shuffling the
 // backends with the round as seed.
 func sreSubsets(backends []string, clients, size int) [][]string {
-	sorted := slices.Clone(backends)
-	sort.Strings(sorted)
-	count := max(1, len(sorted)/size)
-	out := make([][]string, clients)
-	var shuffled []string
-	for c := range out {
-		if c%count == 0 {
-			shuffled = slices.Clone(sorted)
-			r := rand.New(rand.NewPCG(uint64(c/count), 0))
-			r.Shuffle(len(shuffled), func(i, j int) { shuffled[i], shuffled[j] = shuffled[j], shuffled[i] })
+	sorted := slices.Sorted(slices.Values(backends))
+	perRound := max(1, len(sorted)/size)
+	out := make([][]string, 0, clients)
+	for round := uint64(0); len(out) < clients; round++ {
+		shuffled := slices.Clone(sorted)
+		rand.New(rand.NewPCG(round, 0)).Shuffle(len(shuffled), func(i, j int) { shuffled[i], shuffled[j] = shuffled[j], shuffled[i] })
+		for id := 0; id < perRound && len(out) < clients; id++ {
+			out = append(out, shuffled[id*size:min(len(shuffled), (id+1)*size)])
 		}
-		id := c % count
-		out[c] = shuffled[id*size : min(len(shuffled), (id+1)*size)]
 	}
 	return out
 }

@@ -1,21 +1,12 @@
 package lab
 
 import (
-	"context"
 	"fmt"
 	"testing"
 )
 
 func TestSubsetScenario(t *testing.T) {
-	cfg := Config{Scenarios: []string{"subset"}, Params: quick()}
-	plan, err := MakePlan(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	results, err := Run(context.Background(), cfg, plan)
-	if err != nil {
-		t.Fatal(err)
-	}
+	results := runPlan(t, Config{Scenarios: []string{"subset"}, Params: quick()})
 	if len(results) != 1 {
 		t.Fatalf("%d results, want 1", len(results))
 	}

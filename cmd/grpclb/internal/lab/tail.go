@@ -22,13 +22,9 @@ var hedgeScn = Scenario{
 	Duration:   12 * time.Second,
 	Initial:    3,
 	Strategies: []string{"dnspoll+round_robin", "dnspoll+round_robin+hedge", "dnspoll+p2c_ewma", "dnspoll+p2c_ewma+hedge"},
-	Setting: func(Params) string {
-		return fmt.Sprintf("b2: +%v on %.0f%% of calls", tailLatency, 100*tailShare)
-	},
+	Setting:    says(fmt.Sprintf("b2: +%v on %.0f%% of calls", tailLatency, 100*tailShare)),
 	Setup: func(w *World, p Params) []Event {
-		for _, b := range w.Fleet.Backends() {
-			b.SetLatency(baseLatency)
-		}
+		w.SetLatency(baseLatency)
 		w.Fleet.Backends()[1].SetLatencyFunc(func() time.Duration {
 			if rand.Float64() < tailShare {
 				return tailLatency

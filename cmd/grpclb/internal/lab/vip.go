@@ -19,7 +19,5 @@ var vip = Scenario{
 		"vip+pool":       "More connections: the VIP spreads them over its backends, the policy spreads calls over them.",
 		"vip+ccpool":     "The same without a service config, for code that cannot set one.",
 	},
-	Setting: func(Params) string {
-		return fmt.Sprintf("the VIP takes backends in turn per connection; pool strategies open %d connections", vipConnections)
-	},
+	Setting: says(fmt.Sprintf("the VIP takes backends in turn per connection; pool strategies open %d connections", vipConnections)),
 }

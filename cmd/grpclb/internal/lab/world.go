@@ -96,6 +96,13 @@ func (w *World) joinedNow(added []*testbed.Backend, at time.Duration) {
 	w.publish()
 }
 
+// SetLatency makes every backend answer in d.
+func (w *World) SetLatency(d time.Duration) {
+	for _, b := range w.Fleet.Backends() {
+		b.SetLatency(d)
+	}
+}
+
 // Remove stops a backend gracefully and takes it out of DNS and the VIP, as
 // a scale-down would.
 func (w *World) Remove(b *testbed.Backend) {
