@@ -1,12 +1,12 @@
 package kube
 
 import (
-	"slices"
 	"testing"
 	"time"
 
 	"github.com/grpclb/grpclb/internal/itest/kubetest"
 	"github.com/grpclb/grpclb/internal/resolvertest"
+	"github.com/grpclb/grpclb/internal/testbed"
 )
 
 // TestAPIServerOutage takes the API server down under load, SIGKILLed for
@@ -85,18 +85,10 @@ func propagation(tb testing.TB, n int, onReady func()) []time.Duration {
 	bs := w.fleet.Backends()
 	w.put("prop", "prop-a", w.eps(bs[0])...)
 	c := w.client(w.target("prop"), nil)
-	resolvertest.FirstCallOn(tb, c, bs[0].Name, time.Now())
-	if onReady != nil {
-		onReady()
-	}
-	out := make([]time.Duration, 0, n)
-	for i := range n {
-		b := bs[1+i%7]
-		start := time.Now()
+	return resolvertest.Propagation(tb, c, bs, n, onReady, func(b *testbed.Backend) func() error {
 		w.put("prop", "prop-a", w.eps(bs[0], b)...)
-		out = append(out, resolvertest.FirstCallOn(tb, c, b.Name, start))
-	}
-	return out
+		return nil // the next put replaces the set
+	})
 }
 
 // TestPropagationLatency makes 60 changes and checks that the first RPC
@@ -107,23 +99,12 @@ func TestPropagationLatency(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short")
 	}
-	ds := propagation(t, 60, nil)
-	slices.Sort(ds)
-	p50, p99 := resolvertest.Percentile(ds, 0.50), resolvertest.Percentile(ds, 0.99)
-	t.Logf("EndpointSlice update → first RPC on the new endpoint, %d updates: p50 %v, p99 %v, max %v",
-		len(ds), p50.Round(10*time.Microsecond), p99.Round(10*time.Microsecond), ds[len(ds)-1].Round(10*time.Microsecond))
-	if p50 > 200*time.Millisecond {
-		t.Errorf("p50 %v: propagation is broken, not just slow", p50)
-	}
+	resolvertest.CheckPropagation(t, "EndpointSlice update → first RPC on the new endpoint", propagation(t, 60, nil), 200*time.Millisecond)
 }
 
 // BenchmarkPropagation reports the update → first RPC time per change
 // (ns/op includes the API server's write), with its p50 and p99. Run it
 // with -benchtime=100x for meaningful percentiles.
 func BenchmarkPropagation(b *testing.B) {
-	ds := propagation(b, b.N, b.ResetTimer)
-	b.StopTimer()
-	slices.Sort(ds)
-	b.ReportMetric(float64(resolvertest.Percentile(ds, 0.50))/1e6, "p50-ms")
-	b.ReportMetric(float64(resolvertest.Percentile(ds, 0.99))/1e6, "p99-ms")
+	resolvertest.ReportPropagation(b, propagation(b, b.N, b.ResetTimer))
 }

@@ -130,54 +130,11 @@ func parsePort(s string) (portSpec, error) {
 
 // applyQuery reads the options a target may carry.
 func (t *target) applyQuery(raw string) error {
-	q, err := url.ParseQuery(raw)
-	if err != nil {
-		return fmt.Errorf("query %q: %w", raw, err)
-	}
-	for key, vs := range q {
-		if len(vs) != 1 {
-			return fmt.Errorf("option %s is given %d times", key, len(vs))
-		}
-		v := vs[0]
-		switch key {
-		case "terminating":
-			switch v {
-			case "drain":
-				t.opts.Terminating = TerminatingDrain
-			case "serve":
-				t.opts.Terminating = TerminatingServe
-			default:
-				return fmt.Errorf("option terminating=%q is not drain or serve", v)
-			}
-		case "empty":
-			publish, err := targetopt.PublishEmpty(v)
-			if err != nil {
-				return err
-			}
-			t.opts.KeepLastOnEmpty = !publish
-		case "family":
-			switch v {
-			case "any":
-				t.opts.Family = FamilyAny
-			case "ipv4":
-				t.opts.Family = FamilyIPv4
-			case "ipv6":
-				t.opts.Family = FamilyIPv6
-			default:
-				return fmt.Errorf("option family=%q is not any, ipv4 or ipv6", v)
-			}
-		case "fqdn":
-			switch v {
-			case "include":
-				t.opts.IncludeFQDN = true
-			case "ignore":
-				t.opts.IncludeFQDN = false
-			default:
-				return fmt.Errorf("option fqdn=%q is not include or ignore", v)
-			}
-		default:
-			return fmt.Errorf("unknown option %q (known: terminating, empty, family, fqdn)", key)
-		}
-	}
-	return nil
+	o := &t.opts
+	return targetopt.Query(raw,
+		targetopt.ChoiceOption("terminating", &o.Terminating, []string{"drain", "serve"}, []TerminatingMode{TerminatingDrain, TerminatingServe}),
+		targetopt.ChoiceOption("empty", &o.KeepLastOnEmpty, []string{"keep", "publish"}, []bool{true, false}),
+		targetopt.ChoiceOption("family", &o.Family, []string{"any", "ipv4", "ipv6"}, []Family{FamilyAny, FamilyIPv4, FamilyIPv6}),
+		targetopt.ChoiceOption("fqdn", &o.IncludeFQDN, []string{"include", "ignore"}, []bool{true, false}),
+	)
 }
