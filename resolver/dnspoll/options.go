@@ -27,7 +27,9 @@ type Options struct {
 	// PublishEmpty publishes an empty endpoint set when the name has no
 	// records or does not exist. Default false: such answers are logged and
 	// the last good set is kept, because an empty answer is far more often a
-	// DNS fault than a service scaled to zero.
+	// DNS fault than a service scaled to zero. Before any set was
+	// published, such an answer is reported to the channel as an error
+	// either way, so callers see why their calls fail.
 	PublishEmpty bool
 	// Logger receives one line per change of the endpoint set and per
 	// failed lookup. Default slog.Default().
