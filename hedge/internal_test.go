@@ -3,6 +3,7 @@ package hedge
 import (
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -144,7 +145,7 @@ func TestParseCallOpts(t *testing.T) {
 		grpc.WaitForReady(true), grpc.OnFinish(finish), grpc.Header(&h2), grpc.Peer(&p)}
 	co := parseCallOpts(opts)
 	want := []grpc.CallOption{grpc.Header(&h1), grpc.Trailer(&tr), grpc.WaitForReady(true), grpc.Header(&h2), grpc.Peer(&p)}
-	if !sameOpts(co.first, want) {
+	if !slices.Equal(co.first, want) {
 		t.Errorf("first attempt's options %v, want %v", co.first, want)
 	}
 	if len(co.onFinish) != 2 || len(co.headers) != 2 || co.headers[0] != &h1 || co.headers[1] != &h2 ||
@@ -158,20 +159,7 @@ func TestParseCallOpts(t *testing.T) {
 	a := &attempt{}
 	extra := optsFor(co.first, a)
 	wantExtra := []grpc.CallOption{grpc.Header(&a.header), grpc.Trailer(&a.trailer), grpc.WaitForReady(true), grpc.Header(&a.header), grpc.Peer(&a.peer)}
-	if !sameOpts(extra, wantExtra) {
+	if !slices.Equal(extra, wantExtra) {
 		t.Errorf("extra attempt's options %v, want %v", extra, wantExtra)
 	}
-}
-
-// sameOpts compares call options with ==: pointers by identity.
-func sameOpts(a, b []grpc.CallOption) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }

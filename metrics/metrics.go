@@ -41,36 +41,25 @@ func New(opts ...Option) *Metrics {
 	for _, f := range opts {
 		f(&o)
 	}
+	// Every metric is grpclb_client_<name>, with the constant labels.
 	const ns, sub = "grpclb", "client"
+	counter := func(name, help string, labels ...string) *prometheus.CounterVec {
+		return prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: name, ConstLabels: o.labels, Help: help}, labels)
+	}
+	gauge := func(name, help string, labels ...string) *prometheus.GaugeVec {
+		return prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub, Name: name, ConstLabels: o.labels, Help: help}, labels)
+	}
 	return &Metrics{
-		attempts: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Namespace: ns, Subsystem: sub, Name: "attempts_total", ConstLabels: o.labels,
-			Help: "Call attempts finished, by endpoint and status code.",
-		}, []string{"target", "method", "endpoint", "code"}),
+		attempts: counter("attempts_total", "Call attempts finished, by endpoint and status code.", "target", "method", "endpoint", "code"),
 		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Namespace: ns, Subsystem: sub, Name: "attempt_seconds", ConstLabels: o.labels, Buckets: o.buckets,
 			Help: "Latency of call attempts, by endpoint.",
 		}, []string{"target", "method", "endpoint"}),
-		inFlight: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Namespace: ns, Subsystem: sub, Name: "in_flight", ConstLabels: o.labels,
-			Help: "Call attempts in flight, by endpoint.",
-		}, []string{"target", "endpoint"}),
-		resolverUpdates: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Namespace: ns, Subsystem: sub, Name: "resolver_updates_total", ConstLabels: o.labels,
-			Help: "States published by the resolver.",
-		}, []string{"target"}),
-		resolverErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Namespace: ns, Subsystem: sub, Name: "resolver_errors_total", ConstLabels: o.labels,
-			Help: "Errors reported by the resolver.",
-		}, []string{"target"}),
-		endpoints: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Namespace: ns, Subsystem: sub, Name: "resolver_endpoints", ConstLabels: o.labels,
-			Help: "Endpoints in the resolver's last published state.",
-		}, []string{"target"}),
-		ejections: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Namespace: ns, Subsystem: sub, Name: "ejections_total", ConstLabels: o.labels,
-			Help: "Endpoints ejected by outlier detection.",
-		}, []string{"target", "endpoint"}),
+		inFlight:        gauge("in_flight", "Call attempts in flight, by endpoint.", "target", "endpoint"),
+		resolverUpdates: counter("resolver_updates_total", "States published by the resolver.", "target"),
+		resolverErrors:  counter("resolver_errors_total", "Errors reported by the resolver.", "target"),
+		endpoints:       gauge("resolver_endpoints", "Endpoints in the resolver's last published state.", "target"),
+		ejections:       counter("ejections_total", "Endpoints ejected by outlier detection.", "target", "endpoint"),
 	}
 }
 

@@ -76,11 +76,7 @@ func startLoad(client echopb.EchoClient, workers int, maxCalls int64, limit time
 func (l *load) succeeded() int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	n := 0
-	for _, c := range l.ok {
-		n += c
-	}
-	return n
+	return sum(l.ok)
 }
 
 func (l *load) servedBy(name string) int {
@@ -94,11 +90,17 @@ func (l *load) stop() {
 	l.wg.Wait()
 }
 
+// failures is the number of failed calls so far.
 func (l *load) failures() int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	return sum(l.failed)
+}
+
+// sum adds up the counts of m.
+func sum[K comparable](m map[K]int) int {
 	n := 0
-	for _, c := range l.failed {
+	for _, c := range m {
 		n += c
 	}
 	return n

@@ -267,24 +267,12 @@ func TestBalancerNoEndpoints(t *testing.T) {
 func TestBalancerConfigUpdate(t *testing.T) {
 	b, cc, p := build(t, "", balancertest.Endpoints(3))
 	pickAddr(t, p, context.Background()) // missingKey random
-	cfg, err := ParseConfig([]byte(`{"missingKey":"error"}`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := b.UpdateClientConnState(balancer.ClientConnState{ResolverState: resolver.State{Endpoints: balancertest.Endpoints(3)}, BalancerConfig: cfg}); err != nil {
-		t.Fatal(err)
-	}
+	balancertest.Update(t, b, ParseConfig, `{"missingKey":"error"}`, balancertest.Endpoints(3))
 	if _, err := cc.State().Picker.Pick(balancer.PickInfo{Ctx: context.Background()}); err == nil || !strings.Contains(err.Error(), "no hash key") {
 		t.Errorf("keyless pick after missingKey became error: %v", err)
 	}
 	// A new virtualNodes rebuilds the ring.
-	cfg, err = ParseConfig([]byte(`{"virtualNodes":7}`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := b.UpdateClientConnState(balancer.ClientConnState{ResolverState: resolver.State{Endpoints: balancertest.Endpoints(3)}, BalancerConfig: cfg}); err != nil {
-		t.Fatal(err)
-	}
+	balancertest.Update(t, b, ParseConfig, `{"virtualNodes":7}`, balancertest.Endpoints(3))
 	b.mu.Lock()
 	points := len(b.ring.points)
 	b.mu.Unlock()

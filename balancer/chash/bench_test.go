@@ -6,7 +6,6 @@ import (
 	"strconv"
 	"testing"
 
-	"google.golang.org/grpc/balancer"
 	_ "google.golang.org/grpc/balancer/ringhash"
 	"google.golang.org/grpc/metadata"
 
@@ -66,31 +65,10 @@ func BenchmarkPick(b *testing.B) {
 			b.Run(fmt.Sprintf("policy=%s/endpoints=%d", pol.name, n), func(b *testing.B) {
 				var nudge []context.Context
 				if pol.policy != Name { // ring_hash connects on picks
-					for i := range 20*n + 100 {
-						nudge = append(nudge, pol.ctx(i))
-					}
+					nudge = balancertest.Nudges(n, pol.ctx)
 				}
-				bal, _, p, err := balancertest.Build(pol.policy, pol.config, balancertest.Endpoints(n), nudge...)
-				if err != nil {
-					b.Fatal(err)
-				}
-				defer bal.Close()
-				const keys = 1024
-				infos := make([]balancer.PickInfo, keys)
-				for i := range infos {
-					infos[i] = balancer.PickInfo{Ctx: pol.ctx(i), FullMethodName: "/grpclb.testbed.v1.Echo/Echo"}
-				}
-				b.ReportAllocs()
-				b.ResetTimer()
-				for i := 0; b.Loop(); i++ {
-					res, err := p.Pick(infos[i%keys])
-					if err != nil {
-						b.Fatal(err)
-					}
-					if res.Done != nil {
-						res.Done(balancer.DoneInfo{})
-					}
-				}
+				p := balancertest.BuildPicker(b, pol.policy, pol.config, balancertest.Endpoints(n), nudge...)
+				balancertest.LoopPicks(b, p, balancertest.PickInfos(1024, pol.ctx))
 			})
 		}
 	}

@@ -2,7 +2,6 @@ package chash
 
 import (
 	"cmp"
-	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
@@ -11,44 +10,30 @@ import (
 
 	"google.golang.org/grpc/balancer"
 	"google.golang.org/grpc/balancer/endpointsharding"
-	"google.golang.org/grpc/balancer/pickfirst"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/grpclog"
 	"google.golang.org/grpc/resolver"
-	"google.golang.org/grpc/serviceconfig"
 	"google.golang.org/grpc/status"
 
 	"github.com/grpclb/grpclb/endpoint"
-	"github.com/grpclb/grpclb/internal/resolvererr"
+	"github.com/grpclb/grpclb/internal/policy"
 )
 
 // Name is the name of the policy in the service config.
 const Name = "consistent_hash"
 
+var logger = grpclog.Component(Name)
+
 func init() {
-	balancer.Register(builder{})
+	policy.Register(Name, ParseConfig, newBalancer)
 }
 
-type builder struct{}
-
-func (builder) Name() string { return Name }
-
-func (builder) ParseConfig(js json.RawMessage) (serviceconfig.LoadBalancingConfig, error) {
-	cfg, err := ParseConfig(js)
-	if err != nil {
-		return nil, err // not a typed nil *Config, which is a non-nil interface
-	}
-	return cfg, nil
-}
-
-func (builder) Build(cc balancer.ClientConn, opts balancer.BuildOptions) balancer.Balancer {
-	b := &chashBalancer{
-		ClientConn: cc,
-		endpoints:  make(map[string]*endpointInfo),
-	}
+func newBalancer(cc balancer.ClientConn, opts balancer.BuildOptions) balancer.Balancer {
+	b := &chashBalancer{endpoints: make(map[string]*endpointInfo)}
 	// Children connect eagerly and reconnect by themselves: every endpoint
 	// owns a share of the keys, so every endpoint is wanted, and a key's
 	// first call should find its owner connected.
-	b.child = endpointsharding.NewBalancer(b, opts, balancer.Get(pickfirst.Name).Build, endpointsharding.Options{})
+	b.Start(cc, b, opts, Name, logger)
 	if h := testHookBuilt.Load(); h != nil {
 		(*h)(b)
 	}
@@ -62,9 +47,7 @@ var testHookBuilt atomic.Pointer[func(*chashBalancer)]
 // endpointsharding (which calls UpdateState with the children's states)
 // and builds the ring and the pickers.
 type chashBalancer struct {
-	balancer.ClientConn // intercepts UpdateState from endpointsharding
-	child               balancer.Balancer
-	resolverErr         resolvererr.Keeper // why the set is empty, for the calls it fails
+	policy.Petiole
 
 	total atomic.Int64 // calls in flight on all endpoints (bounded loads)
 
@@ -103,21 +86,9 @@ func newEndpointInfo(key string, total *atomic.Int64) *endpointInfo {
 }
 
 // endpointKey identifies an endpoint by its set of addresses, as
-// endpointsharding does; it does not allocate for one address.
-func endpointKey(ep resolver.Endpoint) string {
-	switch len(ep.Addresses) {
-	case 0:
-		return ""
-	case 1:
-		return ep.Addresses[0].Addr
-	}
-	addrs := make([]string, len(ep.Addresses))
-	for i, a := range ep.Addresses {
-		addrs[i] = a.Addr
-	}
-	slices.Sort(addrs)
-	return strings.Join(addrs, "\x00")
-}
+// endpointsharding does. Its separator places the points of an endpoint
+// that shares its first address with another (see rebuildRingLocked).
+func endpointKey(ep resolver.Endpoint) string { return policy.EndpointKey(ep, "\x00") }
 
 func (b *chashBalancer) UpdateClientConnState(ccs balancer.ClientConnState) error {
 	cfg, ok := ccs.BalancerConfig.(*Config)
@@ -127,7 +98,6 @@ func (b *chashBalancer) UpdateClientConnState(ccs balancer.ClientConnState) erro
 		}
 		cfg, _ = ParseConfig(nil)
 	}
-	b.resolverErr.Update(ccs.ResolverState)
 	b.mu.Lock()
 	b.inhibit = true
 	if b.cfg == nil || b.cfg.VirtualNodes != cfg.VirtualNodes {
@@ -138,9 +108,7 @@ func (b *chashBalancer) UpdateClientConnState(ccs balancer.ClientConnState) erro
 
 	// endpointsharding calls UpdateState synchronously with the children
 	// of the new endpoint set; one picker is built at the end.
-	err := b.child.UpdateClientConnState(balancer.ClientConnState{
-		ResolverState: pickfirst.EnableHealthListener(ccs.ResolverState),
-	})
+	err := b.UpdateChildren(ccs.ResolverState)
 
 	b.mu.Lock()
 	b.inhibit = false
@@ -148,17 +116,6 @@ func (b *chashBalancer) UpdateClientConnState(ccs balancer.ClientConnState) erro
 	b.mu.Unlock()
 	return err
 }
-
-func (b *chashBalancer) ResolverError(err error) {
-	b.resolverErr.Error(err)
-	b.child.ResolverError(err)
-}
-
-func (b *chashBalancer) UpdateSubConnState(balancer.SubConn, balancer.SubConnState) {}
-
-func (b *chashBalancer) ExitIdle() { b.child.ExitIdle() }
-
-func (b *chashBalancer) Close() { b.child.Close() }
 
 // UpdateState receives endpointsharding's aggregated state, whose picker
 // carries every child's state.
@@ -211,7 +168,7 @@ func (b *chashBalancer) updatePickerLocked() {
 		return // endpointsharding has not reported yet
 	}
 	if len(b.endpoints) == 0 || b.cfg == nil {
-		b.ClientConn.UpdateState(b.resolverErr.State(b.childState)) // endpointsharding's error, or the resolver's
+		b.Forward(b.childState) // endpointsharding's error, or the resolver's
 		return
 	}
 	if b.ringStale {

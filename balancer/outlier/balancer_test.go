@@ -2,7 +2,6 @@ package outlier
 
 import (
 	"context"
-	"encoding/json"
 	"testing"
 	"time"
 
@@ -195,16 +194,7 @@ func TestUpdates(t *testing.T) {
 	b, cc := build(t, `{"consecutiveFailures":{"threshold":1},"maxEjectionPercent":50,"childPolicy":[{"round_robin":{}}]}`, eps)
 	failUntilEjected(t, cc, victim)
 
-	cfg, err := ParseConfig(json.RawMessage(`{"consecutiveFailures":{"threshold":1},"childPolicy":[{"p2c_ewma":{}}]}`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := b.UpdateClientConnState(balancer.ClientConnState{
-		ResolverState:  resolver.State{Endpoints: eps[:2]},
-		BalancerConfig: cfg,
-	}); err != nil {
-		t.Fatal(err)
-	}
+	balancertest.Update(t, b, ParseConfig, `{"consecutiveFailures":{"threshold":1},"childPolicy":[{"p2c_ewma":{}}]}`, eps[:2])
 	b.mu.Lock()
 	if b.numEjected != 0 || b.endpoints.Len() != 2 {
 		t.Errorf("after removing the ejected endpoint: %d ejected of %d, want 0 of 2", b.numEjected, b.endpoints.Len())

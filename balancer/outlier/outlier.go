@@ -1,7 +1,6 @@
 package outlier
 
 import (
-	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"strings"
@@ -12,8 +11,8 @@ import (
 	"google.golang.org/grpc/balancer"
 	"google.golang.org/grpc/grpclog"
 	"google.golang.org/grpc/resolver"
-	"google.golang.org/grpc/serviceconfig"
 
+	"github.com/grpclb/grpclb/internal/policy"
 	"github.com/grpclb/grpclb/internal/resolvererr"
 )
 
@@ -23,24 +22,11 @@ const Name = "outlier_ejection"
 var logger = grpclog.Component(Name)
 
 func init() {
-	balancer.Register(builder{})
+	policy.Register(Name, ParseConfig, newBalancer)
 }
 
-type builder struct{}
-
-func (builder) Name() string { return Name }
-
-// ParseConfig implements balancer.ConfigParser.
-func (builder) ParseConfig(js json.RawMessage) (serviceconfig.LoadBalancingConfig, error) {
-	cfg, err := ParseConfig(js)
-	if err != nil {
-		return nil, err
-	}
-	return cfg, nil
-}
-
-func (builder) Build(cc balancer.ClientConn, opts balancer.BuildOptions) balancer.Balancer {
-	cfg, _ := ParseConfig(nil) // the defaults, until the first config
+func newBalancer(cc balancer.ClientConn, opts balancer.BuildOptions) balancer.Balancer {
+	cfg := defaults() // until the first config
 	b := &outlierBalancer{
 		cc:        cc,
 		opts:      opts,
@@ -55,6 +41,13 @@ func (builder) Build(cc balancer.ClientConn, opts balancer.BuildOptions) balance
 	b.params.Store(newCallParams(cfg))
 	go b.run()
 	return b
+}
+
+// defaults is the config of a service config that names the policy
+// without one.
+func defaults() *Config {
+	cfg, _ := ParseConfig(nil)
+	return cfg
 }
 
 // outlierBalancer wraps a child policy. The child creates its SubConns
@@ -96,13 +89,9 @@ type outlierBalancer struct {
 }
 
 func (b *outlierBalancer) UpdateClientConnState(s balancer.ClientConnState) error {
-	cfg, ok := s.BalancerConfig.(*Config)
-	if !ok {
-		if s.BalancerConfig != nil {
-			logger.Errorf("%s: received a config of unexpected type %T", Name, s.BalancerConfig)
-			return balancer.ErrBadResolverState
-		}
-		cfg, _ = ParseConfig(nil)
+	cfg, err := policy.Config(s.BalancerConfig, defaults, Name, logger)
+	if err != nil {
+		return err
 	}
 	b.resolverErr.Update(s.ResolverState)
 

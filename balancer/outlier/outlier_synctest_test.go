@@ -8,7 +8,6 @@ import (
 
 	"google.golang.org/grpc/balancer"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/resolver"
 	"google.golang.org/grpc/status"
 
 	"github.com/grpclb/grpclb/internal/balancertest"
@@ -208,17 +207,8 @@ func TestSynctestIntervalChange(t *testing.T) {
 		victim := balancertest.Endpoints(3)[0].Addresses[0].Addr
 
 		stSleepUntil(t, t0.Add(15*time.Second))
-		cfg, err := ParseConfig([]byte(`{"interval":"1m","baseEjectionTime":"1h","failurePercentage":{"threshold":50,"minimumHosts":1,"requestVolume":4},"childPolicy":[{"round_robin":{}}]}`))
-		if err != nil {
-			t.Fatal(err)
-		}
 		updated := time.Now()
-		if err := b.UpdateClientConnState(balancer.ClientConnState{
-			ResolverState:  resolver.State{Endpoints: balancertest.Endpoints(3)},
-			BalancerConfig: cfg,
-		}); err != nil {
-			t.Fatal(err)
-		}
+		balancertest.Update(t, b, ParseConfig, `{"interval":"1m","baseEjectionTime":"1h","failurePercentage":{"threshold":50,"minimumHosts":1,"requestVolume":4},"childPolicy":[{"round_robin":{}}]}`, balancertest.Endpoints(3))
 		synctest.Wait()
 		if hits := stCall(t, cc, 30, victim, stUnavailable); hits != 10 {
 			t.Fatalf("%d of 30 calls reached %s, want 10", hits, victim)

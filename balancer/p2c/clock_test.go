@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"google.golang.org/grpc/balancer"
-	"google.golang.org/grpc/resolver"
 
 	"github.com/grpclb/grpclb/internal/balancertest"
 )
@@ -202,17 +201,8 @@ func TestClockSlowStartRamp(t *testing.T) {
 					}
 				}
 				time.Sleep(time.Hour)
-				cfg, err := ParseConfig([]byte(tc.config))
-				if err != nil {
-					t.Fatal(err)
-				}
 				joined := nanotime()
-				if err := b.UpdateClientConnState(balancer.ClientConnState{
-					ResolverState:  resolver.State{Endpoints: balancertest.Endpoints(3)},
-					BalancerConfig: cfg,
-				}); err != nil {
-					t.Fatal(err)
-				}
+				balancertest.Update(t, b, ParseConfig, tc.config, balancertest.Endpoints(3))
 				cc.Settle()
 				p = cc.State().Picker.(*picker)
 				if len(p.endpoints) != 3 {
@@ -250,12 +240,7 @@ func TestClockSlowStartRamp(t *testing.T) {
 					}
 					// A picker made now (a config update makes one) keeps the
 					// ramp until the window's end, and has none from then on.
-					if err := b.UpdateClientConnState(balancer.ClientConnState{
-						ResolverState:  resolver.State{Endpoints: balancertest.Endpoints(3)},
-						BalancerConfig: cfg,
-					}); err != nil {
-						t.Fatal(err)
-					}
+					balancertest.Update(t, b, ParseConfig, tc.config, balancertest.Endpoints(3))
 					wantStart := joined
 					if age >= window {
 						wantStart = 0

@@ -181,44 +181,43 @@ func TestObserveDecay(t *testing.T) {
 // are frequent (otherwise its EWMA would be its largest sample of the last
 // decay).
 func TestObserveRecovery(t *testing.T) {
-	t.Run("sparse: time-based", func(t *testing.T) {
-		s := sampledStats(1*ms, 0)
-		s.observe(100*ms, 0, tenSeconds, answered)
-		peak := s.load()
-		s.observe(1*ms, int64(20*time.Second), tenSeconds, answered)
-		want := geo(peak, 1*ms, 1-math.Exp(-2))
-		if got := s.load(); !near(got, want) {
-			t.Errorf("a sample 20s after a 100ms one: EWMA = %v, want %v (weight by time)", time.Duration(got), time.Duration(want))
+	// every returns n times, step apart, from step on.
+	every := func(step time.Duration, n int) []time.Duration {
+		at := make([]time.Duration, n)
+		for i := range at {
+			at[i] = time.Duration(i+1) * step
 		}
-	})
-	t.Run("a sample a second: minPull", func(t *testing.T) {
-		s := sampledStats(1*ms, 0)
-		s.observe(100*ms, 0, tenSeconds, answered)
-		peak := s.load()
-		for now := int64(time.Second); now <= int64(10*time.Second); now += int64(time.Second) {
-			s.observe(1*ms, now, tenSeconds, answered)
-		}
+		return at
+	}
+	for _, tc := range []struct {
+		name string
+		at   []time.Duration // of the 1ms samples, after the 100ms one at 0
+		pull float64         // how far they pull the EWMA from 100ms to 1ms, in the geometric mean
+		max  float64         // the EWMA at most after them, if not 0
+	}{
+		// Weight by time: 20s is two decays.
+		{name: "sparse: time-based", at: []time.Duration{20 * time.Second}, pull: 1 - math.Exp(-2)},
 		// exp(-1s/10s) > 1 - minPull: each sample pulls minPull.
-		want := geo(peak, 1*ms, 1-math.Pow(1-minPull, 10))
-		if got := s.load(); !near(got, want) {
-			t.Errorf("a sample a second: 10s after a 100ms sample EWMA = %v, want %v", time.Duration(got), time.Duration(want))
-		}
-	})
-	t.Run("frequent: at least minPull a sample", func(t *testing.T) {
-		s := sampledStats(1*ms, 0)
-		s.observe(100*ms, 0, tenSeconds, answered)
-		peak := s.load()
-		for i := 1; i <= 20; i++ {
-			s.observe(1*ms, int64(i)*int64(time.Millisecond), tenSeconds, answered)
-		}
-		want := geo(peak, 1*ms, 1-math.Pow(1-minPull, 20))
-		if got := s.load(); !near(got, want) {
-			t.Errorf("a sample a millisecond: 20 samples after a 100ms sample EWMA = %v, want %v", time.Duration(got), time.Duration(want))
-		}
-		if got := s.load(); got > 2*ms {
-			t.Errorf("20 samples of 1ms after a 100ms sample: EWMA = %v, want the hiccup mostly gone", time.Duration(got))
-		}
-	})
+		{name: "a sample a second: minPull", at: every(time.Second, 10), pull: 1 - math.Pow(1-minPull, 10)},
+		// The hiccup is mostly gone.
+		{name: "frequent: at least minPull a sample", at: every(time.Millisecond, 20), pull: 1 - math.Pow(1-minPull, 20), max: 2 * ms},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := sampledStats(1*ms, 0)
+			s.observe(100*ms, 0, tenSeconds, answered)
+			peak := s.load()
+			for _, at := range tc.at {
+				s.observe(1*ms, int64(at), tenSeconds, answered)
+			}
+			want := geo(peak, 1*ms, tc.pull)
+			if got := s.load(); !near(got, want) {
+				t.Errorf("%d samples of 1ms, the last %v after a 100ms one: EWMA = %v, want %v", len(tc.at), tc.at[len(tc.at)-1], time.Duration(got), time.Duration(want))
+			}
+			if got := s.load(); tc.max != 0 && got > tc.max {
+				t.Errorf("%d samples of 1ms after a 100ms one: EWMA = %v, want at most %v", len(tc.at), time.Duration(got), time.Duration(tc.max))
+			}
+		})
+	}
 }
 
 func TestDecayFactor(t *testing.T) {

@@ -51,12 +51,7 @@ func TestSimFrozenBackendRecovers(t *testing.T) {
 		return jitter(10 * time.Millisecond)
 	}
 	s.run(21 * time.Second)
-	failed := 0
-	for _, c := range s.calls {
-		if c.failed {
-			failed++
-		}
-	}
+	failed := s.failed()
 	half, okHalf := backToShare(s.calls, frozen, 3, to, 21*time.Second, 0.5)
 	full, okFull := backToShare(s.calls, frozen, 3, to, 21*time.Second, 0.8)
 	t.Logf("%d calls, %d failed; back to half its share %v after the thaw, to its share %v", len(s.calls), failed, half, full)
@@ -89,12 +84,7 @@ func TestSimRestartedBackendGetsItsShare(t *testing.T) {
 		{restartAt, func(s *fleetSim, now int64) { s.restart(victim) }},
 	}
 	s.run(12 * time.Second)
-	failed := 0
-	for _, c := range s.calls {
-		if c.failed {
-			failed++
-		}
-	}
+	failed := s.failed()
 	half, okHalf := backToShare(s.calls, victim, 3, restartAt, 12*time.Second, 0.5)
 	full, okFull := backToShare(s.calls, victim, 3, restartAt, 12*time.Second, 0.8)
 	t.Logf("%d calls, %d failed (in flight at the kill); back to half its share %v after the restart, to its share %v",

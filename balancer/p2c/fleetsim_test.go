@@ -238,6 +238,17 @@ func spread(calls []fleetCall, addrs []string, from, to time.Duration) (window, 
 	return window, maxMin(total)
 }
 
+// failed returns how many of the calls failed.
+func (s *fleetSim) failed() int {
+	n := 0
+	for _, c := range s.calls {
+		if c.failed {
+			n++
+		}
+	}
+	return n
+}
+
 // backToShare returns how long after since the backend at addr first
 // served at least frac of its fair share (1/len(addrs)) of the calls over
 // a 1s window (windows start every 100ms), and false if it never did.

@@ -2,7 +2,6 @@ package p2c
 
 import (
 	"context"
-	"encoding/json"
 	"math/rand/v2"
 	"slices"
 	"sync"
@@ -10,13 +9,11 @@ import (
 
 	"google.golang.org/grpc/balancer"
 	"google.golang.org/grpc/balancer/endpointsharding"
-	"google.golang.org/grpc/balancer/pickfirst"
 	"google.golang.org/grpc/connectivity"
 	"google.golang.org/grpc/grpclog"
 	"google.golang.org/grpc/resolver"
-	"google.golang.org/grpc/serviceconfig"
 
-	"github.com/grpclb/grpclb/internal/resolvererr"
+	"github.com/grpclb/grpclb/internal/policy"
 	"github.com/grpclb/grpclb/internal/slowstart"
 )
 
@@ -27,42 +24,23 @@ var logger = grpclog.Component("p2c_ewma")
 
 func init() {
 	trackers.New = newTracker
-	balancer.Register(builder{})
+	policy.Register(Name, ParseConfig, newBalancer)
 }
 
-type builder struct{}
-
-func (builder) Name() string { return Name }
-
-// ParseConfig implements balancer.ConfigParser.
-func (builder) ParseConfig(js json.RawMessage) (serviceconfig.LoadBalancingConfig, error) {
-	cfg, err := ParseConfig(js)
-	if err != nil {
-		return nil, err
-	}
-	return cfg, nil
-}
-
-func (builder) Build(cc balancer.ClientConn, opts balancer.BuildOptions) balancer.Balancer {
+func newBalancer(cc balancer.ClientConn, opts balancer.BuildOptions) balancer.Balancer {
 	b := &p2cBalancer{
-		ClientConn: cc,
-		params:     newParams(defaultConfig()),
-		stats:      resolver.NewEndpointMap[*endpointStats](),
+		params: newParams(defaultConfig()),
+		stats:  resolver.NewEndpointMap[*endpointStats](),
 	}
-	// The petiole pattern: endpointsharding keeps a pick_first child per
-	// endpoint, which owns its SubConn; this policy only builds pickers
-	// from the children's states.
-	b.child = endpointsharding.NewBalancer(b, opts, balancer.Get(pickfirst.Name).Build, endpointsharding.Options{})
+	b.Start(cc, b, opts, Name, logger)
 	return b
 }
 
-// p2cBalancer embeds the channel to intercept the UpdateState calls of its
-// endpointsharding child, and hands everything else to that child.
+// p2cBalancer is a petiole policy: its UpdateState intercepts the
+// aggregated state of its endpointsharding child, and everything else goes
+// to that child.
 type p2cBalancer struct {
-	balancer.ClientConn
-	child balancer.Balancer
-	// why the set is empty, for the calls it fails
-	resolverErr resolvererr.Keeper
+	policy.Petiole
 
 	mu     sync.Mutex
 	params *params
@@ -77,40 +55,17 @@ type p2cBalancer struct {
 }
 
 func (b *p2cBalancer) UpdateClientConnState(ccs balancer.ClientConnState) error {
-	cfg := defaultConfig()
-	if ccs.BalancerConfig != nil {
-		c, ok := ccs.BalancerConfig.(*Config)
-		if !ok {
-			logger.Errorf("p2c_ewma: received config of unexpected type %T", ccs.BalancerConfig)
-			return balancer.ErrBadResolverState
-		}
-		cfg = c
+	cfg, err := policy.Config(ccs.BalancerConfig, defaultConfig, Name, logger)
+	if err != nil {
+		return err
 	}
 	b.mu.Lock()
 	b.params = newParams(cfg)
 	b.mu.Unlock()
-	b.resolverErr.Update(ccs.ResolverState)
 	// endpointsharding ends with an UpdateState, which builds a picker with
 	// the new params.
-	return b.child.UpdateClientConnState(balancer.ClientConnState{
-		// Let pick_first children use client-side health checks and
-		// outlier detection when configured.
-		ResolverState: pickfirst.EnableHealthListener(ccs.ResolverState),
-	})
+	return b.UpdateChildren(ccs.ResolverState)
 }
-
-func (b *p2cBalancer) ResolverError(err error) {
-	b.resolverErr.Error(err)
-	b.child.ResolverError(err)
-}
-
-func (b *p2cBalancer) UpdateSubConnState(sc balancer.SubConn, state balancer.SubConnState) {
-	logger.Errorf("p2c_ewma: UpdateSubConnState(%v, %+v) called unexpectedly", sc, state)
-}
-
-func (b *p2cBalancer) ExitIdle() { b.child.ExitIdle() }
-
-func (b *p2cBalancer) Close() { b.child.Close() }
 
 // UpdateState receives the aggregated state of the endpointsharding child
 // and, when some endpoints are READY, publishes a P2C picker over them.
@@ -147,11 +102,7 @@ func (b *p2cBalancer) UpdateState(state balancer.State) {
 	b.stats = stats
 
 	if len(ready) == 0 {
-		// Nothing READY: endpointsharding's picker round-robins over the
-		// children in the most relevant state (CONNECTING, IDLE or
-		// TRANSIENT_FAILURE), queueing or failing calls as they say; with
-		// no endpoint at all, with the resolver's reason.
-		b.ClientConn.UpdateState(b.resolverErr.State(state))
+		b.Forward(state) // nothing READY: endpointsharding's picker
 		return
 	}
 	b.ClientConn.UpdateState(balancer.State{

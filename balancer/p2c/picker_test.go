@@ -306,16 +306,7 @@ func TestStatsSurviveUpdates(t *testing.T) {
 
 	update := func(eps []resolver.Endpoint, config string) {
 		t.Helper()
-		cfg, err := ParseConfig([]byte(config))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := b.UpdateClientConnState(balancer.ClientConnState{
-			ResolverState:  resolver.State{Endpoints: eps},
-			BalancerConfig: cfg,
-		}); err != nil {
-			t.Fatal(err)
-		}
+		balancertest.Update(t, b, ParseConfig, config, eps)
 		cc.Settle()
 	}
 	// A fourth endpoint, and a new default RTT for new endpoints, which
@@ -537,16 +528,7 @@ func testSlowStartRampsNewEndpointUp(t *testing.T) {
 		// The three have been READY for a minute: warm.
 		time.Sleep(time.Minute)
 		joined := nanotime()
-		cfg, err := ParseConfig([]byte(config))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := bal.UpdateClientConnState(balancer.ClientConnState{
-			ResolverState:  resolver.State{Endpoints: balancertest.Endpoints(4)},
-			BalancerConfig: cfg,
-		}); err != nil {
-			t.Fatal(err)
-		}
+		balancertest.Update(t, bal, ParseConfig, config, balancertest.Endpoints(4))
 		cc.Settle()
 		pp, ok := cc.State().Picker.(*picker)
 		if !ok || len(pp.endpoints) != 4 {
@@ -628,12 +610,12 @@ func testSlowStartAfterReconnect(t *testing.T) {
 	}
 	graceful := func() {
 		t.Helper()
-		subConnOf(t, cc, addr).SetState(connectivity.Idle)
+		cc.SubConnOf(t, addr).SetState(connectivity.Idle)
 		reconnected()
 	}
 	failed := func() {
 		t.Helper()
-		sc := subConnOf(t, cc, addr)
+		sc := cc.SubConnOf(t, addr)
 		for _, s := range []connectivity.State{connectivity.Idle, connectivity.Connecting, connectivity.TransientFailure, connectivity.Idle} {
 			sc.SetState(s)
 		}
@@ -661,16 +643,4 @@ func testSlowStartAfterReconnect(t *testing.T) {
 	time.Sleep(time.Second)
 	failed()
 	check("mid-ramp, after failed connection attempts", nanotime())
-}
-
-// subConnOf returns the live SubConn of the endpoint at addr.
-func subConnOf(t *testing.T, cc *balancertest.ClientConn, addr string) *balancertest.SubConn {
-	t.Helper()
-	for _, sc := range cc.SubConns() {
-		if sc.Addrs[0].Addr == addr && !sc.IsShutdown() {
-			return sc
-		}
-	}
-	t.Fatalf("no SubConn for %s", addr)
-	return nil
 }

@@ -1,31 +1,24 @@
 package pool
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 
 	"google.golang.org/grpc/balancer"
 	"google.golang.org/grpc/connectivity"
 	"google.golang.org/grpc/resolver"
-	"google.golang.org/grpc/serviceconfig"
+
+	"github.com/grpclb/grpclb/internal/policy"
 )
 
 // Name is the policy's name in service configs.
 const Name = "pool"
 
-func init() { balancer.Register(builder{}) }
+func init() { policy.Register(Name, ParseConfig, newBalancer) }
 
-type builder struct{}
-
-func (builder) Name() string { return Name }
-
-func (builder) ParseConfig(js json.RawMessage) (serviceconfig.LoadBalancingConfig, error) {
-	return ParseConfig(js)
-}
-
-func (builder) Build(cc balancer.ClientConn, _ balancer.BuildOptions) balancer.Balancer {
+func newBalancer(cc balancer.ClientConn, _ balancer.BuildOptions) balancer.Balancer {
 	return &poolBalancer{cc: cc, conns: make(map[string][]*conn), cfg: &Config{Connections: DefaultConnections, Pick: PickRoundRobin}}
 }
 
@@ -185,7 +178,7 @@ func (b *poolBalancer) publishLocked(force bool) {
 	var st balancer.State
 	switch {
 	case len(ready) > 0:
-		if !force && b.lastState == connectivity.Ready && sameConns(ready, b.lastPicker) {
+		if !force && b.lastState == connectivity.Ready && slices.Equal(ready, b.lastPicker) {
 			return
 		}
 		st = balancer.State{ConnectivityState: connectivity.Ready, Picker: newPicker(ready, b.cfg.Pick)}
@@ -203,18 +196,6 @@ func (b *poolBalancer) publishLocked(force bool) {
 	}
 	b.lastPicker, b.lastState = ready, st.ConnectivityState
 	b.cc.UpdateState(st)
-}
-
-func sameConns(a, b []*conn) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 func (b *poolBalancer) UpdateSubConnState(sc balancer.SubConn, s balancer.SubConnState) {

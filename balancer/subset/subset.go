@@ -1,7 +1,6 @@
 package subset
 
 import (
-	"encoding/json"
 	"fmt"
 	"os"
 	"slices"
@@ -15,8 +14,8 @@ import (
 	"google.golang.org/grpc/connectivity"
 	"google.golang.org/grpc/grpclog"
 	"google.golang.org/grpc/resolver"
-	"google.golang.org/grpc/serviceconfig"
 
+	"github.com/grpclb/grpclb/internal/policy"
 	"github.com/grpclb/grpclb/internal/resolvererr"
 )
 
@@ -26,23 +25,10 @@ const Name = "deterministic_subset"
 var logger = grpclog.Component(Name)
 
 func init() {
-	balancer.Register(builder{})
+	policy.Register(Name, ParseConfig, newBalancer)
 }
 
-type builder struct{}
-
-func (builder) Name() string { return Name }
-
-// ParseConfig implements balancer.ConfigParser.
-func (builder) ParseConfig(js json.RawMessage) (serviceconfig.LoadBalancingConfig, error) {
-	cfg, err := ParseConfig(js)
-	if err != nil {
-		return nil, err
-	}
-	return cfg, nil
-}
-
-func (builder) Build(cc balancer.ClientConn, opts balancer.BuildOptions) balancer.Balancer {
+func newBalancer(cc balancer.ClientConn, opts balancer.BuildOptions) balancer.Balancer {
 	return &subsetBalancer{cc: cc, opts: opts, hostname: os.Hostname}
 }
 
@@ -233,21 +219,9 @@ func sameSet(keys []string, set map[string]int) bool {
 }
 
 // endpointKey names an endpoint by its addresses, sorted, so that the
-// resolver's order of an endpoint's addresses does not matter.
-func endpointKey(ep resolver.Endpoint) string {
-	switch len(ep.Addresses) {
-	case 0:
-		return ""
-	case 1:
-		return ep.Addresses[0].Addr
-	}
-	addrs := make([]string, len(ep.Addresses))
-	for i, a := range ep.Addresses {
-		addrs[i] = a.Addr
-	}
-	slices.Sort(addrs)
-	return strings.Join(addrs, ",")
-}
+// resolver's order of an endpoint's addresses does not matter. The keys
+// are what Subset hashes: their separator is part of every assignment.
+func endpointKey(ep resolver.Endpoint) string { return policy.EndpointKey(ep, ",") }
 
 func (b *subsetBalancer) ResolverError(err error) {
 	b.resolverErr.Error(err)

@@ -72,16 +72,7 @@ func build(t *testing.T, config string, eps []resolver.Endpoint) (*wrrBalancer, 
 // new SubConn READY.
 func update(t *testing.T, b *wrrBalancer, cc *recordingCC, config string, eps []resolver.Endpoint) {
 	t.Helper()
-	cfg, err := ParseConfig([]byte(config))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := b.UpdateClientConnState(balancer.ClientConnState{
-		ResolverState:  resolver.State{Endpoints: eps},
-		BalancerConfig: cfg,
-	}); err != nil {
-		t.Fatal(err)
-	}
+	balancertest.Update(t, b, ParseConfig, config, eps)
 	cc.Settle()
 	if got := readyCount(cc); got != len(eps) {
 		t.Fatalf("%d endpoints READY in the picker, want %d", got, len(eps))
@@ -137,25 +128,13 @@ func shares(t *testing.T, p *picker) map[string]float64 {
 	return counts
 }
 
-// subConnOf returns the live SubConn of the endpoint at addr.
-func subConnOf(t *testing.T, cc *recordingCC, addr string) *balancertest.SubConn {
-	t.Helper()
-	for _, sc := range cc.SubConns() {
-		if sc.Addrs[0].Addr == addr && !sc.IsShutdown() {
-			return sc
-		}
-	}
-	t.Fatalf("no SubConn for %s", addr)
-	return nil
-}
-
 // reconnect drops the endpoint at addr's connection (its SubConn goes IDLE,
 // as after a lost connection), then, once pick_first has asked to connect
 // again (from endpointsharding's goroutine), makes it READY. at runs
 // between the two.
 func reconnect(t *testing.T, cc *recordingCC, addr string, between func()) {
 	t.Helper()
-	subConnOf(t, cc, addr).SetState(connectivity.Idle)
+	cc.SubConnOf(t, addr).SetState(connectivity.Idle)
 	if between != nil {
 		between()
 	}
@@ -174,7 +153,7 @@ func reconnect(t *testing.T, cc *recordingCC, addr string, between func()) {
 // the next one succeeds. between runs before it does.
 func failedReconnect(t *testing.T, cc *recordingCC, addr string, between func()) {
 	t.Helper()
-	sc := subConnOf(t, cc, addr)
+	sc := cc.SubConnOf(t, addr)
 	for _, s := range []connectivity.State{connectivity.Idle, connectivity.Connecting, connectivity.TransientFailure} {
 		sc.SetState(s)
 	}
@@ -464,7 +443,7 @@ func TestCloseStopsTimer(t *testing.T) {
 func TestNoReadyEndpoint(t *testing.T) {
 	_, cc := build(t, `{"slowStart":{"window":"1s"}}`, balancertest.Endpoints(2))
 	for i := range 2 {
-		subConnOf(t, cc, addrOf(i)).SetState(connectivity.TransientFailure)
+		cc.SubConnOf(t, addrOf(i)).SetState(connectivity.TransientFailure)
 	}
 	if st := cc.State(); st.ConnectivityState == connectivity.Ready {
 		t.Fatalf("state %v with no endpoint READY", st.ConnectivityState)
@@ -473,7 +452,7 @@ func TestNoReadyEndpoint(t *testing.T) {
 		t.Fatal("a wrr picker with no endpoint READY")
 	}
 	for i := range 2 {
-		subConnOf(t, cc, addrOf(i)).SetState(connectivity.Ready)
+		cc.SubConnOf(t, addrOf(i)).SetState(connectivity.Ready)
 	}
 	if readyCount(cc) != 2 {
 		t.Fatalf("%d endpoints in the picker after both came back, want 2", readyCount(cc))

@@ -1,7 +1,6 @@
 package wrr
 
 import (
-	"encoding/json"
 	"math/rand/v2"
 	"sync"
 	"sync/atomic"
@@ -9,13 +8,11 @@ import (
 
 	"google.golang.org/grpc/balancer"
 	"google.golang.org/grpc/balancer/endpointsharding"
-	"google.golang.org/grpc/balancer/pickfirst"
 	"google.golang.org/grpc/connectivity"
 	"google.golang.org/grpc/grpclog"
-	"google.golang.org/grpc/serviceconfig"
 
 	"github.com/grpclb/grpclb/endpoint"
-	"github.com/grpclb/grpclb/internal/resolvererr"
+	"github.com/grpclb/grpclb/internal/policy"
 	"github.com/grpclb/grpclb/internal/slowstart"
 )
 
@@ -31,41 +28,20 @@ var logger = grpclog.Component("wrr")
 const minRebuildInterval = 100 * time.Millisecond
 
 func init() {
-	balancer.Register(builder{})
+	policy.Register(Name, ParseConfig, newBalancer)
 }
 
-type builder struct{}
-
-func (builder) Name() string { return Name }
-
-// ParseConfig implements balancer.ConfigParser.
-func (builder) ParseConfig(js json.RawMessage) (serviceconfig.LoadBalancingConfig, error) {
-	cfg, err := ParseConfig(js)
-	if err != nil {
-		return nil, err
-	}
-	return cfg, nil
-}
-
-func (builder) Build(cc balancer.ClientConn, opts balancer.BuildOptions) balancer.Balancer {
-	b := &wrrBalancer{
-		ClientConn: cc,
-		cfg:        defaultConfig(),
-	}
-	// The petiole pattern: endpointsharding keeps a pick_first child per
-	// endpoint, which owns its SubConn; this policy only builds pickers
-	// from the children's states.
-	b.child = endpointsharding.NewBalancer(b, opts, balancer.Get(pickfirst.Name).Build, endpointsharding.Options{})
+func newBalancer(cc balancer.ClientConn, opts balancer.BuildOptions) balancer.Balancer {
+	b := &wrrBalancer{cfg: defaultConfig()}
+	b.Start(cc, b, opts, Name, logger)
 	return b
 }
 
-// wrrBalancer embeds the channel to intercept the UpdateState calls of its
-// endpointsharding child, and hands everything else to that child.
+// wrrBalancer is a petiole policy: its UpdateState intercepts the
+// aggregated state of its endpointsharding child, and everything else goes
+// to that child.
 type wrrBalancer struct {
-	balancer.ClientConn
-	child balancer.Balancer
-	// why the set is empty, for the calls it fails
-	resolverErr resolvererr.Keeper
+	policy.Petiole
 
 	mu  sync.Mutex
 	cfg *Config
@@ -93,38 +69,17 @@ type readyEndpoint struct {
 }
 
 func (b *wrrBalancer) UpdateClientConnState(ccs balancer.ClientConnState) error {
-	cfg := defaultConfig()
-	if ccs.BalancerConfig != nil {
-		c, ok := ccs.BalancerConfig.(*Config)
-		if !ok {
-			logger.Errorf("wrr: received config of unexpected type %T", ccs.BalancerConfig)
-			return balancer.ErrBadResolverState
-		}
-		cfg = c
+	cfg, err := policy.Config(ccs.BalancerConfig, defaultConfig, Name, logger)
+	if err != nil {
+		return err
 	}
 	b.mu.Lock()
 	b.cfg = cfg
 	b.mu.Unlock()
-	b.resolverErr.Update(ccs.ResolverState)
 	// endpointsharding ends with an UpdateState, which builds a picker with
 	// the new weights and config.
-	return b.child.UpdateClientConnState(balancer.ClientConnState{
-		// Let pick_first children use client-side health checks and
-		// outlier detection when configured.
-		ResolverState: pickfirst.EnableHealthListener(ccs.ResolverState),
-	})
+	return b.UpdateChildren(ccs.ResolverState)
 }
-
-func (b *wrrBalancer) ResolverError(err error) {
-	b.resolverErr.Error(err)
-	b.child.ResolverError(err)
-}
-
-func (b *wrrBalancer) UpdateSubConnState(sc balancer.SubConn, state balancer.SubConnState) {
-	logger.Errorf("wrr: UpdateSubConnState(%v, %+v) called unexpectedly", sc, state)
-}
-
-func (b *wrrBalancer) ExitIdle() { b.child.ExitIdle() }
 
 // Close stops the ramp's timer (a run already under way finds the balancer
 // closed and does nothing) and closes the children.
@@ -136,7 +91,7 @@ func (b *wrrBalancer) Close() {
 		b.timer = nil
 	}
 	b.mu.Unlock()
-	b.child.Close()
+	b.Petiole.Close()
 }
 
 // UpdateState receives the aggregated state of the endpointsharding child
@@ -160,11 +115,7 @@ func (b *wrrBalancer) UpdateState(state balancer.State) {
 	b.ready = ready
 
 	if len(ready) == 0 {
-		// Nothing READY: endpointsharding's picker round-robins over the
-		// children in the most relevant state (CONNECTING, IDLE or
-		// TRANSIENT_FAILURE), queueing or failing calls as they say; with
-		// no endpoint at all, with the resolver's reason.
-		b.ClientConn.UpdateState(b.resolverErr.State(state))
+		b.Forward(state) // nothing READY: endpointsharding's picker
 		return
 	}
 	b.publishLocked(now)

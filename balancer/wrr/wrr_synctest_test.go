@@ -53,13 +53,7 @@ func (c *stCC) take() []stPicker {
 // READY.
 func stUpdate(t *testing.T, b balancer.Balancer, cc *stCC, config string, eps []resolver.Endpoint) {
 	t.Helper()
-	cfg, err := ParseConfig([]byte(config))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := b.UpdateClientConnState(balancer.ClientConnState{ResolverState: resolver.State{Endpoints: eps}, BalancerConfig: cfg}); err != nil {
-		t.Fatal(err)
-	}
+	balancertest.Update(t, b, ParseConfig, config, eps)
 	cc.Settle()
 }
 

@@ -21,6 +21,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"sync"
+	"testing"
 	"time"
 
 	"google.golang.org/grpc/balancer"
@@ -101,6 +102,19 @@ func (c *ClientConn) SubConns() []*SubConn {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return append([]*SubConn(nil), c.subConns...)
+}
+
+// SubConnOf returns the live SubConn of the endpoint at addr (its first
+// address), failing the test if there is none.
+func (c *ClientConn) SubConnOf(t testing.TB, addr string) *SubConn {
+	t.Helper()
+	for _, sc := range c.SubConns() {
+		if sc.Addrs[0].Addr == addr && !sc.IsShutdown() {
+			return sc
+		}
+	}
+	t.Fatalf("no SubConn for %s", addr)
+	return nil
 }
 
 // Settle makes every SubConn that asked to connect READY (and healthy),

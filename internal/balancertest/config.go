@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"google.golang.org/grpc/balancer"
+	"google.golang.org/grpc/resolver"
 	"google.golang.org/grpc/serviceconfig"
 )
 
@@ -18,6 +19,22 @@ import (
 
 // Parser is a policy's ParseConfig.
 type Parser[C any] func(json.RawMessage) (*C, error)
+
+// Update parses config with parse (a policy's ParseConfig) and sends b the
+// config and the endpoint set eps, failing the test if either fails.
+func Update[C serviceconfig.LoadBalancingConfig](t testing.TB, b balancer.Balancer, parse func(json.RawMessage) (C, error), config string, eps []resolver.Endpoint) {
+	t.Helper()
+	cfg, err := parse(json.RawMessage(config))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.UpdateClientConnState(balancer.ClientConnState{
+		ResolverState:  resolver.State{Endpoints: eps},
+		BalancerConfig: cfg,
+	}); err != nil {
+		t.Fatal(err)
+	}
+}
 
 // Parses checks that parse accepts js and gives want.
 func Parses[C comparable](t *testing.T, parse Parser[C], js string, want C) {

@@ -5,9 +5,7 @@ import (
 	"fmt"
 	"strconv"
 	"testing"
-	"time"
 
-	"google.golang.org/grpc/balancer"
 	"google.golang.org/grpc/metadata"
 
 	"github.com/grpclb/grpclb/balancer/chash"
@@ -47,39 +45,8 @@ func BenchmarkPick(b *testing.B) {
 	for _, pol := range pickPolicies {
 		for _, n := range []int{1, 10, 100, 1000} {
 			b.Run(fmt.Sprintf("policy=%s/endpoints=%d", pol.name, n), func(b *testing.B) {
-				var nudge []context.Context
-				if pol.ctx != nil {
-					for i := range 20*n + 100 {
-						nudge = append(nudge, pol.ctx(i))
-					}
-				}
-				bal, _, p, err := Build(pol.name, pol.config, Endpoints(n), nudge...)
-				if err != nil {
-					b.Fatal(err)
-				}
-				defer bal.Close()
-				// Contexts are made before timing: making them is the
-				// caller's cost, not the picker's.
-				const keys = 1024
-				infos := make([]balancer.PickInfo, keys)
-				for i := range infos {
-					ctx := context.Background()
-					if pol.ctx != nil {
-						ctx = pol.ctx(i)
-					}
-					infos[i] = balancer.PickInfo{Ctx: ctx, FullMethodName: "/grpclb.testbed.v1.Echo/Echo"}
-				}
-				b.ReportAllocs()
-				b.ResetTimer()
-				for i := 0; b.Loop(); i++ {
-					res, err := p.Pick(infos[i%keys])
-					if err != nil {
-						b.Fatal(err)
-					}
-					if res.Done != nil {
-						res.Done(balancer.DoneInfo{BytesSent: true, BytesReceived: true})
-					}
-				}
+				p := BuildPicker(b, pol.name, pol.config, Endpoints(n), Nudges(n, pol.ctx)...)
+				LoopPicks(b, p, PickInfos(1024, pol.ctx))
 			})
 		}
 	}
@@ -99,51 +66,12 @@ func BenchmarkPickOnly(b *testing.B) {
 	for _, pol := range pickPolicies {
 		for _, n := range []int{1, 10, 100, 1000} {
 			b.Run(fmt.Sprintf("policy=%s/endpoints=%d", pol.name, n), func(b *testing.B) {
-				var nudge []context.Context
-				if pol.ctx != nil {
-					for i := range 20*n + 100 {
-						nudge = append(nudge, pol.ctx(i))
-					}
-				}
-				bal, _, p, err := Build(pol.name, pol.config, Endpoints(n), nudge...)
-				if err != nil {
-					b.Fatal(err)
-				}
-				defer bal.Close()
+				p := BuildPicker(b, pol.name, pol.config, Endpoints(n), Nudges(n, pol.ctx)...)
 				// As in BenchmarkPick, 1024 keys, made before timing.
-				const keys, batch = 1024, 64
-				infos := make([]balancer.PickInfo, keys)
-				for i := range infos {
-					ctx := context.Background()
-					if pol.ctx != nil {
-						ctx = pol.ctx(i)
-					}
-					infos[i] = balancer.PickInfo{Ctx: ctx, FullMethodName: "/grpclb.testbed.v1.Echo/Echo"}
-				}
-				var dones [batch]func(balancer.DoneInfo)
-				var picking time.Duration
+				infos := PickInfos(1024, pol.ctx)
 				b.ReportAllocs()
 				b.ResetTimer()
-				for i := 0; i < b.N; {
-					m := min(batch, b.N-i)
-					start := time.Now()
-					for k := range m {
-						res, err := p.Pick(infos[(i+k)%keys])
-						if err != nil {
-							b.Fatal(err)
-						}
-						dones[k] = res.Done
-					}
-					picking += time.Since(start)
-					for k := range m {
-						if dones[k] != nil {
-							dones[k](balancer.DoneInfo{BytesSent: true, BytesReceived: true})
-							dones[k] = nil
-						}
-					}
-					i += m
-				}
-				b.ReportMetric(float64(picking.Nanoseconds())/float64(b.N), "ns/pick")
+				b.ReportMetric(pickTime(b, p, infos, b.N), "ns/pick")
 			})
 		}
 	}

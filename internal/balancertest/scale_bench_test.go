@@ -65,29 +65,6 @@ type built struct {
 	allocPer, livePer float64 // bytes per endpoint: allocated by the build, held after it
 }
 
-func (p scalePolicy) nudge(n int) []context.Context {
-	if p.ctx == nil {
-		return nil
-	}
-	out := make([]context.Context, 0, 20*n+100)
-	for i := range 20*n + 100 {
-		out = append(out, p.ctx(i))
-	}
-	return out
-}
-
-func (p scalePolicy) infos() []balancer.PickInfo {
-	infos := make([]balancer.PickInfo, scaleKeys)
-	for i := range infos {
-		ctx := context.Background()
-		if p.ctx != nil {
-			ctx = p.ctx(i)
-		}
-		infos[i] = balancer.PickInfo{Ctx: ctx, FullMethodName: "/grpclb.testbed.v1.Echo/Echo"}
-	}
-	return infos
-}
-
 func (p scalePolicy) readyOf(n int) int {
 	if p.ready == nil {
 		return n
@@ -120,8 +97,8 @@ func (p scalePolicy) parse(tb testing.TB) serviceconfig.LoadBalancingConfig {
 func (p scalePolicy) build(tb testing.TB, n int) *built {
 	tb.Helper()
 	eps := Endpoints(n)
-	nudge := p.nudge(n)
-	infos := p.infos()
+	nudge := Nudges(n, p.ctx)
+	infos := PickInfos(scaleKeys, p.ctx)
 	cfg := p.parse(tb)
 	var m0, m1, m2 runtime.MemStats
 	runtime.GC()
@@ -183,18 +160,23 @@ func waitCoverage(tb testing.TB, cc *ClientConn, want int) balancer.Picker {
 }
 
 // pickTime runs picks picks on p, cycling through infos, and returns the
-// nanoseconds per pick. As in BenchmarkPickOnly, picks run in batches of 64
-// each timed on its own, and the Done callbacks of a batch run after it,
-// outside that time.
+// nanoseconds per pick. Picks run in batches of 64, each timed on its own,
+// and the Done callbacks of a batch run after it, outside that time (see
+// BenchmarkPickOnly). The length of infos is a power of two: a mask, not a
+// division, picks the next.
 func pickTime(tb testing.TB, p balancer.Picker, infos []balancer.PickInfo, picks int) float64 {
 	const batch = 64
+	mask := len(infos) - 1
+	if len(infos) == 0 || len(infos)&mask != 0 {
+		tb.Fatalf("pickTime: %d PickInfos, not a power of two", len(infos))
+	}
 	var dones [batch]func(balancer.DoneInfo)
 	var picking time.Duration
 	for i := 0; i < picks; {
 		m := min(batch, picks-i)
 		start := time.Now()
 		for k := range m {
-			res, err := p.Pick(infos[(i+k)%len(infos)])
+			res, err := p.Pick(infos[(i+k)&mask])
 			if err != nil {
 				tb.Fatal(err)
 			}
