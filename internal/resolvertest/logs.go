@@ -45,6 +45,9 @@ func (r *LogRecorder) Lines() []string {
 	return slices.Clone(r.records)
 }
 
+// String returns every record so far, one line each.
+func (r *LogRecorder) String() string { return strings.Join(r.Lines(), "\n") }
+
 // Count returns how many lines contain every one of parts.
 func (r *LogRecorder) Count(parts ...string) int {
 	n := 0

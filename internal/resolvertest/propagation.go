@@ -39,12 +39,20 @@ func Propagation(tb testing.TB, c echopb.EchoClient, bs []*testbed.Backend, n in
 	return out
 }
 
-// CheckPropagation logs the median, p99 and maximum of ds, and fails the
-// test only when the median is over limit: propagation broken, not slow
-// (a busy machine skews the tail; the targets are benchmark figures).
-func CheckPropagation(t *testing.T, what string, ds []time.Duration, limit time.Duration) {
+// Measure measures n propagations through one resolver, as Propagation
+// does, running onReady (if not nil) before the first.
+type Measure func(tb testing.TB, n int, onReady func()) []time.Duration
+
+// CheckPropagation measures n changes (skipped with -short), logs the
+// median, p99 and maximum, and fails the test only when the median is over
+// limit: propagation broken, not slow (a busy machine skews the tail; the
+// targets are benchmark figures).
+func CheckPropagation(t *testing.T, what string, n int, limit time.Duration, measure Measure) {
 	t.Helper()
-	ds = slices.Sorted(slices.Values(ds))
+	if testing.Short() {
+		t.Skip("-short")
+	}
+	ds := slices.Sorted(slices.Values(measure(t, n, nil)))
 	p50, p99 := Percentile(ds, 0.50), Percentile(ds, 0.99)
 	round := 10 * time.Microsecond
 	t.Logf("%s, %d changes: p50 %v, p99 %v, max %v", what, len(ds), p50.Round(round), p99.Round(round), ds[len(ds)-1].Round(round))
@@ -53,9 +61,11 @@ func CheckPropagation(t *testing.T, what string, ds []time.Duration, limit time.
 	}
 }
 
-// ReportPropagation reports the median and p99 of ds as a benchmark's
-// p50-ms and p99-ms.
-func ReportPropagation(b *testing.B, ds []time.Duration) {
+// ReportPropagation measures b.N changes, the timer reset once the client
+// is ready, and reports their median and p99 as a benchmark's p50-ms and
+// p99-ms.
+func ReportPropagation(b *testing.B, measure Measure) {
+	ds := measure(b, b.N, b.ResetTimer)
 	b.StopTimer()
 	ds = slices.Sorted(slices.Values(ds))
 	b.ReportMetric(float64(Percentile(ds, 0.50))/1e6, "p50-ms")

@@ -179,3 +179,22 @@ func orList(words []string) string {
 	}
 	return strings.Join(words[:len(words)-1], ", ") + " or " + words[len(words)-1]
 }
+
+// DefaultDuration sets *d, the option called name, to def when it is zero,
+// then checks it: never negative, not below min when min > 0, and with
+// max > 0 between min and max. The error names the option, its value and
+// the bound it breaks.
+func DefaultDuration(name string, d *time.Duration, def, min, max time.Duration) error {
+	if *d == 0 {
+		*d = def
+	}
+	switch {
+	case max > 0 && (*d < min || *d > max):
+		return fmt.Errorf("%s %v is not between %v and %v", name, *d, min, max)
+	case min > 0 && *d < min:
+		return fmt.Errorf("%s %v is below the floor of %v", name, *d, min)
+	case *d < 0:
+		return fmt.Errorf("%s %v is negative", name, *d)
+	}
+	return nil
+}

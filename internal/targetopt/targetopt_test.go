@@ -48,6 +48,35 @@ func TestDuration(t *testing.T) {
 	}
 }
 
+func TestDefaultDuration(t *testing.T) {
+	tests := []struct {
+		d, def, min, max time.Duration
+		want             time.Duration
+		wantErr          string
+	}{
+		{d: 0, def: time.Second, want: time.Second},
+		{d: 2 * time.Second, def: time.Second, want: 2 * time.Second},
+		{d: -time.Second, def: time.Second, wantErr: "opt -1s is negative"},
+		{d: time.Millisecond, def: time.Second, min: 100 * time.Millisecond, wantErr: "opt 1ms is below the floor of 100ms"},
+		{d: 0, def: time.Second, min: 100 * time.Millisecond, want: time.Second},
+		{d: 11 * time.Minute, def: time.Minute, min: time.Millisecond, max: 10 * time.Minute, wantErr: "opt 11m0s is not between 1ms and 10m0s"},
+		{d: -time.Second, def: time.Minute, min: time.Millisecond, max: 10 * time.Minute, wantErr: "opt -1s is not between 1ms and 10m0s"},
+		{d: 10 * time.Minute, def: time.Minute, min: time.Millisecond, max: 10 * time.Minute, want: 10 * time.Minute},
+	}
+	for _, tt := range tests {
+		d := tt.d
+		err := DefaultDuration("opt", &d, tt.def, tt.min, tt.max)
+		switch {
+		case tt.wantErr != "":
+			if err == nil || err.Error() != tt.wantErr {
+				t.Errorf("%+v: error %v, want %q", tt, err, tt.wantErr)
+			}
+		case err != nil || d != tt.want:
+			t.Errorf("%+v: got %v %v, want %v", tt, d, err, tt.want)
+		}
+	}
+}
+
 func TestBoolAndPublishEmpty(t *testing.T) {
 	if b, err := Bool("srv", "true"); err != nil || !b {
 		t.Errorf("true: %v %v", b, err)

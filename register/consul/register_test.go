@@ -16,6 +16,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
+	"github.com/grpclb/grpclb/internal/balancertest"
 	"github.com/grpclb/grpclb/internal/itest/consultest"
 	"github.com/grpclb/grpclb/internal/resolvertest"
 	"github.com/grpclb/grpclb/internal/testbed"
@@ -53,13 +54,7 @@ func register(t *testing.T, c *api.Client, svc consul.Service, opts ...consul.Op
 }
 
 func startFleet(t *testing.T, n int) []*testbed.Backend {
-	t.Helper()
-	f, err := testbed.StartFleet(n, testbed.FleetConfig{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(f.Close)
-	return f.Backends()
+	return balancertest.StartFleet(t, n).Backends()
 }
 
 func newClient(t *testing.T, a *consultest.Agent, query string) echopb.EchoClient {
@@ -254,30 +249,7 @@ func TestDeregisterAsDrainHook(t *testing.T) {
 	cl := newClient(t, a, "")
 	resolvertest.WaitForSet(t, cl, resolvertest.Names(bs...), 10*time.Second)
 
-	stop := make(chan struct{})
-	var failed, ok int
-	var firstErr error
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			select {
-			case <-stop:
-				return
-			default:
-			}
-			byBackend, f := testbed.Tally(cl, 1, 2*time.Second)
-			failed += f
-			for range byBackend {
-				ok++
-			}
-			if f > 0 && firstErr == nil {
-				_, err := cl.Echo(context.Background(), &echopb.EchoRequest{})
-				firstErr = err
-			}
-		}
-	}()
+	load := resolvertest.StartLoad(cl, 1)
 	st := &stopper{b: bs[0], c: c, id: regs[0].ID()}
 	err := server.Drain(context.Background(), st, server.DrainConfig{
 		OnNotServing: []func(context.Context) error{
@@ -290,13 +262,12 @@ func TestDeregisterAsDrainHook(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	close(stop)
-	wg.Wait()
+	ok, failed := load.Finish()
 	if st.registered {
 		t.Error("the instance was still registered when the server stopped serving")
 	}
 	if failed != 0 {
-		t.Errorf("%d of %d calls failed during the drain (%v)", failed, failed+ok, firstErr)
+		t.Errorf("%d of %d calls failed during the drain (%v)", failed, failed+ok, load.FirstError())
 	}
 	resolvertest.WaitForSet(t, cl, resolvertest.Names(bs[1:]...), 10*time.Second)
 	// Deregister again does nothing.

@@ -2,7 +2,6 @@ package etcd
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"testing"
 	"time"
@@ -120,12 +119,5 @@ func metadataOf(t *testing.T, ep resolver.Endpoint) map[string]any {
 	if !ok {
 		t.Fatalf("endpoint %v has no Instance", ep.Addresses)
 	}
-	if inst.Metadata == nil {
-		return nil
-	}
-	var m map[string]any
-	if err := json.Unmarshal(inst.Metadata, &m); err != nil {
-		t.Fatal(err)
-	}
-	return m
+	return resolvertest.JSONMap(t, inst.Metadata)
 }

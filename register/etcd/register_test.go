@@ -9,7 +9,6 @@ import (
 	"math"
 	"slices"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -21,6 +20,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
+	"github.com/grpclb/grpclb/internal/balancertest"
 	"github.com/grpclb/grpclb/internal/itest/etcdtest"
 	"github.com/grpclb/grpclb/internal/resolvertest"
 	"github.com/grpclb/grpclb/internal/testbed"
@@ -88,13 +88,7 @@ func keyLease(t *testing.T, c *clientv3.Client, key string) (clientv3.LeaseID, b
 }
 
 func startFleet(t *testing.T, n int) []*testbed.Backend {
-	t.Helper()
-	f, err := testbed.StartFleet(n, testbed.FleetConfig{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(f.Close)
-	return f.Backends()
+	return balancertest.StartFleet(t, n).Backends()
 }
 
 func TestRegisterAndDeregisterSeenByClient(t *testing.T) {
@@ -304,33 +298,7 @@ func TestDeregisterAsDrainHook(t *testing.T) {
 	c := newClient(t, e)
 	resolvertest.WaitForSet(t, c, resolvertest.Names(bs...), 10*time.Second)
 
-	var ok, failed atomic.Int64
-	var firstErr atomic.Value
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	for range 4 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-				_, err := c.Echo(ctx, &echopb.EchoRequest{})
-				cancel()
-				if err != nil {
-					failed.Add(1)
-					firstErr.CompareAndSwap(nil, err.Error())
-				} else {
-					ok.Add(1)
-				}
-				time.Sleep(2 * time.Millisecond)
-			}
-		}()
-	}
+	load := resolvertest.StartLoad(c, 4)
 	s := &stopper{t: t, b: bs[0], etcd: e.Client(), key: r.Key()}
 	err := server.Drain(context.Background(), s, server.DrainConfig{
 		OnNotServing: []func(context.Context) error{r.Deregister},
@@ -342,13 +310,12 @@ func TestDeregisterAsDrainHook(t *testing.T) {
 		t.Fatal(err)
 	}
 	got, _ := testbed.Tally(c, 20, 2*time.Second)
-	close(stop)
-	wg.Wait()
+	ok, failed := load.Finish()
 	if s.keyThere.Load() {
 		t.Error("the key was still in etcd when the server began to stop")
 	}
-	if failed.Load() != 0 {
-		t.Errorf("%d of %d calls failed during the drain (first: %v)", failed.Load(), ok.Load()+failed.Load(), firstErr.Load())
+	if failed != 0 {
+		t.Errorf("%d of %d calls failed during the drain (first: %v)", failed, ok+failed, load.FirstError())
 	}
 	if !slices.Equal(resolvertest.SortedKeys(got), resolvertest.Names(bs[1])) {
 		t.Errorf("after the drain calls went to %v", got)

@@ -203,8 +203,7 @@ func TestUnreachableAgentReportsAnError(t *testing.T) {
 
 func TestBuildRejectsBadTargets(t *testing.T) {
 	for _, target := range []string{"consul://h:1", "consul://h:1/a/b", "consul://h:1/svc?tag=", "consul://h:1/svc?bogus=1", "consul://u:p@h:1/svc"} {
-		u := mustParse(t, target)
-		if _, err := NewBuilder(Options{}).Build(resolver.Target{URL: *u}, &resolvertest.RecordingCC{}, resolver.BuildOptions{}); err == nil {
+		if _, err := NewBuilder(Options{}).Build(resolver.Target{URL: resolvertest.URL(t, target)}, &resolvertest.RecordingCC{}, resolver.BuildOptions{}); err == nil {
 			t.Errorf("Build(%q) succeeded", target)
 		}
 	}

@@ -9,10 +9,10 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/grpclb/grpclb/internal/resolvercore"
 	"github.com/grpclb/grpclb/internal/targetopt"
 
 	"github.com/hashicorp/consul/api"
-	"google.golang.org/grpc/attributes"
 	"google.golang.org/grpc/resolver"
 )
 
@@ -59,18 +59,11 @@ type instanceKey struct{}
 // Instance shares its slices and maps with the resolver: do not modify
 // them.
 func InstanceFromEndpoint(ep resolver.Endpoint) (Instance, bool) {
-	v, ok := ep.Attributes.Value(instanceKey{}).(*Instance)
-	if !ok {
-		return Instance{}, false
-	}
-	return *v, true
+	return resolvercore.FromEndpoint[Instance](ep, instanceKey{})
 }
 
 func (i *Instance) endpoint() resolver.Endpoint {
-	return resolver.Endpoint{
-		Addresses:  []resolver.Address{{Addr: i.Addr}},
-		Attributes: attributes.New(instanceKey{}, i),
-	}
+	return resolvercore.Endpoint(i.Addr, instanceKey{}, i)
 }
 
 // entryName names an entry in log lines: node/service-id.

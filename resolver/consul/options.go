@@ -1,11 +1,13 @@
 package consul
 
 import (
-	"fmt"
+	"cmp"
 	"log/slog"
 	"time"
 
 	"github.com/hashicorp/consul/api"
+
+	"github.com/grpclb/grpclb/internal/targetopt"
 )
 
 // Options configure a Consul resolver. The zero value of a field takes its
@@ -66,25 +68,14 @@ const (
 
 // withDefaults fills zero fields and checks the rest.
 func (o Options) withDefaults() (Options, error) {
-	if o.WaitTime == 0 {
-		o.WaitTime = DefaultWaitTime
-	}
-	if o.Timeout == 0 {
-		o.Timeout = DefaultTimeout
-	}
-	if o.MaxBackoff == 0 {
-		o.MaxBackoff = DefaultMaxBackoff
-	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
-	switch {
-	case o.WaitTime < time.Millisecond || o.WaitTime > maxWaitTime:
-		return o, fmt.Errorf("wait %v is not between 1ms and %v", o.WaitTime, maxWaitTime)
-	case o.Timeout < 0:
-		return o, fmt.Errorf("timeout %v is negative", o.Timeout)
-	case o.MaxBackoff < minBackoff:
-		return o, fmt.Errorf("max_backoff %v is below the floor of %v", o.MaxBackoff, minBackoff)
-	}
-	return o, nil
+	// cmp.Or: every default is filled, and the first error returned.
+	err := cmp.Or(
+		targetopt.DefaultDuration("wait", &o.WaitTime, DefaultWaitTime, time.Millisecond, maxWaitTime),
+		targetopt.DefaultDuration("timeout", &o.Timeout, DefaultTimeout, 0, 0),
+		targetopt.DefaultDuration("max_backoff", &o.MaxBackoff, DefaultMaxBackoff, minBackoff, 0),
+	)
+	return o, err
 }

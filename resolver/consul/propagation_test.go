@@ -9,12 +9,11 @@ import (
 
 	"github.com/hashicorp/consul/api"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 
+	"github.com/grpclb/grpclb/internal/balancertest"
 	"github.com/grpclb/grpclb/internal/itest/consultest"
 	"github.com/grpclb/grpclb/internal/resolvertest"
 	"github.com/grpclb/grpclb/internal/testbed"
-	"github.com/grpclb/grpclb/internal/testbed/echopb"
 )
 
 // propagation measures, n times, the time from registering an instance
@@ -29,25 +28,15 @@ func propagation(tb testing.TB, n int, onReady func()) []time.Duration {
 	tb.Helper()
 	a := consultest.Start(tb)
 	client := a.Client(tb)
-	f, err := testbed.StartFleet(8, testbed.FleetConfig{})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(f.Close)
-	bs := f.Backends()
+	bs := balancertest.StartFleet(tb, 8).Backends()
 	reg := func(b *testbed.Backend) *instance {
 		ap := netip.MustParseAddrPort(b.Addr)
 		return registerWithAgent(tb, client, api.AgentServiceRegistration{Name: "propagation", ID: b.Name, Address: ap.Addr().String(), Port: int(ap.Port())}, time.Second)
 	}
 	reg(bs[0]) // the anchor, deregistered in tb.Cleanup
-	cc, err := grpc.NewClient(fmt.Sprintf("consul://%s/propagation", a.HTTPAddr()),
-		grpc.WithResolvers(NewBuilder(Options{Config: &api.Config{Scheme: "http"}, Logger: quiet})),
-		grpc.WithTransportCredentials(insecure.NewCredentials()), grpc.WithDefaultServiceConfig(roundRobin))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer cc.Close()
-	return resolvertest.Propagation(tb, echopb.NewEchoClient(cc), bs, n, onReady, func(b *testbed.Backend) func() error {
+	c := resolvertest.RoundRobinClient(tb, fmt.Sprintf("consul://%s/propagation", a.HTTPAddr()),
+		grpc.WithResolvers(NewBuilder(Options{Config: &api.Config{Scheme: "http"}, Logger: quiet})))
+	return resolvertest.Propagation(tb, c, bs, n, onReady, func(b *testbed.Backend) func() error {
 		r := reg(b)
 		return func() error { return r.Deregister(context.Background()) }
 	})
@@ -56,14 +45,11 @@ func propagation(tb testing.TB, n int, onReady func()) []time.Duration {
 // TestPropagationLatency registers 60 instances one after another and
 // checks that the first RPC reaches each; only a median over 200ms fails.
 func TestPropagationLatency(t *testing.T) {
-	if testing.Short() {
-		t.Skip("-short")
-	}
-	resolvertest.CheckPropagation(t, "register → first RPC on the new instance", propagation(t, 60, nil), 200*time.Millisecond)
+	resolvertest.CheckPropagation(t, "register → first RPC on the new instance", 60, 200*time.Millisecond, propagation)
 }
 
 // BenchmarkPropagation reports the register → first RPC time per change,
 // with its p50 and p99. Run it with -benchtime=100x or more.
 func BenchmarkPropagation(b *testing.B) {
-	resolvertest.ReportPropagation(b, propagation(b, b.N, b.ResetTimer))
+	resolvertest.ReportPropagation(b, propagation)
 }

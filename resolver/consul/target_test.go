@@ -1,23 +1,14 @@
 package consul
 
 import (
-	"net/url"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/grpclb/grpclb/internal/resolvertest"
 	"github.com/grpclb/grpclb/internal/targetopt"
 )
-
-func mustParse(t testing.TB, s string) *url.URL {
-	t.Helper()
-	u, err := url.Parse(s)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return u
-}
 
 func TestParseTarget(t *testing.T) {
 	tests := []struct {
@@ -63,15 +54,9 @@ func TestParseTarget(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.target, func(t *testing.T) {
-			got, err := parseTarget(*mustParse(t, tc.target), Options{})
-			if tc.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
-					t.Fatalf("err = %v, want one containing %q", err, tc.wantErr)
-				}
+			got, err := parseTarget(resolvertest.URL(t, tc.target), Options{})
+			if !resolvertest.WantErr(t, err, tc.wantErr) {
 				return
-			}
-			if err != nil {
-				t.Fatal(err)
 			}
 			if got.agent != tc.agent || got.service != tc.service || !slices.Equal(got.tags, tc.tags) {
 				t.Errorf("got agent %q service %q tags %q, want %q %q %q", got.agent, got.service, got.tags, tc.agent, tc.service, tc.tags)
@@ -84,7 +69,7 @@ func TestParseTarget(t *testing.T) {
 }
 
 func TestQueryOverridesBuilderOptions(t *testing.T) {
-	got, err := parseTarget(*mustParse(t, "consul://h:1/echo?empty=keep&wait=3s"), Options{PublishEmpty: true, WaitTime: time.Second, Timeout: 7 * time.Second})
+	got, err := parseTarget(resolvertest.URL(t, "consul://h:1/echo?empty=keep&wait=3s"), Options{PublishEmpty: true, WaitTime: time.Second, Timeout: 7 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -100,21 +85,11 @@ func TestQueryOverridesBuilderOptions(t *testing.T) {
 // accepts is usable: a non-empty service name without '/', an agent address
 // that is host:port, no empty tag.
 func FuzzParseTarget(f *testing.F) {
-	for _, s := range []string{
+	seeds := []string{
 		"consul://127.0.0.1:8500/echo", "consul:///echo?tag=a&tag=b", "consul://[::1]/echo?dc=x&near=_agent",
 		"consul://h:1/echo?passing=false&wait=1s", "consul:echo", "consul://h:1/a/b", "consul://h:0/x?tag=",
-	} {
-		f.Add(s)
 	}
-	f.Fuzz(func(t *testing.T, s string) {
-		u, err := url.Parse(s)
-		if err != nil {
-			return
-		}
-		got, err := parseTarget(*u, Options{})
-		if err != nil {
-			return
-		}
+	resolvertest.FuzzTarget(f, seeds, parseTarget, func(t *testing.T, s string, got target) {
 		if got.service == "" || strings.Contains(got.service, "/") {
 			t.Fatalf("%q: accepted service %q", s, got.service)
 		}

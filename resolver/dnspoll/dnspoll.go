@@ -290,11 +290,7 @@ func (s *SRVInfo) Equal(o any) bool {
 
 // SRVInfoFromEndpoint returns the SRV record behind an endpoint, if any.
 func SRVInfoFromEndpoint(ep resolver.Endpoint) (SRVInfo, bool) {
-	v, ok := ep.Attributes.Value(srvKey{}).(*SRVInfo)
-	if !ok {
-		return SRVInfo{}, false
-	}
-	return *v, true
+	return resolvercore.FromEndpoint[SRVInfo](ep, srvKey{})
 }
 
 func endpoint(ap netip.AddrPort, srv *SRVInfo) resolver.Endpoint {

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"log/slog"
 	"time"
+
+	"github.com/grpclb/grpclb/internal/targetopt"
 )
 
 // Options configure a dnspoll resolver. The zero value of a field takes its
@@ -47,35 +49,29 @@ const (
 
 // withDefaults fills zero fields and checks the rest.
 func (o Options) withDefaults() (Options, error) {
-	if o.Interval == 0 {
-		o.Interval = DefaultInterval
-	}
 	if o.Jitter == 0 && !o.NoJitter {
 		o.Jitter = DefaultJitter
 	}
 	if o.NoJitter {
 		o.Jitter = 0
 	}
-	if o.MinInterval == 0 {
-		o.MinInterval = DefaultMinInterval
-	}
-	if o.Timeout == 0 {
-		o.Timeout = DefaultTimeout
-	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
+	interval := targetopt.DefaultDuration("interval", &o.Interval, DefaultInterval, 0, 0)
+	minInterval := targetopt.DefaultDuration("min_interval", &o.MinInterval, DefaultMinInterval, floorMinInterval, 0)
+	timeout := targetopt.DefaultDuration("timeout", &o.Timeout, DefaultTimeout, 0, 0)
 	switch {
-	case o.Interval < 0:
-		return o, fmt.Errorf("interval %v is negative", o.Interval)
+	case interval != nil:
+		return o, interval
 	case !(o.Jitter >= 0 && o.Jitter <= 1): // NaN fails both
 		return o, fmt.Errorf("jitter %v is not between 0 and 1", o.Jitter)
-	case o.MinInterval < floorMinInterval:
-		return o, fmt.Errorf("min_interval %v is below the floor of %v", o.MinInterval, floorMinInterval)
+	case minInterval != nil:
+		return o, minInterval
 	case o.Interval < o.MinInterval:
 		return o, fmt.Errorf("interval %v is below min_interval %v", o.Interval, o.MinInterval)
-	case o.Timeout < 0:
-		return o, fmt.Errorf("timeout %v is negative", o.Timeout)
+	case timeout != nil:
+		return o, timeout
 	}
 	return o, nil
 }

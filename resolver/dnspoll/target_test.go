@@ -1,10 +1,10 @@
 package dnspoll
 
 import (
-	"net/url"
-	"strings"
 	"testing"
 	"time"
+
+	"github.com/grpclb/grpclb/internal/resolvertest"
 )
 
 func TestParseTarget(t *testing.T) {
@@ -59,22 +59,12 @@ func TestParseTarget(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.target, func(t *testing.T) {
-			u, err := url.Parse(tt.target)
-			if err != nil {
-				t.Fatal(err)
-			}
-			got, err := parseTarget(*u, Options{})
+			got, err := parseTarget(resolvertest.URL(t, tt.target), Options{})
 			if err == nil {
 				got.opts, err = got.opts.withDefaults()
 			}
-			if tt.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
-					t.Fatalf("error %v, want one containing %q", err, tt.wantErr)
-				}
+			if !resolvertest.WantErr(t, err, tt.wantErr) {
 				return
-			}
-			if err != nil {
-				t.Fatal(err)
 			}
 			if got.host != tt.host || got.port != tt.port || got.dnsServer != tt.server {
 				t.Errorf("got host %q port %q server %q", got.host, got.port, got.dnsServer)
@@ -88,12 +78,9 @@ func TestParseTarget(t *testing.T) {
 
 func TestDefaults(t *testing.T) {
 	o, err := Options{}.withDefaults()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if o.Interval != DefaultInterval || o.Jitter != DefaultJitter || o.MinInterval != DefaultMinInterval ||
+	if err != nil || o.Interval != DefaultInterval || o.Jitter != DefaultJitter || o.MinInterval != DefaultMinInterval ||
 		o.Timeout != DefaultTimeout || o.SRV || o.PublishEmpty || o.Logger == nil {
-		t.Errorf("defaults: %+v", o)
+		t.Errorf("defaults: %+v, %v", o, err)
 	}
 }
 
@@ -128,25 +115,12 @@ func TestNextWaitStaysWithinJitterAndFloor(t *testing.T) {
 }
 
 func FuzzParseTarget(f *testing.F) {
-	for _, s := range []string{
+	seeds := []string{
 		"dnspoll:///svc.test:50051", "dnspoll://127.0.0.1:53/svc.test.:80?interval=1s",
 		"dnspoll:///_grpc._tcp.svc?srv=true", "dnspoll:///[::1]:80", "dnspoll:///a:b:c",
 		"dnspoll://[fe80::1%25eth0]:53/x:1?jitter=0.1&empty=publish",
-	} {
-		f.Add(s)
 	}
-	f.Fuzz(func(t *testing.T, s string) {
-		u, err := url.Parse(s)
-		if err != nil {
-			return
-		}
-		pt, err := parseTarget(*u, Options{})
-		if err != nil {
-			if err.Error() == "" {
-				t.Fatal("empty error message")
-			}
-			return
-		}
+	resolvertest.FuzzTarget(f, seeds, parseTarget, func(t *testing.T, s string, pt target) {
 		if pt.host == "" {
 			t.Fatalf("%q parsed with no host", s)
 		}

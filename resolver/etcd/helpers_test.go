@@ -2,7 +2,6 @@ package etcd
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/url"
 	"testing"
@@ -146,14 +145,7 @@ func metadataOf(t *testing.T, ep resolver.Endpoint) map[string]any {
 	if !ok {
 		t.Fatalf("endpoint %v has no Instance", ep.Addresses)
 	}
-	if inst.Metadata == nil {
-		return nil
-	}
-	var m map[string]any
-	if err := json.Unmarshal(inst.Metadata, &m); err != nil {
-		t.Fatal(err)
-	}
-	return m
+	return resolvertest.JSONMap(t, inst.Metadata)
 }
 
 // newQuietClient is an etcd client of the world's server.

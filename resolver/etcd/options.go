@@ -1,11 +1,13 @@
 package etcd
 
 import (
-	"fmt"
+	"cmp"
 	"log/slog"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/grpclb/grpclb/internal/targetopt"
 )
 
 // Options configure an etcd resolver. The zero value of a field takes its
@@ -69,25 +71,14 @@ const (
 
 // withDefaults fills zero fields and checks the rest.
 func (o Options) withDefaults() (Options, error) {
-	if o.DialTimeout == 0 {
-		o.DialTimeout = DefaultDialTimeout
-	}
-	if o.Timeout == 0 {
-		o.Timeout = DefaultTimeout
-	}
-	if o.MaxBackoff == 0 {
-		o.MaxBackoff = DefaultMaxBackoff
-	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
-	switch {
-	case o.DialTimeout < 0:
-		return o, fmt.Errorf("dial_timeout %v is negative", o.DialTimeout)
-	case o.Timeout < 0:
-		return o, fmt.Errorf("timeout %v is negative", o.Timeout)
-	case o.MaxBackoff < minBackoff:
-		return o, fmt.Errorf("max_backoff %v is below the floor of %v", o.MaxBackoff, minBackoff)
-	}
-	return o, nil
+	// cmp.Or: every default is filled, and the first error returned.
+	err := cmp.Or(
+		targetopt.DefaultDuration("dial_timeout", &o.DialTimeout, DefaultDialTimeout, 0, 0),
+		targetopt.DefaultDuration("timeout", &o.Timeout, DefaultTimeout, 0, 0),
+		targetopt.DefaultDuration("max_backoff", &o.MaxBackoff, DefaultMaxBackoff, minBackoff, 0),
+	)
+	return o, err
 }

@@ -9,12 +9,11 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 
+	"github.com/grpclb/grpclb/internal/balancertest"
 	"github.com/grpclb/grpclb/internal/itest/etcdtest"
 	"github.com/grpclb/grpclb/internal/resolvertest"
 	"github.com/grpclb/grpclb/internal/testbed"
-	"github.com/grpclb/grpclb/internal/testbed/echopb"
 )
 
 // propagation measures, n times, the time from registering an instance
@@ -29,24 +28,14 @@ import (
 func propagation(tb testing.TB, n int, onReady func()) []time.Duration {
 	tb.Helper()
 	e := etcdtest.Start(tb)
-	f, err := testbed.StartFleet(8, testbed.FleetConfig{})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(f.Close)
-	bs := f.Backends()
+	bs := balancertest.StartFleet(tb, 8).Backends()
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 	const prefix = "service/propagation"
 	reg := func(b *testbed.Backend) *leasedKey { return putLeased(tb, e.Client(), prefix, b.Addr) }
 	reg(bs[0]) // the anchor
-	cc, err := grpc.NewClient(fmt.Sprintf("etcd://%s/%s", e.Endpoint(), prefix),
-		grpc.WithResolvers(NewBuilder(Options{Logger: quiet})),
-		grpc.WithTransportCredentials(insecure.NewCredentials()), grpc.WithDefaultServiceConfig(roundRobin))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer cc.Close()
-	return resolvertest.Propagation(tb, echopb.NewEchoClient(cc), bs, n, onReady, func(b *testbed.Backend) func() error {
+	c := resolvertest.RoundRobinClient(tb, fmt.Sprintf("etcd://%s/%s", e.Endpoint(), prefix),
+		grpc.WithResolvers(NewBuilder(Options{Logger: quiet})))
+	return resolvertest.Propagation(tb, c, bs, n, onReady, func(b *testbed.Backend) func() error {
 		r := reg(b)
 		return func() error { return r.Deregister(context.Background()) }
 	})
@@ -58,10 +47,7 @@ func propagation(tb testing.TB, n int, onReady func()) []time.Duration {
 // BenchmarkPropagation; only a median over 100ms, ten times what was
 // measured (4-10ms), fails the test.
 func TestPropagationLatency(t *testing.T) {
-	if testing.Short() {
-		t.Skip("-short")
-	}
-	resolvertest.CheckPropagation(t, "register → first RPC on the new instance", propagation(t, 100, nil), 100*time.Millisecond)
+	resolvertest.CheckPropagation(t, "register → first RPC on the new instance", 100, 100*time.Millisecond, propagation)
 }
 
 // BenchmarkPropagation reports the register → first RPC time per change
@@ -69,5 +55,5 @@ func TestPropagationLatency(t *testing.T) {
 // instance), with its p50 and p99. Run it with -benchtime=100x or more for
 // meaningful percentiles.
 func BenchmarkPropagation(b *testing.B) {
-	resolvertest.ReportPropagation(b, propagation(b, b.N, b.ResetTimer))
+	resolvertest.ReportPropagation(b, propagation)
 }

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/grpclb/grpclb/internal/resolvertest"
 )
 
 func TestParseTarget(t *testing.T) {
@@ -68,22 +70,12 @@ func TestParseTarget(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.target+"|"+tt.env, func(t *testing.T) {
-			u, err := url.Parse(tt.target)
-			if err != nil {
-				t.Fatal(err)
-			}
-			got, err := parseTarget(*u, tt.defaults, tt.env)
+			got, err := parseTarget(resolvertest.URL(t, tt.target), tt.defaults, tt.env)
 			if err == nil {
 				got.opts, err = got.opts.withDefaults()
 			}
-			if tt.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
-					t.Fatalf("error %v, want one containing %q", err, tt.wantErr)
-				}
+			if !resolvertest.WantErr(t, err, tt.wantErr) {
 				return
-			}
-			if err != nil {
-				t.Fatal(err)
 			}
 			if !slices.Equal(got.endpoints, tt.endpoints) || got.prefix != tt.prefix || (got.endpoints == nil) != tt.shared {
 				t.Errorf("got endpoints %q prefix %q, want %q %q (shared client %v)", got.endpoints, got.prefix, tt.endpoints, tt.prefix, tt.shared)
@@ -97,12 +89,9 @@ func TestParseTarget(t *testing.T) {
 
 func TestDefaults(t *testing.T) {
 	o, err := Options{}.withDefaults()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if o.DialTimeout != DefaultDialTimeout || o.Timeout != DefaultTimeout || o.MaxBackoff != DefaultMaxBackoff ||
+	if err != nil || o.DialTimeout != DefaultDialTimeout || o.Timeout != DefaultTimeout || o.MaxBackoff != DefaultMaxBackoff ||
 		o.PublishEmpty || o.Logger == nil || o.Client != nil || o.Endpoints != nil {
-		t.Errorf("defaults: %+v", o)
+		t.Errorf("defaults: %+v, %v", o, err)
 	}
 }
 

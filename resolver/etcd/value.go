@@ -9,9 +9,9 @@ import (
 	"net/netip"
 	"strconv"
 
+	"github.com/grpclb/grpclb/internal/resolvercore"
 	"github.com/grpclb/grpclb/internal/targetopt"
 
-	"google.golang.org/grpc/attributes"
 	"google.golang.org/grpc/resolver"
 )
 
@@ -50,18 +50,11 @@ type instanceKey struct{}
 // InstanceFromEndpoint returns what etcd held for an endpoint the resolver
 // published. A balancer sees it in resolver.State.Endpoints.
 func InstanceFromEndpoint(ep resolver.Endpoint) (Instance, bool) {
-	v, ok := ep.Attributes.Value(instanceKey{}).(*Instance)
-	if !ok {
-		return Instance{}, false
-	}
-	return *v, true
+	return resolvercore.FromEndpoint[Instance](ep, instanceKey{})
 }
 
 func (i *Instance) endpoint() resolver.Endpoint {
-	return resolver.Endpoint{
-		Addresses:  []resolver.Address{{Addr: i.Addr}},
-		Attributes: attributes.New(instanceKey{}, i),
-	}
+	return resolvercore.Endpoint(i.Addr, instanceKey{}, i)
 }
 
 // decodeValue reads one key's value. It never panics, whatever the bytes.

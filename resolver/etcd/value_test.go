@@ -2,11 +2,12 @@ package etcd
 
 import (
 	"encoding/json"
-	"strings"
 	"testing"
 
 	"go.etcd.io/etcd/client/v3/naming/endpoints"
 	"google.golang.org/grpc/resolver"
+
+	"github.com/grpclb/grpclb/internal/resolvertest"
 )
 
 func TestDecodeValue(t *testing.T) {
@@ -46,14 +47,8 @@ func TestDecodeValue(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			inst, err := decodeValue("svc/k", []byte(tt.value))
-			if tt.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
-					t.Fatalf("error %v, want one containing %q", err, tt.wantErr)
-				}
+			if !resolvertest.WantErr(t, err, tt.wantErr) {
 				return
-			}
-			if err != nil {
-				t.Fatal(err)
 			}
 			if inst.Addr != tt.addr || string(inst.Metadata) != tt.meta || inst.Key != "svc/k" {
 				t.Errorf("got %+v (metadata %s), want addr %q metadata %s", inst, inst.Metadata, tt.addr, tt.meta)

@@ -96,15 +96,12 @@ func propagation(tb testing.TB, n int, onReady func()) []time.Duration {
 // machine) is a benchmark figure, reported here and by
 // BenchmarkPropagation; only a median over 200 ms fails the test.
 func TestPropagationLatency(t *testing.T) {
-	if testing.Short() {
-		t.Skip("-short")
-	}
-	resolvertest.CheckPropagation(t, "EndpointSlice update → first RPC on the new endpoint", propagation(t, 60, nil), 200*time.Millisecond)
+	resolvertest.CheckPropagation(t, "EndpointSlice update → first RPC on the new endpoint", 60, 200*time.Millisecond, propagation)
 }
 
 // BenchmarkPropagation reports the update → first RPC time per change
 // (ns/op includes the API server's write), with its p50 and p99. Run it
 // with -benchtime=100x for meaningful percentiles.
 func BenchmarkPropagation(b *testing.B) {
-	resolvertest.ReportPropagation(b, propagation(b, b.N, b.ResetTimer))
+	resolvertest.ReportPropagation(b, propagation)
 }

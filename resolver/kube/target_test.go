@@ -1,9 +1,10 @@
 package kube
 
 import (
-	"net/url"
 	"strings"
 	"testing"
+
+	"github.com/grpclb/grpclb/internal/resolvertest"
 )
 
 func TestParseTarget(t *testing.T) {
@@ -62,19 +63,9 @@ func TestParseTarget(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.target, func(t *testing.T) {
-			u, err := url.Parse(tc.target)
-			if err != nil {
-				t.Fatal(err)
-			}
-			got, err := parseTarget(*u, Options{})
-			if tc.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
-					t.Fatalf("error %v, want one containing %q", err, tc.wantErr)
-				}
+			got, err := parseTarget(resolvertest.URL(t, tc.target), Options{})
+			if !resolvertest.WantErr(t, err, tc.wantErr) {
 				return
-			}
-			if err != nil {
-				t.Fatal(err)
 			}
 			if got.namespace != tc.namespace || got.service != tc.service || got.port != tc.port {
 				t.Errorf("got namespace %q service %q port %+v, want %q %q %+v", got.namespace, got.service, got.port, tc.namespace, tc.service, tc.port)
@@ -89,24 +80,11 @@ func TestParseTarget(t *testing.T) {
 // FuzzParseTarget: any target is parsed or rejected with an error, never
 // a panic, and what is accepted names a valid service.
 func FuzzParseTarget(f *testing.F) {
-	for _, s := range []string{
+	seeds := []string{
 		"kubernetes:///echo.prod:50051", "kubernetes://prod/echo:grpc", "kubernetes:///echo",
 		"kubernetes:///echo.prod.svc.cluster.local:1?terminating=serve", "kubernetes:///a:b:c", "kubernetes://[::1]/x",
-	} {
-		f.Add(s)
 	}
-	f.Fuzz(func(t *testing.T, s string) {
-		u, err := url.Parse(s)
-		if err != nil {
-			return
-		}
-		got, err := parseTarget(*u, Options{})
-		if err != nil {
-			if err.Error() == "" {
-				t.Fatal("empty error")
-			}
-			return
-		}
+	resolvertest.FuzzTarget(f, seeds, parseTarget, func(t *testing.T, s string, got target) {
 		if got.service == "" || strings.ContainsAny(got.service, "./:") {
 			t.Fatalf("%q: accepted service %q", s, got.service)
 		}

@@ -219,7 +219,7 @@ func TestE2EFileWatch(t *testing.T) {
 	b := startBackends(t, 4) // b[3] is never listed
 	path := filepath.Join(t.TempDir(), "backends.txt")
 	writeFile(t, path, b[0]+"\n"+b[1]+"\n")
-	logger, logs := newLogger()
+	logger, logs := newLogger(t)
 	cc := newClient(t, "static:///?file="+path+"&interval=50ms",
 		grpc.WithResolvers(NewBuilder(Options{Logger: logger})))
 

@@ -1,22 +1,19 @@
 package static
 
 import (
-	"net/url"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"google.golang.org/grpc/resolver"
+
+	"github.com/grpclb/grpclb/internal/resolvertest"
 )
 
 func mustTarget(t testing.TB, s string) resolver.Target {
 	t.Helper()
-	u, err := url.Parse(s)
-	if err != nil {
-		t.Fatalf("url.Parse(%q): %v", s, err)
-	}
-	return resolver.Target{URL: *u}
+	return resolver.Target{URL: resolvertest.URL(t, s)}
 }
 
 func TestParseTarget(t *testing.T) {

@@ -1,7 +1,6 @@
 package static
 
 import (
-	"bytes"
 	"fmt"
 	"log/slog"
 	"os"
@@ -15,6 +14,7 @@ import (
 	"go.uber.org/goleak"
 	"google.golang.org/grpc/resolver"
 
+	"github.com/grpclb/grpclb/internal/resolvertest"
 	"github.com/grpclb/grpclb/internal/wait"
 )
 
@@ -70,29 +70,27 @@ func stateAddrs(t *testing.T, s resolver.State) []string {
 	return addrs
 }
 
-// syncBuffer is a bytes.Buffer safe for concurrent use, to capture logs.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
+// newLogger returns a logger that records every record, debug included,
+// in the returned recorder.
+func newLogger(t *testing.T) (*slog.Logger, *resolvertest.LogRecorder) {
+	logs := resolvertest.NewLogRecorder(t)
+	return logs.Logger(), logs
 }
 
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-// newLogger returns a logger that writes every record, debug included, to
-// the returned buffer.
-func newLogger() (*slog.Logger, *syncBuffer) {
-	buf := &syncBuffer{}
-	return slog.New(slog.NewTextHandler(buf, &slog.HandlerOptions{Level: slog.LevelDebug})), buf
+// buildFile writes content to a new backends file and builds a resolver
+// of it with opts, logging to the returned recorder; query follows
+// "static:///?file=<path>" in the target ("&interval=1h": only ResolveNow
+// makes the resolver re-read).
+func buildFile(t *testing.T, content string, opts Options, query string) (path string, cc *testCC, r resolver.Resolver, logs *resolvertest.LogRecorder) {
+	t.Helper()
+	path = filepath.Join(t.TempDir(), "backends.txt")
+	writeFile(t, path, content)
+	opts.Logger, logs = newLogger(t)
+	cc, r, err := build(t, opts, "static:///?file="+path+query)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return path, cc, r, logs
 }
 
 func writeFile(t *testing.T, path, content string) {
@@ -354,15 +352,9 @@ func TestFileBadRereadKeepsLastGood(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			path := filepath.Join(t.TempDir(), "backends.txt")
-			writeFile(t, path, "10.0.0.1:1\n10.0.0.2:1\n")
-			logger, logs := newLogger()
 			// A long interval: only ResolveNow makes the resolver re-read,
 			// so each step below is one re-read.
-			cc, r, err := build(t, Options{Logger: logger}, "static:///?file="+path+"&interval=1h")
-			if err != nil {
-				t.Fatal(err)
-			}
+			path, cc, r, logs := buildFile(t, "10.0.0.1:1\n10.0.0.2:1\n", Options{}, "&interval=1h")
 
 			tt.breakIt(t, path)
 			r.ResolveNow(resolver.ResolveNowOptions{})
@@ -405,14 +397,8 @@ func TestFileBadRereadKeepsLastGood(t *testing.T) {
 // TestFileRestoredSameContent checks that a file that comes back with the
 // content it had before it went missing counts as good again.
 func TestFileRestoredSameContent(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "backends.txt")
 	const content = "10.0.0.1:1\n"
-	writeFile(t, path, content)
-	logger, logs := newLogger()
-	cc, r, err := build(t, Options{Logger: logger}, "static:///?file="+path+"&interval=1h")
-	if err != nil {
-		t.Fatal(err)
-	}
+	path, cc, r, logs := buildFile(t, content, Options{}, "&interval=1h")
 	for round := range 2 {
 		if err := os.Remove(path); err != nil {
 			t.Fatal(err)
@@ -436,13 +422,7 @@ func TestFileRestoredSameContent(t *testing.T) {
 // empty list, and that errors are reported to the channel only while there
 // are no backends to keep.
 func TestFileAllowEmpty(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "backends.txt")
-	writeFile(t, path, "10.0.0.1:1\n")
-	logger, _ := newLogger()
-	cc, r, err := build(t, Options{Logger: logger, AllowEmpty: true}, "static:///?file="+path+"&interval=1h")
-	if err != nil {
-		t.Fatal(err)
-	}
+	path, cc, r, _ := buildFile(t, "10.0.0.1:1\n", Options{AllowEmpty: true}, "&interval=1h")
 	steps := []struct {
 		name       string
 		change     func()
@@ -535,13 +515,7 @@ func TestFileChangeDetection(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			path := filepath.Join(t.TempDir(), "backends.txt")
-			writeFile(t, path, tt.before)
-			logger, _ := newLogger()
-			cc, _, err := build(t, Options{Logger: logger, Interval: MinInterval}, "static:///?file="+path)
-			if err != nil {
-				t.Fatal(err)
-			}
+			path, cc, _, _ := buildFile(t, tt.before, Options{Interval: MinInterval}, "")
 			tt.change(t, path, tt.after)
 			wait.For(t, 10*time.Second, "the change to be published", func() bool {
 				states, _ := cc.snapshot()
@@ -562,13 +536,7 @@ func TestFileChangeDetection(t *testing.T) {
 // does not change the list (comments, order of duplicates, formatting) is
 // not published.
 func TestFileSameBackendsNotRepublished(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "backends.txt")
-	writeFile(t, path, "10.0.0.1:1\n10.0.0.2:1\n")
-	logger, logs := newLogger()
-	cc, r, err := build(t, Options{Logger: logger}, "static:///?file="+path+"&interval=1h")
-	if err != nil {
-		t.Fatal(err)
-	}
+	path, cc, r, logs := buildFile(t, "10.0.0.1:1\n10.0.0.2:1\n", Options{}, "&interval=1h")
 	writeFile(t, path, "# same backends\n10.0.0.1:01, 10.0.0.2:1,10.0.0.1:1\n")
 	r.ResolveNow(resolver.ResolveNowOptions{})
 	wait.For(t, 10*time.Second, "the re-read", func() bool {
@@ -580,13 +548,7 @@ func TestFileSameBackendsNotRepublished(t *testing.T) {
 }
 
 func TestResolveNowDoesNotBlock(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "backends.txt")
-	writeFile(t, path, "10.0.0.1:1\n")
-	logger, _ := newLogger()
-	cc, r, err := build(t, Options{Logger: logger}, "static:///?file="+path+"&interval=1h")
-	if err != nil {
-		t.Fatal(err)
-	}
+	path, cc, r, _ := buildFile(t, "10.0.0.1:1\n", Options{}, "&interval=1h")
 	// Many concurrent calls coalesce; none blocks on the watcher.
 	var wg sync.WaitGroup
 	for range 8 {
@@ -610,7 +572,7 @@ func TestCloseStopsWatcher(t *testing.T) {
 	for i, interval := range []string{"50ms", "1h"} {
 		path := filepath.Join(dir, fmt.Sprintf("b%d.txt", i))
 		writeFile(t, path, "10.0.0.1:1\n")
-		logger, _ := newLogger()
+		logger, _ := newLogger(t)
 		cc := &testCC{}
 		r, err := NewBuilder(Options{Logger: logger}).Build(mustTarget(t, "static:///?file="+path+"&interval="+interval), cc, resolver.BuildOptions{})
 		if err != nil {
