@@ -26,8 +26,6 @@ import (
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-const roundRobin = `{"loadBalancingConfig":[{"round_robin":{}}]}`
-
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 
 // world is a real Consul agent and a fleet of backends.

@@ -19,8 +19,6 @@ import (
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-const roundRobin = `{"loadBalancingConfig":[{"round_robin":{}}]}`
-
 // world is a real etcd and a fleet of backends, registered (or not) under
 // one prefix.
 type world struct {
