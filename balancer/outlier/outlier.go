@@ -146,7 +146,7 @@ func (b *outlierBalancer) setEndpointsLocked(eps []resolver.Endpoint) {
 		}
 		e, ok := b.endpoints.Get(ep)
 		if !ok {
-			e = &endpoint{name: endpointName(ep)}
+			e = b.newEndpoint(endpointName(ep))
 		}
 		fresh.Set(ep, e)
 		for _, a := range ep.Addresses {

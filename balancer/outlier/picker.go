@@ -46,26 +46,41 @@ func (p *picker) Pick(info balancer.PickInfo) (balancer.PickResult, error) {
 	return balancer.PickResult{}, balancer.ErrNoSubConnAvailable
 }
 
-// tracker returns the Done of a call to e: it counts the call's outcome
-// and ejects e at once after enough consecutive failures.
+// tracker returns the Done of a call to e: e's own counting Done, made
+// once per endpoint so that a pick allocates nothing, followed by the
+// child's Done if it has one.
 func (b *outlierBalancer) tracker(e *endpoint, childDone func(balancer.DoneInfo)) func(balancer.DoneInfo) {
-	p := b.params.Load()
+	if childDone == nil {
+		return e.done
+	}
 	return func(info balancer.DoneInfo) {
-		switch p.judge(info) {
-		case succeeded:
-			e.successes.Add(1)
-			if e.consecutive.Load() != 0 {
-				e.consecutive.Store(0)
-			}
-		case failed:
-			e.failures.Add(1)
-			n := e.consecutive.Add(1)
-			if p.consecutiveFailures != 0 && n >= p.consecutiveFailures && !e.ejected.Load() {
-				b.ejectForConsecutiveFailures(e, n)
-			}
+		e.done(info)
+		childDone(info)
+	}
+}
+
+// newEndpoint returns the state of a new endpoint named name.
+func (b *outlierBalancer) newEndpoint(name string) *endpoint {
+	e := &endpoint{name: name}
+	e.done = func(info balancer.DoneInfo) { b.count(e, info) }
+	return e
+}
+
+// count counts the outcome of a call to e, and ejects e at once after
+// enough consecutive failures.
+func (b *outlierBalancer) count(e *endpoint, info balancer.DoneInfo) {
+	p := b.params.Load()
+	switch p.judge(info) {
+	case succeeded:
+		e.successes.Add(1)
+		if e.consecutive.Load() != 0 {
+			e.consecutive.Store(0)
 		}
-		if childDone != nil {
-			childDone(info)
+	case failed:
+		e.failures.Add(1)
+		n := e.consecutive.Add(1)
+		if p.consecutiveFailures != 0 && n >= p.consecutiveFailures && !e.ejected.Load() {
+			b.ejectForConsecutiveFailures(e, n)
 		}
 	}
 }
