@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"strconv"
 	"strings"
 
@@ -45,68 +44,18 @@ func Truncate(s string) string {
 	return s[:max] + "..."
 }
 
-// Field is one member of a JSON object, in the order given.
-type Field struct {
-	Key   string
-	Value json.RawMessage
-}
-
-// Fields reads a JSON object's members in order, rejecting repeated keys
-// (encoding/json would keep the last silently). Empty input and null are
-// an object without members. subject names the object in the errors
-// ("config" gives "config is not valid JSON: ..."); "" leaves it out
-// ("not valid JSON: ...", for a value named by its caller).
-func Fields(js json.RawMessage, subject string) ([]Field, error) {
-	if len(bytes.TrimSpace(js)) == 0 {
-		return nil, nil
+// onlyField returns the one member of the JSON object item, and false if
+// item is not an object with exactly one member.
+func onlyField(item json.RawMessage) (key string, value json.RawMessage, ok bool) {
+	dec := json.NewDecoder(bytes.NewReader(item))
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') || !dec.More() {
+		return "", nil, false
 	}
-	is := "not valid JSON"
-	must := "must be a JSON object"
-	after := "unexpected data after the object"
-	if subject != "" {
-		is, must = subject+" is "+is, subject+" "+must
-		after = "unexpected data after the " + subject + " object"
+	tok, _ := dec.Token() // object keys are always strings
+	if err := dec.Decode(&value); err != nil || dec.More() {
+		return "", nil, false
 	}
-	invalid := func(err error) error { return fmt.Errorf("%s: %v", is, err) }
-	dec := json.NewDecoder(bytes.NewReader(js))
-	tok, err := dec.Token()
-	if err != nil {
-		return nil, invalid(err)
-	}
-	var fields []Field
-	switch tok {
-	case nil: // null
-	case json.Delim('{'):
-		seen := make(map[string]bool)
-		for dec.More() {
-			tok, err := dec.Token()
-			if err != nil {
-				return nil, invalid(err)
-			}
-			key, _ := tok.(string) // object keys are always strings
-			var val json.RawMessage
-			if err := dec.Decode(&val); err != nil {
-				return nil, invalid(err)
-			}
-			if seen[key] {
-				return nil, fmt.Errorf("field %q given twice", key)
-			}
-			seen[key] = true
-			fields = append(fields, Field{key, val})
-		}
-		if _, err := dec.Token(); err != nil { // the closing '}'
-			return nil, invalid(err)
-		}
-	default:
-		return nil, fmt.Errorf("%s, got %s", must, DescribeToken(tok))
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		if err != nil {
-			return nil, invalid(err)
-		}
-		return nil, invalid(errors.New(after))
-	}
-	return fields, nil
+	return tok.(string), value, true
 }
 
 // ChildPolicy parses a parent policy's child policy field: a list of
@@ -130,11 +79,10 @@ func ChildPolicy(val json.RawMessage, self string) (name string, js json.RawMess
 	}
 	var names []string
 	for i, item := range list {
-		fields, err := Fields(item, "")
-		if err != nil || len(fields) != 1 {
+		name, cfgJSON, ok := onlyField(item)
+		if !ok {
 			return "", nil, nil, fmt.Errorf("item %d: must be an object with one policy name, got %s", i, Truncate(string(item)))
 		}
-		name, cfgJSON := fields[0].Key, fields[0].Value
 		if self != "" && name == self {
 			return "", nil, nil, fmt.Errorf("item %d: %q cannot be its own child", i, self)
 		}
