@@ -1,9 +1,16 @@
 package proxy
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
+	"strconv"
+	"strings"
 	"time"
+
+	"google.golang.org/grpc/balancer"
+
+	"github.com/grpclb/grpclb/internal/jsonconf"
 )
 
 // Config is the proxy's configuration, usually read from a YAML file with
@@ -115,8 +122,9 @@ type Cluster struct {
 	// Target is a gRPC target: dns:///, dnspoll:///, static:///,
 	// kubernetes:///, etcd://, consul://, passthrough:///, ...
 	Target string `json:"target"`
-	// Policy is a gRPC service config, as a JSON string or a YAML mapping.
-	// Default {"loadBalancingConfig":[{"round_robin":{}}]}.
+	// Policy is the balancing policy: a registered name (p2c_ewma), a
+	// loadBalancingConfig list or a whole service config; see Policy.
+	// Default round_robin.
 	Policy Policy `json:"policy,omitempty"`
 	// TLS to the upstreams; nil means plaintext.
 	TLS *UpstreamTLS `json:"tls,omitempty"`
@@ -139,40 +147,44 @@ type UpstreamTLS struct {
 }
 
 // Duration is a time.Duration written as a string such as "5s" or "1m30s".
-type Duration time.Duration
+type Duration = jsonconf.Duration
 
-// UnmarshalJSON reads "5s"-style strings.
-func (d *Duration) UnmarshalJSON(b []byte) error {
-	var s string
-	if err := json.Unmarshal(b, &s); err != nil {
-		return fmt.Errorf("a duration must be a string such as \"5s\", got %s", b)
-	}
-	v, err := time.ParseDuration(s)
-	if err != nil {
-		return err
-	}
-	*d = Duration(v)
-	return nil
-}
-
-// MarshalJSON writes the duration as a string.
-func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(time.Duration(d).String()) }
-
-// Policy is a gRPC service config in JSON.
+// Policy is a cluster's balancing policy, in one of three forms:
+//   - a registered policy's name, with its default config: p2c_ewma;
+//   - a loadBalancingConfig list: [{"p2c_ewma": {}}], or the same list in
+//     YAML;
+//   - a whole gRPC service config: {"loadBalancingConfig": [...]}, as a
+//     JSON string or a YAML mapping.
 type Policy string
 
-// UnmarshalJSON accepts a JSON string holding the service config or the
-// service config itself as an object (a YAML mapping).
+// UnmarshalJSON accepts a string (a name or JSON), a list or an object.
 func (p *Policy) UnmarshalJSON(b []byte) error {
 	var s string
 	if err := json.Unmarshal(b, &s); err == nil {
 		*p = Policy(s)
 		return nil
 	}
-	var obj map[string]any
-	if err := json.Unmarshal(b, &obj); err != nil {
-		return fmt.Errorf("must be a service config: a JSON string or a mapping")
+	if t := bytes.TrimSpace(b); len(t) == 0 || (t[0] != '{' && t[0] != '[') {
+		return fmt.Errorf("must be a policy name, a loadBalancingConfig list or a service config, got %s", jsonconf.Truncate(string(b)))
 	}
 	*p = Policy(b)
 	return nil
+}
+
+// ServiceConfig returns the service config JSON of p (DefaultPolicy if p
+// is empty), or an error if p names no registered policy.
+func (p Policy) ServiceConfig() (string, error) {
+	s := strings.TrimSpace(string(p))
+	switch {
+	case s == "":
+		return DefaultPolicy, nil
+	case s[0] == '{':
+		return s, nil
+	case s[0] == '[':
+		return `{"loadBalancingConfig":` + s + `}`, nil
+	case balancer.Get(s) == nil:
+		return "", fmt.Errorf("%s is not a registered policy name (such as round_robin or p2c_ewma), a loadBalancingConfig list or a service config", jsonconf.Truncate(strconv.Quote(s)))
+	}
+	name, _ := json.Marshal(s)
+	return `{"loadBalancingConfig":[{` + string(name) + `:{}}]}`, nil
 }

@@ -115,7 +115,7 @@ func (c *Config) Validate() error {
 		if err := checkTarget(cl.Target); err != nil {
 			bad(field+".target", "%v", err)
 		}
-		if err := checkPolicy(string(cl.Policy)); err != nil {
+		if err := checkPolicy(cl.Policy); err != nil {
 			bad(field+".policy", "%v", err)
 		}
 		if t := cl.TLS; t != nil && (t.Cert == "") != (t.Key == "") {
@@ -226,9 +226,10 @@ func checkTarget(target string) error {
 
 // checkPolicy has grpc-go parse the service config, the way grpc.NewClient
 // will, and returns its error. It opens no connection.
-func checkPolicy(policy string) error {
-	if policy == "" {
-		return nil
+func checkPolicy(p Policy) error {
+	policy, err := p.ServiceConfig()
+	if err != nil {
+		return err
 	}
 	cc, err := grpc.NewClient("passthrough:///policy-check",
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
@@ -290,11 +291,4 @@ func (c *Config) withDefaults() Config {
 		d.Drain.Timeout = Duration(DefaultDrainTimeout)
 	}
 	return d
-}
-
-func (cl *Cluster) policy() string {
-	if cl.Policy == "" {
-		return DefaultPolicy
-	}
-	return string(cl.Policy)
 }

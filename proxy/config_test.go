@@ -68,7 +68,9 @@ clusters:
 `, []string{`routes[2].cluster: "nope" is not a defined cluster`}},
 		{"bad policy JSON", goodConfig + "    policy: '{\"loadBalancingConfig\": [}'\n", []string{"clusters.echo.policy: grpc: the provided default service config is invalid"}},
 		{"unknown policy", goodConfig + "    policy: '{\"loadBalancingConfig\":[{\"no_such_policy\":{}}]}'\n", []string{"clusters.echo.policy:"}},
-		{"policy not a config", goodConfig + "    policy: [1, 2]\n", []string{`field "clusters.echo.policy":`, "service config"}},
+		{"policy list of numbers", goodConfig + "    policy: [1, 2]\n", []string{"clusters.echo.policy: grpc: the provided default service config is invalid"}},
+		{"policy a number", goodConfig + "    policy: 7\n", []string{`field "clusters.echo.policy": must be a policy name, a loadBalancingConfig list or a service config, got 7`}},
+		{"unknown bare policy", goodConfig + "    policy: p2c\n", []string{`clusters.echo.policy: "p2c" is not a registered policy name`}},
 		{"service and prefix", strings.Replace(goodConfig, "  - service: grpc.testing.TestService\n", "  - service: a.B\n    prefix: /a.B/\n", 1), []string{"routes[0]: set one of service and prefix"}},
 		{"no match", strings.Replace(goodConfig, "  - service: grpc.testing.TestService\n", "  - name: x\n", 1), []string{"routes[0]: set service or prefix"}},
 		{"bad prefix", strings.Replace(goodConfig, "service: grpc.testing.TestService", "prefix: /grpc.testing", 1), []string{"routes[0]: prefix:"}},
@@ -82,7 +84,7 @@ clusters:
 		{"upstream tls cert without key", goodConfig + "    tls: {cert: a.pem}\n", []string{"clusters.echo.tls: cert and key must be set together"}},
 		{"negative limit", goodConfig + "limits: {maxRequestBytes: -1}\n", []string{"limits.maxRequestBytes: negative"}},
 		{"limit of the wrong type", goodConfig + "limits: {maxRequestBytes: lots}\n", []string{`field "limits.maxRequestBytes": "lots" is not an integer`}},
-		{"bad duration", goodConfig + "drain: {grace: 5}\n", []string{`field "drain.grace": a duration must be a string`}},
+		{"bad duration", goodConfig + "drain: {grace: 5}\n", []string{`field "drain.grace": 5 is not a duration string such as "10s"`}},
 		{"unparsable duration", goodConfig + "drain: {grace: 5 parsecs}\n", []string{`field "drain.grace":`, "parsecs"}},
 		{"negative drain timeout", goodConfig + "drain: {timeout: -1s}\n", []string{"drain.timeout: negative"}},
 		{"unknown field in a route", "routes: [{service: a.B, cluster: c, extra: 1}]\n", []string{`field "routes[0]": unknown field "extra"`}},
@@ -101,6 +103,33 @@ clusters:
 				}
 			}
 		})
+	}
+}
+
+// A cluster's policy may be a name, a loadBalancingConfig list (YAML or
+// JSON) or a whole service config, and each dials the same config.
+func TestPolicyForms(t *testing.T) {
+	const want = `{"loadBalancingConfig":[{"p2c_ewma":{}}]}`
+	for _, policy := range []string{
+		"p2c_ewma",
+		"' p2c_ewma '",
+		"[{p2c_ewma: {}}]",
+		`'[{"p2c_ewma":{}}]'`,
+		"{loadBalancingConfig: [{p2c_ewma: {}}]}",
+		`'{"loadBalancingConfig":[{"p2c_ewma":{}}]}'`,
+	} {
+		cfg, err := proxy.ParseConfig([]byte(goodConfig + "    policy: " + policy + "\n"))
+		if err != nil {
+			t.Errorf("policy: %s: %v", policy, err)
+			continue
+		}
+		sc, err := cfg.Clusters["echo"].Policy.ServiceConfig()
+		if err != nil || strings.ReplaceAll(sc, " ", "") != want {
+			t.Errorf("policy: %s: service config %s, %v; want %s", policy, sc, err, want)
+		}
+	}
+	if sc, err := proxy.Policy("").ServiceConfig(); sc != proxy.DefaultPolicy || err != nil {
+		t.Errorf("no policy: %s, %v; want %s", sc, err, proxy.DefaultPolicy)
 	}
 }
 

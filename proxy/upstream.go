@@ -48,11 +48,12 @@ func (u *upstream) release() {
 // upstreamKey identifies what a ClientConn was built from: the cluster,
 // the limits and the contents of its certificate files.
 func upstreamKey(cl *Cluster, lim Limits, tlsMaterial []byte) [sha256.Size]byte {
+	sc, _ := cl.Policy.ServiceConfig() // Validate has checked it
 	b, _ := json.Marshal(struct {
 		C *Cluster
 		L Limits
 		P string
-	}{cl, lim, cl.policy()})
+	}{cl, lim, sc})
 	h := sha256.New()
 	h.Write(b)
 	h.Write(tlsMaterial)
@@ -87,9 +88,13 @@ func prepareUpstream(name string, cl *Cluster, lim Limits) (upstreamSpec, error)
 // dial makes the cluster's ClientConn and starts connecting it, so that
 // the first calls do not wait for connections.
 func (s upstreamSpec) dial(extra []grpc.DialOption) (*upstream, error) {
+	sc, err := s.cl.Policy.ServiceConfig()
+	if err != nil {
+		return nil, err
+	}
 	opts := append([]grpc.DialOption{
 		grpc.WithTransportCredentials(s.creds),
-		grpc.WithDefaultServiceConfig(s.cl.policy()),
+		grpc.WithDefaultServiceConfig(sc),
 		grpc.WithDefaultCallOptions(
 			grpc.MaxCallRecvMsgSize(s.lim.MaxResponseBytes),
 			grpc.MaxCallSendMsgSize(s.lim.MaxRequestBytes),
