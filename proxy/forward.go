@@ -25,6 +25,10 @@ var anyStream = &grpc.StreamDesc{ServerStreams: true, ClientStreams: true}
 func (p *Proxy) handle(_ any, ss grpc.ServerStream) error {
 	start := time.Now()
 	method, _ := grpc.MethodFromServerStream(ss)
+	if err := checkMethodPath(method); err != nil {
+		p.metrics.unrouted.Inc()
+		return status.Errorf(codes.Unimplemented, "grpclb proxy: %v", err)
+	}
 	r, st := p.route(method)
 	if r == nil {
 		if st.reflection || !isReflectionMethod(method) {

@@ -325,3 +325,34 @@ func TestUpstreamUnavailable(t *testing.T) {
 		t.Fatal("the call waited for its deadline")
 	}
 }
+
+// A :path that is not exactly /service/method never reaches a backend,
+// even when a route's prefix matches it: a hop behind the proxy that
+// normalised it could turn it into a method the route keeps out.
+func TestNonCanonicalPathsAreRefused(t *testing.T) {
+	pr, addr := startProbe(t)
+	cfg := oneCluster("passthrough:///" + addr)
+	cfg.Routes = []proxy.Route{{Prefix: "/" + probeService + "/Echo", Cluster: "c"}}
+	_, paddr := startProxy(t, cfg, proxy.Options{})
+	cc := dial(t, paddr)
+	ctx := ctxTimeout(t, 10*time.Second)
+	for _, method := range []string{
+		"/" + probeService + "/Echo/../Hang",
+		"/" + probeService + "/Echo/../../other.Service/Delete",
+		"/" + probeService + "/Echo/",
+		"/" + probeService + "/Echo%2F..%2FHang",
+		"/" + probeService + "/Echo/./x",
+	} {
+		err := cc.Invoke(ctx, method, wrapperspb.String("x"), &wrapperspb.StringValue{})
+		if status.Code(err) != codes.Unimplemented || !strings.Contains(status.Convert(err).Message(), "malformed method path") {
+			t.Errorf("%s: got %v, want UNIMPLEMENTED: malformed method path", method, err)
+		}
+	}
+	if md, _ := pr.seen(); md != nil {
+		t.Fatalf("a malformed path reached the backend (metadata %v)", md)
+	}
+	// The canonical path under the same route still works.
+	if err := cc.Invoke(ctx, "/"+probeService+"/Echo", wrapperspb.String("x"), &wrapperspb.StringValue{}); err != nil {
+		t.Fatalf("/%s/Echo: %v", probeService, err)
+	}
+}

@@ -1,8 +1,12 @@
 package proxy
 
 import (
+	"fmt"
 	"sort"
+	"strconv"
 	"strings"
+
+	"github.com/grpclb/grpclb/internal/jsonconf"
 )
 
 // route is one configured route, bound to the cluster of its config
@@ -78,4 +82,21 @@ func (t *routeTable) services() []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// checkMethodPath refuses a :path that is not exactly /service/method:
+// one more slash, an empty, "." or ".." segment, a percent escape, white
+// space or a control character. A route matches by prefix, so a hop
+// behind the proxy that normalised such a path (/a.B/Get/../Delete) could
+// turn it into a method the route meant to keep out; gRPC clients never
+// send one.
+func checkMethodPath(path string) error {
+	svc, method, ok := strings.Cut(strings.TrimPrefix(path, "/"), "/")
+	bad := !strings.HasPrefix(path, "/") || !ok || svc == "" || method == "" ||
+		strings.Contains(method, "/") || svc == "." || svc == ".." || method == "." || method == ".." ||
+		strings.ContainsFunc(path, func(r rune) bool { return r == '%' || r <= ' ' || r == 0x7f })
+	if bad {
+		return fmt.Errorf("malformed method path %s: want /package.Service/Method", jsonconf.Truncate(strconv.QuoteToASCII(path)))
+	}
+	return nil
 }

@@ -82,3 +82,30 @@ func TestContentSubtype(t *testing.T) {
 		t.Errorf("no content-type: %q", got)
 	}
 }
+
+func TestCheckMethodPath(t *testing.T) {
+	for path, ok := range map[string]bool{
+		"/a.B/Get":              true,
+		"/grpc.testing.S/Empty": true,
+		"/S/M":                  true,
+		"/a.B/Get/":             false,
+		"/a.B/Get/../Delete":    false,
+		"/a.B/../c.D/Get":       false,
+		"/a.B/.":                false,
+		"/../Get":               false,
+		"//Get":                 false,
+		"/a.B/":                 false,
+		"/a.B":                  false,
+		"a.B/Get":               false,
+		"":                      false,
+		"/a.B/Get%2F..":         false,
+		"/a.B/Get x":            false,
+		"/a.B/Get\x00":          false,
+		"/a.B/Get\x7f":          false,
+	} {
+		err := checkMethodPath(path)
+		if (err == nil) != ok {
+			t.Errorf("checkMethodPath(%q) = %v, want ok=%v", path, err, ok)
+		}
+	}
+}
