@@ -5,7 +5,9 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
+	"slices"
 	"sync/atomic"
 
 	"google.golang.org/grpc/credentials"
@@ -97,4 +99,27 @@ func loadCAs(path string) (*x509.CertPool, error) {
 		return nil, errors.New(path + " holds no PEM certificate")
 	}
 	return pool, nil
+}
+
+// CheckTLSFiles reads every certificate, key and CA file cfg names, as
+// New would, and returns every problem found, each naming its field. It
+// is `grpclb proxy --check`'s test of what Validate does not read.
+func CheckTLSFiles(cfg *Config) error {
+	var errs []error
+	if cfg.TLS != nil {
+		if _, err := loadListenerTLS(cfg.TLS); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	for _, name := range slices.Sorted(maps.Keys(cfg.Clusters)) {
+		if cl := cfg.Clusters[name]; cl != nil && cl.TLS != nil {
+			if _, _, err := loadUpstreamTLS(cl.TLS); err != nil {
+				errs = append(errs, fmt.Errorf("clusters.%s.%w", name, err))
+			}
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("proxy config: %w", err)
+	}
+	return nil
 }

@@ -62,6 +62,7 @@ Examples:
   curl -s 127.0.0.1:9090/metrics | grep grpclb_proxy_requests_total
   kill -HUP "$(pidof grpclb)"                              reload
   grpclb proxy --config proxy.yaml --watch-interval 0      reload on SIGHUP only
+  grpclb proxy --config proxy.yaml --check                 validate, then exit 0 or 1
 
 Example config (every field; only routes and clusters are required):
 
@@ -80,7 +81,7 @@ func runProxy(args []string, stdout, stderr io.Writer) error {
 type proxyFlags struct {
 	config, listen, admin, kubeconfig string
 	logLevel, logFormat               string
-	accessLog                         bool
+	accessLog, check                  bool
 	watchInterval                     time.Duration
 }
 
@@ -96,6 +97,7 @@ func proxyCommand(args []string, stdout, stderr io.Writer, ready func(grpcAddr, 
 	fs.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&f.logFormat, "log-format", "text", "text or json")
 	fs.BoolVar(&f.accessLog, "access-log", true, "log every call at info level (method, route, cluster, upstream, code, duration, bytes)")
+	fs.BoolVar(&f.check, "check", false, "check the config file (fields, routes, policies, targets' schemes, certificate files) and exit: 0 if it would start, 1 with every problem named if not; nothing is listened on or dialled")
 	fs.DurationVar(&f.watchInterval, "watch-interval", defaultWatchInterval, "poll the config file this often and reload it when its content changes (symlinks followed, as in a ConfigMap volume); 0 for SIGHUP only")
 	pos, err := parseFlags(fs, args, stdout, fmt.Sprintf(proxyHelp, strings.TrimRight(proxy.ExampleConfig, "\n")))
 	if err != nil {
@@ -109,6 +111,9 @@ func proxyCommand(args []string, stdout, stderr io.Writer, ready func(grpcAddr, 
 	}
 	if f.watchInterval < 0 {
 		return usagef("proxy", "--watch-interval %v: want 0 (off) or more", f.watchInterval)
+	}
+	if f.check {
+		return f.checkConfig(stdout)
 	}
 	log, err := newLogger(stderr, f.logLevel, f.logFormat)
 	if err != nil {
@@ -245,6 +250,20 @@ loop:
 		log.Info("proxy: stopped")
 	}
 	return runErr
+}
+
+// checkConfig is --check: it loads the config as a start would, and its
+// certificate files, and says what it found.
+func (f proxyFlags) checkConfig(stdout io.Writer) error {
+	cfg, err := f.load()
+	if err != nil {
+		return err
+	}
+	if err := proxy.CheckTLSFiles(cfg); err != nil {
+		return fmt.Errorf("%s: %w", f.config, err)
+	}
+	fmt.Fprintf(stdout, "%s: OK: %d routes, %d clusters; listen %s\n", f.config, len(cfg.Routes), len(cfg.Clusters), cfg.Listen)
+	return nil
 }
 
 // load reads the config file and applies the flags' overrides.
