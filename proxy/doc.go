@@ -33,6 +33,11 @@
 // Reload swaps routes and clusters atomically; calls in flight finish on
 // the connections they started on, which are closed after their last
 // call. Drain takes the proxy out of service without failing calls.
-// AdminHandler serves Prometheus metrics per route and upstream endpoint,
-// /healthz and /readyz. `grpclb proxy --config proxy.yaml` runs it.
+// AdminHandler serves Prometheus metrics per route and upstream endpoint
+// (grpclb_proxy_requests_total, request_duration_seconds,
+// requests_in_flight, unrouted_requests_total, config_reloads_total by
+// result, both results present from the start, and build_info), /healthz
+// and /readyz. Admin is plain HTTP without authentication: keep it on
+// loopback or behind an authenticating hop. `grpclb proxy --config
+// proxy.yaml` runs it.
 package proxy

@@ -2,12 +2,16 @@ package proxy
 
 import (
 	"net"
+	"runtime"
+	"runtime/debug"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 )
 
@@ -51,7 +55,15 @@ func newMetrics() *metrics {
 		loadedAt: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Name: "config_loaded_timestamp_seconds",
 			Help: "When the config in use was loaded."}),
 	}
-	m.reg.MustRegister(m.requests, m.latency, m.inFlight, m.recvBytes, m.sentBytes, m.unrouted, m.reloads, m.loadedAt,
+	// Both results exist from the start, at 0, so that an alert on
+	// increase(...{result="error"}[5m]) can fire on the first failure.
+	m.reloads.WithLabelValues("ok")
+	m.reloads.WithLabelValues("error")
+	buildInfo := prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Name: "build_info",
+		Help:        "Always 1; its labels say which proxy runs: grpclb's module version and the Go and grpc-go versions it was built with.",
+		ConstLabels: buildLabels()})
+	buildInfo.Set(1)
+	m.reg.MustRegister(m.requests, m.latency, m.inFlight, m.recvBytes, m.sentBytes, m.unrouted, m.reloads, m.loadedAt, buildInfo,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -131,4 +143,22 @@ func (e *endpointMetrics) done(code codes.Code, took time.Duration) {
 		e.codes[code].Store(c)
 	}
 	(*c).Inc()
+}
+
+// buildLabels are build_info's labels, read from the binary's build
+// information: version is the first grpclb module's (the binary's own
+// first), "unknown" in a build from a checkout.
+func buildLabels() prometheus.Labels {
+	l := prometheus.Labels{"version": "unknown", "goversion": runtime.Version(), "grpc_go": grpc.Version}
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return l
+	}
+	for _, m := range append([]*debug.Module{&bi.Main}, bi.Deps...) {
+		if strings.HasPrefix(m.Path, "github.com/grpclb/grpclb") && m.Version != "" && m.Version != "(devel)" {
+			l["version"] = m.Version
+			break
+		}
+	}
+	return l
 }
