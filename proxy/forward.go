@@ -101,7 +101,7 @@ func (c *call) forward() (err error) {
 	stripHopHeaders(md)
 	cs, err := c.r.upstream.cc.NewStream(metadata.NewOutgoingContext(ctx, md), anyStream, c.method, opts...)
 	if err != nil {
-		return err
+		return c.unreached(err)
 	}
 
 	c.cs, c.cancel = cs, cancel
@@ -109,6 +109,9 @@ func (c *call) forward() (err error) {
 	c.p.workers.start(c)
 
 	ended, err := c.forwardResponses(cs)
+	if ended && err != nil {
+		err = c.unreached(err)
+	}
 	if !ended {
 		// The client went away: end the upstream call too, and let it
 		// finish so that c.peer is written before finish reads it.
@@ -123,6 +126,23 @@ func (c *call) forward() (err error) {
 		return c.reqErr
 	}
 	return err
+}
+
+// unreached gives a call that reached no endpoint of its cluster (none
+// READY: no endpoints, all failing, a resolver error) a status that names
+// the cluster, UNAVAILABLE: no healthy upstream for cluster X. The
+// channel's own message, which names upstream addresses or the resolver's
+// problem, goes to the log, at most every logEvery per cluster. A status
+// from an endpoint, even UNAVAILABLE, passes unchanged.
+func (c *call) unreached(err error) error {
+	if status.Code(err) != codes.Unavailable || c.peer.Addr != nil {
+		return err
+	}
+	u := c.r.upstream
+	if u.logDue(time.Now()) {
+		c.p.log.Warn("proxy: no healthy upstream", "cluster", u.name, "method", c.method, "error", status.Convert(err).Message())
+	}
+	return status.Errorf(codes.Unavailable, "grpclb proxy: no healthy upstream for cluster %s", u.name)
 }
 
 // runRequests is the request side of the call, on its own goroutine.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"log/slog"
 	"net"
 	"strings"
 	"sync"
@@ -18,6 +19,7 @@ import (
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	"github.com/grpclb/grpclb/internal/balancertest"
+	"github.com/grpclb/grpclb/internal/testbed"
 	"github.com/grpclb/grpclb/internal/testbed/echopb"
 	"github.com/grpclb/grpclb/internal/wait"
 	"github.com/grpclb/grpclb/proxy"
@@ -307,7 +309,8 @@ func TestCancellation(t *testing.T) {
 }
 
 // TestUpstreamUnavailable: a cluster with no reachable backend fails calls
-// with UNAVAILABLE, not a hang.
+// with UNAVAILABLE naming the cluster, not a hang and not the channel's
+// message (an upstream address), which goes to the log, once.
 func TestUpstreamUnavailable(t *testing.T) {
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -315,14 +318,29 @@ func TestUpstreamUnavailable(t *testing.T) {
 	}
 	dead := lis.Addr().String()
 	lis.Close()
-	_, addr := startProxy(t, oneCluster("passthrough:///"+dead, echoService), proxy.Options{})
+	var log testbed.SyncBuffer
+	_, addr := startProxy(t, oneCluster("passthrough:///"+dead, echoService), proxy.Options{Logger: slog.New(slog.NewTextHandler(&log, nil))})
 	client := echopb.NewEchoClient(dial(t, addr))
-	_, err = client.Echo(ctxTimeout(t, 10*time.Second), &echopb.EchoRequest{})
-	if status.Code(err) != codes.Unavailable {
-		t.Fatalf("got %v, want UNAVAILABLE", err)
+	for range 3 {
+		_, err = client.Echo(ctxTimeout(t, 10*time.Second), &echopb.EchoRequest{})
+		if status.Code(err) != codes.Unavailable || status.Convert(err).Message() != "grpclb proxy: no healthy upstream for cluster c" {
+			t.Fatalf("got %v, want UNAVAILABLE: grpclb proxy: no healthy upstream for cluster c", err)
+		}
+		if errors.Is(err, context.DeadlineExceeded) {
+			t.Fatal("the call waited for its deadline")
+		}
 	}
-	if errors.Is(err, context.DeadlineExceeded) {
-		t.Fatal("the call waited for its deadline")
+	if n := strings.Count(log.String(), "no healthy upstream"); n != 1 || !strings.Contains(log.String(), dead) {
+		t.Errorf("log has %d lines about it, want 1 naming %s:\n%s", n, dead, log.String())
+	}
+}
+
+// A status from an endpoint passes unchanged, UNAVAILABLE too.
+func TestEndpointUnavailablePassesThrough(t *testing.T) {
+	_, cc := proxiedProbe(t)
+	err := cc.Invoke(ctxTimeout(t, 10*time.Second), "/"+probeService+"/Nope", wrapperspb.String("x"), &wrapperspb.StringValue{})
+	if status.Code(err) != codes.Unimplemented || status.Convert(err).Message() != "probe: /"+probeService+"/Nope" {
+		t.Fatalf("got %v, want the probe's own UNIMPLEMENTED", err)
 	}
 }
 

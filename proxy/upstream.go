@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"sync/atomic"
+	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
@@ -22,6 +23,19 @@ type upstream struct {
 	cc   *grpc.ClientConn
 	refs atomic.Int64
 	idle func(*upstream) // called once refs reach zero: closes cc
+
+	lastLog atomic.Int64 // unix nanoseconds of the last "no healthy upstream" log
+}
+
+// logEvery bounds how often a cluster logs that calls found no healthy
+// upstream: a cluster that is down fails every call.
+const logEvery = 10 * time.Second
+
+// logDue reports whether a "no healthy upstream" log is due at now, and
+// if so counts it as made.
+func (u *upstream) logDue(now time.Time) bool {
+	last := u.lastLog.Load()
+	return now.UnixNano()-last >= int64(logEvery) && u.lastLog.CompareAndSwap(last, now.UnixNano())
 }
 
 // acquire takes a reference for a call; it fails once the upstream is
