@@ -138,9 +138,10 @@ func (c *call) unreached(err error) error {
 	if status.Code(err) != codes.Unavailable || c.peer.Addr != nil {
 		return err
 	}
-	u := c.r.upstream
-	if u.logDue(time.Now()) {
-		c.p.log.Warn("proxy: no healthy upstream", "cluster", u.name, "method", c.method, "error", status.Convert(err).Message())
+	u, now, reason := c.r.upstream, time.Now(), status.Convert(err).Message()
+	u.lastUnreached.Store(&Unreached{At: now, Reason: reason})
+	if u.logDue(now) {
+		c.p.log.Warn("proxy: no healthy upstream", "cluster", u.name, "method", c.method, "error", reason)
 	}
 	return status.Errorf(codes.Unavailable, "grpclb proxy: no healthy upstream for cluster %s", u.name)
 }

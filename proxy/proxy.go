@@ -38,6 +38,9 @@ type Options struct {
 	ServerOptions []grpc.ServerOption
 	// DialOptions are added to every cluster's grpc.NewClient options.
 	DialOptions []grpc.DialOption
+	// Pprof adds Go's profiler, /debug/pprof/, to AdminHandler. It shows
+	// the process's internals and costs CPU while a profile runs.
+	Pprof bool
 }
 
 // Proxy is an L7 gRPC proxy: a grpc.Server that forwards each call, as raw
@@ -58,8 +61,9 @@ type Proxy struct {
 	// costs an allocation.
 	forceCodec grpc.CallOption
 
-	state    atomic.Pointer[state]
-	draining atomic.Bool
+	state         atomic.Pointer[state]
+	draining      atomic.Bool
+	clusterHealth clusterHealth
 	// stopping is cancelled when the server stops: it ends the local
 	// streams (health Watch), which would otherwise hold a graceful stop
 	// until its timeout.
@@ -195,6 +199,7 @@ func (p *Proxy) buildState(cfg Config, old *state) (_ *state, err error) {
 		}
 		u.idle = p.closeUpstream
 		u.refs.Store(1)
+		u.watch(p.updateHealth)
 		taken = append(taken, u)
 		st.upstreams[name] = u
 	}
@@ -215,11 +220,7 @@ func (p *Proxy) buildState(cfg Config, old *state) (_ *state, err error) {
 // apply makes st the config in use and lets go of old's clusters.
 func (p *Proxy) apply(st, old *state) {
 	p.state.Store(st)
-	now := st.routes.services()
-	for _, s := range now {
-		p.health.SetServingStatus(s, healthpb.HealthCheckResponse_SERVING)
-	}
-	p.health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
+	p.updateHealth()
 	if old != nil {
 		for _, s := range old.routes.services() {
 			if st.routes.byService[s] == nil {
@@ -350,25 +351,19 @@ func (p *Proxy) Drain(ctx context.Context) error {
 
 // GracefulStop stops accepting connections, waits for calls in flight and
 // closes the clusters' connections (server.GracefulStopper).
-func (p *Proxy) GracefulStop() {
-	p.draining.Store(true)
-	p.health.Shutdown()
-	p.cancelStopping()
-	p.srv.GracefulStop()
-	p.closeAll()
-}
+func (p *Proxy) GracefulStop() { p.stop(p.srv.GracefulStop) }
 
 // Stop closes every connection at once, failing calls in flight, and
 // closes the clusters' connections (server.GracefulStopper).
-func (p *Proxy) Stop() {
+func (p *Proxy) Stop() { p.stop(p.srv.Stop) }
+
+// stop takes the proxy out of service, stops its server with stopServer
+// and closes the clusters' connections.
+func (p *Proxy) stop(stopServer func()) {
 	p.draining.Store(true)
 	p.health.Shutdown()
 	p.cancelStopping()
-	p.srv.Stop()
-	p.closeAll()
-}
-
-func (p *Proxy) closeAll() {
+	stopServer()
 	p.mu.Lock()
 	if !p.stopped {
 		p.stopped = true
@@ -381,9 +376,12 @@ func (p *Proxy) closeAll() {
 	p.closing.Wait()
 }
 
-// Ready reports whether the proxy takes calls: a config is loaded and it
-// is not draining.
-func (p *Proxy) Ready() bool { return !p.draining.Load() && p.state.Load() != nil }
+// Ready reports whether the proxy takes calls: a config is loaded, it is
+// not draining and at least one cluster is healthy (see health.go).
+func (p *Proxy) Ready() bool {
+	ok, _ := p.readiness()
+	return ok
+}
 
 // Registry is the proxy's private Prometheus registry, served by
 // AdminHandler at /metrics; callers may register their own collectors.

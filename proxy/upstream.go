@@ -24,7 +24,10 @@ type upstream struct {
 	refs atomic.Int64
 	idle func(*upstream) // called once refs reach zero: closes cc
 
-	lastLog atomic.Int64 // unix nanoseconds of the last "no healthy upstream" log
+	lastLog   atomic.Int64 // unix nanoseconds of the last "no healthy upstream" log
+	connState atomic.Int32 // cc's connectivity.State, kept by watch
+
+	lastUnreached atomic.Pointer[Unreached] // for /clusters
 }
 
 // logEvery bounds how often a cluster logs that calls found no healthy

@@ -51,6 +51,12 @@ rename over it, or a Kubernetes ConfigMap update (mount the ConfigMap as a
 directory; a subPath mount never sees updates). A bad file is logged once
 and the running config kept; an unchanged file, even touched, does nothing.
 
+Health follows the clusters: a routed service is SERVING (grpc.health.v1)
+while a cluster of its routes has a READY endpoint; the proxy as a whole
+(service "" and /readyz) while some cluster has one. A call that finds no
+healthy endpoint gets UNAVAILABLE "no healthy upstream for cluster X"; the
+reason goes to the log and to /clusters.
+
 The Go garbage collector runs at GOGC=400 unless GOGC is set: the proxy's
 live heap is small, and collecting less often buys about a fifth of its CPU.
 
@@ -60,6 +66,7 @@ Examples:
   grpclb proxy --config proxy.yaml --log-level debug --log-format json
   grpclb proxy --config proxy.yaml --access-log=false     fastest
   curl -s 127.0.0.1:9090/metrics | grep grpclb_proxy_requests_total
+  curl -s 127.0.0.1:9090/clusters                          state and health of every cluster
   kill -HUP "$(pidof grpclb)"                              reload
   grpclb proxy --config proxy.yaml --watch-interval 0      reload on SIGHUP only
   grpclb proxy --config proxy.yaml --check                 validate, then exit 0 or 1
@@ -81,7 +88,7 @@ func runProxy(args []string, stdout, stderr io.Writer) error {
 type proxyFlags struct {
 	config, listen, admin, kubeconfig string
 	logLevel, logFormat               string
-	accessLog, check                  bool
+	accessLog, check, pprof           bool
 	watchInterval                     time.Duration
 }
 
@@ -92,11 +99,12 @@ func proxyCommand(args []string, stdout, stderr io.Writer, ready func(grpcAddr, 
 	fs := newFlagSet("proxy")
 	fs.StringVar(&f.config, "config", "", "the YAML config file (required)")
 	fs.StringVar(&f.listen, "listen", "", "the gRPC listener's host:port, overriding the config's listen")
-	fs.StringVar(&f.admin, "admin", "", `the admin HTTP listener's host:port (/metrics, /healthz, /readyz), overriding the config's admin; "off" for none`)
+	fs.StringVar(&f.admin, "admin", "", `the admin HTTP listener's host:port (/metrics, /healthz, /readyz, /clusters, /config; plain HTTP, keep it on loopback), overriding the config's admin; "off" for none`)
 	fs.StringVar(&f.kubeconfig, "kubeconfig", "", "kubeconfig for kubernetes:// targets (default: in-cluster, else $KUBECONFIG or ~/.kube/config)")
 	fs.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&f.logFormat, "log-format", "text", "text or json")
 	fs.BoolVar(&f.accessLog, "access-log", true, "log every call at info level (method, route, cluster, upstream, code, duration, bytes)")
+	fs.BoolVar(&f.pprof, "pprof", false, "serve Go's profiler at /debug/pprof/ on the admin listener")
 	fs.BoolVar(&f.check, "check", false, "check the config file (fields, routes, policies, targets' schemes, certificate files) and exit: 0 if it would start, 1 with every problem named if not; nothing is listened on or dialled")
 	fs.DurationVar(&f.watchInterval, "watch-interval", defaultWatchInterval, "poll the config file this often and reload it when its content changes (symlinks followed, as in a ConfigMap volume); 0 for SIGHUP only")
 	pos, err := parseFlags(fs, args, stdout, fmt.Sprintf(proxyHelp, strings.TrimRight(proxy.ExampleConfig, "\n")))
@@ -136,7 +144,7 @@ func proxyCommand(args []string, stdout, stderr io.Writer, ready func(grpcAddr, 
 	if err != nil {
 		return err
 	}
-	opts := proxy.Options{Logger: log}
+	opts := proxy.Options{Logger: log, Pprof: f.pprof}
 	if f.accessLog {
 		opts.AccessLog = log
 	}

@@ -1,0 +1,95 @@
+package proxy_test
+
+import (
+	"encoding/json"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/grpclb/grpclb/internal/testbed/echopb"
+	"github.com/grpclb/grpclb/internal/wait"
+	"github.com/grpclb/grpclb/proxy"
+)
+
+// /clusters shows each cluster's target, policy, state and health, and
+// the reason of the last call that found no healthy upstream; /config
+// shows the config in use, which parses back to itself; /debug/pprof/ is
+// there only with Options.Pprof.
+func TestAdminClustersAndConfig(t *testing.T) {
+	f := startFleet(t, 1)
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := lis.Addr().String()
+	lis.Close()
+	cfg := oneCluster(staticTarget(f.Addrs()...), echoService)
+	cfg.Clusters["c"].Policy = "p2c_ewma"
+	cfg.Clusters["down"] = &proxy.Cluster{Target: "passthrough:///" + dead}
+	cfg.Routes = append(cfg.Routes, proxy.Route{Service: "grpclb.testbed.v1.Other", Cluster: "down"})
+	p, addr := startProxy(t, cfg, proxy.Options{})
+	admin := httptest.NewServer(p.AdminHandler())
+	defer admin.Close()
+	cc := dial(t, addr)
+	// A call to the dead cluster (the Echo method under another service name).
+	_ = cc.Invoke(ctxTimeout(t, 5*time.Second), "/grpclb.testbed.v1.Other/Echo", &echopb.EchoRequest{}, &echopb.EchoResponse{})
+
+	var clusters []proxy.ClusterStatus
+	wait.Until(t, 30*time.Second, func() (bool, string) {
+		clusters = nil
+		getJSON(t, admin.URL+"/clusters", &clusters)
+		return len(clusters) == 2 && clusters[0].Healthy && clusters[0].State == "READY", "clusters: " + mustJSON(clusters)
+	})
+	c, down := clusters[0], clusters[1]
+	if c.Name != "c" || c.Policy != `{"loadBalancingConfig":[{"p2c_ewma":{}}]}` || !reflect.DeepEqual(c.Routes, []string{echoService}) || c.LastUnreached != nil {
+		t.Errorf("cluster c: %s", mustJSON(c))
+	}
+	if down.Name != "down" || down.Healthy || down.LastUnreached == nil || !strings.Contains(down.LastUnreached.Reason, dead) {
+		t.Errorf("cluster down: %s; want unhealthy, its last unreached call naming %s", mustJSON(down), dead)
+	}
+
+	var effective proxy.Config
+	getJSON(t, admin.URL+"/config", &effective)
+	body, _ := json.Marshal(effective)
+	back, err := proxy.ParseConfig(body)
+	if err != nil {
+		t.Fatalf("/config does not parse back: %v\n%s", err, body)
+	}
+	if !reflect.DeepEqual(*back, p.Config()) {
+		t.Errorf("/config parses to %+v, want %+v", *back, p.Config())
+	}
+
+	if code := httpGet(t, admin.URL+"/debug/pprof/"); code != http.StatusNotFound {
+		t.Errorf("/debug/pprof/ without Options.Pprof: %d, want 404", code)
+	}
+	p2, _ := startProxy(t, oneCluster(staticTarget(f.Addrs()...), echoService), proxy.Options{Pprof: true})
+	admin2 := httptest.NewServer(p2.AdminHandler())
+	defer admin2.Close()
+	if code := httpGet(t, admin2.URL+"/debug/pprof/"); code != http.StatusOK {
+		t.Errorf("/debug/pprof/ with Options.Pprof: %d, want 200", code)
+	}
+}
+
+func getJSON(t *testing.T, url string, v any) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "application/json" {
+		t.Fatalf("GET %s: %s, %s", url, resp.Status, resp.Header.Get("Content-Type"))
+	}
+	if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+}
+
+func mustJSON(v any) string {
+	b, _ := json.Marshal(v)
+	return string(b)
+}
