@@ -66,13 +66,30 @@ type Limits struct {
 	// MaxHeaderListBytes bounds the request and response header lists.
 	// Default 16 KiB.
 	MaxHeaderListBytes uint32 `json:"maxHeaderListBytes,omitempty"`
+	// MaxBufferedBytes is the budget of message bytes the whole proxy
+	// holds, received and not yet written out, both ways: beyond it the
+	// proxy stops reading the connections that send more (flow control
+	// pushes back on their senders) instead of buffering. Default 256 MiB;
+	// at least 1 MiB. `grpclb proxy` sets GOMEMLIMIT from it unless the
+	// environment sets one.
+	MaxBufferedBytes int64 `json:"maxBufferedBytes,omitempty"`
 }
 
-// Connections ages client connections: after MaxAge (±10%) a client is
-// sent GOAWAY and reconnects, which spreads clients of an L4 balancer
-// over the proxy's replicas. Calls in flight get MaxAgeGrace to finish, so
-// long streams need a long grace.
+// Connections bounds and ages client connections. After MaxAge (±10%) a
+// client is sent GOAWAY and reconnects, which spreads clients of an L4
+// balancer over the proxy's replicas; calls in flight get MaxAgeGrace to
+// finish, so long streams need a long grace.
 type Connections struct {
+	// Max is the most client connections open at once; those beyond are
+	// closed as soon as accepted. Default 5000 (an idle HTTP/2 connection
+	// holds about 20 KiB).
+	Max int `json:"max,omitempty"`
+	// IdleTimeout closes (GOAWAY) a connection without a call for this
+	// long. Default 1h; negative: never.
+	IdleTimeout Duration `json:"idleTimeout,omitempty"`
+	// HandshakeTimeout bounds a new connection's TLS and HTTP/2
+	// handshakes. Default 10s.
+	HandshakeTimeout Duration `json:"handshakeTimeout,omitempty"`
 	// MaxAge defaults to 0: connections are not aged.
 	MaxAge Duration `json:"maxAge,omitempty"`
 	// MaxAgeGrace defaults to 1m.
@@ -85,6 +102,10 @@ const (
 	DefaultMaxConcurrentStreams = 1000
 	DefaultMaxMessageBytes      = 4 << 20
 	DefaultMaxHeaderListBytes   = 16 << 10
+	DefaultMaxBufferedBytes     = 256 << 20
+	DefaultMaxConnections       = 5000
+	DefaultIdleTimeout          = time.Hour
+	DefaultHandshakeTimeout     = 10 * time.Second
 	DefaultMaxAgeGrace          = time.Minute
 	DefaultDrainGrace           = 5 * time.Second
 	DefaultDrainTimeout         = 30 * time.Second

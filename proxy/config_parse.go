@@ -84,6 +84,15 @@ func (c *Config) Validate() error {
 	if c.Limits.MaxResponseBytes < 0 {
 		bad("limits.maxResponseBytes", "negative (%d)", c.Limits.MaxResponseBytes)
 	}
+	if b := c.Limits.MaxBufferedBytes; b != 0 && b < 1<<20 {
+		bad("limits.maxBufferedBytes", "%d is below 1 MiB", b)
+	}
+	if c.Connections.Max < 0 {
+		bad("connections.max", "negative (%d)", c.Connections.Max)
+	}
+	if c.Connections.HandshakeTimeout < 0 {
+		bad("connections.handshakeTimeout", "negative (%v)", time.Duration(c.Connections.HandshakeTimeout))
+	}
 	if c.Connections.MaxAge < 0 {
 		bad("connections.maxAge", "negative (%v)", time.Duration(c.Connections.MaxAge))
 	}
@@ -280,6 +289,18 @@ func (c *Config) withDefaults() Config {
 	}
 	if d.Limits.MaxHeaderListBytes == 0 {
 		d.Limits.MaxHeaderListBytes = DefaultMaxHeaderListBytes
+	}
+	if d.Limits.MaxBufferedBytes == 0 {
+		d.Limits.MaxBufferedBytes = DefaultMaxBufferedBytes
+	}
+	if d.Connections.Max == 0 {
+		d.Connections.Max = DefaultMaxConnections
+	}
+	if d.Connections.IdleTimeout == 0 {
+		d.Connections.IdleTimeout = Duration(DefaultIdleTimeout)
+	}
+	if d.Connections.HandshakeTimeout == 0 {
+		d.Connections.HandshakeTimeout = Duration(DefaultHandshakeTimeout)
 	}
 	if d.Connections.MaxAgeGrace == 0 {
 		d.Connections.MaxAgeGrace = Duration(DefaultMaxAgeGrace)

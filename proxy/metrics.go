@@ -26,6 +26,39 @@ type metrics struct {
 	unrouted  prometheus.Counter
 	reloads   *prometheus.CounterVec // result
 	loadedAt  prometheus.Gauge
+
+	open        atomic.Int64 // client connections open, kept by limitListener
+	refused     prometheus.Counter
+	budgetWaits *prometheus.CounterVec // result: ok, overrun
+}
+
+// budgetWait counts a wait for room in the buffer budget.
+func (m *metrics) budgetWait(overrun bool) {
+	result := "ok"
+	if overrun {
+		result = "overrun"
+	}
+	m.budgetWaits.WithLabelValues(result).Inc()
+}
+
+// registerBudget registers the connection and buffer-budget series.
+func (m *metrics) registerBudget(b *budgetPool) {
+	const ns = "grpclb_proxy"
+	m.refused = prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "connections_refused_total",
+		Help: "Client connections closed as soon as accepted: connections.max were open."})
+	m.budgetWaits = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "buffer_waits_total",
+		Help: "Frames whose reading waited for room in limits.maxBufferedBytes, by result: ok (room came) or overrun (read over the budget after the wait's bound)."},
+		[]string{"result"})
+	m.budgetWaits.WithLabelValues("ok")
+	m.budgetWaits.WithLabelValues("overrun")
+	m.reg.MustRegister(m.refused, m.budgetWaits,
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: ns, Name: "connections_open",
+			Help: "Client connections open now."}, func() float64 { return float64(m.open.Load()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: ns, Name: "buffered_bytes",
+			Help: "Bytes of message buffers held now, both ways (limits.maxBufferedBytes bounds it)."}, func() float64 { return float64(b.Used()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: ns, Name: "buffered_bytes_limit",
+			Help: "limits.maxBufferedBytes."}, func() float64 { return float64(b.max) }),
+	)
 }
 
 // latencyBuckets reach down to the sub-millisecond calls a proxy in front

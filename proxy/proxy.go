@@ -17,6 +17,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/experimental"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/reflection"
@@ -56,6 +57,7 @@ type Proxy struct {
 	tls     *listenerTLS // nil: plaintext
 	metrics *metrics
 	codec   rawCodec
+	budget  *budgetPool // the buffers of messages in flight, both ways
 	workers *requestWorkers
 	// forceCodec makes upstream calls use codec, made once: the option
 	// costs an allocation.
@@ -99,6 +101,8 @@ func New(cfg *Config, opts Options) (*Proxy, error) {
 		metrics: newMetrics(),
 		codec:   newRawCodec(),
 	}
+	p.budget = newBudgetPool(d.Limits.MaxBufferedBytes, p.metrics.budgetWait)
+	p.metrics.registerBudget(p.budget)
 	if p.log == nil {
 		p.log = slog.Default()
 	}
@@ -126,7 +130,12 @@ func (p *Proxy) serverOptions(d Config) ([]grpc.ServerOption, error) {
 	if maxAge == 0 {
 		maxAge = -1 // server.Config: negative turns ageing off
 	}
-	sopts, err := server.Options(server.Config{MaxConnectionAge: maxAge, MaxConnectionAgeGrace: time.Duration(d.Connections.MaxAgeGrace)})
+	idle := max(time.Duration(d.Connections.IdleTimeout), 0) // negative: never
+	sopts, err := server.Options(server.Config{
+		MaxConnectionAge:      maxAge,
+		MaxConnectionAgeGrace: time.Duration(d.Connections.MaxAgeGrace),
+		MaxConnectionIdle:     idle,
+	})
 	if err != nil {
 		return nil, fmt.Errorf("proxy: %w", err)
 	}
@@ -137,6 +146,14 @@ func (p *Proxy) serverOptions(d Config) ([]grpc.ServerOption, error) {
 		grpc.MaxSendMsgSize(d.Limits.MaxResponseBytes),
 		grpc.MaxConcurrentStreams(d.Limits.MaxConcurrentStreams),
 		grpc.MaxHeaderListSize(d.Limits.MaxHeaderListBytes),
+		grpc.ConnectionTimeout(time.Duration(d.Connections.HandshakeTimeout)),
+		experimental.BufferPool(p.budget),
+		// Fixed flow-control windows (grpc-go would grow them to 16 MiB):
+		// what a client may send ahead of the proxy's reading is at most
+		// 1 MiB a connection, so a connection held back by the buffer
+		// budget reaches its cancellations within seconds.
+		grpc.InitialWindowSize(flowWindow),
+		grpc.InitialConnWindowSize(flowWindow),
 		grpc.WaitForHandlers(true),
 		// Handlers run on reused goroutines: a proxied call's stack is
 		// deep, and growing a fresh goroutine's stack for each call costs
@@ -154,6 +171,10 @@ func (p *Proxy) serverOptions(d Config) ([]grpc.ServerOption, error) {
 	}
 	return append(sopts, p.opts.ServerOptions...), nil
 }
+
+// flowWindow is the HTTP/2 flow-control window of client connections and
+// their streams.
+const flowWindow = 1 << 20
 
 // streamWorkers is the number of goroutines kept to run calls (and as
 // many for their request sides): enough for the calls in flight of a busy
@@ -193,7 +214,7 @@ func (p *Proxy) buildState(cfg Config, old *state) (_ *state, err error) {
 			st.upstreams[name] = u
 			continue
 		}
-		u, err := spec.dial(p.opts.DialOptions)
+		u, err := spec.dial(append([]grpc.DialOption{experimental.WithBufferPool(p.budget)}, p.opts.DialOptions...))
 		if err != nil {
 			return nil, fmt.Errorf("proxy: %w", err)
 		}
@@ -322,7 +343,10 @@ func (p *Proxy) restartOnly(d Config) []string {
 }
 
 // Serve accepts gRPC connections on lis until the proxy is stopped.
-func (p *Proxy) Serve(lis net.Listener) error { return p.srv.Serve(lis) }
+// Connections beyond connections.max are closed as soon as accepted.
+func (p *Proxy) Serve(lis net.Listener) error {
+	return p.srv.Serve(&limitListener{Listener: lis, max: int64(p.static.Connections.Max), refused: p.metrics.refused.Inc, open: &p.metrics.open})
+}
 
 // DrainConfig is the drain the config asks for: NOT_SERVING (and /readyz
 // failing), the grace, then a graceful stop bounded by the timeout. Pass

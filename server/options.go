@@ -28,6 +28,9 @@ type Config struct {
 	// MinPingInterval is the shortest client keepalive interval accepted;
 	// clients that ping more often get GOAWAY. Default 5s.
 	MinPingInterval time.Duration
+	// MaxConnectionIdle closes (GOAWAY) a connection that has had no call
+	// for this long. Default 0: idle connections stay open.
+	MaxConnectionIdle time.Duration
 	// ForbidPingsWithoutStream refuses client pings on connections with no
 	// call in flight. Default false: idle clients may ping, so they can
 	// notice a dead server before they need it.
@@ -63,6 +66,7 @@ func (c Config) withDefaults() (Config, error) {
 		{"KeepaliveTime", c.KeepaliveTime},
 		{"KeepaliveTimeout", c.KeepaliveTimeout},
 		{"MinPingInterval", c.MinPingInterval},
+		{"MaxConnectionIdle", c.MaxConnectionIdle},
 	} {
 		if f.v < 0 {
 			errs = append(errs, fmt.Errorf("%s %v is negative", f.name, f.v))
@@ -87,6 +91,7 @@ func (c Config) params() (keepalive.ServerParameters, keepalive.EnforcementPolic
 		MaxConnectionAgeGrace: c.MaxConnectionAgeGrace,
 		Time:                  c.KeepaliveTime,
 		Timeout:               c.KeepaliveTimeout,
+		MaxConnectionIdle:     c.MaxConnectionIdle,
 	}
 	if c.MaxConnectionAge > 0 {
 		sp.MaxConnectionAge = c.MaxConnectionAge

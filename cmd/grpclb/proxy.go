@@ -59,6 +59,15 @@ reason goes to the log and to /clusters.
 
 The Go garbage collector runs at GOGC=400 unless GOGC is set: the proxy's
 live heap is small, and collecting less often buys about a fifth of its CPU.
+GOMEMLIMIT is 2 × limits.maxBufferedBytes + 256 MiB (768 MiB by default)
+unless GOMEMLIMIT is set.
+
+Resource bounds (config limits and connections; defaults): message bytes
+held, both ways, 256 MiB (beyond it the proxy stops reading the
+connections that send more, so flow control pushes back on their senders);
+5000 client connections (more are closed at once); idle connections closed
+after 1h; handshakes bounded by 10s; 1000 concurrent streams a connection;
+4 MiB messages.
 
 Examples:
   grpclb proxy --config proxy.yaml
@@ -143,6 +152,11 @@ func proxyCommand(args []string, stdout, stderr io.Writer, ready func(grpcAddr, 
 	cfg, err := f.load()
 	if err != nil {
 		return err
+	}
+	if _, set := os.LookupEnv("GOMEMLIMIT"); !set {
+		limit := proxyMemoryLimit(cfg.Limits.MaxBufferedBytes)
+		defer debug.SetMemoryLimit(debug.SetMemoryLimit(limit))
+		log.Info("proxy: GOMEMLIMIT set from limits.maxBufferedBytes", "bytes", limit)
 	}
 	opts := proxy.Options{Logger: log, Pprof: f.pprof}
 	if f.accessLog {
@@ -258,6 +272,16 @@ loop:
 		log.Info("proxy: stopped")
 	}
 	return runErr
+}
+
+// proxyMemoryLimit is the proxy's GOMEMLIMIT unless the environment sets
+// one: twice the message budget (messages are held on both sides of the
+// proxy at times) plus 256 MiB for connections, goroutines and the rest.
+func proxyMemoryLimit(budget int64) int64 {
+	if budget == 0 {
+		budget = proxy.DefaultMaxBufferedBytes
+	}
+	return 2*budget + 256<<20
 }
 
 // checkConfig is --check: it loads the config as a start would, and its
