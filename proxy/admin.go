@@ -18,8 +18,9 @@ import (
 //	/readyz   200 while the proxy takes calls: a config loaded, not
 //	          draining, a cluster healthy; 503 and the reason otherwise
 //	/clusters every cluster, as JSON: target, policy, channel state,
-//	          health, routes, and the last call that found no healthy
-//	          upstream, with the channel's reason
+//	          health, routes, endpoints, the resolver's last error, and
+//	          the last call that found no healthy upstream, with the
+//	          channel's reason
 //	/config   the config in use, defaults filled in, as JSON
 //	/debug/pprof/ Go's profiler, with Options.Pprof
 //
@@ -59,6 +60,10 @@ type ClusterStatus struct {
 	State   string   `json:"state"`  // the channel's: READY, IDLE, CONNECTING, TRANSIENT_FAILURE
 	Healthy bool     `json:"healthy"`
 	Routes  []string `json:"routes"`
+	// Endpoints are the addresses the resolver last published;
+	// ResolverError is its last error, until it publishes a set again.
+	Endpoints     []string `json:"endpoints"`
+	ResolverError string   `json:"resolverError,omitempty"`
 	// LastUnreached is the last call that found no healthy upstream, if
 	// any: when, and the channel's reason (a resolver error, connection
 	// errors).
@@ -82,11 +87,16 @@ func (p *Proxy) Clusters() []ClusterStatus {
 	for _, name := range slices.Sorted(maps.Keys(st.upstreams)) {
 		u, cl := st.upstreams[name], st.cfg.Clusters[name]
 		sc, _ := cl.Policy.ServiceConfig()
-		out = append(out, ClusterStatus{
+		eps, err := u.disc.snapshot()
+		cs := ClusterStatus{
 			Name: name, Target: cl.Target, Policy: sc,
 			State: u.state().String(), Healthy: u.healthy(),
-			Routes: routes[name], LastUnreached: u.lastUnreached.Load(),
-		})
+			Routes: routes[name], Endpoints: eps, LastUnreached: u.lastUnreached.Load(),
+		}
+		if err != nil {
+			cs.ResolverError = err.Error()
+		}
+		out = append(out, cs)
 	}
 	return out
 }

@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -54,7 +55,11 @@ func ParseConfig(b []byte) (*Config, error) {
 
 // Validate checks every field and returns all the problems found, each
 // naming its field. It does not read certificate files.
-func (c *Config) Validate() error {
+func (c *Config) Validate() error { return c.validate(nil) }
+
+// validate is Validate with builders (Options.Resolvers) known besides the
+// registered resolvers.
+func (c *Config) validate(builders []resolver.Builder) error {
 	var errs []error
 	bad := func(field, format string, args ...any) {
 		errs = append(errs, fmt.Errorf("%s: %s", field, fmt.Sprintf(format, args...)))
@@ -121,7 +126,7 @@ func (c *Config) Validate() error {
 			bad(field, "empty")
 			continue
 		}
-		if err := checkTarget(cl.Target); err != nil {
+		if err := checkTarget(cl.Target, builders); err != nil {
 			bad(field+".target", "%v", err)
 		}
 		if err := checkPolicy(cl.Policy); err != nil {
@@ -223,11 +228,11 @@ func checkServiceName(s string) error {
 	return nil
 }
 
-func checkTarget(target string) error {
+func checkTarget(target string, builders []resolver.Builder) error {
 	if strings.TrimSpace(target) == "" {
 		return errors.New("empty")
 	}
-	if scheme, _, ok := strings.Cut(target, "://"); ok && resolver.Get(scheme) == nil {
+	if scheme, _, ok := strings.Cut(target, "://"); ok && resolver.Get(scheme) == nil && !slices.ContainsFunc(builders, func(b resolver.Builder) bool { return b.Scheme() == scheme }) {
 		return fmt.Errorf("no resolver is registered for scheme %q (%s)", scheme, target)
 	}
 	return nil

@@ -4,6 +4,7 @@ import (
 	"net"
 	"runtime"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -26,6 +27,8 @@ type metrics struct {
 	unrouted  prometheus.Counter
 	reloads   *prometheus.CounterVec // result
 	loadedAt  prometheus.Gauge
+
+	routes sync.Map // [2]string{route, cluster} → *routeMetrics, kept across reloads
 
 	open        atomic.Int64 // client connections open, kept by limitListener
 	refused     prometheus.Counter
@@ -125,6 +128,9 @@ type endpointMetrics struct {
 }
 
 func (m *metrics) forRoute(route, cluster string) *routeMetrics {
+	if rm, ok := m.routes.Load([2]string{route, cluster}); ok {
+		return rm.(*routeMetrics)
+	}
 	rm := &routeMetrics{
 		m: m, route: route, cluster: cluster,
 		inFlight:  m.inFlight.WithLabelValues(route, cluster),
@@ -132,7 +138,32 @@ func (m *metrics) forRoute(route, cluster string) *routeMetrics {
 		sentBytes: m.sentBytes.WithLabelValues(route, cluster),
 	}
 	rm.none = rm.newEndpoint("none")
-	return rm
+	actual, _ := m.routes.LoadOrStore([2]string{route, cluster}, rm)
+	return actual.(*routeMetrics)
+}
+
+// forgetEndpoints deletes the series of the endpoints of cluster that left
+// its resolver's set, so that pod churn does not grow the series without
+// bound. An endpoint that comes back starts again from zero.
+func (m *metrics) forgetEndpoints(cluster string, addrs []string) {
+	for _, a := range addrs {
+		l := prometheus.Labels{"cluster": cluster, "upstream": a}
+		m.requests.DeletePartialMatch(l)
+		m.latency.DeletePartialMatch(l)
+	}
+	m.routes.Range(func(k, v any) bool {
+		if k.([2]string)[1] != cluster {
+			return true
+		}
+		rm := v.(*routeMetrics)
+		rm.endpoints.Range(func(key, e any) bool {
+			if slices.Contains(addrs, e.(*endpointMetrics).upstream) && rm.endpoints.CompareAndDelete(key, e) {
+				rm.cached.Add(-1)
+			}
+			return true
+		})
+		return true
+	})
 }
 
 func (rm *routeMetrics) newEndpoint(upstream string) *endpointMetrics {
@@ -194,4 +225,40 @@ func buildLabels() prometheus.Labels {
 		}
 	}
 	return l
+}
+
+// clusterCollector exports the clusters of the config in use, read at
+// each scrape: endpoints published, health, channel state.
+type clusterCollector struct{ p *Proxy }
+
+var (
+	clusterEndpointsDesc = prometheus.NewDesc("grpclb_proxy_cluster_endpoints",
+		"Endpoint addresses the cluster's resolver last published.", []string{"cluster"}, nil)
+	clusterHealthyDesc = prometheus.NewDesc("grpclb_proxy_cluster_healthy",
+		"1 while the cluster's channel is READY or IDLE (see /readyz), else 0.", []string{"cluster"}, nil)
+	clusterStateDesc = prometheus.NewDesc("grpclb_proxy_cluster_state",
+		"1 for the cluster channel's connectivity state.", []string{"cluster", "state"}, nil)
+)
+
+func (c clusterCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- clusterEndpointsDesc
+	ch <- clusterHealthyDesc
+	ch <- clusterStateDesc
+}
+
+func (c clusterCollector) Collect(ch chan<- prometheus.Metric) {
+	st := c.p.state.Load()
+	if st == nil {
+		return
+	}
+	for name, u := range st.upstreams {
+		eps, _ := u.disc.snapshot()
+		healthy := 0.0
+		if u.healthy() {
+			healthy = 1
+		}
+		ch <- prometheus.MustNewConstMetric(clusterEndpointsDesc, prometheus.GaugeValue, float64(len(eps)), name)
+		ch <- prometheus.MustNewConstMetric(clusterHealthyDesc, prometheus.GaugeValue, healthy, name)
+		ch <- prometheus.MustNewConstMetric(clusterStateDesc, prometheus.GaugeValue, 1, name, u.state().String())
+	}
 }

@@ -21,6 +21,7 @@ import (
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/reflection"
+	"google.golang.org/grpc/resolver"
 
 	"github.com/grpclb/grpclb/server"
 )
@@ -38,7 +39,13 @@ type Options struct {
 	// (interceptors do not see proxied calls' messages, which are raw).
 	ServerOptions []grpc.ServerOption
 	// DialOptions are added to every cluster's grpc.NewClient options.
+	// Give resolver builders in Resolvers, not with grpc.WithResolvers
+	// here: the proxy wraps each cluster's resolver to follow it.
 	DialOptions []grpc.DialOption
+	// Resolvers are used for the clusters' targets in place of the
+	// registered builders of the same schemes (a kubernetes builder with a
+	// kubeconfig, say).
+	Resolvers []resolver.Builder
 	// Pprof adds Go's profiler, /debug/pprof/, to AdminHandler. It shows
 	// the process's internals and costs CPU while a profile runs.
 	Pprof bool
@@ -88,7 +95,7 @@ type state struct {
 // New validates cfg, dials its clusters and builds the gRPC server. Serve
 // starts it; Drain, GracefulStop or Stop end it.
 func New(cfg *Config, opts Options) (*Proxy, error) {
-	if err := cfg.Validate(); err != nil {
+	if err := cfg.validate(opts.Resolvers); err != nil {
 		return nil, err
 	}
 	d := cfg.withDefaults()
@@ -103,6 +110,7 @@ func New(cfg *Config, opts Options) (*Proxy, error) {
 	}
 	p.budget = newBudgetPool(d.Limits.MaxBufferedBytes, p.metrics.budgetWait)
 	p.metrics.registerBudget(p.budget)
+	p.metrics.reg.MustRegister(clusterCollector{p})
 	if p.log == nil {
 		p.log = slog.Default()
 	}
@@ -214,7 +222,7 @@ func (p *Proxy) buildState(cfg Config, old *state) (_ *state, err error) {
 			st.upstreams[name] = u
 			continue
 		}
-		u, err := spec.dial(append([]grpc.DialOption{experimental.WithBufferPool(p.budget)}, p.opts.DialOptions...))
+		u, err := spec.dial(append([]grpc.DialOption{experimental.WithBufferPool(p.budget)}, p.opts.DialOptions...), p.opts.Resolvers, p.metrics.forgetEndpoints)
 		if err != nil {
 			return nil, fmt.Errorf("proxy: %w", err)
 		}
@@ -286,7 +294,7 @@ func (p *Proxy) Reload(cfg *Config) error {
 }
 
 func (p *Proxy) reload(cfg *Config) error {
-	if err := cfg.Validate(); err != nil {
+	if err := cfg.validate(p.opts.Resolvers); err != nil {
 		return err
 	}
 	d := cfg.withDefaults()

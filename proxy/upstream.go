@@ -10,6 +10,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/resolver"
 )
 
 // upstream is a cluster's grpc.ClientConn, shared by every call routed to
@@ -28,6 +29,7 @@ type upstream struct {
 	connState atomic.Int32 // cc's connectivity.State, kept by watch
 
 	lastUnreached atomic.Pointer[Unreached] // for /clusters
+	disc          discovery                 // what its resolver last said
 }
 
 // logEvery bounds how often a cluster logs that calls found no healthy
@@ -104,12 +106,19 @@ func prepareUpstream(name string, cl *Cluster, lim Limits) (upstreamSpec, error)
 
 // dial makes the cluster's ClientConn and starts connecting it, so that
 // the first calls do not wait for connections.
-func (s upstreamSpec) dial(extra []grpc.DialOption) (*upstream, error) {
+// dial makes the cluster's ClientConn: its resolver comes from builders
+// or the registry, wrapped so that u.disc follows it, and left hears of
+// the endpoints that leave.
+func (s upstreamSpec) dial(extra []grpc.DialOption, builders []resolver.Builder, left func(cluster string, addrs []string)) (*upstream, error) {
 	sc, err := s.cl.Policy.ServiceConfig()
 	if err != nil {
 		return nil, err
 	}
+	u := &upstream{name: s.name, key: s.key}
+	b, target := resolverFor(s.cl.Target, builders)
+	watched := clusterResolver{inner: b, d: &u.disc, left: func(addrs []string) { left(s.name, addrs) }}
 	opts := append([]grpc.DialOption{
+		grpc.WithResolvers(watched),
 		grpc.WithTransportCredentials(s.creds),
 		grpc.WithDefaultServiceConfig(sc),
 		grpc.WithDefaultCallOptions(
@@ -119,10 +128,11 @@ func (s upstreamSpec) dial(extra []grpc.DialOption) (*upstream, error) {
 		grpc.WithMaxHeaderListSize(s.lim.MaxHeaderListBytes),
 		grpc.WithUserAgent("grpclb-proxy"),
 	}, extra...)
-	cc, err := grpc.NewClient(s.cl.Target, opts...)
+	cc, err := grpc.NewClient(target, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("clusters.%s: %w", s.name, err)
 	}
 	cc.Connect()
-	return &upstream{name: s.name, key: s.key, cc: cc}, nil
+	u.cc = cc
+	return u, nil
 }

@@ -15,7 +15,6 @@ import (
 	"syscall"
 	"time"
 
-	"google.golang.org/grpc"
 
 	_ "github.com/grpclb/grpclb/balancer/chash"
 	_ "github.com/grpclb/grpclb/balancer/p2c"
@@ -163,7 +162,7 @@ func proxyCommand(args []string, stdout, stderr io.Writer, ready func(grpcAddr, 
 		opts.AccessLog = log
 	}
 	if f.kubeconfig != "" {
-		opts.DialOptions = append(opts.DialOptions, grpc.WithResolvers(kube.NewBuilder(kube.Options{Kubeconfig: f.kubeconfig})))
+		opts.Resolvers = append(opts.Resolvers, kube.NewBuilder(kube.Options{Kubeconfig: f.kubeconfig}))
 	}
 	p, err := proxy.New(cfg, opts)
 	if err != nil {
