@@ -26,9 +26,9 @@ type Config struct {
 	TLS *ListenerTLS `json:"tls,omitempty"`
 	// Limits on what clients may send and receive.
 	Limits Limits `json:"limits"`
-	// Reflection serves grpc.reflection (v1 and v1alpha) locally, describing
-	// the proxy's own services, unless a route claims it.
-	Reflection bool `json:"reflection,omitempty"`
+	// Reflection says who answers grpc.reflection (v1 and v1alpha) calls,
+	// unless a route claims them; see Reflection.
+	Reflection Reflection `json:"reflection"`
 	// Connections configures client connections' ageing.
 	Connections Connections `json:"connections"`
 	// Drain configures the graceful stop on SIGTERM.
@@ -208,4 +208,41 @@ func (p Policy) ServiceConfig() (string, error) {
 	}
 	name, _ := json.Marshal(s)
 	return `{"loadBalancingConfig":[{` + string(name) + `:{}}]}`, nil
+}
+
+// Reflection says who answers grpc.reflection calls (grpcurl list and
+// describe), unless a route claims them:
+//   - reflection: {cluster: X}: the backends of cluster X, so clients see
+//     the services they serve through the proxy;
+//   - reflection: true: the proxy itself, which lists and describes only
+//     its own services (grpc.health.v1, grpc.reflection), not the other
+//     descriptors compiled into its binary;
+//   - false or absent: nobody (UNIMPLEMENTED).
+type Reflection struct {
+	Cluster string // a cluster of Clusters
+	Local   bool
+}
+
+// UnmarshalJSON reads true, false or {"cluster": "X"}.
+func (r *Reflection) UnmarshalJSON(b []byte) error {
+	if err := json.Unmarshal(b, &r.Local); err == nil {
+		r.Cluster = ""
+		return nil
+	}
+	var obj struct {
+		Cluster string `json:"cluster"`
+	}
+	if err := jsonconf.Decode(b, &obj); err != nil {
+		return fmt.Errorf("must be true, false or {cluster: NAME}: %w", err)
+	}
+	*r = Reflection{Cluster: obj.Cluster}
+	return nil
+}
+
+// MarshalJSON writes the form UnmarshalJSON reads.
+func (r Reflection) MarshalJSON() ([]byte, error) {
+	if r.Cluster != "" {
+		return json.Marshal(map[string]string{"cluster": r.Cluster})
+	}
+	return json.Marshal(r.Local)
 }

@@ -140,6 +140,12 @@ func (c *Config) validate(builders []resolver.Builder) error {
 	if len(c.Routes) == 0 {
 		bad("routes", "none defined (the proxy would refuse every call)")
 	}
+	switch r := c.Reflection; {
+	case r.Cluster != "" && r.Local:
+		bad("reflection", "set a cluster or local (true), not both")
+	case r.Cluster != "" && c.Clusters[r.Cluster] == nil:
+		bad("reflection.cluster", "%q is not a defined cluster", r.Cluster)
+	}
 	seen := map[string]int{}
 	seenName := map[string]int{}
 	for i, r := range c.Routes {

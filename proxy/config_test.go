@@ -20,7 +20,7 @@ func TestExampleConfigParses(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(cfg.Routes) != 3 || len(cfg.Clusters) != 3 || cfg.Listen != "0.0.0.0:8443" || !cfg.Reflection {
+	if len(cfg.Routes) != 3 || len(cfg.Clusters) != 3 || cfg.Listen != "0.0.0.0:8443" || cfg.Reflection != (proxy.Reflection{Cluster: "catalog"}) {
 		t.Errorf("parsed %+v", cfg)
 	}
 	if got := string(cfg.Clusters["search"].Policy); got != `{"loadBalancingConfig":[{"p2c_ewma":{}}]}` {

@@ -20,7 +20,6 @@ import (
 	"google.golang.org/grpc/experimental"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
-	"google.golang.org/grpc/reflection"
 	"google.golang.org/grpc/resolver"
 
 	"github.com/grpclb/grpclb/server"
@@ -117,7 +116,7 @@ func New(cfg *Config, opts Options) (*Proxy, error) {
 	p.stopping, p.cancelStopping = context.WithCancel(context.Background())
 	p.forceCodec = grpc.ForceCodecV2(p.codec)
 	healthpb.RegisterHealthServer(p.local, p.health)
-	reflection.Register(p.local)
+	registerLocalReflection(p.local)
 
 	sopts, err := p.serverOptions(d)
 	if err != nil {
@@ -192,7 +191,7 @@ func streamWorkers() int { return min(32*runtime.GOMAXPROCS(0), 1024) }
 // buildState dials the clusters of cfg, reusing those of old that did not
 // change.
 func (p *Proxy) buildState(cfg Config, old *state) (_ *state, err error) {
-	st := &state{cfg: cfg, upstreams: make(map[string]*upstream, len(cfg.Clusters)), reflection: cfg.Reflection}
+	st := &state{cfg: cfg, upstreams: make(map[string]*upstream, len(cfg.Clusters)), reflection: cfg.Reflection.Local}
 	reusable := map[[sha256.Size]byte]*upstream{}
 	if old != nil {
 		for _, u := range old.upstreams {
@@ -242,6 +241,7 @@ func (p *Proxy) buildState(cfg Config, old *state) (_ *state, err error) {
 			metrics:  p.metrics.forRoute(r.label(), r.Cluster),
 		})
 	}
+	routes = append(routes, p.reflectionRoutes(cfg, st, routes)...)
 	st.routes = newRouteTable(routes)
 	return st, nil
 }
