@@ -99,6 +99,7 @@ func (c *call) forward() (err error) {
 		opts = append(opts, grpc.CallContentSubtype(sub))
 	}
 	stripHopHeaders(md)
+	addForwardedFor(c.ss.Context(), md)
 	cs, err := c.r.upstream.cc.NewStream(metadata.NewOutgoingContext(ctx, md), anyStream, c.method, opts...)
 	if err != nil {
 		return c.unreached(err)

@@ -1,9 +1,12 @@
 package proxy
 
 import (
+	"context"
+	"net"
 	"strings"
 
 	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/peer"
 )
 
 // Headers that are not forwarded: HTTP/2 pseudo-headers, hop-by-hop
@@ -53,4 +56,23 @@ func contentSubtype(md metadata.MD) string {
 		return ""
 	}
 	return strings.ToLower(sub)
+}
+
+// addForwardedFor appends the client's IP address to the request's
+// x-forwarded-for, as HTTP proxies do, so that backends (and their logs
+// and rate limits) see who called rather than the proxy.
+func addForwardedFor(ctx context.Context, md metadata.MD) {
+	p, ok := peer.FromContext(ctx)
+	if !ok || p.Addr == nil {
+		return
+	}
+	ip := p.Addr.String()
+	if host, _, err := net.SplitHostPort(ip); err == nil {
+		ip = host
+	}
+	if prev := md["x-forwarded-for"]; len(prev) > 0 {
+		md["x-forwarded-for"] = []string{strings.Join(prev, ", ") + ", " + ip}
+		return
+	}
+	md["x-forwarded-for"] = []string{ip}
 }
