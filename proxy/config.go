@@ -135,6 +135,10 @@ type Route struct {
 	Prefix string `json:"prefix,omitempty"`
 	// Cluster is the name of a cluster in Config.Clusters.
 	Cluster string `json:"cluster"`
+	// Timeout caps the deadline of the route's calls: a call without a
+	// deadline, or with a later one, gets this one (DEADLINE_EXCEEDED
+	// when it passes). Default none.
+	Timeout Duration `json:"timeout,omitempty"`
 }
 
 // Cluster is a set of upstream backends behind one grpc.ClientConn: a

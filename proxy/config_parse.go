@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -165,6 +166,9 @@ func (c *Config) validate(builders []resolver.Builder) error {
 				seenName[name] = i
 			}
 		}
+		if r.Timeout < 0 {
+			bad(field+".timeout", "negative (%v)", time.Duration(r.Timeout))
+		}
 		switch {
 		case r.Cluster == "":
 			bad(field+".cluster", "empty")
@@ -240,6 +244,16 @@ func checkTarget(target string, builders []resolver.Builder) error {
 	}
 	if scheme, _, ok := strings.Cut(target, "://"); ok && resolver.Get(scheme) == nil && !slices.ContainsFunc(builders, func(b resolver.Builder) bool { return b.Scheme() == scheme }) {
 		return fmt.Errorf("no resolver is registered for scheme %q (%s)", scheme, target)
+	}
+	// grpclb's resolvers check a target without starting: its mistakes
+	// are config errors now rather than a cluster that fails every call.
+	b, full := resolverFor(target, builders)
+	if c, ok := b.(interface{ CheckTarget(resolver.Target) error }); ok {
+		u, err := url.Parse(full)
+		if err != nil {
+			return err
+		}
+		return c.CheckTarget(resolver.Target{URL: *u})
 	}
 	return nil
 }

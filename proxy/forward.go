@@ -92,6 +92,9 @@ func (c *call) forward() (err error) {
 	defer func() { c.finish(err) }()
 
 	ctx, cancel := context.WithCancel(c.ss.Context())
+	if c.r.timeout > 0 {
+		ctx, cancel = context.WithTimeout(c.ss.Context(), c.r.timeout) // the earlier deadline wins
+	}
 	defer cancel()
 	md, _ := metadata.FromIncomingContext(ctx)
 	opts := append(c.opts[:0], c.p.forceCodec, grpc.Peer(&c.peer))

@@ -239,6 +239,7 @@ func (p *Proxy) buildState(cfg Config, old *state) (_ *state, err error) {
 			prefix:   prefix,
 			upstream: st.upstreams[r.Cluster],
 			metrics:  p.metrics.forRoute(r.label(), r.Cluster),
+			timeout:  time.Duration(r.Timeout),
 		})
 	}
 	routes = append(routes, p.reflectionRoutes(cfg, st, routes)...)

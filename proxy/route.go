@@ -5,6 +5,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/grpclb/grpclb/internal/jsonconf"
 )
@@ -16,6 +17,7 @@ type route struct {
 	prefix   string // "/pkg.Svc/" or "/pkg.Svc/Method-prefix"
 	upstream *upstream
 	metrics  *routeMetrics
+	timeout  time.Duration // caps the calls' deadline; 0: none
 }
 
 // routeTable finds a method's route with one map lookup (the service) and
