@@ -15,7 +15,6 @@ import (
 	"syscall"
 	"time"
 
-
 	_ "github.com/grpclb/grpclb/balancer/chash"
 	_ "github.com/grpclb/grpclb/balancer/p2c"
 	_ "github.com/grpclb/grpclb/balancer/pool"
