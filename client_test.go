@@ -95,7 +95,7 @@ func TestKillUnderLoadFailsNoIdempotentCall(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer f.Close()
+		defer f.Close() // before the next run: two fleets would share the CPU
 		for _, b := range f.Backends() {
 			b.SetLatency(5 * time.Millisecond) // calls are in flight when the kill comes
 		}
@@ -141,11 +141,7 @@ func TestWithHedging(t *testing.T) {
 	if _, err := DialOptions(WithHedging()); err == nil || !strings.Contains(err.Error(), "WithIdempotent") {
 		t.Errorf("hedging without idempotent methods: %v", err)
 	}
-	f, err := testbed.StartFleet(2, testbed.FleetConfig{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
+	f := testbed.FleetFor(t, 2, testbed.FleetConfig{})
 	slow := f.Backends()[0]
 	slow.SetLatency(time.Second)
 	cc, err := NewClient("static:///"+strings.Join(f.Addrs(), ","), insecureCreds,

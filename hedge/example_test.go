@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	"github.com/grpclb/grpclb/hedge"
@@ -18,30 +17,21 @@ import (
 // latency is sent again, to the next backend round_robin picks, within a
 // budget of 10% extra calls.
 func Example() {
-	// Two backends; target lists them, such as
-	// "static:///10.0.0.1:50051,10.0.0.2:50051".
-	fleet, target := balancertest.ExampleFleet(2)
-	defer fleet.Close()
-
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
 	// Check is a read: safe to send twice. Its calls are hedged at the p95
 	// of its recent latencies (10ms until it has enough of them).
 	h, err := hedge.New(hedge.Methods("/grpc.health.v1.Health/Check"))
 	if err != nil {
 		log.Fatal(err)
 	}
-	conn, err := grpc.NewClient(
-		target,
-		grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithDefaultServiceConfig(`{"loadBalancingConfig": [{"round_robin": {}}]}`),
-		grpc.WithUnaryInterceptor(h.UnaryClientInterceptor()),
-	)
-	if err != nil {
-		log.Fatal(err)
-	}
+	// Two backends, and a client of them through the Hedger's interceptor:
+	// grpc.NewClient(target, ..., grpc.WithUnaryInterceptor(...)).
+	conn, fleet := balancertest.ExampleConn(2, `{"loadBalancingConfig": [{"round_robin": {}}]}`,
+		grpc.WithUnaryInterceptor(h.UnaryClientInterceptor()))
+	defer fleet.Close()
 	defer conn.Close()
 
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
 	resp, err := healthpb.NewHealthClient(conn).Check(ctx, &healthpb.HealthCheckRequest{}, grpc.WaitForReady(true))
 	if err != nil {
 		log.Fatal(err)

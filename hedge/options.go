@@ -98,13 +98,7 @@ func (c *config) isNonFatal(code codes.Code) bool {
 // lower hedges calls that would have answered in time and spends the
 // budget on them, higher cuts less of the tail.
 func Delay(d time.Duration) Option {
-	return func(c *config) error {
-		if err := checkDelay(d); err != nil {
-			return fmt.Errorf("hedge: Delay(%v): %w", d, err)
-		}
-		c.delay, c.delaySet = d, true
-		return nil
-	}
+	return checked("Delay", d, checkDelay, func(c *config) { c.delay, c.delaySet = d, true })
 }
 
 // AdaptiveDelay sets the quantile q, in (0, 1), of a method's recent
@@ -119,26 +113,14 @@ func Delay(d time.Duration) Option {
 // them, its delay is Delay's (DefaultDelay, 10ms, unless set). The
 // quantile is recomputed every 32 calls of the method.
 func AdaptiveDelay(q float64) Option {
-	return func(c *config) error {
-		if err := checkQuantile(q); err != nil {
-			return fmt.Errorf("hedge: AdaptiveDelay(%v): %w", q, err)
-		}
-		c.quantile, c.quantileSet = q, true
-		return nil
-	}
+	return checked("AdaptiveDelay", q, checkQuantile, func(c *config) { c.quantile, c.quantileSet = q, true })
 }
 
 // MaxAttempts sets the number of attempts of a call, the first included:
 // DefaultMaxAttempts (2) unless set, in [2, 5]. Attempts after the second
 // are sent one delay after the previous one, each within the budget.
 func MaxAttempts(n int) Option {
-	return func(c *config) error {
-		if err := checkMaxAttempts(n); err != nil {
-			return fmt.Errorf("hedge: MaxAttempts(%d): %w", n, err)
-		}
-		c.maxAttempts = n
-		return nil
-	}
+	return checked("MaxAttempts", n, checkMaxAttempts, func(c *config) { c.maxAttempts = n })
 }
 
 // Budget caps the extra load: every call that may be hedged adds ratio to
@@ -147,23 +129,23 @@ func MaxAttempts(n int) Option {
 // are thus at most ratio × calls + the bucket's size (BudgetBurst).
 // DefaultBudget (0.1) unless set, in (0, 1].
 func Budget(ratio float64) Option {
-	return func(c *config) error {
-		if err := checkBudget(ratio); err != nil {
-			return fmt.Errorf("hedge: Budget(%v): %w", ratio, err)
-		}
-		c.budget = ratio
-		return nil
-	}
+	return checked("Budget", ratio, checkBudget, func(c *config) { c.budget = ratio })
 }
 
 // BudgetBurst sets the size of the budget's token bucket, which is full at
 // start: DefaultBudgetBurst (10) unless set, in [1, 10000].
 func BudgetBurst(n int) Option {
+	return checked("BudgetBurst", n, checkBurst, func(c *config) { c.burst = n })
+}
+
+// checked is the option called name, whose value v is checked by check
+// (the error names the option and v) before set applies it.
+func checked[T any](name string, v T, check func(T) error, set func(*config)) Option {
 	return func(c *config) error {
-		if err := checkBurst(n); err != nil {
-			return fmt.Errorf("hedge: BudgetBurst(%d): %w", n, err)
+		if err := check(v); err != nil {
+			return fmt.Errorf("hedge: %s(%v): %w", name, v, err)
 		}
-		c.burst = n
+		set(c)
 		return nil
 	}
 }
@@ -249,10 +231,7 @@ func checkQuantile(q float64) error {
 }
 
 func checkMaxAttempts(n int) error {
-	if n < 2 || n > maxMaxAttempts {
-		return fmt.Errorf("must be between 2 and %d (the first attempt included)", maxMaxAttempts)
-	}
-	return nil
+	return between(n, 2, maxMaxAttempts, " (the first attempt included)")
 }
 
 func checkBudget(r float64) error {
@@ -262,9 +241,12 @@ func checkBudget(r float64) error {
 	return nil
 }
 
-func checkBurst(n int) error {
-	if n < 1 || n > maxBudgetBurst {
-		return fmt.Errorf("must be between 1 and %d", maxBudgetBurst)
+func checkBurst(n int) error { return between(n, 1, maxBudgetBurst, "") }
+
+// between checks that lo <= n <= hi; note ends the error.
+func between(n, lo, hi int, note string) error {
+	if n < lo || n > hi {
+		return fmt.Errorf("must be between %d and %d%s", lo, hi, note)
 	}
 	return nil
 }

@@ -12,11 +12,12 @@ import (
 )
 
 func TestNewOptions(t *testing.T) {
-	for _, tc := range []struct {
+	type testCase struct {
 		name    string
 		opts    []hedge.Option
 		wantErr string // "" for valid options
-	}{
+	}
+	tests := []testCase{
 		{name: "none", opts: nil},
 		{name: "nil option", opts: []hedge.Option{nil}},
 		{name: "all valid", opts: []hedge.Option{
@@ -31,42 +32,6 @@ func TestNewOptions(t *testing.T) {
 			wantErr: "hedge: Delay(-1ms): must not be negative"},
 		{name: "delay too long", opts: []hedge.Option{hedge.Delay(2 * time.Hour)},
 			wantErr: "hedge: Delay(2h0m0s): must be at most 1h0m0s"},
-		{name: "quantile 0", opts: []hedge.Option{hedge.AdaptiveDelay(0)},
-			wantErr: "hedge: AdaptiveDelay(0): must be a quantile strictly between 0 and 1, such as 0.95"},
-		{name: "quantile 1", opts: []hedge.Option{hedge.AdaptiveDelay(1)},
-			wantErr: "hedge: AdaptiveDelay(1): must be a quantile strictly between 0 and 1, such as 0.95"},
-		{name: "quantile as a percentage", opts: []hedge.Option{hedge.AdaptiveDelay(95)},
-			wantErr: "hedge: AdaptiveDelay(95): must be a quantile strictly between 0 and 1, such as 0.95"},
-		{name: "quantile NaN", opts: []hedge.Option{hedge.AdaptiveDelay(math.NaN())},
-			wantErr: "hedge: AdaptiveDelay(NaN): must be a quantile strictly between 0 and 1, such as 0.95"},
-		{name: "one attempt", opts: []hedge.Option{hedge.MaxAttempts(1)},
-			wantErr: "hedge: MaxAttempts(1): must be between 2 and 5 (the first attempt included)"},
-		{name: "six attempts", opts: []hedge.Option{hedge.MaxAttempts(6)},
-			wantErr: "hedge: MaxAttempts(6): must be between 2 and 5 (the first attempt included)"},
-		{name: "budget 0", opts: []hedge.Option{hedge.Budget(0)},
-			wantErr: "hedge: Budget(0): must be a ratio of extra attempts to calls in (0, 1], such as 0.1"},
-		{name: "budget as a percentage", opts: []hedge.Option{hedge.Budget(10)},
-			wantErr: "hedge: Budget(10): must be a ratio of extra attempts to calls in (0, 1], such as 0.1"},
-		{name: "budget NaN", opts: []hedge.Option{hedge.Budget(math.NaN())},
-			wantErr: "hedge: Budget(NaN): must be a ratio of extra attempts to calls in (0, 1], such as 0.1"},
-		{name: "budget infinite", opts: []hedge.Option{hedge.Budget(math.Inf(1))},
-			wantErr: "hedge: Budget(+Inf): must be a ratio of extra attempts to calls in (0, 1], such as 0.1"},
-		{name: "burst 0", opts: []hedge.Option{hedge.BudgetBurst(0)},
-			wantErr: "hedge: BudgetBurst(0): must be between 1 and 10000"},
-		{name: "burst too big", opts: []hedge.Option{hedge.BudgetBurst(10001)},
-			wantErr: "hedge: BudgetBurst(10001): must be between 1 and 10000"},
-		{name: "method without slash", opts: []hedge.Option{hedge.Methods("a.B/C")},
-			wantErr: `hedge: Methods("a.B/C"): want a full method name such as "/package.Service/Method" or "/package.Service/*"`},
-		{name: "method without service", opts: []hedge.Option{hedge.Methods("//C")},
-			wantErr: `hedge: Methods("//C"): want a full method name such as "/package.Service/Method" or "/package.Service/*"`},
-		{name: "service without method", opts: []hedge.Option{hedge.Methods("/a.B/")},
-			wantErr: `hedge: Methods("/a.B/"): want a full method name such as "/package.Service/Method" or "/package.Service/*"`},
-		{name: "service alone", opts: []hedge.Option{hedge.Methods("/a.B")},
-			wantErr: `hedge: Methods("/a.B"): want a full method name such as "/package.Service/Method" or "/package.Service/*"`},
-		{name: "method prefix wildcard", opts: []hedge.Option{hedge.Methods("/a.B/Get*")},
-			wantErr: `hedge: Methods("/a.B/Get*"): want a full method name such as "/package.Service/Method" or "/package.Service/*"`},
-		{name: "three parts", opts: []hedge.Option{hedge.Methods("/a/B/C")},
-			wantErr: `hedge: Methods("/a/B/C"): want a full method name such as "/package.Service/Method" or "/package.Service/*"`},
 		{name: "empty method", opts: []hedge.Option{hedge.Methods("/a.B/C", "")},
 			wantErr: `hedge: Methods(""): want a full method name such as "/package.Service/Method" or "/package.Service/*"`},
 		{name: "nil MethodFunc", opts: []hedge.Option{hedge.MethodFunc(nil)},
@@ -77,7 +42,42 @@ func TestNewOptions(t *testing.T) {
 			wantErr: "hedge: NonFatalCodes(Code(17)): not a gRPC status code (17)"},
 		{name: "first error wins", opts: []hedge.Option{hedge.MaxAttempts(0), hedge.Budget(0)},
 			wantErr: "hedge: MaxAttempts(0): must be between 2 and 5 (the first attempt included)"},
+	}
+	// Bad values refused for one reason: each option alone fails New with
+	// "hedge: " + its call (as the error names it) + ": " + why.
+	type badValue struct {
+		call string
+		opt  hedge.Option
+	}
+	for _, group := range []struct {
+		why string
+		bad []badValue
+	}{
+		{"must be a quantile strictly between 0 and 1, such as 0.95", []badValue{
+			{"AdaptiveDelay(0)", hedge.AdaptiveDelay(0)}, {"AdaptiveDelay(1)", hedge.AdaptiveDelay(1)},
+			{"AdaptiveDelay(95)", hedge.AdaptiveDelay(95)}, {"AdaptiveDelay(NaN)", hedge.AdaptiveDelay(math.NaN())},
+		}},
+		{"must be between 2 and 5 (the first attempt included)", []badValue{
+			{"MaxAttempts(1)", hedge.MaxAttempts(1)}, {"MaxAttempts(6)", hedge.MaxAttempts(6)},
+		}},
+		{"must be a ratio of extra attempts to calls in (0, 1], such as 0.1", []badValue{
+			{"Budget(0)", hedge.Budget(0)}, {"Budget(10)", hedge.Budget(10)},
+			{"Budget(NaN)", hedge.Budget(math.NaN())}, {"Budget(+Inf)", hedge.Budget(math.Inf(1))},
+		}},
+		{"must be between 1 and 10000", []badValue{
+			{"BudgetBurst(0)", hedge.BudgetBurst(0)}, {"BudgetBurst(10001)", hedge.BudgetBurst(10001)},
+		}},
+		{`want a full method name such as "/package.Service/Method" or "/package.Service/*"`, []badValue{
+			{`Methods("a.B/C")`, hedge.Methods("a.B/C")}, {`Methods("//C")`, hedge.Methods("//C")},
+			{`Methods("/a.B/")`, hedge.Methods("/a.B/")}, {`Methods("/a.B")`, hedge.Methods("/a.B")},
+			{`Methods("/a.B/Get*")`, hedge.Methods("/a.B/Get*")}, {`Methods("/a/B/C")`, hedge.Methods("/a/B/C")},
+		}},
 	} {
+		for _, b := range group.bad {
+			tests = append(tests, testCase{name: b.call, opts: []hedge.Option{b.opt}, wantErr: "hedge: " + b.call + ": " + group.why})
+		}
+	}
+	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			h, err := hedge.New(tc.opts...)
 			if tc.wantErr == "" {

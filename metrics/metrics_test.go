@@ -25,11 +25,7 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 // Calls through a real channel are counted per endpoint and code; the
 // resolver's updates and endpoint count are seen.
 func TestPerEndpointMetrics(t *testing.T) {
-	f, err := testbed.StartFleet(3, testbed.FleetConfig{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
+	f := testbed.FleetFor(t, 3, testbed.FleetConfig{})
 	f.Backends()[2].SetErrorRate(1, codes.Unavailable)
 
 	m := metrics.New()

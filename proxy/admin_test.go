@@ -1,22 +1,21 @@
 package proxy_test
 
 import (
-	"bytes"
 	"encoding/json"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"google.golang.org/grpc/codes"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
-	rpb "google.golang.org/grpc/reflection/grpc_reflection_v1"
 	"google.golang.org/grpc/status"
 
+	"github.com/grpclb/grpclb/internal/testbed"
 	"github.com/grpclb/grpclb/internal/testbed/echopb"
 	"github.com/grpclb/grpclb/internal/wait"
 	"github.com/grpclb/grpclb/proxy"
@@ -87,7 +86,7 @@ func TestMetricsUnroutedAndReloads(t *testing.T) {
 // TestAccessLog: one JSON record per call with method, route, cluster,
 // upstream, code, duration and bytes.
 func TestAccessLog(t *testing.T) {
-	var buf syncBuffer
+	var buf testbed.SyncBuffer
 	f, _, client := proxiedEcho(t, 1, proxy.Options{AccessLog: slog.New(slog.NewJSONHandler(&buf, nil))})
 	if _, err := client.Echo(ctxTimeout(t, 5*time.Second), &echopb.EchoRequest{Payload: []byte("12345")}); err != nil {
 		t.Fatal(err)
@@ -108,29 +107,6 @@ func TestAccessLog(t *testing.T) {
 	}
 }
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) Len() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Len()
-}
-
-func (s *syncBuffer) Bytes() []byte {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]byte(nil), s.b.Bytes()...)
-}
-
 // TestLocalHealthAndReflection: the proxy answers health for itself and
 // its routed services, and reflection when configured; a route that
 // claims the health service sends health checks upstream instead.
@@ -142,10 +118,15 @@ func TestLocalHealthAndReflection(t *testing.T) {
 
 	t.Run("local", func(t *testing.T) {
 		cfg := oneCluster(target, echoService)
-		cfg.Reflection = true
+		cfg.Reflection = proxy.Reflection{Local: true}
 		_, addr := startProxy(t, cfg, proxy.Options{})
 		cc := dial(t, addr)
 		health := healthpb.NewHealthClient(cc)
+		// Health follows the cluster: SERVING once it has a READY endpoint.
+		wait.For(t, 10*time.Second, "the proxy SERVING", func() bool {
+			r, err := health.Check(ctx, &healthpb.HealthCheckRequest{})
+			return err == nil && r.GetStatus() == healthpb.HealthCheckResponse_SERVING
+		})
 		for _, tc := range []struct {
 			service string
 			want    healthpb.HealthCheckResponse_ServingStatus
@@ -160,25 +141,10 @@ func TestLocalHealthAndReflection(t *testing.T) {
 				t.Errorf("Check(%q) = %v, %v; want %v, %v", tc.service, r.GetStatus(), err, tc.want, tc.code)
 			}
 		}
-		stream, err := rpb.NewServerReflectionClient(cc).ServerReflectionInfo(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := stream.Send(&rpb.ServerReflectionRequest{MessageRequest: &rpb.ServerReflectionRequest_ListServices{}}); err != nil {
-			t.Fatal(err)
-		}
-		resp, err := stream.Recv()
-		if err != nil {
-			t.Fatal(err)
-		}
-		var names []string
-		for _, s := range resp.GetListServicesResponse().GetService() {
-			names = append(names, s.GetName())
-		}
-		if !contains(names, "grpc.health.v1.Health") || !contains(names, "grpc.reflection.v1.ServerReflection") {
+		names := testbed.ReflectedServices(ctx, t, cc)
+		if !slices.Contains(names, "grpc.health.v1.Health") || !slices.Contains(names, "grpc.reflection.v1.ServerReflection") {
 			t.Errorf("reflection lists %v", names)
 		}
-		_ = stream.CloseSend()
 	})
 
 	t.Run("claimed by a route", func(t *testing.T) {
@@ -190,24 +156,15 @@ func TestLocalHealthAndReflection(t *testing.T) {
 	})
 }
 
-func contains(s []string, v string) bool {
-	for _, x := range s {
-		if x == v {
-			return true
-		}
-	}
-	return false
-}
-
 func TestHealthzAndReadyz(t *testing.T) {
 	_, p, _ := proxiedEcho(t, 1, proxy.Options{})
 	admin := httptest.NewServer(p.AdminHandler())
 	defer admin.Close()
-	for _, path := range []string{"/healthz", "/readyz"} {
-		if code := httpGet(t, admin.URL+path); code != http.StatusOK {
-			t.Errorf("%s = %d", path, code)
-		}
+	if code := httpGet(t, admin.URL+"/healthz"); code != http.StatusOK {
+		t.Errorf("/healthz = %d", code)
 	}
+	// Ready once the cluster has a READY endpoint.
+	wait.For(t, 10*time.Second, "/readyz 200", func() bool { return httpGet(t, admin.URL+"/readyz") == http.StatusOK })
 	p.Stop()
 	if code := httpGet(t, admin.URL+"/readyz"); code != http.StatusServiceUnavailable {
 		t.Errorf("/readyz after Stop = %d, want 503", code)
@@ -217,7 +174,8 @@ func TestHealthzAndReadyz(t *testing.T) {
 	}
 }
 
-func get(t testing.TB, url string) string {
+// fetch GETs url and returns the response's status code and body.
+func fetch(t testing.TB, url string) (int, string) {
 	t.Helper()
 	resp, err := http.Get(url)
 	if err != nil {
@@ -225,10 +183,27 @@ func get(t testing.TB, url string) string {
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
-	if err != nil || resp.StatusCode != http.StatusOK {
-		t.Fatalf("GET %s: %d %v", url, resp.StatusCode, err)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
 	}
-	return string(b)
+	return resp.StatusCode, string(b)
+}
+
+// get is the body of url, which must answer 200.
+func get(t testing.TB, url string) string {
+	t.Helper()
+	code, body := fetch(t, url)
+	if code != http.StatusOK {
+		t.Fatalf("GET %s: %d", url, code)
+	}
+	return body
+}
+
+// httpGet is the status code of url.
+func httpGet(t testing.TB, url string) int {
+	t.Helper()
+	code, _ := fetch(t, url)
+	return code
 }
 
 func grepLines(s, sub string) string {

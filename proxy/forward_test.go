@@ -5,7 +5,6 @@ import (
 	"errors"
 	"io"
 	"log/slog"
-	"net"
 	"strings"
 	"sync"
 	"testing"
@@ -312,17 +311,12 @@ func TestCancellation(t *testing.T) {
 // with UNAVAILABLE naming the cluster, not a hang and not the channel's
 // message (an upstream address), which goes to the log, once.
 func TestUpstreamUnavailable(t *testing.T) {
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	dead := lis.Addr().String()
-	lis.Close()
+	dead := testbed.RefusingAddr(t)
 	var log testbed.SyncBuffer
 	_, addr := startProxy(t, oneCluster("passthrough:///"+dead, echoService), proxy.Options{Logger: slog.New(slog.NewTextHandler(&log, nil))})
 	client := echopb.NewEchoClient(dial(t, addr))
 	for range 3 {
-		_, err = client.Echo(ctxTimeout(t, 10*time.Second), &echopb.EchoRequest{})
+		_, err := client.Echo(ctxTimeout(t, 10*time.Second), &echopb.EchoRequest{})
 		if status.Code(err) != codes.Unavailable || status.Convert(err).Message() != "grpclb proxy: no healthy upstream for cluster c" {
 			t.Fatalf("got %v, want UNAVAILABLE: grpclb proxy: no healthy upstream for cluster c", err)
 		}

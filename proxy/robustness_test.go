@@ -423,9 +423,8 @@ func TestDrain(t *testing.T) {
 	defer admin.Close()
 
 	ctx := ctxTimeout(t, 30*time.Second)
-	if code := httpGet(t, admin.URL+"/readyz"); code != http.StatusOK {
-		t.Fatalf("/readyz = %d before the drain", code)
-	}
+	// Ready once the cluster has a READY endpoint.
+	wait.For(t, 10*time.Second, "/readyz 200 before the drain", func() bool { return httpGet(t, admin.URL+"/readyz") == http.StatusOK })
 	watch, err := health.Watch(ctx, &healthpb.HealthCheckRequest{})
 	if err != nil {
 		t.Fatal(err)
@@ -473,16 +472,4 @@ func TestDrain(t *testing.T) {
 	if code := httpGet(t, admin.URL+"/healthz"); code != http.StatusOK {
 		t.Errorf("/healthz = %d after the drain, want 200 (the process runs)", code)
 	}
-}
-
-func httpGet(t testing.TB, url string) int {
-	t.Helper()
-	resp, err := http.Get(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var b bytes.Buffer
-	_, _ = b.ReadFrom(resp.Body)
-	return resp.StatusCode
 }

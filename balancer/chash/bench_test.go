@@ -7,7 +7,6 @@ import (
 	"testing"
 
 	_ "google.golang.org/grpc/balancer/ringhash"
-	"google.golang.org/grpc/metadata"
 
 	"github.com/grpclb/grpclb/internal/balancertest"
 )
@@ -46,30 +45,24 @@ var benchPolicies = []struct {
 	{"consistent_hash", Name, "", func(i int) context.Context {
 		return WithKey(context.Background(), strconv.Itoa(i))
 	}},
-	{"consistent_hash_header", Name, `{"hashHeader":"x-key"}`, headerKey},
+	{"consistent_hash_header", Name, `{"hashHeader":"x-key"}`, balancertest.HeaderKey},
 	{"consistent_hash_unbounded", Name, `{"loadFactor":0}`, func(i int) context.Context {
 		return WithKey(context.Background(), strconv.Itoa(i))
 	}},
-	{"ring_hash_experimental", "ring_hash_experimental", `{"requestHashHeader":"x-key"}`, headerKey},
-}
-
-func headerKey(i int) context.Context {
-	return metadata.AppendToOutgoingContext(context.Background(), "x-key", strconv.Itoa(i))
+	{"ring_hash_experimental", "ring_hash_experimental", `{"requestHashHeader":"x-key"}`, balancertest.HeaderKey},
 }
 
 // BenchmarkPick measures one Pick (and its Done) per op with every endpoint
 // READY, a different key each time.
 func BenchmarkPick(b *testing.B) {
 	for _, pol := range benchPolicies {
-		for _, n := range []int{1, 10, 100, 1000} {
-			b.Run(fmt.Sprintf("policy=%s/endpoints=%d", pol.name, n), func(b *testing.B) {
-				var nudge []context.Context
-				if pol.policy != Name { // ring_hash connects on picks
-					nudge = balancertest.Nudges(n, pol.ctx)
-				}
-				p := balancertest.BuildPicker(b, pol.policy, pol.config, balancertest.Endpoints(n), nudge...)
-				balancertest.LoopPicks(b, p, balancertest.PickInfos(1024, pol.ctx))
-			})
-		}
+		balancertest.ForSizes(b, pol.name, func(b *testing.B, n int) {
+			var nudge []context.Context
+			if pol.policy != Name { // ring_hash connects on picks
+				nudge = balancertest.Nudges(n, pol.ctx)
+			}
+			p := balancertest.BuildPicker(b, pol.policy, pol.config, balancertest.Endpoints(n), nudge...)
+			balancertest.LoopPicks(b, p, balancertest.PickInfos(1024, pol.ctx))
+		})
 	}
 }

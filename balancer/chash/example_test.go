@@ -6,9 +6,6 @@ import (
 	"log"
 	"time"
 
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
-
 	"github.com/grpclb/grpclb/balancer/chash"
 	"github.com/grpclb/grpclb/internal/balancertest"
 	"github.com/grpclb/grpclb/internal/testbed/echopb"
@@ -18,35 +15,20 @@ import (
 // shard that holds the user's data. Importing chash registers the policy;
 // the service config selects it; WithKey sets each call's key.
 func Example() {
-	// Three backends (stand-ins for cache shards) that answer with their
-	// name.
-	fleet, target := balancertest.ExampleFleet(3)
-	defer fleet.Close()
-
-	conn, err := grpc.NewClient(
-		target,
-		grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithDefaultServiceConfig(`{"loadBalancingConfig":[{"consistent_hash":{}}]}`),
-	)
-	if err != nil {
-		log.Fatal(err)
-	}
-	defer conn.Close()
-	client := echopb.NewEchoClient(conn)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
+	// Three backends (stand-ins for cache shards) that answer with their
+	// name, and a client of them: grpc.NewClient with a service config
+	// that selects consistent_hash.
+	conn, fleet := balancertest.ExampleConn(3, `{"loadBalancingConfig":[{"consistent_hash":{}}]}`)
+	defer fleet.Close()
+	defer conn.Close()
+	client := echopb.NewEchoClient(conn)
 
 	// Until every backend is connected, a key whose backend is not yet
 	// connected goes to the next one on the ring. Wait until all three
 	// have answered (calls without a key go to a random backend).
-	seen := map[string]bool{}
-	for len(seen) < 3 {
-		resp, err := client.Echo(ctx, &echopb.EchoRequest{}, grpc.WaitForReady(true))
-		if err != nil {
-			log.Fatal(err)
-		}
-		seen[resp.GetBackend()] = true
-	}
+	balancertest.ExampleWaitAll(ctx, client, 3)
 
 	backends := map[string]bool{}
 	for range 10 {

@@ -326,11 +326,7 @@ func flap(t *testing.T, child string) {
 			callers.Progress(t, 200, "while "+b.Name+" fails 40% of calls")
 			b.SetErrorRate(0, codes.OK)
 		case 1:
-			b.Kill()
-			callers.Progress(t, 100, "after killing "+b.Name)
-			if err := b.Restart(); err != nil {
-				t.Fatal(err)
-			}
+			callers.KillAndRestart(t, b, 100)
 		case 2:
 			b.SetErrorRate(1, codes.Unavailable)
 			r.UpdateState(endpoints(round % len(backends)))

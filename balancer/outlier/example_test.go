@@ -6,9 +6,7 @@ import (
 	"log"
 	"time"
 
-	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/grpclb/grpclb/balancer/outlier"
 	"github.com/grpclb/grpclb/internal/balancertest"
@@ -19,37 +17,21 @@ import (
 // package registers the policy, and the service config puts it in front
 // of round_robin.
 func Example() {
-	// Three backends that answer with their name.
-	fleet, target := balancertest.ExampleFleet(3)
+	// Three backends that answer with their name, and a client of them:
+	// grpc.NewClient with a service config that puts outlier_ejection in
+	// front of round_robin.
+	conn, fleet := balancertest.ExampleConn(3, `{"loadBalancingConfig": [{"outlier_ejection": {
+		"baseEjectionTime": "30s",
+		"consecutiveFailures": {"threshold": 3},
+		"failurePercentage": {"threshold": 50, "minimumHosts": 3, "requestVolume": 20},
+		"childPolicy": [{"round_robin": {}}]
+	}}]}`)
 	defer fleet.Close()
-
-	conn, err := grpc.NewClient(
-		target,
-		grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithDefaultServiceConfig(`{"loadBalancingConfig": [{"outlier_ejection": {
-			"baseEjectionTime": "30s",
-			"consecutiveFailures": {"threshold": 3},
-			"failurePercentage": {"threshold": 50, "minimumHosts": 3, "requestVolume": 20},
-			"childPolicy": [{"round_robin": {}}]
-		}}]}`),
-	)
-	if err != nil {
-		log.Fatal(err)
-	}
 	defer conn.Close()
 	client := echopb.NewEchoClient(conn)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-
-	// Wait until every backend is connected.
-	seen := map[string]bool{}
-	for len(seen) < 3 {
-		resp, err := client.Echo(ctx, &echopb.EchoRequest{}, grpc.WaitForReady(true))
-		if err != nil {
-			log.Fatal(err)
-		}
-		seen[resp.GetBackend()] = true
-	}
+	balancertest.ExampleWaitAll(ctx, client, 3) // every backend connected
 
 	// b2 breaks: every call to it fails with UNAVAILABLE. Its third failure
 	// in a row ejects it; the other two take all the calls.

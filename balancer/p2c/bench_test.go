@@ -1,11 +1,8 @@
 package p2c_test
 
 import (
-	"context"
-	"fmt"
 	"testing"
 
-	"google.golang.org/grpc/balancer"
 	_ "google.golang.org/grpc/balancer/leastrequest"
 
 	"github.com/grpclb/grpclb/balancer/p2c"
@@ -24,26 +21,9 @@ func BenchmarkPick(b *testing.B) {
 		{"least_request_experimental", `{"choiceCount":2}`},
 	}
 	for _, pol := range policies {
-		for _, n := range []int{1, 10, 100, 1000} {
-			b.Run(fmt.Sprintf("policy=%s/endpoints=%d", pol.name, n), func(b *testing.B) {
-				bal, _, p, err := balancertest.Build(pol.name, pol.config, balancertest.Endpoints(n))
-				if err != nil {
-					b.Fatal(err)
-				}
-				defer bal.Close()
-				info := balancer.PickInfo{Ctx: context.Background(), FullMethodName: "/grpclb.testbed.v1.Echo/Echo"}
-				done := balancer.DoneInfo{BytesSent: true, BytesReceived: true}
-				b.ReportAllocs()
-				for b.Loop() {
-					res, err := p.Pick(info)
-					if err != nil {
-						b.Fatal(err)
-					}
-					if res.Done != nil {
-						res.Done(done)
-					}
-				}
-			})
-		}
+		balancertest.ForSizes(b, pol.name, func(b *testing.B, n int) {
+			p := balancertest.BuildPicker(b, pol.name, pol.config, balancertest.Endpoints(n))
+			balancertest.LoopPicks(b, p, balancertest.PickInfos(1, nil))
+		})
 	}
 }

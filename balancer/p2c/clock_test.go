@@ -47,18 +47,6 @@ func TestClockInBubble(t *testing.T) {
 	}
 }
 
-// bubbleBuild builds the balancer with config over n endpoints in the
-// bubble and returns it with its channel and picker.
-func bubbleBuild(t *testing.T, n int, config string) (*p2cBalancer, *balancertest.ClientConn, *picker) {
-	t.Helper()
-	bal, cc, p, err := balancertest.Build(Name, config, balancertest.Endpoints(n))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(bal.Close)
-	return bal.(*p2cBalancer), cc, p.(*picker)
-}
-
 // bubbleCall makes one call through p that takes exactly rtt of the
 // bubble's time and ends with done; it returns the endpoint's stats.
 func bubbleCall(t *testing.T, p *picker, rtt time.Duration, done balancer.DoneInfo) *endpointStats {
@@ -94,7 +82,7 @@ func relClose(got, want float64) bool { return math.Abs(got-want) <= 1e-9*math.A
 func TestClockEWMADecay(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		const decay = 10 * time.Second
-		_, _, p := bubbleBuild(t, 1, `{"decay": "10s", "probeInterval": "1h"}`)
+		_, _, p := build(t, 1, `{"decay": "10s", "probeInterval": "1h"}`)
 		inv := p.params.invDecay
 		ms := float64(time.Millisecond)
 
@@ -193,7 +181,7 @@ func TestClockSlowStartRamp(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				const window = 10 * time.Second
 				built := nanotime()
-				b, cc, p := bubbleBuild(t, 2, tc.config)
+				b, cc, p := build(t, 2, tc.config)
 				// The first two ramp from when they became READY.
 				for _, e := range p.endpoints {
 					if w := e.weight(nanotime(), p.params); w != tc.min || e.rampStart != built {

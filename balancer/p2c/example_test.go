@@ -4,10 +4,8 @@ import (
 	"context"
 	"fmt"
 	"log"
-	"time"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	"github.com/grpclb/grpclb/balancer/p2c"
@@ -17,26 +15,16 @@ import (
 // Balance RPCs with p2c_ewma: importing the package registers the policy,
 // and the service config selects and configures it.
 func Example() {
-	// Two backends; target lists them, such as
-	// "static:///10.0.0.1:50051,10.0.0.2:50051".
-	fleet, target := balancertest.ExampleFleet(2)
+	// Two backends, and a client of them: grpc.NewClient with a service
+	// config that selects and configures p2c_ewma. (A real target lists the
+	// backends, such as "static:///10.0.0.1:50051,10.0.0.2:50051".)
+	conn, fleet := balancertest.ExampleConn(2, `{"loadBalancingConfig": [
+		{"p2c_ewma": {"decay": "10s", "defaultRTT": "10ms", "errorPenalty": "1s"}}
+	]}`)
 	defer fleet.Close()
-
-	conn, err := grpc.NewClient(
-		target,
-		grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithDefaultServiceConfig(`{"loadBalancingConfig": [
-			{"p2c_ewma": {"decay": "10s", "defaultRTT": "10ms", "errorPenalty": "1s"}}
-		]}`),
-	)
-	if err != nil {
-		log.Fatal(err)
-	}
 	defer conn.Close()
 
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	resp, err := healthpb.NewHealthClient(conn).Check(ctx, &healthpb.HealthCheckRequest{})
+	resp, err := healthpb.NewHealthClient(conn).Check(context.Background(), &healthpb.HealthCheckRequest{}, grpc.WaitForReady(true))
 	if err != nil {
 		log.Fatal(err)
 	}

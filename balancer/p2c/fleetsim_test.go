@@ -39,7 +39,7 @@ type fleetSim struct {
 	hooks []simHook
 	calls []fleetCall
 	start int64
-	q     simQueue
+	q     timeQueue[simEvent]
 }
 
 type simHook struct {
@@ -62,13 +62,16 @@ type simEvent struct {
 	call int // index in calls
 }
 
-type simQueue []simEvent
+func (e simEvent) time() int64 { return e.at }
 
-func (q simQueue) Len() int           { return len(q) }
-func (q simQueue) Less(i, j int) bool { return q[i].at < q[j].at }
-func (q simQueue) Swap(i, j int)      { q[i], q[j] = q[j], q[i] }
-func (q *simQueue) Push(x any)        { *q = append(*q, x.(simEvent)) }
-func (q *simQueue) Pop() any {
+// timeQueue is a container/heap of a simulation's events, earliest first.
+type timeQueue[E interface{ time() int64 }] []E
+
+func (q timeQueue[E]) Len() int           { return len(q) }
+func (q timeQueue[E]) Less(i, j int) bool { return q[i].time() < q[j].time() }
+func (q timeQueue[E]) Swap(i, j int)      { q[i], q[j] = q[j], q[i] }
+func (q *timeQueue[E]) Push(x any)        { *q = append(*q, x.(E)) }
+func (q *timeQueue[E]) Pop() any {
 	old := *q
 	e := old[len(old)-1]
 	*q = old[:len(old)-1]

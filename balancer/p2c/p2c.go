@@ -54,17 +54,14 @@ type p2cBalancer struct {
 	ramps slowstart.Tracker
 }
 
+// UpdateClientConnState sets the params of the next picker, which the
+// children's update builds.
 func (b *p2cBalancer) UpdateClientConnState(ccs balancer.ClientConnState) error {
-	cfg, err := policy.Config(ccs.BalancerConfig, defaultConfig, Name, logger)
-	if err != nil {
-		return err
-	}
-	b.mu.Lock()
-	b.params = newParams(cfg)
-	b.mu.Unlock()
-	// endpointsharding ends with an UpdateState, which builds a picker with
-	// the new params.
-	return b.UpdateChildren(ccs.ResolverState)
+	return policy.UpdateConfig(&b.Petiole, ccs, defaultConfig, func(cfg *Config) {
+		b.mu.Lock()
+		b.params = newParams(cfg)
+		b.mu.Unlock()
+	})
 }
 
 // UpdateState receives the aggregated state of the endpointsharding child

@@ -456,14 +456,7 @@ func TestPickDoesNotAllocate(t *testing.T) {
 	for _, n := range []int{1, 2, 1000} {
 		_, _, p := build(t, n, "")
 		for _, done := range []balancer.DoneInfo{success, {Err: errUnavailable}, noSample} {
-			allocs := testing.AllocsPerRun(1000, func() {
-				res, err := p.Pick(pickInfo)
-				if err != nil {
-					t.Fatal(err)
-				}
-				res.Done(done)
-			})
-			if allocs != 0 {
+			if allocs := balancertest.PickAllocs(t, p, pickInfo, done); allocs != 0 {
 				t.Errorf("%d endpoints, Done(%+v): %v allocations per Pick and Done, want 0", n, done, allocs)
 			}
 		}

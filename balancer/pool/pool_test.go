@@ -10,9 +10,7 @@ import (
 	"time"
 
 	"go.uber.org/goleak"
-	"google.golang.org/grpc"
 	"google.golang.org/grpc/balancer"
-	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/grpclb/grpclb/internal/balancertest"
 	"github.com/grpclb/grpclb/internal/testbed"
@@ -24,41 +22,21 @@ import (
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 func TestParseConfig(t *testing.T) {
-	tests := []struct {
-		in      string
-		want    Config
-		wantErr string
-	}{
-		{in: ``, want: Config{Connections: 4, Pick: "round_robin"}},
-		{in: `{}`, want: Config{Connections: 4, Pick: "round_robin"}},
-		{in: `{"connections":8}`, want: Config{Connections: 8, Pick: "round_robin"}},
-		{in: `{"connections":1,"pick":"p2c"}`, want: Config{Connections: 1, Pick: "p2c"}},
-		{in: `{"connections":-1}`, wantErr: "connections -1 must be from 1 to 256"},
-		{in: `{"connections":257}`, wantErr: "connections 257"},
-		{in: `{"connections":"8"}`, wantErr: `field "connections": "8" is not an integer`},
-		{in: `{"pick":"random"}`, wantErr: `pick "random" must be "round_robin" or "p2c"`},
-		{in: `{"conections":8}`, wantErr: `unknown field "conections" (known fields: "connections", "pick")`},
-		{in: `{"connections":-1,"connections":4}`, wantErr: `field "connections" given twice`},
-		{in: `{"connections":8}{}`, wantErr: "unexpected data after the config object"},
-		{in: `[`, wantErr: "config must be a JSON object"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.in, func(t *testing.T) {
-			got, err := ParseConfig([]byte(tt.in))
-			if tt.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
-					t.Fatalf("error %v, want %q", err, tt.wantErr)
-				}
-				return
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			if got.Connections != tt.want.Connections || got.Pick != tt.want.Pick {
-				t.Errorf("got %+v, want %+v", *got, tt.want)
-			}
-		})
-	}
+	balancertest.CheckParsesEmpty(t, ParseConfig, Config{Connections: 4, Pick: "round_robin"})
+	balancertest.CheckParses(t, ParseConfig, map[string]Config{
+		`{"connections":8}`:              {Connections: 8, Pick: "round_robin"},
+		`{"connections":1,"pick":"p2c"}`: {Connections: 1, Pick: "p2c"},
+	})
+	balancertest.CheckRefuses(t, Name, ParseConfig, map[string]string{
+		`{"connections":-1}`:                 "connections -1 must be from 1 to 256",
+		`{"connections":257}`:                "connections 257",
+		`{"connections":"8"}`:                `field "connections": "8" is not an integer`,
+		`{"pick":"random"}`:                  `pick "random" must be "round_robin" or "p2c"`,
+		`{"conections":8}`:                   `unknown field "conections" (known fields: "connections", "pick")`,
+		`{"connections":-1,"connections":4}`: `field "connections" given twice`,
+		`{"connections":8}{}`:                "unexpected data after the config object",
+		`[`:                                  "config must be a JSON object",
+	})
 }
 
 func FuzzParseConfig(f *testing.F) {
@@ -87,17 +65,7 @@ func TestNConnectionsPerAddressAndEvenPicks(t *testing.T) {
 			if n := len(cc.SubConns()); n != 6 {
 				t.Fatalf("%d SubConns for 2 addresses × 3, want 6", n)
 			}
-			count := map[balancer.SubConn]int{}
-			for range 6000 {
-				res, err := p.Pick(balancer.PickInfo{Ctx: context.Background()})
-				if err != nil {
-					t.Fatal(err)
-				}
-				count[res.SubConn]++
-				if res.Done != nil {
-					res.Done(balancer.DoneInfo{})
-				}
-			}
+			count, _ := countPicks(t, p, 6000, false)
 			for sc, n := range count {
 				if n < 700 || n > 1300 {
 					t.Errorf("SubConn %v got %d of 6000 picks, want about 1000", sc.(*balancertest.SubConn).Addrs, n)
@@ -118,16 +86,7 @@ func TestP2CAvoidsBusyConnections(t *testing.T) {
 	defer b.Close()
 	// Hold 50 calls open on whatever they picked: p2c keeps the two
 	// connections within one call of each other.
-	var dones []func(balancer.DoneInfo)
-	perConn := map[balancer.SubConn]int{}
-	for range 50 {
-		res, err := p.Pick(balancer.PickInfo{Ctx: context.Background()})
-		if err != nil {
-			t.Fatal(err)
-		}
-		perConn[res.SubConn]++
-		dones = append(dones, res.Done)
-	}
+	perConn, dones := countPicks(t, p, 50, true)
 	for sc, n := range perConn {
 		if n < 24 || n > 26 {
 			t.Errorf("%v holds %d of 50 open calls, want 25±1", sc, n)
@@ -136,6 +95,29 @@ func TestP2CAvoidsBusyConnections(t *testing.T) {
 	for _, d := range dones {
 		d(balancer.DoneInfo{})
 	}
+}
+
+// countPicks makes n picks on p and counts them per SubConn. With hold,
+// the calls stay open and their Done callbacks are returned; otherwise
+// each call ends (Done) before the next pick.
+func countPicks(t *testing.T, p balancer.Picker, n int, hold bool) (map[balancer.SubConn]int, []func(balancer.DoneInfo)) {
+	t.Helper()
+	count := map[balancer.SubConn]int{}
+	var dones []func(balancer.DoneInfo)
+	for range n {
+		res, err := p.Pick(balancer.PickInfo{Ctx: context.Background()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		count[res.SubConn]++
+		switch {
+		case hold:
+			dones = append(dones, res.Done)
+		case res.Done != nil:
+			res.Done(balancer.DoneInfo{})
+		}
+	}
+	return count, dones
 }
 
 func TestResizeAndRemove(t *testing.T) {
@@ -187,15 +169,10 @@ func TestVIP(t *testing.T) {
 	}
 }
 
+// newClient is an echo client of target with the service config config.
 func newClient(t *testing.T, target, config string) echopb.EchoClient {
 	t.Helper()
-	cc, err := grpc.NewClient(target, grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithDefaultServiceConfig(config))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cc.Close() })
-	return echopb.NewEchoClient(cc)
+	return echopb.NewEchoClient(balancertest.Conn(t, target, config))
 }
 
 // Backends that age connections out (MaxConnectionAge) and backends that
@@ -206,11 +183,7 @@ func TestFlappingUnderLoad(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f, err := testbed.StartFleet(3, testbed.FleetConfig{ServerOptions: opts})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
+	f := testbed.FleetFor(t, 3, testbed.FleetConfig{ServerOptions: opts})
 	c := newClient(t, "static:///"+strings.Join(f.Addrs(), ","), `{"loadBalancingConfig":[{"pool":{"connections":3,"pick":"p2c"}}]}`)
 	if _, failed := testbed.Tally(c, 30, 5*time.Second); failed != 0 {
 		t.Fatalf("%d of 30 calls failed before any fault", failed)

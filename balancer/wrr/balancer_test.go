@@ -529,11 +529,7 @@ func TestPickDoesNotAllocate(t *testing.T) {
 		t.Run(fmt.Sprintf("%s/%d", tc.config, len(tc.eps)), func(t *testing.T) {
 			_, cc := build(t, tc.config, tc.eps)
 			p := currentPicker(t, cc)
-			if allocs := testing.AllocsPerRun(1000, func() {
-				if _, err := p.Pick(pickInfo); err != nil {
-					t.Fatal(err)
-				}
-			}); allocs != 0 {
+			if allocs := balancertest.PickAllocs(t, p, pickInfo, balancer.DoneInfo{}); allocs != 0 {
 				t.Errorf("Pick allocates %v times per call, want 0", allocs)
 			}
 		})

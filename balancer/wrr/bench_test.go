@@ -1,11 +1,8 @@
 package wrr_test
 
 import (
-	"context"
-	"fmt"
 	"testing"
 
-	"google.golang.org/grpc/balancer"
 	"google.golang.org/grpc/resolver"
 
 	"github.com/grpclb/grpclb/balancer/wrr"
@@ -36,21 +33,9 @@ func BenchmarkPick(b *testing.B) {
 		{"wrr/ramping", wrr.Name, `{"slowStart":{"window":"1h"}}`, weighted},
 	}
 	for _, c := range cases {
-		for _, n := range []int{1, 10, 100, 1000} {
-			b.Run(fmt.Sprintf("policy=%s/endpoints=%d", c.name, n), func(b *testing.B) {
-				bal, _, p, err := balancertest.Build(c.policy, c.config, c.eps(n))
-				if err != nil {
-					b.Fatal(err)
-				}
-				defer bal.Close()
-				info := balancer.PickInfo{Ctx: context.Background(), FullMethodName: "/grpclb.testbed.v1.Echo/Echo"}
-				b.ReportAllocs()
-				for b.Loop() {
-					if _, err := p.Pick(info); err != nil {
-						b.Fatal(err)
-					}
-				}
-			})
-		}
+		balancertest.ForSizes(b, c.name, func(b *testing.B, n int) {
+			p := balancertest.BuildPicker(b, c.policy, c.config, c.eps(n))
+			balancertest.LoopPicks(b, p, balancertest.PickInfos(1, nil))
+		})
 	}
 }

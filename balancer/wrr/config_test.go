@@ -1,8 +1,6 @@
 package wrr
 
 import (
-	"encoding/json"
-	"strings"
 	"testing"
 	"time"
 
@@ -11,34 +9,30 @@ import (
 
 func TestParseConfig(t *testing.T) {
 	def := Config{SlowStart: SlowStart{Aggression: DefaultAggression, MinWeightPercent: DefaultMinWeightPercent}}
-	with := func(f func(*SlowStart)) Config {
-		c := def
-		f(&c.SlowStart)
-		return c
-	}
+	with := balancertest.With(def)
 	balancertest.CheckParsesEmpty(t, ParseConfig, def)
 	balancertest.CheckParses(t, ParseConfig, map[string]Config{
 		`{"slowStart": null}`:              def,
 		`{"slowStart": {}}`:                def,
-		`{"slowStart": {"window": "10s"}}`: with(func(s *SlowStart) { s.Window = 10 * time.Second }),
-		`{"slowStart": {"window": "10s", "aggression": 1.0, "minWeightPercent": 10}}`: with(func(s *SlowStart) { s.Window = 10 * time.Second }),
-		`{"slowStart": {"window": "2s", "aggression": 2.5, "minWeightPercent": 5}}`: with(func(s *SlowStart) {
-			s.Window, s.Aggression, s.MinWeightPercent = 2*time.Second, 2.5, 5
+		`{"slowStart": {"window": "10s"}}`: with(func(c *Config) { c.SlowStart.Window = 10 * time.Second }),
+		`{"slowStart": {"window": "10s", "aggression": 1.0, "minWeightPercent": 10}}`: with(func(c *Config) { c.SlowStart.Window = 10 * time.Second }),
+		`{"slowStart": {"window": "2s", "aggression": 2.5, "minWeightPercent": 5}}`: with(func(c *Config) {
+			c.SlowStart.Window, c.SlowStart.Aggression, c.SlowStart.MinWeightPercent = 2*time.Second, 2.5, 5
 		}),
-		`{"slowStart": {"window": "0.5s"}}`:                                             with(func(s *SlowStart) { s.Window = 500 * time.Millisecond }),
-		`{"slowStart": {"window": "1m30s"}}`:                                            with(func(s *SlowStart) { s.Window = 90 * time.Second }),
-		`{"slowStart": {"window": "1h"}}`:                                               with(func(s *SlowStart) { s.Window = time.Hour }),
-		`{"slowStart": {"window": "250µs"}}`:                                            with(func(s *SlowStart) { s.Window = 250 * time.Microsecond }),
+		`{"slowStart": {"window": "0.5s"}}`:                                             with(func(c *Config) { c.SlowStart.Window = 500 * time.Millisecond }),
+		`{"slowStart": {"window": "1m30s"}}`:                                            with(func(c *Config) { c.SlowStart.Window = 90 * time.Second }),
+		`{"slowStart": {"window": "1h"}}`:                                               with(func(c *Config) { c.SlowStart.Window = time.Hour }),
+		`{"slowStart": {"window": "250µs"}}`:                                            with(func(c *Config) { c.SlowStart.Window = 250 * time.Microsecond }),
 		`{"slowStart": {"window": "0s"}}`:                                               def,
 		`{"slowStart": {"window": "0"}}`:                                                def,
-		`{"slowStart": {"aggression": 10}}`:                                             with(func(s *SlowStart) { s.Aggression = 10 }),
-		`{"slowStart": {"aggression": 0.01}}`:                                           with(func(s *SlowStart) { s.Aggression = 0.01 }),
-		`{"slowStart": {"aggression": 2e0}}`:                                            with(func(s *SlowStart) { s.Aggression = 2 }),
-		`{"slowStart": {"minWeightPercent": 100}}`:                                      with(func(s *SlowStart) { s.MinWeightPercent = 100 }),
-		`{"slowStart": {"minWeightPercent": 0.5}}`:                                      with(func(s *SlowStart) { s.MinWeightPercent = 0.5 }),
+		`{"slowStart": {"aggression": 10}}`:                                             with(func(c *Config) { c.SlowStart.Aggression = 10 }),
+		`{"slowStart": {"aggression": 0.01}}`:                                           with(func(c *Config) { c.SlowStart.Aggression = 0.01 }),
+		`{"slowStart": {"aggression": 2e0}}`:                                            with(func(c *Config) { c.SlowStart.Aggression = 2 }),
+		`{"slowStart": {"minWeightPercent": 100}}`:                                      with(func(c *Config) { c.SlowStart.MinWeightPercent = 100 }),
+		`{"slowStart": {"minWeightPercent": 0.5}}`:                                      with(func(c *Config) { c.SlowStart.MinWeightPercent = 0.5 }),
 		`{"slowStart": {"window": null, "aggression": null, "minWeightPercent": null}}`: def,
-		`{"slowStart":{"minWeightPercent":1,"window":"3s"}}`:                            with(func(s *SlowStart) { s.Window, s.MinWeightPercent = 3*time.Second, 1 }),
-		"{\n\t\"slowStart\": {\n\t\t\"window\": \"5s\"\n\t}\n}\n":                       with(func(s *SlowStart) { s.Window = 5 * time.Second }),
+		`{"slowStart":{"minWeightPercent":1,"window":"3s"}}`:                            with(func(c *Config) { c.SlowStart.Window, c.SlowStart.MinWeightPercent = 3*time.Second, 1 }),
+		"{\n\t\"slowStart\": {\n\t\t\"window\": \"5s\"\n\t}\n}\n":                       with(func(c *Config) { c.SlowStart.Window = 5 * time.Second }),
 	})
 }
 
@@ -102,9 +96,6 @@ func TestMarshalJSON(t *testing.T) {
 
 func FuzzParseConfig(f *testing.F) {
 	seeds := []string{
-		``,
-		`null`,
-		`{}`,
 		`{"slowStart": null}`,
 		`{"slowStart": {}}`,
 		`{"slowStart": {"window": "10s", "aggression": 1.0, "minWeightPercent": 10}}`,
@@ -117,8 +108,6 @@ func FuzzParseConfig(f *testing.F) {
 		`{"slowStart": {"minWeightPercent": 1e400}}`,
 		`{"slowStart": "10s"}`,
 		`{"colour": "red"}`,
-		`{} {}`,
-		`[]`,
 		`{"slowStart": {},}`,
 	}
 	balancertest.FuzzParse(f, Name, ParseConfig, seeds, func(t *testing.T, js []byte, cfg *Config) {
@@ -126,10 +115,6 @@ func FuzzParseConfig(f *testing.F) {
 		if ss.Window < 0 || ss.Window > time.Hour || !(ss.Aggression > 0 && ss.Aggression <= 10) ||
 			!(ss.MinWeightPercent > 0 && ss.MinWeightPercent <= 100) {
 			t.Errorf("ParseConfig(%q) = %+v: a field out of range", js, cfg)
-		}
-		// Only valid JSON is accepted (or an empty config).
-		if strings.TrimSpace(string(js)) != "" && !json.Valid(js) {
-			t.Errorf("ParseConfig(%q) accepted invalid JSON", js)
 		}
 		// Every factor is in (0, 1].
 		for _, age := range []time.Duration{-1, 0, 1, ss.Window / 3, ss.Window - 1, ss.Window} {

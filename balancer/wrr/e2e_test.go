@@ -225,11 +225,7 @@ func TestFlappingEndToEnd(t *testing.T) {
 		b := backends[round%len(backends)]
 		switch round % 3 {
 		case 0:
-			b.Kill()
-			callers.Progress(t, 200, "after killing "+b.Name)
-			if err := b.Restart(); err != nil {
-				t.Fatal(err)
-			}
+			callers.KillAndRestart(t, b, 200)
 		case 1:
 			var rest []*testbed.Backend
 			var restW []uint32

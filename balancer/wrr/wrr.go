@@ -31,12 +31,6 @@ func init() {
 	policy.Register(Name, ParseConfig, newBalancer)
 }
 
-func newBalancer(cc balancer.ClientConn, opts balancer.BuildOptions) balancer.Balancer {
-	b := &wrrBalancer{cfg: defaultConfig()}
-	b.Start(cc, b, opts, Name, logger)
-	return b
-}
-
 // wrrBalancer is a petiole policy: its UpdateState intercepts the
 // aggregated state of its endpointsharding child, and everything else goes
 // to that child.
@@ -60,6 +54,12 @@ type wrrBalancer struct {
 	closed   bool
 }
 
+func newBalancer(cc balancer.ClientConn, opts balancer.BuildOptions) balancer.Balancer {
+	b := &wrrBalancer{cfg: defaultConfig()}
+	b.Start(cc, b, opts, Name, logger)
+	return b
+}
+
 // readyEndpoint is a READY endpoint as pickers are built from it.
 type readyEndpoint struct {
 	picker balancer.Picker // its pick_first child's READY picker
@@ -68,17 +68,14 @@ type readyEndpoint struct {
 	rampStart time.Time
 }
 
+// UpdateClientConnState sets the config of the next picker, which the
+// children's update builds with their new weights.
 func (b *wrrBalancer) UpdateClientConnState(ccs balancer.ClientConnState) error {
-	cfg, err := policy.Config(ccs.BalancerConfig, defaultConfig, Name, logger)
-	if err != nil {
-		return err
-	}
-	b.mu.Lock()
-	b.cfg = cfg
-	b.mu.Unlock()
-	// endpointsharding ends with an UpdateState, which builds a picker with
-	// the new weights and config.
-	return b.UpdateChildren(ccs.ResolverState)
+	return policy.UpdateConfig(&b.Petiole, ccs, defaultConfig, func(cfg *Config) {
+		b.mu.Lock()
+		b.cfg = cfg
+		b.mu.Unlock()
+	})
 }
 
 // Close stops the ramp's timer (a run already under way finds the balancer

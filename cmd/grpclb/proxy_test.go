@@ -10,7 +10,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -18,6 +17,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
+	"github.com/grpclb/grpclb/internal/testbed"
 	"github.com/grpclb/grpclb/internal/testbed/echopb"
 	"github.com/grpclb/grpclb/internal/wait"
 	"github.com/grpclb/grpclb/proxy"
@@ -99,29 +99,11 @@ func usedAddr(t *testing.T) string {
 	return l.Addr().String()
 }
 
-// syncBuffer is a bytes.Buffer safe for the command's logger and the test.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // proxyRun is the proxy command running in a test: its addresses, its
 // log, a client of its gRPC address, and its end.
 type proxyRun struct {
 	grpcAddr, adminAddr string
-	stderr              *syncBuffer
+	stderr              *testbed.SyncBuffer
 	done                chan error
 	echo                echopb.EchoClient
 }
@@ -130,7 +112,7 @@ type proxyRun struct {
 // dials it.
 func startProxyCommand(t *testing.T, args ...string) *proxyRun {
 	t.Helper()
-	r := &proxyRun{stderr: &syncBuffer{}, done: make(chan error, 1)}
+	r := &proxyRun{stderr: &testbed.SyncBuffer{}, done: make(chan error, 1)}
 	addrs := make(chan [2]string, 1)
 	go func() {
 		r.done <- proxyCommand(args, io.Discard, r.stderr, func(g, a string) { addrs <- [2]string{g, a} })
@@ -269,5 +251,44 @@ func TestProxyCommand(t *testing.T) {
 		if !strings.Contains(pr.stderr.String(), want) {
 			t.Errorf("the log lacks %q", want)
 		}
+	}
+}
+
+// --check validates without listening or dialling: a good file says OK;
+// a bad one, or one naming a certificate that is missing, fails with the
+// field named.
+func TestProxyCheck(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, body string) string {
+		path := filepath.Join(dir, name)
+		if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	const routes = "routes: [{service: a.B, cluster: c}]\n"
+	good := write("good.yaml", routes+"clusters: {c: {target: 'static:///127.0.0.1:1', policy: p2c_ewma}}\nlisten: "+usedAddr(t)+"\n")
+	var out strings.Builder
+	if err := runProxy([]string{"--config", good, "--check"}, &out, io.Discard); err != nil {
+		t.Fatalf("--check of a good config (its listen address taken, which --check does not bind): %v", err)
+	}
+	if !strings.Contains(out.String(), "OK: 1 routes, 1 clusters") {
+		t.Errorf("--check printed %q", out.String())
+	}
+	for _, tc := range []struct{ name, body, want string }{
+		{"listener cert missing", routes + "clusters: {c: {target: 'static:///127.0.0.1:1'}}\ntls: {cert: nope.pem, key: nope.key}\n", "tls.cert/tls.key: open " + filepath.Join(dir, "nope.pem")},
+		{"upstream CA missing", routes + "clusters: {c: {target: 'static:///127.0.0.1:1', tls: {ca: ca.pem}}}\n", "clusters.c.tls.ca: open " + filepath.Join(dir, "ca.pem")},
+		{"unknown policy", routes + "clusters: {c: {target: 'static:///127.0.0.1:1', policy: p2c}}\n", `clusters.c.policy: "p2c" is not a registered policy name`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var out strings.Builder
+			err := runProxy([]string{"--config", write(strings.ReplaceAll(tc.name, " ", "-")+".yaml", tc.body), "--check"}, &out, io.Discard)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("--check: %v; want an error saying %q", err, tc.want)
+			}
+			if out.Len() != 0 {
+				t.Errorf("--check printed %q for a bad config", out.String())
+			}
+		})
 	}
 }

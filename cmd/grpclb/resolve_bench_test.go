@@ -19,11 +19,7 @@ import (
 
 func fleet(t *testing.T, n int) *testbed.Fleet {
 	t.Helper()
-	f, err := testbed.StartFleet(n, testbed.FleetConfig{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(f.Close)
+	f := testbed.FleetFor(t, n, testbed.FleetConfig{})
 	return f
 }
 

@@ -36,6 +36,16 @@ func Update[C serviceconfig.LoadBalancingConfig](t testing.TB, b balancer.Balanc
 	}
 }
 
+// With returns a function that makes a copy of def changed by f: the
+// config a ParseConfig table expects of a JSON that sets a few fields.
+func With[C any](def C) func(f func(*C)) C {
+	return func(f func(*C)) C {
+		c := def
+		f(&c)
+		return c
+	}
+}
+
 // Parses checks that parse accepts js and gives want.
 func Parses[C comparable](t *testing.T, parse Parser[C], js string, want C) {
 	t.Helper()
@@ -187,10 +197,12 @@ func CheckRefuses[C any](t *testing.T, policy string, parse Parser[C], bad map[s
 	}
 }
 
-// FuzzParse fuzzes parse, starting from seeds: what it refuses, it must
-// refuse as CheckError says; what it accepts, check checks.
+// FuzzParse fuzzes parse, starting from seeds, EmptyConfigs and
+// NotObjects: what it refuses, it must refuse as CheckError says; what it
+// accepts must be valid JSON (or blank, for the defaults), and check
+// checks it.
 func FuzzParse[C any](f *testing.F, policy string, parse Parser[C], seeds []string, check func(t *testing.T, js []byte, cfg *C)) {
-	for _, s := range seeds {
+	for _, s := range slices.Concat(seeds, EmptyConfigs, slices.Sorted(maps.Keys(NotObjects))) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, js []byte) {
@@ -198,6 +210,10 @@ func FuzzParse[C any](f *testing.F, policy string, parse Parser[C], seeds []stri
 		if err != nil {
 			CheckError(t, policy, cfg, err)
 			return
+		}
+		// Only valid JSON is accepted, or a blank config (the defaults).
+		if strings.TrimSpace(string(js)) != "" && !json.Valid(js) {
+			t.Errorf("ParseConfig(%q) accepted invalid JSON", js)
 		}
 		check(t, js, cfg)
 	})

@@ -28,11 +28,7 @@ import (
 // stops them when the test ends.
 func StartFleet(tb testing.TB, n int, opts ...grpc.ServerOption) *testbed.Fleet {
 	tb.Helper()
-	f, err := testbed.StartFleet(n, testbed.FleetConfig{ServerOptions: opts})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(f.Close)
+	f := testbed.FleetFor(tb, n, testbed.FleetConfig{ServerOptions: opts})
 	return f
 }
 

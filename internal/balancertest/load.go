@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/grpclb/grpclb/internal/testbed"
 	"github.com/grpclb/grpclb/internal/testbed/echopb"
 	"github.com/grpclb/grpclb/internal/wait"
 )
@@ -85,4 +86,16 @@ func (c *Callers) Progress(tb testing.TB, n int64, what string) {
 	wait.Until(tb, 15*time.Second, func() (bool, string) {
 		return c.OK() >= target, fmt.Sprintf("%s: no progress (%d calls ok, %d failed)", what, c.OK(), c.Failed())
 	})
+}
+
+// KillAndRestart kills b (connections reset, calls in flight lost), waits
+// until n more calls have succeeded on the other backends (Progress), and
+// restarts b.
+func (c *Callers) KillAndRestart(tb testing.TB, b *testbed.Backend, n int64) {
+	tb.Helper()
+	b.Kill()
+	c.Progress(tb, n, "after killing "+b.Name)
+	if err := b.Restart(); err != nil {
+		tb.Fatal(err)
+	}
 }

@@ -2,11 +2,8 @@ package balancertest
 
 import (
 	"context"
-	"fmt"
 	"strconv"
 	"testing"
-
-	"google.golang.org/grpc/metadata"
 
 	"github.com/grpclb/grpclb/balancer/chash"
 	_ "github.com/grpclb/grpclb/balancer/p2c"
@@ -22,7 +19,7 @@ var pickPolicies = []struct {
 }{
 	{name: "round_robin"},
 	{name: "least_request_experimental", config: `{"choiceCount":2}`},
-	{name: "ring_hash_experimental", config: `{"requestHashHeader":"x-key"}`, ctx: headerKey},
+	{name: "ring_hash_experimental", config: `{"requestHashHeader":"x-key"}`, ctx: HeaderKey},
 	{name: "consistent_hash", ctx: contextKey},
 	{name: "p2c_ewma"},
 	{name: "pool", config: `{"connections":1}`},
@@ -34,21 +31,14 @@ func contextKey(i int) context.Context {
 	return chash.WithKey(context.Background(), strconv.Itoa(i))
 }
 
-// headerKey carries a key in the x-key header, as ring_hash wants it.
-func headerKey(i int) context.Context {
-	return metadata.AppendToOutgoingContext(context.Background(), "x-key", strconv.Itoa(i))
-}
-
 // BenchmarkPick measures one Pick (and its Done) per op on a picker with
 // every endpoint READY.
 func BenchmarkPick(b *testing.B) {
 	for _, pol := range pickPolicies {
-		for _, n := range []int{1, 10, 100, 1000} {
-			b.Run(fmt.Sprintf("policy=%s/endpoints=%d", pol.name, n), func(b *testing.B) {
-				p := BuildPicker(b, pol.name, pol.config, Endpoints(n), Nudges(n, pol.ctx)...)
-				LoopPicks(b, p, PickInfos(1024, pol.ctx))
-			})
-		}
+		ForSizes(b, pol.name, func(b *testing.B, n int) {
+			p := BuildPicker(b, pol.name, pol.config, Endpoints(n), Nudges(n, pol.ctx)...)
+			LoopPicks(b, p, PickInfos(1024, pol.ctx))
+		})
 	}
 }
 
@@ -64,15 +54,13 @@ func BenchmarkPick(b *testing.B) {
 // misses that leaves behind would be counted as picking.)
 func BenchmarkPickOnly(b *testing.B) {
 	for _, pol := range pickPolicies {
-		for _, n := range []int{1, 10, 100, 1000} {
-			b.Run(fmt.Sprintf("policy=%s/endpoints=%d", pol.name, n), func(b *testing.B) {
-				p := BuildPicker(b, pol.name, pol.config, Endpoints(n), Nudges(n, pol.ctx)...)
-				// As in BenchmarkPick, 1024 keys, made before timing.
-				infos := PickInfos(1024, pol.ctx)
-				b.ReportAllocs()
-				b.ResetTimer()
-				b.ReportMetric(pickTime(b, p, infos, b.N), "ns/pick")
-			})
-		}
+		ForSizes(b, pol.name, func(b *testing.B, n int) {
+			p := BuildPicker(b, pol.name, pol.config, Endpoints(n), Nudges(n, pol.ctx)...)
+			// As in BenchmarkPick, 1024 keys, made before timing.
+			infos := PickInfos(1024, pol.ctx)
+			b.ReportAllocs()
+			b.ResetTimer()
+			b.ReportMetric(pickTime(b, p, infos, b.N), "ns/pick")
+		})
 	}
 }

@@ -99,6 +99,20 @@ func (p *Petiole) UpdateChildren(s resolver.State) error {
 	})
 }
 
+// UpdateConfig is the UpdateClientConnState of a petiole policy p whose
+// config takes effect with its next picker: the config in ccs (see Config,
+// def when there is none) goes to set, then the resolver state to the
+// children (UpdateChildren), after which endpointsharding's UpdateState
+// builds that picker.
+func UpdateConfig[C serviceconfig.LoadBalancingConfig](p *Petiole, ccs balancer.ClientConnState, def func() C, set func(C)) error {
+	cfg, err := Config(ccs.BalancerConfig, def, p.name, p.logger)
+	if err != nil {
+		return err
+	}
+	set(cfg)
+	return p.UpdateChildren(ccs.ResolverState)
+}
+
 // Forward publishes endpointsharding's own state s, for when the policy
 // has no picker of its own: its picker round-robins over the children in
 // the most relevant state, queueing or failing calls as they say; with no

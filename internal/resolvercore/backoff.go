@@ -47,6 +47,22 @@ func Sleep(ctx context.Context, d time.Duration) bool {
 	}
 }
 
+// Wake asks a resolver's goroutine, which receives from it, for a round
+// now (ResolveNow). Signal never blocks, and signals that arrive while one
+// is pending merge into it.
+type Wake chan struct{}
+
+// NewWake returns a Wake that holds one pending signal.
+func NewWake() Wake { return make(Wake, 1) }
+
+// Signal wakes the goroutine, or leaves it the signal already pending.
+func (w Wake) Signal() {
+	select {
+	case w <- struct{}{}:
+	default:
+	}
+}
+
 // Loop runs a resolver's goroutine until Stop.
 type Loop struct {
 	cancel context.CancelFunc

@@ -13,14 +13,24 @@ type nopResolver struct{}
 func (nopResolver) ResolveNow(resolver.ResolveNowOptions) {}
 func (nopResolver) Close()                                {}
 
+// host is a parsed target whose defaults fail for the host "nodefaults".
+type host string
+
+func (h host) WithDefaults() (host, error) {
+	if h == "nodefaults" {
+		return h, errors.New("bad options")
+	}
+	return h, nil
+}
+
 func TestBuilderNamesSchemeAndTarget(t *testing.T) {
-	parse := func(u url.URL) (string, error) {
+	parse := func(u url.URL) (host, error) {
 		if u.Host == "bad" {
 			return "", errors.New("bad host")
 		}
-		return u.Host, nil
+		return host(u.Host), nil
 	}
-	start := func(host string, _ resolver.ClientConn, _ string) (resolver.Resolver, error) {
+	start := func(host host, _ resolver.ClientConn, _ string) (resolver.Resolver, error) {
 		if host == "down" {
 			return nil, errors.New("cannot start")
 		}
@@ -33,6 +43,7 @@ func TestBuilderNamesSchemeAndTarget(t *testing.T) {
 	tests := []struct{ target, wantErr string }{
 		{"demo://good/x", ""},
 		{"demo://bad/x", `demo: target "demo://bad/x": bad host`},
+		{"demo://nodefaults/x", `demo: target "demo://nodefaults/x": bad options`},
 		{"demo://down/x", `demo: target "demo://down/x": cannot start`},
 	}
 	for _, tt := range tests {

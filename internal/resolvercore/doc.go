@@ -20,7 +20,9 @@
 //     for policies that keep the last resolver error for their picker);
 //   - each problem is logged once, and its end once (Recovered).
 //
-// Backoff and Sleep are the retry timing the resolvers share. Everything
+// Backoff and Sleep are the retry timing the resolvers share; Go runs a
+// resolver's goroutine, Wake asks it for a round now, and NewBuilder
+// parses a target, fills in its defaults and starts its resolver. Everything
 // here uses the time package directly, so tests run it on testing/synctest's
 // virtual clock.
 package resolvercore

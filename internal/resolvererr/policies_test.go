@@ -30,11 +30,7 @@ import (
 // registry prefix emptied), calls fail with the resolver's words, not with
 // endpointsharding's "no children to pick from".
 func TestPoliciesShowTheResolverError(t *testing.T) {
-	fleet, err := testbed.StartFleet(2, testbed.FleetConfig{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer fleet.Close()
+	fleet := testbed.FleetFor(t, 2, testbed.FleetConfig{})
 	var set resolver.State
 	for _, a := range fleet.Addrs() {
 		set.Endpoints = append(set.Endpoints, resolver.Endpoint{Addresses: []resolver.Address{{Addr: a}}})

@@ -1,6 +1,7 @@
 package resolvertest
 
 import (
+	"context"
 	"slices"
 	"testing"
 	"time"
@@ -37,6 +38,16 @@ func Propagation(tb testing.TB, c echopb.EchoClient, bs []*testbed.Backend, n in
 		removePrev = remove
 	}
 	return out
+}
+
+// Deregisters adapts reg, a test's registration of a backend, to
+// Propagation's add: the registration's Deregister (with a background
+// context) is the removal.
+func Deregisters[R interface{ Deregister(context.Context) error }](reg func(*testbed.Backend) R) func(*testbed.Backend) func() error {
+	return func(b *testbed.Backend) func() error {
+		r := reg(b)
+		return func() error { return r.Deregister(context.Background()) }
+	}
 }
 
 // Measure measures n propagations through one resolver, as Propagation

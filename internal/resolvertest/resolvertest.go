@@ -19,7 +19,6 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/resolver"
-	"google.golang.org/grpc/serviceconfig"
 
 	"github.com/grpclb/grpclb/internal/testbed"
 	"github.com/grpclb/grpclb/internal/testbed/echopb"
@@ -27,7 +26,11 @@ import (
 )
 
 // RecordingCC is a resolver.ClientConn that records every state and error.
+// Its other methods panic (through the nil embedded interface): a resolver
+// must not use them.
 type RecordingCC struct {
+	resolver.ClientConn
+
 	mu     sync.Mutex
 	states []resolver.State
 	errs   []error
@@ -47,12 +50,6 @@ func (c *RecordingCC) ReportError(err error) {
 	defer c.mu.Unlock()
 	c.errs = append(c.errs, err)
 }
-
-// NewAddress implements resolver.ClientConn.
-func (c *RecordingCC) NewAddress([]resolver.Address) {}
-
-// ParseServiceConfig implements resolver.ClientConn.
-func (c *RecordingCC) ParseServiceConfig(string) *serviceconfig.ParseResult { return nil }
 
 // Snapshot returns copies of the states and errors so far.
 func (c *RecordingCC) Snapshot() (states []resolver.State, errs []error) {
@@ -198,19 +195,46 @@ func Percentile(sorted []time.Duration, q float64) time.Duration {
 	return sorted[max(0, min(i, len(sorted)-1))]
 }
 
-// RoundRobinClient is an echo client of target balanced by round_robin,
+// CheckOutage checks what a client saw while its registry (what: "DNS",
+// "etcd") was down and since it is back: l, the load that ran throughout,
+// which CheckOutage finishes, failed no call; calls made during the
+// outage (seen, from testbed.Tally) went to all the backends, backends of
+// them; cc, the ClientConn of a second resolver watched directly, got its
+// first state only and no error. It returns the calls that succeeded.
+func CheckOutage(tb testing.TB, what string, l *Load, seen map[string]int, backends int, cc *RecordingCC) (ok int64) {
+	tb.Helper()
+	ok, failed := l.Finish()
+	if failed != 0 {
+		tb.Errorf("%d of %d RPCs failed while %s was down (first: %v)", failed, ok+failed, what, l.FirstError())
+	}
+	if len(seen) != backends {
+		tb.Errorf("while %s was down calls went to %v, want all %d backends", what, seen, backends)
+	}
+	if states, errs := cc.Snapshot(); len(states) != 1 || len(errs) != 0 {
+		tb.Errorf("during the outage the resolver published %d states and reported errors %v; want the first state only, no errors", len(states), errs)
+	}
+	return ok
+}
+
+// RoundRobinConn is a client connection to target balanced by round_robin,
 // with the dial options opts (its resolvers, at least), closed at the end
 // of the test.
-func RoundRobinClient(tb testing.TB, target string, opts ...grpc.DialOption) echopb.EchoClient {
+func RoundRobinConn(tb testing.TB, target string, opts ...grpc.DialOption) *grpc.ClientConn {
 	tb.Helper()
 	opts = append(opts, grpc.WithTransportCredentials(insecure.NewCredentials()),
 		grpc.WithDefaultServiceConfig(`{"loadBalancingConfig":[{"round_robin":{}}]}`))
 	cc, err := grpc.NewClient(target, opts...)
 	if err != nil {
-		tb.Fatal(err)
+		tb.Fatalf("grpc.NewClient(%q): %v", target, err)
 	}
 	tb.Cleanup(func() { cc.Close() })
-	return echopb.NewEchoClient(cc)
+	return cc
+}
+
+// RoundRobinClient is an echo client over RoundRobinConn.
+func RoundRobinClient(tb testing.TB, target string, opts ...grpc.DialOption) echopb.EchoClient {
+	tb.Helper()
+	return echopb.NewEchoClient(RoundRobinConn(tb, target, opts...))
 }
 
 // Addrs are the backends' addresses.

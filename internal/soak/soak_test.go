@@ -68,11 +68,7 @@ func soak(t *testing.T, lb string, d time.Duration) {
 		t.Fatal(err)
 	}
 	defer dns.Close()
-	f, err := testbed.StartFleet(6, testbed.FleetConfig{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
+	f := testbed.FleetFor(t, 6, testbed.FleetConfig{})
 	publish := func(bs []*testbed.Backend) {
 		var ips []netip.Addr
 		for _, b := range bs {

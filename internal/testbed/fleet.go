@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"sync"
 	"syscall"
+	"testing"
 
 	"google.golang.org/grpc"
 )
@@ -64,6 +65,18 @@ func StartFleet(n int, cfg FleetConfig) (*Fleet, error) {
 		}
 	}
 	return nil, fmt.Errorf("testbed: starting a fleet of %d: %w", n, lastErr)
+}
+
+// FleetFor is StartFleet for a test: it fails tb if the fleet cannot
+// start, and closes the fleet when the test ends.
+func FleetFor(tb testing.TB, n int, cfg FleetConfig) *Fleet {
+	tb.Helper()
+	f, err := StartFleet(n, cfg)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(f.Close)
+	return f
 }
 
 var errAddrInUse = errors.New("address in use")

@@ -3,6 +3,7 @@ package testbed
 import (
 	"fmt"
 	"net"
+	"testing"
 )
 
 // FreePorts returns n distinct ports that were free on 127.0.0.1 when it
@@ -25,4 +26,16 @@ func FreePorts(n int) ([]int, error) {
 		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
 	}
 	return ports, nil
+}
+
+// RefusingAddr returns an address on 127.0.0.1 where nothing listens, so
+// connections to it are refused: a port that was free a moment ago.
+func RefusingAddr(tb testing.TB) string {
+	tb.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
 }

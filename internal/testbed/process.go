@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"sync"
 	"syscall"
+	"testing"
 	"time"
 )
 
@@ -107,6 +108,35 @@ func (p *Proc) Stop(sig syscall.Signal) error {
 	p.cmd, p.done = nil, nil
 	p.mu.Unlock()
 	return StopProcess(p.Name, cmd, done, sig, p.Grace)
+}
+
+// StopFor is Stop for a test harness's Stop (SIGTERM) and Kill (SIGKILL):
+// an error fails tb.
+func (p *Proc) StopFor(tb testing.TB, sig syscall.Signal) {
+	tb.Helper()
+	if err := p.Stop(sig); err != nil {
+		tb.Errorf("%s: stop (%v): %v", p.Name, sig, err)
+	}
+}
+
+// RestartFor runs start, a harness's own start of the process on its
+// ports, for a test's Restart: an error ends tb.
+func (p *Proc) RestartFor(tb testing.TB, start func() error) {
+	tb.Helper()
+	if err := start(); err != nil {
+		tb.Fatalf("%s: restart: %v", p.Name, err)
+	}
+}
+
+// CleanupFor is a harness's share of tb's cleanup: it stops the process
+// (SIGTERM) if it runs and, when tb failed, logs the tail of its log.
+func (p *Proc) CleanupFor(tb testing.TB) {
+	if p.Running() {
+		p.Stop(syscall.SIGTERM)
+	}
+	if tb.Failed() {
+		tb.Logf("%s log (tail):\n%s", p.Name, p.LogTail())
+	}
 }
 
 // Running reports whether the process runs.

@@ -79,11 +79,7 @@ func TestFleetBackendsAnswerWithTheirIdentity(t *testing.T) {
 }
 
 func TestBackendHealthAndReflection(t *testing.T) {
-	b, err := StartBackend("h1", "127.0.0.2:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Kill()
+	b := startBackend(t, "h1")
 	cc, err := grpc.NewClient(b.Addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		t.Fatal(err)
@@ -104,17 +100,13 @@ func TestBackendHealthAndReflection(t *testing.T) {
 	if got := check(); got != healthpb.HealthCheckResponse_NOT_SERVING {
 		t.Fatalf("status %v, want NOT_SERVING", got)
 	}
-	if !slices.Contains(grpcServices(t, cc), echopb.Echo_ServiceDesc.ServiceName) {
+	if !slices.Contains(ReflectedServices(context.Background(), t, cc), echopb.Echo_ServiceDesc.ServiceName) {
 		t.Error("reflection does not list the echo service")
 	}
 }
 
 func TestBackendFaults(t *testing.T) {
-	b, err := StartBackend("f1", "127.0.0.2:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Kill()
+	b := startBackend(t, "f1")
 	c := dial(t, b.Addr)
 
 	b.SetLatency(80 * time.Millisecond)
@@ -151,11 +143,7 @@ func TestBackendFaults(t *testing.T) {
 }
 
 func TestBackendKillAndRestartOnTheSameAddress(t *testing.T) {
-	b, err := StartBackend("k1", "127.0.0.2:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Kill()
+	b := startBackend(t, "k1")
 	addr := b.Addr
 	c := dial(t, addr)
 	if _, err := echo(c, 5*time.Second); err != nil {
@@ -206,11 +194,7 @@ func TestBackendGracefulStopFinishesInFlightCalls(t *testing.T) {
 }
 
 func TestBackendFreezeHoldsCallsUntilThaw(t *testing.T) {
-	b, err := StartBackend("z1", "127.0.0.2:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Kill()
+	b := startBackend(t, "z1")
 	c := dial(t, b.Addr)
 	if _, err := echo(c, 5*time.Second); err != nil {
 		t.Fatal(err)
@@ -346,4 +330,16 @@ func TestDnsmasqHostsChangeAtRunTime(t *testing.T) {
 	wait.For(t, 5*time.Second, "dnsmasq serves the grown set", func() bool {
 		return slices.Equal(lookup(), []string{"127.0.0.2", "127.0.0.3"})
 	})
+}
+
+// startBackend starts a backend named name on 127.0.0.2, killed when the
+// test ends.
+func startBackend(t *testing.T, name string) *Backend {
+	t.Helper()
+	b, err := StartBackend(name, "127.0.0.2:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(b.Kill)
+	return b
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"sync"
 )
@@ -52,21 +53,26 @@ func (v *VIP) SetBackends(addrs ...string) {
 func (v *VIP) Conns() map[string]int {
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	out := make(map[string]int, len(v.conns))
-	for k, n := range v.conns {
-		out[k] = n
+	return maps.Clone(v.conns)
+}
+
+// CloseConns closes every forwarded connection, both its client's and its
+// backend's side, as a network failure would; new connections are
+// accepted as before.
+func (v *VIP) CloseConns() {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	for c := range v.open {
+		c.Close()
 	}
-	return out
 }
 
 // Close stops accepting, closes every forwarded connection and waits.
 func (v *VIP) Close() {
 	v.mu.Lock()
 	v.closed = true
-	for c := range v.open {
-		c.Close()
-	}
 	v.mu.Unlock()
+	v.CloseConns()
 	v.lis.Close()
 	v.wg.Wait()
 }

@@ -14,7 +14,6 @@ import (
 	"github.com/hashicorp/consul/api"
 	"go.uber.org/goleak"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/grpclb/grpclb/internal/balancertest"
 	"github.com/grpclb/grpclb/internal/itest/consultest"
@@ -65,15 +64,8 @@ func newClient(t *testing.T, a *consultest.Agent, query string) echopb.EchoClien
 // newLoggingClient is newClient with the resolver's logs going to logger.
 func newLoggingClient(t *testing.T, a *consultest.Agent, query string, logger *slog.Logger) echopb.EchoClient {
 	t.Helper()
-	cc, err := grpc.NewClient("consul://"+a.HTTPAddr()+"/echo"+query,
-		grpc.WithResolvers(rconsul.NewBuilder(rconsul.Options{Config: &api.Config{Scheme: "http"}, Logger: logger, MaxBackoff: 500 * time.Millisecond})),
-		grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithDefaultServiceConfig(`{"loadBalancingConfig":[{"round_robin":{}}]}`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cc.Close() })
-	return echopb.NewEchoClient(cc)
+	return resolvertest.RoundRobinClient(t, "consul://"+a.HTTPAddr()+"/echo"+query,
+		grpc.WithResolvers(rconsul.NewBuilder(rconsul.Options{Config: &api.Config{Scheme: "http"}, Logger: logger, MaxBackoff: 500 * time.Millisecond})))
 }
 
 // status is the aggregated status of an instance as the agent sees it, or

@@ -18,7 +18,6 @@ import (
 	etcdnaming "go.etcd.io/etcd/client/v3/naming/resolver"
 	"go.uber.org/goleak"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/grpclb/grpclb/internal/balancertest"
 	"github.com/grpclb/grpclb/internal/itest/etcdtest"
@@ -32,10 +31,7 @@ import (
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-const (
-	roundRobin = `{"loadBalancingConfig":[{"round_robin":{}}]}`
-	prefix     = "service/echo"
-)
+const prefix = "service/echo"
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 
@@ -55,29 +51,17 @@ func register(t *testing.T, c *clientv3.Client, addr string, opts ...Option) *Re
 }
 
 // newClient dials the prefix through grpclb's etcd resolver.
-func newClient(t *testing.T, e *etcdtest.Server, opts ...grpc.DialOption) echopb.EchoClient {
+func newClient(t *testing.T, e *etcdtest.Server) echopb.EchoClient {
 	t.Helper()
-	target := fmt.Sprintf("etcd://%s/%s?max_backoff=500ms", e.Endpoint(), prefix)
-	opts = append([]grpc.DialOption{
-		grpc.WithResolvers(etcdresolver.NewBuilder(etcdresolver.Options{Logger: quiet})),
-		grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithDefaultServiceConfig(roundRobin),
-	}, opts...)
-	cc, err := grpc.NewClient(target, opts...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cc.Close() })
-	return echopb.NewEchoClient(cc)
+	return resolvertest.RoundRobinClient(t, fmt.Sprintf("etcd://%s/%s?max_backoff=500ms", e.Endpoint(), prefix),
+		grpc.WithResolvers(etcdresolver.NewBuilder(etcdresolver.Options{Logger: quiet})))
 }
 
 // keyLease returns the lease a key is attached to, or false when the key
 // does not exist.
 func keyLease(t *testing.T, c *clientv3.Client, key string) (clientv3.LeaseID, bool) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	resp, err := c.Get(ctx, key)
+	resp, err := c.Get(testbed.Context(t, 5*time.Second), key)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -419,13 +403,7 @@ func TestInteropWithEtcdsResolver(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cc, err := grpc.NewClient("etcd:///"+prefix, grpc.WithResolvers(stockBuilder),
-		grpc.WithTransportCredentials(insecure.NewCredentials()), grpc.WithDefaultServiceConfig(roundRobin))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cc.Close()
-	stock := echopb.NewEchoClient(cc)
+	stock := resolvertest.RoundRobinClient(t, "etcd:///"+prefix, grpc.WithResolvers(stockBuilder))
 	resolvertest.WaitForSet(t, stock, resolvertest.Names(bs...), 10*time.Second)
 	// A new registration is followed too.
 	register(t, e.Client(), more[0].Addr)

@@ -29,13 +29,7 @@ func init() {
 // with grpc.WithResolvers to use options other than the defaults, such as
 // TLS in Config or a Token.
 func NewBuilder(opts Options) resolver.Builder {
-	return resolvercore.NewBuilder(Scheme, func(u url.URL) (target, error) {
-		t, err := parseTarget(u, opts)
-		if err == nil {
-			t.opts, err = t.opts.withDefaults()
-		}
-		return t, err
-	}, start)
+	return resolvercore.NewBuilder(Scheme, func(u url.URL) (target, error) { return parseTarget(u, opts) }, start)
 }
 
 // start starts the resolver of one parsed target.

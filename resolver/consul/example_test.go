@@ -15,13 +15,17 @@ import (
 	"github.com/grpclb/grpclb/resolver/consul"
 )
 
+// roundRobin is the examples' service config: each client spreads its
+// calls over every address the resolver publishes.
+const roundRobin = `{"loadBalancingConfig":[{"round_robin":{}}]}`
+
 // A client of every passing instance of "echo" tagged both grpc and v2, as
 // the local agent knows them, spread by round_robin. The ACL token comes
 // from CONSUL_HTTP_TOKEN.
 func Example() {
 	cc, err := grpc.NewClient("consul://127.0.0.1:8500/echo?tag=grpc&tag=v2",
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithDefaultServiceConfig(`{"loadBalancingConfig":[{"round_robin":{}}]}`))
+		grpc.WithDefaultServiceConfig(roundRobin))
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -31,19 +35,6 @@ func Example() {
 	if _, err := echopb.NewEchoClient(cc).Echo(ctx, &echopb.EchoRequest{}); err != nil {
 		log.Print(err)
 	}
-}
-
-// A resolver with other defaults: a token from a secret store instead of
-// the environment, and shorter blocking queries.
-func ExampleNewBuilder() {
-	b := consul.NewBuilder(consul.Options{Token: "token-from-a-vault", WaitTime: 30 * time.Second})
-	cc, err := grpc.NewClient("consul:///echo", grpc.WithResolvers(b),
-		grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithDefaultServiceConfig(`{"loadBalancingConfig":[{"round_robin":{}}]}`))
-	if err != nil {
-		log.Fatal(err)
-	}
-	defer cc.Close()
 }
 
 // A balancer (or a picker) reads what Consul holds for each endpoint.
@@ -57,4 +48,16 @@ func ExampleInstanceFromEndpoint() {
 		fmt.Println(inst.Addr, inst.Node, inst.Datacenter, inst.Meta["zone"], slices.Contains(inst.Tags, "canary"))
 	}
 	// Output:
+}
+
+// A resolver with other defaults: a token from a secret store instead of
+// the environment, and shorter blocking queries.
+func ExampleNewBuilder() {
+	b := consul.NewBuilder(consul.Options{Token: "token-from-a-vault", WaitTime: 30 * time.Second})
+	cc, err := grpc.NewClient("consul:///echo", grpc.WithResolvers(b),
+		grpc.WithTransportCredentials(insecure.NewCredentials()), grpc.WithDefaultServiceConfig(roundRobin))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer cc.Close()
 }

@@ -40,11 +40,7 @@ type world struct {
 func newWorld(t *testing.T, n int) *world {
 	t.Helper()
 	a := consultest.Start(t)
-	f, err := testbed.StartFleet(n, testbed.FleetConfig{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(f.Close)
+	f := testbed.FleetFor(t, n, testbed.FleetConfig{})
 	return &world{agent: a, api: a.Client(t), fleet: f, logs: resolvertest.NewLogRecorder(t), target: "consul://" + a.HTTPAddr() + "/echo"}
 }
 

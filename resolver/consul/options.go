@@ -68,9 +68,7 @@ const (
 
 // withDefaults fills zero fields and checks the rest.
 func (o Options) withDefaults() (Options, error) {
-	if o.Logger == nil {
-		o.Logger = slog.Default()
-	}
+	o.Logger = cmp.Or(o.Logger, slog.Default())
 	// cmp.Or: every default is filled, and the first error returned.
 	err := cmp.Or(
 		targetopt.DefaultDuration("wait", &o.WaitTime, DefaultWaitTime, time.Millisecond, maxWaitTime),

@@ -1,7 +1,6 @@
 package consul
 
 import (
-	"context"
 	"fmt"
 	"net/netip"
 	"testing"
@@ -36,10 +35,7 @@ func propagation(tb testing.TB, n int, onReady func()) []time.Duration {
 	reg(bs[0]) // the anchor, deregistered in tb.Cleanup
 	c := resolvertest.RoundRobinClient(tb, fmt.Sprintf("consul://%s/propagation", a.HTTPAddr()),
 		grpc.WithResolvers(NewBuilder(Options{Config: &api.Config{Scheme: "http"}, Logger: quiet})))
-	return resolvertest.Propagation(tb, c, bs, n, onReady, func(b *testbed.Backend) func() error {
-		r := reg(b)
-		return func() error { return r.Deregister(context.Background()) }
-	})
+	return resolvertest.Propagation(tb, c, bs, n, onReady, resolvertest.Deregisters(reg))
 }
 
 // TestPropagationLatency registers 60 instances one after another and

@@ -9,8 +9,8 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 
+	"github.com/grpclb/grpclb/internal/resolvertest"
 	"github.com/grpclb/grpclb/internal/testbed"
 	"github.com/grpclb/grpclb/internal/testbed/echopb"
 )
@@ -25,21 +25,11 @@ func benchWorld(b *testing.B) (dnsClient, pollClient echopb.EchoClient) {
 		b.Fatal(err)
 	}
 	b.Cleanup(d.Close)
-	f, err := testbed.StartFleet(3, testbed.FleetConfig{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(f.Close)
+	f := testbed.FleetFor(b, 3, testbed.FleetConfig{})
 	d.SetHosts("svc.test.", 30, f.IPs()...)
 	quiet := NewBuilder(Options{Interval: time.Second, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	mk := func(target string, opts ...grpc.DialOption) echopb.EchoClient {
-		opts = append(opts, grpc.WithTransportCredentials(insecure.NewCredentials()), grpc.WithDefaultServiceConfig(roundRobin))
-		cc, err := grpc.NewClient(target, opts...)
-		if err != nil {
-			b.Fatal(err)
-		}
-		b.Cleanup(func() { cc.Close() })
-		c := echopb.NewEchoClient(cc)
+		c := resolvertest.RoundRobinClient(b, target, opts...)
 		// Warm up: every backend connected and used.
 		deadline := time.Now().Add(10 * time.Second)
 		for {

@@ -30,13 +30,7 @@ func init() {
 // parameters in a target still override them). Pass it to grpc.NewClient
 // with grpc.WithResolvers to use options other than the defaults.
 func NewBuilder(opts Options) resolver.Builder {
-	return resolvercore.NewBuilder(Scheme, func(u url.URL) (target, error) {
-		t, err := parseTarget(u, opts)
-		if err == nil {
-			t.opts, err = t.opts.withDefaults()
-		}
-		return t, err
-	}, func(t target, cc resolver.ClientConn, url string) (resolver.Resolver, error) {
+	return resolvercore.NewBuilder(Scheme, func(u url.URL) (target, error) { return parseTarget(u, opts) }, func(t target, cc resolver.ClientConn, url string) (resolver.Resolver, error) {
 		lookup := &net.Resolver{PreferGo: true, Dial: dialTo(t.dnsServer)}
 		return start(t, cc, lookup, t.opts.Logger.With("resolver", Scheme, "target", url)), nil
 	})
@@ -70,7 +64,7 @@ type lookuper interface {
 func start(t target, cc resolver.ClientConn, lookup lookuper, log *slog.Logger) *dnsPoller {
 	r := &dnsPoller{
 		target: t,
-		rn:     make(chan struct{}, 1),
+		rn:     resolvercore.NewWake(),
 		log:    log,
 		pub:    resolvercore.NewPublisher(cc, resolvercore.Config{Name: "dnspoll", Source: "lookup", PublishEmpty: t.opts.PublishEmpty, Logger: log}),
 		lookup: lookup,
@@ -85,7 +79,7 @@ type dnsPoller struct {
 	target target
 	lookup lookuper
 	log    *slog.Logger
-	rn     chan struct{}
+	rn     resolvercore.Wake
 	loop   *resolvercore.Loop
 
 	// Owned by the watch goroutine.
@@ -94,12 +88,7 @@ type dnsPoller struct {
 
 // ResolveNow asks for a lookup as soon as the floor (MinInterval since the
 // last lookup) allows. Calls while one is pending are merged.
-func (r *dnsPoller) ResolveNow(resolver.ResolveNowOptions) {
-	select {
-	case r.rn <- struct{}{}:
-	default:
-	}
-}
+func (r *dnsPoller) ResolveNow(resolver.ResolveNowOptions) { r.rn.Signal() }
 
 // Close stops the resolver and waits for its goroutine to end.
 func (r *dnsPoller) Close() { r.loop.Stop() }

@@ -10,19 +10,14 @@ import (
 	grpclbendpoint "github.com/grpclb/grpclb/endpoint"
 
 	"go.uber.org/goleak"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/resolver"
 
 	"github.com/grpclb/grpclb/internal/resolvertest"
 	"github.com/grpclb/grpclb/internal/testbed"
-	"github.com/grpclb/grpclb/internal/testbed/echopb"
 	"github.com/grpclb/grpclb/internal/wait"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
-
-const roundRobin = `{"loadBalancingConfig":[{"round_robin":{}}]}`
 
 // world is a DNS server and a fleet of backends behind one name.
 type world struct {
@@ -38,11 +33,7 @@ func newWorld(t *testing.T, n int) *world {
 		t.Fatal(err)
 	}
 	t.Cleanup(d.Close)
-	f, err := testbed.StartFleet(n, testbed.FleetConfig{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(f.Close)
+	f := testbed.FleetFor(t, n, testbed.FleetConfig{})
 	w := &world{dns: d, fleet: f, name: "svc.test."}
 	w.publish(f.IPs()...)
 	return w
@@ -55,20 +46,9 @@ func (w *world) target(query string) string {
 	return fmt.Sprintf("dnspoll://%s/%s:%d?%s", w.dns.Addr, w.name, w.fleet.Port(), query)
 }
 
-func newClient(t *testing.T, target string) echopb.EchoClient {
-	t.Helper()
-	cc, err := grpc.NewClient(target, grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithDefaultServiceConfig(roundRobin))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cc.Close() })
-	return echopb.NewEchoClient(cc)
-}
-
 func TestScaleUpAndDown(t *testing.T) {
 	w := newWorld(t, 2)
-	c := newClient(t, w.target("interval=100ms&min_interval=20ms"))
+	c := resolvertest.RoundRobinClient(t, w.target("interval=100ms&min_interval=20ms"))
 	resolvertest.WaitForSet(t, c, []string{"b1", "b2"}, 10*time.Second)
 
 	if _, err := w.fleet.Add(3); err != nil {
@@ -91,7 +71,7 @@ func TestDNSOutageKeepsTheLastGoodSet(t *testing.T) {
 	}{{"dropped", testbed.DNSDrop}, {"servfail", testbed.DNSServfail}} {
 		t.Run(mode.name, func(t *testing.T) {
 			w := newWorld(t, 3)
-			c := newClient(t, w.target("interval=50ms&min_interval=20ms&timeout=100ms"))
+			c := resolvertest.RoundRobinClient(t, w.target("interval=50ms&min_interval=20ms&timeout=100ms"))
 			resolvertest.WaitForSet(t, c, []string{"b1", "b2", "b3"}, 10*time.Second)
 			// A second resolver, watched directly: it must neither publish
 			// nor report an error during the outage.
@@ -107,16 +87,7 @@ func TestDNSOutageKeepsTheLastGoodSet(t *testing.T) {
 			wait.For(t, 10*time.Second, "20 lookups while DNS was down", func() bool { return w.dns.Queries() >= before+20 })
 			seen, _ := testbed.Tally(c, 30, 2*time.Second)
 			w.dns.SetMode(testbed.DNSUp)
-			ok, failed := l.Finish()
-			if failed != 0 {
-				t.Errorf("%d of %d RPCs failed while DNS was down (first: %v)", failed, ok+failed, l.FirstError())
-			}
-			if len(seen) != 3 {
-				t.Errorf("while DNS was down calls went to %v, want all 3 backends", seen)
-			}
-			if states, errs := cc.Snapshot(); len(states) != 1 || len(errs) != 0 {
-				t.Errorf("during the outage the resolver published %d states and reported errors %v; want the first state only, no errors", len(states), errs)
-			}
+			resolvertest.CheckOutage(t, "DNS", l, seen, 3, cc)
 			// After the outage, changes are seen again.
 			w.publish(w.fleet.IPs()[0])
 			resolvertest.WaitForSet(t, c, []string{"b1"}, 10*time.Second)
@@ -127,7 +98,7 @@ func TestDNSOutageKeepsTheLastGoodSet(t *testing.T) {
 func TestNXDOMAINAndEmptyAnswers(t *testing.T) {
 	t.Run("kept by default", func(t *testing.T) {
 		w := newWorld(t, 2)
-		c := newClient(t, w.target("interval=50ms&min_interval=20ms"))
+		c := resolvertest.RoundRobinClient(t, w.target("interval=50ms&min_interval=20ms"))
 		resolvertest.WaitForSet(t, c, []string{"b1", "b2"}, 10*time.Second)
 		before := w.dns.Queries()
 		w.dns.Delete(w.name) // NXDOMAIN
@@ -174,7 +145,7 @@ func TestSRV(t *testing.T) {
 	w.dns.SetSRV(srvName, 1, recs...)
 	target := fmt.Sprintf("dnspoll://%s/%s?srv=true&interval=100ms&min_interval=20ms", w.dns.Addr, srvName)
 
-	c := newClient(t, target)
+	c := resolvertest.RoundRobinClient(t, target)
 	resolvertest.WaitForSet(t, c, resolvertest.Names(bs...), 10*time.Second)
 
 	cc := &resolvertest.RecordingCC{}
@@ -244,7 +215,7 @@ func TestIPLiteralTarget(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer b.Kill()
-	c := newClient(t, "dnspoll:///"+b.Addr)
+	c := resolvertest.RoundRobinClient(t, "dnspoll:///"+b.Addr)
 	resolvertest.WaitForSet(t, c, []string{"ip1"}, 10*time.Second)
 }
 
@@ -265,15 +236,11 @@ func TestDnsmasq(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer d.Close()
-	f, err := testbed.StartFleet(2, testbed.FleetConfig{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
+	f := testbed.FleetFor(t, 2, testbed.FleetConfig{})
 	if err := d.SetHosts("svc.test", f.IPs()...); err != nil {
 		t.Fatal(err)
 	}
-	c := newClient(t, fmt.Sprintf("dnspoll://%s/svc.test.:%d?interval=100ms&min_interval=20ms", d.Addr, f.Port()))
+	c := resolvertest.RoundRobinClient(t, fmt.Sprintf("dnspoll://%s/svc.test.:%d?interval=100ms&min_interval=20ms", d.Addr, f.Port()))
 	resolvertest.WaitForSet(t, c, []string{"b1", "b2"}, 10*time.Second)
 
 	if _, err := f.Add(2); err != nil {

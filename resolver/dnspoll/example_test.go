@@ -10,6 +10,10 @@ import (
 	"github.com/grpclb/grpclb/resolver/dnspoll"
 )
 
+// roundRobin is the examples' service config: each client spreads its
+// calls over every address the resolver publishes.
+const roundRobin = `{"loadBalancingConfig":[{"round_robin":{}}]}`
+
 // A headless Kubernetes Service, looked up every 5 seconds, with every pod
 // used through round_robin. Pods added after start-up get traffic within
 // about 6 seconds.
@@ -17,7 +21,7 @@ func Example() {
 	conn, err := grpc.NewClient(
 		"dnspoll:///backend.default.svc.cluster.local:50051?interval=5s",
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithDefaultServiceConfig(`{"loadBalancingConfig":[{"round_robin":{}}]}`),
+		grpc.WithDefaultServiceConfig(roundRobin),
 	)
 	if err != nil {
 		log.Fatal(err)
@@ -33,12 +37,8 @@ func ExampleNewBuilder() {
 		Interval:    2 * time.Second,
 		MinInterval: 500 * time.Millisecond,
 	})
-	conn, err := grpc.NewClient(
-		"dnspoll://10.96.0.10:53/backend.test:50051",
-		grpc.WithResolvers(b),
-		grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithDefaultServiceConfig(`{"loadBalancingConfig":[{"round_robin":{}}]}`),
-	)
+	conn, err := grpc.NewClient("dnspoll://10.96.0.10:53/backend.test:50051", grpc.WithResolvers(b),
+		grpc.WithTransportCredentials(insecure.NewCredentials()), grpc.WithDefaultServiceConfig(roundRobin))
 	if err != nil {
 		log.Fatal(err)
 	}

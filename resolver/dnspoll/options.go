@@ -1,6 +1,7 @@
 package dnspoll
 
 import (
+	"cmp"
 	"fmt"
 	"log/slog"
 	"time"
@@ -55,9 +56,7 @@ func (o Options) withDefaults() (Options, error) {
 	if o.NoJitter {
 		o.Jitter = 0
 	}
-	if o.Logger == nil {
-		o.Logger = slog.Default()
-	}
+	o.Logger = cmp.Or(o.Logger, slog.Default())
 	interval := targetopt.DefaultDuration("interval", &o.Interval, DefaultInterval, 0, 0)
 	minInterval := targetopt.DefaultDuration("min_interval", &o.MinInterval, DefaultMinInterval, floorMinInterval, 0)
 	timeout := targetopt.DefaultDuration("timeout", &o.Timeout, DefaultTimeout, 0, 0)

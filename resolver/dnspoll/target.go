@@ -25,6 +25,13 @@ type target struct {
 	opts      Options
 }
 
+// WithDefaults returns t with its options' defaults filled in and the rest
+// checked (resolvercore.Target).
+func (t target) WithDefaults() (_ target, err error) {
+	t.opts, err = t.opts.withDefaults()
+	return t, err
+}
+
 // parseTarget reads a target URL; defaults are the builder's options, which
 // query parameters override.
 func parseTarget(u url.URL, defaults Options) (target, error) {

@@ -39,11 +39,7 @@ func init() {
 // a shared Client or TLS in ClientConfig.
 func NewBuilder(opts Options) resolver.Builder {
 	return resolvercore.NewBuilder(Scheme, func(u url.URL) (target, error) {
-		t, err := parseTarget(u, opts, os.Getenv(EnvEndpoints))
-		if err == nil {
-			t.opts, err = t.opts.withDefaults()
-		}
-		return t, err
+		return parseTarget(u, opts, os.Getenv(EnvEndpoints))
 	}, start)
 }
 

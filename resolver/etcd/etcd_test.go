@@ -3,7 +3,6 @@ package etcd
 import (
 	"context"
 	"fmt"
-	"net"
 	"slices"
 	"strings"
 	"testing"
@@ -150,16 +149,7 @@ func TestEtcdDownUnderLoad(t *testing.T) {
 	})
 	seen, _ := testbed.Tally(c, 30, 2*time.Second)
 	w.etcd.Restart()
-	ok, failed := l.Finish()
-	if failed != 0 {
-		t.Errorf("%d of %d RPCs failed while etcd was down (first: %v)", failed, ok+failed, l.FirstError())
-	}
-	if len(seen) != 3 {
-		t.Errorf("while etcd was down calls went to %v, want all 3 backends", seen)
-	}
-	if states, errs := cc.Snapshot(); len(states) != 1 || len(errs) != 0 {
-		t.Errorf("during the outage the resolver published %d states and reported errors %v; want the first state only, no errors", len(states), errs)
-	}
+	ok := resolvertest.CheckOutage(t, "etcd", l, seen, 3, cc)
 	// After the restart, changes are seen again.
 	w.del(t, bs[0].Addr)
 	resolvertest.WaitForSet(t, c, resolvertest.Names(bs[1:]...), 15*time.Second)
@@ -340,12 +330,7 @@ func TestUnreachableEtcdReportsAnError(t *testing.T) {
 // here, so the test cannot pass by waiting it out).
 func TestRefusedConnectionReportedAtOnce(t *testing.T) {
 	w := newWorld(t, 1)
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	closed := l.Addr().String()
-	l.Close() // nothing listens there now: connections are refused
+	closed := testbed.RefusingAddr(t)
 	cc := &resolvertest.RecordingCC{}
 	r := resolvertest.Build(t, w.builder(), fmt.Sprintf("etcd://%s/%s?timeout=1m", closed, w.prefix), cc)
 	defer r.Close()

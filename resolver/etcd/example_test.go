@@ -14,6 +14,10 @@ import (
 	"github.com/grpclb/grpclb/resolver/etcd"
 )
 
+// roundRobin is the examples' service config: each client spreads its
+// calls over every address the resolver publishes.
+const roundRobin = `{"loadBalancingConfig":[{"round_robin":{}}]}`
+
 // A client of the instances registered under service/echo in a three-node
 // etcd cluster, using every one of them through round_robin. Instances
 // that register or leave are followed within milliseconds.
@@ -21,39 +25,13 @@ func Example() {
 	conn, err := grpc.NewClient(
 		"etcd://10.0.0.5:2379,10.0.0.6:2379,10.0.0.7:2379/service/echo?dial_timeout=2s",
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithDefaultServiceConfig(`{"loadBalancingConfig":[{"round_robin":{}}]}`),
+		grpc.WithDefaultServiceConfig(roundRobin),
 	)
 	if err != nil {
 		log.Fatal(err)
 	}
 	defer conn.Close()
 	// Use conn with any generated client.
-}
-
-// Many ClientConns sharing the process's etcd client (with TLS and
-// credentials already set up), through a builder passed to each.
-func ExampleNewBuilder() {
-	cli, err := clientv3.New(clientv3.Config{
-		Endpoints:   []string{"https://etcd-1:2379", "https://etcd-2:2379"},
-		DialTimeout: 5 * time.Second,
-		// TLS, Username, Password...
-	})
-	if err != nil {
-		log.Fatal(err)
-	}
-	defer cli.Close()
-	b := etcd.NewBuilder(etcd.Options{Client: cli})
-	for _, svc := range []string{"service/users", "service/orders"} {
-		conn, err := grpc.NewClient("etcd:///"+svc,
-			grpc.WithResolvers(b),
-			grpc.WithTransportCredentials(insecure.NewCredentials()),
-			grpc.WithDefaultServiceConfig(`{"loadBalancingConfig":[{"round_robin":{}}]}`),
-		)
-		if err != nil {
-			log.Fatal(err)
-		}
-		defer conn.Close()
-	}
 }
 
 // How a balancer reads the metadata an instance registered with, for
@@ -76,3 +54,26 @@ func ExampleInstanceFromEndpoint() {
 
 // exampleEndpoint stands for an endpoint the resolver published.
 func exampleEndpoint() resolver.Endpoint { return resolver.Endpoint{} }
+
+// Many ClientConns sharing the process's etcd client (with TLS and
+// credentials already set up), through a builder passed to each.
+func ExampleNewBuilder() {
+	cli, err := clientv3.New(clientv3.Config{
+		Endpoints:   []string{"https://etcd-1:2379", "https://etcd-2:2379"},
+		DialTimeout: 5 * time.Second,
+		// TLS, Username, Password...
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer cli.Close()
+	b := etcd.NewBuilder(etcd.Options{Client: cli})
+	for _, svc := range []string{"service/users", "service/orders"} {
+		conn, err := grpc.NewClient("etcd:///"+svc, grpc.WithResolvers(b),
+			grpc.WithTransportCredentials(insecure.NewCredentials()), grpc.WithDefaultServiceConfig(roundRobin))
+		if err != nil {
+			log.Fatal(err)
+		}
+		defer conn.Close()
+	}
+}

@@ -32,12 +32,9 @@ type world struct {
 func newWorld(t *testing.T, n int) *world {
 	t.Helper()
 	e := etcdtest.Start(t)
-	f, err := testbed.StartFleet(n, testbed.FleetConfig{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(f.Close)
+	f := testbed.FleetFor(t, n, testbed.FleetConfig{})
 	w := &world{etcd: e, fleet: f, prefix: "service/echo", logs: resolvertest.NewLogRecorder(t)}
+	var err error
 	w.em, err = endpoints.NewManager(e.Client(), w.prefix)
 	if err != nil {
 		t.Fatal(err)
@@ -97,8 +94,7 @@ const leasedKeyTTL = 600
 // putLeased grants a lease and puts the key of addr under prefix on it.
 func putLeased(tb testing.TB, c *clientv3.Client, prefix, addr string) *leasedKey {
 	tb.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
+	ctx := testbed.Context(tb, 10*time.Second)
 	em, err := endpoints.NewManager(c, prefix)
 	if err != nil {
 		tb.Fatal(err)

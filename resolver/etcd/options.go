@@ -71,9 +71,7 @@ const (
 
 // withDefaults fills zero fields and checks the rest.
 func (o Options) withDefaults() (Options, error) {
-	if o.Logger == nil {
-		o.Logger = slog.Default()
-	}
+	o.Logger = cmp.Or(o.Logger, slog.Default())
 	// cmp.Or: every default is filled, and the first error returned.
 	err := cmp.Or(
 		targetopt.DefaultDuration("dial_timeout", &o.DialTimeout, DefaultDialTimeout, 0, 0),

@@ -1,7 +1,6 @@
 package etcd
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"log/slog"
@@ -35,10 +34,7 @@ func propagation(tb testing.TB, n int, onReady func()) []time.Duration {
 	reg(bs[0]) // the anchor
 	c := resolvertest.RoundRobinClient(tb, fmt.Sprintf("etcd://%s/%s", e.Endpoint(), prefix),
 		grpc.WithResolvers(NewBuilder(Options{Logger: quiet})))
-	return resolvertest.Propagation(tb, c, bs, n, onReady, func(b *testbed.Backend) func() error {
-		r := reg(b)
-		return func() error { return r.Deregister(context.Background()) }
-	})
+	return resolvertest.Propagation(tb, c, bs, n, onReady, resolvertest.Deregisters(reg))
 }
 
 // TestPropagationLatency registers 100 instances one after another and

@@ -22,6 +22,13 @@ type target struct {
 	opts   Options
 }
 
+// WithDefaults returns t with its options' defaults filled in and the rest
+// checked (resolvercore.Target).
+func (t target) WithDefaults() (_ target, err error) {
+	t.opts, err = t.opts.withDefaults()
+	return t, err
+}
+
 // keyPrefix is what the resolver reads and watches.
 func (t target) keyPrefix() string { return t.prefix + "/" }
 

@@ -38,11 +38,7 @@ type world struct {
 
 func newWorld(tb testing.TB, api *kubetest.Server, backends int) *world {
 	tb.Helper()
-	f, err := testbed.StartFleet(backends, testbed.FleetConfig{})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(f.Close)
+	f := testbed.FleetFor(tb, backends, testbed.FleetConfig{})
 	return &world{tb: tb, api: api, ns: api.Namespace(tb), fleet: f, docs: kubeapi.NewDocMap()}
 }
 
@@ -74,13 +70,17 @@ func (w *world) client(target string, b *Builder) echopb.EchoClient {
 	if b == nil {
 		b = NewBuilder(Options{Config: w.api.Config(), Logger: quiet})
 	}
-	cc, err := grpc.NewClient(target, grpc.WithResolvers(b), grpc.WithContextDialer(w.docs.Dial),
-		grpc.WithTransportCredentials(insecure.NewCredentials()), grpc.WithDefaultServiceConfig(roundRobin))
-	if err != nil {
-		w.tb.Fatal(err)
-	}
-	w.tb.Cleanup(func() { cc.Close() })
-	return echopb.NewEchoClient(cc)
+	return resolvertest.RoundRobinClient(w.tb, target, grpc.WithResolvers(b), grpc.WithContextDialer(w.docs.Dial))
+}
+
+// serving puts the backends bs as the one slice of service svc and
+// returns a client of svc (client) once every one of them answers.
+func (w *world) serving(svc string, bs ...*testbed.Backend) echopb.EchoClient {
+	w.tb.Helper()
+	w.put(svc, svc+"-a", w.eps(bs...)...)
+	c := w.client(w.target(svc), nil)
+	resolvertest.WaitForSet(w.tb, c, resolvertest.Names(bs...), 10*time.Second)
+	return c
 }
 
 func (w *world) target(svc string) string {
@@ -128,9 +128,7 @@ func TestAPIServer(t *testing.T) {
 	t.Run("scale to zero and back", func(t *testing.T) {
 		w := newWorld(t, api, 2)
 		bs := w.fleet.Backends()
-		w.put("zero", "zero-a", w.eps(bs...)...)
-		c := w.client(w.target("zero"), nil)
-		resolvertest.WaitForSet(t, c, resolvertest.Names(bs...), 10*time.Second)
+		c := w.serving("zero", bs...)
 		w.put("zero", "zero-a") // the controller keeps an empty slice
 		waitUnavailable(t, c, "")
 		w.put("zero", "zero-a", w.eps(bs[1])...)
@@ -158,9 +156,7 @@ func TestAPIServer(t *testing.T) {
 	t.Run("terminating endpoint drained", func(t *testing.T) {
 		w := newWorld(t, api, 2)
 		bs := w.fleet.Backends()
-		w.put("term", "term-a", w.eps(bs...)...)
-		c := w.client(w.target("term"), nil)
-		resolvertest.WaitForSet(t, c, resolvertest.Names(bs...), 10*time.Second)
+		c := w.serving("term", bs...)
 
 		// Slow calls in flight on bs[1] when it starts terminating.
 		bs[1].SetLatency(2 * time.Second)
@@ -219,11 +215,7 @@ func TestAPIServer(t *testing.T) {
 
 	t.Run("named ports per slice", func(t *testing.T) {
 		w := newWorld(t, api, 1)
-		other, err := testbed.StartFleet(1, testbed.FleetConfig{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(other.Close)
+		other := testbed.FleetFor(t, 1, testbed.FleetConfig{})
 		old := w.fleet.Backends()[0]
 		nu := other.Backends()[0]
 		nu.Name = "new-b1"

@@ -1,6 +1,7 @@
 package kube
 
 import (
+	"cmp"
 	"fmt"
 	"log/slog"
 	"time"
@@ -127,8 +128,6 @@ func (o Options) withDefaults() (Options, error) {
 	if o.Family < FamilyAny || o.Family > FamilyIPv6 {
 		return o, fmt.Errorf("option Family: unknown family %d", int(o.Family))
 	}
-	if o.Logger == nil {
-		o.Logger = slog.Default()
-	}
+	o.Logger = cmp.Or(o.Logger, slog.Default())
 	return o, nil
 }

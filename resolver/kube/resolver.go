@@ -19,7 +19,7 @@ type kubeResolver struct {
 	log    *slog.Logger
 	b      *Builder
 	w      *watch
-	wakeCh chan struct{}
+	wakeCh resolvercore.Wake
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
@@ -33,7 +33,7 @@ func newResolver(t target, cc resolver.ClientConn, url string) *kubeResolver {
 	return &kubeResolver{
 		t:        t,
 		log:      log,
-		wakeCh:   make(chan struct{}, 1),
+		wakeCh:   resolvercore.NewWake(),
 		pub:      resolvercore.NewPublisher(cc, resolvercore.Config{Name: "kubernetes", Source: "listing", PublishEmpty: !t.opts.KeepLastOnEmpty, Logger: log}),
 		problems: resolvercore.NewProblems(log),
 	}
@@ -48,12 +48,7 @@ func (r *kubeResolver) start() {
 
 // wake tells the run goroutine to read the watch again; it never blocks,
 // and wake-ups that arrive while one is pending merge into it.
-func (r *kubeResolver) wake() {
-	select {
-	case r.wakeCh <- struct{}{}:
-	default:
-	}
-}
+func (r *kubeResolver) wake() { r.wakeCh.Signal() }
 
 // ResolveNow does nothing: the watch reports every change, and the
 // reflector retries by itself after failures.

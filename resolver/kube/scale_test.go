@@ -151,24 +151,18 @@ func TestTenThousandEndpoints(t *testing.T) {
 	ns := api.Namespace(t)
 	const svc = "huge"
 	headless(t, client, ns, svc)
-	ports := []discoveryv1.EndpointPort{tcpPort("grpc", 50051)}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	sliceAPI := client.DiscoveryV1().EndpointSlices(ns)
 
 	start := time.Now()
-	objs := make([]*discoveryv1.EndpointSlice, scaleSlices)
-	for s := range objs {
-		eps := make([]ep, scalePerSlice)
-		for i := range eps {
-			n := s*scalePerSlice + i
-			eps[i] = ep{ip: scaleAddr(n), pod: fmt.Sprintf("%s-%d", svc, n), zone: fmt.Sprintf("zone-%d", n%3)}
-		}
-		obj, err := sliceAPI.Create(ctx, slice(ns, svc, fmt.Sprintf("%s-%03d", svc, s), discoveryv1.AddressTypeIPv6, ports, eps...), metav1.CreateOptions{})
+	objs := scaleSliceObjects(ns, svc)
+	for s, obj := range objs {
+		created, err := sliceAPI.Create(ctx, obj, metav1.CreateOptions{})
 		if err != nil {
 			t.Fatalf("creating slice %d: %v", s, err)
 		}
-		objs[s] = obj
+		objs[s] = created
 	}
 	t.Logf("%d endpoints in %d EndpointSlices created in %v", scaleEndpoints, scaleSlices, time.Since(start).Round(time.Millisecond))
 

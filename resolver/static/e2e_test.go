@@ -13,19 +13,17 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/peer"
 
+	"github.com/grpclb/grpclb/internal/resolvertest"
 	"github.com/grpclb/grpclb/internal/wait"
 )
 
 // These tests run real gRPC servers on loopback addresses and a real
 // grpc.ClientConn with round_robin, and look at which server answers each
 // RPC.
-
-const roundRobin = `{"loadBalancingConfig":[{"round_robin":{}}]}`
 
 // startBackend starts a gRPC server with the health service on host:0 and
 // returns its address. It is stopped when the test ends.
@@ -57,20 +55,6 @@ func startBackends(t *testing.T, n int) []string {
 		addrs[i] = startBackend(t, fmt.Sprintf("127.0.0.%d", i+2))
 	}
 	return addrs
-}
-
-func newClient(t *testing.T, target string, opts ...grpc.DialOption) *grpc.ClientConn {
-	t.Helper()
-	opts = append([]grpc.DialOption{
-		grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithDefaultServiceConfig(roundRobin),
-	}, opts...)
-	cc, err := grpc.NewClient(target, opts...)
-	if err != nil {
-		t.Fatalf("grpc.NewClient(%q): %v", target, err)
-	}
-	t.Cleanup(func() { cc.Close() })
-	return cc
 }
 
 // answering makes rpcs health checks and returns the set of servers (their
@@ -206,7 +190,7 @@ func TestE2EFixedList(t *testing.T) {
 			// A backend that is not in the list must never answer.
 			startBackend(t, "127.0.0.9")
 			list, want := tt.setup(t)
-			cc := newClient(t, "static:///"+list)
+			cc := resolvertest.RoundRobinConn(t, "static:///"+list)
 			waitForServers(t, cc, want)
 			checkServers(t, cc, want)
 		})
@@ -220,7 +204,7 @@ func TestE2EFileWatch(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "backends.txt")
 	writeFile(t, path, b[0]+"\n"+b[1]+"\n")
 	logger, logs := newLogger(t)
-	cc := newClient(t, "static:///?file="+path+"&interval=50ms",
+	cc := resolvertest.RoundRobinConn(t, "static:///?file="+path+"&interval=50ms",
 		grpc.WithResolvers(NewBuilder(Options{Logger: logger})))
 
 	steps := []struct {
@@ -295,7 +279,7 @@ func TestE2EFileWatch(t *testing.T) {
 // the file appears the channel recovers by itself.
 func TestE2EFileMissingThenCreated(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "missing.txt")
-	cc := newClient(t, "static:///?file="+path+"&interval=50ms")
+	cc := resolvertest.RoundRobinConn(t, "static:///?file="+path+"&interval=50ms")
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	_, err := healthpb.NewHealthClient(cc).Check(ctx, &healthpb.HealthCheckRequest{})

@@ -18,6 +18,10 @@ import (
 	"github.com/grpclb/grpclb/resolver/static"
 )
 
+// roundRobin is the examples' service config: each client spreads its
+// calls over every address the resolver publishes.
+const roundRobin = `{"loadBalancingConfig":[{"round_robin":{}}]}`
+
 // startServer starts a gRPC server with the health service on a loopback
 // address, standing in for a real backend. It returns its address and a
 // function that stops it.
@@ -32,6 +36,17 @@ func startServer() (addr string, stop func()) {
 	return lis.Addr().String(), srv.Stop
 }
 
+// printHealth prints the health status the backends behind conn report.
+func printHealth(conn *grpc.ClientConn) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	resp, err := healthpb.NewHealthClient(conn).Check(ctx, &healthpb.HealthCheckRequest{})
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(resp.GetStatus())
+}
+
 // Balance RPCs over a fixed list of backends with round_robin. Importing the
 // package (even as import _ "github.com/grpclb/grpclb/resolver/static")
 // registers the "static" scheme.
@@ -44,20 +59,13 @@ func Example() {
 	conn, err := grpc.NewClient(
 		"static:///"+addr1+","+addr2,
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithDefaultServiceConfig(`{"loadBalancingConfig":[{"round_robin":{}}]}`),
+		grpc.WithDefaultServiceConfig(roundRobin),
 	)
 	if err != nil {
 		log.Fatal(err)
 	}
 	defer conn.Close()
-
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	resp, err := healthpb.NewHealthClient(conn).Check(ctx, &healthpb.HealthCheckRequest{})
-	if err != nil {
-		log.Fatal(err)
-	}
-	fmt.Println(resp.GetStatus())
+	printHealth(conn)
 	// Output: SERVING
 }
 
@@ -84,23 +92,12 @@ func ExampleNewBuilder() {
 		Interval: 2 * time.Second, // targets can override it: &interval=500ms
 		Logger:   slog.New(slog.NewTextHandler(os.Stderr, nil)),
 	})
-	conn, err := grpc.NewClient(
-		"static:///?file="+path,
-		grpc.WithResolvers(builder),
-		grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithDefaultServiceConfig(`{"loadBalancingConfig":[{"round_robin":{}}]}`),
-	)
+	conn, err := grpc.NewClient("static:///?file="+path, grpc.WithResolvers(builder),
+		grpc.WithTransportCredentials(insecure.NewCredentials()), grpc.WithDefaultServiceConfig(roundRobin))
 	if err != nil {
 		log.Fatal(err)
 	}
 	defer conn.Close()
-
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	resp, err := healthpb.NewHealthClient(conn).Check(ctx, &healthpb.HealthCheckRequest{})
-	if err != nil {
-		log.Fatal(err)
-	}
-	fmt.Println(resp.GetStatus())
+	printHealth(conn)
 	// Output: SERVING
 }

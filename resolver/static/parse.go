@@ -98,16 +98,8 @@ func parseTarget(t resolver.Target) (config, error) {
 // parseEndpoint parses the comma-separated address list of a target.
 func parseEndpoint(endpoint string) ([]string, error) {
 	d := newDedup()
-	for _, field := range strings.Split(endpoint, ",") {
-		field = strings.TrimSpace(field)
-		if field == "" {
-			continue
-		}
-		addr, err := canonicalAddr(field)
-		if err != nil {
-			return nil, err
-		}
-		d.add(addr)
+	if err := d.addList(endpoint); err != nil {
+		return nil, err
 	}
 	if len(d.addrs) == 0 {
 		return nil, errors.New("no addresses; want static:///host:port[,host:port...] or static:///?file=PATH")
@@ -127,16 +119,8 @@ func parseList(text, source string) ([]string, error) {
 		if j := strings.IndexByte(line, '#'); j >= 0 {
 			line = line[:j]
 		}
-		for _, field := range strings.Split(line, ",") {
-			field = strings.TrimSpace(field)
-			if field == "" {
-				continue
-			}
-			addr, err := canonicalAddr(field)
-			if err != nil {
-				return nil, fmt.Errorf("static: line %d of %s: %w", i+1, source, err)
-			}
-			d.add(addr)
+		if err := d.addList(line); err != nil {
+			return nil, fmt.Errorf("static: line %d of %s: %w", i+1, source, err)
 		}
 	}
 	return d.addrs, nil
@@ -244,6 +228,23 @@ type dedup struct {
 
 func newDedup() *dedup {
 	return &dedup{addrs: []string{}, seen: make(map[string]bool)}
+}
+
+// addList adds the addresses of a comma-separated list, in canonical form
+// (see canonicalAddr); empty fields are skipped.
+func (d *dedup) addList(list string) error {
+	for field := range strings.SplitSeq(list, ",") {
+		field = strings.TrimSpace(field)
+		if field == "" {
+			continue
+		}
+		addr, err := canonicalAddr(field)
+		if err != nil {
+			return err
+		}
+		d.add(addr)
+	}
+	return nil
 }
 
 func (d *dedup) add(addr string) {

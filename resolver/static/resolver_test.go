@@ -22,35 +22,6 @@ import (
 // ClientConn, to check what it publishes, and what it does not, exactly.
 // e2e_test.go checks the same behaviour through a real grpc.ClientConn.
 
-// testCC records the calls a resolver makes to its ClientConn. Other methods
-// panic (through the nil embedded interface): the resolver must not use them.
-type testCC struct {
-	resolver.ClientConn
-
-	mu     sync.Mutex
-	states []resolver.State
-	errs   []error
-}
-
-func (c *testCC) UpdateState(s resolver.State) error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.states = append(c.states, s)
-	return nil
-}
-
-func (c *testCC) ReportError(err error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.errs = append(c.errs, err)
-}
-
-func (c *testCC) snapshot() ([]resolver.State, []error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return slices.Clone(c.states), slices.Clone(c.errs)
-}
-
 // stateAddrs returns the addresses of s, after checking that Endpoints and
 // Addresses agree: one endpoint of one address per address.
 func stateAddrs(t *testing.T, s resolver.State) []string {
@@ -81,7 +52,7 @@ func newLogger(t *testing.T) (*slog.Logger, *resolvertest.LogRecorder) {
 // of it with opts, logging to the returned recorder; query follows
 // "static:///?file=<path>" in the target ("&interval=1h": only ResolveNow
 // makes the resolver re-read).
-func buildFile(t *testing.T, content string, opts Options, query string) (path string, cc *testCC, r resolver.Resolver, logs *resolvertest.LogRecorder) {
+func buildFile(t *testing.T, content string, opts Options, query string) (path string, cc *resolvertest.RecordingCC, r resolver.Resolver, logs *resolvertest.LogRecorder) {
 	t.Helper()
 	path = filepath.Join(t.TempDir(), "backends.txt")
 	writeFile(t, path, content)
@@ -118,9 +89,9 @@ func renameFile(t *testing.T, path, content string) {
 	}
 }
 
-func build(t *testing.T, opts Options, target string) (*testCC, resolver.Resolver, error) {
+func build(t *testing.T, opts Options, target string) (*resolvertest.RecordingCC, resolver.Resolver, error) {
 	t.Helper()
-	cc := &testCC{}
+	cc := &resolvertest.RecordingCC{}
 	r, err := NewBuilder(opts).Build(mustTarget(t, target), cc, resolver.BuildOptions{})
 	if err == nil {
 		t.Cleanup(r.Close)
@@ -153,7 +124,7 @@ func TestBuildFixedList(t *testing.T) {
 				t.Fatalf("Build(%q): %v", tt.target, err)
 			}
 			r.ResolveNow(resolver.ResolveNowOptions{})
-			states, errs := cc.snapshot()
+			states, errs := cc.Snapshot()
 			if len(states) != 1 || len(errs) != 0 {
 				t.Fatalf("Build(%q) made %d updates and %d errors, want 1 update: %v %v", tt.target, len(states), len(errs), states, errs)
 			}
@@ -249,7 +220,7 @@ func TestBuildErrors(t *testing.T) {
 				if err.Error() != want {
 					t.Errorf("Build(%q) error:\n got: %s\nwant: %s", target, err, want)
 				}
-				if states, errs := cc.snapshot(); len(states) != 0 || len(errs) != 0 {
+				if states, errs := cc.Snapshot(); len(states) != 0 || len(errs) != 0 {
 					t.Errorf("failed Build(%q) still made %d updates and %d errors", target, len(states), len(errs))
 				}
 				return
@@ -260,7 +231,7 @@ func TestBuildErrors(t *testing.T) {
 				t.Fatalf("Build(%q): %v; a bad file must be reported, not fail Build", target, err)
 			}
 			r.Close()
-			states, errs := cc.snapshot()
+			states, errs := cc.Snapshot()
 			if len(states) != 0 || len(errs) != 1 || errs[0].Error() != want {
 				t.Errorf("Build(%q) published %d states, reported %v; want only the error %q", target, len(states), errs, want)
 			}
@@ -362,7 +333,7 @@ func TestFileBadRereadKeepsLastGood(t *testing.T) {
 			wait.For(t, 10*time.Second, "a log of "+wantLog, func() bool {
 				return strings.Contains(logs.String(), wantLog)
 			})
-			states, errs := cc.snapshot()
+			states, errs := cc.Snapshot()
 			if len(states) != 1 || len(errs) != 0 {
 				t.Fatalf("after a bad re-read: %d updates and %d errors, want only the first update; errors: %v", len(states), len(errs), errs)
 			}
@@ -377,10 +348,10 @@ func TestFileBadRereadKeepsLastGood(t *testing.T) {
 			writeFile(t, path, "10.0.0.3:1\n")
 			r.ResolveNow(resolver.ResolveNowOptions{})
 			wait.For(t, 10*time.Second, "the repaired file to be published", func() bool {
-				states, _ := cc.snapshot()
+				states, _ := cc.Snapshot()
 				return len(states) == 2
 			})
-			states, errs = cc.snapshot()
+			states, errs = cc.Snapshot()
 			if got, want := stateAddrs(t, states[1]), []string{"10.0.0.3:1"}; !slices.Equal(got, want) {
 				t.Errorf("after repair published %q, want %q", got, want)
 			}
@@ -413,7 +384,7 @@ func TestFileRestoredSameContent(t *testing.T) {
 			return strings.Count(logs.String(), "backends file is good again") == round+1
 		})
 	}
-	if states, errs := cc.snapshot(); len(states) != 1 || len(errs) != 0 {
+	if states, errs := cc.Snapshot(); len(states) != 1 || len(errs) != 0 {
 		t.Errorf("got %d updates and %d errors, want only the first update", len(states), len(errs))
 	}
 }
@@ -455,10 +426,10 @@ func TestFileAllowEmpty(t *testing.T) {
 		step.change()
 		r.ResolveNow(resolver.ResolveNowOptions{})
 		wait.For(t, 10*time.Second, "step "+step.name, func() bool {
-			states, errs := cc.snapshot()
+			states, errs := cc.Snapshot()
 			return len(states) == len(step.wantStates) && len(errs) == len(step.wantErrs)
 		})
-		states, errs := cc.snapshot()
+		states, errs := cc.Snapshot()
 		for i, s := range states {
 			if got := stateAddrs(t, s); !slices.Equal(got, step.wantStates[i]) {
 				t.Errorf("step %s: update %d is %q, want %q", step.name, i, got, step.wantStates[i])
@@ -518,10 +489,10 @@ func TestFileChangeDetection(t *testing.T) {
 			path, cc, _, _ := buildFile(t, tt.before, Options{Interval: MinInterval}, "")
 			tt.change(t, path, tt.after)
 			wait.For(t, 10*time.Second, "the change to be published", func() bool {
-				states, _ := cc.snapshot()
+				states, _ := cc.Snapshot()
 				return len(states) >= 2
 			})
-			states, errs := cc.snapshot()
+			states, errs := cc.Snapshot()
 			if len(states) != 2 || len(errs) != 0 {
 				t.Fatalf("got %d updates and %d errors, want 2 updates", len(states), len(errs))
 			}
@@ -542,7 +513,7 @@ func TestFileSameBackendsNotRepublished(t *testing.T) {
 	wait.For(t, 10*time.Second, "the re-read", func() bool {
 		return strings.Contains(logs.String(), "backends file changed, the backends did not")
 	})
-	if states, _ := cc.snapshot(); len(states) != 1 {
+	if states, _ := cc.Snapshot(); len(states) != 1 {
 		t.Errorf("got %d updates, want 1: the same list was published again", len(states))
 	}
 }
@@ -562,7 +533,7 @@ func TestResolveNowDoesNotBlock(t *testing.T) {
 	writeFile(t, path, "10.0.0.2:1\n")
 	r.ResolveNow(resolver.ResolveNowOptions{})
 	wait.For(t, 10*time.Second, "the change to be published", func() bool {
-		states, _ := cc.snapshot()
+		states, _ := cc.Snapshot()
 		return len(states) == 2
 	})
 }
@@ -573,7 +544,7 @@ func TestCloseStopsWatcher(t *testing.T) {
 		path := filepath.Join(dir, fmt.Sprintf("b%d.txt", i))
 		writeFile(t, path, "10.0.0.1:1\n")
 		logger, _ := newLogger(t)
-		cc := &testCC{}
+		cc := &resolvertest.RecordingCC{}
 		r, err := NewBuilder(Options{Logger: logger}).Build(mustTarget(t, "static:///?file="+path+"&interval="+interval), cc, resolver.BuildOptions{})
 		if err != nil {
 			t.Fatal(err)
@@ -596,13 +567,13 @@ func TestFileAppearsAfterBuild(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer r.Close()
-	if _, errs := cc.snapshot(); len(errs) != 1 {
+	if _, errs := cc.Snapshot(); len(errs) != 1 {
 		t.Fatalf("missing file reported %d errors, want 1", len(errs))
 	}
 	writeFile(t, path, "10.0.0.1:1\n")
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		if states, _ := cc.snapshot(); len(states) == 1 && len(states[0].Endpoints) == 1 {
+		if states, _ := cc.Snapshot(); len(states) == 1 && len(states[0].Endpoints) == 1 {
 			break
 		}
 		if time.Now().After(deadline) {

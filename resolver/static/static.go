@@ -106,7 +106,7 @@ func (b *builder) Build(target resolver.Target, cc resolver.ClientConn, _ resolv
 		allowEmpty: b.opts.AllowEmpty,
 		logger:     logger,
 		pub:        resolvercore.NewPublisher(cc, resolvercore.Config{Name: "static", Source: "reading the backends file", Logger: logger}),
-		rn:         make(chan struct{}, 1),
+		rn:         resolvercore.NewWake(),
 	}
 	// A file that is missing or bad now may be fixed later: report the
 	// error to the channel (its calls fail with it) and keep watching.
@@ -131,9 +131,9 @@ type fileResolver struct {
 	logger     *slog.Logger
 	loop       *resolvercore.Loop
 
-	// rn asks the watcher for an immediate re-read; it holds at most one
-	// request, so that concurrent ResolveNow calls coalesce.
-	rn chan struct{}
+	// rn asks the watcher for an immediate re-read; concurrent ResolveNow
+	// calls coalesce.
+	rn resolvercore.Wake
 
 	// Owned by the watcher goroutine once it runs (by Build before).
 	pub       *resolvercore.Publisher
@@ -143,12 +143,7 @@ type fileResolver struct {
 }
 
 // ResolveNow asks for an immediate re-read of the file.
-func (r *fileResolver) ResolveNow(resolver.ResolveNowOptions) {
-	select {
-	case r.rn <- struct{}{}:
-	default:
-	}
-}
+func (r *fileResolver) ResolveNow(resolver.ResolveNowOptions) { r.rn.Signal() }
 
 // Close stops watching the file. It returns when the watcher goroutine has
 // exited; the resolver calls the ClientConn no more after that.

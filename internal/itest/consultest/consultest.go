@@ -114,29 +114,14 @@ func (a *Agent) Running() bool { return a.proc.Running() }
 
 // Stop takes the agent down (SIGTERM, SIGKILL after 10s) and waits for the
 // process to exit.
-func (a *Agent) Stop() {
-	a.tb.Helper()
-	if err := a.proc.Stop(syscall.SIGTERM); err != nil {
-		a.tb.Errorf("consultest: stop: %v", err)
-	}
-}
+func (a *Agent) Stop() { a.tb.Helper(); a.proc.StopFor(a.tb, syscall.SIGTERM) }
 
 // Kill takes the agent down abruptly (SIGKILL), like a crash.
-func (a *Agent) Kill() {
-	a.tb.Helper()
-	if err := a.proc.Stop(syscall.SIGKILL); err != nil {
-		a.tb.Errorf("consultest: kill: %v", err)
-	}
-}
+func (a *Agent) Kill() { a.tb.Helper(); a.proc.StopFor(a.tb, syscall.SIGKILL) }
 
 // Restart starts a stopped agent again on the same ports, empty (a -dev
 // agent keeps nothing), and returns once it is leader.
-func (a *Agent) Restart() {
-	a.tb.Helper()
-	if err := a.start(); err != nil {
-		a.tb.Fatalf("consultest: restart: %v", err)
-	}
-}
+func (a *Agent) Restart() { a.tb.Helper(); a.proc.RestartFor(a.tb, a.start) }
 
 func (a *Agent) start() error {
 	p := a.ports
@@ -177,11 +162,4 @@ func ready(c *api.Client) error {
 	return nil
 }
 
-func (a *Agent) cleanup() {
-	if a.Running() {
-		a.proc.Stop(syscall.SIGTERM)
-	}
-	if a.tb.Failed() {
-		a.tb.Logf("consultest: consul log (tail):\n%s", a.proc.LogTail())
-	}
-}
+func (a *Agent) cleanup() { a.proc.CleanupFor(a.tb) }

@@ -166,29 +166,14 @@ func (s *Server) NewClient(tb testing.TB) *clientv3.Client {
 
 // Stop takes the server down (SIGTERM, SIGKILL after 5s) and waits for the
 // process to exit. The data directory is kept for Restart.
-func (s *Server) Stop() {
-	s.tb.Helper()
-	if err := s.proc.Stop(syscall.SIGTERM); err != nil {
-		s.tb.Errorf("etcdtest: stop: %v", err)
-	}
-}
+func (s *Server) Stop() { s.tb.Helper(); s.proc.StopFor(s.tb, syscall.SIGTERM) }
 
 // Kill takes the server down abruptly (SIGKILL), like a crash.
-func (s *Server) Kill() {
-	s.tb.Helper()
-	if err := s.proc.Stop(syscall.SIGKILL); err != nil {
-		s.tb.Errorf("etcdtest: kill: %v", err)
-	}
-}
+func (s *Server) Kill() { s.tb.Helper(); s.proc.StopFor(s.tb, syscall.SIGKILL) }
 
 // Restart starts a stopped server again on the same ports with the same
 // data, and returns once it answers.
-func (s *Server) Restart() {
-	s.tb.Helper()
-	if err := s.start(); err != nil {
-		s.tb.Fatalf("etcdtest: restart: %v", err)
-	}
-}
+func (s *Server) Restart() { s.tb.Helper(); s.proc.RestartFor(s.tb, s.start) }
 
 // Wipe deletes the data of a stopped server, so the next Restart starts an
 // empty etcd on the same ports: what clients see when etcd is rebuilt or
@@ -247,12 +232,7 @@ func (s *Server) cleanup() {
 	if s.client != nil {
 		s.client.Close()
 	}
-	if s.Running() {
-		s.proc.Stop(syscall.SIGTERM)
-	}
-	if s.tb.Failed() {
-		s.tb.Logf("etcdtest: etcd log (tail):\n%s", s.proc.LogTail())
-	}
+	s.proc.CleanupFor(s.tb)
 }
 
 // Compact compacts the server's history up to the current revision and

@@ -1,10 +1,9 @@
 package etcdtest
 
 import (
-	"io"
-	"net"
-	"sync"
 	"testing"
+
+	"github.com/grpclb/grpclb/internal/testbed"
 )
 
 // Proxy is a TCP forwarder in front of a server. Cut closes every forwarded
@@ -12,112 +11,34 @@ import (
 // proxy is disconnected from etcd while clients that dial etcd directly keep
 // working.
 type Proxy struct {
-	l      net.Listener
+	vip    *testbed.VIP // with target as its one backend, none while cut
 	target string
-	wg     sync.WaitGroup
-
-	mu    sync.Mutex
-	cut   bool
-	conns map[net.Conn]struct{}
 }
 
 // StartProxy starts a proxy to target (host:port) on a free loopback port.
 // It is closed in t.Cleanup.
 func StartProxy(tb testing.TB, target string) *Proxy {
 	tb.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	vip, err := testbed.StartVIP("127.0.0.1:0", target)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	p := &Proxy{l: l, target: target, conns: make(map[net.Conn]struct{})}
-	p.wg.Add(1)
-	go p.serve()
-	tb.Cleanup(p.Close)
-	return p
+	tb.Cleanup(vip.Close)
+	return &Proxy{vip: vip, target: target}
 }
 
 // Endpoint is the proxy's address, "127.0.0.1:PORT".
-func (p *Proxy) Endpoint() string { return p.l.Addr().String() }
+func (p *Proxy) Endpoint() string { return p.vip.Addr }
 
-// Cut closes every connection through the proxy and refuses new ones.
+// Cut closes every connection through the proxy and refuses new ones: they
+// are closed as soon as they are accepted.
 func (p *Proxy) Cut() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.cut = true
-	for c := range p.conns {
-		c.Close()
-	}
+	p.vip.SetBackends()
+	p.vip.CloseConns()
 }
 
 // Restore accepts connections again.
-func (p *Proxy) Restore() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.cut = false
-}
+func (p *Proxy) Restore() { p.vip.SetBackends(p.target) }
 
 // Close stops the proxy and waits for its goroutines.
-func (p *Proxy) Close() {
-	p.l.Close()
-	p.Cut()
-	p.wg.Wait()
-}
-
-func (p *Proxy) serve() {
-	defer p.wg.Done()
-	for {
-		c, err := p.l.Accept()
-		if err != nil {
-			return
-		}
-		p.wg.Add(1)
-		go p.forward(c)
-	}
-}
-
-// track registers c, or reports false (and closes c) while the proxy is cut.
-func (p *Proxy) track(c net.Conn) bool {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.cut {
-		c.Close()
-		return false
-	}
-	p.conns[c] = struct{}{}
-	return true
-}
-
-func (p *Proxy) untrack(c net.Conn) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	delete(p.conns, c)
-	c.Close()
-}
-
-func (p *Proxy) forward(client net.Conn) {
-	defer p.wg.Done()
-	if !p.track(client) {
-		return
-	}
-	defer p.untrack(client)
-	server, err := net.Dial("tcp", p.target)
-	if err != nil {
-		return
-	}
-	if !p.track(server) {
-		return
-	}
-	defer p.untrack(server)
-	done := make(chan struct{}, 2)
-	pipe := func(dst, src net.Conn) {
-		io.Copy(dst, src)
-		// One direction ended: end both, so the other copy returns.
-		dst.Close()
-		src.Close()
-		done <- struct{}{}
-	}
-	go pipe(server, client)
-	go pipe(client, server)
-	<-done
-	<-done
-}
+func (p *Proxy) Close() { p.vip.Close() }

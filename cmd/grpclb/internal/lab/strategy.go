@@ -3,8 +3,6 @@ package lab
 import (
 	"errors"
 	"fmt"
-	"io"
-	"log/slog"
 	"time"
 
 	"google.golang.org/grpc"
@@ -79,17 +77,38 @@ func dialRegistry(w *World, p Params) (Client, error) {
 	return newClient(w.Registry.target(), opts...)
 }
 
+// pollResolver is dnspoll at the lab's poll interval, not logging.
+func pollResolver(p Params) grpc.DialOption {
+	return grpc.WithResolvers(dnspoll.NewBuilder(dnspoll.Options{Interval: p.PollInterval, MinInterval: min(p.PollInterval, time.Second), Logger: quiet}))
+}
+
+// pollTarget is the world's service through dnspoll and the world's DNS
+// server.
+func pollTarget(w *World) string {
+	return fmt.Sprintf("%s://%s/%s", dnspoll.Scheme, w.DNS.Addr, w.Target())
+}
+
+// pollPickup is how soon dnspoll finds a backend that joins: within its
+// jittered interval, and a second.
+func pollPickup(p Params) time.Duration {
+	return p.PollInterval + time.Duration(float64(p.PollInterval)*dnspoll.DefaultJitter) + time.Second
+}
+
+// lbConfig is the service config whose loadBalancingConfig is policy.
+func lbConfig(policy string) string { return `{"loadBalancingConfig":[` + policy + `]}` }
+
 // dialPoll dials through dnspoll (the lab's poll interval) with a service
 // config.
 func dialPoll(serviceConfig string) func(w *World, p Params) (Client, error) {
 	return func(w *World, p Params) (Client, error) {
-		b := dnspoll.NewBuilder(dnspoll.Options{
-			Interval:    p.PollInterval,
-			MinInterval: min(p.PollInterval, time.Second),
-			Logger:      slog.New(slog.NewTextHandler(io.Discard, nil)),
-		})
-		return dialDNS(dnspoll.Scheme, grpc.WithResolvers(b), grpc.WithDefaultServiceConfig(serviceConfig))(w, p)
+		return newClient(pollTarget(w), insecureCreds, pollResolver(p), grpc.WithDefaultServiceConfig(serviceConfig))
 	}
+}
+
+// polled is the strategy name that dials through dnspoll with policy, a
+// loadBalancingConfig entry.
+func polled(name, doc, policy string) Strategy {
+	return Strategy{Name: name, Doc: doc, Dial: dialPoll(lbConfig(policy))}
 }
 
 // hedgedClient is a ClientConn whose calls go through a Hedger, whose
@@ -117,9 +136,8 @@ func dialHedged(serviceConfig string) func(w *World, p Params) (Client, error) {
 		if err != nil {
 			return nil, err
 		}
-		b := dnspoll.NewBuilder(dnspoll.Options{Interval: p.PollInterval, MinInterval: min(p.PollInterval, time.Second), Logger: quiet})
-		cc, err := grpc.NewClient(fmt.Sprintf("%s://%s/%s", dnspoll.Scheme, w.DNS.Addr, w.Target()), insecureCreds,
-			grpc.WithResolvers(b), grpc.WithDefaultServiceConfig(serviceConfig), grpc.WithUnaryInterceptor(h.UnaryClientInterceptor()))
+		cc, err := grpc.NewClient(pollTarget(w), insecureCreds, pollResolver(p),
+			grpc.WithDefaultServiceConfig(serviceConfig), grpc.WithUnaryInterceptor(h.UnaryClientInterceptor()))
 		if err != nil {
 			return nil, err
 		}
@@ -180,22 +198,14 @@ var strategies = []Strategy{
 			return dialDNS("dns", grpc.WithDefaultServiceConfig(`{"loadBalancingConfig":[{"p2c_ewma":{}}]}`))(w, p)
 		},
 	},
-	{
-		Name: "dnspoll+consistent_hash",
-		Doc:  "dnspoll + grpclb's consistent_hash, bounded loads off, key from the call's context",
-		Dial: dialPoll(`{"loadBalancingConfig":[{"consistent_hash":{"loadFactor":0}}]}`),
-	},
-	{
-		Name: "dnspoll+consistent_hash+bounded",
-		Doc:  "dnspoll + grpclb's consistent_hash with bounded loads (loadFactor 1.25)",
-		Dial: dialPoll(`{"loadBalancingConfig":[{"consistent_hash":{"loadFactor":1.25}}]}`),
-	},
-	{
-		Name: "dnspoll+outlier+round_robin",
-		Doc:  "dnspoll + grpclb's outlier_ejection (failure percentage over 20%, 500ms interval, 10s base ejection) over round_robin",
-		Dial: dialPoll(`{"loadBalancingConfig":[{"outlier_ejection":{"interval":"500ms","baseEjectionTime":"10s",` +
-			`"failurePercentage":{"threshold":20,"minimumHosts":2,"requestVolume":10},"childPolicy":[{"round_robin":{}}]}}]}`),
-	},
+	polled("dnspoll+consistent_hash", "dnspoll + grpclb's consistent_hash, bounded loads off, key from the call's context",
+		`{"consistent_hash":{"loadFactor":0}}`),
+	polled("dnspoll+consistent_hash+bounded", "dnspoll + grpclb's consistent_hash with bounded loads (loadFactor 1.25)",
+		`{"consistent_hash":{"loadFactor":1.25}}`),
+	polled("dnspoll+outlier+round_robin",
+		"dnspoll + grpclb's outlier_ejection (failure percentage over 20%, 500ms interval, 10s base ejection) over round_robin",
+		`{"outlier_ejection":{"interval":"500ms","baseEjectionTime":"10s",`+
+			`"failurePercentage":{"threshold":20,"minimumHosts":2,"requestVolume":10},"childPolicy":[{"round_robin":{}}]}}`),
 	{
 		Name: "dnspoll+round_robin+hedge",
 		Doc:  "dnspoll + round_robin, Echo hedged by package hedge (adaptive delay at the p95, 10% budget)",
@@ -204,28 +214,15 @@ var strategies = []Strategy{
 	{
 		Name: "dnspoll+p2c_ewma+hedge",
 		Doc:  "dnspoll + p2c_ewma, Echo hedged by package hedge (adaptive delay at the p95, 10% budget)",
-		Dial: dialHedged(`{"loadBalancingConfig":[{"p2c_ewma":{}}]}`),
+		Dial: dialHedged(lbConfig(`{"p2c_ewma":{}}`)),
 	},
-	{
-		Name: "dnspoll+wrr+slowstart",
-		Doc:  "dnspoll + grpclb's wrr with slowStart (8s window, from 10%)",
-		Dial: dialPoll(`{"loadBalancingConfig":[{"wrr":{"slowStart":{"window":"8s","minWeightPercent":10}}}]}`),
-	},
-	{
-		Name: "dnspoll+p2c_ewma",
-		Doc:  "dnspoll + grpclb's p2c_ewma, no slow start",
-		Dial: dialPoll(`{"loadBalancingConfig":[{"p2c_ewma":{}}]}`),
-	},
-	{
-		Name: "dnspoll+p2c_ewma+slowstart",
-		Doc:  "dnspoll + grpclb's p2c_ewma with slowStart (8s window, from 10%)",
-		Dial: dialPoll(`{"loadBalancingConfig":[{"p2c_ewma":{"slowStart":{"window":"8s","minWeightPercent":10}}}]}`),
-	},
-	{
-		Name: "dnspoll+ring_hash",
-		Doc:  "dnspoll + grpc-go's ring_hash_experimental, key in the x-lab-key header",
-		Dial: dialPoll(`{"loadBalancingConfig":[{"ring_hash_experimental":{"requestHashHeader":"x-lab-key"}}]}`),
-	},
+	polled("dnspoll+wrr+slowstart", "dnspoll + grpclb's wrr with slowStart (8s window, from 10%)",
+		`{"wrr":{"slowStart":{"window":"8s","minWeightPercent":10}}}`),
+	polled("dnspoll+p2c_ewma", "dnspoll + grpclb's p2c_ewma, no slow start", `{"p2c_ewma":{}}`),
+	polled("dnspoll+p2c_ewma+slowstart", "dnspoll + grpclb's p2c_ewma with slowStart (8s window, from 10%)",
+		`{"p2c_ewma":{"slowStart":{"window":"8s","minWeightPercent":10}}}`),
+	polled("dnspoll+ring_hash", "dnspoll + grpc-go's ring_hash_experimental, key in the x-lab-key header",
+		`{"ring_hash_experimental":{"requestHashHeader":"x-lab-key"}}`),
 	{
 		Name: "vip+pool",
 		Doc:  fmt.Sprintf("the VIP with grpclb's pool policy: %d connections, calls round robin over them", vipConnections),
@@ -293,18 +290,14 @@ var strategies = []Strategy{
 		Doc: "grpclb.NewClient over dnspoll: p2c_ewma, client-side health checking, retries on UNAVAILABLE for the " +
 			"(idempotent) Echo method, keepalive",
 		Dial: func(w *World, p Params) (Client, error) {
-			b := dnspoll.NewBuilder(dnspoll.Options{Interval: p.PollInterval, MinInterval: min(p.PollInterval, time.Second), Logger: quiet})
-			target := fmt.Sprintf("%s://%s/%s", dnspoll.Scheme, w.DNS.Addr, w.Target())
-			cc, err := grpclb.NewClient(target, grpclb.WithDialOptions(insecureCreds, grpc.WithResolvers(b)),
+			cc, err := grpclb.NewClient(pollTarget(w), grpclb.WithDialOptions(insecureCreds, pollResolver(p)),
 				grpclb.WithIdempotent("grpclb.testbed.v1.Echo"))
 			if err != nil {
 				return nil, err
 			}
 			return cc, nil
 		},
-		PickupBound: func(p Params) time.Duration {
-			return p.PollInterval + time.Duration(float64(p.PollInterval)*dnspoll.DefaultJitter) + time.Second
-		},
+		PickupBound: pollPickup,
 	},
 	{
 		Name:     "proxy+grpclb",
@@ -336,12 +329,10 @@ var strategies = []Strategy{
 		PickupBound: func(Params) time.Duration { return time.Second },
 	},
 	{
-		Name: "dnspoll+round_robin",
-		Doc:  "dnspoll:/// (grpclb's resolver, re-resolving on a jittered interval) with round_robin",
-		Dial: dialPoll(roundRobinConfig),
-		PickupBound: func(p Params) time.Duration {
-			return p.PollInterval + time.Duration(float64(p.PollInterval)*dnspoll.DefaultJitter) + time.Second
-		},
+		Name:        "dnspoll+round_robin",
+		Doc:         "dnspoll:/// (grpclb's resolver, re-resolving on a jittered interval) with round_robin",
+		Dial:        dialPoll(roundRobinConfig),
+		PickupBound: pollPickup,
 	},
 }
 
