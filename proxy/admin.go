@@ -60,10 +60,13 @@ type ClusterStatus struct {
 	State   string   `json:"state"`  // the channel's: READY, IDLE, CONNECTING, TRANSIENT_FAILURE
 	Healthy bool     `json:"healthy"`
 	Routes  []string `json:"routes"`
-	// Endpoints are the addresses the resolver last published;
-	// ResolverError is its last error, until it publishes a set again.
-	Endpoints     []string `json:"endpoints"`
-	ResolverError string   `json:"resolverError,omitempty"`
+	// Endpoints are the addresses the resolver last published, with
+	// their weights, the state of their subchannels and the calls in
+	// flight on them (and addresses that left the set while a subchannel
+	// to them lives on); ResolverError is the resolver's last error, until
+	// it publishes a set again.
+	Endpoints     []EndpointStatus `json:"endpoints"`
+	ResolverError string           `json:"resolverError,omitempty"`
 	// LastUnreached is the last call that found no healthy upstream, if
 	// any: when, and the channel's reason (a resolver error, connection
 	// errors).
@@ -87,11 +90,11 @@ func (p *Proxy) Clusters() []ClusterStatus {
 	for _, name := range slices.Sorted(maps.Keys(st.upstreams)) {
 		u, cl := st.upstreams[name], st.cfg.Clusters[name]
 		sc, _ := cl.Policy.ServiceConfig()
-		eps, err := u.disc.snapshot()
+		eps, weights, err := u.disc.snapshot()
 		cs := ClusterStatus{
 			Name: name, Target: cl.Target, Policy: sc,
 			State: u.state().String(), Healthy: u.healthy(),
-			Routes: routes[name], Endpoints: eps, LastUnreached: u.lastUnreached.Load(),
+			Routes: routes[name], Endpoints: u.endpoints.statuses(eps, weights), LastUnreached: u.lastUnreached.Load(),
 		}
 		if err != nil {
 			cs.ResolverError = err.Error()

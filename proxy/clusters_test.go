@@ -10,6 +10,9 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/grpc/codes"
+
+	"github.com/grpclb/grpclb/internal/jsonconf"
 	"github.com/grpclb/grpclb/internal/testbed/echopb"
 	"github.com/grpclb/grpclb/internal/wait"
 	"github.com/grpclb/grpclb/proxy"
@@ -30,7 +33,9 @@ func TestAdminClustersAndConfig(t *testing.T) {
 	cfg := oneCluster(staticTarget(f.Addrs()...), echoService)
 	cfg.Clusters["c"].Policy = "p2c_ewma"
 	cfg.Clusters["down"] = &proxy.Cluster{Target: "passthrough:///" + dead}
-	cfg.Routes = append(cfg.Routes, proxy.Route{Service: "grpclb.testbed.v1.Other", Cluster: "down"})
+	cfg.Routes = append(cfg.Routes, proxy.Route{Service: "grpclb.testbed.v1.Other", Cluster: "down"},
+		proxy.Route{Service: "a.Retried", Cluster: "c", Idempotent: true, Retry: &proxy.RetryPolicy{MaxAttempts: 4, RetryableStatusCodes: []jsonconf.Code{jsonconf.Code(codes.Aborted)}}},
+		proxy.Route{Service: "a.Hedged", Cluster: "c", Idempotent: true, Hedge: hedgePolicy(t, `{"hedgingDelay": "5ms"}`)})
 	p, addr := startProxy(t, cfg, proxy.Options{})
 	admin := httptest.NewServer(p.AdminHandler())
 	defer admin.Close()
@@ -45,7 +50,7 @@ func TestAdminClustersAndConfig(t *testing.T) {
 		return len(clusters) == 2 && clusters[0].Healthy && clusters[0].State == "READY", "clusters: " + mustJSON(clusters)
 	})
 	c, down := clusters[0], clusters[1]
-	if c.Name != "c" || c.Policy != `{"loadBalancingConfig":[{"p2c_ewma":{}}]}` || !reflect.DeepEqual(c.Routes, []string{echoService}) || c.LastUnreached != nil {
+	if c.Name != "c" || c.Policy != `{"loadBalancingConfig":[{"p2c_ewma":{}}]}` || !reflect.DeepEqual(c.Routes, []string{echoService, "a.Retried", "a.Hedged"}) || c.LastUnreached != nil {
 		t.Errorf("cluster c: %s", mustJSON(c))
 	}
 	if down.Name != "down" || down.Healthy || down.LastUnreached == nil || !strings.Contains(down.LastUnreached.Reason, dead) {

@@ -40,6 +40,10 @@ func (c rawCodec) Marshal(v any) (mem.BufferSlice, error) {
 		f.data = nil // ownership moves to the transport
 		return data, nil
 	}
+	if f, ok := v.(*sharedFrame); ok {
+		f.data.Ref() // the transport's reference; the call keeps its own
+		return f.data, nil
+	}
 	return c.proto.Marshal(v)
 }
 

@@ -139,6 +139,17 @@ type Route struct {
 	// deadline, or with a later one, gets this one (DEADLINE_EXCEEDED
 	// when it passes). Default none.
 	Timeout Duration `json:"timeout,omitempty"`
+	// Idempotent marks the route's methods as unary and safe to send
+	// more than once: its calls are read whole (one request message) and
+	// retried (Retry, default DefaultRetryPolicy) or hedged (Hedge). A call
+	// of such a route that sends a second request message is refused with
+	// UNIMPLEMENTED. Without it calls stream through and are not retried.
+	Idempotent bool `json:"idempotent,omitempty"`
+	// Retry is the retry policy of an idempotent route.
+	Retry *RetryPolicy `json:"retry,omitempty"`
+	// Hedge hedges an idempotent route's calls instead of retrying them
+	// (set one of Retry and Hedge, as in gRPC's service config).
+	Hedge *HedgePolicy `json:"hedge,omitempty"`
 }
 
 // Cluster is a set of upstream backends behind one grpc.ClientConn: a

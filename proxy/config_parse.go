@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"net"
@@ -170,6 +171,16 @@ func (c *Config) validate(builders []resolver.Builder) error {
 			bad(field+".timeout", "negative (%v)", time.Duration(r.Timeout))
 		}
 		switch {
+		case (r.Retry != nil || r.Hedge != nil) && !r.Idempotent:
+			bad(field, "retry and hedge need idempotent: true (the calls are sent more than once)")
+		case r.Retry != nil && r.Hedge != nil:
+			bad(field, "set one of retry and hedge, not both")
+		case r.Retry != nil:
+			for _, p := range r.Retry.problems() {
+				errs = append(errs, fmt.Errorf("%s.retry.%s", field, p))
+			}
+		}
+		switch {
 		case r.Cluster == "":
 			bad(field+".cluster", "empty")
 		case c.Clusters[r.Cluster] == nil:
@@ -300,41 +311,17 @@ func (c *Config) resolvePaths(dir string) {
 // changed.
 func (c *Config) withDefaults() Config {
 	d := *c
-	if d.Listen == "" {
-		d.Listen = DefaultListen
-	}
-	if d.Limits.MaxConcurrentStreams == 0 {
-		d.Limits.MaxConcurrentStreams = DefaultMaxConcurrentStreams
-	}
-	if d.Limits.MaxRequestBytes == 0 {
-		d.Limits.MaxRequestBytes = DefaultMaxMessageBytes
-	}
-	if d.Limits.MaxResponseBytes == 0 {
-		d.Limits.MaxResponseBytes = DefaultMaxMessageBytes
-	}
-	if d.Limits.MaxHeaderListBytes == 0 {
-		d.Limits.MaxHeaderListBytes = DefaultMaxHeaderListBytes
-	}
-	if d.Limits.MaxBufferedBytes == 0 {
-		d.Limits.MaxBufferedBytes = DefaultMaxBufferedBytes
-	}
-	if d.Connections.Max == 0 {
-		d.Connections.Max = DefaultMaxConnections
-	}
-	if d.Connections.IdleTimeout == 0 {
-		d.Connections.IdleTimeout = Duration(DefaultIdleTimeout)
-	}
-	if d.Connections.HandshakeTimeout == 0 {
-		d.Connections.HandshakeTimeout = Duration(DefaultHandshakeTimeout)
-	}
-	if d.Connections.MaxAgeGrace == 0 {
-		d.Connections.MaxAgeGrace = Duration(DefaultMaxAgeGrace)
-	}
-	if d.Drain.Grace == 0 {
-		d.Drain.Grace = Duration(DefaultDrainGrace)
-	}
-	if d.Drain.Timeout == 0 {
-		d.Drain.Timeout = Duration(DefaultDrainTimeout)
-	}
+	d.Listen = cmp.Or(d.Listen, DefaultListen)
+	d.Limits.MaxConcurrentStreams = cmp.Or(d.Limits.MaxConcurrentStreams, DefaultMaxConcurrentStreams)
+	d.Limits.MaxRequestBytes = cmp.Or(d.Limits.MaxRequestBytes, DefaultMaxMessageBytes)
+	d.Limits.MaxResponseBytes = cmp.Or(d.Limits.MaxResponseBytes, DefaultMaxMessageBytes)
+	d.Limits.MaxHeaderListBytes = cmp.Or(d.Limits.MaxHeaderListBytes, DefaultMaxHeaderListBytes)
+	d.Limits.MaxBufferedBytes = cmp.Or(d.Limits.MaxBufferedBytes, DefaultMaxBufferedBytes)
+	d.Connections.Max = cmp.Or(d.Connections.Max, DefaultMaxConnections)
+	d.Connections.IdleTimeout = cmp.Or(d.Connections.IdleTimeout, Duration(DefaultIdleTimeout))
+	d.Connections.HandshakeTimeout = cmp.Or(d.Connections.HandshakeTimeout, Duration(DefaultHandshakeTimeout))
+	d.Connections.MaxAgeGrace = cmp.Or(d.Connections.MaxAgeGrace, Duration(DefaultMaxAgeGrace))
+	d.Drain.Grace = cmp.Or(d.Drain.Grace, Duration(DefaultDrainGrace))
+	d.Drain.Timeout = cmp.Or(d.Drain.Timeout, Duration(DefaultDrainTimeout))
 	return d
 }

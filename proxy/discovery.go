@@ -6,6 +6,8 @@ import (
 	"sync"
 
 	"google.golang.org/grpc/resolver"
+
+	"github.com/grpclb/grpclb/endpoint"
 )
 
 // A cluster's resolver is wrapped so that the proxy sees what it
@@ -15,23 +17,27 @@ import (
 // discovery is what a cluster's resolver last said.
 type discovery struct {
 	mu        sync.Mutex
-	endpoints []string // addresses, sorted
-	err       error    // the last error reported, nil once a set is published
+	endpoints []string          // addresses, sorted
+	weights   map[string]uint32 // by address (endpoint.Weight; 1 by default)
+	err       error             // the last error reported, nil once a set is published
 }
 
-// snapshot returns the endpoints and the last error.
-func (d *discovery) snapshot() ([]string, error) {
+// snapshot returns the endpoints, their weights and the last error.
+func (d *discovery) snapshot() ([]string, map[string]uint32, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	return d.endpoints, d.err
+	return d.endpoints, d.weights, d.err
 }
 
 // update records a published set and returns the addresses that left.
 func (d *discovery) update(s resolver.State) (left []string) {
 	var addrs []string
+	weights := map[string]uint32{}
 	for _, ep := range s.Endpoints {
+		w := endpoint.Weight(ep)
 		for _, a := range ep.Addresses {
 			addrs = append(addrs, a.Addr)
+			weights[a.Addr] = w
 		}
 	}
 	if len(s.Endpoints) == 0 {
@@ -48,7 +54,7 @@ func (d *discovery) update(s resolver.State) (left []string) {
 			left = append(left, a)
 		}
 	}
-	d.endpoints, d.err = addrs, nil
+	d.endpoints, d.weights, d.err = addrs, weights, nil
 	return left
 }
 

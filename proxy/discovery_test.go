@@ -50,10 +50,13 @@ func TestProxyFollowsTheResolver(t *testing.T) {
 		t.Error("the series of endpoints that stayed were deleted too")
 	}
 	var clusters []proxy.ClusterStatus
-	getJSON(t, admin.URL+"/clusters", &clusters)
-	if got := strings.Join(clusters[0].Endpoints, ","); got != strings.Join(sorted(addrs[1:]), ",") {
-		t.Errorf("/clusters endpoints %s, want %v", got, addrs[1:])
-	}
+	// The subchannel of the endpoint that left shows until it is shut down.
+	wait.Until(t, 30*time.Second, func() (bool, string) {
+		clusters = nil
+		getJSON(t, admin.URL+"/clusters", &clusters)
+		got := strings.Join(addressesOf(clusters[0].Endpoints), ",")
+		return got == strings.Join(sorted(addrs[1:]), ","), "/clusters endpoints " + got
+	})
 	if n := metric(t, p, `grpclb_proxy_cluster_endpoints{cluster="c"}`); n != 2 {
 		t.Errorf("cluster_endpoints %v, want 2", n)
 	}
@@ -117,4 +120,12 @@ func TestEmptyClusterIsNotServing(t *testing.T) {
 	serving(healthpb.HealthCheckResponse_NOT_SERVING, http.StatusServiceUnavailable)
 	r.UpdateState(resolver.State{Endpoints: endpointsOf(f.Addrs()...)})
 	serving(healthpb.HealthCheckResponse_SERVING, http.StatusOK)
+}
+
+func addressesOf(eps []proxy.EndpointStatus) []string {
+	var out []string
+	for _, e := range eps {
+		out = append(out, e.Address)
+	}
+	return out
 }

@@ -103,6 +103,9 @@ func (c *call) forward() (err error) {
 	}
 	stripHopHeaders(md)
 	addForwardedFor(c.ss.Context(), md)
+	if c.r.unary != nil {
+		return c.forwardUnary(ctx, md, opts)
+	}
 	cs, err := c.r.upstream.cc.NewStream(metadata.NewOutgoingContext(ctx, md), anyStream, c.method, opts...)
 	if err != nil {
 		return c.unreached(err)

@@ -252,7 +252,7 @@ func (c clusterCollector) Collect(ch chan<- prometheus.Metric) {
 		return
 	}
 	for name, u := range st.upstreams {
-		eps, _ := u.disc.snapshot()
+		eps, _, _ := u.disc.snapshot()
 		healthy := 0.0
 		if u.healthy() {
 			healthy = 1

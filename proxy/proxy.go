@@ -234,7 +234,12 @@ func (p *Proxy) buildState(cfg Config, old *state) (_ *state, err error) {
 	routes := make([]*route, 0, len(cfg.Routes))
 	for _, r := range cfg.Routes {
 		prefix, _ := r.match() // validated
+		unary, err := newUnaryPolicy(r)
+		if err != nil {
+			return nil, fmt.Errorf("route %s: %w", r.label(), err)
+		}
 		routes = append(routes, &route{
+			unary:    unary,
 			label:    r.label(),
 			prefix:   prefix,
 			upstream: st.upstreams[r.Cluster],
@@ -272,6 +277,7 @@ func (p *Proxy) closeUpstream(u *upstream) {
 	go func() {
 		defer p.closing.Done()
 		_ = u.cc.Close()
+		u.endpoints.forget()
 		p.log.Debug("proxy: closed cluster connection", "cluster", u.name)
 	}()
 }

@@ -18,6 +18,7 @@ type route struct {
 	upstream *upstream
 	metrics  *routeMetrics
 	timeout  time.Duration // caps the calls' deadline; 0: none
+	unary    *unaryPolicy  // retries or hedges of an idempotent route; nil: streamed through
 }
 
 // routeTable finds a method's route with one map lookup (the service) and

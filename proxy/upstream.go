@@ -30,6 +30,7 @@ type upstream struct {
 
 	lastUnreached atomic.Pointer[Unreached] // for /clusters
 	disc          discovery                 // what its resolver last said
+	endpoints     *endpointTable            // what its policy's subchannels do
 }
 
 // logEvery bounds how often a cluster logs that calls found no healthy
@@ -114,7 +115,11 @@ func (s upstreamSpec) dial(extra []grpc.DialOption, builders []resolver.Builder,
 	if err != nil {
 		return nil, err
 	}
-	u := &upstream{name: s.name, key: s.key}
+	u := &upstream{name: s.name, key: s.key, endpoints: newEndpointTable()}
+	if sc, err = watchedServiceConfig(sc, u.endpoints.id); err != nil {
+		u.endpoints.forget()
+		return nil, fmt.Errorf("clusters.%s.policy: %w", s.name, err)
+	}
 	b, target := resolverFor(s.cl.Target, builders)
 	watched := clusterResolver{inner: b, d: &u.disc, left: func(addrs []string) { left(s.name, addrs) }}
 	opts := append([]grpc.DialOption{
@@ -130,6 +135,7 @@ func (s upstreamSpec) dial(extra []grpc.DialOption, builders []resolver.Builder,
 	}, extra...)
 	cc, err := grpc.NewClient(target, opts...)
 	if err != nil {
+		u.endpoints.forget()
 		return nil, fmt.Errorf("clusters.%s: %w", s.name, err)
 	}
 	cc.Connect()

@@ -1,0 +1,316 @@
+package proxy
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"google.golang.org/grpc/balancer"
+	"google.golang.org/grpc/connectivity"
+	"google.golang.org/grpc/resolver"
+	"google.golang.org/grpc/serviceconfig"
+
+	"github.com/grpclb/grpclb/internal/jsonconf"
+)
+
+// A cluster's policy is wrapped in endpointsName, a parent that changes
+// nothing about balancing and tells the proxy, for /clusters, what each
+// endpoint is doing: the connectivity state of its subchannels (which
+// only the policy sees) and the calls in flight on it (counted at the
+// pick, so retries and hedges count each attempt).
+
+const endpointsName = "grpclb_proxy_endpoints"
+
+func init() { balancer.Register(endpointsBuilder{}) }
+
+// endpointTables holds each upstream's table by its id, for the policy
+// instance of its channel to find.
+var (
+	endpointTables sync.Map // string → *endpointTable
+	nextTableID    atomic.Uint64
+)
+
+// endpointTable is what the subchannels of one cluster's channel do.
+type endpointTable struct {
+	id       string
+	subConns sync.Map // balancer.SubConn → *subConnInfo, read at every pick
+}
+
+type subConnInfo struct {
+	addr     string
+	state    atomic.Int32 // connectivity.State
+	inFlight atomic.Int64
+}
+
+func newEndpointTable() *endpointTable {
+	t := &endpointTable{id: strconv.FormatUint(nextTableID.Add(1), 10)}
+	endpointTables.Store(t.id, t)
+	return t
+}
+
+// forget drops the table once its channel is closed.
+func (t *endpointTable) forget() { endpointTables.Delete(t.id) }
+
+// EndpointStatus is one address of a cluster, as /clusters shows it.
+type EndpointStatus struct {
+	Address string `json:"address"`
+	// Weight is the weight the resolver gave it (endpoint.Weight: 1 when
+	// none; 0 for an address only a subchannel still has).
+	Weight uint32 `json:"weight"`
+	// State is the most usable state of its subchannels (READY, then
+	// CONNECTING, IDLE, TRANSIENT_FAILURE); empty while the policy has
+	// made none (pick_first tries one address at a time).
+	State string `json:"state,omitempty"`
+	// Subchannels counts them: pool makes several per address.
+	Subchannels int `json:"subchannels,omitempty"`
+	// InFlight counts the attempts on it now.
+	InFlight int64 `json:"inFlight"`
+}
+
+// stateRank orders states from the most usable.
+var stateRank = map[connectivity.State]int{connectivity.Ready: 0, connectivity.Connecting: 1, connectivity.Idle: 2, connectivity.TransientFailure: 3}
+
+// statuses returns the status of each of addrs (the resolver's set, with
+// its weights) and of any other address a subchannel still has.
+func (t *endpointTable) statuses(addrs []string, weights map[string]uint32) []EndpointStatus {
+	byAddr := map[string]*EndpointStatus{}
+	out := make([]EndpointStatus, 0, len(addrs))
+	for _, a := range addrs {
+		out = append(out, EndpointStatus{Address: a, Weight: weights[a]})
+	}
+	for i := range out {
+		byAddr[out[i].Address] = &out[i]
+	}
+	type agg struct {
+		state  connectivity.State
+		n      int
+		flight int64
+	}
+	seen := map[string]*agg{}
+	var others []string
+	t.subConns.Range(func(_, v any) bool {
+		sc := v.(*subConnInfo)
+		a := seen[sc.addr]
+		if a == nil {
+			a = &agg{state: connectivity.State(sc.state.Load())}
+			seen[sc.addr] = a
+			if byAddr[sc.addr] == nil {
+				others = append(others, sc.addr)
+			}
+		}
+		if st := connectivity.State(sc.state.Load()); stateRank[st] < stateRank[a.state] {
+			a.state = st
+		}
+		a.n++
+		a.flight += sc.inFlight.Load()
+		return true
+	})
+	for _, addr := range others {
+		out = append(out, EndpointStatus{Address: addr})
+	}
+	for i := range out {
+		if a := seen[out[i].Address]; a != nil {
+			out[i].State, out[i].Subchannels, out[i].InFlight = a.state.String(), a.n, a.flight
+		}
+	}
+	slices.SortFunc(out, func(a, b EndpointStatus) int { return cmpString(a.Address, b.Address) })
+	return out
+}
+
+func cmpString(a, b string) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// endpointsConfig is the wrapper's config: the table's id and the child.
+type endpointsConfig struct {
+	serviceconfig.LoadBalancingConfig
+	table     string
+	childName string
+	child     serviceconfig.LoadBalancingConfig
+}
+
+type endpointsBuilder struct{}
+
+func (endpointsBuilder) Name() string { return endpointsName }
+
+func (endpointsBuilder) ParseConfig(js json.RawMessage) (serviceconfig.LoadBalancingConfig, error) {
+	var j struct {
+		Table       string          `json:"table"`
+		ChildPolicy json.RawMessage `json:"childPolicy"`
+	}
+	if err := json.Unmarshal(js, &j); err != nil {
+		return nil, fmt.Errorf("%s: %w", endpointsName, err)
+	}
+	name, _, child, err := jsonconf.ChildPolicy(j.ChildPolicy, endpointsName)
+	if err != nil {
+		return nil, fmt.Errorf("%s: childPolicy: %w", endpointsName, err)
+	}
+	return &endpointsConfig{table: j.Table, childName: name, child: child}, nil
+}
+
+func (endpointsBuilder) Build(cc balancer.ClientConn, opts balancer.BuildOptions) balancer.Balancer {
+	b := &endpointsBalancer{opts: opts}
+	b.cc = endpointsConn{ClientConn: cc, b: b}
+	return b
+}
+
+// endpointsBalancer passes everything to its child, through endpointsConn.
+type endpointsBalancer struct {
+	cc    endpointsConn
+	opts  balancer.BuildOptions
+	table atomic.Pointer[endpointTable]
+	child balancer.Balancer
+}
+
+func (b *endpointsBalancer) UpdateClientConnState(s balancer.ClientConnState) error {
+	cfg, ok := s.BalancerConfig.(*endpointsConfig)
+	if !ok {
+		return errors.New(endpointsName + ": no config")
+	}
+	if t, ok := endpointTables.Load(cfg.table); ok && b.table.Load() == nil {
+		b.table.Store(t.(*endpointTable))
+	}
+	if b.child == nil {
+		bb := balancer.Get(cfg.childName)
+		if bb == nil {
+			return fmt.Errorf("%s: child policy %q is not registered", endpointsName, cfg.childName)
+		}
+		b.child = bb.Build(b.cc, b.opts)
+	}
+	s.BalancerConfig = cfg.child
+	return b.child.UpdateClientConnState(s)
+}
+
+func (b *endpointsBalancer) ResolverError(err error) {
+	if b.child != nil {
+		b.child.ResolverError(err)
+	}
+}
+
+func (b *endpointsBalancer) UpdateSubConnState(sc balancer.SubConn, s balancer.SubConnState) {
+	if b.child != nil {
+		b.child.UpdateSubConnState(sc, s)
+	}
+}
+
+func (b *endpointsBalancer) ExitIdle() {
+	if ei, ok := b.child.(balancer.ExitIdler); ok {
+		ei.ExitIdle()
+	}
+}
+
+func (b *endpointsBalancer) Close() {
+	if b.child != nil {
+		b.child.Close()
+	}
+}
+
+// endpointsConn records the child's subchannels and their states, and
+// wraps its pickers so that each pick counts in flight on its subchannel.
+type endpointsConn struct {
+	balancer.ClientConn
+	b *endpointsBalancer
+}
+
+func (c endpointsConn) NewSubConn(addrs []resolver.Address, opts balancer.NewSubConnOptions) (balancer.SubConn, error) {
+	t := c.b.table.Load()
+	if t == nil || len(addrs) == 0 {
+		return c.ClientConn.NewSubConn(addrs, opts)
+	}
+	info := &subConnInfo{addr: addrs[0].Addr}
+	info.state.Store(int32(connectivity.Idle))
+	var sc balancer.SubConn
+	listener := opts.StateListener
+	opts.StateListener = func(s balancer.SubConnState) {
+		if s.ConnectivityState == connectivity.Shutdown {
+			t.subConns.Delete(sc)
+		} else {
+			info.state.Store(int32(s.ConnectivityState))
+		}
+		if listener != nil {
+			listener(s)
+		}
+	}
+	sc, err := c.ClientConn.NewSubConn(addrs, opts)
+	if err != nil {
+		return nil, err
+	}
+	t.subConns.Store(sc, info)
+	return sc, nil
+}
+
+func (c endpointsConn) UpdateState(s balancer.State) {
+	if t := c.b.table.Load(); t != nil && s.Picker != nil {
+		s.Picker = countingPicker{inner: s.Picker, t: t}
+	}
+	c.ClientConn.UpdateState(s)
+}
+
+// countingPicker counts each pick in flight on its subchannel until Done.
+type countingPicker struct {
+	inner balancer.Picker
+	t     *endpointTable
+}
+
+func (p countingPicker) Pick(info balancer.PickInfo) (balancer.PickResult, error) {
+	res, err := p.inner.Pick(info)
+	if err != nil || res.SubConn == nil {
+		return res, err
+	}
+	v, ok := p.t.subConns.Load(res.SubConn)
+	if !ok {
+		return res, nil
+	}
+	sc := v.(*subConnInfo)
+	sc.inFlight.Add(1)
+	done := res.Done
+	res.Done = func(di balancer.DoneInfo) {
+		sc.inFlight.Add(-1)
+		if done != nil {
+			done(di)
+		}
+	}
+	return res, nil
+}
+
+// watchedServiceConfig returns the service config sc with its policy
+// wrapped in endpointsName, which reports to the table of id; the rest of
+// sc (methodConfig, ...) is kept. A config without a policy gets
+// pick_first's, gRPC's default.
+func watchedServiceConfig(sc, id string) (string, error) {
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal([]byte(sc), &m); err != nil {
+		return "", err
+	}
+	child := m["loadBalancingConfig"]
+	if child == nil {
+		child = json.RawMessage(`[{"pick_first":{}}]`)
+		if legacy, ok := m["loadBalancingPolicy"]; ok {
+			var name string
+			if err := json.Unmarshal(legacy, &name); err != nil {
+				return "", fmt.Errorf("loadBalancingPolicy: %w", err)
+			}
+			item, _ := json.Marshal([]map[string]struct{}{{strings.ToLower(name): {}}})
+			child = item
+			delete(m, "loadBalancingPolicy")
+		}
+	}
+	wrapped, err := json.Marshal([]map[string]any{{endpointsName: map[string]any{"table": id, "childPolicy": child}}})
+	if err != nil {
+		return "", err
+	}
+	m["loadBalancingConfig"] = wrapped
+	out, err := json.Marshal(m)
+	return string(out), err
+}

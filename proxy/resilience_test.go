@@ -1,0 +1,198 @@
+package proxy_test
+
+import (
+	"context"
+	"io"
+	"math"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/wrapperspb"
+
+	"github.com/grpclb/grpclb/internal/balancertest"
+	"github.com/grpclb/grpclb/internal/jsonconf"
+	"github.com/grpclb/grpclb/proxy"
+)
+
+const flakyService = "test.Flaky"
+
+// flaky is a backend of flakyService whose method Fail fails its first
+// fail calls with code, then echoes; Hang never answers when hang is set.
+// It records every attempt's grpc-previous-rpc-attempts.
+type flaky struct {
+	mu       sync.Mutex
+	fail     int
+	code     codes.Code
+	hang     bool
+	attempts []string // grpc-previous-rpc-attempts of each call, "" for none
+}
+
+func startFlaky(t *testing.T, f *flaky) string {
+	t.Helper()
+	return balancertest.ServeGRPC(t, grpc.NewServer(grpc.UnknownServiceHandler(f.handle)))
+}
+
+func (f *flaky) handle(_ any, ss grpc.ServerStream) error {
+	md, _ := metadata.FromIncomingContext(ss.Context())
+	f.mu.Lock()
+	f.attempts = append(f.attempts, strings.Join(md.Get("grpc-previous-rpc-attempts"), ","))
+	fail, hang := f.fail > 0, f.hang
+	if fail {
+		f.fail--
+	}
+	f.mu.Unlock()
+	var m wrapperspb.StringValue
+	if err := ss.RecvMsg(&m); err != nil {
+		return err
+	}
+	switch {
+	case hang:
+		<-ss.Context().Done()
+		return ss.Context().Err()
+	case fail:
+		return status.Errorf(f.code, "failing on purpose")
+	}
+	if err := ss.SendHeader(metadata.Pairs("x-header", "h")); err != nil {
+		return err
+	}
+	ss.SetTrailer(metadata.Pairs("x-trailer", "t"))
+	return ss.SendMsg(&m)
+}
+
+func (f *flaky) seen() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]string(nil), f.attempts...)
+}
+
+func callFlaky(ctx context.Context, cc *grpc.ClientConn, svc string, opts ...grpc.CallOption) (string, error) {
+	var out wrapperspb.StringValue
+	err := cc.Invoke(ctx, "/"+svc+"/Call", wrapperspb.String("ping"), &out, opts...)
+	return out.GetValue(), err
+}
+
+// An idempotent route retries a retryable failure (the header, message
+// and trailer of the attempt that succeeds reach the client, and each
+// retry carries grpc-previous-rpc-attempts); a failure with another code
+// is not retried, and a route that is not idempotent never retries.
+func TestIdempotentRouteRetries(t *testing.T) {
+	f := &flaky{code: codes.Unavailable}
+	addr := startFlaky(t, f)
+	cfg := oneCluster("passthrough:///" + addr)
+	retry := &proxy.RetryPolicy{MaxAttempts: 3, InitialBackoff: proxy.Duration(time.Millisecond)}
+	cfg.Routes = []proxy.Route{
+		{Service: flakyService, Cluster: "c", Idempotent: true, Retry: retry},
+		{Service: "test.Plain", Cluster: "c"},
+	}
+	_, paddr := startProxy(t, cfg, proxy.Options{})
+	cc := dial(t, paddr)
+	ctx := ctxTimeout(t, 30*time.Second)
+
+	tests := []struct {
+		name     string
+		svc      string
+		fail     int
+		code     codes.Code
+		want     codes.Code
+		attempts []string
+	}{
+		{"two UNAVAILABLE then OK", flakyService, 2, codes.Unavailable, codes.OK, []string{"", "1", "2"}},
+		{"UNAVAILABLE every attempt", flakyService, 5, codes.Unavailable, codes.Unavailable, []string{"", "1", "2"}},
+		{"INTERNAL is not retryable", flakyService, 1, codes.Internal, codes.Internal, []string{""}},
+		{"a route that is not idempotent", "test.Plain", 1, codes.Unavailable, codes.Unavailable, []string{""}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f.mu.Lock()
+			f.fail, f.code, f.attempts = tt.fail, tt.code, nil
+			f.mu.Unlock()
+			var hdr, trl metadata.MD
+			got, err := callFlaky(ctx, cc, tt.svc, grpc.Header(&hdr), grpc.Trailer(&trl))
+			if status.Code(err) != tt.want {
+				t.Fatalf("call: %v, want %v", err, tt.want)
+			}
+			if seen := f.seen(); strings.Join(seen, "|") != strings.Join(tt.attempts, "|") {
+				t.Errorf("the backend saw attempts with grpc-previous-rpc-attempts %q, want %q", seen, tt.attempts)
+			}
+			if tt.want == codes.OK && (got != "ping" || first(hdr, "x-header") != "h" || first(trl, "x-trailer") != "t") {
+				t.Errorf("reply %q, header %v, trailer %v: want ping, x-header h, x-trailer t", got, hdr, trl)
+			}
+		})
+	}
+}
+
+// An idempotent route with hedge sends a second attempt when the first is
+// slow: with one of two backends never answering, every call succeeds
+// (without hedging, half of them would wait for their deadline).
+func TestIdempotentRouteHedges(t *testing.T) {
+	hung := &flaky{hang: true}
+	fast := &flaky{}
+	cfg := oneCluster(staticTarget(startFlaky(t, hung), startFlaky(t, fast)))
+	cfg.Routes = []proxy.Route{{Service: flakyService, Cluster: "c", Idempotent: true, Hedge: hedgePolicy(t, `{"hedgingDelay": "5ms", "budget": 1, "budgetBurst": 100}`)}}
+	_, paddr := startProxy(t, cfg, proxy.Options{})
+	cc := dial(t, paddr)
+
+	const calls = 20
+	for i := range calls {
+		if got, err := callFlaky(ctxTimeout(t, 10*time.Second), cc, flakyService); err != nil || got != "ping" {
+			t.Fatalf("call %d: %q, %v; want every call answered by the backend that answers", i, got, err)
+		}
+	}
+	if n := len(hung.seen()); n == 0 {
+		t.Error("the hung backend got no call: round_robin should have sent it some, and hedging rescued them")
+	}
+}
+
+func hedgePolicy(t *testing.T, js string) *proxy.HedgePolicy {
+	t.Helper()
+	var h proxy.HedgePolicy
+	if err := h.UnmarshalJSON([]byte(js)); err != nil {
+		t.Fatal(err)
+	}
+	return &h
+}
+
+// An idempotent route takes unary calls: one that sends a second request
+// message is refused with UNIMPLEMENTED and never reaches a backend.
+func TestIdempotentRouteRefusesStreams(t *testing.T) {
+	f := &flaky{}
+	cfg := oneCluster("passthrough:///" + startFlaky(t, f))
+	cfg.Routes = []proxy.Route{{Service: flakyService, Cluster: "c", Idempotent: true}}
+	_, paddr := startProxy(t, cfg, proxy.Options{})
+	cc := dial(t, paddr)
+
+	cs, err := cc.NewStream(ctxTimeout(t, 10*time.Second), &grpc.StreamDesc{ClientStreams: true, ServerStreams: true}, "/"+flakyService+"/Call")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		if err := cs.SendMsg(wrapperspb.String("x")); err != nil && err != io.EOF {
+			t.Fatal(err)
+		}
+	}
+	_ = cs.CloseSend()
+	err = cs.RecvMsg(&wrapperspb.StringValue{})
+	if status.Code(err) != codes.Unimplemented || !strings.Contains(err.Error(), "second request") {
+		t.Errorf("two request messages on an idempotent route: %v, want UNIMPLEMENTED naming the second request", err)
+	}
+	if n := len(f.seen()); n != 0 {
+		t.Errorf("the backend saw %d calls, want 0", n)
+	}
+}
+
+// Validate refuses a retry policy made in Go with a NaN multiplier, which
+// YAML cannot spell.
+func TestRetryPolicyNaN(t *testing.T) {
+	cfg := oneCluster("passthrough:///127.0.0.1:1")
+	cfg.Routes = []proxy.Route{{Service: flakyService, Cluster: "c", Idempotent: true, Retry: &proxy.RetryPolicy{BackoffMultiplier: math.NaN(), RetryableStatusCodes: []jsonconf.Code{jsonconf.Code(codes.Aborted)}}}}
+	err := cfg.Validate()
+	if err == nil || !strings.Contains(err.Error(), "routes[0].retry.backoffMultiplier: must be between 1 and 100, got NaN") {
+		t.Errorf("Validate: %v", err)
+	}
+}
