@@ -34,6 +34,10 @@ Examples:
 Scenarios:  %s
 Strategies: %s
 
+The proxy scenario runs grpclb proxy as its own process, like nginx and
+HAProxy: this binary when it is grpclb, or the one in $GRPCLB_BINARY; it
+reports each proxy process's CPU per 1000 calls and peak RSS.
+
 `
 
 func runLab(args []string, stdout, stderr io.Writer) error {

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -27,13 +28,14 @@ type front struct {
 	name  string
 	start func(f *front, backends []string) error
 
-	mu    sync.Mutex
-	addr  string
-	dir   string
-	proxy *proxy.Proxy
-	cmd   *exec.Cmd
-	done  chan struct{}
-	err   error
+	mu     sync.Mutex
+	addr   string
+	dir    string
+	proxy  *proxy.Proxy
+	binary string // the grpclb binary run as the proxy, if any
+	cmd    *exec.Cmd
+	done   chan struct{}
+	err    error
 }
 
 func (f *front) target() string             { return "passthrough:///" + f.addr }
@@ -113,16 +115,43 @@ func dialFront(w *World, p Params) (Client, error) {
 	return newClient(w.Registry.target(), insecureCreds)
 }
 
-func startGRPCLBProxy(f *front, backends []string) error {
-	cfg, err := proxy.ParseConfig([]byte(fmt.Sprintf(`
-listen: 127.0.0.1:0
+// GRPCLBBinaryEnv names the grpclb binary the lab runs as its proxy, in a
+// process of its own like nginx and HAProxy; without it, the lab's own
+// executable when that is grpclb (go run ./cmd/grpclb lab), else the
+// proxy runs inside the lab's process (and the run's note says so).
+const GRPCLBBinaryEnv = "GRPCLB_BINARY"
+
+// grpclbBinary returns the grpclb binary to run as a proxy, "" for none.
+func grpclbBinary() string {
+	if bin := os.Getenv(GRPCLBBinaryEnv); bin != "" {
+		return bin
+	}
+	if exe, err := os.Executable(); err == nil && filepath.Base(exe) == "grpclb" {
+		return exe
+	}
+	return ""
+}
+
+func grpclbProxyConfig(listen string, backends []string) string {
+	return fmt.Sprintf(`
+listen: %s
 routes:
   - service: grpclb.testbed.v1.Echo
     cluster: backends
 clusters:
   backends:
     target: static:///%s
-`, strings.Join(backends, ","))))
+`, listen, strings.Join(backends, ","))
+}
+
+func startGRPCLBProxy(f *front, backends []string) error {
+	if bin := grpclbBinary(); bin != "" {
+		f.binary = bin
+		return f.runConfigured(bin, "proxy.yaml", func(addr string) string {
+			return grpclbProxyConfig(addr, backends)
+		}, "proxy", "--access-log=false", "--log-level=warn", "--admin=off", "--watch-interval=0", "--config")
+	}
+	cfg, err := proxy.ParseConfig([]byte(grpclbProxyConfig("127.0.0.1:0", backends)))
 	if err != nil {
 		return err
 	}
@@ -257,4 +286,60 @@ func needBinary(name string) func(Params) error {
 		}
 		return nil
 	}
+}
+
+// usage is what a front's process has used: CPU seconds (user and system)
+// and its peak resident memory.
+type usage struct {
+	cpuSeconds float64
+	peakRSS    int64 // bytes
+}
+
+// usage reads the front process's /proc entries; ok is false for a front
+// that runs inside the lab's process, or when /proc cannot be read.
+func (f *front) usage() (u usage, ok bool) {
+	f.mu.Lock()
+	cmd := f.cmd
+	f.mu.Unlock()
+	if cmd == nil || cmd.Process == nil {
+		return u, false
+	}
+	return processUsage(cmd.Process.Pid)
+}
+
+// processUsage reads pid's CPU time from /proc/pid/stat (utime and stime,
+// in clock ticks of 1/100 s, as Linux reports them to user space) and its
+// peak RSS (VmHWM) from /proc/pid/status.
+func processUsage(pid int) (u usage, ok bool) {
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return u, false
+	}
+	// The command name, in parentheses, may hold spaces: fields count
+	// from the last ')'.
+	rest := string(stat[strings.LastIndexByte(string(stat), ')')+1:])
+	fields := strings.Fields(rest)
+	if len(fields) < 13 {
+		return u, false
+	}
+	utime, err1 := strconv.ParseInt(fields[11], 10, 64)
+	stime, err2 := strconv.ParseInt(fields[12], 10, 64)
+	if err1 != nil || err2 != nil {
+		return u, false
+	}
+	u.cpuSeconds = float64(utime+stime) / 100
+	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return u, false
+	}
+	for line := range strings.Lines(string(status)) {
+		if v, found := strings.CutPrefix(line, "VmHWM:"); found {
+			kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+			if err != nil {
+				return u, false
+			}
+			u.peakRSS = kb << 10
+		}
+	}
+	return u, true
 }

@@ -3,6 +3,8 @@ package lab
 import (
 	"context"
 	"math"
+	"os/exec"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -508,27 +510,48 @@ func TestHedgeCutsTail(t *testing.T) {
 // ratio).
 func TestProxyScenario(t *testing.T) {
 	testbed.NeedBinary(t, "nginx")
+	testbed.NeedBinary(t, "haproxy")
+	// grpclb proxy as its own process, built without the race detector
+	// like the release, so its figures compare with nginx's and HAProxy's.
+	bin := filepath.Join(t.TempDir(), "grpclb")
+	if out, err := exec.Command("go", "build", "-o", bin, "github.com/grpclb/grpclb/cmd/grpclb").CombinedOutput(); err != nil {
+		t.Fatalf("go build grpclb: %v\n%s", err, out)
+	}
+	t.Setenv(GRPCLBBinaryEnv, bin)
 	p := DefaultParams()
 	p.Duration = 3 * time.Second
 	rps := func(r Result) float64 { return float64(r.RPCs) / r.Seconds }
-	var ours, nginx []float64
+	names := []string{"proxy+grpclb", "proxy+nginx", "proxy+haproxy"}
+	calls := map[string][]float64{}
+	cpu := map[string][]float64{}
 	for range 3 {
-		rs := runScenario(t, "proxy", p, "proxy+grpclb", "proxy+nginx")
-		o, n := rs["proxy+grpclb"], rs["proxy+nginx"]
-		ours, nginx = append(ours, rps(o)), append(nginx, rps(n))
+		rs := runScenario(t, "proxy", p, append([]string{"dns+round_robin"}, names...)...)
+		for _, name := range names {
+			r := rs[name]
+			calls[name] = append(calls[name], rps(r)/rps(rs["dns+round_robin"]))
+			rss, ok := r.Extra["proxy_peak_rss_mib"]
+			if !ok || rss <= 0 {
+				t.Errorf("%s: no peak RSS measured (extra %v): did it run as its own process?", name, r.Extra)
+			}
+			cpu[name] = append(cpu[name], r.Extra["proxy_cpu_ms_per_1k_calls"])
+			if r.Failed != 0 {
+				t.Errorf("%s: %d failed calls", name, r.Failed)
+			}
+		}
+		o := rs["proxy+grpclb"]
 		for _, b := range o.Backends {
 			share := float64(b.RPCs) / float64(o.RPCs)
 			if share < 0.95/3 || share > 1.05/3 {
 				t.Errorf("grpclb proxy: %s got %.1f%% of calls, want within 5%% of 33.3%%", b.Name, 100*share)
 			}
 		}
-		if o.Failed+n.Failed != 0 {
-			t.Errorf("failed calls: grpclb proxy %d, nginx %d", o.Failed, n.Failed)
-		}
 	}
-	slices.Sort(ours)
-	slices.Sort(nginx)
-	t.Logf("calls/s, median of 3: grpclb proxy %.0f %v, nginx %.0f %v (race detector: %v)", ours[1], ours, nginx[1], nginx, raceEnabled)
+	for _, name := range names {
+		slices.Sort(calls[name])
+		slices.Sort(cpu[name])
+		t.Logf("%s: calls/s relative to client-side round_robin, median of 3: %.2f %.2f; CPU ms per 1000 calls %.0f %.0f (race detector in the lab: %v)",
+			name, calls[name][1], calls[name], cpu[name][1], cpu[name], raceEnabled)
+	}
 }
 
 // measuredWithoutRace skips a test of shares and latencies under the race

@@ -21,8 +21,13 @@ var proxyScn = Scenario{
 	},
 	Notes: map[string]string{
 		"dns+round_robin": "the reference: the client balances itself, one connection per backend, no proxy hop.",
+		"proxy+grpclb":    "grpclb proxy runs as its own process (GRPCLB_BINARY, or the lab's own grpclb binary), as nginx and HAProxy do.",
 	},
 	Summary: func(r Result) string {
-		return fmt.Sprintf("%.0f calls/s", float64(r.RPCs)/r.Seconds)
+		s := fmt.Sprintf("%.0f calls/s", float64(r.RPCs)/r.Seconds)
+		if rss, ok := r.Extra["proxy_peak_rss_mib"]; ok {
+			s += fmt.Sprintf(", proxy process: %.1f ms CPU per 1000 calls, peak RSS %.0f MiB", r.Extra["proxy_cpu_ms_per_1k_calls"], rss)
+		}
+		return s
 	},
 }

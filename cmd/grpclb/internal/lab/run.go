@@ -227,6 +227,12 @@ func runOne(ctx context.Context, cfg Config, pr PlannedRun) (Result, error) {
 		decorate = scn.CallContext(p)
 	}
 	echo := echopb.NewEchoClient(client)
+	fr, _ := w.Registry.(*startedFront)
+	var before usage
+	measured := false
+	if fr != nil {
+		before, measured = fr.usage()
+	}
 	sampler := startSampler(w)
 	var probeExtra map[string]float64
 	var probeEvents []Event
@@ -268,12 +274,24 @@ func runOne(ctx context.Context, cfg Config, pr PlannedRun) (Result, error) {
 		res.Extra["calls_to_terminating"] = float64(rec.lateCalls)
 		res.Extra["terminating_lag_ms"] = ms(rec.lateLag)
 	}
+	if measured {
+		if after, ok := fr.usage(); ok && res.RPCs > 0 {
+			if res.Extra == nil {
+				res.Extra = make(map[string]float64)
+			}
+			res.Extra["proxy_cpu_ms_per_1k_calls"] = (after.cpuSeconds - before.cpuSeconds) * 1e3 / float64(res.RPCs) * 1e3
+			res.Extra["proxy_peak_rss_mib"] = float64(after.peakRSS) / (1 << 20)
+		}
+	}
 	samples.apply(&res)
 	if scn.Measure != nil {
 		scn.Measure(&res)
 	}
 	res.Baseline = st.Baseline
 	res.Note = scn.Notes[st.Name]
+	if fr != nil && fr.proxy != nil {
+		res.Note = "grpclb proxy ran inside the lab's process, sharing it with the load and the backends (no grpclb binary: set " + GRPCLBBinaryEnv + ", or run the lab from a grpclb binary)."
+	}
 	if st.PickupBound != nil {
 		res.PickupBoundMs = ptr(ms(st.PickupBound(p)))
 	}
