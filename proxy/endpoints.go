@@ -198,15 +198,14 @@ func (b *endpointsBalancer) ResolverError(err error) {
 	}
 }
 
-func (b *endpointsBalancer) UpdateSubConnState(sc balancer.SubConn, s balancer.SubConnState) {
-	if b.child != nil {
-		b.child.UpdateSubConnState(sc, s)
-	}
-}
+// UpdateSubConnState is not called: every SubConn has a StateListener,
+// which forwards to the child's listener or, without one, to the child's
+// UpdateSubConnState.
+func (b *endpointsBalancer) UpdateSubConnState(balancer.SubConn, balancer.SubConnState) {}
 
 func (b *endpointsBalancer) ExitIdle() {
-	if ei, ok := b.child.(balancer.ExitIdler); ok {
-		ei.ExitIdle()
+	if b.child != nil {
+		b.child.ExitIdle()
 	}
 }
 
@@ -226,6 +225,7 @@ type endpointsConn struct {
 func (c endpointsConn) NewSubConn(addrs []resolver.Address, opts balancer.NewSubConnOptions) (balancer.SubConn, error) {
 	t := c.b.table.Load()
 	if t == nil || len(addrs) == 0 {
+		//lint:ignore SA1019 forwarding the child's call
 		return c.ClientConn.NewSubConn(addrs, opts)
 	}
 	info := &subConnInfo{addr: addrs[0].Addr}
@@ -240,8 +240,14 @@ func (c endpointsConn) NewSubConn(addrs []resolver.Address, opts balancer.NewSub
 		}
 		if listener != nil {
 			listener(s)
+		} else if child := c.b.child; child != nil {
+			// A child without listeners learns of its SubConns' states
+			// the old way.
+			//lint:ignore SA1019 forwarding to a child that uses the deprecated call
+			child.UpdateSubConnState(sc, s)
 		}
 	}
+	//lint:ignore SA1019 forwarding the child's call
 	sc, err := c.ClientConn.NewSubConn(addrs, opts)
 	if err != nil {
 		return nil, err
