@@ -146,6 +146,16 @@ func (p *Proc) Running() bool {
 	return p.cmd != nil
 }
 
+// Pid is the process's id, 0 when it does not run.
+func (p *Proc) Pid() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.cmd == nil {
+		return 0
+	}
+	return p.cmd.Process.Pid
+}
+
 // LogTail is the last 6000 bytes of the log.
 func (p *Proc) LogTail() string {
 	p.mu.Lock()

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"net/netip"
+	"os"
 	"slices"
 	"testing"
 	"time"
@@ -342,4 +343,33 @@ func startBackend(t *testing.T, name string) *Backend {
 	}
 	t.Cleanup(b.Kill)
 	return b
+}
+
+// ProcessUsage reads this process's CPU time and peak RSS: both grow
+// after burning CPU and touching 64 MiB.
+func TestProcessUsage(t *testing.T) {
+	cpu0, rss0, err := ProcessUsage(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := make([]byte, 64<<20)
+	for i := range b {
+		b[i] = byte(i)
+	}
+	cpu1, rss1, err := ProcessUsage(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rss1 < rss0 || rss1 < 64<<20 {
+		t.Errorf("peak RSS %d then %d bytes after touching 64 MiB", rss0, rss1)
+	}
+	if cpu1 < cpu0 {
+		t.Errorf("CPU seconds went back: %v then %v", cpu0, cpu1)
+	}
+	if b[len(b)-1] != byte(len(b)-1) {
+		t.Fatal("unreachable")
+	}
+	if _, _, err := ProcessUsage(-1); err == nil {
+		t.Error("ProcessUsage(-1): no error")
+	}
 }

@@ -7,7 +7,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -304,42 +303,6 @@ func (f *front) usage() (u usage, ok bool) {
 	if cmd == nil || cmd.Process == nil {
 		return u, false
 	}
-	return processUsage(cmd.Process.Pid)
-}
-
-// processUsage reads pid's CPU time from /proc/pid/stat (utime and stime,
-// in clock ticks of 1/100 s, as Linux reports them to user space) and its
-// peak RSS (VmHWM) from /proc/pid/status.
-func processUsage(pid int) (u usage, ok bool) {
-	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return u, false
-	}
-	// The command name, in parentheses, may hold spaces: fields count
-	// from the last ')'.
-	rest := string(stat[strings.LastIndexByte(string(stat), ')')+1:])
-	fields := strings.Fields(rest)
-	if len(fields) < 13 {
-		return u, false
-	}
-	utime, err1 := strconv.ParseInt(fields[11], 10, 64)
-	stime, err2 := strconv.ParseInt(fields[12], 10, 64)
-	if err1 != nil || err2 != nil {
-		return u, false
-	}
-	u.cpuSeconds = float64(utime+stime) / 100
-	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return u, false
-	}
-	for line := range strings.Lines(string(status)) {
-		if v, found := strings.CutPrefix(line, "VmHWM:"); found {
-			kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
-			if err != nil {
-				return u, false
-			}
-			u.peakRSS = kb << 10
-		}
-	}
-	return u, true
+	cpu, rss, err := testbed.ProcessUsage(cmd.Process.Pid)
+	return usage{cpuSeconds: cpu, peakRSS: rss}, err == nil
 }

@@ -1,0 +1,159 @@
+//go:build !race
+
+// The race detector multiplies a process's memory: scripts/test.sh runs
+// this test in its pass without -race.
+
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/protobuf/types/known/wrapperspb"
+
+	"github.com/grpclb/grpclb/internal/balancertest"
+	"github.com/grpclb/grpclb/internal/testbed"
+	"github.com/grpclb/grpclb/internal/wait"
+)
+
+// grpclb proxy, as a process of its own, holds what limits.maxBufferedBytes
+// allows when clients push more than a stalled backend reads: 200 streams
+// on one connection each send a 4 MiB message to a backend that never
+// reads. With a 64 MiB budget its peak RSS (VmHWM, /proc) grows over its
+// idle RSS by at most the budget plus 32 MiB (the transports' buffers and
+// the runtime's slack); with a budget larger than the 800 MiB sent, it
+// holds most of them, which shows what the bound saves.
+func TestProxyProcessMemoryBound(t *testing.T) {
+	const (
+		streams = 200
+		msg     = 4 << 20
+		budget  = 64 << 20
+		slack   = 32 << 20
+	)
+	idle, bounded := proxyPeakRSS(t, budget, streams, msg)
+	_, unbounded := proxyPeakRSS(t, 2<<30, streams, msg)
+	t.Logf("grpclb proxy with %d streams x %d MiB at a stalled backend: idle RSS %d MiB; peak RSS %d MiB with a %d MiB budget, %d MiB with 2 GiB",
+		streams, msg>>20, idle>>20, bounded>>20, budget>>20, unbounded>>20)
+	if grown := bounded - idle; grown > budget+slack {
+		t.Errorf("peak RSS grew %d MiB over idle with a %d MiB budget, want at most %d MiB", grown>>20, budget>>20, (budget+slack)>>20)
+	}
+	if unbounded < bounded+200<<20 {
+		t.Errorf("peak RSS %d MiB with a 2 GiB budget, not much above %d MiB with %d MiB: the test does not load the proxy", unbounded>>20, bounded>>20, budget>>20)
+	}
+}
+
+// proxyPeakRSS runs grpclb proxy with the budget, pushes streams messages
+// of size bytes through it at a backend that never reads, and returns the
+// proxy's RSS when ready (before any call) and its peak RSS once it holds
+// what it will hold.
+func proxyPeakRSS(t *testing.T, budget int64, streams, size int) (idle, peak int64) {
+	t.Helper()
+	stalled := grpc.NewServer(grpc.MaxRecvMsgSize(2*size), grpc.UnknownServiceHandler(func(_ any, ss grpc.ServerStream) error {
+		<-ss.Context().Done() // never reads
+		return ss.Context().Err()
+	}))
+	backend := balancertest.ServeGRPC(t, stalled)
+	ports, err := testbed.FreePorts(2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	listen, admin := fmt.Sprintf("127.0.0.1:%d", ports[0]), fmt.Sprintf("127.0.0.1:%d", ports[1])
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "proxy.yaml")
+	if err := os.WriteFile(cfg, []byte(fmt.Sprintf(`listen: %s
+admin: %s
+limits: {maxBufferedBytes: %d, maxRequestBytes: %d}
+routes: [{service: test.Stall, cluster: stalled}]
+clusters: {stalled: {target: 'static:///%s'}}
+`, listen, admin, budget, 2*size, backend)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(os.Args[0], "proxy", "--config", cfg, "--access-log=false", "--log-level=warn", "--watch-interval=0")
+	cmd.Env = append(os.Environ(), childEnv+"=1")
+	proc := &testbed.Proc{Name: "grpclb proxy", Grace: 10 * time.Second}
+	if err := proc.Start(cmd, filepath.Join(dir, "proxy.log"), 30*time.Second, func() error { return httpOK("http://" + admin + "/readyz") }); err != nil {
+		t.Fatal(err)
+	}
+	defer proc.CleanupFor(t)
+	if _, idle, err = testbed.ProcessUsage(proc.Pid()); err != nil {
+		t.Fatal(err)
+	}
+
+	cc, err := grpc.NewClient("passthrough:///"+listen, grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithDefaultCallOptions(grpc.MaxCallSendMsgSize(2*size)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cc.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	var senders sync.WaitGroup
+	defer senders.Wait()
+	defer cancel()
+	payload := &wrapperspb.BytesValue{Value: make([]byte, size)}
+	for range streams {
+		senders.Go(func() {
+			cs, err := cc.NewStream(ctx, &grpc.StreamDesc{ClientStreams: true}, "/test.Stall/Push")
+			if err == nil {
+				_ = cs.SendMsg(payload) // blocks while flow control holds it back
+			}
+		})
+	}
+	// The proxy holds what it will once its buffered bytes reach the
+	// budget (bounded) or the bytes sent (unbounded), less the backend's
+	// flow-control windows.
+	want := min(budget, int64(streams*size)) * 8 / 10
+	wait.Until(t, 45*time.Second, func() (bool, string) {
+		n := gauge(t, "http://"+admin+"/metrics", "grpclb_proxy_buffered_bytes")
+		return n >= want, fmt.Sprintf("buffered bytes %d, want %d", n, want)
+	})
+	if _, peak, err = testbed.ProcessUsage(proc.Pid()); err != nil {
+		t.Fatal(err)
+	}
+	proc.StopFor(t, syscall.SIGKILL) // ends the streams at once
+	return idle, peak
+}
+
+func httpOK(url string) error {
+	resp, err := http.Get(url)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("%s: %s", url, resp.Status)
+	}
+	return nil
+}
+
+// gauge reads a metric without labels from a Prometheus text page.
+func gauge(t *testing.T, url, name string) int64 {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	m := regexp.MustCompile(`(?m)^` + name + ` (\S+)$`).FindSubmatch(body)
+	if m == nil {
+		t.Fatalf("no %s in %s", name, url)
+	}
+	v, err := strconv.ParseFloat(string(m[1]), 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return int64(v)
+}
