@@ -76,7 +76,7 @@ go test -race -count=1 -timeout 20m $pkgs
 step "allocation and throughput tests without -race"
 go test -count=1 -run 'Alloc' ./balancer/...
 go test -count=1 -run 'TestProxyProcessMemoryBound' ./cmd/grpclb
-go test -count=1 -run 'TestProxyScenario|TestRecoverAndRestart|TestFairness|TestSlowScenarioShares|TestHotkeyBoundedLoads|TestReshardMovesAboutOneNth|TestColdstartSlowStart|TestHedgeCutsTail|TestFlakyOutlierEjection' ./cmd/grpclb/internal/lab
+go test -count=1 -run 'TestProxyScenario|TestProxyCrossCheckWithGHZ|TestRecoverAndRestart|TestFairness|TestSlowScenarioShares|TestHotkeyBoundedLoads|TestReshardMovesAboutOneNth|TestColdstartSlowStart|TestHedgeCutsTail|TestFlakyOutlierEjection' ./cmd/grpclb/internal/lab
 
 if [ "$fuzztime" != "0" ]; then
   step "fuzzing each target for $fuzztime"

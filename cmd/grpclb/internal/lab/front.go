@@ -187,7 +187,10 @@ http {
   fastcgi_temp_path %[1]s/fastcgi;
   uwsgi_temp_path %[1]s/uwsgi;
   scgi_temp_path %[1]s/scgi;
-  http2_max_requests 1000000000;
+  # keepalive_requests bounds the calls of one client HTTP/2 connection
+  # (http2_max_requests before nginx 1.19.7): at its default of 1000 nginx
+  # sends GOAWAY every 1000 calls, and calls racing it fail.
+  keepalive_requests 1000000000;
   upstream backends {
 %[2]s    keepalive 64;
   }

@@ -3,8 +3,6 @@ package lab
 import (
 	"context"
 	"math"
-	"os/exec"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -511,13 +509,7 @@ func TestHedgeCutsTail(t *testing.T) {
 func TestProxyScenario(t *testing.T) {
 	testbed.NeedBinary(t, "nginx")
 	testbed.NeedBinary(t, "haproxy")
-	// grpclb proxy as its own process, built without the race detector
-	// like the release, so its figures compare with nginx's and HAProxy's.
-	bin := filepath.Join(t.TempDir(), "grpclb")
-	if out, err := exec.Command("go", "build", "-o", bin, "github.com/grpclb/grpclb/cmd/grpclb").CombinedOutput(); err != nil {
-		t.Fatalf("go build grpclb: %v\n%s", err, out)
-	}
-	t.Setenv(GRPCLBBinaryEnv, bin)
+	t.Setenv(GRPCLBBinaryEnv, buildGRPCLB(t))
 	p := DefaultParams()
 	p.Duration = 3 * time.Second
 	rps := func(r Result) float64 { return float64(r.RPCs) / r.Seconds }
