@@ -25,8 +25,8 @@ func (l *limitListener) Accept() (net.Conn, error) {
 		}
 		if l.open.Add(1) > l.max {
 			l.open.Add(-1)
+			l.refused() // before Close: whoever sees the close sees the count
 			_ = c.Close()
-			l.refused()
 			continue
 		}
 		return &countedConn{Conn: c, l: l}, nil
