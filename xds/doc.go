@@ -37,8 +37,11 @@
 // Until its resolver's first update a service has no endpoints.
 //
 // Every client gets the same snapshot, whatever its node ID. Clients need
-// a bootstrap naming the server (Bootstrap writes one); they connect with
-// the ADS protocol, state of the world or incremental.
+// a bootstrap naming the server (Bootstrap writes one) and connect with
+// ADS. A client asking for a service the Config does not have is answered
+// without it; grpc-go then fails its calls (UNAVAILABLE, "resource ...
+// has been removed") when its does-not-exist timer fires, after 15 s.
+// Clients' NACKs are logged.
 //
 // # Resolvers
 //

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -12,8 +13,10 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/resolver"
+	"google.golang.org/grpc/status"
 	_ "google.golang.org/grpc/xds" // grpc-go's xDS client: the xds:/// resolver and the xDS policies
 
 	"github.com/grpclb/grpclb/internal/testbed/echopb"
@@ -206,13 +209,14 @@ func TestVersionOnlyGrowsOnChange(t *testing.T) {
 }
 
 // Propagation: from a resolver update adding a backend to that backend's
-// first call, with clients calling all along; 20 updates, each swapping
-// one backend for another.
+// first call, with clients calling all along; 50 updates, each swapping
+// one backend for another. The backend that left gets no call once its
+// successor has had one (but for calls picked before).
 func TestPropagationTime(t *testing.T) {
-	const updates = 20
+	const updates = 50
 	bs := startBackends(t, 4)
 	base, extra := bs[:2], bs[2:]
-	src, target := source(t, "propagation", state(append(slices.Clone(base), extra[0])...))
+	src, target := source(t, "propagation", state(base[0], base[1], extra[0]))
 	_, addr := startServer(t, xds.Config{Services: []xds.Service{{Name: "svc", Target: target}}})
 	c := dial(t, addr, "svc")
 	waitAllServe(t, c, base[0], base[1], extra[0])
@@ -237,7 +241,7 @@ func TestPropagationTime(t *testing.T) {
 
 	var took []time.Duration
 	for i := range updates {
-		in := extra[(i+1)%2] // and extra[i%2] leaves
+		in, out := extra[(i+1)%2], extra[i%2]
 		in.arm()
 		start := time.Now()
 		src.UpdateState(state(base[0], base[1], in))
@@ -245,9 +249,37 @@ func TestPropagationTime(t *testing.T) {
 			return in.first.Load() != 0
 		})
 		took = append(took, time.Duration(in.first.Load()-start.UnixNano()))
+		// Once the new backend has had 20 calls more, the one that left
+		// has had at most one more per caller: a call picked before the
+		// update.
+		left, got := out.calls.Load(), in.calls.Load()
+		wait.For(t, 10*time.Second, fmt.Sprintf("update %d: %s gets 20 calls", i, in.name), func() bool {
+			return in.calls.Load() >= got+20
+		})
+		if n := out.calls.Load() - left; n > 2 {
+			t.Errorf("update %d: %s, removed, had %d calls after its successor's first", i, out.name, n)
+		}
 	}
 	slices.Sort(took)
-	p := func(q float64) time.Duration { return took[min(len(took)-1, int(q*float64(len(took))))] }
-	t.Logf("propagation over %d updates (resolver update -> first call at the new backend): p50 %v, p99 %v, max %v",
-		updates, p(0.50), p(0.99), took[len(took)-1])
+	// The nearest-rank percentile q of took.
+	p := func(q float64) time.Duration { return took[int(math.Ceil(q*float64(len(took))))-1] }
+	t.Logf("propagation over %d updates (resolver update -> first call at the new backend): p50 %v, p90 %v, p99 %v, max %v",
+		updates, p(0.50), p(0.90), p(0.99), took[len(took)-1])
+}
+
+// A client asking for a service the server does not know fails its calls
+// with a clear error, soon: the server answers without the listener, which
+// the client takes as "does not exist".
+func TestUnknownServiceFails(t *testing.T) {
+	bs := startBackends(t, 1)
+	_, addr := startServer(t, xds.Config{Services: []xds.Service{{Name: "svc", Target: "static:///" + bs[0].addr}}})
+	c := dial(t, addr, "nosuch")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	start := time.Now()
+	_, err := c.Echo(ctx, &echopb.EchoRequest{})
+	if status.Code(err) != codes.Unavailable || !strings.Contains(err.Error(), "nosuch") {
+		t.Errorf("call to xds:///nosuch: %v, want UNAVAILABLE naming the resource", err)
+	}
+	t.Logf("call to xds:///nosuch after %v: %v", time.Since(start), err)
 }

@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"os"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -90,6 +91,11 @@ func state(bs ...*backend) resolver.State {
 // testLogger is a slog.Logger writing to the test's log.
 func testLogger(t *testing.T) *slog.Logger {
 	return slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: slog.LevelInfo}))
+}
+
+// quietLogger logs warnings and errors only, to stderr.
+func quietLogger() *slog.Logger {
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 }
 
 type tWriter struct{ t *testing.T }
@@ -206,7 +212,7 @@ var (
 )
 
 func init() {
-	for _, name := range []string{"changes", "propagation", "errors", "unchanged"} {
+	for _, name := range []string{"changes", "propagation", "errors", "unchanged", "large"} {
 		r := manual.NewBuilderWithScheme("xdstest-" + name)
 		resolver.Register(r)
 		sources[name] = r
