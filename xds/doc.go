@@ -39,8 +39,8 @@
 // Every client gets the same snapshot, whatever its node ID. Clients need
 // a bootstrap naming the server (Bootstrap writes one) and connect with
 // ADS. A client asking for a service the Config does not have is answered
-// without it; grpc-go then fails its calls (UNAVAILABLE, "resource ...
-// has been removed") when its does-not-exist timer fires, after 15 s.
+// without it; grpc-go then fails its calls with UNAVAILABLE when its
+// does-not-exist timer fires, after 15 s.
 // Clients' NACKs are logged.
 //
 // # Resolvers

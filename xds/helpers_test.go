@@ -130,11 +130,14 @@ func startServer(t *testing.T, cfg xds.Config) (*xds.Server, string) {
 	return s, lis.Addr().String()
 }
 
+// nodes numbers the clients' node IDs: each client is a node of its own.
+var nodes atomic.Int64
+
 // dial connects grpc-go's own xDS client to xds:///service through the
-// Server at addr, with a bootstrap of its own (node in zone "z1").
+// Server at addr, with a bootstrap of its own (a new node ID, zone "z1").
 func dial(t *testing.T, addr, service string) echopb.EchoClient {
 	t.Helper()
-	bs, err := xds.Bootstrap(addr, "test-"+t.Name(), "z1")
+	bs, err := xds.Bootstrap(addr, fmt.Sprintf("test-node-%d", nodes.Add(1)), "z1")
 	if err != nil {
 		t.Fatal(err)
 	}
