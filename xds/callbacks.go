@@ -1,0 +1,37 @@
+package xds
+
+import (
+	"context"
+
+	discoverypb "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
+	serverv3 "github.com/envoyproxy/go-control-plane/pkg/server/v3"
+)
+
+// callbacks log clients' streams and their NACKs.
+func (s *Server) callbacks() serverv3.Callbacks {
+	return serverv3.CallbackFuncs{
+		StreamOpenFunc: func(_ context.Context, id int64, typ string) error {
+			s.log.Debug("xds: client stream opened", "stream", id, "type", typ)
+			return nil
+		},
+		StreamRequestFunc: func(id int64, req *discoverypb.DiscoveryRequest) error {
+			if d := req.GetErrorDetail(); d != nil {
+				s.log.Warn("xds: client rejected resources (NACK)", "stream", id,
+					"node", req.GetNode().GetId(), "type", req.GetTypeUrl(),
+					"version", req.GetVersionInfo(), "error", d.GetMessage())
+			}
+			return nil
+		},
+		DeltaStreamOpenFunc: func(_ context.Context, id int64, typ string) error {
+			s.log.Debug("xds: client delta stream opened", "stream", id, "type", typ)
+			return nil
+		},
+		StreamDeltaRequestFunc: func(id int64, req *discoverypb.DeltaDiscoveryRequest) error {
+			if d := req.GetErrorDetail(); d != nil {
+				s.log.Warn("xds: client rejected resources (NACK)", "stream", id,
+					"node", req.GetNode().GetId(), "type", req.GetTypeUrl(), "error", d.GetMessage())
+			}
+			return nil
+		},
+	}
+}

@@ -1,0 +1,96 @@
+package xds_test
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/grpclb/grpclb/xds"
+)
+
+// Validate accepts good configs and names what is wrong in bad ones.
+func TestConfigValidate(t *testing.T) {
+	svc := func(name, target string) xds.Service { return xds.Service{Name: name, Target: target} }
+	tests := []struct {
+		name    string
+		cfg     xds.Config
+		wantErr []string // substrings of the error; none: valid
+	}{
+		{"one service", xds.Config{Services: []xds.Service{svc("svc", "static:///127.0.0.1:1,127.0.0.1:2")}}, nil},
+		{"every policy", xds.Config{Services: []xds.Service{
+			{Name: "a", Target: "static:///127.0.0.1:1", Policy: xds.RoundRobin},
+			{Name: "b", Target: "static:///127.0.0.1:1", Policy: xds.LeastRequest},
+			{Name: "c", Target: "static:///127.0.0.1:1", Policy: xds.RingHash, HashHeader: "x-user"},
+			{Name: "d", Target: "static:///127.0.0.1:1", Policy: xds.WeightedRoundRobin},
+			{Name: "e.ns.svc:8080", Target: "dnspoll:///backend.internal:50051"},
+			{Name: "f", Target: "dns:///backend.internal:50051"},
+		}}, nil},
+		{"no services", xds.Config{}, []string{"no services"}},
+		{"empty name", xds.Config{Services: []xds.Service{svc("", "static:///127.0.0.1:1")}}, []string{`service 0 ("")`, "empty name"}},
+		{"name with a slash", xds.Config{Services: []xds.Service{svc("a/b", "static:///127.0.0.1:1")}}, []string{`"a/b"`, `'/'`}},
+		{"xdstp name", xds.Config{Services: []xds.Service{svc("xdstp:a", "static:///127.0.0.1:1")}}, []string{"xdstp:"}},
+		{"duplicate names", xds.Config{Services: []xds.Service{svc("svc", "static:///127.0.0.1:1"), svc("svc", "static:///127.0.0.1:2")}},
+			[]string{`service 1 ("svc"): name already used by service 0`}},
+		{"empty target", xds.Config{Services: []xds.Service{svc("svc", "")}}, []string{`"svc"`, "empty target"}},
+		{"target without a scheme", xds.Config{Services: []xds.Service{svc("svc", "127.0.0.1:1")}}, []string{`"svc"`, "127.0.0.1:1"}},
+		{"unregistered scheme", xds.Config{Services: []xds.Service{svc("svc", "nosuch:///x")}}, []string{`"svc"`, `scheme "nosuch"`}},
+		{"unknown policy", xds.Config{Services: []xds.Service{{Name: "svc", Target: "static:///127.0.0.1:1", Policy: "random"}}},
+			[]string{`unknown policy "random"`, "round_robin, least_request, ring_hash, weighted_round_robin"}},
+		{"hash header without ring_hash", xds.Config{Services: []xds.Service{{Name: "svc", Target: "static:///127.0.0.1:1", HashHeader: "x-key"}}},
+			[]string{`hashHeader "x-key" needs policy "ring_hash"`}},
+		{"binary hash header", xds.Config{Services: []xds.Service{{Name: "svc", Target: "static:///127.0.0.1:1", Policy: xds.RingHash, HashHeader: "x-key-bin"}}},
+			[]string{`hashHeader "x-key-bin"`}},
+		{"every problem reported", xds.Config{Services: []xds.Service{svc("", "static:///127.0.0.1:1"), svc("b", "nosuch:///x")}},
+			[]string{"empty name", `scheme "nosuch"`}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := tt.cfg.Validate()
+			if len(tt.wantErr) == 0 {
+				if err != nil {
+					t.Fatalf("Validate: %v", err)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatalf("Validate: no error, want one with %q", tt.wantErr)
+			}
+			for _, want := range tt.wantErr {
+				if !strings.Contains(err.Error(), want) {
+					t.Errorf("Validate: %v\nwant it to contain %q", err, want)
+				}
+			}
+		})
+	}
+}
+
+// ParseConfig decodes JSON, refuses unknown fields and trailing values,
+// and validates.
+func TestParseConfig(t *testing.T) {
+	tests := []struct {
+		name, json string
+		wantErr    string
+	}{
+		{"good", `{"services":[{"name":"svc","target":"static:///127.0.0.1:1","policy":"ring_hash","hashHeader":"x-k"}]}`, ""},
+		{"unknown field", `{"services":[{"name":"svc","target":"static:///127.0.0.1:1","polcy":"ring_hash"}]}`, `unknown field "polcy"`},
+		{"not JSON", `services: []`, "xds: config"},
+		{"two values", `{"services":[{"name":"svc","target":"static:///127.0.0.1:1"}]} {}`, "more than one JSON value"},
+		{"invalid", `{"services":[{"name":"svc","target":"nosuch:///x"}]}`, `scheme "nosuch"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg, err := xds.ParseConfig([]byte(tt.json))
+			if tt.wantErr == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(cfg.Services) != 1 || cfg.Services[0].HashHeader != "x-k" {
+					t.Errorf("ParseConfig = %+v", cfg)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Errorf("ParseConfig: %v, want an error with %q", err, tt.wantErr)
+			}
+		})
+	}
+}
