@@ -16,6 +16,7 @@ Usage:
   grpclb resolve TARGET   print the endpoints a target resolves to (--watch: every change)
   grpclb bench TARGET     drive load at a service and print how it spreads over backends
   grpclb proxy [flags]    an L7 gRPC proxy that balances every call (--config proxy.yaml)
+  grpclb xds [flags]      an xDS control plane serving grpclb's discovery to gRPC clients in any language
   grpclb version          the version, VCS revision and Go version of this binary
 
 Run "grpclb <command> --help" or "grpclb help <command>" for a command's flags and examples.
@@ -31,6 +32,7 @@ var commands = []command{
 	{"resolve", runResolve},
 	{"bench", runBench},
 	{"proxy", runProxy},
+	{"xds", runXDS},
 	{"version", runVersion},
 }
 
