@@ -27,12 +27,15 @@ func Bootstrap(serverAddr, nodeID, zone string) ([]byte, error) {
 		ChannelCreds   []channelCreds `json:"channel_creds"`
 		ServerFeatures []string       `json:"server_features"`
 	}
+	// The locality is always there, empty without a zone: grpc-js-xds
+	// refuses a node without one ("locality field missing in node
+	// element").
 	type locality struct {
-		Zone string `json:"zone"`
+		Zone string `json:"zone,omitempty"`
 	}
 	type node struct {
-		ID       string    `json:"id"`
-		Locality *locality `json:"locality,omitempty"`
+		ID       string   `json:"id"`
+		Locality locality `json:"locality"`
 	}
 	b := struct {
 		XDSServers []server `json:"xds_servers"`
@@ -45,8 +48,6 @@ func Bootstrap(serverAddr, nodeID, zone string) ([]byte, error) {
 		}},
 		Node: node{ID: nodeID},
 	}
-	if zone != "" {
-		b.Node.Locality = &locality{Zone: zone}
-	}
+	b.Node.Locality.Zone = zone
 	return json.MarshalIndent(b, "", "  ")
 }

@@ -14,7 +14,7 @@ import (
 func TestBootstrap(t *testing.T) {
 	tests := []struct {
 		name, addr, node, zone string
-		wantZone               any // nil: no locality
+		wantZone               any // nil: an empty locality (grpc-js-xds needs one)
 	}{
 		{name: "with zone", addr: "127.0.0.1:18000", node: "n1", zone: "eu-west-1a", wantZone: "eu-west-1a"},
 		{name: "without zone", addr: "xds.internal:18000", node: "n2"},
@@ -46,8 +46,8 @@ func TestBootstrap(t *testing.T) {
 			if got.Node["id"] != tt.node {
 				t.Errorf("node.id = %v, want %q", got.Node["id"], tt.node)
 			}
-			loc, _ := got.Node["locality"].(map[string]any)
-			if tt.wantZone == nil && loc != nil || tt.wantZone != nil && loc["zone"] != tt.wantZone {
+			loc, ok := got.Node["locality"].(map[string]any)
+			if !ok || tt.wantZone == nil && len(loc) != 0 || tt.wantZone != nil && loc["zone"] != tt.wantZone {
 				t.Errorf("node.locality = %v, want zone %v", got.Node["locality"], tt.wantZone)
 			}
 		})

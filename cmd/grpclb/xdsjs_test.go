@@ -1,0 +1,279 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+
+	"github.com/grpclb/grpclb/internal/testbed"
+	"github.com/grpclb/grpclb/internal/wait"
+	"github.com/grpclb/grpclb/xds"
+)
+
+// grpcJSXDSEnv names the node_modules directory that holds grpc-js and
+// @grpc/grpc-js-xds (scripts/grpc-js-xds.sh installs it and prints it).
+const grpcJSXDSEnv = "GRPCLB_GRPC_JS_XDS"
+
+// needGRPCJSXDS returns node and the node_modules directory with
+// @grpc/grpc-js-xds, skipping the test on a developer machine without
+// them and failing it under CI (CI=true) or GRPCLB_REQUIRE_ALL=1.
+func needGRPCJSXDS(t *testing.T) (node, modules string) {
+	t.Helper()
+	node = testbed.NeedBinary(t, "node")
+	modules = os.Getenv(grpcJSXDSEnv)
+	if _, err := os.Stat(filepath.Join(modules, "@grpc", "grpc-js-xds")); modules == "" || err != nil {
+		why := fmt.Sprintf("$%s (%q) names no node_modules with @grpc/grpc-js-xds; run scripts/grpc-js-xds.sh", grpcJSXDSEnv, modules)
+		if os.Getenv("CI") != "" || os.Getenv("GRPCLB_REQUIRE_ALL") == "1" {
+			t.Fatalf("required here (CI or GRPCLB_REQUIRE_ALL=1): %s", why)
+		}
+		t.Skip(why)
+	}
+	return node, modules
+}
+
+// jsClient is testdata/xds-client.js running: grpc-js following the
+// control plane.
+type jsClient struct {
+	t      *testing.T
+	stdin  io.WriteCloser
+	stdout *bufio.Scanner
+	stderr *testbed.SyncBuffer
+}
+
+// jsResult is the client's answer to a call command.
+type jsResult struct {
+	By     map[string]int `json:"by"`
+	Failed int            `json:"failed"`
+	Error  string         `json:"error"`
+}
+
+// startJSClient runs the node client with the bootstrap of a node of its
+// own in zone.
+func startJSClient(t *testing.T, xdsAddr, nodeID, zone string) *jsClient {
+	t.Helper()
+	node, modules := needGRPCJSXDS(t)
+	bootstrap, err := xds.Bootstrap(xdsAddr, nodeID, zone)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proto, err := filepath.Abs("../../internal/testbed/echopb/echo.proto")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(node, "testdata/xds-client.js", proto)
+	cmd.Env = append(os.Environ(), "NODE_PATH="+modules, "GRPC_XDS_BOOTSTRAP_CONFIG="+string(bootstrap))
+	c := &jsClient{t: t, stderr: &testbed.SyncBuffer{}}
+	cmd.Stderr = c.stderr
+	if c.stdin, err = cmd.StdinPipe(); err != nil {
+		t.Fatal(err)
+	}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.stdout = bufio.NewScanner(out)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		c.stdin.Close() // the client exits when its input ends
+		done := make(chan error, 1)
+		go func() { done <- cmd.Wait() }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			_ = cmd.Process.Kill()
+			<-done
+		}
+	})
+	return c
+}
+
+// do sends one command and decodes its one-line answer into v.
+func (c *jsClient) do(v any, format string, args ...any) {
+	c.t.Helper()
+	if _, err := fmt.Fprintf(c.stdin, format+"\n", args...); err != nil {
+		c.t.Fatalf("node client: %v\n%s", err, c.stderr.String())
+	}
+	if !c.stdout.Scan() {
+		c.t.Fatalf("node client ended: %v\n%s", c.stdout.Err(), c.stderr.String())
+	}
+	if err := json.Unmarshal(c.stdout.Bytes(), v); err != nil {
+		c.t.Fatalf("node client said %q: %v", c.stdout.Text(), err)
+	}
+}
+
+// call makes n calls on channel name (with header x-user: key unless key
+// is "").
+func (c *jsClient) call(name string, n int, key string) jsResult {
+	c.t.Helper()
+	var r jsResult
+	c.do(&r, "call %s %d %s", name, n, key)
+	return r
+}
+
+// reaches calls on channel name, 20 calls at a time, until every backend
+// of want has answered, failing after 30 s.
+func (c *jsClient) reaches(name string, want ...*testbed.Backend) {
+	c.t.Helper()
+	seen := map[string]int{}
+	var last jsResult
+	wait.Until(c.t, 30*time.Second, func() (bool, string) {
+		last = c.call(name, 20, "")
+		for b, n := range last.By {
+			seen[b] += n
+		}
+		for _, b := range want {
+			if seen[b.Name] == 0 {
+				return false, fmt.Sprintf("grpc-js reached %v, not yet %s; last batch %+v\n%s", seen, b.Name, last, c.stderr.String())
+			}
+		}
+		return true, ""
+	})
+}
+
+// startXDSProcess runs `grpclb xds` as a process of its own with config
+// and returns its address once it serves health.
+func startXDSProcess(t *testing.T, config string) string {
+	t.Helper()
+	ports, err := testbed.FreePorts(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := fmt.Sprintf("127.0.0.1:%d", ports[0])
+	path := filepath.Join(t.TempDir(), "xds.yaml")
+	if err := os.WriteFile(path, []byte(config), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(os.Args[0], "xds", "--config", path, "--listen", addr)
+	cmd.Env = append(os.Environ(), childEnv+"=1")
+	proc := &testbed.Proc{Name: "grpclb xds", Grace: 10 * time.Second}
+	hc, err := grpc.NewClient("passthrough:///"+addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hc.Close()
+	serving := func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		resp, err := healthpb.NewHealthClient(hc).Check(ctx, &healthpb.HealthCheckRequest{})
+		if err == nil && resp.GetStatus() != healthpb.HealthCheckResponse_SERVING {
+			err = fmt.Errorf("health %v", resp.GetStatus())
+		}
+		return err
+	}
+	if err := proc.Start(cmd, filepath.Join(t.TempDir(), "xds.log"), 30*time.Second, serving); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { proc.CleanupFor(t) })
+	return addr
+}
+
+// writeBackendsFile replaces the static resolver's file with bs's
+// addresses, atomically.
+func writeBackendsFile(t *testing.T, path string, bs ...*testbed.Backend) {
+	t.Helper()
+	var lines []string
+	for _, b := range bs {
+		lines = append(lines, b.Addr)
+	}
+	if err := os.WriteFile(path+".tmp", []byte(strings.Join(lines, "\n")+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(path+".tmp", path); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestGRPCJSFollowsXDSCommand is the control plane checked by a client in
+// another language that grpclb did not write: grpc-js with
+// @grpc/grpc-js-xds, against `grpclb xds` running as a process of its own.
+// grpc-js reaches every backend of a service, sees a backend added and
+// stops calling a removed one; with ring_hash on a header, one key goes to
+// one backend on two channels, and different keys spread.
+func TestGRPCJSFollowsXDSCommand(t *testing.T) {
+	needGRPCJSXDS(t)
+	bs := fleet(t, 4).Backends()
+	file := filepath.Join(t.TempDir(), "backends.txt")
+	writeBackendsFile(t, file, bs[0], bs[1], bs[2])
+	var all []string
+	for _, b := range bs {
+		all = append(all, b.Addr)
+	}
+	addr := startXDSProcess(t, fmt.Sprintf(`services:
+  - name: echo
+    target: 'static:///?file=%s&interval=50ms'
+  - name: sticky
+    target: 'static:///%s'
+    policy: ring_hash
+    hashHeader: x-user
+`, file, strings.Join(all, ",")))
+
+	js := startJSClient(t, addr, "grpc-js-1", "")
+	var ok struct{ OK bool }
+	js.do(&ok, "chan echo xds:///echo")
+	js.reaches("echo", bs[0], bs[1], bs[2])
+	if r := js.call("echo", 60, ""); r.Failed > 0 || len(r.By) != 3 {
+		t.Errorf("60 calls over 3 backends: %+v", r)
+	}
+
+	// b0 leaves, b3 joins.
+	start := time.Now()
+	writeBackendsFile(t, file, bs[1], bs[2], bs[3])
+	js.reaches("echo", bs[3])
+	t.Logf("grpc-js called the added backend %v after the file changed (the resolver polls it every 50ms)", time.Since(start).Round(time.Millisecond))
+	before := bs[0].Served()
+	if r := js.call("echo", 60, ""); r.Failed > 0 || r.By[bs[0].Name] > 0 || bs[0].Served() != before {
+		t.Errorf("after b0 left, 60 calls: %+v; b0 served %d", r, bs[0].Served()-before)
+	}
+
+	// ring_hash on x-user: a key sticks to one backend, the same on two
+	// channels (each its own ring); keys spread over the backends.
+	js.do(&ok, "chan s1 xds:///sticky")
+	js.do(&ok, "chan s2 xds:///sticky")
+	wait.Until(t, 30*time.Second, func() (bool, string) {
+		r := js.call("s1", 1, "warmup")
+		return r.Failed == 0, fmt.Sprintf("ring_hash channel not serving: %+v\n%s", r, js.stderr.String())
+	})
+	owners := map[string]bool{}
+	for i := range 12 {
+		key := fmt.Sprintf("user-%d", i)
+		r1, r2 := js.call("s1", 5, key), js.call("s2", 5, key)
+		if len(r1.By) != 1 || r1.Failed > 0 || !maps1Equal(r1.By, r2.By) {
+			t.Errorf("key %s: channel 1 %+v, channel 2 %+v; want all 5 calls of each on one same backend", key, r1, r2)
+		}
+		for b := range r1.By {
+			owners[b] = true
+		}
+	}
+	if len(owners) < 2 {
+		t.Errorf("12 keys all hashed to %v", sortedKeys(owners))
+	}
+}
+
+func maps1Equal(a, b map[string]int) bool {
+	return len(a) == len(b) && slices.Equal(sortedKeys(a), sortedKeys(b))
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
