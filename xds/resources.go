@@ -97,7 +97,7 @@ func route(s Service) *routepb.RouteConfiguration {
 
 // cluster is s's Cluster: EDS over ADS with s's policy.
 func cluster(s Service) *clusterpb.Cluster {
-	return &clusterpb.Cluster{
+	c := &clusterpb.Cluster{
 		Name:                 s.Name,
 		ClusterDiscoveryType: &clusterpb.Cluster_Type{Type: clusterpb.Cluster_EDS},
 		EdsClusterConfig: &clusterpb.Cluster_EdsClusterConfig{
@@ -106,6 +106,31 @@ func cluster(s Service) *clusterpb.Cluster {
 		},
 		ConnectTimeout:      durationpb.New(5 * time.Second),
 		LoadBalancingPolicy: lbPolicy(s.policy()),
+	}
+	setLegacyPolicy(c, s.policy())
+	return c
+}
+
+// setLegacyPolicy sets c's lb_policy enum and its config too, for clients
+// that predate load_balancing_policy (gRFC A52) or have it off: C-core
+// before 1.55 (Python's grpcio 1.51 in Debian 12) reads only these and
+// would run round_robin where ring_hash was asked. Newer clients use
+// load_balancing_policy and ignore them. weighted_round_robin has no enum:
+// such clients run round_robin.
+func setLegacyPolicy(c *clusterpb.Cluster, p Policy) {
+	switch p {
+	case RingHash:
+		c.LbPolicy = clusterpb.Cluster_RING_HASH
+		c.LbConfig = &clusterpb.Cluster_RingHashLbConfig_{RingHashLbConfig: &clusterpb.Cluster_RingHashLbConfig{
+			HashFunction: clusterpb.Cluster_RingHashLbConfig_XX_HASH,
+		}}
+	case LeastRequest:
+		c.LbPolicy = clusterpb.Cluster_LEAST_REQUEST
+		c.LbConfig = &clusterpb.Cluster_LeastRequestLbConfig_{LeastRequestLbConfig: &clusterpb.Cluster_LeastRequestLbConfig{
+			ChoiceCount: wrapperspb.UInt32(2),
+		}}
+	default:
+		c.LbPolicy = clusterpb.Cluster_ROUND_ROBIN
 	}
 }
 
