@@ -43,6 +43,18 @@
 // does-not-exist timer fires, after 15 s.
 // Clients' NACKs are logged.
 //
+// # The lookaside protocol (grpc.lb.v1)
+//
+// Register (and so Serve) also registers grpc.lb.v1.LoadBalancer, the
+// protocol that came before xDS, which grpc-go's "grpclb" balancer still
+// speaks: a client's initial request names a service (a Config name, with
+// or without a :port), and the server answers with the service's endpoints
+// as a server list (each endpoint's first address; IP addresses only, as
+// the protocol carries no names; no weights, which it lacks), then again
+// at every change. No list is sent while a service has no endpoints, so
+// the client's fallback applies; no load reports are asked for. An unknown
+// name is refused with NOT_FOUND naming the served services.
+//
 // # Resolvers
 //
 // The static and dnspoll resolvers (and grpc-go's dns) are registered by
@@ -50,6 +62,6 @@
 // resolver's own module (github.com/grpclb/grpclb/resolver/kube, ...) in
 // the program that runs the server.
 //
-// Zones (localities), priorities and spill-over between zones, the legacy
-// grpc.lb.v1 lookaside protocol and outlier detection are not served yet.
+// Zones (localities), priorities and spill-over between zones and outlier
+// detection are not served yet.
 package xds

@@ -215,7 +215,7 @@ var (
 )
 
 func init() {
-	for _, name := range []string{"changes", "propagation", "errors", "unchanged", "large"} {
+	for _, name := range []string{"changes", "propagation", "errors", "unchanged", "large", "lookaside", "lookaside-raw"} {
 		r := manual.NewBuilderWithScheme("xdstest-" + name)
 		resolver.Register(r)
 		sources[name] = r

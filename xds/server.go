@@ -16,6 +16,7 @@ import (
 	cachev3 "github.com/envoyproxy/go-control-plane/pkg/cache/v3"
 	serverv3 "github.com/envoyproxy/go-control-plane/pkg/server/v3"
 	"google.golang.org/grpc"
+	lbpb "google.golang.org/grpc/balancer/grpclb/grpc_lb_v1"
 	"google.golang.org/grpc/resolver"
 	"google.golang.org/protobuf/proto"
 
@@ -57,6 +58,7 @@ type Server struct {
 	names     []string                                     // services, in Config order
 	endpoints map[string]*endpointpb.ClusterLoadAssignment // by service
 	version   uint64                                       // of the endpoints; only grows
+	changed   chan struct{}                                // closed, and replaced, at each new version
 	resolvers []resolver.Resolver
 	grpc      *grpc.Server // set by Serve
 	closed    bool
@@ -84,6 +86,7 @@ func NewServer(cfg Config, opts Options) (*Server, error) {
 		ctx:       ctx,
 		stop:      stop,
 		endpoints: make(map[string]*endpointpb.ClusterLoadAssignment, len(cfg.Services)),
+		changed:   make(chan struct{}),
 	}
 	s.ads = serverv3.NewServer(ctx, s.cache, s.callbacks())
 
@@ -121,9 +124,12 @@ func NewServer(cfg Config, opts Options) (*Server, error) {
 	return s, nil
 }
 
-// Register registers the ADS service on r (a *grpc.Server of the caller's).
+// Register registers the ADS service, and the grpc.lb.v1 LoadBalancer
+// service for clients of the older lookaside protocol, on r (a
+// *grpc.Server of the caller's).
 func (s *Server) Register(r grpc.ServiceRegistrar) {
 	discoverygrpc.RegisterAggregatedDiscoveryServiceServer(r, s.ads)
+	lbpb.RegisterLoadBalancerServer(r, lookaside{s: s})
 }
 
 // Serve serves ADS on lis with a gRPC server of its own, without TLS,
@@ -217,6 +223,8 @@ func (s *Server) publishLocked() error {
 		return fmt.Errorf("xds: set snapshot: %w", err)
 	}
 	s.version++
+	close(s.changed) // wakes the grpc.lb.v1 streams
+	s.changed = make(chan struct{})
 	return nil
 }
 

@@ -32,6 +32,10 @@ RouteConfiguration, an EDS Cluster with the service's policy and the
 endpoints the resolver finds. Clients dial xds:///NAME with a bootstrap
 naming this server (grpclb xds bootstrap prints one).
 
+The same listener serves grpc.lb.v1.LoadBalancer, the lookaside protocol
+xDS replaced (grpc-go's "grpclb" balancer): a client naming a service gets
+its backends' IPs and every change.
+
 Endpoint changes reach clients within milliseconds. A resolver error or an
 empty update is logged and the last good endpoints are kept. The gRPC
 listener also serves grpc.health.v1 (SERVING while running) for probes.
