@@ -17,6 +17,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	grpcxds "google.golang.org/grpc/xds"
+	"sigs.k8s.io/yaml"
 
 	"github.com/grpclb/grpclb/internal/testbed"
 	"github.com/grpclb/grpclb/internal/testbed/echopb"
@@ -207,5 +208,46 @@ func TestXDSBootstrap(t *testing.T) {
 				t.Errorf("bootstrap %+v, want server 127.0.0.1:18000, node %q, zone %q", b, tc.wantID, tc.wantZone)
 			}
 		})
+	}
+}
+
+// The ConfigMaps of deploy/kubernetes/base/xds.yaml hold a config that
+// `grpclb xds --check` accepts and a bootstrap that grpc-go's xDS client
+// accepts, with the node locality grpc-js-xds requires.
+func TestXDSKubernetesManifest(t *testing.T) {
+	data, err := os.ReadFile("../../deploy/kubernetes/base/xds.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	maps := map[string]map[string]string{}
+	for doc := range strings.SplitSeq(string(data), "\n---\n") {
+		var obj struct {
+			Kind     string                `json:"kind"`
+			Metadata struct{ Name string } `json:"metadata"`
+			Data     map[string]string     `json:"data"`
+		}
+		if err := yaml.Unmarshal([]byte(doc), &obj); err != nil {
+			t.Fatal(err)
+		}
+		if obj.Kind == "ConfigMap" {
+			maps[obj.Metadata.Name] = obj.Data
+		}
+	}
+	config := writeFile(t, "xds.yaml", maps["grpclb-xds"]["xds.yaml"])
+	var out, errOut bytes.Buffer
+	if code := run([]string{"xds", "--config", config, "--check"}, &out, &errOut); code != 0 {
+		t.Errorf("the grpclb-xds ConfigMap's config: exit %d: %s%s", code, out.String(), errOut.String())
+	}
+	bootstrap := maps["grpclb-xds-bootstrap"]["bootstrap.json"]
+	if _, err := grpcxds.NewXDSResolverWithConfigForTesting([]byte(bootstrap)); err != nil {
+		t.Errorf("grpc-go refuses the grpclb-xds-bootstrap ConfigMap's bootstrap: %v", err)
+	}
+	var b struct {
+		Node struct {
+			Locality *struct{} `json:"locality"`
+		} `json:"node"`
+	}
+	if err := json.Unmarshal([]byte(bootstrap), &b); err != nil || b.Node.Locality == nil {
+		t.Errorf("the bootstrap's node has no locality (grpc-js-xds refuses it): %v", err)
 	}
 }
