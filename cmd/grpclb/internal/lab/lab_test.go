@@ -337,6 +337,29 @@ func checkScaleupWatch(t *testing.T, p Params, strategy string) {
 // etcd+round_robin in scaleup.
 func TestScaleupWithEtcd(t *testing.T) { checkScaleupWatch(t, quick(), "etcd+round_robin") }
 
+// xds+round_robin in scaleup: the registry's changes reach grpc-go's xDS
+// client through grpclb's control plane within the same bound.
+func TestScaleupWithXDS(t *testing.T) { checkScaleupWatch(t, quick(), "xds+round_robin") }
+
+// rollout through the xDS control plane: no call fails, every added
+// backend gets calls; how late a call started on a terminating backend is
+// logged.
+func TestRolloutThroughXDS(t *testing.T) {
+	p := quick()
+	p.Duration = 0 // the scenario's own
+	r := runScenario(t, "rollout", p, "xds+round_robin")["xds+round_robin"]
+	if r.Failed != 0 {
+		t.Errorf("%d calls failed: %v", r.Failed, r.Errors)
+	}
+	for _, b := range added(r) {
+		if b.FirstRPCMs == nil {
+			t.Errorf("%s never got a call", b.Name)
+		}
+	}
+	t.Logf("calls started on terminating backends: %v, the last %v ms after it began terminating",
+		r.Extra["calls_to_terminating"], r.Extra["terminating_lag_ms"])
+}
+
 // consul+round_robin in scaleup, against a real agent (--consul).
 func TestScaleupWithConsul(t *testing.T) {
 	agent := consultest.Start(t)

@@ -270,6 +270,7 @@ var strategies = []Strategy{
 		Dial:        dialRegistry,
 		PickupBound: func(Params) time.Duration { return 2 * time.Second },
 	},
+	xdsStrategy,
 	{
 		Name: "consul+round_robin",
 		Doc:  "the Consul agent named by --consul, backends registered with a gRPC health check (register/consul), followed by resolver/consul's blocking queries",
