@@ -3,7 +3,6 @@ package xds_test
 import (
 	"context"
 	"log/slog"
-	"net"
 	"strings"
 	"testing"
 	"time"
@@ -20,27 +19,15 @@ import (
 	"github.com/grpclb/grpclb/internal/testbed"
 	"github.com/grpclb/grpclb/internal/wait"
 	"github.com/grpclb/grpclb/xds"
+	"github.com/grpclb/grpclb/xds/xdstest"
 )
 
 // startLoggedServer is startServer with the server's log in a buffer.
 func startLoggedServer(t *testing.T, cfg xds.Config) (string, *testbed.SyncBuffer) {
 	t.Helper()
 	log := &testbed.SyncBuffer{}
-	s, err := xds.NewServer(cfg, xds.Options{Logger: slog.New(slog.NewTextHandler(log, &slog.HandlerOptions{Level: slog.LevelDebug}))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- s.Serve(lis) }()
-	t.Cleanup(func() {
-		s.Close()
-		<-done
-	})
-	return lis.Addr().String(), log
+	_, addr := xdstest.Start(t, cfg, xds.Options{Logger: slog.New(slog.NewTextHandler(log, &slog.HandlerOptions{Level: slog.LevelDebug}))})
+	return addr, log
 }
 
 // adsStream opens a raw ADS stream to addr, ended with the test.

@@ -13,14 +13,13 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/resolver"
 	"google.golang.org/grpc/resolver/manual"
-	grpcxds "google.golang.org/grpc/xds"
 
 	"github.com/grpclb/grpclb/internal/testbed/echopb"
 	"github.com/grpclb/grpclb/internal/wait"
 	"github.com/grpclb/grpclb/xds"
+	"github.com/grpclb/grpclb/xds/xdstest"
 )
 
 // backend is a real gRPC server on loopback answering Echo with its name.
@@ -111,46 +110,14 @@ var _ io.Writer = tWriter{}
 // address; it is closed when the test ends.
 func startServer(t *testing.T, cfg xds.Config) (*xds.Server, string) {
 	t.Helper()
-	s, err := xds.NewServer(cfg, xds.Options{Logger: testLogger(t)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- s.Serve(lis) }()
-	t.Cleanup(func() {
-		s.Close()
-		if err := <-done; err != nil {
-			t.Errorf("Serve: %v", err)
-		}
-	})
-	return s, lis.Addr().String()
+	return xdstest.Start(t, cfg, xds.Options{Logger: testLogger(t)})
 }
-
-// nodes numbers the clients' node IDs: each client is a node of its own.
-var nodes atomic.Int64
 
 // dial connects grpc-go's own xDS client to xds:///service through the
 // Server at addr, with a bootstrap of its own (a new node ID, zone "z1").
 func dial(t *testing.T, addr, service string) echopb.EchoClient {
 	t.Helper()
-	bs, err := xds.Bootstrap(addr, fmt.Sprintf("test-node-%d", nodes.Add(1)), "z1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	rb, err := grpcxds.NewXDSResolverWithConfigForTesting(bs)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cc, err := grpc.NewClient("xds:///"+service, grpc.WithResolvers(rb), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cc.Close() })
-	return echopb.NewEchoClient(cc)
+	return echopb.NewEchoClient(xdstest.Dial(t, addr, service, "z1"))
 }
 
 // call makes one Echo call and returns the backend that answered, or "".

@@ -3,20 +3,17 @@ package xdsitest
 import (
 	"context"
 	"fmt"
-	"net"
 	"slices"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
-	grpcxds "google.golang.org/grpc/xds"
 
 	"github.com/grpclb/grpclb/internal/testbed"
 	"github.com/grpclb/grpclb/internal/testbed/echopb"
 	"github.com/grpclb/grpclb/internal/wait"
 	"github.com/grpclb/grpclb/xds"
+	"github.com/grpclb/grpclb/xds/xdstest"
 )
 
 // registry is a discovery system the control plane follows: it holds a
@@ -37,46 +34,8 @@ const rounds = 20
 // 127.0.0.1 and returns its address.
 func startControlPlane(t *testing.T, target string) string {
 	t.Helper()
-	srv, err := xds.NewServer(xds.Config{Services: []xds.Service{{Name: "echo", Target: target}}}, xds.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(lis) }()
-	t.Cleanup(func() {
-		srv.Close()
-		if err := <-done; err != nil {
-			t.Errorf("Serve: %v", err)
-		}
-	})
-	return lis.Addr().String()
-}
-
-var nodes atomic.Int64
-
-// dialXDS connects grpc-go's own xDS client to xds:///echo through the
-// control plane at addr.
-func dialXDS(t *testing.T, addr string, opts ...grpc.DialOption) echopb.EchoClient {
-	t.Helper()
-	bs, err := xds.Bootstrap(addr, fmt.Sprintf("xdsitest-%d", nodes.Add(1)), "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	rb, err := grpcxds.NewXDSResolverWithConfigForTesting(bs)
-	if err != nil {
-		t.Fatal(err)
-	}
-	opts = append(opts, grpc.WithResolvers(rb), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	cc, err := grpc.NewClient("xds:///echo", opts...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cc.Close() })
-	return echopb.NewEchoClient(cc)
+	_, addr := xdstest.Start(t, xds.Config{Services: []xds.Service{{Name: "echo", Target: target}}}, xds.Options{})
+	return addr
 }
 
 // call makes one call and returns the backend that answered, "" if it
@@ -167,7 +126,7 @@ func followsRegistry(t *testing.T, reg registry) {
 	if d, ok := reg.(interface{ dialOptions() []grpc.DialOption }); ok {
 		opts = d.dialOptions()
 	}
-	c := dialXDS(t, startControlPlane(t, reg.target()), opts...)
+	c := echopb.NewEchoClient(xdstest.Dial(t, startControlPlane(t, reg.target()), "echo", "", opts...))
 	reached(t, c, live...)
 
 	var took []time.Duration
