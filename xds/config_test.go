@@ -10,6 +10,7 @@ import (
 // Validate accepts good configs and names what is wrong in bad ones.
 func TestConfigValidate(t *testing.T) {
 	svc := func(name, target string) xds.Service { return xds.Service{Name: name, Target: target} }
+	on, off := true, false
 	tests := []struct {
 		name    string
 		cfg     xds.Config
@@ -24,6 +25,15 @@ func TestConfigValidate(t *testing.T) {
 			{Name: "e.ns.svc:8080", Target: "dnspoll:///backend.internal:50051"},
 			{Name: "f", Target: "dns:///backend.internal:50051"},
 		}}, nil},
+		{"zone knobs", xds.Config{Services: []xds.Service{
+			{Name: "a", Target: "static:///127.0.0.1:1", MinZoneEndpoints: 3},
+			{Name: "b", Target: "static:///127.0.0.1:1", ZoneAware: &on, MinZoneEndpoints: 1},
+			{Name: "c", Target: "static:///127.0.0.1:1", ZoneAware: &off},
+		}}, nil},
+		{"negative minZoneEndpoints", xds.Config{Services: []xds.Service{{Name: "svc", Target: "static:///127.0.0.1:1", MinZoneEndpoints: -1}}},
+			[]string{`service 0 ("svc")`, "minZoneEndpoints -1 is negative"}},
+		{"minZoneEndpoints without zoneAware", xds.Config{Services: []xds.Service{{Name: "svc", Target: "static:///127.0.0.1:1", ZoneAware: &off, MinZoneEndpoints: 2}}},
+			[]string{`service 0 ("svc")`, "minZoneEndpoints 2 needs zoneAware"}},
 		{"no services", xds.Config{}, []string{"no services"}},
 		{"empty name", xds.Config{Services: []xds.Service{svc("", "static:///127.0.0.1:1")}}, []string{`service 0 ("")`, "empty name"}},
 		{"name with a slash", xds.Config{Services: []xds.Service{svc("a/b", "static:///127.0.0.1:1")}}, []string{`"a/b"`, `'/'`}},
@@ -63,6 +73,27 @@ func TestConfigValidate(t *testing.T) {
 	}
 }
 
+// The zone knobs decode from JSON: zoneAware unset is on.
+func TestParseConfigZones(t *testing.T) {
+	cfg, err := xds.ParseConfig([]byte(`{"services":[
+		{"name":"a","target":"static:///127.0.0.1:1"},
+		{"name":"b","target":"static:///127.0.0.1:1","zoneAware":false},
+		{"name":"c","target":"static:///127.0.0.1:1","zoneAware":true,"minZoneEndpoints":2}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, b, c := cfg.Services[0], cfg.Services[1], cfg.Services[2]
+	if a.ZoneAware != nil || a.MinZoneEndpoints != 0 {
+		t.Errorf("a: zoneAware %v, minZoneEndpoints %d; want unset", a.ZoneAware, a.MinZoneEndpoints)
+	}
+	if b.ZoneAware == nil || *b.ZoneAware {
+		t.Errorf("b: zoneAware %v, want false", b.ZoneAware)
+	}
+	if c.ZoneAware == nil || !*c.ZoneAware || c.MinZoneEndpoints != 2 {
+		t.Errorf("c: zoneAware %v, minZoneEndpoints %d; want true, 2", c.ZoneAware, c.MinZoneEndpoints)
+	}
+}
+
 // ParseConfig decodes JSON, refuses unknown fields and trailing values,
 // and validates.
 func TestParseConfig(t *testing.T) {
@@ -75,6 +106,9 @@ func TestParseConfig(t *testing.T) {
 		{"not JSON", `services: []`, "xds: config"},
 		{"two values", `{"services":[{"name":"svc","target":"static:///127.0.0.1:1"}]} {}`, "more than one JSON value"},
 		{"invalid", `{"services":[{"name":"svc","target":"nosuch:///x"}]}`, `scheme "nosuch"`},
+		{"zoneAware not a bool", `{"services":[{"name":"svc","target":"static:///127.0.0.1:1","zoneAware":"yes"}]}`, "zoneAware"},
+		{"minZoneEndpoints not a number", `{"services":[{"name":"svc","target":"static:///127.0.0.1:1","minZoneEndpoints":"2"}]}`, "minZoneEndpoints"},
+		{"minZoneEndpoints negative", `{"services":[{"name":"svc","target":"static:///127.0.0.1:1","minZoneEndpoints":-2}]}`, "minZoneEndpoints -2 is negative"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
