@@ -18,6 +18,7 @@ import (
 	"google.golang.org/grpc/resolver/manual"
 	grpcxds "google.golang.org/grpc/xds"
 
+	"github.com/grpclb/grpclb/endpoint"
 	"github.com/grpclb/grpclb/internal/testbed/echopb"
 	"github.com/grpclb/grpclb/internal/wait"
 	"github.com/grpclb/grpclb/xds"
@@ -31,6 +32,8 @@ type backend struct {
 
 	name  string
 	addr  string
+	zone  string // the endpoint.Zone state publishes; "" for none
+	stop  func() // stops the server: connections close, dials are refused
 	calls atomic.Int64
 	first atomic.Int64 // unix ns of the first call since arm; 0 before it
 	armed atomic.Bool
@@ -56,18 +59,26 @@ func startBackends(t *testing.T, n int) []*backend {
 	t.Helper()
 	bs := make([]*backend, n)
 	for i := range bs {
-		lis, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		b := &backend{name: fmt.Sprintf("b%d", i), addr: lis.Addr().String()}
-		srv := grpc.NewServer()
-		echopb.RegisterEchoServer(srv, b)
-		go srv.Serve(lis)
-		t.Cleanup(srv.Stop)
-		bs[i] = b
+		bs[i] = startBackend(t, fmt.Sprintf("b%d", i), "")
 	}
 	return bs
+}
+
+// startBackend starts a backend called name in zone on 127.0.0.1, stopped
+// when the test ends.
+func startBackend(t *testing.T, name, zone string) *backend {
+	t.Helper()
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := &backend{name: name, zone: zone, addr: lis.Addr().String()}
+	srv := grpc.NewServer()
+	echopb.RegisterEchoServer(srv, b)
+	go srv.Serve(lis)
+	b.stop = srv.Stop
+	t.Cleanup(srv.Stop)
+	return b
 }
 
 // addrs returns the backends' addresses.
@@ -79,11 +90,16 @@ func addrs(bs ...*backend) []string {
 	return out
 }
 
-// state is a resolver state with one endpoint per backend.
+// state is a resolver state with one endpoint per backend, in the
+// backend's zone if it has one.
 func state(bs ...*backend) resolver.State {
 	var s resolver.State
-	for _, a := range addrs(bs...) {
-		s.Endpoints = append(s.Endpoints, resolver.Endpoint{Addresses: []resolver.Address{{Addr: a}}})
+	for _, b := range bs {
+		ep := resolver.Endpoint{Addresses: []resolver.Address{{Addr: b.addr}}}
+		if b.zone != "" {
+			ep = endpoint.WithZone(ep, b.zone)
+		}
+		s.Endpoints = append(s.Endpoints, ep)
 	}
 	return s
 }
@@ -134,10 +150,17 @@ func startServer(t *testing.T, cfg xds.Config) (*xds.Server, string) {
 var nodes atomic.Int64
 
 // dial connects grpc-go's own xDS client to xds:///service through the
-// Server at addr, with a bootstrap of its own (a new node ID, zone "z1").
+// Server at addr, with a bootstrap of its own (a new node ID, zone "z1",
+// which no backend is in unless a test says so).
 func dial(t *testing.T, addr, service string) echopb.EchoClient {
 	t.Helper()
-	bs, err := xds.Bootstrap(addr, fmt.Sprintf("test-node-%d", nodes.Add(1)), "z1")
+	return dialZone(t, addr, service, "z1")
+}
+
+// dialZone is dial from a node in zone ("" for none).
+func dialZone(t *testing.T, addr, service, zone string) echopb.EchoClient {
+	t.Helper()
+	bs, err := xds.Bootstrap(addr, fmt.Sprintf("test-node-%d", nodes.Add(1)), zone)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -215,7 +238,7 @@ var (
 )
 
 func init() {
-	for _, name := range []string{"changes", "propagation", "errors", "unchanged", "large"} {
+	for _, name := range []string{"changes", "propagation", "errors", "unchanged", "large", "zones", "failover", "zoneoff"} {
 		r := manual.NewBuilderWithScheme("xdstest-" + name)
 		resolver.Register(r)
 		sources[name] = r
