@@ -62,6 +62,9 @@ type Service struct {
 	// clients to prefer it; with fewer, they use every zone. 0 means 1.
 	// Only with ZoneAware.
 	MinZoneEndpoints int `json:"minZoneEndpoints,omitempty"`
+	// OutlierDetection, when set, has clients eject the endpoints whose
+	// calls fail more than the others' (gRFC A50).
+	OutlierDetection *OutlierDetection `json:"outlierDetection,omitempty"`
 }
 
 // zoneAware reports whether s's clients prefer their zone.
@@ -101,7 +104,8 @@ func ParseConfig(data []byte) (Config, error) {
 // wrong: no services, an empty, malformed or duplicate name, a target
 // that does not parse or whose scheme has no registered resolver, an
 // unknown policy, a hash header without ring_hash, a negative
-// minZoneEndpoints or one without zoneAware.
+// minZoneEndpoints or one without zoneAware, an outlierDetection field out
+// of its range.
 func (c Config) Validate() error {
 	if len(c.Services) == 0 {
 		return errors.New("xds: config has no services")
@@ -138,6 +142,11 @@ func (s Service) validate() error {
 	}
 	if s.MinZoneEndpoints != 0 && !s.zoneAware() {
 		return fmt.Errorf("minZoneEndpoints %d needs zoneAware true (or unset), not false", s.MinZoneEndpoints)
+	}
+	if s.OutlierDetection != nil {
+		if err := s.OutlierDetection.validate(); err != nil {
+			return err
+		}
 	}
 	if s.HashHeader != "" {
 		if s.policy() != RingHash {

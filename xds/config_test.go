@@ -1,8 +1,10 @@
 package xds_test
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/grpclb/grpclb/xds"
 )
@@ -34,6 +36,25 @@ func TestConfigValidate(t *testing.T) {
 			[]string{`service 0 ("svc")`, "minZoneEndpoints -1 is negative"}},
 		{"minZoneEndpoints without zoneAware", xds.Config{Services: []xds.Service{{Name: "svc", Target: "static:///127.0.0.1:1", ZoneAware: &off, MinZoneEndpoints: 2}}},
 			[]string{`service 0 ("svc")`, "minZoneEndpoints 2 needs zoneAware"}},
+		{"outlier detection", xds.Config{Services: []xds.Service{{Name: "svc", Target: "static:///127.0.0.1:1", OutlierDetection: &xds.OutlierDetection{
+			Interval: time.Second, MaxEjectionPercent: 100,
+			SuccessRate:       &xds.SuccessRateEjection{StdevFactor: 1900, EnforcementPercentage: 100},
+			FailurePercentage: &xds.FailurePercentageEjection{Threshold: 100},
+		}}}}, nil},
+		{"outlier detection without a rule", xds.Config{Services: []xds.Service{{Name: "svc", Target: "static:///127.0.0.1:1", OutlierDetection: &xds.OutlierDetection{}}}},
+			[]string{`service 0 ("svc")`, "outlierDetection has neither successRate nor failurePercentage"}},
+		{"outlier detection out of range", xds.Config{Services: []xds.Service{{Name: "svc", Target: "static:///127.0.0.1:1", OutlierDetection: &xds.OutlierDetection{
+			Interval: -time.Second, MaxEjectionPercent: 101,
+			SuccessRate:       &xds.SuccessRateEjection{EnforcementPercentage: -1, MinimumHosts: -2},
+			FailurePercentage: &xds.FailurePercentageEjection{Threshold: 150, RequestVolume: -3},
+		}}}}, []string{
+			"outlierDetection.interval -1s is negative",
+			"outlierDetection.maxEjectionPercent 101 is not a percentage",
+			"outlierDetection.successRate.enforcementPercentage -1",
+			"outlierDetection.successRate.minimumHosts -2",
+			"outlierDetection.failurePercentage.threshold 150 is not a percentage",
+			"outlierDetection.failurePercentage.requestVolume -3",
+		}},
 		{"no services", xds.Config{}, []string{"no services"}},
 		{"empty name", xds.Config{Services: []xds.Service{svc("", "static:///127.0.0.1:1")}}, []string{`service 0 ("")`, "empty name"}},
 		{"name with a slash", xds.Config{Services: []xds.Service{svc("a/b", "static:///127.0.0.1:1")}}, []string{`"a/b"`, `'/'`}},
@@ -94,6 +115,38 @@ func TestParseConfigZones(t *testing.T) {
 	}
 }
 
+// The outlier detection block decodes from JSON, durations as strings, and
+// encodes back to the same.
+func TestParseConfigOutlierDetection(t *testing.T) {
+	js := `{"services":[{"name":"svc","target":"static:///127.0.0.1:1","outlierDetection":{
+		"interval":"500ms","baseEjectionTime":"1m","maxEjectionPercent":20,
+		"failurePercentage":{"threshold":60,"minimumHosts":3,"requestVolume":10}}}]}`
+	cfg, err := xds.ParseConfig([]byte(js))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := xds.OutlierDetection{
+		Interval: 500 * time.Millisecond, BaseEjectionTime: time.Minute, MaxEjectionPercent: 20,
+		FailurePercentage: &xds.FailurePercentageEjection{Threshold: 60, MinimumHosts: 3, RequestVolume: 10},
+	}
+	got := cfg.Services[0].OutlierDetection
+	if got == nil || got.Interval != want.Interval || got.BaseEjectionTime != want.BaseEjectionTime || got.MaxEjectionPercent != want.MaxEjectionPercent ||
+		got.SuccessRate != nil || got.FailurePercentage == nil || *got.FailurePercentage != *want.FailurePercentage {
+		t.Fatalf("outlierDetection = %+v, want %+v", got, want)
+	}
+	b, err := json.Marshal(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := xds.ParseConfig(b)
+	if err != nil {
+		t.Fatalf("ParseConfig of %s: %v", b, err)
+	}
+	if a := again.Services[0].OutlierDetection; a == nil || a.Interval != want.Interval || a.BaseEjectionTime != want.BaseEjectionTime || *a.FailurePercentage != *want.FailurePercentage {
+		t.Errorf("round trip through %s: %+v", b, a)
+	}
+}
+
 // ParseConfig decodes JSON, refuses unknown fields and trailing values,
 // and validates.
 func TestParseConfig(t *testing.T) {
@@ -108,6 +161,12 @@ func TestParseConfig(t *testing.T) {
 		{"invalid", `{"services":[{"name":"svc","target":"nosuch:///x"}]}`, `scheme "nosuch"`},
 		{"zoneAware not a bool", `{"services":[{"name":"svc","target":"static:///127.0.0.1:1","zoneAware":"yes"}]}`, "zoneAware"},
 		{"minZoneEndpoints not a number", `{"services":[{"name":"svc","target":"static:///127.0.0.1:1","minZoneEndpoints":"2"}]}`, "minZoneEndpoints"},
+		{"outlier duration not a duration", `{"services":[{"name":"svc","target":"static:///127.0.0.1:1","outlierDetection":{"interval":"soon","failurePercentage":{}}}]}`,
+			`outlierDetection.interval "soon" is not a duration`},
+		{"outlier unknown field", `{"services":[{"name":"svc","target":"static:///127.0.0.1:1","outlierDetection":{"intervall":"1s","failurePercentage":{}}}]}`,
+			`unknown field "intervall"`},
+		{"outlier threshold not a number", `{"services":[{"name":"svc","target":"static:///127.0.0.1:1","outlierDetection":{"failurePercentage":{"threshold":"85"}}}]}`,
+			"threshold"},
 		{"minZoneEndpoints negative", `{"services":[{"name":"svc","target":"static:///127.0.0.1:1","minZoneEndpoints":-2}]}`, "minZoneEndpoints -2 is negative"},
 	}
 	for _, tt := range tests {

@@ -23,7 +23,8 @@
 //     service's HashHeader when it has one (ring_hash);
 //   - a Cluster named NAME of type EDS with the service's policy
 //     (round_robin by default; least_request, ring_hash,
-//     weighted_round_robin);
+//     weighted_round_robin) and its outlier detection, if it has one (see
+//     Outlier detection);
 //   - a ClusterLoadAssignment named NAME with the resolver's endpoints in
 //     one locality per zone (endpoint.Zone; endpoints without a zone share a
 //     locality without one), with priorities for the client's zone (see
@@ -86,6 +87,23 @@
 // update with every other; all share one version. Up to 64 zones get a
 // snapshot; nodes of further zones are served as nodes without a zone.
 //
-// The legacy grpc.lb.v1 lookaside protocol and outlier detection are not
-// served yet.
+// # Outlier detection
+//
+// A service's OutlierDetection (gRFC A50) becomes its Cluster's
+// outlier_detection: each client counts its own calls to each endpoint and
+// ejects, for BaseEjectionTime and longer each time again, an endpoint
+// whose calls fail more than the threshold (FailurePercentage) or whose
+// success rate is far below the others' (SuccessRate); at most
+// MaxEjectionPercent of the endpoints are out at once. The server writes
+// every field out, A50's defaults for the ones the config leaves at zero,
+// and disables the rules the config does not have (and Envoy's
+// consecutive-5xx rule, which gRPC clients lack), so that every client
+// ejects alike. grpc-go judges the endpoints of every zone together, but
+// only those with RequestVolume calls in an interval count: a client that
+// keeps to its zone judges that zone's endpoints, and needs MinimumHosts
+// of them there; MaxEjectionPercent is a share of all the endpoints. If
+// every endpoint of the client's zone is ejected, its priority 0 is in
+// TRANSIENT_FAILURE and the client fails over to the other zones.
+//
+// The legacy grpc.lb.v1 lookaside protocol is not served.
 package xds

@@ -95,7 +95,8 @@ func route(s Service) *routepb.RouteConfiguration {
 	}
 }
 
-// cluster is s's Cluster: EDS over ADS with s's policy.
+// cluster is s's Cluster: EDS over ADS with s's policy and outlier
+// detection.
 func cluster(s Service) *clusterpb.Cluster {
 	return &clusterpb.Cluster{
 		Name:                 s.Name,
@@ -106,6 +107,7 @@ func cluster(s Service) *clusterpb.Cluster {
 		},
 		ConnectTimeout:      durationpb.New(5 * time.Second),
 		LoadBalancingPolicy: lbPolicy(s.policy()),
+		OutlierDetection:    outlierDetection(s.OutlierDetection),
 	}
 }
 
