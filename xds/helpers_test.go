@@ -13,9 +13,11 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/resolver"
 	"google.golang.org/grpc/resolver/manual"
+	"google.golang.org/grpc/status"
 	grpcxds "google.golang.org/grpc/xds"
 
 	"github.com/grpclb/grpclb/endpoint"
@@ -32,8 +34,9 @@ type backend struct {
 
 	name  string
 	addr  string
-	zone  string // the endpoint.Zone state publishes; "" for none
-	stop  func() // stops the server: connections close, dials are refused
+	zone  string      // the endpoint.Zone state publishes; "" for none
+	stop  func()      // stops the server: connections close, dials are refused
+	fail  atomic.Bool // fail every call with INTERNAL
 	calls atomic.Int64
 	first atomic.Int64 // unix ns of the first call since arm; 0 before it
 	armed atomic.Bool
@@ -41,6 +44,9 @@ type backend struct {
 
 func (b *backend) Echo(context.Context, *echopb.EchoRequest) (*echopb.EchoResponse, error) {
 	b.calls.Add(1)
+	if b.fail.Load() {
+		return nil, status.Error(codes.Internal, b.name+" fails every call")
+	}
 	if b.armed.Load() {
 		b.first.CompareAndSwap(0, time.Now().UnixNano())
 	}
@@ -238,7 +244,7 @@ var (
 )
 
 func init() {
-	for _, name := range []string{"changes", "propagation", "errors", "unchanged", "large", "zones", "failover", "zoneoff"} {
+	for _, name := range []string{"changes", "propagation", "errors", "unchanged", "large", "zones", "failover", "zoneoff", "zoneod"} {
 		r := manual.NewBuilderWithScheme("xdstest-" + name)
 		resolver.Register(r)
 		sources[name] = r
