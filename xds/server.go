@@ -69,8 +69,8 @@ type Server struct {
 	grpc      *grpc.Server // set by Serve
 	closed    bool
 
-	// known are the zones of zones, for the cache's node hash, which must
-	// not take mu: a node's zone is in it once its snapshot is set.
+	// known is zones as a set, for the cache's node hash, which takes
+	// knownMu only: a zone is in it once its snapshot is set.
 	knownMu sync.RWMutex
 	known   map[string]bool
 }
@@ -89,15 +89,15 @@ func NewServer(cfg Config, opts Options) (*Server, error) {
 	}
 	ctx, stop := context.WithCancel(context.Background())
 	s := &Server{
-		log: log,
-		// Not the cache's ADS mode, though clients use ADS: in that mode
-		// it answers only requests that name every resource of a type,
-		// as Envoy's do; a gRPC client names only its own services.
+		log:       log,
 		ctx:       ctx,
 		stop:      stop,
 		endpoints: make(map[string][]locality, len(cfg.Services)),
 		known:     map[string]bool{},
 	}
+	// Not the cache's ADS mode, though clients use ADS: in that mode it
+	// answers only requests that name every resource of a type, as
+	// Envoy's do; a gRPC client names only its own services.
 	s.cache = cachev3.NewSnapshotCache(false, nodeZone{s}, nil)
 	s.ads = serverv3.NewServer(ctx, s.cache, s.callbacks())
 
