@@ -1,7 +1,7 @@
 // Package endpoint attaches the facts that balancers use to a
-// resolver.Endpoint: a weight today, and where an endpoint runs (zone,
-// node) as the resolvers that know it land. Resolvers set them; balancers
-// read them. Values are stored as endpoint attributes, so they survive the
+// resolver.Endpoint: its weight and the zone it runs in (the node, as the
+// resolvers that know it land). Resolvers set them; balancers and grpclb's
+// xDS server read them. Values are stored as endpoint attributes, so they survive the
 // trip through the channel to the balancer.
 package endpoint
 
@@ -23,4 +23,22 @@ func Weight(ep resolver.Endpoint) uint32 {
 		return w
 	}
 	return 1
+}
+
+type zoneKey struct{}
+
+// WithZone returns ep in zone (a Kubernetes topology.kubernetes.io/zone, a
+// cloud availability zone). "" removes the zone: ep's zone is unknown.
+func WithZone(ep resolver.Endpoint, zone string) resolver.Endpoint {
+	if zone == "" && ep.Attributes.Value(zoneKey{}) == nil {
+		return ep
+	}
+	ep.Attributes = ep.Attributes.WithValue(zoneKey{}, zone)
+	return ep
+}
+
+// Zone returns ep's zone, "" when it is unknown.
+func Zone(ep resolver.Endpoint) string {
+	z, _ := ep.Attributes.Value(zoneKey{}).(string)
+	return z
 }

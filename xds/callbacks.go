@@ -7,7 +7,8 @@ import (
 	serverv3 "github.com/envoyproxy/go-control-plane/pkg/server/v3"
 )
 
-// callbacks log clients' streams and their NACKs.
+// callbacks log clients' streams and their NACKs, and give the zone of a
+// node its snapshot before the cache looks for it.
 func (s *Server) callbacks() serverv3.Callbacks {
 	return serverv3.CallbackFuncs{
 		StreamOpenFunc: func(_ context.Context, id int64, typ string) error {
@@ -15,6 +16,7 @@ func (s *Server) callbacks() serverv3.Callbacks {
 			return nil
 		},
 		StreamRequestFunc: func(id int64, req *discoverypb.DiscoveryRequest) error {
+			s.addZone(req.GetNode().GetLocality().GetZone())
 			if d := req.GetErrorDetail(); d != nil {
 				s.log.Warn("xds: client rejected resources (NACK)", "stream", id,
 					"node", req.GetNode().GetId(), "type", req.GetTypeUrl(),
@@ -27,6 +29,7 @@ func (s *Server) callbacks() serverv3.Callbacks {
 			return nil
 		},
 		StreamDeltaRequestFunc: func(id int64, req *discoverypb.DeltaDiscoveryRequest) error {
+			s.addZone(req.GetNode().GetLocality().GetZone())
 			if d := req.GetErrorDetail(); d != nil {
 				s.log.Warn("xds: client rejected resources (NACK)", "stream", id,
 					"node", req.GetNode().GetId(), "type", req.GetTypeUrl(), "error", d.GetMessage())

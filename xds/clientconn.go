@@ -24,21 +24,21 @@ var errNoUsableAddress = errors.New("no usable address")
 // endpoints are kept; an empty one is published: the registry says there
 // are none.
 func (c *clientConn) UpdateState(state resolver.State) error {
-	eps, skipped := lbEndpoints(state)
+	locs, n, skipped := lbEndpoints(state)
 	for _, err := range skipped {
 		c.log.Warn("xds: skipping an address the resolver published", "error", err)
 	}
-	if len(eps) == 0 && len(skipped) > 0 {
+	if n == 0 && len(skipped) > 0 {
 		c.log.Error("xds: resolver update has no usable address; keeping the last good endpoints", "skipped", len(skipped))
 		return fmt.Errorf("xds: service %q: %w", c.service, errNoUsableAddress)
 	}
-	changed, version, err := c.server.update(c.service, eps)
+	changed, version, err := c.server.update(c.service, locs)
 	if err != nil {
 		c.log.Error("xds: cannot publish the resolver's update; keeping the last good endpoints", "error", err)
 		return err
 	}
 	if changed {
-		c.log.Info("xds: endpoints updated", "endpoints", len(eps), "version", version)
+		c.log.Info("xds: endpoints updated", "endpoints", n, "zones", len(locs), "version", version)
 	}
 	return nil
 }

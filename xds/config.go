@@ -53,7 +53,25 @@ type Service struct {
 	// HashHeader is the request header whose value ring_hash hashes; only
 	// with RingHash. Without it, each call hashes at random.
 	HashHeader string `json:"hashHeader,omitempty"`
+	// ZoneAware, when nil or true, sends a client that has a zone to the
+	// endpoints of its zone first, and to the others only when those fail
+	// (see "Zones" in the package documentation); false spreads every
+	// client's calls over every zone.
+	ZoneAware *bool `json:"zoneAware,omitempty"`
+	// MinZoneEndpoints is how many endpoints a client's zone needs for its
+	// clients to prefer it; with fewer, they use every zone. 0 means 1.
+	// Only with ZoneAware.
+	MinZoneEndpoints int `json:"minZoneEndpoints,omitempty"`
+	// OutlierDetection, when set, has clients eject the endpoints whose
+	// calls fail more than the others' (gRFC A50).
+	OutlierDetection *OutlierDetection `json:"outlierDetection,omitempty"`
 }
+
+// zoneAware reports whether s's clients prefer their zone.
+func (s Service) zoneAware() bool { return s.ZoneAware == nil || *s.ZoneAware }
+
+// minZoneEndpoints returns s's MinZoneEndpoints, 1 when none is set.
+func (s Service) minZoneEndpoints() int { return max(s.MinZoneEndpoints, 1) }
 
 // policy returns s's policy, RoundRobin when none is set.
 func (s Service) policy() Policy {
@@ -85,7 +103,9 @@ func ParseConfig(data []byte) (Config, error) {
 // Validate reports every problem of c, each naming the service and what is
 // wrong: no services, an empty, malformed or duplicate name, a target
 // that does not parse or whose scheme has no registered resolver, an
-// unknown policy, a hash header without ring_hash.
+// unknown policy, a hash header without ring_hash, a negative
+// minZoneEndpoints or one without zoneAware, an outlierDetection field out
+// of its range.
 func (c Config) Validate() error {
 	if len(c.Services) == 0 {
 		return errors.New("xds: config has no services")
@@ -116,6 +136,17 @@ func (s Service) validate() error {
 	case RoundRobin, LeastRequest, RingHash, WeightedRoundRobin:
 	default:
 		return fmt.Errorf("unknown policy %q (known: %s)", p, policyList())
+	}
+	if s.MinZoneEndpoints < 0 {
+		return fmt.Errorf("minZoneEndpoints %d is negative (0 means 1)", s.MinZoneEndpoints)
+	}
+	if s.MinZoneEndpoints != 0 && !s.zoneAware() {
+		return fmt.Errorf("minZoneEndpoints %d needs zoneAware true (or unset), not false", s.MinZoneEndpoints)
+	}
+	if s.OutlierDetection != nil {
+		if err := s.OutlierDetection.validate(); err != nil {
+			return err
+		}
 	}
 	if s.HashHeader != "" {
 		if s.policy() != RingHash {

@@ -23,10 +23,15 @@
 //     service's HashHeader when it has one (ring_hash);
 //   - a Cluster named NAME of type EDS with the service's policy
 //     (round_robin by default; least_request, ring_hash,
-//     weighted_round_robin);
-//   - a ClusterLoadAssignment named NAME with the resolver's endpoints in one
-//     locality, each endpoint's weight (endpoint.Weight) as its load
+//     weighted_round_robin) and its outlier detection, if it has one (see
+//     Outlier detection);
+//   - a ClusterLoadAssignment named NAME with the resolver's endpoints in
+//     one locality per zone (endpoint.Zone; endpoints without a zone share a
+//     locality without one), with priorities for the client's zone (see
+//     Zones), each endpoint's weight (endpoint.Weight) as its load
 //     balancing weight and its further addresses as additional addresses.
+//     A locality weighs the sum of its endpoints' weights, so calls spread
+//     over the endpoints of a priority, not evenly over its zones.
 //
 // Listeners, routes and clusters follow the Config and do not change; the
 // endpoints follow the resolvers. Every change a resolver publishes becomes
@@ -36,9 +41,10 @@
 // last good endpoints are kept: a dead registry does not empty a service.
 // Until its resolver's first update a service has no endpoints.
 //
-// Every client gets the same snapshot, whatever its node ID. Clients need
-// a bootstrap naming the server (Bootstrap writes one) and connect with
-// ADS. A client asking for a service the Config does not have is answered
+// Clients need a bootstrap naming the server (Bootstrap writes one, with
+// the node's zone) and connect with ADS. The listeners, routes and clusters
+// are the same for every client; the assignments depend on the zone of the
+// client's node, and on nothing else of it. A client asking for a service the Config does not have is answered
 // without it; grpc-go then fails its calls with UNAVAILABLE when its
 // does-not-exist timer fires, after 15 s.
 // Clients' NACKs are logged.
@@ -62,6 +68,54 @@
 // resolver's own module (github.com/grpclb/grpclb/resolver/kube, ...) in
 // the program that runs the server.
 //
-// Zones (localities), priorities and spill-over between zones and outlier
-// detection are not served yet.
+// # Zones
+//
+// A client whose bootstrap node has a zone (node.locality.zone) prefers
+// the endpoints of its zone, as Kubernetes' trafficDistribution
+// PreferSameZone does: same zone when it has endpoints, else all. For a
+// zone-aware service (Service.ZoneAware, on by default) and a client in
+// zone Z:
+//
+//   - if zone Z has at least Service.MinZoneEndpoints endpoints (default
+//     1), its locality is at priority 0 and every other locality, the one
+//     without a zone included, at priority 1;
+//   - otherwise (spill-over) every locality is at priority 0: calls spread
+//     over every endpoint.
+//
+// A client without a zone, and every client of a service with ZoneAware
+// false, gets every locality at priority 0. The count is of the endpoints
+// the resolver publishes (for Kubernetes, the ready ones); region and
+// sub-zone are not looked at.
+//
+// Failover is the client's: gRPC's priority policy (gRFC A37) uses
+// priority 1 as soon as priority 0 is in TRANSIENT_FAILURE (every
+// endpoint of the zone failing to connect), or when it has not connected
+// within 10 s, and goes back to priority 0 when it recovers. The server
+// changes nothing when a backend dies; it follows the resolver, which
+// drops the endpoint when the registry does.
+//
+// Each zone gets a snapshot of its own, made when the first node of the
+// zone asks (before the cache answers it) and rebuilt on every endpoint
+// update with every other; all share one version. Up to 64 zones get a
+// snapshot; nodes of further zones are served as nodes without a zone.
+//
+// # Outlier detection
+//
+// A service's OutlierDetection (gRFC A50) becomes its Cluster's
+// outlier_detection: each client counts its own calls to each endpoint and
+// ejects, for BaseEjectionTime and longer each time again, an endpoint
+// whose calls fail more than the threshold (FailurePercentage) or whose
+// success rate is far below the others' (SuccessRate); at most
+// MaxEjectionPercent of the endpoints are out at once. The server writes
+// every field out, A50's defaults for the ones the config leaves at zero,
+// and disables the rules the config does not have (and Envoy's
+// consecutive-5xx rule, which gRPC clients lack), so that every client
+// ejects alike. grpc-go judges the endpoints of every zone together, but
+// only those with RequestVolume calls in an interval count: a client that
+// keeps to its zone judges that zone's endpoints, and needs MinimumHosts
+// of them there; MaxEjectionPercent is a share of all the endpoints. If
+// every endpoint of the client's zone is ejected, its priority 0 is in
+// TRANSIENT_FAILURE and the client fails over to the other zones.
+//
+// The legacy grpc.lb.v1 lookaside protocol is not served.
 package xds

@@ -13,9 +13,12 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/resolver"
 	"google.golang.org/grpc/resolver/manual"
+	"google.golang.org/grpc/status"
 
+	"github.com/grpclb/grpclb/endpoint"
 	"github.com/grpclb/grpclb/internal/testbed/echopb"
 	"github.com/grpclb/grpclb/internal/wait"
 	"github.com/grpclb/grpclb/xds"
@@ -30,6 +33,9 @@ type backend struct {
 
 	name  string
 	addr  string
+	zone  string      // the endpoint.Zone state publishes; "" for none
+	stop  func()      // stops the server: connections close, dials are refused
+	fail  atomic.Bool // fail every call with INTERNAL
 	calls atomic.Int64
 	first atomic.Int64 // unix ns of the first call since arm; 0 before it
 	armed atomic.Bool
@@ -37,6 +43,9 @@ type backend struct {
 
 func (b *backend) Echo(context.Context, *echopb.EchoRequest) (*echopb.EchoResponse, error) {
 	b.calls.Add(1)
+	if b.fail.Load() {
+		return nil, status.Error(codes.Internal, b.name+" fails every call")
+	}
 	if b.armed.Load() {
 		b.first.CompareAndSwap(0, time.Now().UnixNano())
 	}
@@ -55,18 +64,26 @@ func startBackends(t *testing.T, n int) []*backend {
 	t.Helper()
 	bs := make([]*backend, n)
 	for i := range bs {
-		lis, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		b := &backend{name: fmt.Sprintf("b%d", i), addr: lis.Addr().String()}
-		srv := grpc.NewServer()
-		echopb.RegisterEchoServer(srv, b)
-		go srv.Serve(lis)
-		t.Cleanup(srv.Stop)
-		bs[i] = b
+		bs[i] = startBackend(t, fmt.Sprintf("b%d", i), "")
 	}
 	return bs
+}
+
+// startBackend starts a backend called name in zone on 127.0.0.1, stopped
+// when the test ends.
+func startBackend(t *testing.T, name, zone string) *backend {
+	t.Helper()
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := &backend{name: name, zone: zone, addr: lis.Addr().String()}
+	srv := grpc.NewServer()
+	echopb.RegisterEchoServer(srv, b)
+	go srv.Serve(lis)
+	b.stop = srv.Stop
+	t.Cleanup(srv.Stop)
+	return b
 }
 
 // addrs returns the backends' addresses.
@@ -78,11 +95,16 @@ func addrs(bs ...*backend) []string {
 	return out
 }
 
-// state is a resolver state with one endpoint per backend.
+// state is a resolver state with one endpoint per backend, in the
+// backend's zone if it has one.
 func state(bs ...*backend) resolver.State {
 	var s resolver.State
-	for _, a := range addrs(bs...) {
-		s.Endpoints = append(s.Endpoints, resolver.Endpoint{Addresses: []resolver.Address{{Addr: a}}})
+	for _, b := range bs {
+		ep := resolver.Endpoint{Addresses: []resolver.Address{{Addr: b.addr}}}
+		if b.zone != "" {
+			ep = endpoint.WithZone(ep, b.zone)
+		}
+		s.Endpoints = append(s.Endpoints, ep)
 	}
 	return s
 }
@@ -114,10 +136,17 @@ func startServer(t *testing.T, cfg xds.Config) (*xds.Server, string) {
 }
 
 // dial connects grpc-go's own xDS client to xds:///service through the
-// Server at addr, with a bootstrap of its own (a new node ID, zone "z1").
+// Server at addr, with a bootstrap of its own (a new node ID, zone "z1",
+// which no backend is in unless a test says so).
 func dial(t *testing.T, addr, service string) echopb.EchoClient {
 	t.Helper()
-	return echopb.NewEchoClient(xdstest.Dial(t, addr, service, "z1"))
+	return dialZone(t, addr, service, "z1")
+}
+
+// dialZone is dial from a node in zone ("" for none).
+func dialZone(t *testing.T, addr, service, zone string) echopb.EchoClient {
+	t.Helper()
+	return echopb.NewEchoClient(xdstest.Dial(t, addr, service, zone))
 }
 
 // call makes one Echo call and returns the backend that answered, or "".
@@ -182,7 +211,7 @@ var (
 )
 
 func init() {
-	for _, name := range []string{"changes", "propagation", "errors", "unchanged", "large", "lookaside", "lookaside-raw"} {
+	for _, name := range []string{"changes", "propagation", "errors", "unchanged", "large", "lookaside", "lookaside-raw", "zones", "failover", "zoneoff", "zoneod"} {
 		r := manual.NewBuilderWithScheme("xdstest-" + name)
 		resolver.Register(r)
 		sources[name] = r

@@ -38,7 +38,7 @@ func (l lookaside) BalanceLoad(stream lbpb.LoadBalancer_BalanceLoadServer) error
 	}
 	name, ok := l.s.lookasideService(init.GetName())
 	if !ok {
-		return status.Errorf(codes.NotFound, "grpclb xds: no service %q (served: %s)", init.GetName(), strings.Join(l.s.names, ", "))
+		return status.Errorf(codes.NotFound, "grpclb xds: no service %q (served: %s)", init.GetName(), strings.Join(l.s.serviceNames(), ", "))
 	}
 	if err := stream.Send(&lbpb.LoadBalanceResponse{LoadBalanceResponseType: &lbpb.LoadBalanceResponse_InitialResponse{
 		InitialResponse: &lbpb.InitialLoadBalanceResponse{},
@@ -76,10 +76,11 @@ func (l lookaside) BalanceLoad(stream lbpb.LoadBalancer_BalanceLoadServer) error
 // lookasideService maps a name a grpc.lb.v1 client sent to a service: the
 // name itself, or the name without a :port.
 func (s *Server) lookasideService(name string) (string, bool) {
-	if slices.Contains(s.names, name) {
+	names := s.serviceNames()
+	if slices.Contains(names, name) {
 		return name, true
 	}
-	if i := strings.LastIndexByte(name, ':'); i > 0 && slices.Contains(s.names, name[:i]) {
+	if i := strings.LastIndexByte(name, ':'); i > 0 && slices.Contains(names, name[:i]) {
 		return name[:i], true
 	}
 	return "", false
@@ -93,8 +94,8 @@ func (s *Server) serverList(service string) (*lbpb.ServerList, <-chan struct{}) 
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	list := &lbpb.ServerList{}
-	for _, loc := range s.endpoints[service].GetEndpoints() {
-		for _, ep := range loc.GetLbEndpoints() {
+	for _, loc := range s.endpoints[service] {
+		for _, ep := range loc.eps {
 			sa := ep.GetEndpoint().GetAddress().GetSocketAddress()
 			ip, err := netip.ParseAddr(sa.GetAddress())
 			if err != nil {
@@ -104,4 +105,13 @@ func (s *Server) serverList(service string) (*lbpb.ServerList, <-chan struct{}) 
 		}
 	}
 	return list, s.changed
+}
+
+// serviceNames returns the services' names, in Config order.
+func (s *Server) serviceNames() []string {
+	names := make([]string, len(s.services))
+	for i, svc := range s.services {
+		names[i] = svc.Name
+	}
+	return names
 }

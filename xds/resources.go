@@ -95,7 +95,8 @@ func route(s Service) *routepb.RouteConfiguration {
 	}
 }
 
-// cluster is s's Cluster: EDS over ADS with s's policy.
+// cluster is s's Cluster: EDS over ADS with s's policy and outlier
+// detection.
 func cluster(s Service) *clusterpb.Cluster {
 	c := &clusterpb.Cluster{
 		Name:                 s.Name,
@@ -106,6 +107,7 @@ func cluster(s Service) *clusterpb.Cluster {
 		},
 		ConnectTimeout:      durationpb.New(5 * time.Second),
 		LoadBalancingPolicy: lbPolicy(s.policy()),
+		OutlierDetection:    outlierDetection(s.OutlierDetection),
 	}
 	setLegacyPolicy(c, s.policy())
 	return c
@@ -162,26 +164,15 @@ func lbPolicy(p Policy) *clusterpb.LoadBalancingPolicy {
 	return policy("envoy.load_balancing_policies.wrr_locality", &wrrlocalitypb.WrrLocality{EndpointPickingPolicy: child})
 }
 
-// assignment is the ClusterLoadAssignment of the service name with eps in
-// one locality.
-func assignment(name string, eps []*endpointpb.LbEndpoint) *endpointpb.ClusterLoadAssignment {
-	cla := &endpointpb.ClusterLoadAssignment{ClusterName: name}
-	if len(eps) > 0 {
-		cla.Endpoints = []*endpointpb.LocalityLbEndpoints{{
-			Locality:            &corepb.Locality{},
-			LbEndpoints:         eps,
-			LoadBalancingWeight: wrapperspb.UInt32(1),
-		}}
-	}
-	return cla
-}
-
-// lbEndpoints converts a resolver's state to EDS endpoints: its Endpoints,
-// or, from a resolver that sets only Addresses, one endpoint per address.
-// An address that is not host:port with a numeric port is skipped and
-// reported in skipped; an endpoint whose addresses are all skipped is
-// left out.
-func lbEndpoints(state resolver.State) (eps []*endpointpb.LbEndpoint, skipped []error) {
+// lbEndpoints converts a resolver's state to EDS endpoints, in localities
+// by their endpoint.Zone: its Endpoints, or, from a resolver that sets
+// only Addresses, one endpoint per address (in no zone). An address that
+// is not host:port with a numeric port is skipped and reported in
+// skipped; an endpoint whose addresses are all skipped is left out. n is
+// the number of endpoints kept.
+func lbEndpoints(state resolver.State) (locs []locality, n int, skipped []error) {
+	var eps []*endpointpb.LbEndpoint
+	var zones []string
 	list := state.Endpoints
 	if len(list) == 0 {
 		for _, a := range state.Addresses {
@@ -210,8 +201,9 @@ func lbEndpoints(state resolver.State) (eps []*endpointpb.LbEndpoint, skipped []
 			HealthStatus:        corepb.HealthStatus_HEALTHY,
 			LoadBalancingWeight: wrapperspb.UInt32(endpoint.Weight(ep)),
 		})
+		zones = append(zones, endpoint.Zone(ep))
 	}
-	return eps, skipped
+	return byZone(eps, zones), len(eps), skipped
 }
 
 // socketAddress parses host:port into an xDS TCP socket address.

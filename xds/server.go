@@ -6,11 +6,11 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"slices"
 	"strconv"
 	"sync"
 
 	corepb "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
-	endpointpb "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
 	discoverygrpc "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
 	cachev3 "github.com/envoyproxy/go-control-plane/pkg/cache/v3"
@@ -18,7 +18,6 @@ import (
 	"google.golang.org/grpc"
 	lbpb "google.golang.org/grpc/balancer/grpclb/grpc_lb_v1"
 	"google.golang.org/grpc/resolver"
-	"google.golang.org/protobuf/proto"
 
 	// The core's resolvers, so that static:/// and dnspoll:/// targets
 	// work without an import in the program.
@@ -26,9 +25,17 @@ import (
 	_ "github.com/grpclb/grpclb/resolver/static"
 )
 
-// snapshotKey is the one key of the snapshot cache: every node gets the
-// same resources.
+// snapshotKey is the key of the snapshot of nodes without a zone: every
+// locality at priority 0. A node in zone Z gets the snapshot zoneKey(Z).
 const snapshotKey = "grpclb"
+
+// zoneKey is the snapshot key of the nodes in zone.
+func zoneKey(zone string) string { return "zone/" + zone }
+
+// maxZones bounds the zones that get a snapshot of their own (each
+// endpoint update rebuilds all of them); a node of a further zone gets
+// the snapshot of nodes without a zone.
+const maxZones = 64
 
 // configVersion is the version of the listeners, routes and clusters,
 // which follow the Config and do not change while a Server runs.
@@ -55,13 +62,19 @@ type Server struct {
 	static [types.UnknownType]cachev3.Resources
 
 	mu        sync.Mutex
-	names     []string                                     // services, in Config order
-	endpoints map[string]*endpointpb.ClusterLoadAssignment // by service
-	version   uint64                                       // of the endpoints; only grows
-	changed   chan struct{}                                // closed, and replaced, at each new version
+	services  []Service             // in Config order
+	endpoints map[string][]locality // by service name
+	zones     []string              // of nodes seen, each with its snapshot
+	version   uint64                // of the endpoints; only grows
+	changed   chan struct{}         // closed, and replaced, at each new version
 	resolvers []resolver.Resolver
 	grpc      *grpc.Server // set by Serve
 	closed    bool
+
+	// known is zones as a set, for the cache's node hash, which takes
+	// knownMu only: a zone is in it once its snapshot is set.
+	knownMu sync.RWMutex
+	known   map[string]bool
 }
 
 // NewServer validates cfg, publishes its services without endpoints and
@@ -78,16 +91,17 @@ func NewServer(cfg Config, opts Options) (*Server, error) {
 	}
 	ctx, stop := context.WithCancel(context.Background())
 	s := &Server{
-		log: log,
-		// Not the cache's ADS mode, though clients use ADS: in that mode
-		// it answers only requests that name every resource of a type,
-		// as Envoy's do; a gRPC client names only its own services.
-		cache:     cachev3.NewSnapshotCache(false, oneNode{}, nil),
+		log:       log,
 		ctx:       ctx,
 		stop:      stop,
-		endpoints: make(map[string]*endpointpb.ClusterLoadAssignment, len(cfg.Services)),
+		endpoints: make(map[string][]locality, len(cfg.Services)),
+		known:     map[string]bool{},
 		changed:   make(chan struct{}),
 	}
+	// Not the cache's ADS mode, though clients use ADS: in that mode it
+	// answers only requests that name every resource of a type, as
+	// Envoy's do; a gRPC client names only its own services.
+	s.cache = cachev3.NewSnapshotCache(false, nodeZone{s}, nil)
 	s.ads = serverv3.NewServer(ctx, s.cache, s.callbacks())
 
 	var listeners, routes, clusters []types.Resource
@@ -95,8 +109,8 @@ func NewServer(cfg Config, opts Options) (*Server, error) {
 		listeners = append(listeners, listener(svc))
 		routes = append(routes, route(svc))
 		clusters = append(clusters, cluster(svc))
-		s.names = append(s.names, svc.Name)
-		s.endpoints[svc.Name] = assignment(svc.Name, nil)
+		s.services = append(s.services, svc)
+		s.endpoints[svc.Name] = nil // none until the resolver's first update
 	}
 	s.static[types.Listener] = cachev3.NewResources(configVersion, listeners)
 	s.static[types.Route] = cachev3.NewResources(configVersion, routes)
@@ -185,20 +199,19 @@ func (s *Server) Version() uint64 {
 	return s.version
 }
 
-// update replaces service's endpoints with eps, unless they are the same,
-// and publishes a new snapshot.
-func (s *Server) update(service string, eps []*endpointpb.LbEndpoint) (changed bool, version uint64, err error) {
-	cla := assignment(service, eps)
+// update replaces service's endpoints with locs, unless they are the
+// same, and publishes new snapshots.
+func (s *Server) update(service string, locs []locality) (changed bool, version uint64, err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
 		return false, s.version, nil
 	}
-	if proto.Equal(cla, s.endpoints[service]) {
+	old := s.endpoints[service]
+	if sameLocalities(locs, old) {
 		return false, s.version, nil
 	}
-	old := s.endpoints[service]
-	s.endpoints[service] = cla
+	s.endpoints[service] = locs
 	if err := s.publishLocked(); err != nil {
 		s.endpoints[service] = old
 		return false, s.version, err
@@ -206,29 +219,91 @@ func (s *Server) update(service string, eps []*endpointpb.LbEndpoint) (changed b
 	return true, s.version, nil
 }
 
-// publishLocked sets a snapshot of the current endpoints with the next
-// version. Only the endpoints' version changes: clients are sent the
-// assignments again, not the listeners, routes and clusters.
+// publishLocked sets the snapshots of nodes without a zone and of every
+// zone seen, with the next version. Only the endpoints' version changes:
+// clients are sent the assignments again, not the listeners, routes and
+// clusters.
 func (s *Server) publishLocked() error {
-	claims := make([]types.Resource, 0, len(s.names))
-	for _, name := range s.names {
-		claims = append(claims, s.endpoints[name])
+	version := s.version + 1
+	if err := s.setSnapshotLocked(snapshotKey, "", version); err != nil {
+		return err
 	}
-	snap := &cachev3.Snapshot{Resources: s.static}
-	snap.Resources[types.Endpoint] = cachev3.NewResources(strconv.FormatUint(s.version+1, 10), claims)
-	// Consistent by construction: each service has its listener, route,
-	// cluster and assignment. (Snapshot.Consistent does not see the route
-	// an api_listener names, so it cannot check gRPC's listeners.)
-	if err := s.cache.SetSnapshot(s.ctx, snapshotKey, snap); err != nil {
-		return fmt.Errorf("xds: set snapshot: %w", err)
+	for _, zone := range s.zones {
+		if err := s.setSnapshotLocked(zoneKey(zone), zone, version); err != nil {
+			return err
+		}
 	}
-	s.version++
+	s.version = version
 	close(s.changed) // wakes the grpc.lb.v1 streams
 	s.changed = make(chan struct{})
 	return nil
 }
 
-// oneNode maps every node to the one snapshot.
-type oneNode struct{}
+// setSnapshotLocked sets the snapshot key, for nodes in zone, at version.
+func (s *Server) setSnapshotLocked(key, zone string, version uint64) error {
+	claims := make([]types.Resource, 0, len(s.services))
+	for _, svc := range s.services {
+		claims = append(claims, assignment(svc, s.endpoints[svc.Name], zone))
+	}
+	snap := &cachev3.Snapshot{Resources: s.static}
+	snap.Resources[types.Endpoint] = cachev3.NewResources(strconv.FormatUint(version, 10), claims)
+	// Consistent by construction: each service has its listener, route,
+	// cluster and assignment. (Snapshot.Consistent does not see the route
+	// an api_listener names, so it cannot check gRPC's listeners.)
+	if err := s.cache.SetSnapshot(s.ctx, key, snap); err != nil {
+		return fmt.Errorf("xds: set snapshot %q: %w", key, err)
+	}
+	return nil
+}
 
-func (oneNode) ID(*corepb.Node) string { return snapshotKey }
+// addZone gives zone a snapshot of its own, if it has none and there is
+// room, before the cache looks for it: called on each request of a
+// client, before its watch.
+func (s *Server) addZone(zone string) {
+	if zone == "" {
+		return
+	}
+	s.knownMu.RLock()
+	known := s.known[zone]
+	s.knownMu.RUnlock()
+	if known {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed || slices.Contains(s.zones, zone) {
+		return
+	}
+	if len(s.zones) >= maxZones {
+		s.log.Warn("xds: too many zones; this zone's nodes get the snapshot of nodes without a zone", "zone", zone, "max", maxZones)
+		return
+	}
+	// At the current version: the endpoints are those of the other
+	// snapshots; a later update moves every snapshot to the next.
+	if err := s.setSnapshotLocked(zoneKey(zone), zone, s.version); err != nil {
+		s.log.Error("xds: cannot set a zone's snapshot; its nodes get the snapshot of nodes without a zone", "zone", zone, "error", err)
+		return
+	}
+	s.zones = append(s.zones, zone)
+	s.knownMu.Lock()
+	s.known[zone] = true
+	s.knownMu.Unlock()
+	s.log.Info("xds: first node of a zone", "zone", zone)
+}
+
+// nodeZone maps a node to its zone's snapshot, or to the snapshot of nodes
+// without a zone when it has none (or its zone has no snapshot).
+type nodeZone struct{ s *Server }
+
+func (h nodeZone) ID(node *corepb.Node) string {
+	zone := node.GetLocality().GetZone()
+	if zone == "" {
+		return snapshotKey
+	}
+	h.s.knownMu.RLock()
+	defer h.s.knownMu.RUnlock()
+	if h.s.known[zone] {
+		return zoneKey(zone)
+	}
+	return snapshotKey
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -14,6 +15,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/resolver"
 
+	"github.com/grpclb/grpclb/endpoint"
 	"github.com/grpclb/grpclb/internal/resolvertest"
 	"github.com/grpclb/grpclb/internal/testbed"
 )
@@ -78,7 +80,11 @@ func TestSeveralTagsMustAllMatch(t *testing.T) {
 func TestAttributes(t *testing.T) {
 	w := newWorld(t, 2)
 	bs := w.fleet.Backends()
-	w.register(t, bs[0], []string{"grpc", "zone-a"})
+	ap := netip.MustParseAddrPort(bs[0].Addr)
+	registerWithAgent(t, w.api, api.AgentServiceRegistration{
+		Name: "echo", ID: "echo-" + bs[0].Name, Address: ap.Addr().String(), Port: int(ap.Port()),
+		Tags: []string{"grpc", "zone-a"}, Meta: map[string]string{"backend": bs[0].Name, "zone": "zone-a"},
+	}, 100*time.Millisecond)
 	w.register(t, bs[1], []string{"grpc"})
 	cc := &resolvertest.RecordingCC{}
 	r := resolvertest.Build(t, w.builder(), w.target, cc)
@@ -93,6 +99,9 @@ func TestAttributes(t *testing.T) {
 		if b == nil || inst.Meta["backend"] != b.Name || inst.ID != "echo-"+b.Name || inst.Service != "echo" ||
 			inst.Node != "consultest" || inst.Datacenter != "dc1" || !slices.Contains(inst.Tags, "grpc") {
 			t.Errorf("instance %+v does not describe its backend", inst)
+		}
+		if z := endpoint.Zone(ep); z != inst.Meta["zone"] {
+			t.Errorf("%s: endpoint.Zone %q, want its Meta zone %q", b.Name, z, inst.Meta["zone"])
 		}
 	}
 }

@@ -77,6 +77,9 @@
 //		...
 //	}
 //
+// The service's Meta "zone", when set, is also the endpoint's
+// endpoint.Zone, which grpclb's xDS server groups localities by.
+//
 // A change of tags or metadata alone is a change of the set, and is
 // published.
 //

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/grpclb/grpclb/endpoint"
 	"github.com/grpclb/grpclb/internal/resolvercore"
 	"github.com/grpclb/grpclb/internal/targetopt"
 
@@ -62,8 +63,11 @@ func InstanceFromEndpoint(ep resolver.Endpoint) (Instance, bool) {
 	return resolvercore.FromEndpoint[Instance](ep, instanceKey{})
 }
 
+// endpoint is i as a published endpoint: the Instance, and the service's
+// Meta "zone" as its endpoint.Zone, which zone-aware consumers (grpclb's
+// xDS server) read whatever the resolver.
 func (i *Instance) endpoint() resolver.Endpoint {
-	return resolvercore.Endpoint(i.Addr, instanceKey{}, i)
+	return endpoint.WithZone(resolvercore.Endpoint(i.Addr, instanceKey{}, i), i.Meta["zone"])
 }
 
 // entryName names an entry in log lines: node/service-id.

@@ -8,6 +8,9 @@ import (
 
 	"github.com/hashicorp/consul/api"
 	"google.golang.org/grpc/attributes"
+	"google.golang.org/grpc/resolver"
+
+	"github.com/grpclb/grpclb/endpoint"
 )
 
 func TestInstanceFromEntry(t *testing.T) {
@@ -57,8 +60,11 @@ func TestInstanceFromEntry(t *testing.T) {
 		if !ok || !got.Equal(inst) || !inst.Equal(&got) {
 			t.Errorf("InstanceFromEndpoint = %+v, %v", got, ok)
 		}
-		if !ep.Attributes.Equal(attributes.New(instanceKey{}, &got)) {
+		if !ep.Attributes.Equal(endpoint.WithZone(resolver.Endpoint{Attributes: attributes.New(instanceKey{}, &got)}, "a").Attributes) {
 			t.Error("attributes of equal instances differ")
+		}
+		if z := endpoint.Zone(ep); z != "a" {
+			t.Errorf("endpoint.Zone = %q, want the Meta zone %q", z, "a")
 		}
 	}
 }

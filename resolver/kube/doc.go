@@ -32,7 +32,8 @@
 //     one family; FQDN slices are skipped, as kube-proxy skips them
 //     (fqdn=include dials their host names);
 //   - gives each endpoint an Info attribute (namespace, service, pod, zone,
-//     node name, hostname, terminating) for zone- or node-aware balancers;
+//     node name, hostname, terminating) for zone- or node-aware balancers,
+//     and its zone in the standard endpoint.Zone attribute too;
 //   - keeps the last good set while the API server is unreachable or a
 //     watch fails, and lists again with backoff (200ms doubling to
 //     MaxBackoff, 5s by default, instead of client-go's 30s), so calls do

@@ -13,6 +13,8 @@ import (
 	"google.golang.org/grpc/resolver"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	"k8s.io/apimachinery/pkg/util/validation"
+
+	"github.com/grpclb/grpclb/endpoint"
 )
 
 // Info is what the EndpointSlices say about one published endpoint. It is
@@ -155,6 +157,9 @@ func endpointsFrom(items []*discoveryv1.EndpointSlice, t target) sliceSet {
 			Addresses:  []resolver.Address{{Addr: c.addr}},
 			Attributes: attributes.New(infoKey{}, c.info),
 		}
+		// The zone also in grpclb's standard attribute, which zone-aware
+		// consumers (grpclb's xDS server) read whatever the resolver.
+		*ep = endpoint.WithZone(*ep, c.info.Zone)
 		groups[c.group] = ep
 		eps = append(eps, ep)
 	}

@@ -8,6 +8,8 @@ import (
 
 	"google.golang.org/grpc/resolver"
 	discoveryv1 "k8s.io/api/discovery/v1"
+
+	"github.com/grpclb/grpclb/endpoint"
 )
 
 const (
@@ -224,6 +226,9 @@ func TestEndpointInfo(t *testing.T) {
 		info, ok := InfoFromEndpoint(ep)
 		if !ok || info != want[i] {
 			t.Errorf("endpoint %d: info %+v (%v), want %+v", i, info, ok, want[i])
+		}
+		if z := endpoint.Zone(ep); z != want[i].Zone {
+			t.Errorf("endpoint %d: endpoint.Zone %q, want %q", i, z, want[i].Zone)
 		}
 	}
 }

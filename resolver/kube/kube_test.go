@@ -12,9 +12,11 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/resolver"
 	"google.golang.org/grpc/status"
 	discoveryv1 "k8s.io/api/discovery/v1"
 
+	"github.com/grpclb/grpclb/endpoint"
 	"github.com/grpclb/grpclb/internal/itest/kubeapi"
 	"github.com/grpclb/grpclb/internal/itest/kubetest"
 	"github.com/grpclb/grpclb/internal/resolvertest"
@@ -104,6 +106,25 @@ func TestAPIServer(t *testing.T) {
 		for _, b := range bs {
 			if b.Served() == 0 {
 				t.Errorf("%s served nothing", b.Name)
+			}
+		}
+	})
+
+	t.Run("zones in the endpoint attribute", func(t *testing.T) {
+		w := newWorld(t, api, 3)
+		bs := w.fleet.Backends()
+		eps := w.eps(bs...)
+		eps[0].zone, eps[1].zone = "zone-a", "zone-b" // eps[2]: no zone
+		w.put("zoned", "zoned-a", eps...)
+		cc := &resolvertest.RecordingCC{}
+		r := resolvertest.Build(t, NewBuilder(Options{Config: api.Config(), Logger: quiet}), w.target("zoned"), cc)
+		defer r.Close()
+		st := cc.WaitForState(t, func(s resolver.State) bool { return len(s.Endpoints) == 3 })
+		want := map[string]string{bs[0].Name: "zone-a", bs[1].Name: "zone-b", bs[2].Name: ""}
+		for _, e := range st.Endpoints {
+			info, _ := InfoFromEndpoint(e)
+			if z := endpoint.Zone(e); z != want[info.Name] || z != info.Zone {
+				t.Errorf("pod %s: endpoint.Zone %q, Info.Zone %q, want %q", info.Name, z, info.Zone, want[info.Name])
 			}
 		}
 	})
