@@ -47,10 +47,23 @@ The config file is YAML or JSON:
   services:
     - name: greeter                       # clients dial xds:///greeter
       target: kubernetes:///greeter.default:grpc
+      zoneAware: true                     # the default: a client's own zone first
+      minZoneEndpoints: 2                 # fewer in its zone: every zone alike
+      outlierDetection:                   # gRFC A50, run by every client
+        interval: 10s
+        baseEjectionTime: 30s
+        failurePercentage: {threshold: 50, requestVolume: 20}
     - name: cart
       target: dnspoll:///cart.internal:50051
       policy: ring_hash                   # round_robin (default), least_request,
       hashHeader: x-user-id               # ring_hash, weighted_round_robin
+
+Zones: a client whose bootstrap names its zone (--node-zone below) gets its
+zone's endpoints at priority 0 and the others at priority 1 (Kubernetes'
+PreferSameZone); if its zone has fewer than minZoneEndpoints (default 1),
+every zone at priority 0. Clients fail over to priority 1 themselves when
+their zone's endpoints all fail. Zones come from the EndpointSlices
+(kubernetes://) and the service's "zone" meta (consul://).
 
 Examples:
   grpclb xds --config xds.yaml --listen :18000

@@ -251,3 +251,21 @@ func TestXDSKubernetesManifest(t *testing.T) {
 		t.Errorf("the bootstrap's node has no locality (grpc-js-xds refuses it): %v", err)
 	}
 }
+
+// The example config in `grpclb xds --help` passes --check.
+func TestXDSHelpExampleConfigChecks(t *testing.T) {
+	_, example, ok := strings.Cut(xdsHelp, "The config file is YAML or JSON:\n\n")
+	if !ok {
+		t.Fatal("the help has no example config")
+	}
+	example, _, _ = strings.Cut(example, "\n\n")
+	var lines []string
+	for line := range strings.SplitSeq(example, "\n") {
+		lines = append(lines, strings.TrimPrefix(line, "  "))
+	}
+	config := writeFile(t, "example.yaml", strings.Join(lines, "\n")+"\n")
+	var out, errOut bytes.Buffer
+	if code := run([]string{"xds", "--config", config, "--check"}, &out, &errOut); code != 0 || !strings.Contains(out.String(), "OK: 2 services") {
+		t.Errorf("the help's example: exit %d: %s%s", code, out.String(), errOut.String())
+	}
+}
