@@ -16,10 +16,12 @@ import (
 	"testing"
 	"time"
 
+	"go.etcd.io/etcd/client/v3/naming/endpoints"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
+	"github.com/grpclb/grpclb/internal/itest/etcdtest"
 	"github.com/grpclb/grpclb/internal/testbed"
 	"github.com/grpclb/grpclb/internal/wait"
 	"github.com/grpclb/grpclb/xds"
@@ -217,27 +219,13 @@ func startXDSProcess(t *testing.T, config string) string {
 	return addr
 }
 
-// writeBackendsFile replaces the static resolver's file with bs's
-// addresses, atomically.
-func writeBackendsFile(t *testing.T, path string, bs ...*testbed.Backend) {
-	t.Helper()
-	var lines []string
-	for _, b := range bs {
-		lines = append(lines, b.Addr)
-	}
-	if err := os.WriteFile(path+".tmp", []byte(strings.Join(lines, "\n")+"\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Rename(path+".tmp", path); err != nil {
-		t.Fatal(err)
-	}
-}
-
 // TestClientsInOtherLanguagesFollowXDSCommand checks the control plane with
 // clients that grpclb did not write, against `grpclb xds` running as a
 // process of its own: grpc-js with @grpc/grpc-js-xds, and Python on
 // C-core (Debian's python3-grpcio). Each reaches every backend of a
-// service, sees a backend added and stops calling a removed one; with
+// service registered in a real etcd, calls each backend added there (the
+// time from the etcd write to its first call is logged) and stops calling
+// each one removed; with
 // ring_hash on a header, one key goes to one backend on two channels, and
 // different keys spread.
 func TestClientsInOtherLanguagesFollowXDSCommand(t *testing.T) {
@@ -250,39 +238,77 @@ func TestClientsInOtherLanguagesFollowXDSCommand(t *testing.T) {
 }
 
 func followsXDSCommand(t *testing.T, kind clientKind) {
-	bs := fleet(t, 4).Backends()
-	file := filepath.Join(t.TempDir(), "backends.txt")
-	writeBackendsFile(t, file, bs[0], bs[1], bs[2])
+	const rounds = 10
+	bs := fleet(t, 3+rounds).Backends()
+	etcd := etcdtest.Start(t)
+	em, err := endpoints.NewManager(etcd.NewClient(t), "service/echo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	register := func(b *testbed.Backend, add bool) {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if add {
+			err = em.AddEndpoint(ctx, "service/echo/"+b.Addr, endpoints.Endpoint{Addr: b.Addr})
+		} else {
+			err = em.DeleteEndpoint(ctx, "service/echo/"+b.Addr)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	live := slices.Clone(bs[:3])
+	for _, b := range live {
+		register(b, true)
+	}
 	var all []string
-	for _, b := range bs {
+	for _, b := range bs[:4] {
 		all = append(all, b.Addr)
 	}
 	addr := startXDSProcess(t, fmt.Sprintf(`services:
   - name: echo
-    target: 'static:///?file=%s&interval=50ms'
+    target: 'etcd://%s/service/echo'
   - name: sticky
     target: 'static:///%s'
     policy: ring_hash
     hashHeader: x-user
-`, file, strings.Join(all, ",")))
+`, etcd.Endpoint(), strings.Join(all, ",")))
 
 	c := startXDSClient(t, kind, addr, kind.name+"-1", "")
 	var ok struct{ OK bool }
 	c.do(&ok, "chan echo xds:///echo")
-	c.reaches("echo", bs[0], bs[1], bs[2])
+	c.reaches("echo", live...)
 	if r := c.call("echo", 60, ""); r.Failed > 0 || len(r.By) != 3 {
 		t.Errorf("60 calls over 3 backends: %+v", r)
 	}
 
-	// b0 leaves, b3 joins.
-	start := time.Now()
-	writeBackendsFile(t, file, bs[1], bs[2], bs[3])
-	c.reaches("echo", bs[3])
-	t.Logf("%s called the added backend %v after the file changed (the resolver polls it every 50ms)", kind.name, time.Since(start).Round(time.Millisecond))
-	before := bs[0].Served()
-	if r := c.call("echo", 60, ""); r.Failed > 0 || r.By[bs[0].Name] > 0 || bs[0].Served() != before {
-		t.Errorf("after b0 left, 60 calls: %+v; b0 served %d", r, bs[0].Served()-before)
+	// Each round a backend joins and the oldest leaves: the joiner's first
+	// call is timed from the etcd write; the leaver gets no more calls.
+	var took []time.Duration
+	for i := range rounds {
+		nb, old := bs[3+i], live[0]
+		start := time.Now()
+		register(nb, true)
+		wait.Until(t, 30*time.Second, func() (bool, string) {
+			r := c.call("echo", 1, "")
+			return r.By[nb.Name] > 0, fmt.Sprintf("%s has not called the added %s: %+v\n%s", kind.name, nb.Name, r, c.stderr.String())
+		})
+		took = append(took, time.Since(start))
+		live = append(live[1:], nb)
+		register(old, false)
+		wait.Until(t, 30*time.Second, func() (bool, string) {
+			r := c.call("echo", 30, "")
+			return r.By[old.Name] == 0, fmt.Sprintf("%s still calls %s after it left etcd: %+v", kind.name, old.Name, r)
+		})
+		before := old.Served()
+		if r := c.call("echo", 30, ""); r.Failed > 0 || r.By[old.Name] > 0 || old.Served() != before {
+			t.Errorf("after %s left, 30 calls: %+v; it served %d", old.Name, r, old.Served()-before)
+		}
 	}
+	slices.Sort(took)
+	t.Logf("%s: etcd write -> first call at the added backend, %d rounds: p50 %v, p90 %v, max %v", kind.name, rounds,
+		took[len(took)/2].Round(10*time.Microsecond), took[len(took)*9/10].Round(10*time.Microsecond), took[len(took)-1].Round(10*time.Microsecond))
 
 	// ring_hash on x-user: a key sticks to one backend, the same on two
 	// channels (each its own ring); keys spread over the backends.
