@@ -341,23 +341,27 @@ func TestScaleupWithEtcd(t *testing.T) { checkScaleupWatch(t, quick(), "etcd+rou
 // client through grpclb's control plane within the same bound.
 func TestScaleupWithXDS(t *testing.T) { checkScaleupWatch(t, quick(), "xds+round_robin") }
 
-// rollout through the xDS control plane: no call fails, every added
-// backend gets calls; how late a call started on a terminating backend is
-// logged.
-func TestRolloutThroughXDS(t *testing.T) {
+// The xds scenario (a scale-up, then a rollout): through the xDS control
+// plane no call fails and every added backend gets calls, as with the
+// direct etcd watch; how many calls started on terminating backends is
+// logged for both.
+func TestXDSScenario(t *testing.T) {
 	p := quick()
 	p.Duration = 0 // the scenario's own
-	r := runScenario(t, "rollout", p, "xds+round_robin")["xds+round_robin"]
-	if r.Failed != 0 {
-		t.Errorf("%d calls failed: %v", r.Failed, r.Errors)
-	}
-	for _, b := range added(r) {
-		if b.FirstRPCMs == nil {
-			t.Errorf("%s never got a call", b.Name)
+	rs := runScenario(t, "xds", p, "etcd+round_robin", "xds+round_robin")
+	for _, name := range []string{"etcd+round_robin", "xds+round_robin"} {
+		r := rs[name]
+		if r.Failed != 0 {
+			t.Errorf("%s: %d calls failed: %v", name, r.Failed, r.Errors)
 		}
+		for _, b := range added(r) {
+			if b.FirstRPCMs == nil {
+				t.Errorf("%s: %s never got a call", name, b.Name)
+			}
+		}
+		t.Logf("%s: calls started on terminating backends: %v, the last %v ms after it began terminating",
+			name, r.Extra["calls_to_terminating"], r.Extra["terminating_lag_ms"])
 	}
-	t.Logf("calls started on terminating backends: %v, the last %v ms after it began terminating",
-		r.Extra["calls_to_terminating"], r.Extra["terminating_lag_ms"])
 }
 
 // consul+round_robin in scaleup, against a real agent (--consul).

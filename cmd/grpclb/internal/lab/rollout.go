@@ -19,7 +19,7 @@ var rollout = Scenario{
 		"terminates (serving for a grace period, then stopping): do calls keep going to terminating backends, and does any fail?",
 	Duration:   16 * time.Second,
 	Initial:    3,
-	Strategies: []string{"dns+round_robin", "dnspoll+round_robin", "etcd+round_robin", "xds+round_robin", "kubernetes+round_robin"},
+	Strategies: []string{"dns+round_robin", "dnspoll+round_robin", "etcd+round_robin", "kubernetes+round_robin"},
 	Check:      needs(3*time.Second+3*(time.Second+rolloutGrace+time.Second)+time.Second, "for a rollout of 3 backends"),
 	Setting: func(p Params) string {
 		return fmt.Sprintf("from 3s, every %v: +1 backend, then 500ms later an old one terminates and stops %v after", time.Second+rolloutGrace+time.Second, rolloutGrace)

@@ -31,7 +31,7 @@ var scaleup = Scenario{
 	},
 	Initial: 2,
 	Strategies: []string{"vip+pick_first", "dns+round_robin", "dns+maxage", "dns+maxage+minres", "dnspoll+round_robin",
-		"etcd+round_robin", "xds+round_robin", "consul+round_robin", "kubernetes+round_robin"},
+		"etcd+round_robin", "consul+round_robin", "kubernetes+round_robin"},
 	Script: script(func(t *timeline) error {
 		const added = 3
 		if !t.wait(t.p.AddAfter) {

@@ -46,7 +46,7 @@ type Scenario struct {
 	Script func(ctx context.Context, w *World, p Params) ([]Event, error)
 }
 
-var scenarios = append([]Scenario{scaleup, vip, slow, hotkey, reshard, registryDown, rollout, kill, freeze, recoverScn, restartScn,
+var scenarios = append([]Scenario{scaleup, vip, slow, hotkey, reshard, registryDown, rollout, xdsScn, kill, freeze, recoverScn, restartScn,
 	coldstart, flaky, hedgeScn, proxyScn, subsetScn}, fairnessScenarios()...)
 
 // DefaultScenarios are those a plain `grpclb lab` runs.
