@@ -25,6 +25,13 @@ func Serve(tb testing.TB, srv *xds.Server) string {
 		srv.Close()
 		tb.Fatal(err)
 	}
+	ServeListener(tb, srv, lis)
+	return lis.Addr().String()
+}
+
+// ServeListener is Serve on lis.
+func ServeListener(tb testing.TB, srv *xds.Server, lis net.Listener) {
+	tb.Helper()
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(lis) }()
 	tb.Cleanup(func() {
@@ -33,7 +40,6 @@ func Serve(tb testing.TB, srv *xds.Server) string {
 			tb.Errorf("xds.Server.Serve: %v", err)
 		}
 	})
-	return lis.Addr().String()
 }
 
 // Start builds a Server for cfg with opts and serves it (Serve).
