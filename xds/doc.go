@@ -39,7 +39,9 @@
 // milliseconds; an update that changes nothing is not republished. A
 // resolver error, or an update with no usable address, is logged and the
 // last good endpoints are kept: a dead registry does not empty a service.
-// Until its resolver's first update a service has no endpoints.
+// Until its resolver's first update a service has no ClusterLoadAssignment:
+// its clients wait for one (grpc-go up to its 15 s does-not-exist timer)
+// rather than fail calls on an empty one.
 //
 // Clients need a bootstrap naming the server (Bootstrap writes one, with
 // the node's zone) and connect with ADS. The listeners, routes and clusters

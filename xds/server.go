@@ -66,6 +66,7 @@ type Server struct {
 	endpoints map[string][]locality // by service name
 	zones     []string              // of nodes seen, each with its snapshot
 	version   uint64                // of the endpoints; only grows
+	published map[string]bool       // services whose resolver has updated once
 	changed   chan struct{}         // closed, and replaced, at each new version
 	resolvers []resolver.Resolver
 	grpc      *grpc.Server // set by Serve
@@ -96,6 +97,7 @@ func NewServer(cfg Config, opts Options) (*Server, error) {
 		stop:      stop,
 		endpoints: make(map[string][]locality, len(cfg.Services)),
 		known:     map[string]bool{},
+		published: map[string]bool{},
 		changed:   make(chan struct{}),
 	}
 	// Not the cache's ADS mode, though clients use ADS: in that mode it
@@ -110,7 +112,7 @@ func NewServer(cfg Config, opts Options) (*Server, error) {
 		routes = append(routes, route(svc))
 		clusters = append(clusters, cluster(svc))
 		s.services = append(s.services, svc)
-		s.endpoints[svc.Name] = nil // none until the resolver's first update
+		s.endpoints[svc.Name] = nil // not served until the resolver's first update
 	}
 	s.static[types.Listener] = cachev3.NewResources(configVersion, listeners)
 	s.static[types.Route] = cachev3.NewResources(configVersion, routes)
@@ -191,8 +193,8 @@ func (s *Server) Close() {
 	s.stop()
 }
 
-// Version returns the version of the endpoints served now: 1 with the
-// services published without endpoints, one more for each change since.
+// Version returns the version of the endpoints served now: 1 before any
+// resolver's first update, one more for each change since.
 func (s *Server) Version() uint64 {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -207,13 +209,13 @@ func (s *Server) update(service string, locs []locality) (changed bool, version 
 	if s.closed {
 		return false, s.version, nil
 	}
-	old := s.endpoints[service]
-	if sameLocalities(locs, old) {
+	old, first := s.endpoints[service], !s.published[service]
+	if !first && sameLocalities(locs, old) {
 		return false, s.version, nil
 	}
-	s.endpoints[service] = locs
+	s.endpoints[service], s.published[service] = locs, true
 	if err := s.publishLocked(); err != nil {
-		s.endpoints[service] = old
+		s.endpoints[service], s.published[service] = old, !first
 		return false, s.version, err
 	}
 	return true, s.version, nil
@@ -243,7 +245,12 @@ func (s *Server) publishLocked() error {
 func (s *Server) setSnapshotLocked(key, zone string, version uint64) error {
 	claims := make([]types.Resource, 0, len(s.services))
 	for _, svc := range s.services {
-		claims = append(claims, assignment(svc, s.endpoints[svc.Name], zone))
+		// A service whose resolver has not answered yet has no
+		// assignment: its clients wait for one (grpc-go up to its 15 s
+		// does-not-exist timer) instead of failing calls on an empty one.
+		if s.published[svc.Name] {
+			claims = append(claims, assignment(svc, s.endpoints[svc.Name], zone))
+		}
 	}
 	snap := &cachev3.Snapshot{Resources: s.static}
 	snap.Resources[types.Endpoint] = cachev3.NewResources(strconv.FormatUint(version, 10), claims)
