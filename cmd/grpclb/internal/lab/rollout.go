@@ -3,6 +3,8 @@ package lab
 import (
 	"fmt"
 	"time"
+
+	"github.com/grpclb/grpclb/internal/testbed"
 )
 
 // rolloutGrace is how long a terminating backend keeps serving before it
@@ -42,23 +44,30 @@ var rollout = Scenario{
 		if !t.wait(3 * time.Second) {
 			return nil
 		}
-		for _, b := range t.w.Fleet.Backends()[:3] {
-			if err := t.add(1, "+1"); err != nil {
-				return err
-			}
-			if !t.wait(500 * time.Millisecond) {
-				return nil
-			}
-			t.mark("terminating " + b.Name)
-			t.w.Terminate(b)
-			if !t.wait(rolloutGrace) {
-				return nil
-			}
-			t.w.Remove(b)
-			if !t.wait(500 * time.Millisecond) {
-				return nil
-			}
-		}
-		return nil
+		return rollOut(t, t.w.Fleet.Backends()[:3])
 	}),
+}
+
+// rollOut replaces old one by one, as a rolling update does: a new backend
+// starts, 500ms later an old one terminates, serves for rolloutGrace and
+// stops; 500ms later the next.
+func rollOut(t *timeline, old []*testbed.Backend) error {
+	for _, b := range old {
+		if err := t.add(1, "+1"); err != nil {
+			return err
+		}
+		if !t.wait(500 * time.Millisecond) {
+			return nil
+		}
+		t.mark("terminating " + b.Name)
+		t.w.Terminate(b)
+		if !t.wait(rolloutGrace) {
+			return nil
+		}
+		t.w.Remove(b)
+		if !t.wait(500 * time.Millisecond) {
+			return nil
+		}
+	}
+	return nil
 }

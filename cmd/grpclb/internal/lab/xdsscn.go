@@ -36,23 +36,6 @@ var xdsScn = Scenario{
 		if !t.wait(3 * time.Second) {
 			return nil
 		}
-		for _, b := range initial {
-			if err := t.add(1, "+1"); err != nil {
-				return err
-			}
-			if !t.wait(500 * time.Millisecond) {
-				return nil
-			}
-			t.mark("terminating " + b.Name)
-			t.w.Terminate(b)
-			if !t.wait(rolloutGrace) {
-				return nil
-			}
-			t.w.Remove(b)
-			if !t.wait(500 * time.Millisecond) {
-				return nil
-			}
-		}
-		return nil
+		return rollOut(t, initial)
 	}),
 }
