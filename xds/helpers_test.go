@@ -19,6 +19,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/grpclb/grpclb/endpoint"
+	"github.com/grpclb/grpclb/internal/testbed"
 	"github.com/grpclb/grpclb/internal/testbed/echopb"
 	"github.com/grpclb/grpclb/internal/wait"
 	"github.com/grpclb/grpclb/xds"
@@ -150,15 +151,7 @@ func dialZone(t *testing.T, addr, service, zone string) echopb.EchoClient {
 }
 
 // call makes one Echo call and returns the backend that answered, or "".
-func call(c echopb.EchoClient) string {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	resp, err := c.Echo(ctx, &echopb.EchoRequest{})
-	if err != nil {
-		return ""
-	}
-	return resp.GetBackend()
-}
+func call(c echopb.EchoClient) string { return testbed.Call(c, 2*time.Second) }
 
 // waitAllServe calls through c until every backend of want has answered,
 // failing the test after 20 s or 20000 calls.
@@ -190,16 +183,7 @@ func waitAllServe(t *testing.T, c echopb.EchoClient, want ...*backend) {
 // tally makes n calls through c and returns how many each backend
 // answered and how many failed.
 func tally(c echopb.EchoClient, n int) (map[string]int, int) {
-	by := map[string]int{}
-	failed := 0
-	for range n {
-		if name := call(c); name != "" {
-			by[name]++
-		} else {
-			failed++
-		}
-	}
-	return by, failed
+	return testbed.Tally(c, n, 2*time.Second)
 }
 
 // sources are manual resolvers, registered once (the resolver registry is

@@ -13,14 +13,23 @@ import (
 func Tally(c echopb.EchoClient, n int, timeout time.Duration) (byBackend map[string]int, failed int) {
 	byBackend = make(map[string]int)
 	for range n {
-		ctx, cancel := context.WithTimeout(context.Background(), timeout)
-		resp, err := c.Echo(ctx, &echopb.EchoRequest{})
-		cancel()
-		if err != nil {
+		if name := Call(c, timeout); name != "" {
+			byBackend[name]++
+		} else {
 			failed++
-			continue
 		}
-		byBackend[resp.GetBackend()]++
 	}
 	return byBackend, failed
+}
+
+// Call makes one Echo call with the given timeout and returns the name of
+// the backend that answered, "" if it failed.
+func Call(c echopb.EchoClient, timeout time.Duration) string {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	resp, err := c.Echo(ctx, &echopb.EchoRequest{})
+	if err != nil {
+		return ""
+	}
+	return resp.GetBackend()
 }

@@ -6,9 +6,10 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
+
+	"github.com/grpclb/grpclb/internal/itest/kubeapi"
 )
 
 // ep describes one endpoint of a test slice.
@@ -68,22 +69,8 @@ func slice(ns, svc, name string, at discoveryv1.AddressType, ports []discoveryv1
 // apply creates or replaces s on the API server.
 func apply(tb testing.TB, c kubernetes.Interface, s *discoveryv1.EndpointSlice) {
 	tb.Helper()
-	api := c.DiscoveryV1().EndpointSlices(s.Namespace)
-	ctx := context.Background()
-	cur, err := api.Get(ctx, s.Name, metav1.GetOptions{})
-	switch {
-	case apierrors.IsNotFound(err):
-		if _, err := api.Create(ctx, s, metav1.CreateOptions{}); err != nil {
-			tb.Fatalf("creating EndpointSlice %s: %v", s.Name, err)
-		}
-	case err != nil:
-		tb.Fatalf("reading EndpointSlice %s: %v", s.Name, err)
-	default:
-		s = s.DeepCopy()
-		s.ResourceVersion = cur.ResourceVersion
-		if _, err := api.Update(ctx, s, metav1.UpdateOptions{}); err != nil {
-			tb.Fatalf("updating EndpointSlice %s: %v", s.Name, err)
-		}
+	if err := kubeapi.ApplySlice(context.Background(), c, s); err != nil {
+		tb.Fatal(err)
 	}
 }
 

@@ -13,7 +13,6 @@ import (
 	"google.golang.org/grpc/resolver"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
@@ -148,8 +147,9 @@ func (r *kubeRegistry) sync(running, terminating []*testbed.Backend) {
 	f := false
 	slice := &discoveryv1.EndpointSlice{
 		ObjectMeta: metav1.ObjectMeta{
-			Name:   kubeService + "-lab",
-			Labels: map[string]string{discoveryv1.LabelServiceName: kubeService, discoveryv1.LabelManagedBy: "grpclb-lab"},
+			Name:      kubeService + "-lab",
+			Namespace: r.ns,
+			Labels:    map[string]string{discoveryv1.LabelServiceName: kubeService, discoveryv1.LabelManagedBy: "grpclb-lab"},
 		},
 		AddressType: discoveryv1.AddressTypeIPv4,
 	}
@@ -174,15 +174,7 @@ func (r *kubeRegistry) sync(running, terminating []*testbed.Backend) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	api := r.client.DiscoveryV1().EndpointSlices(r.ns)
-	cur, err := api.Get(ctx, slice.Name, metav1.GetOptions{})
-	switch {
-	case apierrors.IsNotFound(err):
-		_, _ = api.Create(ctx, slice, metav1.CreateOptions{})
-	case err == nil:
-		slice.ResourceVersion = cur.ResourceVersion
-		_, _ = api.Update(ctx, slice, metav1.UpdateOptions{})
-	}
+	_ = kubeapi.ApplySlice(ctx, r.client, slice) // a failed write shows as calls not following
 }
 
 func (r *kubeRegistry) down() error {

@@ -10,7 +10,6 @@ import (
 	"google.golang.org/grpc/resolver"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
@@ -91,17 +90,8 @@ func (r *kubeRegistry) apply(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	api := r.client.DiscoveryV1().EndpointSlices(r.ns)
-	cur, err := api.Get(ctx, s.Name, metav1.GetOptions{})
-	switch {
-	case apierrors.IsNotFound(err):
-		_, err = api.Create(ctx, s, metav1.CreateOptions{})
-	case err == nil:
-		s.ResourceVersion = cur.ResourceVersion
-		_, err = api.Update(ctx, s, metav1.UpdateOptions{})
-	}
-	if err != nil {
-		t.Fatalf("writing EndpointSlice echo-xds: %v", err)
+	if err := kubeapi.ApplySlice(ctx, r.client, s); err != nil {
+		t.Fatal(err)
 	}
 }
 

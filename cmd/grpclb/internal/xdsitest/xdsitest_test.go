@@ -1,7 +1,6 @@
 package xdsitest
 
 import (
-	"context"
 	"fmt"
 	"slices"
 	"testing"
@@ -40,15 +39,7 @@ func startControlPlane(t *testing.T, target string) string {
 
 // call makes one call and returns the backend that answered, "" if it
 // failed.
-func call(c echopb.EchoClient) string {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	resp, err := c.Echo(ctx, &echopb.EchoRequest{})
-	if err != nil {
-		return ""
-	}
-	return resp.GetBackend()
-}
+func call(c echopb.EchoClient) string { return testbed.Call(c, 2*time.Second) }
 
 // reached calls until every backend of want has answered, failing after
 // 30 s, and returns how long it took.
