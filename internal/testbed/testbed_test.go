@@ -1,11 +1,16 @@
 package testbed
 
 import (
+	"bufio"
 	"context"
 	"errors"
+	"fmt"
+	"io"
 	"net"
 	"net/netip"
 	"os"
+	"os/exec"
+	"runtime"
 	"slices"
 	"testing"
 	"time"
@@ -21,7 +26,33 @@ import (
 	"github.com/grpclb/grpclb/internal/wait"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) {
+	if os.Getenv(touchChildEnv) == "1" {
+		touchChild()
+		return
+	}
+	goleak.VerifyTestMain(m)
+}
+
+// touchChildEnv makes the test binary run touchChild instead of the tests.
+const touchChildEnv = "GRPCLB_TESTBED_TOUCH_CHILD"
+
+// touchChild, in a process of its own, says "ready", waits for a line on
+// stdin, touches 64 MiB, says "touched" and waits for stdin to end.
+func touchChild() {
+	in := bufio.NewReader(os.Stdin)
+	fmt.Println("ready")
+	if _, err := in.ReadString('\n'); err != nil {
+		os.Exit(1)
+	}
+	b := make([]byte, 64<<20)
+	for i := range b {
+		b[i] = byte(i)
+	}
+	fmt.Println("touched")
+	_, _ = io.Copy(io.Discard, in)
+	runtime.KeepAlive(b)
+}
 
 func dial(t *testing.T, addr string) echopb.EchoClient {
 	t.Helper()
@@ -345,29 +376,53 @@ func startBackend(t *testing.T, name string) *Backend {
 	return b
 }
 
-// ProcessUsage reads this process's CPU time and peak RSS: both grow
-// after burning CPU and touching 64 MiB.
+// ProcessUsage reads a process's CPU time and peak RSS: both grow after
+// the process touches 64 MiB. The process is a fresh child: this test
+// binary's own peak is set by the tests before, and its VmHWM, which Linux
+// derives from per-thread RSS counters, can even read a little lower later.
 func TestProcessUsage(t *testing.T) {
-	cpu0, rss0, err := ProcessUsage(os.Getpid())
+	cmd := exec.Command(os.Args[0])
+	cmd.Env = append(os.Environ(), touchChildEnv+"=1")
+	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		t.Fatal(err)
 	}
-	b := make([]byte, 64<<20)
-	for i := range b {
-		b[i] = byte(i)
-	}
-	cpu1, rss1, err := ProcessUsage(os.Getpid())
+	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rss1 < rss0 || rss1 < 64<<20 {
-		t.Errorf("peak RSS %d then %d bytes after touching 64 MiB", rss0, rss1)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		stdin.Close()
+		_ = cmd.Wait()
+	}()
+	out := bufio.NewScanner(stdout)
+	expect := func(line string) {
+		t.Helper()
+		if !out.Scan() || out.Text() != line {
+			t.Fatalf("child said %q (%v), want %q", out.Text(), out.Err(), line)
+		}
+	}
+	expect("ready")
+	cpu0, rss0, err := ProcessUsage(cmd.Process.Pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.WriteString(stdin, "touch\n"); err != nil {
+		t.Fatal(err)
+	}
+	expect("touched")
+	cpu1, rss1, err := ProcessUsage(cmd.Process.Pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rss1-rss0 < 60<<20 {
+		t.Errorf("peak RSS %d then %d bytes after touching 64 MiB: want 60 MiB more or above", rss0, rss1)
 	}
 	if cpu1 < cpu0 {
 		t.Errorf("CPU seconds went back: %v then %v", cpu0, cpu1)
-	}
-	if b[len(b)-1] != byte(len(b)-1) {
-		t.Fatal("unreachable")
 	}
 	if _, _, err := ProcessUsage(-1); err == nil {
 		t.Error("ProcessUsage(-1): no error")
