@@ -23,9 +23,11 @@
 //     no sample for 4 of its usual gaps between picks (at least a hundredth
 //     of probeInterval, at most all of it) is taken, once. What is known of
 //     it is stale: only a call tells whether a backend that was slow,
-//     failing or frozen has recovered, and that call's sample replaces its
-//     EWMA. A backend that stays bad sees its gap, and so the spacing of its
-//     probes, grow with each probe, up to probeInterval.
+//     failing or frozen has recovered, and that call's sample, if lower,
+//     replaces its EWMA (a higher one is averaged in: the first call after
+//     a pause is often slow for reasons of the caller's). A backend that
+//     stays bad sees its gap, and so the spacing of its probes, grow with
+//     each probe, up to probeInterval.
 //
 //  2. Avoid: if one endpoint's latency is more than tolerance times the
 //     other's, the one with the lower cost wins,
@@ -139,8 +141,13 @@
 //     backend 50× slower leaves the band on its third call, and its calls
 //     in flight count at once (see latency). (A peak EWMA, which takes a
 //     higher sample whole, split identical backends 2:1.)
-//   - Fresh: an endpoint's first sample, and a sample after it went
-//     without one for its stale time (see Probe), replaces the EWMA.
+//   - Fresh: an endpoint's first sample replaces the EWMA, and so does a
+//     lower sample or a failure after it went without one for its stale
+//     time (see Probe). Stale evidence is forgotten only in the backend's
+//     favour: a probe that is slow because the caller's thread or the idle
+//     connection had to wake up must not push an identical backend out of
+//     the band again (it left one of three identical backends with a
+//     quarter of its share for 1.5 s on a busy machine).
 //   - Unwell: a call that failed with Unavailable, DeadlineExceeded,
 //     Internal, ResourceExhausted or Unknown (which includes errors that are
 //     not gRPC statuses) counts as max(latency, errorPenalty), so that a

@@ -245,11 +245,24 @@ func (s *endpointStats) claimProbe(now int64) bool {
 // observe folds a sample of rtt ns taken at now into the EWMA, as the
 // outcome of a call that was answered or failed:
 //
-//   - The first sample, and any sample after staleAfter without one,
-//     replaces the estimate: evidence older than that is stale, and a
-//     backend that was slow, failing or frozen and has recovered (or a
-//     new one) must not wait for an old penalty to decay away. This is
-//     what gives a thawed backend its share back within a probe.
+//   - The first sample replaces the prior.
+//   - An answered call after staleAfter without a sample lowers the
+//     estimate to its latency if that is lower, and otherwise is averaged
+//     in like any sample: evidence older than that is stale, and a
+//     backend that was slow, failing or frozen and has recovered must not
+//     wait for an old penalty to decay away. This is what gives a thawed
+//     backend its share back within a probe. Stale evidence is forgotten
+//     only in the backend's favour: the first call after a pause is often
+//     slow for reasons of the caller's own (a thread descheduled, a
+//     connection's goroutines parked while it was idle), and when such a
+//     call replaced a good estimate with a bad one it pushed an identical
+//     backend out of the tolerance band, where every probe, being again a
+//     first call after a pause, risked the same (on a busy 2-core machine
+//     one of three identical backends got a quarter of its share for 1.5
+//     s: TestStaleSampleOnlyLowers). A backend that really became slower
+//     leaves the band within a few calls anyway (below).
+//   - A failed call after staleAfter replaces the estimate with its
+//     penalty: a failure is news, however long since the last.
 //   - Any other sample pulls the EWMA towards itself with weight 1 - w,
 //     where w = exp(-(now - last) / decay) (sparse samples weigh by the
 //     time between them, as Finagle's), and at least minPull (frequent
@@ -275,13 +288,16 @@ func (s *endpointStats) claimProbe(now int64) bool {
 // Done free of locks.
 func (s *endpointStats) observe(rtt float64, now int64, p *params, o outcome) {
 	rtt = max(rtt, minRTT)
-	fresh := !s.sampled.Load() || now-s.last.Load() >= s.staleAfter(p)
+	first := !s.sampled.Load()
+	stale := !first && now-s.last.Load() >= s.staleAfter(p)
 	for {
 		old := s.ewma.Load()
 		next := rtt
-		if !fresh {
+		switch e := math.Float64frombits(old); {
+		case first, stale && o == failed:
+		case stale && rtt <= e:
+		default:
 			w := min(decayFactor(now-s.last.Load(), p.invDecay), 1-minPull)
-			e := math.Float64frombits(old)
 			if o == failed {
 				next = e*w + rtt*(1-w)
 			} else {

@@ -46,10 +46,12 @@ func TestObservePullsUp(t *testing.T) {
 	}
 }
 
-// A sample that comes after staleAfter without one replaces the EWMA: a
-// backend that was slow and is fast again is known to be fast at once.
-func TestObserveStaleSampleReplaces(t *testing.T) {
-	p := newParams(&Config{Decay: 10 * time.Second, ProbeInterval: time.Second, Tolerance: 2})
+// A sample that comes after staleAfter without one lowers the EWMA to
+// itself (a backend that was slow and is fast again is known to be fast at
+// once), but does not raise it: a higher one is averaged in as usual, and
+// a failure replaces it with its penalty.
+func TestObserveStaleSample(t *testing.T) {
+	p := newParams(&Config{Decay: 10 * time.Second, ProbeInterval: time.Second, Tolerance: 2, ErrorPenalty: time.Second})
 	s := newEndpointStats(endpointPrior{rtt: 1 * ms, gap: -p.probe / probeGaps}, 0)
 	s.observe(2*sec, 1, p, answered) // the first sample replaces the prior
 	s.gap.Store(int64(10 * time.Millisecond))
@@ -59,7 +61,7 @@ func TestObserveStaleSampleReplaces(t *testing.T) {
 	if got, want := s.load(), geo(2*sec, 1*ms, minPull); !near(got, want) {
 		t.Fatalf("a sample %d gaps after a 2s one moved the EWMA to %v, want it averaged (%v)", probeGaps/2, time.Duration(got), time.Duration(want))
 	}
-	// probeGaps more: stale, replaced.
+	// probeGaps more: stale and lower, replaced.
 	at := 1 + gaps(probeGaps/2) + gaps(probeGaps)
 	s.observe(3*ms, at, p, answered)
 	if got := s.load(); got != 3*ms {
@@ -67,9 +69,23 @@ func TestObserveStaleSampleReplaces(t *testing.T) {
 	}
 	// However long the gap, evidence is stale after the probe interval.
 	s.gap.Store(int64(time.Hour))
-	s.observe(7*ms, at+int64(time.Second), p, answered)
-	if got := s.load(); got != 7*ms {
-		t.Errorf("a sample a probe interval after the last = %v, want it to replace the EWMA (7ms)", time.Duration(got))
+	at += int64(time.Second)
+	s.observe(2*ms, at, p, answered)
+	if got := s.load(); got != 2*ms {
+		t.Errorf("a sample a probe interval after the last = %v, want it to replace the EWMA (2ms)", time.Duration(got))
+	}
+	// Stale and higher: averaged in, by at least minPull.
+	at += int64(time.Second)
+	w := min(decayFactor(int64(time.Second), p.invDecay), 1-minPull)
+	s.observe(20*ms, at, p, answered)
+	if got, want := s.load(), geo(2*ms, 20*ms, 1-w); !near(got, want) {
+		t.Errorf("a stale 20ms sample after a 2ms EWMA = %v, want it averaged in (%v), not replacing", time.Duration(got), time.Duration(want))
+	}
+	// A stale failure replaces the estimate.
+	at += int64(time.Second)
+	s.observe(float64(time.Second), at, p, failed)
+	if got := s.load(); got != float64(time.Second) {
+		t.Errorf("a stale failure with a 1s penalty = %v, want it to replace the EWMA (1s)", time.Duration(got))
 	}
 }
 
