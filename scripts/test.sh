@@ -72,10 +72,13 @@ go test -race -count=1 -timeout 20m $pkgs
 # items), the proxy's throughput against nginx means nothing with only
 # the in-process side instrumented, and the race detector multiplies the
 # memory of the proxy process whose peak RSS TestProxyProcessMemoryBound
-# bounds (it is built only without -race): run them without it.
+# bounds (it is built only without -race), and the race detector hides
+# the time from an EndpointSlice write to the picker at 10,000 endpoints
+# that TestTenThousandEndpoints bounds: run them without it.
 step "allocation and throughput tests without -race"
 go test -count=1 -run 'Alloc' ./balancer/...
 go test -count=1 -run 'TestProxyProcessMemoryBound' ./cmd/grpclb
+go test -count=1 -run 'TestTenThousandEndpoints' ./resolver/kube
 go test -count=1 -run 'TestProxyScenario|TestProxyCrossCheckWithGHZ|TestRecoverAndRestart|TestFairness|TestSlowScenarioShares|TestHotkeyBoundedLoads|TestReshardMovesAboutOneNth|TestColdstartSlowStart|TestHedgeCutsTail|TestFlakyOutlierEjection' ./cmd/grpclb/internal/lab
 
 if [ "$fuzztime" != "0" ]; then

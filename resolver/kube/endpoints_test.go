@@ -8,6 +8,7 @@ import (
 
 	"google.golang.org/grpc/resolver"
 	discoveryv1 "k8s.io/api/discovery/v1"
+	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/grpclb/grpclb/endpoint"
 )
@@ -265,4 +266,71 @@ func FuzzEndpointsFrom(f *testing.F) {
 			}
 		}
 	})
+}
+
+// The memo gives the same sets as reading every slice, through changes,
+// additions and removals of slices; it re-reads a slice whose
+// resourceVersion changed, and forgets the slices that are gone.
+func TestSliceMemo(t *testing.T) {
+	tg := target{namespace: "ns", service: "echo", port: portSpec{name: "grpc"}}
+	ports := []discoveryv1.EndpointPort{tcpPort("grpc", 8080)}
+	mk := func(name, version string, eps ...ep) *discoveryv1.EndpointSlice {
+		s := slice("ns", "echo", name, v4, ports, eps...)
+		s.UID = types.UID("uid-" + name)
+		s.ResourceVersion = version
+		return s
+	}
+	a1 := mk("a", "1", ep{ip: "10.0.0.1", pod: "p1"}, ep{ip: "10.0.0.2", pod: "p2"})
+	b1 := mk("b", "1", ep{ip: "10.0.0.3", pod: "p3"})
+	// A dual-stack pod: its v6 address joins its v4 one in one endpoint.
+	c1 := slice("ns", "echo", "c", discoveryv1.AddressTypeIPv6, ports, ep{ip: "2001:db8::3", pod: "p3"})
+	c1.UID, c1.ResourceVersion = "uid-c", "1"
+	a2 := mk("a", "2", ep{ip: "10.0.0.1", pod: "p1"}, ep{ip: "10.0.0.9", pod: "p9", zone: "z"})
+	// Same version, other content: the memo trusts the version (the API
+	// server never reuses one), so it still reads the old content.
+	b1Stale := mk("b", "1", ep{ip: "10.0.0.7", pod: "p7"})
+	b2 := mk("b", "2", ep{ip: "10.0.0.3", pod: "p3", terminating: true}, ep{ip: "10.0.0.4", pod: "p4"})
+
+	memo := newSliceMemo()
+	steps := []struct {
+		name   string
+		slices []*discoveryv1.EndpointSlice
+		want   []*discoveryv1.EndpointSlice // what a full read must agree with
+		cached int                          // slices in the memo after the step
+	}{
+		{"first listing", []*discoveryv1.EndpointSlice{a1, b1, c1}, nil, 3},
+		{"one slice changed", []*discoveryv1.EndpointSlice{a2, b1, c1}, nil, 3},
+		{"same version", []*discoveryv1.EndpointSlice{a2, b1Stale, c1}, []*discoveryv1.EndpointSlice{a2, b1, c1}, 3},
+		{"new version", []*discoveryv1.EndpointSlice{a2, b2, c1}, nil, 3},
+		{"slice deleted", []*discoveryv1.EndpointSlice{b2}, nil, 1},
+		{"none", nil, nil, 0},
+		{"back", []*discoveryv1.EndpointSlice{a1, b2, c1}, nil, 3},
+	}
+	for _, st := range steps {
+		got := memo.endpointsFrom(st.slices, tg)
+		want := st.want
+		if want == nil {
+			want = st.slices
+		}
+		full := endpointsFrom(want, tg)
+		if !slices.Equal(got.fingerprints, full.fingerprints) || !slices.Equal(addrsOf(got.endpoints), addrsOf(full.endpoints)) {
+			t.Errorf("%s: memo gives %q, a full read %q", st.name, got.fingerprints, full.fingerprints)
+		}
+		if len(got.fingerprints) != len(got.endpoints) {
+			t.Errorf("%s: %d fingerprints for %d endpoints", st.name, len(got.fingerprints), len(got.endpoints))
+		}
+		if n := len(memo.entries); n != st.cached {
+			t.Errorf("%s: %d slices in the memo, want %d", st.name, n, st.cached)
+		}
+	}
+	// The dual-stack endpoint has both addresses, v4 first, and its own
+	// fingerprint.
+	set := memo.endpointsFrom([]*discoveryv1.EndpointSlice{a1, b1, c1}, tg)
+	for i, e := range set.endpoints {
+		if e.Addresses[0].Addr == "10.0.0.3:8080" {
+			if len(e.Addresses) != 2 || e.Addresses[1].Addr != "[2001:db8::3]:8080" || !strings.Contains(set.fingerprints[i], "[2001:db8::3]:8080") {
+				t.Errorf("dual-stack endpoint %v, fingerprint %q", e.Addresses, set.fingerprints[i])
+			}
+		}
+	}
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"strings"
 	"sync"
 
 	"google.golang.org/grpc/resolver"
@@ -26,6 +25,7 @@ type kubeResolver struct {
 	// Owned by the run goroutine.
 	pub      *resolvercore.Publisher
 	problems *resolvercore.Problems // skipped slices and endpoints, logged once each
+	memo     *sliceMemo             // what each slice yields, by version
 }
 
 func newResolver(t target, cc resolver.ClientConn, url string) *kubeResolver {
@@ -36,6 +36,7 @@ func newResolver(t target, cc resolver.ClientConn, url string) *kubeResolver {
 		wakeCh:   resolvercore.NewWake(),
 		pub:      resolvercore.NewPublisher(cc, resolvercore.Config{Name: "kubernetes", Source: "listing", PublishEmpty: !t.opts.KeepLastOnEmpty, Logger: log}),
 		problems: resolvercore.NewProblems(log),
+		memo:     newSliceMemo(),
 	}
 }
 func (r *kubeResolver) start() {
@@ -85,7 +86,7 @@ func (r *kubeResolver) apply(snap snapshot) {
 		}
 		return
 	}
-	set := endpointsFrom(snap.slices, r.t)
+	set := r.memo.endpointsFrom(snap.slices, r.t)
 	for _, p := range set.problems {
 		r.problems.Note(p, "kubernetes: skipping "+p)
 	}
@@ -101,32 +102,7 @@ func (r *kubeResolver) apply(snap snapshot) {
 		return
 	}
 	args := []any{"ready", set.ready, "terminating", set.terminating, "not_ready", set.unusable, "slices", len(snap.slices)}
-	if r.pub.Publish(set.endpoints, fingerprint(set.endpoints), args...) && set.usedTerminating {
+	if r.pub.Publish(set.endpoints, set.fingerprints, args...) && set.usedTerminating {
 		r.log.Warn("kubernetes: no endpoint is ready; using the terminating endpoints that still serve", args...)
 	}
-}
-
-// fingerprint is a comparable digest of a set: addresses and attributes.
-// It is computed on every change of every slice, so it avoids fmt: with
-// 10,000 endpoints, formatting Info with %+v took 10 ms a change.
-func fingerprint(eps []resolver.Endpoint) []string {
-	fp := make([]string, 0, len(eps))
-	var b strings.Builder
-	for _, ep := range eps {
-		b.Reset()
-		for _, a := range ep.Addresses {
-			b.WriteString(a.Addr)
-			b.WriteByte(',')
-		}
-		info, _ := InfoFromEndpoint(ep)
-		for _, f := range [...]string{info.Namespace, info.Service, info.Kind, info.Name, info.Zone, info.NodeName, info.Hostname} {
-			b.WriteString(f)
-			b.WriteByte(0) // not in any of the fields (Kubernetes names and labels)
-		}
-		if info.Terminating {
-			b.WriteByte('T')
-		}
-		fp = append(fp, b.String())
-	}
-	return fp
 }
