@@ -121,8 +121,8 @@ func TestBalancerCountersSurviveRebuilds(t *testing.T) {
 	b.mu.Lock()
 	info := b.endpoints[owner]
 	b.mu.Unlock()
-	if info.inflight.Load() != 1 || b.total.Load() != 2 {
-		t.Fatalf("after 2 picks of a hot key on 4 endpoints: owner has %d in flight, total %d; want 1 and 2", info.inflight.Load(), b.total.Load())
+	if info.ctr.n.Load() != 1 || b.total.Load() != 2 {
+		t.Fatalf("after 2 picks of a hot key on 4 endpoints: owner has %d in flight, total %d; want 1 and 2", info.ctr.n.Load(), b.total.Load())
 	}
 
 	// A state change: another endpoint fails; a new picker.
@@ -155,14 +155,14 @@ func TestBalancerCountersSurviveRebuilds(t *testing.T) {
 	b.mu.Lock()
 	same := b.endpoints[owner] == info
 	b.mu.Unlock()
-	if !same || info.inflight.Load() != 2 {
-		t.Errorf("after adding an endpoint the owner's counter is new (%v) or lost its calls (%d in flight, want 2)", !same, info.inflight.Load())
+	if !same || info.ctr.n.Load() != 2 {
+		t.Errorf("after adding an endpoint the owner's counter is new (%v) or lost its calls (%d in flight, want 2)", !same, info.ctr.n.Load())
 	}
 	for _, d := range dones {
 		d(balancer.DoneInfo{})
 	}
-	if info.inflight.Load() != 0 || b.total.Load() != 0 {
-		t.Errorf("after every Done: owner %d, total %d in flight", info.inflight.Load(), b.total.Load())
+	if info.ctr.n.Load() != 0 || b.total.Load() != 0 {
+		t.Errorf("after every Done: owner %d, total %d in flight", info.ctr.n.Load(), b.total.Load())
 	}
 }
 

@@ -30,6 +30,7 @@ func init() {
 
 func newBalancer(cc balancer.ClientConn, opts balancer.BuildOptions) balancer.Balancer {
 	b := &chashBalancer{endpoints: make(map[string]*endpointInfo)}
+	b.counters.total = &b.total
 	// Children connect eagerly and reconnect by themselves: every endpoint
 	// owns a share of the keys, so every endpoint is wanted, and a key's
 	// first call should find its owner connected.
@@ -49,7 +50,8 @@ var testHookBuilt atomic.Pointer[func(*chashBalancer)]
 type chashBalancer struct {
 	policy.Petiole
 
-	total atomic.Int64 // calls in flight on all endpoints (bounded loads)
+	total    atomic.Int64 // calls in flight on all endpoints (bounded loads)
+	counters counterPool  // each endpoint's; under mu
 
 	mu         sync.Mutex
 	cfg        *Config
@@ -65,24 +67,18 @@ type chashBalancer struct {
 // endpointInfo is an endpoint's state kept across pickers, so in-flight
 // counts survive picker and ring rebuilds.
 type endpointInfo struct {
-	key      string // endpointKey
-	hashKey  string // first address: where its points go
-	weight   uint32
-	inflight atomic.Int64
-	done     func(balancer.DoneInfo) // decrements inflight and the total
+	key     string // endpointKey
+	hashKey string // first address: where its points go
+	weight  uint32
+	ctr     *counter // calls in flight, from the balancer's counterPool
 
 	gen      uint64 // last reconciliation that saw the endpoint
 	state    balancer.State
 	exitIdle func()
 }
 
-func newEndpointInfo(key string, total *atomic.Int64) *endpointInfo {
-	info := &endpointInfo{key: key}
-	info.done = func(balancer.DoneInfo) {
-		info.inflight.Add(-1)
-		total.Add(-1)
-	}
-	return info
+func newEndpointInfo(key string, ctr *counter) *endpointInfo {
+	return &endpointInfo{key: key, ctr: ctr}
 }
 
 // endpointKey identifies an endpoint by its set of addresses, as
@@ -140,7 +136,7 @@ func (b *chashBalancer) reconcileLocked(children []endpointsharding.ChildState) 
 		key := endpointKey(c.Endpoint)
 		info := b.endpoints[key]
 		if info == nil {
-			info = newEndpointInfo(key, &b.total)
+			info = newEndpointInfo(key, b.counters.get())
 			b.endpoints[key] = info
 			b.ringStale = true
 		}
@@ -157,9 +153,11 @@ func (b *chashBalancer) reconcileLocked(children []endpointsharding.ChildState) 
 	for key, info := range b.endpoints {
 		if info.gen != b.gen {
 			delete(b.endpoints, key)
+			b.counters.put(info.ctr)
 			b.ringStale = true
 		}
 	}
+	b.counters.reclaim()
 }
 
 // updatePickerLocked rebuilds the ring if needed and sends a new picker.

@@ -112,7 +112,11 @@
 // searches it in a sorted []uint64 without branches; it takes no lock and
 // allocates nothing. With bounded loads it adds two atomic increments (and
 // Done two decrements); each endpoint's Done function is made once, not per
-// call. Reading a header key copies its values
+// call. What a pick reads of an endpoint (its READY SubConn, taken from
+// pick_first's picker when the picker is built, its counter and its
+// capacity) is one 32-byte record in one array, and the counters sit in 4
+// kB blocks, so a pick costs about the same over 10 endpoints as over
+// 10,000 (35 and 45 ns on the machine of the README's figures). Reading a header key copies its values
 // (metadata.ValueFromOutgoingContext) and allocates; WithKey keys do not.
 // Building the ring hashes and bucket-sorts its points in linear time.
 package chash

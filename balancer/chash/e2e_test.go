@@ -264,7 +264,7 @@ func TestE2EFlapping(t *testing.T) {
 				b.mu.Lock()
 				defer b.mu.Unlock()
 				for addr, info := range b.endpoints {
-					if n := info.inflight.Load(); n != 0 {
+					if n := info.ctr.n.Load(); n != 0 {
 						return false, fmt.Sprintf("no calls in flight (%d on %v)", n, addr)
 					}
 				}

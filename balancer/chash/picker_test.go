@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"unsafe"
 
 	"google.golang.org/grpc/balancer"
 	"google.golang.org/grpc/codes"
@@ -60,9 +61,10 @@ func newPickerEnv(t *testing.T, configJSON string, weights []uint32) *pickerEnv 
 	}
 	nodes := testNodes(len(weights))
 	env := &pickerEnv{t: t, cfg: cfg, kicks: make([]atomic.Int32, len(weights))}
+	counters := &counterPool{total: &env.total}
 	for i := range nodes {
 		nodes[i].weight = weights[i]
-		info := newEndpointInfo(nodes[i].key, &env.total)
+		info := newEndpointInfo(nodes[i].key, counters.get())
 		info.hashKey, info.weight = nodes[i].key, weights[i]
 		info.exitIdle = func() { env.kicks[i].Add(1) }
 		env.infos = append(env.infos, info)
@@ -117,7 +119,7 @@ func (env *pickerEnv) pick(ctx context.Context) (int, balancer.PickResult) {
 func (env *pickerEnv) inflight() []int64 {
 	out := make([]int64, len(env.infos))
 	for i, info := range env.infos {
-		out[i] = info.inflight.Load()
+		out[i] = info.ctr.n.Load()
 	}
 	return out
 }
@@ -176,7 +178,7 @@ func (env *pickerEnv) boundOK(c float64, ready []bool) error {
 		}
 	}
 	for i, info := range env.infos {
-		got := info.inflight.Load()
+		got := info.ctr.n.Load()
 		limit := int64(math.Ceil(c * float64(total) * float64(info.weight) / W))
 		if ready[i] && got > limit {
 			return fmt.Errorf("endpoint %d (weight %d) has %d calls in flight of %d, more than ceil(%v × %d × %d / %v) = %d",
@@ -561,5 +563,124 @@ func TestPickConcurrent(t *testing.T) {
 	}
 	if got := env.total.Load(); got != 0 {
 		t.Errorf("after every Done: total %d, in flight %v", got, env.inflight())
+	}
+}
+
+// countingChildPicker is a READY child's picker that counts its picks and
+// may hand out a Done of its own, or another SubConn each time.
+type countingChildPicker struct {
+	sc     *fakeSubConn
+	picks  *atomic.Int32
+	dones  *atomic.Int32 // nil: no Done
+	rotate bool          // a new SubConn on each pick
+}
+
+func (p countingChildPicker) Pick(balancer.PickInfo) (balancer.PickResult, error) {
+	n := p.picks.Add(1)
+	res := balancer.PickResult{SubConn: p.sc}
+	if p.rotate {
+		res.SubConn = &fakeSubConn{idx: p.sc.idx + 1000*int(n)}
+	}
+	if p.dones != nil {
+		res.Done = func(balancer.DoneInfo) { p.dones.Add(1) }
+	}
+	return res, nil
+}
+
+// A READY child whose picker returns one SubConn and nothing else (as
+// pick_first's does) is asked once, when the picker is built, and picks
+// use that SubConn; a child whose picker returns a Done, or another
+// SubConn each time, is asked on every pick, and its Done runs after the
+// policy's own.
+func TestChildPickerAskedOnlyWhenNeeded(t *testing.T) {
+	for _, tc := range []struct {
+		name          string
+		withDone      bool
+		rotate        bool
+		wantPerPick   bool
+		wantSameConns bool
+	}{
+		{name: "steady", wantSameConns: true},
+		{name: "with Done", withDone: true, wantPerPick: true, wantSameConns: true},
+		{name: "another SubConn each time", rotate: true, wantPerPick: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			env := newPickerEnv(t, `{}`, ones(4))
+			picks := make([]atomic.Int32, len(env.infos))
+			dones := make([]atomic.Int32, len(env.infos))
+			for i, info := range env.infos {
+				cp := countingChildPicker{sc: &fakeSubConn{idx: i}, picks: &picks[i], rotate: tc.rotate}
+				if tc.withDone {
+					cp.dones = &dones[i]
+				}
+				info.state = balancer.State{ConnectivityState: connectivity.Ready, Picker: cp}
+			}
+			env.picker = newPicker(env.cfg, env.ring, env.infos, &env.total)
+			var built int32
+			for i := range picks {
+				built += picks[i].Load()
+			}
+			const n = 100
+			conns := map[balancer.SubConn]bool{}
+			for k := range n {
+				res, err := env.picker.Pick(balancer.PickInfo{Ctx: keyCtx(strconv.Itoa(k))})
+				if err != nil {
+					t.Fatal(err)
+				}
+				conns[res.SubConn] = true
+				if env.total.Load() != 1 {
+					t.Fatalf("pick %d: %d calls in flight, want 1", k, env.total.Load())
+				}
+				res.Done(balancer.DoneInfo{})
+			}
+			var asked, done int32
+			for i := range picks {
+				asked += picks[i].Load()
+				done += dones[i].Load()
+			}
+			asked -= built
+			if want := map[bool]int32{true: n, false: 0}[tc.wantPerPick]; asked != want {
+				t.Errorf("the child pickers were asked %d times by %d picks, want %d", asked, n, want)
+			}
+			if want := map[bool]int32{true: n, false: 0}[tc.withDone]; done != want {
+				t.Errorf("the child's Done ran %d times, want %d", done, want)
+			}
+			if same := len(conns) <= len(env.infos); same != tc.wantSameConns {
+				t.Errorf("%d distinct SubConns over %d picks on %d endpoints", len(conns), n, len(env.infos))
+			}
+			if env.total.Load() != 0 {
+				t.Errorf("%d calls in flight after every Done", env.total.Load())
+			}
+		})
+	}
+}
+
+// A removed endpoint's counter is reused only once its calls have all
+// finished, and a reused counter starts at zero; counters are handed out
+// in blocks, in address order.
+func TestCounterPool(t *testing.T) {
+	var total atomic.Int64
+	cp := &counterPool{total: &total}
+	a, b := cp.get(), cp.get()
+	if a == b || uintptr(unsafe.Pointer(b))-uintptr(unsafe.Pointer(a)) != unsafe.Sizeof(counter{}) {
+		t.Fatalf("two counters in a row are not neighbours: %p, %p", a, b)
+	}
+	a.n.Add(2)
+	total.Add(2)
+	cp.put(a) // removed with two calls in flight
+	cp.reclaim()
+	for range counterBlock {
+		if c := cp.get(); c == a {
+			t.Fatal("a counter with calls in flight was handed out again")
+		}
+	}
+	a.done(balancer.DoneInfo{})
+	a.done(balancer.DoneInfo{})
+	if a.n.Load() != 0 || total.Load() != 0 {
+		t.Fatalf("after both Dones: counter %d, total %d", a.n.Load(), total.Load())
+	}
+	cp.reclaim()
+	if c := cp.get(); c != a || c.n.Load() != 0 {
+		t.Errorf("after its calls finished the counter was not reused (got %p, want %p) or is not at zero (%d)", c, a, c.n.Load())
 	}
 }

@@ -307,7 +307,6 @@ func median(xs []float64) float64 {
 // 10,000 endpoints yet, and the likely cause; the test reports their ratio
 // without failing. Remove an entry once fixed.
 var notYetFlat = map[string]string{
-	"consistent_hash":              "a 65,536-point ring and a 1 MB endpoint table outgrow the CPU cache",
 	"wrr":                          "the EDF table outgrows the CPU cache (grpc-go's round_robin goes 13 to 20 ns too)",
 	"outlier_ejection/round_robin": "each pick reads its SubConn wrapper and its endpoint's state, two loads that miss the CPU cache at 10,000 endpoints (about 1.7×)",
 }
