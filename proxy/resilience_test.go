@@ -17,6 +17,7 @@ import (
 
 	"github.com/grpclb/grpclb/internal/balancertest"
 	"github.com/grpclb/grpclb/internal/jsonconf"
+	"github.com/grpclb/grpclb/internal/wait"
 	"github.com/grpclb/grpclb/proxy"
 )
 
@@ -135,8 +136,14 @@ func TestIdempotentRouteHedges(t *testing.T) {
 	fast := &flaky{}
 	cfg := oneCluster(staticTarget(startFlaky(t, hung), startFlaky(t, fast)))
 	cfg.Routes = []proxy.Route{{Service: flakyService, Cluster: "c", Idempotent: true, Hedge: hedgePolicy(t, `{"hedgingDelay": "5ms", "budget": 1, "budgetBurst": 100}`)}}
-	_, paddr := startProxy(t, cfg, proxy.Options{})
+	p, paddr := startProxy(t, cfg, proxy.Options{})
 	cc := dial(t, paddr)
+	// Both backends READY first: while only the hung one is, round_robin
+	// sends it the hedge too, and the call waits for its deadline.
+	wait.Until(t, 30*time.Second, func() (bool, string) {
+		eps := p.Clusters()[0].Endpoints
+		return len(eps) == 2 && eps[0].State == "READY" && eps[1].State == "READY", "endpoints: " + mustJSON(eps)
+	})
 
 	const calls = 20
 	for i := range calls {
