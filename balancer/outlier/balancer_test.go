@@ -222,3 +222,59 @@ func countShutdown(cc *balancertest.ClientConn) int {
 	}
 	return n
 }
+
+// checkCopies fails the test if a SubConn's copy of its endpoint's ejection
+// flag, which picks read, differs from the flag.
+func checkCopies(t *testing.T, b *outlierBalancer, when string) {
+	t.Helper()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for sc := range b.subConns {
+		if got, want := sc.ejectedCopy.Load(), sc.ejected(); got != want {
+			t.Errorf("%s: SubConn %s reads ejected=%v, its endpoint says %v", when, sc.addr, got, want)
+		}
+	}
+}
+
+// A SubConn's copy of the ejection flag follows ejection, its end, the
+// removal of an ejected endpoint, and its address moving to another
+// endpoint.
+func TestEjectedCopyFollowsTheEndpoint(t *testing.T) {
+	eps := balancertest.Endpoints(3)
+	victim := eps[0].Addresses[0].Addr
+	b, cc := build(t, `{"consecutiveFailures":{"threshold":1},"baseEjectionTime":"200ms","maxEjectionPercent":50,"childPolicy":[{"round_robin":{}}]}`, eps)
+	checkCopies(t, b, "at start")
+	failUntilEjected(t, cc, victim)
+	checkCopies(t, b, "after the ejection")
+	b.mu.Lock()
+	var vsc *subConn
+	for sc := range b.subConns {
+		if sc.addr == victim && !sc.shutdown.Load() {
+			vsc = sc
+		}
+	}
+	b.mu.Unlock()
+	if vsc == nil || !vsc.ejectedCopy.Load() {
+		t.Fatalf("the victim's SubConn %v does not read as ejected", vsc)
+	}
+	// Its address moves to a fresh endpoint (not ejected): the SubConn
+	// must read as not ejected.
+	b.mu.Lock()
+	fresh := b.newEndpoint("[" + victim + "]")
+	b.byAddr[victim] = fresh
+	b.linkLocked(vsc)
+	b.mu.Unlock()
+	if vsc.ejectedCopy.Load() {
+		t.Error("after its address moved to an endpoint that is not ejected, the SubConn still reads as ejected")
+	}
+	checkCopies(t, b, "after the move")
+	wait.For(t, 5*time.Second, "the ejection ends", func() bool {
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		return b.numEjected == 0
+	})
+	checkCopies(t, b, "after the ejection ended")
+	failUntilEjected(t, cc, eps[1].Addresses[0].Addr)
+	balancertest.Update(t, b, ParseConfig, `{"consecutiveFailures":{"threshold":1},"childPolicy":[{"round_robin":{}}]}`, eps[:1])
+	checkCopies(t, b, "after the ejected endpoint was removed")
+}

@@ -73,8 +73,7 @@ func (p *callParams) judge(info balancer.DoneInfo) outcome {
 // The counters and the ejected flag are atomics written by finished calls
 // and read by pickers; the rest is guarded by the balancer's mu.
 type endpoint struct {
-	name string                  // its addresses, for logs
-	done func(balancer.DoneInfo) // counts a call's outcome (see tracker)
+	name string // its addresses, for logs
 
 	successes, failures atomic.Uint32 // calls finished in the current interval
 	consecutive         atomic.Uint32 // failed calls in a row

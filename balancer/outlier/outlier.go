@@ -159,7 +159,7 @@ func (b *outlierBalancer) setEndpointsLocked(eps []resolver.Endpoint) {
 		if _, ok := fresh.Get(ep); !ok {
 			e.removed = true
 			if e.ejected.Load() {
-				e.ejected.Store(false)
+				b.setEjectedLocked(e, false)
 				b.numEjected--
 			}
 		}
@@ -333,16 +333,27 @@ func (b *outlierBalancer) ejectLocked(e *endpoint, now time.Time, reason string)
 	d := ejectionTime(b.cfg.BaseEjectionTime, b.cfg.MaxEjectionTime, e.multiplier)
 	e.until = now.Add(d)
 	e.consecutive.Store(0)
-	e.ejected.Store(true)
+	b.setEjectedLocked(e, true)
 	b.numEjected++
 	logger.Infof("%s: ejected endpoint %s for %v (%s)", Name, e.name, d, reason)
+}
+
+// setEjectedLocked ejects or un-ejects e, and tells e's SubConns, whose
+// copy of the flag is what a pick reads (see subConn.ejectedCopy).
+func (b *outlierBalancer) setEjectedLocked(e *endpoint, ejected bool) {
+	e.ejected.Store(ejected)
+	for sc := range b.subConns {
+		if sc.ep.Load() == e {
+			sc.ejectedCopy.Store(ejected)
+		}
+	}
 }
 
 // unejectDueLocked un-ejects the endpoints whose ejection time is up.
 func (b *outlierBalancer) unejectDueLocked(now time.Time) {
 	for _, e := range b.endpoints.All() {
 		if e.ejected.Load() && !now.Before(e.until) {
-			e.ejected.Store(false)
+			b.setEjectedLocked(e, false)
 			e.consecutive.Store(0)
 			e.until = time.Time{}
 			b.numEjected--

@@ -30,40 +30,35 @@ func (p *picker) Pick(info balancer.PickInfo) (balancer.PickResult, error) {
 		if !ok {
 			return res, nil // not the child's: cannot happen
 		}
-		e := sc.ep.Load()
-		if e != nil && e.ejected.Load() {
+		if sc.ejectedCopy.Load() {
 			if res.Done != nil {
 				res.Done(balancer.DoneInfo{}) // like gRPC for a pick it drops
 			}
 			continue
 		}
 		res.SubConn = sc.SubConn
-		if e != nil {
-			res.Done = p.b.tracker(e, res.Done)
-		}
+		res.Done = tracker(sc.done, res.Done)
 		return res, nil
 	}
 	return balancer.PickResult{}, balancer.ErrNoSubConnAvailable
 }
 
-// tracker returns the Done of a call to e: e's own counting Done, made
-// once per endpoint so that a pick allocates nothing, followed by the
+// tracker returns the Done of a call: the SubConn's own counting Done,
+// made once per SubConn so that a pick allocates nothing, followed by the
 // child's Done if it has one.
-func (b *outlierBalancer) tracker(e *endpoint, childDone func(balancer.DoneInfo)) func(balancer.DoneInfo) {
+func tracker(done, childDone func(balancer.DoneInfo)) func(balancer.DoneInfo) {
 	if childDone == nil {
-		return e.done
+		return done
 	}
 	return func(info balancer.DoneInfo) {
-		e.done(info)
+		done(info)
 		childDone(info)
 	}
 }
 
 // newEndpoint returns the state of a new endpoint named name.
 func (b *outlierBalancer) newEndpoint(name string) *endpoint {
-	e := &endpoint{name: name}
-	e.done = func(info balancer.DoneInfo) { b.count(e, info) }
-	return e
+	return &endpoint{name: name}
 }
 
 // count counts the outcome of a call to e, and ejects e at once after

@@ -27,6 +27,11 @@ type childConn struct {
 
 func (c *childConn) NewSubConn(addrs []resolver.Address, opts balancer.NewSubConnOptions) (balancer.SubConn, error) {
 	sc := &subConn{b: c.b, gen: c.gen, listener: opts.StateListener}
+	sc.done = func(info balancer.DoneInfo) {
+		if e := sc.ep.Load(); e != nil {
+			c.b.count(e, info)
+		}
+	}
 	if len(addrs) > 0 {
 		sc.addr = addrs[0].Addr
 	}
@@ -73,7 +78,9 @@ func (c *childConn) UpdateState(s balancer.State) {
 
 // linkLocked points sc at the endpoint of its address, if any.
 func (b *outlierBalancer) linkLocked(sc *subConn) {
-	sc.ep.Store(b.byAddr[sc.addr]) // nil if the address is in no endpoint
+	e := b.byAddr[sc.addr] // nil if the address is in no endpoint
+	sc.ep.Store(e)
+	sc.ejectedCopy.Store(e != nil && e.ejected.Load())
 }
 
 // forget drops sc, which the child shut down.
@@ -104,6 +111,12 @@ type subConn struct {
 	listener         func(balancer.SubConnState) // the child's state listener
 	ep               atomic.Pointer[endpoint]    // nil if its address is in no endpoint
 	shutdown         atomic.Bool                 // the child shut it down
+	// ejectedCopy is ep's ejected flag, kept in step under b.mu
+	// (setEjectedLocked, linkLocked), and done counts a call's outcome for
+	// ep, made once: a pick reads only this struct, not the endpoint, which
+	// at 10,000 endpoints is one cache miss less a pick.
+	ejectedCopy atomic.Bool
+	done        func(balancer.DoneInfo)
 
 	addr string // guarded by b.mu
 
