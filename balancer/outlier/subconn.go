@@ -26,7 +26,7 @@ type childConn struct {
 }
 
 func (c *childConn) NewSubConn(addrs []resolver.Address, opts balancer.NewSubConnOptions) (balancer.SubConn, error) {
-	sc := &subConn{b: c.b, gen: c.gen, listener: opts.StateListener}
+	sc := &subConn{subConnCold: &subConnCold{b: c.b, gen: c.gen, listener: opts.StateListener}}
 	sc.done = func(info balancer.DoneInfo) {
 		if e := sc.ep.Load(); e != nil {
 			c.b.count(e, info)
@@ -105,18 +105,23 @@ type healthUpdate struct {
 // through its state listener, READY becoming TRANSIENT_FAILURE (children
 // such as pool that watch connectivity only).
 type subConn struct {
+	// What a pick reads, and nothing else, so that the wrappers of 10,000
+	// endpoints (48 bytes each) stay in the CPU cache: ejectedCopy is ep's
+	// ejected flag, kept in step under b.mu (setEjectedLocked,
+	// linkLocked), and done counts a call's outcome for ep, made once.
 	balancer.SubConn // gRPC's
-	b                *outlierBalancer
-	gen              int                         // of the child that made it
-	listener         func(balancer.SubConnState) // the child's state listener
-	ep               atomic.Pointer[endpoint]    // nil if its address is in no endpoint
-	shutdown         atomic.Bool                 // the child shut it down
-	// ejectedCopy is ep's ejected flag, kept in step under b.mu
-	// (setEjectedLocked, linkLocked), and done counts a call's outcome for
-	// ep, made once: a pick reads only this struct, not the endpoint, which
-	// at 10,000 endpoints is one cache miss less a pick.
-	ejectedCopy atomic.Bool
-	done        func(balancer.DoneInfo)
+	done             func(balancer.DoneInfo)
+	ejectedCopy      atomic.Bool
+	*subConnCold
+}
+
+// subConnCold is the part of a subConn that picks do not read.
+type subConnCold struct {
+	b        *outlierBalancer
+	gen      int                         // of the child that made it
+	listener func(balancer.SubConnState) // the child's state listener
+	ep       atomic.Pointer[endpoint]    // nil if its address is in no endpoint
+	shutdown atomic.Bool                 // the child shut it down
 
 	addr string // guarded by b.mu
 
