@@ -16,6 +16,7 @@ import (
 
 	"github.com/grpclb/grpclb/endpoint"
 	"github.com/grpclb/grpclb/internal/balancertest"
+	"github.com/grpclb/grpclb/internal/policy"
 )
 
 // These tests drive the balancer through balancertest's fake channel, whose
@@ -533,5 +534,51 @@ func TestPickDoesNotAllocate(t *testing.T) {
 				t.Errorf("Pick allocates %v times per call, want 0", allocs)
 			}
 		})
+	}
+}
+
+// childWithDone is a READY child's picker whose picks carry a Done, so the
+// picker cannot skip it.
+type childWithDone struct {
+	sc    balancer.SubConn
+	dones *atomic.Int32
+}
+
+func (c childWithDone) Pick(balancer.PickInfo) (balancer.PickResult, error) {
+	return balancer.PickResult{SubConn: c.sc, Done: func(balancer.DoneInfo) { c.dones.Add(1) }}, nil
+}
+
+// A pick returns the SubConn a READY pick_first child always returns,
+// without calling the child's picker (policy.SteadySubConn); a child whose
+// picker hands out a Done is called on every pick and its Done kept.
+func TestSteadyChildrenAreNotCalled(t *testing.T) {
+	_, cc := build(t, "", weighted(3, 1, 2, 3))
+	p := currentPicker(t, cc)
+	for i, sc := range p.steady {
+		if sc == nil {
+			t.Fatalf("endpoint %d: no steady SubConn from its READY pick_first child", i)
+		}
+		res, err := p.pickers[i].Pick(pickInfo)
+		if err != nil || res.SubConn != sc {
+			t.Fatalf("endpoint %d: steady SubConn %v, its child picks %v (%v)", i, sc, res.SubConn, err)
+		}
+	}
+
+	var dones atomic.Int32
+	sc := p.steady[0]
+	withDone := &picker{
+		pickers: []balancer.Picker{childWithDone{sc: sc, dones: &dones}},
+		steady:  []balancer.SubConn{policy.SteadySubConn(childWithDone{sc: sc, dones: &dones})},
+		table:   []uint32{0},
+	}
+	for range 10 {
+		res, err := withDone.Pick(pickInfo)
+		if err != nil || res.SubConn != sc || res.Done == nil {
+			t.Fatalf("pick through a child with a Done: %+v, %v", res, err)
+		}
+		res.Done(balancer.DoneInfo{})
+	}
+	if got := dones.Load(); got != 10 {
+		t.Errorf("the child's Done ran %d times over 10 picks, want 10", got)
 	}
 }

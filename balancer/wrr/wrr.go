@@ -161,7 +161,10 @@ func (b *wrrBalancer) pickerLocked(now time.Time) (p *picker, next time.Duration
 			next = left
 		}
 	}
-	p = &picker{pickers: pickers, table: layout(slotCounts(weights, factors))}
+	p = &picker{pickers: pickers, steady: make([]balancer.SubConn, len(pickers)), table: layout(slotCounts(weights, factors))}
+	for i, cp := range pickers {
+		p.steady[i] = policy.SteadySubConn(cp)
+	}
 	p.next.Store(rand.Uint32()) // clients that start together start apart
 	return p, next
 }
@@ -200,7 +203,13 @@ func (b *wrrBalancer) tick(seq uint64) {
 // table in which each READY endpoint appears in proportion to its weight.
 type picker struct {
 	pickers []balancer.Picker // READY children's pickers, by endpoint index
-	table   []uint32          // endpoint indexes, see layout
+	// steady holds, by endpoint index, the SubConn each READY child's
+	// picker returns to every pick (policy.SteadySubConn), or nil where
+	// the child's picker must be called: with 10,000 endpoints, calling
+	// it reads a record of its own per pick, a likely CPU cache miss,
+	// where this array (16 bytes an endpoint) stays in the cache.
+	steady []balancer.SubConn
+	table  []uint32 // endpoint indexes, see layout
 	// next counts picks. It is 32 bits, as round_robin's, for a cheaper
 	// modulo: when it wraps, every 2^32 picks, the walk jumps once.
 	next atomic.Uint32
@@ -210,5 +219,9 @@ type picker struct {
 // nor allocates.
 func (p *picker) Pick(info balancer.PickInfo) (balancer.PickResult, error) {
 	i := p.next.Add(1) % uint32(len(p.table))
-	return p.pickers[p.table[i]].Pick(info)
+	idx := p.table[i]
+	if sc := p.steady[idx]; sc != nil {
+		return balancer.PickResult{SubConn: sc}, nil
+	}
+	return p.pickers[idx].Pick(info)
 }
