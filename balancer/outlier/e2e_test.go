@@ -230,9 +230,14 @@ func TestUnejection(t *testing.T) {
 			if time.Now().After(deadline) {
 				t.Fatalf("only %d calls failed in 10s", failures)
 			}
+			// The time before the call, not after its error: the
+			// ejection happens in the call's Done, before the error
+			// reaches this goroutine, so only a time taken before the
+			// call is sure to come before the ejection.
+			sent := time.Now()
 			if _, err := client.Echo(context.Background(), &echopb.EchoRequest{}); err != nil {
 				failures++
-				ejectedAt = time.Now()
+				ejectedAt = sent
 			}
 		}
 		victim.SetErrorRate(0, codes.OK)

@@ -81,7 +81,10 @@ type outlierBalancer struct {
 	byAddr     map[string]*endpoint
 	numEjected int
 	subConns   map[*subConn]bool // the live SubConns of the children
-	health     []healthUpdate    // for run to deliver to the child
+	// subConnSlab is what is left of the block new subConns come from
+	// (allocSubConnLocked).
+	subConnSlab []subConn
+	health      []healthUpdate // for run to deliver to the child
 
 	wakeup chan struct{} // wakes run to deliver ejections and health updates
 	quit   chan struct{} // closed by Close
