@@ -6,7 +6,6 @@ package proxy
 
 import (
 	"context"
-	"fmt"
 	"testing"
 
 	"google.golang.org/grpc/balancer"
@@ -20,14 +19,7 @@ import (
 func TestClusterPickDoesNotAllocate(t *testing.T) {
 	info := balancer.PickInfo{Ctx: context.Background(), FullMethodName: "/s/m"}
 	balancertest.CheckNoPickAllocs(t, info, func(n int) balancer.Picker {
-		table := newEndpointTable()
-		t.Cleanup(table.forget)
-		config := fmt.Sprintf(`{"table":%q,"childPolicy":[{"round_robin":{}}]}`, table.id)
-		bal, _, p, err := balancertest.BuildReady(endpointsName, config, balancertest.Endpoints(n), n)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(bal.Close)
+		p, _ := buildCluster(t, "round_robin", balancertest.Endpoints(n))
 		return p
 	})
 }

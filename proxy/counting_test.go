@@ -6,9 +6,26 @@ import (
 	"testing"
 
 	"google.golang.org/grpc/balancer"
+	"google.golang.org/grpc/resolver"
 
 	"github.com/grpclb/grpclb/internal/balancertest"
 )
+
+// buildCluster builds a cluster's policy (the endpoints wrapper over
+// child) on balancertest's fake channel over eps, every SubConn READY,
+// and returns its picker and the cluster's endpoint table.
+func buildCluster(tb testing.TB, child string, eps []resolver.Endpoint) (balancer.Picker, *endpointTable) {
+	tb.Helper()
+	table := newEndpointTable()
+	tb.Cleanup(table.forget)
+	config := fmt.Sprintf(`{"table":%q,"childPolicy":[{%q:{}}]}`, table.id, child)
+	bal, _, p, err := balancertest.BuildReady(endpointsName, config, eps, len(eps))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(bal.Close)
+	return p, table
+}
 
 // A cluster's pick hands gRPC the SubConn gRPC made (not the wrapper its
 // policy holds), counts the call in flight on its endpoint until Done, and
@@ -16,15 +33,8 @@ import (
 func TestClusterPickCountsInFlight(t *testing.T) {
 	for _, child := range []string{"round_robin", "p2c_ewma"} {
 		t.Run(child, func(t *testing.T) {
-			table := newEndpointTable()
-			t.Cleanup(table.forget)
 			eps := balancertest.Endpoints(3)
-			config := fmt.Sprintf(`{"table":%q,"childPolicy":[{%q:{}}]}`, table.id, child)
-			bal, _, p, err := balancertest.BuildReady(endpointsName, config, eps, len(eps))
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(bal.Close)
+			p, table := buildCluster(t, child, eps)
 			addrs := []string{eps[0].Addresses[0].Addr, eps[1].Addresses[0].Addr, eps[2].Addresses[0].Addr}
 			inFlight := func() (sum int64) {
 				for _, s := range table.statuses(addrs, nil) {

@@ -32,15 +32,8 @@ func BenchmarkClusterScale(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		table := newEndpointTable()
-		b.Cleanup(table.forget)
-		config := fmt.Sprintf(`{"table":%q,"childPolicy":[{"round_robin":{}}]}`, table.id)
 		start := time.Now()
-		bal, _, cluster, err := balancertest.BuildReady(endpointsName, config, eps, n)
-		if err != nil {
-			b.Fatal(err)
-		}
-		b.Cleanup(bal.Close)
+		cluster, table := buildCluster(b, "round_robin", eps)
 		b.Logf("%d endpoints: the cluster's policy built and READY in %v", n, time.Since(start))
 		addrs := make([]string, n)
 		for i, ep := range eps {
