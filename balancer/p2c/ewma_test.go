@@ -423,7 +423,7 @@ func TestDoneUpdatesStats(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			s := sampledStats(10*ms, nanotime()) // just sampled: minPull
-			p.endpoints = []pickEndpoint{{picker: fixedPicker{}, stats: s}}
+			p.endpoints, p.pickers = []pickEndpoint{{stats: s}}, []balancer.Picker{fixedPicker{}}
 			res, err := p.Pick(balancer.PickInfo{Ctx: context.Background()})
 			if err != nil {
 				t.Fatal(err)
@@ -458,10 +458,8 @@ func (f fixedPicker) Pick(balancer.PickInfo) (balancer.PickResult, error) {
 func TestPickWrapsChild(t *testing.T) {
 	var got []balancer.DoneInfo
 	s := sampledStats(10*ms, 0)
-	p := &picker{params: tenSeconds, endpoints: []pickEndpoint{{
-		picker: fixedPicker{done: func(i balancer.DoneInfo) { got = append(got, i) }},
-		stats:  s,
-	}}}
+	p := &picker{params: tenSeconds, endpoints: []pickEndpoint{{stats: s}},
+		pickers: []balancer.Picker{fixedPicker{done: func(i balancer.DoneInfo) { got = append(got, i) }}}}
 	res, err := p.Pick(balancer.PickInfo{Ctx: context.Background()})
 	if err != nil {
 		t.Fatal(err)
@@ -473,7 +471,7 @@ func TestPickWrapsChild(t *testing.T) {
 	}
 
 	errPick := errors.New("child says no")
-	p.endpoints[0].picker = fixedPicker{err: errPick}
+	p.pickers[0] = fixedPicker{err: errPick}
 	if _, err := p.Pick(balancer.PickInfo{Ctx: context.Background()}); err != errPick {
 		t.Errorf("Pick error = %v, want the child's %v", err, errPick)
 	}
@@ -545,5 +543,52 @@ func TestObserveNoiseAndEvidence(t *testing.T) {
 				t.Errorf("EWMA %v after %v: out of the %v× band = %v, want %v", time.Duration(s.load()), tt.samples, tol, out, tt.out)
 			}
 		})
+	}
+}
+
+// namedSubConn is a SubConn told apart by its name.
+type namedSubConn struct {
+	balancer.SubConn
+	name string
+}
+
+// childOf is a child's picker that hands out its SubConn with a Done, so
+// that the picker must call it on every pick.
+type childOf struct{ sc *namedSubConn }
+
+func (c childOf) Pick(balancer.PickInfo) (balancer.PickResult, error) {
+	return balancer.PickResult{SubConn: c.sc, Done: func(balancer.DoneInfo) {}}, nil
+}
+
+// When the picker must call the children's pickers (they hand out a
+// Done), it calls the chosen endpoint's: the call counted in flight is
+// counted on the endpoint whose SubConn the pick returns.
+func TestPickCallsTheChosenChild(t *testing.T) {
+	const n = 4
+	p := &picker{params: tenSeconds}
+	scs := make([]*namedSubConn, n)
+	for i := range n {
+		scs[i] = &namedSubConn{name: fmt.Sprint(i)}
+		p.endpoints = append(p.endpoints, pickEndpoint{stats: sampledStats(float64(i+1)*ms, nanotime())})
+		p.pickers = append(p.pickers, childOf{sc: scs[i]})
+	}
+	for k := range 200 {
+		before := make([]int64, n)
+		for i := range n {
+			before[i] = p.endpoints[i].stats.inFlight.Load()
+		}
+		res, err := p.Pick(balancer.PickInfo{Ctx: context.Background()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range n {
+			counted := p.endpoints[i].stats.inFlight.Load() - before[i]
+			if returned := res.SubConn == scs[i]; (counted == 1) != returned {
+				t.Fatalf("pick %d: endpoint %d counted %d more in flight, its SubConn returned: %v", k, i, counted, returned)
+			}
+		}
+		if k%3 == 0 { // leave some calls in flight, so that loads differ
+			res.Done(balancer.DoneInfo{BytesSent: true, BytesReceived: true})
+		}
 	}
 }

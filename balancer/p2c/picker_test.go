@@ -8,6 +8,7 @@ import (
 	"testing"
 	"testing/synctest"
 	"time"
+	"unsafe"
 
 	"google.golang.org/grpc/balancer"
 	"google.golang.org/grpc/connectivity"
@@ -499,8 +500,8 @@ func rampStartOf(cc *balancertest.ClientConn, addr string) (int64, bool) {
 	if !ok {
 		return 0, false
 	}
-	for _, e := range p.endpoints {
-		if res, err := e.picker.Pick(pickInfo); err == nil && addrOf(res) == addr {
+	for i, e := range p.endpoints {
+		if res, err := p.pickers[i].Pick(pickInfo); err == nil && addrOf(res) == addr {
 			return e.rampStart, true
 		}
 	}
@@ -636,4 +637,12 @@ func testSlowStartAfterReconnect(t *testing.T) {
 	time.Sleep(time.Second)
 	failed()
 	check("mid-ramp, after failed connection attempts", nanotime())
+}
+
+// A picker's entry is 32 bytes, two to a cache line: what a pick reads of
+// two random endpoints among 10,000 must not straddle lines.
+func TestPickEndpointHalfALine(t *testing.T) {
+	if got := unsafe.Sizeof(pickEndpoint{}); got != 32 {
+		t.Fatalf("pickEndpoint is %d bytes, want 32: keep what a pick does not read in the picker's parallel slices", got)
+	}
 }
