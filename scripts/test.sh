@@ -74,7 +74,8 @@ go test -race -count=1 -timeout 20m $pkgs
 # memory of the proxy process whose peak RSS TestProxyProcessMemoryBound
 # bounds (it is built only without -race), and the race detector hides
 # the time from an EndpointSlice write to the picker at 10,000 endpoints
-# that TestTenThousandEndpoints bounds: run them without it.
+# that TestTenThousandEndpoints bounds (the picker's part only with
+# GRPCLB_STRICT_TIMING=1): run them without it.
 step "allocation and throughput tests without -race"
 go test -count=1 -run 'Alloc' ./balancer/...
 go test -count=1 -run 'TestProxyProcessMemoryBound' ./cmd/grpclb
