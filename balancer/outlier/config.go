@@ -9,7 +9,6 @@ import (
 
 	"github.com/grpclb/grpclb/internal/jsonconf"
 
-	"google.golang.org/grpc/balancer/roundrobin"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/serviceconfig"
 )
@@ -64,35 +63,35 @@ type Config struct {
 
 	// Interval between runs of the successRate and failurePercentage
 	// detectors and of the decay of ejection multipliers. In (0, 1h].
-	Interval time.Duration
+	Interval time.Duration `json:"interval" range:"(0,1h]"`
 	// BaseEjectionTime is how long an endpoint is ejected the first time;
 	// its n-th ejection in a row lasts n times as long, up to
 	// max(BaseEjectionTime, MaxEjectionTime). Both in (0, 1h].
-	BaseEjectionTime time.Duration
-	MaxEjectionTime  time.Duration
+	BaseEjectionTime time.Duration `json:"baseEjectionTime" range:"(0,1h]"`
+	MaxEjectionTime  time.Duration `json:"maxEjectionTime" range:"(0,1h]"`
 	// MaxEjectionPercent bounds the endpoints ejected at once, in [0, 100];
 	// see the package documentation.
-	MaxEjectionPercent int
+	MaxEjectionPercent int `json:"maxEjectionPercent" range:"[0,100]"`
 
 	// The detectors; nil ones are off. ParseConfig turns ConsecutiveFailures
 	// on when the JSON names none of them.
-	ConsecutiveFailures *ConsecutiveFailures
-	SuccessRate         *SuccessRate
-	FailurePercentage   *FailurePercentage
+	ConsecutiveFailures *ConsecutiveFailures `json:"consecutiveFailures,omitempty"`
+	SuccessRate         *SuccessRate         `json:"successRate,omitempty"`
+	FailurePercentage   *FailurePercentage   `json:"failurePercentage,omitempty"`
 
 	// FailureCodes are the status codes that count as failures; every
 	// other code but CANCELLED counts as a success. Sorted, no duplicates.
-	FailureCodes []codes.Code
+	FailureCodes []codes.Code `json:"failureStatusCodes"`
 
 	// ChildPolicy is the policy that balances over the endpoints that are
 	// not ejected.
-	ChildPolicy ChildPolicy
+	ChildPolicy ChildPolicy `json:"childPolicy"`
 }
 
 // ConsecutiveFailures ejects an endpoint as soon as Threshold calls in a
 // row to it have failed.
 type ConsecutiveFailures struct {
-	Threshold int `json:"threshold"` // in [1, 1000000]
+	Threshold int `json:"threshold" range:"[1,1000000]"`
 }
 
 // SetDefaults sets the defaults of the fields a config may omit.
@@ -103,10 +102,10 @@ func (c *ConsecutiveFailures) SetDefaults() { c.Threshold = DefaultConsecutiveFa
 // endpoints that had at least RequestVolume calls, when there are at least
 // MinimumHosts of those.
 type SuccessRate struct {
-	StdevFactor           int `json:"stdevFactor"`           // in [0, 1000000]; 1900 means 1.9
-	EnforcementPercentage int `json:"enforcementPercentage"` // in [0, 100]
-	MinimumHosts          int `json:"minimumHosts"`          // in [0, 1000000]
-	RequestVolume         int `json:"requestVolume"`         // in [1, 1000000]
+	StdevFactor           int `json:"stdevFactor" range:"[0,1000000]"` // 1900 means 1.9
+	EnforcementPercentage int `json:"enforcementPercentage" range:"[0,100]"`
+	MinimumHosts          int `json:"minimumHosts" range:"[0,1000000]"`
+	RequestVolume         int `json:"requestVolume" range:"[1,1000000]"`
 }
 
 // SetDefaults sets the defaults of the fields a config may omit.
@@ -119,10 +118,10 @@ func (s *SuccessRate) SetDefaults() {
 // had at least RequestVolume calls, when there are at least MinimumHosts of
 // those.
 type FailurePercentage struct {
-	Threshold             int `json:"threshold"`             // in [0, 100]
-	EnforcementPercentage int `json:"enforcementPercentage"` // in [0, 100]
-	MinimumHosts          int `json:"minimumHosts"`          // in [0, 1000000]
-	RequestVolume         int `json:"requestVolume"`         // in [1, 1000000]
+	Threshold             int `json:"threshold" range:"[0,100]"`
+	EnforcementPercentage int `json:"enforcementPercentage" range:"[0,100]"`
+	MinimumHosts          int `json:"minimumHosts" range:"[0,1000000]"`
+	RequestVolume         int `json:"requestVolume" range:"[1,1000000]"`
 }
 
 // SetDefaults sets the defaults of the fields a config may omit.
@@ -132,11 +131,7 @@ func (f *FailurePercentage) SetDefaults() {
 
 // ChildPolicy is the chosen child policy: the first registered one of the
 // childPolicy list.
-type ChildPolicy struct {
-	Name   string
-	Config serviceconfig.LoadBalancingConfig // as parsed by the child; may be nil
-	JSON   json.RawMessage                   // the child's config, compacted
-}
+type ChildPolicy = jsonconf.Child
 
 func defaultConfig() *Config {
 	return &Config{
@@ -145,7 +140,7 @@ func defaultConfig() *Config {
 		MaxEjectionTime:    DefaultMaxEjectionTime,
 		MaxEjectionPercent: DefaultMaxEjectionPercent,
 		FailureCodes:       sortedCodes(DefaultFailureCodes),
-		ChildPolicy:        ChildPolicy{Name: roundrobin.Name, JSON: json.RawMessage("{}")},
+		ChildPolicy:        jsonconf.RoundRobin(""),
 	}
 }
 
@@ -182,109 +177,41 @@ func defaultConfig() *Config {
 // unknown status codes and child policies that are not registered are
 // rejected with an error that names the field.
 func ParseConfig(js json.RawMessage) (*Config, error) {
-	d := defaultConfig()
-	j := jsonConfig{
-		Interval:           jsonconf.Duration(d.Interval),
-		BaseEjectionTime:   jsonconf.Duration(d.BaseEjectionTime),
-		MaxEjectionTime:    jsonconf.Duration(d.MaxEjectionTime),
-		MaxEjectionPercent: d.MaxEjectionPercent,
-	}
-	if err := jsonconf.Decode(js, &j); err != nil {
-		return nil, fmt.Errorf("%s: %w", Name, err)
-	}
-	cfg, err := j.config()
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", Name, err)
-	}
-	return cfg, nil
-}
-
-// jsonConfig is the JSON form of Config.
-type jsonConfig struct {
-	Interval            jsonconf.Duration    `json:"interval"`
-	BaseEjectionTime    jsonconf.Duration    `json:"baseEjectionTime"`
-	MaxEjectionTime     jsonconf.Duration    `json:"maxEjectionTime"`
-	MaxEjectionPercent  int                  `json:"maxEjectionPercent"`
-	ConsecutiveFailures *ConsecutiveFailures `json:"consecutiveFailures,omitempty"`
-	SuccessRate         *SuccessRate         `json:"successRate,omitempty"`
-	FailurePercentage   *FailurePercentage   `json:"failurePercentage,omitempty"`
-	FailureStatusCodes  []jsonconf.Code      `json:"failureStatusCodes"`
-	ChildPolicy         json.RawMessage      `json:"childPolicy"`
-}
-
-// config validates j and makes the Config.
-func (j *jsonConfig) config() (*Config, error) {
 	cfg := defaultConfig()
-	cfg.Interval, cfg.BaseEjectionTime, cfg.MaxEjectionTime = time.Duration(j.Interval), time.Duration(j.BaseEjectionTime), time.Duration(j.MaxEjectionTime)
-	cfg.MaxEjectionPercent = j.MaxEjectionPercent
-	cfg.ConsecutiveFailures, cfg.SuccessRate, cfg.FailurePercentage = j.ConsecutiveFailures, j.SuccessRate, j.FailurePercentage
-	errs := []error{
-		jsonconf.DurationIn("interval", j.Interval, false, maxDuration),
-		jsonconf.DurationIn("baseEjectionTime", j.BaseEjectionTime, false, maxDuration),
-		jsonconf.DurationIn("maxEjectionTime", j.MaxEjectionTime, false, maxDuration),
-		jsonconf.IntIn("maxEjectionPercent", j.MaxEjectionPercent, 0, 100),
-	}
-	if c := j.ConsecutiveFailures; c != nil {
-		errs = append(errs, jsonconf.IntIn("consecutiveFailures.threshold", c.Threshold, 1, maxCount))
-	}
-	if s := j.SuccessRate; s != nil {
-		errs = append(errs,
-			jsonconf.IntIn("successRate.stdevFactor", s.StdevFactor, 0, maxCount),
-			jsonconf.IntIn("successRate.enforcementPercentage", s.EnforcementPercentage, 0, 100),
-			jsonconf.IntIn("successRate.minimumHosts", s.MinimumHosts, 0, maxCount),
-			jsonconf.IntIn("successRate.requestVolume", s.RequestVolume, 1, maxCount))
-	}
-	if f := j.FailurePercentage; f != nil {
-		errs = append(errs,
-			jsonconf.IntIn("failurePercentage.threshold", f.Threshold, 0, 100),
-			jsonconf.IntIn("failurePercentage.enforcementPercentage", f.EnforcementPercentage, 0, 100),
-			jsonconf.IntIn("failurePercentage.minimumHosts", f.MinimumHosts, 0, maxCount),
-			jsonconf.IntIn("failurePercentage.requestVolume", f.RequestVolume, 1, maxCount))
-	}
-	for _, err := range errs {
-		if err != nil {
-			return nil, err
-		}
+	cfg.FailureCodes = nil // nil: not given
+	if err := jsonconf.Decode(js, cfg); err != nil {
+		return nil, fmt.Errorf("%s: %w", Name, err)
 	}
 	if cfg.ConsecutiveFailures == nil && cfg.SuccessRate == nil && cfg.FailurePercentage == nil {
 		cfg.ConsecutiveFailures = &ConsecutiveFailures{Threshold: DefaultConsecutiveFailures}
 	}
-	if j.FailureStatusCodes != nil {
-		fc, err := failureCodes(j.FailureStatusCodes)
-		if err != nil {
-			return nil, &jsonconf.FieldError{Path: "failureStatusCodes", Err: err}
-		}
-		cfg.FailureCodes = fc
-	}
-	if j.ChildPolicy != nil {
-		name, js, child, err := jsonconf.ChildPolicy(j.ChildPolicy, "")
-		if err != nil {
-			return nil, &jsonconf.FieldError{Path: "childPolicy", Err: err}
-		}
-		cfg.ChildPolicy = ChildPolicy{Name: name, JSON: js, Config: child}
+	if cfg.FailureCodes == nil {
+		cfg.FailureCodes = sortedCodes(DefaultFailureCodes)
+	} else if err := checkFailureCodes(cfg); err != nil {
+		return nil, fmt.Errorf("%s: %w", Name, &jsonconf.FieldError{Path: "failureStatusCodes", Err: err})
 	}
 	return cfg, nil
 }
 
-// failureCodes checks a failureStatusCodes list.
-func failureCodes(list []jsonconf.Code) ([]codes.Code, error) {
-	if len(list) == 0 {
-		return nil, errors.New("must not be empty: with no failure codes nothing would ever be ejected")
+// checkFailureCodes checks cfg's failureStatusCodes list and sorts it.
+func checkFailureCodes(cfg *Config) error {
+	if len(cfg.FailureCodes) == 0 {
+		return errors.New("must not be empty: with no failure codes nothing would ever be ejected")
 	}
 	var out []codes.Code
-	for _, jc := range list {
-		c := codes.Code(jc)
+	for _, c := range cfg.FailureCodes {
 		switch {
 		case c == codes.OK:
-			return nil, errors.New("\"OK\" cannot be a failure")
+			return errors.New("\"OK\" cannot be a failure")
 		case c == codes.Canceled:
-			return nil, errors.New("\"CANCELLED\" cannot be a failure: a call cancelled by its caller says nothing about the backend")
+			return errors.New("\"CANCELLED\" cannot be a failure: a call cancelled by its caller says nothing about the backend")
 		case slices.Contains(out, c):
-			return nil, fmt.Errorf("status code %q given twice", jsonconf.CodeName(c))
+			return fmt.Errorf("status code %q given twice", jsonconf.CodeName(c))
 		}
 		out = append(out, c)
 	}
-	return sortedCodes(out), nil
+	cfg.FailureCodes = sortedCodes(out)
+	return nil
 }
 
 func sortedCodes(cs []codes.Code) []codes.Code {
@@ -295,27 +222,4 @@ func sortedCodes(cs []codes.Code) []codes.Code {
 
 // MarshalJSON returns the config in the JSON form ParseConfig reads, every
 // field given, so that the effective config can be logged or compared.
-func (c *Config) MarshalJSON() ([]byte, error) {
-	j := jsonConfig{
-		Interval:            jsonconf.Duration(c.Interval),
-		BaseEjectionTime:    jsonconf.Duration(c.BaseEjectionTime),
-		MaxEjectionTime:     jsonconf.Duration(c.MaxEjectionTime),
-		MaxEjectionPercent:  c.MaxEjectionPercent,
-		ConsecutiveFailures: c.ConsecutiveFailures,
-		SuccessRate:         c.SuccessRate,
-		FailurePercentage:   c.FailurePercentage,
-	}
-	for _, code := range c.FailureCodes {
-		j.FailureStatusCodes = append(j.FailureStatusCodes, jsonconf.Code(code))
-	}
-	child := c.ChildPolicy.JSON
-	if len(child) == 0 {
-		child = json.RawMessage("{}")
-	}
-	item, err := json.Marshal(map[string]json.RawMessage{c.ChildPolicy.Name: child})
-	if err != nil {
-		return nil, err
-	}
-	j.ChildPolicy = json.RawMessage("[" + string(item) + "]")
-	return json.Marshal(j)
-}
+func (c *Config) MarshalJSON() ([]byte, error) { return jsonconf.Marshal(c) }

@@ -30,14 +30,6 @@ const (
 	DefaultTolerance = 3.0
 )
 
-// maxTolerance bounds Tolerance: beyond it the policy is round robin with
-// extra steps.
-const maxTolerance = 100
-
-// maxDuration bounds every configured duration: larger values are surely
-// mistakes (a unit typed wrong) and would only hide a backend for hours.
-const maxDuration = time.Hour
-
 // Config is the parsed configuration of the p2c_ewma policy. Its JSON form,
 // in a service config's loadBalancingConfig, is
 //
@@ -45,37 +37,38 @@ const maxDuration = time.Hour
 //	 "probeInterval": "1s", "tolerance": 3}
 //
 // where every field is optional. See the package documentation for what
-// each field does.
+// each field does. Durations beyond an hour and tolerances beyond 100 are
+// surely mistakes (a unit typed wrong) and are refused.
 type Config struct {
 	serviceconfig.LoadBalancingConfig `json:"-"`
 
 	// Decay is the time constant of the EWMA: a sample's weight falls to
 	// 1/e after Decay. In (0, 1h]; default DefaultDecay.
-	Decay time.Duration
+	Decay time.Duration `json:"decay" range:"(0,1h]"`
 	// DefaultRTT is the latency a new endpoint starts with. In (0, 1h];
 	// default DefaultRTT.
-	DefaultRTT time.Duration
+	DefaultRTT time.Duration `json:"defaultRTT" range:"(0,1h]"`
 	// ErrorPenalty is the latency a call that failed with an unwell code
 	// counts as when it failed faster than that. In [0, 1h]; 0 counts such
 	// calls with their own latency. Default DefaultErrorPenalty.
-	ErrorPenalty time.Duration
+	ErrorPenalty time.Duration `json:"errorPenalty" range:"[0,1h]"`
 	// ProbeInterval is how long an endpoint may go without being picked
 	// (and without a sample) before the next pick that draws it takes it
 	// whatever its cost; a sample after that long replaces the EWMA
 	// instead of being averaged into it. A recovered backend gets calls
 	// again within about this long. In (0, 1h]; default
 	// DefaultProbeInterval.
-	ProbeInterval time.Duration
+	ProbeInterval time.Duration `json:"probeInterval" range:"(0,1h]"`
 	// Tolerance is the factor within which two endpoints' costs count as
 	// equal: such endpoints take turns instead of the cheaper one winning,
 	// so noise never skews the spread over identical backends. 1 makes
 	// every cost difference count (classic P2C). In [1, 100]; default
 	// DefaultTolerance.
-	Tolerance float64
+	Tolerance float64 `json:"tolerance" range:"[1,100]"`
 	// SlowStart, when its Window is set, ramps up the share of an endpoint
 	// that has just become READY, new or back after a failure. Default:
 	// off.
-	SlowStart SlowStart
+	SlowStart SlowStart `json:"slowStart"`
 }
 
 // SlowStart configures slow start, as Envoy's: for Window after an
@@ -105,16 +98,7 @@ func defaultConfig() *Config {
 
 // MarshalJSON returns the config in the JSON form ParseConfig reads, every
 // field given, so that the effective config can be logged or compared.
-func (c Config) MarshalJSON() ([]byte, error) {
-	return json.Marshal(struct {
-		Decay         string    `json:"decay"`
-		DefaultRTT    string    `json:"defaultRTT"`
-		ErrorPenalty  string    `json:"errorPenalty"`
-		ProbeInterval string    `json:"probeInterval"`
-		Tolerance     float64   `json:"tolerance"`
-		SlowStart     SlowStart `json:"slowStart"`
-	}{c.Decay.String(), c.DefaultRTT.String(), c.ErrorPenalty.String(), c.ProbeInterval.String(), c.Tolerance, c.SlowStart})
-}
+func (c Config) MarshalJSON() ([]byte, error) { return jsonconf.Marshal(c) }
 
 // ParseConfig parses the JSON configuration of the p2c_ewma policy, the
 // value of its key in a service config's loadBalancingConfig, for example
@@ -128,33 +112,9 @@ func (c Config) MarshalJSON() ([]byte, error) {
 // type and durations out of range are rejected with an error that names the
 // field.
 func ParseConfig(js json.RawMessage) (*Config, error) {
-	d := defaultConfig()
-	j := struct {
-		Decay         jsonconf.Duration `json:"decay"`
-		DefaultRTT    jsonconf.Duration `json:"defaultRTT"`
-		ErrorPenalty  jsonconf.Duration `json:"errorPenalty"`
-		ProbeInterval jsonconf.Duration `json:"probeInterval"`
-		SlowStart     *slowstart.JSON   `json:"slowStart"`
-		Tolerance     float64           `json:"tolerance"`
-	}{jsonconf.Duration(d.Decay), jsonconf.Duration(d.DefaultRTT), jsonconf.Duration(d.ErrorPenalty), jsonconf.Duration(d.ProbeInterval), nil, d.Tolerance}
-	if err := jsonconf.Decode(js, &j); err != nil {
+	cfg := defaultConfig()
+	if err := jsonconf.Decode(js, cfg); err != nil {
 		return nil, fmt.Errorf("p2c_ewma: %w", err)
 	}
-	errs := []error{
-		jsonconf.DurationIn("decay", j.Decay, false, maxDuration),
-		jsonconf.DurationIn("defaultRTT", j.DefaultRTT, false, maxDuration),
-		jsonconf.DurationIn("errorPenalty", j.ErrorPenalty, true, maxDuration),
-		jsonconf.DurationIn("probeInterval", j.ProbeInterval, false, maxDuration),
-	}
-	if !(j.Tolerance >= 1 && j.Tolerance <= maxTolerance) {
-		errs = append(errs, &jsonconf.FieldError{Path: "tolerance", Err: fmt.Errorf("%v must be in [1, %d]", j.Tolerance, maxTolerance)})
-	}
-	ss, err := j.SlowStart.Config("slowStart")
-	for _, err := range append(errs, err) {
-		if err != nil {
-			return nil, fmt.Errorf("p2c_ewma: %w", err)
-		}
-	}
-	return &Config{Decay: time.Duration(j.Decay), DefaultRTT: time.Duration(j.DefaultRTT), ErrorPenalty: time.Duration(j.ErrorPenalty),
-		ProbeInterval: time.Duration(j.ProbeInterval), Tolerance: j.Tolerance, SlowStart: ss}, nil
+	return cfg, nil
 }

@@ -76,8 +76,8 @@ func TestParseConfigErrors(t *testing.T) {
 		`{"errorPenalty": "1 second"}`:                       `field "errorPenalty": invalid duration`,
 		`{"probeInterval": "0s"}`:                            `field "probeInterval": must be positive`,
 		`{"probeInterval": "2h"}`:                            `field "probeInterval": must be at most 1h0m0s`,
-		`{"tolerance": 0.5}`:                                 `field "tolerance": 0.5 must be in [1, 100]`,
-		`{"tolerance": 101}`:                                 `field "tolerance": 101 must be in [1, 100]`,
+		`{"tolerance": 0.5}`:                                 `field "tolerance": must be in [1, 100], got 0.5`,
+		`{"tolerance": 101}`:                                 `field "tolerance": must be in [1, 100], got 101`,
 		`{"tolerance": "2"}`:                                 `field "tolerance": "2" is not a number`,
 		`{"tolerance": 1, "tolerance": 2}`:                   `field "tolerance" given twice`,
 		`{"slowStart": {"window": "-1s"}}`:                   `field "slowStart.window": must not be negative, got "-1s"`,
@@ -129,6 +129,7 @@ func FuzzParseConfig(f *testing.F) {
 		`{"slowStart": {"windw": "1s"}}`,
 		`{"slowStart": "10s"}`,
 	}
+	const maxDuration = time.Hour // the bound of every duration field
 	balancertest.FuzzParse(f, Name, ParseConfig, seeds, func(t *testing.T, js []byte, cfg *Config) {
 		if cfg.Decay <= 0 || cfg.Decay > maxDuration || cfg.DefaultRTT <= 0 || cfg.DefaultRTT > maxDuration ||
 			cfg.ErrorPenalty < 0 || cfg.ErrorPenalty > maxDuration {

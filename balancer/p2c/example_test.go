@@ -47,5 +47,5 @@ func ExampleParseConfig() {
 	// Output:
 	// 30s 10ms 1s 1s 3
 	// p2c_ewma: field "decay": invalid duration "30": want a duration such as "10s" or "250ms"
-	// p2c_ewma: unknown field "choiceCount" (known fields: "decay", "defaultRTT", "errorPenalty", "probeInterval", "slowStart", "tolerance")
+	// p2c_ewma: unknown field "choiceCount" (known fields: "decay", "defaultRTT", "errorPenalty", "probeInterval", "tolerance", "slowStart")
 }

@@ -4,20 +4,14 @@ import (
 	"encoding/json"
 	"fmt"
 
-	"google.golang.org/grpc/balancer/roundrobin"
 	"google.golang.org/grpc/serviceconfig"
 
 	"github.com/grpclb/grpclb/internal/jsonconf"
 )
 
-// Bounds of the config's numbers. maxSlots bounds clientCount ×
-// subsetSize, which the time to compute the assignment is proportional to
+// maxSlots bounds clientCount × subsetSize, which the time to compute the assignment is proportional to
 // (times the number of backends).
-const (
-	maxSubsetSize  = 10000
-	maxClientCount = 100000
-	maxSlots       = 1000000
-)
+const maxSlots = 1000000
 
 // Config is the parsed configuration of the deterministic_subset policy.
 // Its JSON form, in a service config's loadBalancingConfig, is
@@ -31,31 +25,27 @@ type Config struct {
 
 	// SubsetSize is how many backends each client uses (all of them when
 	// there are no more). In [1, 10000].
-	SubsetSize int
+	SubsetSize int `json:"subsetSize" range:"[1,10000]"`
 	// ClientCount is the number of clients the backends are shared by. In
 	// [1, 100000], and ClientCount × SubsetSize is at most 1,000,000.
-	ClientCount int
+	ClientCount int `json:"clientCount" range:"[1,100000]"`
 	// ClientIndex is this client's number, in [0, ClientCount); -1 when the
 	// config has none and it is derived from the host name (see
 	// IndexFromHostname).
-	ClientIndex int
+	ClientIndex int `json:"clientIndex" range:"[0,99999]"`
 	// ChildPolicy balances over the subset.
-	ChildPolicy ChildPolicy
+	ChildPolicy ChildPolicy `json:"childPolicy"`
 	// Sticky makes the assignment follow the history of the sets: each
 	// change is repaired from the previous assignment (Repair) instead of
 	// computed from the set alone (Assign). It moves the fewest
 	// memberships, but clients agree only while they see the same sets in
 	// the same order; see the package documentation. Off by default.
-	Sticky bool
+	Sticky bool `json:"sticky"`
 }
 
 // ChildPolicy is the chosen child policy: the first registered one of the
 // childPolicy list.
-type ChildPolicy struct {
-	Name   string
-	Config serviceconfig.LoadBalancingConfig // as parsed by the child; may be nil
-	JSON   json.RawMessage                   // the child's config, compacted
-}
+type ChildPolicy = jsonconf.Child
 
 // ParseConfig parses the JSON configuration of the deterministic_subset
 // policy, the value of its key in a service config's loadBalancingConfig:
@@ -78,55 +68,19 @@ type ChildPolicy struct {
 // of range, and child policies that are not registered are rejected with an
 // error that names the field.
 func ParseConfig(js json.RawMessage) (*Config, error) {
-	var j struct {
-		SubsetSize  *int            `json:"subsetSize"`
-		ClientCount *int            `json:"clientCount"`
-		ClientIndex *int            `json:"clientIndex"`
-		ChildPolicy json.RawMessage `json:"childPolicy"`
-		Sticky      bool            `json:"sticky"`
-	}
-	if err := jsonconf.Decode(js, &j); err != nil {
+	cfg := &Config{ClientIndex: -1, ChildPolicy: jsonconf.RoundRobin(Name)}
+	if err := jsonconf.Decode(js, cfg); err != nil {
 		return nil, fmt.Errorf("%s: %w", Name, err)
 	}
-	cfg := &Config{
-		ClientIndex: -1,
-		ChildPolicy: ChildPolicy{Name: roundrobin.Name, JSON: json.RawMessage("{}")},
-		Sticky:      j.Sticky,
-	}
 	switch {
-	case j.SubsetSize == nil:
+	case cfg.SubsetSize == 0:
 		return nil, fmt.Errorf("%s: field \"subsetSize\" is required (the number of backends each client uses, such as 10)", Name)
-	case j.ClientCount == nil:
+	case cfg.ClientCount == 0:
 		return nil, fmt.Errorf("%s: field \"clientCount\" is required (the number of clients sharing the backends)", Name)
-	}
-	cfg.SubsetSize, cfg.ClientCount = *j.SubsetSize, *j.ClientCount
-	if j.ClientIndex != nil {
-		cfg.ClientIndex = *j.ClientIndex
-	}
-	errs := []error{
-		jsonconf.IntIn("subsetSize", cfg.SubsetSize, 1, maxSubsetSize),
-		jsonconf.IntIn("clientCount", cfg.ClientCount, 1, maxClientCount),
-	}
-	if j.ClientIndex != nil {
-		errs = append(errs, jsonconf.IntIn("clientIndex", cfg.ClientIndex, 0, maxClientCount-1))
-	}
-	for _, err := range errs {
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", Name, err)
-		}
-	}
-	switch {
 	case cfg.ClientIndex >= cfg.ClientCount:
 		return nil, fmt.Errorf("%s: field \"clientIndex\": must be less than clientCount (%d), got %d", Name, cfg.ClientCount, cfg.ClientIndex)
 	case cfg.ClientCount*cfg.SubsetSize > maxSlots:
 		return nil, fmt.Errorf("%s: field \"clientCount\": clientCount × subsetSize must be at most %d, got %d × %d", Name, maxSlots, cfg.ClientCount, cfg.SubsetSize)
-	}
-	if j.ChildPolicy != nil {
-		name, js, child, err := jsonconf.ChildPolicy(j.ChildPolicy, Name)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", Name, &jsonconf.FieldError{Path: "childPolicy", Err: err})
-		}
-		cfg.ChildPolicy = ChildPolicy{Name: name, JSON: js, Config: child}
 	}
 	return cfg, nil
 }

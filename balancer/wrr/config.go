@@ -26,13 +26,14 @@ const (
 //
 // where every field is optional; without slowStart (or with a zero window)
 // there is no ramp. See the package documentation for what each field does.
+// json.Marshal writes it in the same form, every field given.
 type Config struct {
 	serviceconfig.LoadBalancingConfig `json:"-"`
 
 	// SlowStart ramps up the share of an endpoint that has just become
 	// READY, new or back after a failure. Off when its Window is 0 (the
 	// default).
-	SlowStart SlowStart
+	SlowStart SlowStart `json:"slowStart"`
 }
 
 // SlowStart configures slow start, as Envoy's: for Window after an
@@ -59,14 +60,6 @@ func defaultConfig() *Config {
 	return &Config{SlowStart: slowstart.Default()}
 }
 
-// MarshalJSON returns the config in the JSON form ParseConfig reads, every
-// field given, so that the effective config can be logged or compared.
-func (c Config) MarshalJSON() ([]byte, error) {
-	return json.Marshal(struct {
-		SlowStart SlowStart `json:"slowStart"`
-	}{c.SlowStart})
-}
-
 // ParseConfig parses the JSON configuration of the wrr policy, the value of
 // its key in a service config's loadBalancingConfig, for example
 //
@@ -79,15 +72,9 @@ func (c Config) MarshalJSON() ([]byte, error) {
 // repeated fields, values of the wrong type and values out of range are
 // rejected with an error that names the field.
 func ParseConfig(js json.RawMessage) (*Config, error) {
-	var j struct {
-		SlowStart *slowstart.JSON `json:"slowStart"`
-	}
-	if err := jsonconf.Decode(js, &j); err != nil {
+	cfg := defaultConfig()
+	if err := jsonconf.Decode(js, cfg); err != nil {
 		return nil, fmt.Errorf("wrr: %w", err)
 	}
-	ss, err := j.SlowStart.Config("slowStart")
-	if err != nil {
-		return nil, fmt.Errorf("wrr: %w", err)
-	}
-	return &Config{SlowStart: ss}, nil
+	return cfg, nil
 }

@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"google.golang.org/grpc/codes"
 )
 
 // Decode decodes the JSON object js into the struct dst points to, the
@@ -23,7 +25,10 @@ import (
 //   - a struct field is decoded by Decode too, so the same holds at every
 //     level, and an error names the field's path ("slowStart.window");
 //   - a field whose type has its own UnmarshalJSON (Duration, Code...) is
-//     decoded by it.
+//     decoded by it; a time.Duration is read as a Duration (a string such
+//     as "10s"), a codes.Code as a Code (a name such as "UNAVAILABLE");
+//   - a number whose field has a range tag, such as `range:"[1,100]"` or
+//     `range:"(0,1h]"`, is checked against it (see inRange).
 //
 // Empty input and null are an object without fields. Decode reads js once
 // (linear time, however deep).
@@ -109,7 +114,7 @@ func (d *decoder) object(v reflect.Value, path string) (null bool, err error) {
 		if path != "" {
 			p = path + "." + key
 		}
-		if err := d.value(v.Field(i), p); err != nil {
+		if err := d.value(v.Field(i), p, v.Type().Field(i).Tag.Get("range")); err != nil {
 			return false, err
 		}
 	}
@@ -119,9 +124,10 @@ func (d *decoder) object(v reflect.Value, path string) (null bool, err error) {
 	return false, nil
 }
 
-// value decodes the value that comes next into the field fv. null leaves
-// the field as it was.
-func (d *decoder) value(fv reflect.Value, path string) error {
+// value decodes the value that comes next into the field fv, and checks a
+// number against rangeSpec, the field's range tag, if any (see inRange).
+// null leaves the field as it was.
+func (d *decoder) value(fv reflect.Value, path, rangeSpec string) error {
 	t := fv.Type()
 	switch {
 	case t.Kind() == reflect.Struct && !reflect.PointerTo(t).Implements(unmarshalerType):
@@ -149,20 +155,54 @@ func (d *decoder) value(fv reflect.Value, path string) error {
 	if string(raw) == "null" {
 		return nil
 	}
-	if err := json.Unmarshal(raw, fv.Addr().Interface()); err != nil {
+	dst := fv.Addr()
+	if w, ok := wireTypes[t]; ok {
+		dst = reflect.New(w)
+	}
+	if err := json.Unmarshal(raw, dst.Interface()); err != nil {
 		var te *json.UnmarshalTypeError
 		if errors.As(err, &te) || errors.Is(err, errNotString) {
 			return &FieldError{path, fmt.Errorf("%s is not %s", Truncate(string(raw)), describeType(t))}
 		}
 		return &FieldError{path, err}
 	}
+	if dst != fv.Addr() {
+		fv.Set(convert(dst.Elem(), t))
+	}
+	if rangeSpec != "" {
+		return inRange(path, rangeSpec, fv)
+	}
 	return nil
+}
+
+// wireTypes maps the field types that a config writes in a form of its
+// own to the type that reads and writes that form: a time.Duration is a
+// duration string ("10s"), a status code a name ("UNAVAILABLE").
+var wireTypes = map[reflect.Type]reflect.Type{
+	reflect.TypeFor[time.Duration](): reflect.TypeFor[Duration](),
+	reflect.TypeFor[codes.Code]():    reflect.TypeFor[Code](),
+	reflect.TypeFor[[]codes.Code]():  reflect.TypeFor[[]Code](),
+}
+
+// convert converts v to t, a list item by item.
+func convert(v reflect.Value, t reflect.Type) reflect.Value {
+	if t.Kind() != reflect.Slice {
+		return v.Convert(t)
+	}
+	out := reflect.MakeSlice(t, v.Len(), v.Len())
+	for i := range v.Len() {
+		out.Index(i).Set(v.Index(i).Convert(t.Elem()))
+	}
+	return out
 }
 
 // describeType names what a field of type t takes, for an error message.
 func describeType(t reflect.Type) string {
 	if t.Kind() == reflect.Pointer {
 		t = t.Elem()
+	}
+	if w, ok := wireTypes[t]; ok {
+		t = w
 	}
 	switch t {
 	case reflect.TypeFor[Duration]():
@@ -245,19 +285,48 @@ func IntIn(path string, v, lo, hi int) error {
 	return nil
 }
 
-// DurationIn checks that d, the duration at path, is in (0, max], or in
-// [0, max] when zeroOK.
-func DurationIn(path string, d Duration, zeroOK bool, max time.Duration) error {
-	switch v := time.Duration(d); {
-	case v < 0 || (v == 0 && !zeroOK):
-		if zeroOK {
-			return &FieldError{path, fmt.Errorf("must not be negative, got %q", v.String())}
+// inRange checks the number v at path against spec, a field's range tag:
+// "[1,100]" for an integer or a number from 1 to 100, "(0,10]" for a
+// number above 0 and at most 10, "(0,1h]" for a positive duration of at
+// most an hour ("[0,1h]" takes 0 too).
+func inRange(path, spec string, v reflect.Value) error {
+	lo, hi, _ := strings.Cut(spec[1:len(spec)-1], ",")
+	lowOpen := spec[0] == '('
+	var err error
+	switch {
+	case v.Type() == reflect.TypeFor[time.Duration]():
+		d, max := time.Duration(v.Int()), must(time.ParseDuration(hi))
+		switch {
+		case d < 0 && !lowOpen:
+			err = fmt.Errorf("must not be negative, got %q", d.String())
+		case d <= 0 && lowOpen:
+			err = fmt.Errorf("must be positive, got %q", d.String())
+		case d > max:
+			err = fmt.Errorf("must be at most %v, got %q", max, d.String())
 		}
-		return &FieldError{path, fmt.Errorf("must be positive, got %q", v.String())}
-	case v > max:
-		return &FieldError{path, fmt.Errorf("must be at most %v, got %q", max, v.String())}
+	case v.CanInt():
+		if n, l, h := v.Int(), must(strconv.ParseInt(lo, 10, 64)), must(strconv.ParseInt(hi, 10, 64)); n < l || n > h {
+			err = fmt.Errorf("must be an integer from %d to %d, got %d", l, h, n)
+		}
+	default:
+		f, l, h := v.Float(), must(strconv.ParseFloat(lo, 64)), must(strconv.ParseFloat(hi, 64))
+		if !(f > l || !lowOpen && f == l) || !(f <= h) {
+			err = fmt.Errorf("must be in %s%s, %s], got %v", spec[:1], lo, hi, f)
+		}
+	}
+	if err != nil {
+		return &FieldError{path, err}
 	}
 	return nil
+}
+
+// must returns v, and panics on a range tag that does not parse: a
+// mistake in the program, not in a config.
+func must[T any](v T, err error) T {
+	if err != nil {
+		panic(fmt.Sprintf("jsonconf: bad range tag: %v", err))
+	}
+	return v
 }
 
 // open reads the opening delim ('{' or '[') of the value at path, or null.
@@ -312,7 +381,7 @@ func (d *decoder) mapOf(fv reflect.Value, path string) error {
 		}
 		seen[key] = true
 		elem := reflect.New(fv.Type().Elem()).Elem()
-		if err := d.value(elem, path+"."+key); err != nil {
+		if err := d.value(elem, path+"."+key, ""); err != nil {
 			return err
 		}
 		fv.SetMapIndex(reflect.ValueOf(key).Convert(fv.Type().Key()), elem)
@@ -331,7 +400,7 @@ func (d *decoder) listOf(fv reflect.Value, path string) error {
 	list := reflect.MakeSlice(fv.Type(), 0, 0)
 	for i := 0; d.dec.More(); i++ {
 		elem := reflect.New(fv.Type().Elem()).Elem()
-		if err := d.value(elem, fmt.Sprintf("%s[%d]", path, i)); err != nil {
+		if err := d.value(elem, fmt.Sprintf("%s[%d]", path, i), ""); err != nil {
 			return err
 		}
 		list = reflect.Append(list, elem)

@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"google.golang.org/grpc/balancer"
+	"google.golang.org/grpc/balancer/roundrobin"
 	"google.golang.org/grpc/serviceconfig"
 )
 
@@ -103,6 +104,36 @@ func ChildPolicy(val json.RawMessage, self string) (name string, js json.RawMess
 		return name, compact.Bytes(), cfg, nil
 	}
 	return "", nil, nil, fmt.Errorf("no registered policy among %s (import the package that registers it)", strings.Join(names, ", "))
+}
+
+// Child is a parent policy's child policy, read from its childPolicy
+// field by ChildPolicy: the first registered policy of the list.
+type Child struct {
+	Name   string
+	Config serviceconfig.LoadBalancingConfig // as parsed by the child; may be nil
+	JSON   json.RawMessage                   // the child's config, compacted
+	parent string                            // the policy that may not be its own child
+}
+
+// RoundRobin is the child of a parent whose config names none. parent,
+// when set, is the parent's name, which its childPolicy list may not name.
+func RoundRobin(parent string) Child {
+	return Child{Name: roundrobin.Name, JSON: json.RawMessage("{}"), parent: parent}
+}
+
+// UnmarshalJSON reads a childPolicy list with ChildPolicy.
+func (c *Child) UnmarshalJSON(b []byte) (err error) {
+	c.Name, c.JSON, c.Config, err = ChildPolicy(b, c.parent)
+	return err
+}
+
+// MarshalJSON writes the child as a list of one {"name": config}.
+func (c Child) MarshalJSON() ([]byte, error) {
+	js := c.JSON
+	if len(js) == 0 {
+		js = json.RawMessage("{}")
+	}
+	return json.Marshal([]map[string]json.RawMessage{{c.Name: js}})
 }
 
 // MaxNesting bounds the nesting of objects and lists in a child policy's

@@ -40,8 +40,6 @@
 package slowstart
 
 import (
-	"encoding/json"
-	"fmt"
 	"math"
 	"time"
 
@@ -63,24 +61,29 @@ const (
 	MaxAggression = 10.0
 )
 
-// Config configures slow start. Its JSON form is
+// Config configures slow start. Its JSON form, a policy's slowStart field
+// read by jsonconf.Decode, is
 //
 //	{"window": "10s", "aggression": 1.0, "minWeightPercent": 10}
 //
-// where every field is optional (see Parse). The zero Config is off, and
-// a zero Aggression or MinWeightPercent stands for its default.
+// where every field is optional: missing fields and null values keep the
+// defaults. The window is a string in Go's time.ParseDuration form
+// ("250ms", "1m30s"), which covers protobuf's JSON form of
+// google.protobuf.Duration ("10s", "0.5s"). The zero Config is off, and a
+// zero Aggression or MinWeightPercent stands for its default. Errors name
+// the field: `field "slowStart.window": must not be negative, got "-1s"`.
 type Config struct {
 	// Window is how long a ramp lasts; 0 turns slow start off. In
 	// [0, MaxWindow]; default 0.
-	Window time.Duration
+	Window time.Duration `json:"window" range:"[0,1h]"`
 	// Aggression shapes the ramp: 1 is linear, above 1 the share rises
 	// fast at first and slowly near the end, below 1 the other way round.
 	// In (0, MaxAggression]; default DefaultAggression.
-	Aggression float64
+	Aggression float64 `json:"aggression" range:"(0,10]"`
 	// MinWeightPercent is the share, in percent of its weight, that an
 	// endpoint starts its ramp with; 100 is no ramp. In (0, 100]; default
 	// DefaultMinWeightPercent.
-	MinWeightPercent float64
+	MinWeightPercent float64 `json:"minWeightPercent" range:"(0,100]"`
 }
 
 // Default returns the Config with every field at its default: off.
@@ -122,54 +125,6 @@ func (c Config) Factor(elapsed time.Duration) float64 {
 	return max(f, c.MinWeightPercent/100)
 }
 
-// MarshalJSON returns the config in the JSON form Parse reads, every field
-// given (a zero Aggression or MinWeightPercent as its default).
-func (c Config) MarshalJSON() ([]byte, error) {
-	c = c.withDefaults()
-	return json.Marshal(struct {
-		Window           string  `json:"window"`
-		Aggression       float64 `json:"aggression"`
-		MinWeightPercent float64 `json:"minWeightPercent"`
-	}{c.Window.String(), c.Aggression, c.MinWeightPercent})
-}
-
-// JSON is the JSON form of Config, the type of a policy's slowStart field
-// for jsonconf.Decode:
-//
-//	{"window": "10s", "aggression": 1.0, "minWeightPercent": 10}
-//
-// The window is a string in Go's time.ParseDuration form ("250ms",
-// "1m30s"), which covers protobuf's JSON form of google.protobuf.Duration
-// ("10s", "0.5s"); aggression and minWeightPercent are JSON numbers.
-// Missing fields and null values take the defaults.
-type JSON struct {
-	Window           jsonconf.Duration `json:"window"`
-	Aggression       float64           `json:"aggression"`
-	MinWeightPercent float64           `json:"minWeightPercent"`
-}
-
-// SetDefaults gives the fields a config may omit their defaults.
-func (j *JSON) SetDefaults() {
-	j.Aggression, j.MinWeightPercent = DefaultAggression, DefaultMinWeightPercent
-}
-
-// Config checks j, the value of the field at path ("slowStart"), and
-// returns the Config; nil (the field left out) is Default(). Errors name
-// the field: `field "slowStart.window": must not be negative, got "-1s"`.
-func (j *JSON) Config(path string) (Config, error) {
-	if j == nil {
-		return Default(), nil
-	}
-	if err := jsonconf.DurationIn(path+".window", j.Window, true, MaxWindow); err != nil {
-		return Config{}, err
-	}
-	for _, f := range []struct {
-		name     string
-		v, limit float64
-	}{{"aggression", j.Aggression, MaxAggression}, {"minWeightPercent", j.MinWeightPercent, 100}} {
-		if !(f.v > 0 && f.v <= f.limit) {
-			return Config{}, &jsonconf.FieldError{Path: path + "." + f.name, Err: fmt.Errorf("must be in (0, %v], got %v", f.limit, f.v)}
-		}
-	}
-	return Config{Window: time.Duration(j.Window), Aggression: j.Aggression, MinWeightPercent: j.MinWeightPercent}, nil
-}
+// MarshalJSON returns the config in its JSON form, every field given (a
+// zero Aggression or MinWeightPercent as its default).
+func (c Config) MarshalJSON() ([]byte, error) { return jsonconf.Marshal(c.withDefaults()) }

@@ -73,13 +73,11 @@ func parse(js string) (Config, error) {
 	if strings.TrimSpace(js) == "" {
 		js = "null"
 	}
-	var cfg struct {
-		SlowStart *JSON `json:"slowStart"`
-	}
-	if err := jsonconf.Decode([]byte(`{"slowStart":`+js+`}`), &cfg); err != nil {
-		return Config{}, err
-	}
-	return cfg.SlowStart.Config("slowStart")
+	cfg := struct {
+		SlowStart Config `json:"slowStart"`
+	}{Default()}
+	err := jsonconf.Decode([]byte(`{"slowStart":`+js+`}`), &cfg)
+	return cfg.SlowStart, err
 }
 
 func TestParse(t *testing.T) {
