@@ -14,7 +14,7 @@ type Config struct {
 	serviceconfig.LoadBalancingConfig `json:"-"`
 
 	// Connections per address. Default 4, from 1 to 256.
-	Connections int `json:"connections,omitempty"`
+	Connections int `json:"connections,omitempty" range:"[0,256]"`
 	// Pick is "round_robin" (default) or "p2c".
 	Pick string `json:"pick,omitempty"`
 }
@@ -36,9 +36,6 @@ func ParseConfig(js json.RawMessage) (*Config, error) {
 	}
 	if cfg.Connections == 0 {
 		cfg.Connections = DefaultConnections
-	}
-	if cfg.Connections < 1 || cfg.Connections > MaxConnections {
-		return nil, fmt.Errorf("pool: connections %d must be from 1 to %d", cfg.Connections, MaxConnections)
 	}
 	switch cfg.Pick {
 	case "":

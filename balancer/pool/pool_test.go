@@ -28,14 +28,14 @@ func TestParseConfig(t *testing.T) {
 		`{"connections":1,"pick":"p2c"}`: {Connections: 1, Pick: "p2c"},
 	})
 	balancertest.CheckRefuses(t, Name, ParseConfig, map[string]string{
-		`{"connections":-1}`:                 "connections -1 must be from 1 to 256",
-		`{"connections":257}`:                "connections 257",
-		`{"connections":"8"}`:                `field "connections": "8" is not an integer`,
-		`{"pick":"random"}`:                  `pick "random" must be "round_robin" or "p2c"`,
-		`{"conections":8}`:                   `unknown field "conections" (known fields: "connections", "pick")`,
-		`{"connections":-1,"connections":4}`: `field "connections" given twice`,
-		`{"connections":8}{}`:                "unexpected data after the config object",
-		`[`:                                  "config must be a JSON object",
+		`{"connections":-1}`:                `field "connections": must be an integer from 0 to 256, got -1`,
+		`{"connections":257}`:               "from 0 to 256, got 257",
+		`{"connections":"8"}`:               `field "connections": "8" is not an integer`,
+		`{"pick":"random"}`:                 `pick "random" must be "round_robin" or "p2c"`,
+		`{"conections":8}`:                  `unknown field "conections" (known fields: "connections", "pick")`,
+		`{"connections":2,"connections":4}`: `field "connections" given twice`,
+		`{"connections":8}{}`:               "unexpected data after the config object",
+		`[`:                                 "config must be a JSON object",
 	})
 }
 
