@@ -2,7 +2,6 @@ package proxy_test
 
 import (
 	"encoding/json"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"reflect"
@@ -24,12 +23,7 @@ import (
 // there only with Options.Pprof.
 func TestAdminClustersAndConfig(t *testing.T) {
 	f := startFleet(t, 1)
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	dead := lis.Addr().String()
-	lis.Close()
+	dead := closedAddr(t)
 	cfg := oneCluster(staticTarget(f.Addrs()...), echoService)
 	cfg.Clusters["c"].Policy = "p2c_ewma"
 	cfg.Clusters["down"] = &proxy.Cluster{Target: "passthrough:///" + dead}

@@ -2,7 +2,6 @@ package proxy_test
 
 import (
 	"context"
-	"net"
 	"net/http/httptest"
 	"testing"
 	"time"
@@ -22,12 +21,7 @@ import (
 func TestClustersShowEndpoints(t *testing.T) {
 	hung, fast := &flaky{hang: true}, &flaky{}
 	hungAddr, fastAddr := startFlaky(t, hung), startFlaky(t, fast)
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	dead := lis.Addr().String()
-	lis.Close()
+	dead := closedAddr(t)
 	r := manual.NewBuilderWithScheme("test")
 	r.InitialState(resolver.State{Endpoints: []resolver.Endpoint{
 		endpoint.WithWeight(resolver.Endpoint{Addresses: []resolver.Address{{Addr: hungAddr}}}, 5),

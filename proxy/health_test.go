@@ -3,7 +3,6 @@ package proxy_test
 import (
 	"context"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -75,12 +74,7 @@ func TestHealthFollowsTheCluster(t *testing.T) {
 // not the whole proxy: /readyz stays 200 and the other service SERVING.
 func TestOneUnhealthyClusterOfTwo(t *testing.T) {
 	f := startFleet(t, 1)
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	dead := lis.Addr().String()
-	lis.Close()
+	dead := closedAddr(t)
 	cfg := oneCluster(staticTarget(f.Addrs()...), echoService)
 	cfg.Clusters["down"] = &proxy.Cluster{Target: "passthrough:///" + dead}
 	cfg.Routes = append(cfg.Routes, proxy.Route{Service: "other.Service", Cluster: "down"})
