@@ -6,12 +6,11 @@
 #   FUZZTIME=0 ./scripts/test.sh   skip the fuzzing pass
 #   FUZZTIME=30s ./scripts/test.sh fuzz each target longer
 #
-# Tools are installed from the Go module proxy into $GRPCLB_CACHE/bin
-# (default ~/.cache/grpclb/bin), keyed by version.
+# Tools are installed from the Go module proxy into $GRPCLB_CACHE (default
+# ~/.cache/grpclb), keyed by version, by scripts/go-install.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-cache=${GRPCLB_CACHE:-$HOME/.cache/grpclb}
 staticcheck_version=v0.8.2 # staticcheck 2026.2.2, knows Go 1.26
 # A count, not a duration: Go 1.26's fuzz coordinator can fail a
 # duration-bounded run with a bare "context deadline exceeded" when its
@@ -21,14 +20,7 @@ fuzztime=${FUZZTIME:-20000x}
 
 step() { printf "\n==> %s (%s)\n" "$*" "$(date +%T)"; }
 
-tool="$cache/bin/staticcheck-$staticcheck_version"
-if [ ! -x "$tool" ]; then
-  step "installing staticcheck $staticcheck_version"
-  mkdir -p "$cache/bin"
-  GOBIN="$cache/bin/tmp" go install "honnef.co/go/tools/cmd/staticcheck@$staticcheck_version"
-  mv "$cache/bin/tmp/staticcheck" "$tool"
-  rmdir "$cache/bin/tmp"
-fi
+tool=$(./scripts/go-install.sh staticcheck "$staticcheck_version" honnef.co/go/tools/cmd/staticcheck)
 
 step "gofmt"
 unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
