@@ -65,6 +65,10 @@ type Service struct {
 	// OutlierDetection, when set, has clients eject the endpoints whose
 	// calls fail more than the others' (gRFC A50).
 	OutlierDetection *OutlierDetection `json:"outlierDetection,omitempty"`
+	// Subset, when set, gives each client only Subset.Size of the
+	// endpoints, every endpoint to as many clients (see "Subsetting" in
+	// the package documentation).
+	Subset *Subset `json:"subset,omitempty"`
 }
 
 // zoneAware reports whether s's clients prefer their zone.
@@ -104,8 +108,8 @@ func ParseConfig(data []byte) (Config, error) {
 // wrong: no services, an empty, malformed or duplicate name, a target
 // that does not parse or whose scheme has no registered resolver, an
 // unknown policy, a hash header without ring_hash, a negative
-// minZoneEndpoints or one without zoneAware, an outlierDetection field out
-// of its range.
+// minZoneEndpoints or one without zoneAware, an outlierDetection or subset
+// field out of its range.
 func (c Config) Validate() error {
 	if len(c.Services) == 0 {
 		return errors.New("xds: config has no services")
@@ -145,6 +149,11 @@ func (s Service) validate() error {
 	}
 	if s.OutlierDetection != nil {
 		if err := s.OutlierDetection.validate(); err != nil {
+			return err
+		}
+	}
+	if s.Subset != nil {
+		if err := s.Subset.validate(); err != nil {
 			return err
 		}
 	}

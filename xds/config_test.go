@@ -55,6 +55,13 @@ func TestConfigValidate(t *testing.T) {
 			"outlierDetection.failurePercentage.threshold 150 is not a percentage",
 			"outlierDetection.failurePercentage.requestVolume -3",
 		}},
+		{"subset", xds.Config{Services: []xds.Service{{Name: "svc", Target: "static:///127.0.0.1:1", Subset: &xds.Subset{Size: 10, Clients: 300}}}}, nil},
+		{"subset size 0", xds.Config{Services: []xds.Service{{Name: "svc", Target: "static:///127.0.0.1:1", Subset: &xds.Subset{Clients: 300}}}},
+			[]string{`service 0 ("svc")`, "subset.size 0 is not in [1, 10000]"}},
+		{"subset clients out of range", xds.Config{Services: []xds.Service{{Name: "svc", Target: "static:///127.0.0.1:1", Subset: &xds.Subset{Size: 1, Clients: 100001}}}},
+			[]string{"subset.clients 100001 is not in [1, 100000]"}},
+		{"subset too large", xds.Config{Services: []xds.Service{{Name: "svc", Target: "static:///127.0.0.1:1", Subset: &xds.Subset{Size: 1000, Clients: 1001}}}},
+			[]string{"subset.size × subset.clients is 1000 × 1001, more than 1000000"}},
 		{"no services", xds.Config{}, []string{"no services"}},
 		{"empty name", xds.Config{Services: []xds.Service{svc("", "static:///127.0.0.1:1")}}, []string{`service 0 ("")`, "empty name"}},
 		{"name with a slash", xds.Config{Services: []xds.Service{svc("a/b", "static:///127.0.0.1:1")}}, []string{`"a/b"`, `'/'`}},
@@ -167,6 +174,8 @@ func TestParseConfig(t *testing.T) {
 			`unknown field "intervall"`},
 		{"outlier threshold not a number", `{"services":[{"name":"svc","target":"static:///127.0.0.1:1","outlierDetection":{"failurePercentage":{"threshold":"85"}}}]}`,
 			"threshold"},
+		{"subset without a size", `{"services":[{"name":"svc","target":"static:///127.0.0.1:1","subset":{"clients":300}}]}`, "subset.size 0 is not in [1, 10000]"},
+		{"subset unknown field", `{"services":[{"name":"svc","target":"static:///127.0.0.1:1","subset":{"size":10,"client":300}}]}`, `unknown field "client"`},
 		{"minZoneEndpoints negative", `{"services":[{"name":"svc","target":"static:///127.0.0.1:1","minZoneEndpoints":-2}]}`, "minZoneEndpoints -2 is negative"},
 	}
 	for _, tt := range tests {

@@ -120,4 +120,35 @@
 // TRANSIENT_FAILURE and the client fails over to the other zones.
 //
 // The legacy grpc.lb.v1 lookaside protocol is not served.
+//
+// # Subsetting
+//
+// With thousands of clients, every client connecting to every endpoint
+// costs each backend thousands of connections. A service's Subset gives
+// each client (each node) only Subset.Size of the endpoints, and every
+// endpoint as many clients as every other (±1), the SRE book's
+// deterministic subsetting, served by the control plane:
+//
+//   - each node takes the lowest row of [0, Subset.Clients) that no node
+//     holds when its first stream asks, and keeps it while connected and
+//     for Options.NodeGrace (default a minute) after its last stream
+//     closed: a client that restarts or reconnects within it gets its
+//     subset back, and no other node takes its row meanwhile. Nodes beyond
+//     Clients share rows (node n uses row n mod Clients); set Clients to
+//     the fleet's size. NodeRows lists the rows held.
+//   - the rows follow the endpoints with balancer/subset's Repair: one
+//     endpoint joining or leaving moves at most ⌈Size·Clients/endpoints⌉+1
+//     memberships in all (300 clients × 300 endpoints, Size 10: 9 or 10
+//     moves, where recomputing from the set alone, as the
+//     deterministic_subset policy does by default, moves 53 to 61), and
+//     loads stay within one of each other.
+//
+// This is the deterministic_subset policy's "sticky" assignment without
+// its caveat: the history the rows depend on is the control plane's
+// alone, so clients that start late, miss an update or restart still
+// share one balanced assignment, and their indexes are unique, not hashed
+// from host names. A restart of the control plane starts the rows afresh.
+// Each node of a subsetted service gets a snapshot of its own (its row,
+// with its zone's priorities), rebuilt on every endpoint update. Clients
+// of the grpc.lb.v1 lookaside protocol get every endpoint.
 package xds

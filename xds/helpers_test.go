@@ -195,7 +195,7 @@ var (
 )
 
 func init() {
-	for _, name := range []string{"changes", "propagation", "errors", "unchanged", "large", "lookaside", "lookaside-raw", "zones", "failover", "zoneoff", "zoneod"} {
+	for _, name := range []string{"changes", "propagation", "errors", "unchanged", "large", "lookaside", "lookaside-raw", "zones", "failover", "zoneoff", "zoneod", "subset", "subsetgrace"} {
 		r := manual.NewBuilderWithScheme("xdstest-" + name)
 		resolver.Register(r)
 		sources[name] = r

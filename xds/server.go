@@ -1,6 +1,7 @@
 package xds
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"time"
 
 	corepb "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	discoverygrpc "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
@@ -46,6 +48,10 @@ type Options struct {
 	// Logger receives the server's records: endpoint updates, resolver
 	// errors, clients' NACKs. Nil means slog.Default().
 	Logger *slog.Logger
+	// NodeGrace is how long a node keeps its subset row after its last
+	// stream closed (services with Subset only); 0 means
+	// DefaultNodeGrace.
+	NodeGrace time.Duration
 }
 
 // Server is an xDS control plane (ADS, gRFC A27) that serves the endpoints
@@ -72,8 +78,16 @@ type Server struct {
 	grpc      *grpc.Server // set by Serve
 	closed    bool
 
-	// known is zones as a set, for the cache's node hash, which takes
-	// knownMu only: a zone is in it once its snapshot is set.
+	// Subsetting (subset.go), when a service has a Subset.
+	subsets    bool
+	rows       map[string][][]string // by service: each row's endpoint keys
+	nodes      map[string]*node      // by node ID
+	streamNode map[int64]string      // the node of each stream that made a request
+	nodeGrace  time.Duration
+
+	// known is the keys of the snapshots of zones and nodes, for the
+	// cache's node hash, which takes knownMu only: a key is in it once
+	// its snapshot is set.
 	knownMu sync.RWMutex
 	known   map[string]bool
 }
@@ -90,15 +104,22 @@ func NewServer(cfg Config, opts Options) (*Server, error) {
 	if log == nil {
 		log = slog.Default()
 	}
+	if opts.NodeGrace < 0 {
+		return nil, fmt.Errorf("xds: Options.NodeGrace %v is negative", opts.NodeGrace)
+	}
 	ctx, stop := context.WithCancel(context.Background())
 	s := &Server{
-		log:       log,
-		ctx:       ctx,
-		stop:      stop,
-		endpoints: make(map[string][]locality, len(cfg.Services)),
-		known:     map[string]bool{},
-		published: map[string]bool{},
-		changed:   make(chan struct{}),
+		log:        log,
+		ctx:        ctx,
+		stop:       stop,
+		endpoints:  make(map[string][]locality, len(cfg.Services)),
+		known:      map[string]bool{},
+		published:  map[string]bool{},
+		changed:    make(chan struct{}),
+		rows:       map[string][][]string{},
+		nodes:      map[string]*node{},
+		streamNode: map[int64]string{},
+		nodeGrace:  cmp.Or(opts.NodeGrace, DefaultNodeGrace),
 	}
 	// Not the cache's ADS mode, though clients use ADS: in that mode it
 	// answers only requests that name every resource of a type, as
@@ -114,6 +135,7 @@ func NewServer(cfg Config, opts Options) (*Server, error) {
 		s.services = append(s.services, svc)
 		s.endpoints[svc.Name] = nil // not served until the resolver's first update
 	}
+	s.subsets = s.subsetting()
 	s.static[types.Listener] = cachev3.NewResources(configVersion, listeners)
 	s.static[types.Route] = cachev3.NewResources(configVersion, routes)
 	s.static[types.Cluster] = cachev3.NewResources(configVersion, clusters)
@@ -183,6 +205,11 @@ func (s *Server) Close() {
 	s.closed = true
 	rs, gs := s.resolvers, s.grpc
 	s.resolvers = nil
+	for _, nd := range s.nodes {
+		if nd.release != nil {
+			nd.release.Stop()
+		}
+	}
 	s.mu.Unlock()
 	for _, r := range rs {
 		r.Close() // outside s.mu: a resolver may be publishing
@@ -201,6 +228,19 @@ func (s *Server) Version() uint64 {
 	return s.version
 }
 
+// NodeRows returns the subset row of each node that holds one (services
+// with Subset only): the nodes connected now and those within NodeGrace of
+// their last stream, by node ID.
+func (s *Server) NodeRows() map[string]int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	rows := make(map[string]int, len(s.nodes))
+	for id, nd := range s.nodes {
+		rows[id] = nd.row
+	}
+	return rows
+}
+
 // update replaces service's endpoints with locs, unless they are the
 // same, and publishes new snapshots.
 func (s *Server) update(service string, locs []locality) (changed bool, version uint64, err error) {
@@ -214,8 +254,13 @@ func (s *Server) update(service string, locs []locality) (changed bool, version 
 		return false, s.version, nil
 	}
 	s.endpoints[service], s.published[service] = locs, true
+	oldRows := s.rows[service]
+	if i := slices.IndexFunc(s.services, func(svc Service) bool { return svc.Name == service }); i >= 0 && s.services[i].Subset != nil {
+		moved := s.resubsetLocked(s.services[i], locs)
+		s.log.Info("xds: subsets follow the endpoints", "service", service, "memberships_moved", moved)
+	}
 	if err := s.publishLocked(); err != nil {
-		s.endpoints[service], s.published[service] = old, !first
+		s.endpoints[service], s.published[service], s.rows[service] = old, !first, oldRows
 		return false, s.version, err
 	}
 	return true, s.version, nil
@@ -227,11 +272,16 @@ func (s *Server) update(service string, locs []locality) (changed bool, version 
 // clusters.
 func (s *Server) publishLocked() error {
 	version := s.version + 1
-	if err := s.setSnapshotLocked(snapshotKey, "", version); err != nil {
+	if err := s.setSnapshotLocked(snapshotKey, "", version, -1); err != nil {
 		return err
 	}
 	for _, zone := range s.zones {
-		if err := s.setSnapshotLocked(zoneKey(zone), zone, version); err != nil {
+		if err := s.setSnapshotLocked(zoneKey(zone), zone, version, -1); err != nil {
+			return err
+		}
+	}
+	for id, nd := range s.nodes {
+		if err := s.setSnapshotLocked(nodeKey(id), nd.zone, version, nd.row); err != nil {
 			return err
 		}
 	}
@@ -241,15 +291,21 @@ func (s *Server) publishLocked() error {
 	return nil
 }
 
-// setSnapshotLocked sets the snapshot key, for nodes in zone, at version.
-func (s *Server) setSnapshotLocked(key, zone string, version uint64) error {
+// setSnapshotLocked sets the snapshot key, for nodes in zone, at version;
+// subsetted services get only the endpoints of their assignment's row
+// (-1: every endpoint).
+func (s *Server) setSnapshotLocked(key, zone string, version uint64, row int) error {
 	claims := make([]types.Resource, 0, len(s.services))
 	for _, svc := range s.services {
 		// A service whose resolver has not answered yet has no
 		// assignment: its clients wait for one (grpc-go up to its 15 s
 		// does-not-exist timer) instead of failing calls on an empty one.
 		if s.published[svc.Name] {
-			claims = append(claims, assignment(svc, s.endpoints[svc.Name], zone))
+			locs := s.endpoints[svc.Name]
+			if svc.Subset != nil && row >= 0 {
+				locs = s.subsetOf(svc, locs, row)
+			}
+			claims = append(claims, assignment(svc, locs, zone))
 		}
 	}
 	snap := &cachev3.Snapshot{Resources: s.static}
@@ -271,7 +327,7 @@ func (s *Server) addZone(zone string) {
 		return
 	}
 	s.knownMu.RLock()
-	known := s.known[zone]
+	known := s.known[zoneKey(zone)]
 	s.knownMu.RUnlock()
 	if known {
 		return
@@ -287,29 +343,29 @@ func (s *Server) addZone(zone string) {
 	}
 	// At the current version: the endpoints are those of the other
 	// snapshots; a later update moves every snapshot to the next.
-	if err := s.setSnapshotLocked(zoneKey(zone), zone, s.version); err != nil {
+	if err := s.setSnapshotLocked(zoneKey(zone), zone, s.version, -1); err != nil {
 		s.log.Error("xds: cannot set a zone's snapshot; its nodes get the snapshot of nodes without a zone", "zone", zone, "error", err)
 		return
 	}
 	s.zones = append(s.zones, zone)
 	s.knownMu.Lock()
-	s.known[zone] = true
+	s.known[zoneKey(zone)] = true
 	s.knownMu.Unlock()
 	s.log.Info("xds: first node of a zone", "zone", zone)
 }
 
-// nodeZone maps a node to its zone's snapshot, or to the snapshot of nodes
-// without a zone when it has none (or its zone has no snapshot).
+// nodeZone maps a node to its own snapshot when it has one (it takes
+// subsets), else to its zone's, or to the snapshot of nodes without a zone
+// when it has none (or its zone has no snapshot).
 type nodeZone struct{ s *Server }
 
 func (h nodeZone) ID(node *corepb.Node) string {
-	zone := node.GetLocality().GetZone()
-	if zone == "" {
-		return snapshotKey
-	}
 	h.s.knownMu.RLock()
 	defer h.s.knownMu.RUnlock()
-	if h.s.known[zone] {
+	if id := node.GetId(); id != "" && h.s.known[nodeKey(id)] {
+		return nodeKey(id)
+	}
+	if zone := node.GetLocality().GetZone(); zone != "" && h.s.known[zoneKey(zone)] {
 		return zoneKey(zone)
 	}
 	return snapshotKey

@@ -57,6 +57,10 @@ The config file is YAML or JSON:
       target: dnspoll:///cart.internal:50051
       policy: ring_hash                   # round_robin (default), least_request,
       hashHeader: x-user-id               # ring_hash, weighted_round_robin
+    - name: search
+      target: etcd://etcd:2379/services/search
+      subset: {size: 10, clients: 300}    # each client 10 endpoints, each endpoint
+                                          # as many clients (±1)
 
 Zones: a client whose bootstrap names its zone (--node-zone below) gets its
 zone's endpoints at priority 0 and the others at priority 1 (Kubernetes'
@@ -64,6 +68,11 @@ PreferSameZone); if its zone has fewer than minZoneEndpoints (default 1),
 every zone at priority 0. Clients fail over to priority 1 themselves when
 their zone's endpoints all fail. Zones come from the EndpointSlices
 (kubernetes://) and the service's "zone" meta (consul://).
+
+Subsets: each node (bootstrap node ID; give every client its own) takes
+the lowest free row of [0, clients) and keeps it while connected and for a
+minute after; it gets the endpoints of its row. One endpoint joining or
+leaving moves at most ceil(size*clients/endpoints)+1 memberships in all.
 
 Examples:
   grpclb xds --config xds.yaml --listen :18000

@@ -265,7 +265,7 @@ func TestXDSHelpExampleConfigChecks(t *testing.T) {
 	}
 	config := writeFile(t, "example.yaml", strings.Join(lines, "\n")+"\n")
 	var out, errOut bytes.Buffer
-	if code := run([]string{"xds", "--config", config, "--check"}, &out, &errOut); code != 0 || !strings.Contains(out.String(), "OK: 2 services") {
+	if code := run([]string{"xds", "--config", config, "--check"}, &out, &errOut); code != 0 || !strings.Contains(out.String(), "OK: 3 services") {
 		t.Errorf("the help's example: exit %d: %s%s", code, out.String(), errOut.String())
 	}
 }

@@ -60,7 +60,14 @@ var nodes atomic.Int64
 // opts added. The connection is closed when the test ends.
 func Dial(tb testing.TB, addr, service, zone string, opts ...grpc.DialOption) *grpc.ClientConn {
 	tb.Helper()
-	bs, err := xds.Bootstrap(addr, fmt.Sprintf("xdstest-node-%d", nodes.Add(1)), zone)
+	return DialNode(tb, addr, service, fmt.Sprintf("xdstest-node-%d", nodes.Add(1)), zone, opts...)
+}
+
+// DialNode is Dial as the node called nodeID: a client that restarts
+// comes back as the same node.
+func DialNode(tb testing.TB, addr, service, nodeID, zone string, opts ...grpc.DialOption) *grpc.ClientConn {
+	tb.Helper()
+	bs, err := xds.Bootstrap(addr, nodeID, zone)
 	if err != nil {
 		tb.Fatal(err)
 	}
