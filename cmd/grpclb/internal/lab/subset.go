@@ -160,8 +160,8 @@ func simulateSubsets(extra map[string]float64, clients, backends, size int) {
 	put("all", everyone)
 
 	// One backend added, one removed (the middle one): the default (the
-	// pure Assign), "sticky": true (Repair of the previous assignment) and
-	// the SRE book's algorithm (a reshuffle).
+	// pure Assign), "sticky": true and grpclb xds's served rows (Repair of
+	// the previous assignment) and the SRE book's algorithm (a reshuffle).
 	grown := keys
 	shrunk := slices.Delete(slices.Clone(base), backends/2, backends/2+1)
 	sre := sreSubsets(base, clients, size)
@@ -269,7 +269,7 @@ func subsetSummary(r Result) string {
 			fmt.Fprintf(&b, "       %-22s clients per backend %5.0f..%-5.0f calls per backend %.2f..%.2f× the mean\n", s.label,
 				e[pre+s.key+"_conns_min"], e[pre+s.key+"_conns_max"], e[pre+s.key+"_load_min_x"], e[pre+s.key+"_load_max_x"])
 		}
-		fmt.Fprintf(&b, "       memberships moved (of %.0f; bound %.0f): one backend added: default %.0f, sticky %.0f, SRE book %.0f; one removed: default %.0f, sticky %.0f, SRE book %.0f\n",
+		fmt.Fprintf(&b, "       memberships moved (of %.0f; bound %.0f): one backend added: default %.0f, sticky or grpclb xds %.0f, SRE book %.0f; one removed: default %.0f, sticky or grpclb xds %.0f, SRE book %.0f\n",
 			e[pre+"memberships"], e[pre+"bound"], e[pre+"add_assign"], e[pre+"add_repair"], e[pre+"add_sre"],
 			e[pre+"remove_assign"], e[pre+"remove_repair"], e[pre+"remove_sre"])
 	}
