@@ -63,7 +63,7 @@ type Config struct {
 	// of weight whatever the number of endpoints, so only the keys of the
 	// endpoint that came or went move; a ring that would exceed 2^20
 	// points is scaled down to 2^20.
-	VirtualNodes int `json:"virtualNodes,omitempty"`
+	VirtualNodes int `json:"virtualNodes,omitempty" range:"[0,10000]"`
 
 	// LoadFactor is c of "Consistent Hashing with Bounded Loads": an
 	// endpoint takes a new call only while its in-flight calls + 1 stay
@@ -86,7 +86,7 @@ type Config struct {
 	// default) sends it to a random READY endpoint (subject to the load
 	// bound), "error" fails it (see the package documentation for the
 	// status the caller sees).
-	MissingKey string `json:"missingKey,omitempty"`
+	MissingKey string `json:"missingKey,omitempty" oneof:"random error"`
 }
 
 // ParseConfig parses the JSON configuration of the consistent_hash policy,
@@ -103,11 +103,9 @@ func ParseConfig(js json.RawMessage) (*Config, error) {
 	return cfg, nil
 }
 
-// validate checks the fields and normalises HashHeader and MissingKey.
+// validate checks the fields Decode's tags do not and normalises
+// HashHeader.
 func (c *Config) validate() error {
-	if c.VirtualNodes < 0 || c.VirtualNodes > MaxVirtualNodes {
-		return fmt.Errorf("%s: virtualNodes: %d is out of range: want 0 (automatic) or 1 to %d", Name, c.VirtualNodes, MaxVirtualNodes)
-	}
 	switch lf := c.LoadFactor; {
 	case math.IsNaN(lf) || math.IsInf(lf, 0):
 		return fmt.Errorf("%s: loadFactor: %v is not a number", Name, lf)
@@ -122,13 +120,6 @@ func (c *Config) validate() error {
 			return fmt.Errorf("%s: hashHeader: %q %v", Name, c.HashHeader, err)
 		}
 		c.HashHeader = h
-	}
-	switch c.MissingKey {
-	case "":
-		c.MissingKey = MissingKeyRandom
-	case MissingKeyRandom, MissingKeyError:
-	default:
-		return fmt.Errorf("%s: missingKey: %q is not one of %q, %q", Name, c.MissingKey, MissingKeyRandom, MissingKeyError)
 	}
 	return nil
 }

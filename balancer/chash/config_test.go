@@ -31,7 +31,6 @@ func TestParseConfig(t *testing.T) {
 		{"binary header", `{"hashHeader":"key-bin"}`, Config{LoadFactor: 1.25, HashHeader: "key-bin", MissingKey: "random"}},
 		{"empty header", `{"hashHeader":""}`, def},
 		{"missingKey random", `{"missingKey":"random"}`, def},
-		{"missingKey empty", `{"missingKey":""}`, def},
 	}
 	for _, tt := range good {
 		t.Run(tt.name, func(t *testing.T) { balancertest.Parses(t, ParseConfig, tt.js, tt.want) })
@@ -49,8 +48,9 @@ func TestParseConfig(t *testing.T) {
 		{"unknown field other", `{"ringSize":10}`, []string{`unknown field "ringSize"`}},
 		{"field name case", `{"LoadFactor":2}`, []string{`unknown field "LoadFactor"`}},
 		{"repeated field", `{"loadFactor":0.5,"loadFactor":2}`, []string{`field "loadFactor" given twice`}},
-		{"virtualNodes negative", `{"virtualNodes":-1}`, []string{"virtualNodes", "-1", "out of range"}},
-		{"virtualNodes too big", `{"virtualNodes":10001}`, []string{"virtualNodes", "10001", "out of range"}},
+		{"virtualNodes negative", `{"virtualNodes":-1}`, []string{`field "virtualNodes": must be an integer from 0 to 10000, got -1`}},
+		{"virtualNodes too big", `{"virtualNodes":10001}`, []string{`field "virtualNodes": must be an integer from 0 to 10000, got 10001`}},
+		{"missingKey empty", `{"missingKey":""}`, []string{`field "missingKey": "" is not one of "random", "error"`}},
 		{"virtualNodes huge", `{"virtualNodes":1e30}`, []string{"virtualNodes"}},
 		{"virtualNodes fraction", `{"virtualNodes":1.5}`, []string{"virtualNodes", "1.5"}},
 		{"virtualNodes float", `{"virtualNodes":100.0}`, []string{"virtualNodes", "100.0"}},

@@ -16,7 +16,7 @@ type Config struct {
 	// Connections per address. Default 4, from 1 to 256.
 	Connections int `json:"connections,omitempty" range:"[0,256]"`
 	// Pick is "round_robin" (default) or "p2c".
-	Pick string `json:"pick,omitempty"`
+	Pick string `json:"pick,omitempty" oneof:"round_robin p2c"`
 }
 
 // Defaults and limits.
@@ -30,19 +30,12 @@ const (
 // ParseConfig parses the policy's JSON configuration, filling defaults and
 // rejecting unknown fields and bad values with an error naming the field.
 func ParseConfig(js json.RawMessage) (*Config, error) {
-	cfg := &Config{}
+	cfg := &Config{Pick: PickRoundRobin}
 	if err := jsonconf.Decode(js, cfg); err != nil {
 		return nil, fmt.Errorf("pool: %w", err)
 	}
 	if cfg.Connections == 0 {
 		cfg.Connections = DefaultConnections
-	}
-	switch cfg.Pick {
-	case "":
-		cfg.Pick = PickRoundRobin
-	case PickRoundRobin, PickP2C:
-	default:
-		return nil, fmt.Errorf("pool: pick %q must be %q or %q", cfg.Pick, PickRoundRobin, PickP2C)
 	}
 	return cfg, nil
 }

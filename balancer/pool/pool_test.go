@@ -31,7 +31,7 @@ func TestParseConfig(t *testing.T) {
 		`{"connections":-1}`:                `field "connections": must be an integer from 0 to 256, got -1`,
 		`{"connections":257}`:               "from 0 to 256, got 257",
 		`{"connections":"8"}`:               `field "connections": "8" is not an integer`,
-		`{"pick":"random"}`:                 `pick "random" must be "round_robin" or "p2c"`,
+		`{"pick":"random"}`:                 `field "pick": "random" is not one of "round_robin", "p2c"`,
 		`{"conections":8}`:                  `unknown field "conections" (known fields: "connections", "pick")`,
 		`{"connections":2,"connections":4}`: `field "connections" given twice`,
 		`{"connections":8}{}`:               "unexpected data after the config object",

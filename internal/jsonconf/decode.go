@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -28,7 +29,9 @@ import (
 //     decoded by it; a time.Duration is read as a Duration (a string such
 //     as "10s"), a codes.Code as a Code (a name such as "UNAVAILABLE");
 //   - a number whose field has a range tag, such as `range:"[1,100]"` or
-//     `range:"(0,1h]"`, is checked against it (see inRange).
+//     `range:"(0,1h]"`, is checked against it (see inRange), and a string
+//     whose field has a oneof tag (`oneof:"random error"`) must be one of
+//     its words.
 //
 // Empty input and null are an object without fields. Decode reads js once
 // (linear time, however deep).
@@ -114,7 +117,7 @@ func (d *decoder) object(v reflect.Value, path string) (null bool, err error) {
 		if path != "" {
 			p = path + "." + key
 		}
-		if err := d.value(v.Field(i), p, v.Type().Field(i).Tag.Get("range")); err != nil {
+		if err := d.value(v.Field(i), p, v.Type().Field(i).Tag); err != nil {
 			return false, err
 		}
 	}
@@ -124,10 +127,11 @@ func (d *decoder) object(v reflect.Value, path string) (null bool, err error) {
 	return false, nil
 }
 
-// value decodes the value that comes next into the field fv, and checks a
-// number against rangeSpec, the field's range tag, if any (see inRange).
+// value decodes the value that comes next into the field fv, and checks it
+// against the field's tag: a number against its range (see inRange), a
+// string against its oneof list of words.
 // null leaves the field as it was.
-func (d *decoder) value(fv reflect.Value, path, rangeSpec string) error {
+func (d *decoder) value(fv reflect.Value, path string, tag reflect.StructTag) error {
 	t := fv.Type()
 	switch {
 	case t.Kind() == reflect.Struct && !reflect.PointerTo(t).Implements(unmarshalerType):
@@ -169,10 +173,21 @@ func (d *decoder) value(fv reflect.Value, path, rangeSpec string) error {
 	if dst != fv.Addr() {
 		fv.Set(convert(dst.Elem(), t))
 	}
-	if rangeSpec != "" {
-		return inRange(path, rangeSpec, fv)
+	if spec := tag.Get("range"); spec != "" {
+		return inRange(path, spec, fv)
+	}
+	if list, ok := tag.Lookup("oneof"); ok && !slices.Contains(strings.Fields(list), fv.String()) {
+		return &FieldError{path, fmt.Errorf("%s is not one of %s", Truncate(strconv.Quote(fv.String())), quoteAll(strings.Fields(list)))}
 	}
 	return nil
+}
+
+// quoteAll writes words as "a", "b".
+func quoteAll(words []string) string {
+	for i, w := range words {
+		words[i] = strconv.Quote(w)
+	}
+	return strings.Join(words, ", ")
 }
 
 // wireTypes maps the field types that a config writes in a form of its

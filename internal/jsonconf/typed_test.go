@@ -20,10 +20,11 @@ type typed struct {
 	Code    codes.Code    `json:"code"`
 	Codes   []codes.Code  `json:"codes,omitempty"`
 	Child   Child         `json:"child"`
+	Mode    string        `json:"mode" oneof:"fast safe"`
 }
 
 func defaultTyped() typed {
-	return typed{Every: time.Second, Percent: 10, Factor: 1, Floor: 1, Child: RoundRobin("self")}
+	return typed{Every: time.Second, Percent: 10, Factor: 1, Floor: 1, Child: RoundRobin("self"), Mode: "fast"}
 }
 
 func TestDecodeTypedFields(t *testing.T) {
@@ -55,6 +56,10 @@ func TestDecodeTypedFields(t *testing.T) {
 		{`{"child":[{"nope":{}},{"pick_first":{}}]}`, func(c typed) bool { return c.Child.Name == "pick_first" }, ""},
 		{`{"child":[{"self":{}}]}`, nil, `field "child": item 0: "self" cannot be its own child`},
 		{`{"child":{}}`, nil, `field "child": must be a list`},
+		{`{"mode":"safe"}`, func(c typed) bool { return c.Mode == "safe" }, ""},
+		{`{"mode":null}`, func(c typed) bool { return c.Mode == "fast" }, ""},
+		{`{"mode":"Safe"}`, nil, `field "mode": "Safe" is not one of "fast", "safe"`},
+		{`{"mode":""}`, nil, `field "mode": "" is not one of "fast", "safe"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.js, func(t *testing.T) {
@@ -81,7 +86,7 @@ func TestMarshal(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	const want = `{"every":"1s","grace":"1.5s","percent":10,"factor":1,"floor":1,"code":"UNAVAILABLE","child":[{"round_robin":{}}]}`
+	const want = `{"every":"1s","grace":"1.5s","percent":10,"factor":1,"floor":1,"code":"UNAVAILABLE","child":[{"round_robin":{}}],"mode":"fast"}`
 	if string(js) != want {
 		t.Fatalf("Marshal = %s, want %s", js, want)
 	}
