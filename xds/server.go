@@ -82,7 +82,7 @@ type Server struct {
 	subsets    bool
 	rows       map[string][][]string // by service: each row's endpoint keys
 	nodes      map[string]*node      // by node ID
-	streamNode map[int64]string      // the node of each stream that made a request
+	streamNode map[streamKey]string  // the node of each stream that made a request
 	nodeGrace  time.Duration
 
 	// known is the keys of the snapshots of zones and nodes, for the
@@ -118,7 +118,7 @@ func NewServer(cfg Config, opts Options) (*Server, error) {
 		changed:    make(chan struct{}),
 		rows:       map[string][][]string{},
 		nodes:      map[string]*node{},
-		streamNode: map[int64]string{},
+		streamNode: map[streamKey]string{},
 		nodeGrace:  cmp.Or(opts.NodeGrace, DefaultNodeGrace),
 	}
 	// Not the cache's ADS mode, though clients use ADS: in that mode it

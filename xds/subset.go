@@ -67,7 +67,7 @@ func (s *Server) subsetting() bool {
 // nodeStream notes that stream id of node n made a request: the first
 // request of a node's stream gives the node a row and a snapshot of its
 // own, before the cache looks for them.
-func (s *Server) nodeStream(id int64, n *corepb.Node) {
+func (s *Server) nodeStream(id streamKey, n *corepb.Node) {
 	nodeID := n.GetId()
 	if nodeID == "" || !s.subsets {
 		return
@@ -114,7 +114,7 @@ func (s *Server) freeRow() int {
 
 // streamClosed notes the end of stream id: when a node has no stream
 // left, its row is released after the grace period unless it comes back.
-func (s *Server) streamClosed(id int64) {
+func (s *Server) streamClosed(id streamKey) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	nodeID, ok := s.streamNode[id]

@@ -83,7 +83,7 @@ func TestSubsetFleetChurn(t *testing.T) {
 	}
 	feed(t, srv, endpointsState(ids...))
 	for c := range clients {
-		srv.nodeStream(int64(c+1), &corepb.Node{Id: fmt.Sprint("n", c)})
+		srv.nodeStream(streamKey{id: int64(c + 1)}, &corepb.Node{Id: fmt.Sprint("n", c)})
 	}
 	rows := srv.rows["svc"]
 	_, load := memberships(rows)
@@ -157,5 +157,25 @@ func TestSubsetFleetChurn(t *testing.T) {
 			t.Errorf("%s: %d memberships moved (bound %d), backend loads %d..%d over %d backends (want within 1, all %d)", step.name, got, bound, lo, hi, len(loads), len(step.ids))
 		}
 		prev = step.ids
+	}
+}
+
+// State-of-the-world and delta streams are numbered apart: the same number
+// on both kinds is two streams of two nodes, and closing one leaves the
+// other's node connected.
+func TestSubsetStreamsOfBothKinds(t *testing.T) {
+	srv, err := NewServer(Config{Services: []Service{{Name: "svc", Target: "static:///127.0.0.1:1", Subset: &Subset{Size: 1, Clients: 2}}}},
+		Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	srv.nodeStream(streamKey{false, 1}, &corepb.Node{Id: "sotw"})
+	srv.nodeStream(streamKey{true, 1}, &corepb.Node{Id: "delta"})
+	srv.streamClosed(streamKey{true, 1})
+	srv.mu.Lock()
+	defer srv.mu.Unlock()
+	if a, b := srv.nodes["sotw"], srv.nodes["delta"]; a == nil || b == nil || a.streams != 1 || b.streams != 0 || a.row == b.row {
+		t.Fatalf("nodes after closing the delta stream 1: sotw %+v, delta %+v; want sotw with 1 stream, delta with 0, in rows of their own", a, b)
 	}
 }
