@@ -12,6 +12,7 @@ import (
 	"google.golang.org/grpc/codes"
 
 	"github.com/grpclb/grpclb/internal/jsonconf"
+	"github.com/grpclb/grpclb/internal/testbed"
 	"github.com/grpclb/grpclb/internal/testbed/echopb"
 	"github.com/grpclb/grpclb/internal/wait"
 	"github.com/grpclb/grpclb/proxy"
@@ -23,7 +24,7 @@ import (
 // there only with Options.Pprof.
 func TestAdminClustersAndConfig(t *testing.T) {
 	f := startFleet(t, 1)
-	dead := closedAddr(t)
+	dead := testbed.RefusingAddr(t)
 	cfg := oneCluster(staticTarget(f.Addrs()...), echoService)
 	cfg.Clusters["c"].Policy = "p2c_ewma"
 	cfg.Clusters["down"] = &proxy.Cluster{Target: "passthrough:///" + dead}

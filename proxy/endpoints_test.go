@@ -10,6 +10,7 @@ import (
 	"google.golang.org/grpc/resolver/manual"
 
 	"github.com/grpclb/grpclb/endpoint"
+	"github.com/grpclb/grpclb/internal/testbed"
 	"github.com/grpclb/grpclb/internal/wait"
 	"github.com/grpclb/grpclb/proxy"
 )
@@ -21,7 +22,7 @@ import (
 func TestClustersShowEndpoints(t *testing.T) {
 	hung, fast := &flaky{hang: true}, &flaky{}
 	hungAddr, fastAddr := startFlaky(t, hung), startFlaky(t, fast)
-	dead := closedAddr(t)
+	dead := testbed.RefusingAddr(t)
 	r := manual.NewBuilderWithScheme("test")
 	r.InitialState(resolver.State{Endpoints: []resolver.Endpoint{
 		endpoint.WithWeight(resolver.Endpoint{Addresses: []resolver.Address{{Addr: hungAddr}}}, 5),

@@ -13,6 +13,7 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/status"
 
+	"github.com/grpclb/grpclb/internal/testbed"
 	"github.com/grpclb/grpclb/internal/testbed/echopb"
 	"github.com/grpclb/grpclb/internal/wait"
 	"github.com/grpclb/grpclb/proxy"
@@ -74,7 +75,7 @@ func TestHealthFollowsTheCluster(t *testing.T) {
 // not the whole proxy: /readyz stays 200 and the other service SERVING.
 func TestOneUnhealthyClusterOfTwo(t *testing.T) {
 	f := startFleet(t, 1)
-	dead := closedAddr(t)
+	dead := testbed.RefusingAddr(t)
 	cfg := oneCluster(staticTarget(f.Addrs()...), echoService)
 	cfg.Clusters["down"] = &proxy.Cluster{Target: "passthrough:///" + dead}
 	cfg.Routes = append(cfg.Routes, proxy.Route{Service: "other.Service", Cluster: "down"})

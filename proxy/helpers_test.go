@@ -3,7 +3,6 @@ package proxy_test
 import (
 	"context"
 	"log/slog"
-	"net"
 	"runtime"
 	"testing"
 	"time"
@@ -106,16 +105,4 @@ func ctxTimeout(t testing.TB, d time.Duration) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), d)
 	t.Cleanup(cancel)
 	return ctx
-}
-
-// closedAddr returns a loopback address that nothing listens on: dials to
-// it are refused.
-func closedAddr(t testing.TB) string {
-	t.Helper()
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer lis.Close()
-	return lis.Addr().String()
 }
