@@ -147,10 +147,15 @@
 // its caveat: the history the rows depend on is the control plane's
 // alone, so clients that start late, miss an update or restart still
 // share one balanced assignment, and their indexes are unique, not hashed
-// from host names. The rows live in the control plane's memory: after it
-// restarts, nodes take rows in the order they reconnect and the rows are
-// computed afresh from the current endpoints, so clients change subsets
-// once.
+// from host names. The rows live in one control-plane process, which
+// brings two limits:
+//
+//   - serve subsetted services from a single replica: replicas share
+//     neither rows nor node indexes, so with two, each hands its clients
+//     rows of its own and the backends are no longer even;
+//   - after a restart, nodes take rows in the order they reconnect and
+//     the rows are computed afresh from the current endpoints, so clients
+//     change subsets once.
 // Each node of a subsetted service gets a snapshot of its own (its row,
 // with its zone's priorities), rebuilt on every endpoint update. Clients
 // of the grpc.lb.v1 lookaside protocol get every endpoint.

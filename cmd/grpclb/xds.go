@@ -73,6 +73,7 @@ Subsets: each node (bootstrap node ID; give every client its own) takes
 the lowest free row of [0, clients) and keeps it while connected and for a
 minute after; it gets the endpoints of its row. One endpoint joining or
 leaving moves at most ceil(size*clients/endpoints)+1 memberships in all.
+The rows live in this process: run one replica for subsetted services.
 
 Examples:
   grpclb xds --config xds.yaml --listen :18000
