@@ -156,6 +156,7 @@
 //   - after a restart, nodes take rows in the order they reconnect and
 //     the rows are computed afresh from the current endpoints, so clients
 //     change subsets once.
+//
 // Each node of a subsetted service gets a snapshot of its own (its row,
 // with its zone's priorities), rebuilt on every endpoint update. Clients
 // of the grpc.lb.v1 lookaside protocol get every endpoint.
