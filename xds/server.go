@@ -79,10 +79,12 @@ type Server struct {
 	closed    bool
 
 	// Subsetting (subset.go), when a service has a Subset.
-	subsets    bool
-	rows       map[string][][]string // by service: each row's endpoint keys
-	nodes      map[string]*node      // by node ID
-	streamNode map[streamKey]string  // the node of each stream that made a request
+	anySubset  bool
+	rows       map[string]*subsetRows // by service
+	nodes      map[string]*node       // by node ID
+	held       []bool                 // the rows nodes hold
+	lowestFree int                    // no row below it is free
+	streamNode map[streamKey]string   // the node of each stream that made a request
 	nodeGrace  time.Duration
 
 	// known is the keys of the snapshots of zones and nodes, for the
@@ -116,7 +118,7 @@ func NewServer(cfg Config, opts Options) (*Server, error) {
 		known:      map[string]bool{},
 		published:  map[string]bool{},
 		changed:    make(chan struct{}),
-		rows:       map[string][][]string{},
+		rows:       map[string]*subsetRows{},
 		nodes:      map[string]*node{},
 		streamNode: map[streamKey]string{},
 		nodeGrace:  cmp.Or(opts.NodeGrace, DefaultNodeGrace),
@@ -135,7 +137,7 @@ func NewServer(cfg Config, opts Options) (*Server, error) {
 		s.services = append(s.services, svc)
 		s.endpoints[svc.Name] = nil // not served until the resolver's first update
 	}
-	s.subsets = s.subsetting()
+	s.anySubset = s.subsetting()
 	s.static[types.Listener] = cachev3.NewResources(configVersion, listeners)
 	s.static[types.Route] = cachev3.NewResources(configVersion, routes)
 	s.static[types.Cluster] = cachev3.NewResources(configVersion, clusters)

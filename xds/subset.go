@@ -1,6 +1,7 @@
 package xds
 
 import (
+	"cmp"
 	"fmt"
 	"net"
 	"slices"
@@ -69,7 +70,7 @@ func (s *Server) subsetting() bool {
 // own, before the cache looks for them.
 func (s *Server) nodeStream(id streamKey, n *corepb.Node) {
 	nodeID := n.GetId()
-	if nodeID == "" || !s.subsets {
+	if nodeID == "" || !s.anySubset {
 		return
 	}
 	s.mu.Lock()
@@ -80,8 +81,9 @@ func (s *Server) nodeStream(id streamKey, n *corepb.Node) {
 	s.streamNode[id] = nodeID
 	nd := s.nodes[nodeID]
 	if nd == nil {
-		nd = &node{row: s.freeRow(), zone: n.GetLocality().GetZone()}
+		nd = &node{row: s.takeRow(), zone: n.GetLocality().GetZone()}
 		if err := s.setSnapshotLocked(nodeKey(nodeID), nd.zone, s.version, nd.row); err != nil {
+			s.releaseRow(nd.row)
 			s.log.Error("xds: cannot set a node's snapshot; it gets every endpoint", "node", nodeID, "error", err)
 			return
 		}
@@ -98,18 +100,25 @@ func (s *Server) nodeStream(id streamKey, n *corepb.Node) {
 	}
 }
 
-// freeRow is the lowest row no node holds.
-func (s *Server) freeRow() int {
-	held := make([]bool, len(s.nodes))
-	for _, nd := range s.nodes {
-		if nd.row < len(held) {
-			held[nd.row] = true
-		}
+// takeRow takes the lowest row no node holds.
+func (s *Server) takeRow() int {
+	for s.lowestFree < len(s.held) && s.held[s.lowestFree] {
+		s.lowestFree++
 	}
-	if i := slices.Index(held, false); i >= 0 {
-		return i
+	row := s.lowestFree
+	if row == len(s.held) {
+		s.held = append(s.held, true)
+	} else {
+		s.held[row] = true
 	}
-	return len(held)
+	s.lowestFree++
+	return row
+}
+
+// releaseRow gives row back.
+func (s *Server) releaseRow(row int) {
+	s.held[row] = false
+	s.lowestFree = min(s.lowestFree, row)
 }
 
 // streamClosed notes the end of stream id: when a node has no stream
@@ -137,6 +146,7 @@ func (s *Server) streamClosed(id streamKey) {
 			return // back, or released already
 		}
 		delete(s.nodes, nodeID)
+		s.releaseRow(nd.row)
 		s.knownMu.Lock()
 		delete(s.known, nodeKey(nodeID))
 		s.knownMu.Unlock()
@@ -146,50 +156,67 @@ func (s *Server) streamClosed(id streamKey) {
 	nd.release = t
 }
 
+// subsetRows is a subsetted service's assignment: each row's endpoint
+// keys, and where each endpoint is in the service's localities.
+type subsetRows struct {
+	rows  [][]string
+	where map[string]endpointAt
+}
+
+// endpointAt places an endpoint: locs[loc].eps[i].
+type endpointAt struct{ loc, i int }
+
 // resubsetLocked recomputes service svc's rows for its endpoints locs,
 // from its previous rows, and returns how many memberships changed.
 func (s *Server) resubsetLocked(svc Service, locs []locality) (changed int) {
+	next := &subsetRows{where: map[string]endpointAt{}}
 	var keys []string
-	for _, l := range locs {
-		for _, ep := range l.eps {
-			keys = append(keys, endpointKey(ep))
+	for li, l := range locs {
+		for i, ep := range l.eps {
+			k := endpointKey(ep)
+			keys = append(keys, k)
+			next.where[k] = endpointAt{li, i}
 		}
 	}
-	prev := s.rows[svc.Name]
-	if prev == nil {
-		prev = make([][]string, svc.Subset.Clients)
+	prev := make([][]string, svc.Subset.Clients)
+	if old := s.rows[svc.Name]; old != nil {
+		prev = old.rows
 	}
-	rows := subset.Repair(prev, keys, svc.Subset.Size)
-	for c := range rows {
-		for _, k := range rows[c] {
+	next.rows = subset.Repair(prev, keys, svc.Subset.Size)
+	for c, row := range next.rows {
+		for _, k := range row {
 			if !slices.Contains(prev[c], k) {
 				changed++
 			}
 		}
 	}
-	s.rows[svc.Name] = rows
+	s.rows[svc.Name] = next
 	return changed
 }
 
-// subsetOf returns locs with only the endpoints of row of svc's
-// assignment; localities left empty are dropped.
+// subsetOf returns locs, the endpoints resubsetLocked last saw, with only
+// the endpoints of row of svc's assignment, in their order; localities
+// left empty are dropped. It costs O(Size log Size), however many
+// endpoints and nodes there are.
 func (s *Server) subsetOf(svc Service, locs []locality, row int) []locality {
-	rows := s.rows[svc.Name]
-	if len(rows) == 0 {
+	a := s.rows[svc.Name]
+	if a == nil || len(a.rows) == 0 {
 		return locs
 	}
-	keep := rows[row%len(rows)]
+	keep := a.rows[row%len(a.rows)]
+	at := make([]endpointAt, 0, len(keep))
+	for _, k := range keep {
+		if e, ok := a.where[k]; ok {
+			at = append(at, e)
+		}
+	}
+	slices.SortFunc(at, func(x, y endpointAt) int { return cmp.Or(cmp.Compare(x.loc, y.loc), cmp.Compare(x.i, y.i)) })
 	var out []locality
-	for _, l := range locs {
-		var eps []*endpointpb.LbEndpoint
-		for _, ep := range l.eps {
-			if slices.Contains(keep, endpointKey(ep)) {
-				eps = append(eps, ep)
-			}
+	for _, e := range at {
+		if len(out) == 0 || out[len(out)-1].zone != locs[e.loc].zone {
+			out = append(out, locality{zone: locs[e.loc].zone})
 		}
-		if len(eps) > 0 {
-			out = append(out, locality{zone: l.zone, eps: eps})
-		}
+		out[len(out)-1].eps = append(out[len(out)-1].eps, locs[e.loc].eps[e.i])
 	}
 	return out
 }

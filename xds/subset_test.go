@@ -13,15 +13,19 @@ import (
 	"github.com/grpclb/grpclb/xds/xdstest"
 )
 
-// answering returns the sorted names of the backends that answer 40 calls
-// through c, failing the test on a failed call.
-func answering(t *testing.T, c echopb.EchoClient) []string {
+// answering returns the sorted names of the size backends that answer c,
+// polling until 40 calls reach exactly size backends without a failure:
+// round_robin sends calls only to READY endpoints, and a subset's second
+// endpoint may still be connecting when the first calls go out.
+func answering(t *testing.T, c echopb.EchoClient, size int) []string {
 	t.Helper()
-	by, failed := tally(c, 40)
-	if failed > 0 {
-		t.Fatalf("40 calls: %d failed (%v)", failed, by)
-	}
-	return slices.Sorted(maps.Keys(by))
+	var got []string
+	wait.Until(t, 20*time.Second, func() (bool, string) {
+		by, failed := tally(c, 40)
+		got = slices.Sorted(maps.Keys(by))
+		return failed == 0 && len(got) == size, fmt.Sprintf("answering %v with %d failed, want %d backends", got, failed, size)
+	})
+	return got
 }
 
 // waitAnswering polls c until the backends answering 40 calls without a
@@ -64,7 +68,7 @@ func TestSubsetsServedToXDSClients(t *testing.T) {
 	for i, id := range ids {
 		cc := xdstest.DialNode(t, addr, "svc", id, "")
 		conns[i], clients[i] = cc, echopb.NewEchoClient(cc)
-		sets[i] = answering(t, clients[i]) // in order, so that node i takes row i
+		sets[i] = answering(t, clients[i], 2) // in order, so that node i takes row i
 	}
 	waitRows(t, srv, map[string]int{"subset-a": 0, "subset-b": 1, "subset-c": 2})
 	owner := map[string]int{}
@@ -91,9 +95,7 @@ func TestSubsetsServedToXDSClients(t *testing.T) {
 	waitAnswering(t, clients[moved], want)
 	for i := range clients {
 		if i != moved {
-			if got := answering(t, clients[i]); !slices.Equal(got, sets[i]) {
-				t.Errorf("%s: answered by %v after b0 left, was %v: only %s's subset should change", ids[i], got, sets[i], ids[moved])
-			}
+			waitAnswering(t, clients[i], sets[i]) // unchanged: only b0's client moves
 		}
 	}
 	sets[moved] = want
@@ -102,13 +104,9 @@ func TestSubsetsServedToXDSClients(t *testing.T) {
 	// meanwhile, gets row 3 (shared with row 0), and subset-b its own.
 	conns[1].Close()
 	d := echopb.NewEchoClient(xdstest.DialNode(t, addr, "svc", "subset-d", ""))
-	if got := answering(t, d); !slices.Equal(got, sets[0]) {
-		t.Errorf("subset-d (row 3 of 3) answered by %v, want row 0's %v", got, sets[0])
-	}
+	waitAnswering(t, d, sets[0]) // row 3 of 3 is row 0
 	back := echopb.NewEchoClient(xdstest.DialNode(t, addr, "svc", "subset-b", ""))
-	if got := answering(t, back); !slices.Equal(got, sets[1]) {
-		t.Errorf("subset-b after its restart answered by %v, want its subset %v", got, sets[1])
-	}
+	waitAnswering(t, back, sets[1])
 	if rows := srv.NodeRows(); rows["subset-b"] != 1 || rows["subset-d"] != 3 {
 		t.Errorf("rows %v: want subset-b 1, subset-d 3", rows)
 	}
@@ -122,14 +120,12 @@ func TestSubsetRowFreedAfterGrace(t *testing.T) {
 	srv, addr := xdstest.Start(t, xds.Config{Services: []xds.Service{{Name: "svc", Target: target, Subset: &xds.Subset{Size: 2, Clients: 2}}}},
 		xds.Options{Logger: testLogger(t), NodeGrace: 100 * time.Millisecond})
 	cc := xdstest.DialNode(t, addr, "svc", "grace-x", "")
-	first := answering(t, echopb.NewEchoClient(cc))
+	first := answering(t, echopb.NewEchoClient(cc), 2)
 	waitRows(t, srv, map[string]int{"grace-x": 0})
 	cc.Close()
 	waitRows(t, srv, map[string]int{})
 	y := echopb.NewEchoClient(xdstest.DialNode(t, addr, "svc", "grace-y", ""))
-	if got := answering(t, y); !slices.Equal(got, first) {
-		t.Errorf("grace-y, in grace-x's freed row 0, answered by %v, want %v", got, first)
-	}
+	waitAnswering(t, y, first) // grace-x's freed row 0
 	if rows := srv.NodeRows(); rows["grace-y"] != 0 {
 		t.Errorf("rows %v: want grace-y in row 0", rows)
 	}
