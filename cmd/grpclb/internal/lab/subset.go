@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"net"
 	"slices"
 	"strings"
 	"time"
@@ -12,9 +13,11 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/resolver"
 	"google.golang.org/grpc/resolver/manual"
+	grpcxds "google.golang.org/grpc/xds" // grpc-go's own xDS client
 
 	"github.com/grpclb/grpclb/balancer/subset"
 	"github.com/grpclb/grpclb/internal/testbed/echopb"
+	"github.com/grpclb/grpclb/xds"
 )
 
 // Knobs of the subset scenario: a few real clients over the world's
@@ -37,7 +40,7 @@ var subsetFleets = []struct{ clients, backends, size int }{
 // move when one backend joins or leaves?
 var subsetScn = Scenario{
 	Name: "subset",
-	Doc: fmt.Sprintf("%d real clients × 12 backends, subsets of %d, through deterministic_subset; then simulated fleets "+
+	Doc: fmt.Sprintf("%d real clients × 12 backends, subsets of %d, through deterministic_subset and through grpclb xds; then simulated fleets "+
 		"(300 clients × 300 backends and 1000 × 5000, subsets of 10): connections and calls per backend, and memberships "+
 		"moved when one backend joins or leaves (default, \"sticky\": true, and the SRE book's reshuffle)", subsetRealClients, subsetRealSize),
 	Initial:    12,
@@ -63,24 +66,62 @@ var subsetScn = Scenario{
 }
 
 // realSubsets runs subsetRealClients gRPC clients with deterministic_subset
-// over the world's backends and counts, per backend, the clients that
-// reached it and the calls it answered.
+// over the world's backends, then as many grpc-go xDS clients given their
+// subsets by grpclb xds, and counts, per backend, the clients that reached
+// it and the calls it answered: keys "real_..." and "xds_...".
 func realSubsets(ctx context.Context, w *World, p Params) (map[string]float64, error) {
 	addrs := w.Fleet.Addrs()
 	eps := make([]resolver.Endpoint, len(addrs))
 	for i, a := range addrs {
 		eps[i] = resolver.Endpoint{Addresses: []resolver.Address{{Addr: a}}}
 	}
-	clientsOf := make(map[string]map[int]bool)
-	calls := make(map[string]int)
-	for c := range subsetRealClients {
+	extra := map[string]float64{}
+	policy := func(c int) (*grpc.ClientConn, error) {
 		r := manual.NewBuilderWithScheme(fmt.Sprintf("labsubset%d", c))
 		r.InitialState(resolver.State{Endpoints: eps})
 		sc := fmt.Sprintf(`{"loadBalancingConfig":[{%q:{"subsetSize":%d,"clientCount":%d,"clientIndex":%d}}]}`,
 			subset.Name, subsetRealSize, subsetRealClients, c)
-		cc, err := grpc.NewClient(r.Scheme()+":///backends", grpc.WithResolvers(r), insecureCreds, grpc.WithDefaultServiceConfig(sc))
+		return grpc.NewClient(r.Scheme()+":///backends", grpc.WithResolvers(r), insecureCreds, grpc.WithDefaultServiceConfig(sc))
+	}
+	if err := countSubsets(ctx, w, p, "real_", policy, extra); err != nil {
+		return nil, err
+	}
+	srv, err := xds.NewServer(xds.Config{Services: []xds.Service{{Name: "labsubset", Target: "static:///" + strings.Join(addrs, ","),
+		Subset: &xds.Subset{Size: subsetRealSize, Clients: subsetRealClients}}}}, xds.Options{Logger: quiet})
+	if err != nil {
+		return nil, err
+	}
+	defer srv.Close()
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	go srv.Serve(lis)
+	served := func(c int) (*grpc.ClientConn, error) {
+		bootstrap, err := xds.Bootstrap(lis.Addr().String(), fmt.Sprintf("lab-subset-%d", c), "")
 		if err != nil {
 			return nil, err
+		}
+		rb, err := grpcxds.NewXDSResolverWithConfigForTesting(bootstrap)
+		if err != nil {
+			return nil, err
+		}
+		return grpc.NewClient("xds:///labsubset", insecureCreds, grpc.WithResolvers(rb))
+	}
+	return extra, countSubsets(ctx, w, p, "xds_", served, extra)
+}
+
+// countSubsets makes subsetRealCalls calls through each of
+// subsetRealClients clients from dial, one after another, and puts the
+// spread of clients and calls per backend into extra under keys with
+// prefix pre.
+func countSubsets(ctx context.Context, w *World, p Params, pre string, dial func(c int) (*grpc.ClientConn, error), extra map[string]float64) error {
+	clientsOf := make(map[string]map[int]bool)
+	calls := make(map[string]int)
+	for c := range subsetRealClients {
+		cc, err := dial(c)
+		if err != nil {
+			return err
 		}
 		err = subsetCalls(ctx, echopb.NewEchoClient(cc), p.Timeout, func(b string) {
 			if clientsOf[b] == nil {
@@ -91,7 +132,7 @@ func realSubsets(ctx context.Context, w *World, p Params) (map[string]float64, e
 		})
 		cc.Close()
 		if err != nil {
-			return nil, fmt.Errorf("client %d: %w", c, err)
+			return fmt.Errorf("%sclient %d: %w", pre, c, err)
 		}
 	}
 	minC, maxC, minCalls, maxCalls := math.MaxInt, 0, math.MaxInt, 0
@@ -99,11 +140,10 @@ func realSubsets(ctx context.Context, w *World, p Params) (map[string]float64, e
 		minC, maxC = min(minC, len(clientsOf[b.Name])), max(maxC, len(clientsOf[b.Name]))
 		minCalls, maxCalls = min(minCalls, calls[b.Name]), max(maxCalls, calls[b.Name])
 	}
-	mean := float64(subsetRealClients*subsetRealCalls) / float64(len(addrs))
-	return map[string]float64{
-		"real_clients_min": float64(minC), "real_clients_max": float64(maxC),
-		"real_calls_min_x": float64(minCalls) / mean, "real_calls_max_x": float64(maxCalls) / mean,
-	}, nil
+	mean := float64(subsetRealClients*subsetRealCalls) / float64(len(w.Fleet.Addrs()))
+	extra[pre+"clients_min"], extra[pre+"clients_max"] = float64(minC), float64(maxC)
+	extra[pre+"calls_min_x"], extra[pre+"calls_max_x"] = float64(minCalls)/mean, float64(maxCalls)/mean
+	return nil
 }
 
 // subsetCalls makes subsetRealCalls calls with echo, each within timeout,
@@ -262,6 +302,8 @@ func subsetSummary(r Result) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%d real clients, subsets of %d: clients per backend %.0f..%.0f, calls per backend %.2f..%.2f× the mean\n",
 		subsetRealClients, subsetRealSize, e["real_clients_min"], e["real_clients_max"], e["real_calls_min_x"], e["real_calls_max_x"])
+	fmt.Fprintf(&b, "     %d xDS clients served subsets by grpclb xds: clients per backend %.0f..%.0f, calls per backend %.2f..%.2f× the mean\n",
+		subsetRealClients, e["xds_clients_min"], e["xds_clients_max"], e["xds_calls_min_x"], e["xds_calls_max_x"])
 	for _, f := range subsetFleets {
 		pre := fmt.Sprintf("%dx%d_", f.clients, f.backends)
 		fmt.Fprintf(&b, "     %d clients × %d backends, subsets of %d:\n", f.clients, f.backends, f.size)

@@ -13,11 +13,13 @@ func TestSubsetScenario(t *testing.T) {
 	r := results[0]
 	t.Logf("%s", subsetSummary(r))
 	e := r.Extra
-	if e["real_clients_min"] != 1 || e["real_clients_max"] != 1 {
-		t.Errorf("real clients: %v..%v clients per backend, want 1 (4 clients × 3 of 12 backends)", e["real_clients_min"], e["real_clients_max"])
-	}
-	if e["real_calls_min_x"] < 0.9 || e["real_calls_max_x"] > 1.1 {
-		t.Errorf("real clients: calls per backend %.2f..%.2f× the mean, want within ±10%%", e["real_calls_min_x"], e["real_calls_max_x"])
+	for _, pre := range []string{"real_", "xds_"} {
+		if e[pre+"clients_min"] != 1 || e[pre+"clients_max"] != 1 {
+			t.Errorf("%sclients: %v..%v clients per backend, want 1 (4 clients × 3 of 12 backends)", pre, e[pre+"clients_min"], e[pre+"clients_max"])
+		}
+		if e[pre+"calls_min_x"] < 0.9 || e[pre+"calls_max_x"] > 1.1 {
+			t.Errorf("%sclients: calls per backend %.2f..%.2f× the mean, want within ±10%%", pre, e[pre+"calls_min_x"], e[pre+"calls_max_x"])
+		}
 	}
 	for _, f := range subsetFleets {
 		pre := fmt.Sprintf("%dx%d_", f.clients, f.backends)
