@@ -303,15 +303,19 @@ func IntIn(path string, v, lo, hi int) error {
 // inRange checks the number v at path against spec, a field's range tag:
 // "[1,100]" for an integer or a number from 1 to 100, "(0,10]" for a
 // number above 0 and at most 10, "(0,1h]" for a positive duration of at
-// most an hour ("[0,1h]" takes 0 too).
+// most an hour ("[0,1h]" takes 0 too). A tag that does not parse is an
+// error naming it (a mistake in the program), never a panic.
 func inRange(path, spec string, v reflect.Value) error {
-	lo, hi, _ := strings.Cut(spec[1:len(spec)-1], ",")
-	lowOpen := spec[0] == '('
+	lo, hi, _ := strings.Cut(strings.Trim(spec, "[(])"), ",")
+	lowOpen := strings.HasPrefix(spec, "(")
 	var err error
 	switch {
 	case v.Type() == reflect.TypeFor[time.Duration]():
-		d, max := time.Duration(v.Int()), must(time.ParseDuration(hi))
+		d := time.Duration(v.Int())
+		max, perr := time.ParseDuration(hi)
 		switch {
+		case perr != nil:
+			return badTag(path, spec, perr)
 		case d < 0 && !lowOpen:
 			err = fmt.Errorf("must not be negative, got %q", d.String())
 		case d <= 0 && lowOpen:
@@ -320,12 +324,21 @@ func inRange(path, spec string, v reflect.Value) error {
 			err = fmt.Errorf("must be at most %v, got %q", max, d.String())
 		}
 	case v.CanInt():
-		if n, l, h := v.Int(), must(strconv.ParseInt(lo, 10, 64)), must(strconv.ParseInt(hi, 10, 64)); n < l || n > h {
+		l, lerr := strconv.ParseInt(lo, 10, 64)
+		h, herr := strconv.ParseInt(hi, 10, 64)
+		if e := errors.Join(lerr, herr); e != nil {
+			return badTag(path, spec, e)
+		}
+		if n := v.Int(); n < l || n > h {
 			err = fmt.Errorf("must be an integer from %d to %d, got %d", l, h, n)
 		}
 	default:
-		f, l, h := v.Float(), must(strconv.ParseFloat(lo, 64)), must(strconv.ParseFloat(hi, 64))
-		if !(f > l || !lowOpen && f == l) || !(f <= h) {
+		l, lerr := strconv.ParseFloat(lo, 64)
+		h, herr := strconv.ParseFloat(hi, 64)
+		if e := errors.Join(lerr, herr); e != nil {
+			return badTag(path, spec, e)
+		}
+		if f := v.Float(); !(f > l || !lowOpen && f == l) || !(f <= h) {
 			err = fmt.Errorf("must be in %s%s, %s], got %v", spec[:1], lo, hi, f)
 		}
 	}
@@ -335,13 +348,9 @@ func inRange(path, spec string, v reflect.Value) error {
 	return nil
 }
 
-// must returns v, and panics on a range tag that does not parse: a
-// mistake in the program, not in a config.
-func must[T any](v T, err error) T {
-	if err != nil {
-		panic(fmt.Sprintf("jsonconf: bad range tag: %v", err))
-	}
-	return v
+// badTag is the error of a range tag that does not parse.
+func badTag(path, spec string, err error) error {
+	return &FieldError{path, fmt.Errorf("grpclb bug: range tag %q does not parse: %v", spec, err)}
 }
 
 // open reads the opening delim ('{' or '[') of the value at path, or null.

@@ -100,3 +100,17 @@ func TestMarshal(t *testing.T) {
 		t.Fatal("Marshal of a code without a name: no error")
 	}
 }
+
+// A range tag that does not parse is an error naming it, not a panic.
+func TestBadRangeTag(t *testing.T) {
+	var c struct {
+		N int           `json:"n" range:"[1,x]"`
+		D time.Duration `json:"d" range:"(0,soon]"`
+		F float64       `json:"f" range:"[a,1]"`
+	}
+	for _, js := range []string{`{"n":1}`, `{"d":"1s"}`, `{"f":0.5}`} {
+		if err := Decode([]byte(js), &c); err == nil || !strings.Contains(err.Error(), "range tag") {
+			t.Errorf("Decode(%s) = %v, want an error naming the range tag", js, err)
+		}
+	}
+}
