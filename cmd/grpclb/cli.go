@@ -13,8 +13,8 @@ import (
 //
 //   - --help (or -h, or `grpclb help CMD`) prints the command's help on
 //     stdout and exits 0, so `grpclb lab --help | less` works;
-//   - a mistake in the command line is one line on stderr, then where to
-//     look (see 'grpclb CMD --help'), and exit status 2;
+//   - a mistake in the command line is one line on stderr, ending with
+//     where to look (see 'grpclb CMD --help'), and exit status 2;
 //   - a failure at run time is one line on stderr and exit status 1.
 
 // usageError is a mistake in the command line.
@@ -50,7 +50,7 @@ func exitCode(err error, stderr io.Writer) int {
 		if ue.cmd != "" {
 			name += " " + ue.cmd
 		}
-		fmt.Fprintf(stderr, "%s: %s\nsee '%s --help'\n", name, ue.msg, name)
+		fmt.Fprintf(stderr, "%s: %s (see '%s --help')\n", name, ue.msg, name)
 		return 2
 	default:
 		fmt.Fprintln(stderr, "grpclb:", err)
