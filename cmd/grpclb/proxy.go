@@ -77,6 +77,7 @@ Examples:
   kill -HUP "$(pidof grpclb)"                              reload
   grpclb proxy --config proxy.yaml --watch-interval 0      reload on SIGHUP only
   grpclb proxy --config proxy.yaml --check                 validate, then exit 0 or 1
+  grpclb proxy --check proxy.yaml                          the same
 
 Example config (every field; only routes and clusters are required):
 
@@ -112,11 +113,14 @@ func proxyCommand(args []string, stdout, stderr io.Writer, ready func(grpcAddr, 
 	fs.StringVar(&f.logFormat, "log-format", "text", "text or json")
 	fs.BoolVar(&f.accessLog, "access-log", true, "log every call at info level (method, route, cluster, upstream, code, duration, bytes)")
 	fs.BoolVar(&f.pprof, "pprof", false, "serve Go's profiler at /debug/pprof/ on the admin listener")
-	fs.BoolVar(&f.check, "check", false, "check the config file (fields, routes, policies, targets' schemes, certificate files) and exit: 0 if it would start, 1 with every problem named if not; nothing is listened on or dialled")
+	fs.BoolVar(&f.check, "check", false, "check the config file (--config FILE, or --check FILE) and exit: 0 if it would start, 1 with every problem named if not (fields, routes, policies, targets, certificate files); nothing is listened on or dialled")
 	fs.DurationVar(&f.watchInterval, "watch-interval", defaultWatchInterval, "poll the config file this often and reload it when its content changes (symlinks followed, as in a ConfigMap volume); 0 for SIGHUP only")
 	pos, err := parseFlags(fs, args, stdout, fmt.Sprintf(proxyHelp, strings.TrimRight(proxy.ExampleConfig, "\n")))
 	if err != nil {
 		return err
+	}
+	if f.check && f.config == "" && len(pos) == 1 {
+		f.config, pos = pos[0], nil // grpclb proxy --check CONFIG
 	}
 	if len(pos) > 0 {
 		return usagef("proxy", "unexpected argument %q (the proxy takes flags only)", pos[0])

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -274,6 +275,17 @@ func TestProxyCheck(t *testing.T) {
 	}
 	if !strings.Contains(out.String(), "OK: 1 routes, 1 clusters") {
 		t.Errorf("--check printed %q", out.String())
+	}
+	// The file may also be --check's argument, as in nginx -t or haproxy -c.
+	out.Reset()
+	if err := runProxy([]string{"--check", good}, &out, io.Discard); err != nil || !strings.Contains(out.String(), "OK: 1 routes, 1 clusters") {
+		t.Errorf("--check FILE: %v, printed %q", err, out.String())
+	}
+	for _, args := range [][]string{{"--check", good, good}, {"--config", good, "--check", good}, {good}} {
+		var ue *usageError
+		if err := runProxy(args, io.Discard, io.Discard); !errors.As(err, &ue) || !strings.Contains(ue.msg, "unexpected argument") {
+			t.Errorf("%q: %v, want a usage error naming the unexpected argument", args, err)
+		}
 	}
 	for _, tc := range []struct{ name, body, want string }{
 		{"listener cert missing", routes + "clusters: {c: {target: 'static:///127.0.0.1:1'}}\ntls: {cert: nope.pem, key: nope.key}\n", "tls.cert/tls.key: open " + filepath.Join(dir, "nope.pem")},

@@ -78,6 +78,7 @@ The rows live in this process: run one replica for subsetted services.
 Examples:
   grpclb xds --config xds.yaml --listen :18000
   grpclb xds --config xds.yaml --check
+  grpclb xds --check xds.yaml                               the same
   grpclb xds bootstrap --server xds.internal:18000 --node-zone eu-west-1a > bootstrap.json
   GRPC_XDS_BOOTSTRAP=bootstrap.json ./client --target xds:///greeter
 
@@ -112,10 +113,13 @@ func xdsCommand(args []string, stdout, stderr io.Writer, ready func(addr string)
 	kubeconfig := fs.String("kubeconfig", "", "kubeconfig for kubernetes:// targets (default: in-cluster, else $KUBECONFIG or ~/.kube/config)")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	logFormat := fs.String("log-format", "text", "text or json")
-	check := fs.Bool("check", false, "check the config file (fields, names, policies, targets' schemes) and exit: 0 if it would start, 1 with every problem named if not")
+	check := fs.Bool("check", false, "check the config file (--config FILE, or --check FILE) and exit: 0 if it would start, 1 with every problem named if not (fields, names, policies, targets' schemes)")
 	pos, err := parseFlags(fs, args, stdout, xdsHelp)
 	if err != nil {
 		return err
+	}
+	if *check && *config == "" && len(pos) == 1 {
+		*config, pos = pos[0], nil // grpclb xds --check CONFIG
 	}
 	if len(pos) > 0 {
 		return usagef("xds", "unexpected argument %q (subcommand: bootstrap; the server takes flags only)", pos[0])
