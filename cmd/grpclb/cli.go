@@ -30,6 +30,18 @@ func usagef(cmd, format string, args ...any) error {
 	return &usageError{cmd: cmd, msg: fmt.Sprintf(format, args...)}
 }
 
+// checkFileArg lets --check take the config file as its argument
+// (grpclb proxy --check FILE, as nginx -t and haproxy -c read it): with
+// --check and no --config, a single positional argument is the file. It
+// returns the positional arguments left.
+func checkFileArg(check bool, config *string, pos []string) []string {
+	if check && *config == "" && len(pos) == 1 {
+		*config = pos[0]
+		return nil
+	}
+	return pos
+}
+
 // errHelpShown says that the command printed its help, as asked: exit 0.
 var errHelpShown = errors.New("help shown")
 

@@ -119,9 +119,7 @@ func proxyCommand(args []string, stdout, stderr io.Writer, ready func(grpcAddr, 
 	if err != nil {
 		return err
 	}
-	if f.check && f.config == "" && len(pos) == 1 {
-		f.config, pos = pos[0], nil // grpclb proxy --check CONFIG
-	}
+	pos = checkFileArg(f.check, &f.config, pos)
 	if len(pos) > 0 {
 		return usagef("proxy", "unexpected argument %q (the proxy takes flags only)", pos[0])
 	}

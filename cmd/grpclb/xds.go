@@ -118,9 +118,7 @@ func xdsCommand(args []string, stdout, stderr io.Writer, ready func(addr string)
 	if err != nil {
 		return err
 	}
-	if *check && *config == "" && len(pos) == 1 {
-		*config, pos = pos[0], nil // grpclb xds --check CONFIG
-	}
+	pos = checkFileArg(*check, config, pos)
 	if len(pos) > 0 {
 		return usagef("xds", "unexpected argument %q (subcommand: bootstrap; the server takes flags only)", pos[0])
 	}
