@@ -11,8 +11,8 @@ import (
 	"google.golang.org/grpc/balancer/endpointsharding"
 	"google.golang.org/grpc/connectivity"
 	"google.golang.org/grpc/grpclog"
-	"google.golang.org/grpc/resolver"
 
+	"github.com/grpclb/grpclb/internal/epmap"
 	"github.com/grpclb/grpclb/internal/policy"
 	"github.com/grpclb/grpclb/internal/slowstart"
 )
@@ -30,7 +30,6 @@ func init() {
 func newBalancer(cc balancer.ClientConn, opts balancer.BuildOptions) balancer.Balancer {
 	b := &p2cBalancer{
 		params: newParams(defaultConfig()),
-		stats:  resolver.NewEndpointMap[*endpointStats](),
 	}
 	b.Start(cc, b, opts, Name, logger)
 	return b
@@ -48,7 +47,7 @@ type p2cBalancer struct {
 	// reconnects after a GOAWAY, its backend restarted or failed) or leaves
 	// the resolver's list is forgotten: when it is READY again it starts
 	// afresh, as a new endpoint does.
-	stats *resolver.EndpointMap[*endpointStats]
+	stats epmap.Map[*endpointStats]
 	// ramps knows when each endpoint's slow-start ramp started, which a
 	// reconnection does not always reset (see slowstart).
 	ramps slowstart.Tracker
@@ -76,9 +75,9 @@ func (b *p2cBalancer) UpdateState(state balancer.State) {
 	ss := &b.params.slowStart
 	var prior endpointPrior // of new endpoints, computed when one is seen
 	priorSet := false
-	stats := resolver.NewEndpointMap[*endpointStats]()
-	var ready []pickEndpoint
-	var pickers []balancer.Picker
+	b.stats.Begin()
+	ready := make([]pickEndpoint, 0, len(children))
+	pickers := make([]balancer.Picker, 0, len(children))
 	for i, c := range children {
 		if c.State.ConnectivityState != connectivity.Ready {
 			continue
@@ -90,7 +89,7 @@ func (b *p2cBalancer) UpdateState(state balancer.State) {
 			}
 			s = newEndpointStats(prior, now)
 		}
-		stats.Set(c.Endpoint, s)
+		b.stats.Keep(c.Endpoint, s)
 		var rampStart int64
 		if start := nanotimeOf(starts[i]); ss.Enabled() && now-start < int64(ss.Window) {
 			rampStart = start // still ramping up
@@ -98,7 +97,7 @@ func (b *p2cBalancer) UpdateState(state balancer.State) {
 		ready = append(ready, newPickEndpoint(c.State.Picker, s, rampStart))
 		pickers = append(pickers, c.State.Picker)
 	}
-	b.stats = stats
+	b.stats.End()
 
 	if len(ready) == 0 {
 		b.Forward(state) // nothing READY: endpointsharding's picker

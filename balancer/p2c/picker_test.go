@@ -443,9 +443,9 @@ func TestConcurrentPicksAndUpdates(t *testing.T) {
 	stop()
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	for ep, s := range b.stats.All() {
+	for addr, s := range b.stats.All() {
 		if n := s.inFlight.Load(); n != 0 {
-			t.Errorf("%v has %d calls in flight after every call finished", ep.Addresses, n)
+			t.Errorf("%s has %d calls in flight after every call finished", addr, n)
 		}
 	}
 }

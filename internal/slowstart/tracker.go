@@ -5,7 +5,8 @@ import (
 
 	"google.golang.org/grpc/balancer/endpointsharding"
 	"google.golang.org/grpc/connectivity"
-	"google.golang.org/grpc/resolver"
+
+	"github.com/grpclb/grpclb/internal/epmap"
 )
 
 // Tracker remembers, for each endpoint of a balancer's set, when its ramp
@@ -13,9 +14,11 @@ import (
 // times: whether an endpoint still ramps, and by how much, is the Config's
 // business, so a config change applies to ramps under way. The zero Tracker
 // is ready for use; it is not safe for concurrent use (a balancer calls it
-// under its lock).
+// under its lock). A policy over endpointsharding calls Update on every
+// SubConn state change, with every endpoint: an Update allocates only its
+// result and what new endpoints need (see epmap).
 type Tracker struct {
-	endpoints *resolver.EndpointMap[*endpointRamp]
+	endpoints epmap.Map[*endpointRamp]
 }
 
 // endpointRamp is what a Tracker remembers of one endpoint.
@@ -33,13 +36,10 @@ type endpointRamp struct {
 // forgotten.
 func (t *Tracker) Update(now time.Time, children []endpointsharding.ChildState) []time.Time {
 	starts := make([]time.Time, len(children))
-	next := resolver.NewEndpointMap[*endpointRamp]()
+	t.endpoints.Begin()
 	for i, c := range children {
-		var r *endpointRamp
-		if t.endpoints != nil {
-			r, _ = t.endpoints.Get(c.Endpoint)
-		}
-		if r == nil {
+		r, ok := t.endpoints.Get(c.Endpoint)
+		if !ok {
 			r = &endpointRamp{}
 		}
 		switch c.State.ConnectivityState {
@@ -51,8 +51,8 @@ func (t *Tracker) Update(now time.Time, children []endpointsharding.ChildState) 
 		case connectivity.TransientFailure:
 			r.failed = true
 		}
-		next.Set(c.Endpoint, r)
+		t.endpoints.Keep(c.Endpoint, r)
 	}
-	t.endpoints = next
+	t.endpoints.End()
 	return starts
 }
