@@ -82,14 +82,14 @@ func (b *p2cBalancer) UpdateState(state balancer.State) {
 		if c.State.ConnectivityState != connectivity.Ready {
 			continue
 		}
-		s, ok := b.stats.Get(c.Endpoint)
+		slot, ok := b.stats.Keep(c.Endpoint)
 		if !ok {
 			if !priorSet {
 				prior, priorSet = b.priorLocked(), true
 			}
-			s = newEndpointStats(prior, now)
+			*slot = newEndpointStats(prior, now)
 		}
-		b.stats.Keep(c.Endpoint, s)
+		s := *slot
 		var rampStart int64
 		if start := nanotimeOf(starts[i]); ss.Enabled() && now-start < int64(ss.Window) {
 			rampStart = start // still ramping up
@@ -127,6 +127,9 @@ func (b *p2cBalancer) priorLocked() endpointPrior {
 	var rtts []float64
 	var gaps []int64
 	for _, s := range b.stats.Values() {
+		if s == nil {
+			continue // the new endpoint's slot, which this prior fills
+		}
 		if s.sampled.Load() {
 			rtts = append(rtts, s.load())
 		}

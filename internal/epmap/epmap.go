@@ -36,7 +36,7 @@ type entry[V any] struct {
 }
 
 // Begin starts a round: the entries that are not kept before the next End
-// are dropped then.
+// are dropped then. Get does not keep an entry.
 func (m *Map[V]) Begin() {
 	m.round++
 	m.kept = 0
@@ -52,22 +52,25 @@ func (m *Map[V]) Get(ep resolver.Endpoint) (V, bool) {
 	return e.value, true
 }
 
-// Keep sets the value of ep and keeps it through this round's End.
-func (m *Map[V]) Keep(ep resolver.Endpoint, v V) {
+// Keep keeps ep through this round's End and returns its value's slot,
+// and whether ep had a value before (if not, the slot holds V's zero value
+// for the caller to set). One lookup serves both: the caller's usual
+// update is "the old value, or a new one", for every endpoint of the set.
+func (m *Map[V]) Keep(ep resolver.Endpoint) (slot *V, existed bool) {
 	if m.entries == nil {
 		m.entries = make(map[string]*entry[V])
 	}
 	k := Key(ep)
-	e := m.entries[k]
-	if e == nil {
+	e, existed := m.entries[k]
+	if !existed {
 		e = &entry[V]{}
 		m.entries[k] = e
 	}
-	e.value = v
 	if e.round != m.round {
 		e.round = m.round
 		m.kept++
 	}
+	return &e.value, existed
 }
 
 // End drops the entries that this round did not keep.

@@ -74,7 +74,8 @@ func TestMapRounds(t *testing.T) {
 		t.Helper()
 		m.Begin()
 		for a, v := range keep {
-			m.Keep(endpoint(a), v)
+			slot, _ := m.Keep(endpoint(a))
+			*slot = v
 		}
 		m.End()
 	}
@@ -106,12 +107,23 @@ func TestMapRounds(t *testing.T) {
 	// Keeping one endpoint twice in a round counts it once: the others
 	// are still dropped at End.
 	m.Begin()
-	m.Keep(endpoint("a"), 1)
-	m.Keep(endpoint("a"), 2)
+	if _, existed := m.Keep(endpoint("a")); !existed {
+		t.Error("Keep(a) says a is new; it was kept in the round before")
+	}
+	slot, _ := m.Keep(endpoint("a"))
+	*slot = 2
 	m.End()
 	if m.Len() != 1 {
 		t.Errorf("Len() = %d after a round that kept only a (twice), want 1", m.Len())
 	}
+	if v, _ := m.Get(endpoint("a")); v != 2 {
+		t.Errorf("Get(a) = %d after setting its slot to 2", v)
+	}
+	m.Begin()
+	if slot, existed := m.Keep(endpoint("e")); existed || *slot != 0 {
+		t.Errorf("Keep(e) of a new endpoint = %d, %v; want the zero value, false", *slot, existed)
+	}
+	m.End()
 }
 
 // BenchmarkUpdate is one update of a balancer over n endpoints: a Map
@@ -128,8 +140,8 @@ func BenchmarkUpdate(b *testing.B) {
 		for b.Loop() {
 			m.Begin()
 			for i, ep := range eps {
-				v, _ := m.Get(ep)
-				m.Keep(ep, v+i)
+				slot, _ := m.Keep(ep)
+				*slot += i
 			}
 			m.End()
 		}

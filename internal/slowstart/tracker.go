@@ -38,10 +38,11 @@ func (t *Tracker) Update(now time.Time, children []endpointsharding.ChildState) 
 	starts := make([]time.Time, len(children))
 	t.endpoints.Begin()
 	for i, c := range children {
-		r, ok := t.endpoints.Get(c.Endpoint)
+		slot, ok := t.endpoints.Keep(c.Endpoint)
 		if !ok {
-			r = &endpointRamp{}
+			*slot = &endpointRamp{}
 		}
+		r := *slot
 		switch c.State.ConnectivityState {
 		case connectivity.Ready:
 			if r.start.IsZero() || r.failed {
@@ -51,7 +52,6 @@ func (t *Tracker) Update(now time.Time, children []endpointsharding.ChildState) 
 		case connectivity.TransientFailure:
 			r.failed = true
 		}
-		t.endpoints.Keep(c.Endpoint, r)
 	}
 	t.endpoints.End()
 	return starts
