@@ -108,12 +108,14 @@ type healthUpdate struct {
 // through its state listener, READY becoming TRANSIENT_FAILURE (children
 // such as pool that watch connectivity only).
 type subConn struct {
-	// What a pick reads, and nothing else, so that the wrappers of 10,000
-	// endpoints (48 bytes each) stay in the CPU cache: ejectedCopy is ep's
-	// ejected flag, kept in step under b.mu (setEjectedLocked,
-	// linkLocked), and done counts a call's outcome for ep, made once.
+	// What a pick and its Done read, and nothing else, so that the
+	// wrappers of 10,000 endpoints (48 bytes each) stay in the CPU cache:
+	// ejectedCopy is ep's ejected flag, kept in step under b.mu
+	// (setEjectedLocked, linkLocked); done counts a call's outcome for ep,
+	// made once.
 	balancer.SubConn // gRPC's
 	done             func(balancer.DoneInfo)
+	ep               atomic.Pointer[endpoint] // nil if its address is in no endpoint
 	ejectedCopy      atomic.Bool
 	*subConnCold
 }
@@ -139,12 +141,12 @@ func (b *outlierBalancer) allocSubConnLocked() *subConn {
 	return sc
 }
 
-// subConnCold is the part of a subConn that picks do not read.
+// subConnCold is the part of a subConn that neither a pick nor its Done
+// reads.
 type subConnCold struct {
 	b        *outlierBalancer
 	gen      int                         // of the child that made it
 	listener func(balancer.SubConnState) // the child's state listener
-	ep       atomic.Pointer[endpoint]    // nil if its address is in no endpoint
 	shutdown atomic.Bool                 // the child shut it down
 
 	addr string // guarded by b.mu
