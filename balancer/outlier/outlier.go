@@ -12,6 +12,7 @@ import (
 	"google.golang.org/grpc/grpclog"
 	"google.golang.org/grpc/resolver"
 
+	"github.com/grpclb/grpclb/internal/epmap"
 	"github.com/grpclb/grpclb/internal/policy"
 	"github.com/grpclb/grpclb/internal/resolvererr"
 )
@@ -28,15 +29,14 @@ func init() {
 func newBalancer(cc balancer.ClientConn, opts balancer.BuildOptions) balancer.Balancer {
 	cfg := defaults() // until the first config
 	b := &outlierBalancer{
-		cc:        cc,
-		opts:      opts,
-		cfg:       cfg,
-		endpoints: resolver.NewEndpointMap[*endpoint](),
-		byAddr:    make(map[string]*endpoint),
-		subConns:  make(map[*subConn]bool),
-		wakeup:    make(chan struct{}, 1),
-		quit:      make(chan struct{}),
-		done:      make(chan struct{}),
+		cc:       cc,
+		opts:     opts,
+		cfg:      cfg,
+		byAddr:   make(map[string]*endpoint),
+		subConns: make(map[*subConn]bool),
+		wakeup:   make(chan struct{}, 1),
+		quit:     make(chan struct{}),
+		done:     make(chan struct{}),
 	}
 	b.params.Store(newCallParams(cfg))
 	go b.run()
@@ -77,7 +77,7 @@ type outlierBalancer struct {
 	gen        int // generation of the current child; written under both mutexes
 	closed     bool
 	cfg        *Config
-	endpoints  *resolver.EndpointMap[*endpoint]
+	endpoints  epmap.Map[*endpoint]
 	byAddr     map[string]*endpoint
 	numEjected int
 	subConns   map[*subConn]bool // the live SubConns of the children
@@ -141,33 +141,27 @@ func (b *outlierBalancer) UpdateClientConnState(s balancer.ClientConnState) erro
 // setEndpointsLocked makes eps the endpoints, keeping what is known of
 // those already there.
 func (b *outlierBalancer) setEndpointsLocked(eps []resolver.Endpoint) {
-	fresh := resolver.NewEndpointMap[*endpoint]()
-	byAddr := make(map[string]*endpoint)
+	byAddr := make(map[string]*endpoint, len(eps))
+	b.endpoints.Begin()
 	for _, ep := range eps {
-		if _, dup := fresh.Get(ep); dup {
-			continue
+		slot, _ := b.endpoints.Keep(ep)
+		if *slot == nil {
+			*slot = b.newEndpoint(endpointName(ep))
 		}
-		e, ok := b.endpoints.Get(ep)
-		if !ok {
-			e = b.newEndpoint(endpointName(ep))
-		}
-		fresh.Set(ep, e)
 		for _, a := range ep.Addresses {
 			if _, taken := byAddr[a.Addr]; !taken {
-				byAddr[a.Addr] = e
+				byAddr[a.Addr] = *slot
 			}
 		}
 	}
-	for ep, e := range b.endpoints.All() {
-		if _, ok := fresh.Get(ep); !ok {
-			e.removed = true
-			if e.ejected.Load() {
-				b.setEjectedLocked(e, false)
-				b.numEjected--
-			}
+	b.endpoints.EndFunc(func(e *endpoint) {
+		e.removed = true
+		if e.ejected.Load() {
+			b.setEjectedLocked(e, false)
+			b.numEjected--
 		}
-	}
-	b.endpoints, b.byAddr = fresh, byAddr
+	})
+	b.byAddr = byAddr
 	// An address may have moved to another endpoint, or left.
 	for sc := range b.subConns {
 		b.linkLocked(sc)

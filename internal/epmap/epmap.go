@@ -74,12 +74,20 @@ func (m *Map[V]) Keep(ep resolver.Endpoint) (slot *V, existed bool) {
 }
 
 // End drops the entries that this round did not keep.
-func (m *Map[V]) End() {
+func (m *Map[V]) End() { m.EndFunc(nil) }
+
+// EndFunc is End, calling dropped (if not nil) with the value of each
+// entry it drops, for a policy that has something to undo when an
+// endpoint leaves.
+func (m *Map[V]) EndFunc(dropped func(V)) {
 	if len(m.entries) == m.kept {
 		return
 	}
 	for k, e := range m.entries {
 		if e.round != m.round {
+			if dropped != nil {
+				dropped(e.value)
+			}
 			delete(m.entries, k)
 		}
 	}

@@ -2,6 +2,7 @@ package epmap
 
 import (
 	"slices"
+	"strings"
 	"testing"
 
 	"google.golang.org/grpc/resolver"
@@ -124,6 +125,35 @@ func TestMapRounds(t *testing.T) {
 		t.Errorf("Keep(e) of a new endpoint = %d, %v; want the zero value, false", *slot, existed)
 	}
 	m.End()
+}
+
+// EndFunc hands over the value of each entry it drops, and only those.
+func TestEndFuncReportsDropped(t *testing.T) {
+	var m Map[string]
+	for _, tc := range []struct {
+		keep, wantDropped []string
+	}{
+		{keep: []string{"a", "b", "c"}},
+		{keep: []string{"a", "c"}, wantDropped: []string{"b"}},
+		{keep: []string{"c", "d", "d"}, wantDropped: []string{"a"}},
+		{keep: []string{"c", "d"}},
+		{keep: nil, wantDropped: []string{"c", "d"}},
+	} {
+		m.Begin()
+		for _, a := range tc.keep {
+			slot, _ := m.Keep(endpoint(a))
+			*slot = "value of " + a
+		}
+		var dropped []string
+		m.EndFunc(func(v string) { dropped = append(dropped, strings.TrimPrefix(v, "value of ")) })
+		slices.Sort(dropped)
+		if !slices.Equal(dropped, tc.wantDropped) {
+			t.Errorf("keeping %q: dropped %q, want %q", tc.keep, dropped, tc.wantDropped)
+		}
+		if m.Len() != len(slices.Compact(slices.Sorted(slices.Values(tc.keep)))) {
+			t.Errorf("keeping %q: Len() = %d", tc.keep, m.Len())
+		}
+	}
 }
 
 // BenchmarkUpdate is one update of a balancer over n endpoints: a Map
