@@ -12,6 +12,6 @@ import (
 // subConnCold.
 func TestPickedWrapperStaysSmall(t *testing.T) {
 	if got := unsafe.Sizeof(subConn{}); got > 48 {
-		t.Fatalf("subConn is %d bytes, want at most 48: move what a pick does not read to subConnCold", got)
+		t.Fatalf("subConn is %d bytes, want at most 48: move what neither a pick nor its Done reads to subConnCold", got)
 	}
 }
