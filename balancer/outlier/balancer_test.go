@@ -63,12 +63,17 @@ func pick(cc *balancertest.ClientConn, done balancer.DoneInfo) string {
 // childStates returns the state of each endpoint as the endpointsharding
 // child (round_robin, p2c_ewma, ...) last reported it, by address.
 func childStates(cc *balancertest.ClientConn) map[string]connectivity.State {
-	p, ok := cc.State().Picker.(*picker)
-	if !ok {
+	var child balancer.Picker
+	switch p := cc.State().Picker.(type) {
+	case *picker:
+		child = p.child
+	case *rrPicker:
+		child = p.child
+	default:
 		return nil
 	}
 	out := make(map[string]connectivity.State)
-	for _, c := range endpointsharding.ChildStatesFromPicker(p.child) {
+	for _, c := range endpointsharding.ChildStatesFromPicker(child) {
 		out[c.Endpoint.Addresses[0].Addr] = c.State.ConnectivityState
 	}
 	return out

@@ -62,6 +62,9 @@ type outlierBalancer struct {
 	cc     balancer.ClientConn
 	opts   balancer.BuildOptions
 	params atomic.Pointer[callParams] // read by pickers' Done
+	// ejections counts the times a SubConn's ejectedCopy was set: an
+	// rrPicker built before the last one reads each pick's flag.
+	ejections atomic.Uint64
 	// why the set is empty, for the calls a child such as round_robin
 	// fails with "no children to pick from"
 	resolverErr resolvererr.Keeper
@@ -343,6 +346,9 @@ func (b *outlierBalancer) setEjectedLocked(e *endpoint, ejected bool) {
 		if sc.ep.Load() == e {
 			sc.ejectedCopy.Store(ejected)
 		}
+	}
+	if ejected {
+		b.ejections.Add(1)
 	}
 }
 

@@ -73,17 +73,22 @@ func (c *childConn) UpdateState(s balancer.State) {
 		return
 	}
 	s = b.resolverErr.State(s)
-	b.cc.UpdateState(balancer.State{
-		ConnectivityState: s.ConnectivityState,
-		Picker:            &picker{child: s.Picker, b: b},
-	})
+	var p balancer.Picker = &picker{child: s.Picker, b: b}
+	if rr := b.newRRPickerLocked(s.Picker); rr != nil {
+		p = rr
+	}
+	b.cc.UpdateState(balancer.State{ConnectivityState: s.ConnectivityState, Picker: p})
 }
 
 // linkLocked points sc at the endpoint of its address, if any.
 func (b *outlierBalancer) linkLocked(sc *subConn) {
 	e := b.byAddr[sc.addr] // nil if the address is in no endpoint
 	sc.ep.Store(e)
-	sc.ejectedCopy.Store(e != nil && e.ejected.Load())
+	ejected := e != nil && e.ejected.Load()
+	sc.ejectedCopy.Store(ejected)
+	if ejected {
+		b.ejections.Add(1)
+	}
 }
 
 // forget drops sc, which the child shut down.
@@ -124,9 +129,10 @@ type subConn struct {
 // wrappers picks read lie side by side with nothing else between them:
 // 10,000 of them take 480 KB, which mostly stays in a core's L2 cache (one
 // by one, they lay between the larger objects made with them, and every
-// pick missed the cache). round_robin does not read them in memory order
-// (grpc-go's endpointsharding lists its children in map order), so the
-// CPU's prefetcher does not help; what helps is the smaller footprint. A
+// pick missed the cache). Each Done reads one, and so does each pick over
+// a child other than round_robin (over round_robin, rrPicker reads an
+// array of its own). They are not read in memory order, so the CPU's
+// prefetcher does not help; what helps is the smaller footprint. A
 // block stays allocated while any of its wrappers is in use: at most
 // 64 × 48 bytes for each that outlives its neighbours.
 const subConnBlock = 64

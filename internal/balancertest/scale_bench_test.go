@@ -310,7 +310,6 @@ func median(xs []float64) float64 {
 var notYetFlat = map[string]string{
 	"p2c_ewma":                     "a pick reads two random endpoints' entries (32 bytes) and stats (a 64-byte line each): at 10,000 endpoints they outgrow a 1 MB L2 cache, four likely misses a pick (101-122 → 125-237 ns, 1.24-2.0× here; earlier sessions measured 1.23-1.29×)",
 	"consistent_hash":              "a keyed pick reads the ring's lookup table, its points, the owner's record and its in-flight counter, four lines that miss a 1 MB L2 at 10,000 endpoints (a ring of about 1M points); 1.43-2.14× in five runs of 2026-12-05 (38-59 → 55-106 ns), 1.20-1.60× in earlier sessions",
-	"outlier_ejection/round_robin": "each pick reads its SubConn wrapper (48 bytes, from blocks of 64, in endpointsharding's map order) and its Done the endpoint's counters, loads that miss the CPU's L2 cache at 10,000 endpoints on top of round_robin's own reads (11.7 → 19.7-21.4 ns, 1.68-1.82× on 2026-12-06; 2.04-2.22× in the same runs when the Done also read the wrapper's cold record; grpc-go's round_robin alone stays at 10 → 12 ns)",
 }
 
 // TestPickFlatToTenThousand measures, for every grpclb policy, a Pick
