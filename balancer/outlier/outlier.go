@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"google.golang.org/grpc/balancer"
+	"google.golang.org/grpc/balancer/roundrobin"
 	"google.golang.org/grpc/grpclog"
 	"google.golang.org/grpc/resolver"
 
@@ -124,7 +125,8 @@ func (b *outlierBalancer) UpdateClientConnState(s balancer.ClientConnState) erro
 		if b.child != nil {
 			b.child.Close()
 		}
-		b.child = bb.Build(&childConn{ClientConn: b.cc, b: b, gen: gen}, b.opts)
+		cc := &childConn{ClientConn: b.cc, b: b, gen: gen, roundRobin: cfg.ChildPolicy.Name == roundrobin.Name}
+		b.child = bb.Build(cc, b.opts)
 		b.childName = cfg.ChildPolicy.Name
 	}
 

@@ -11,11 +11,13 @@ import (
 	"github.com/grpclb/grpclb/internal/policy"
 )
 
-// rrPicker is the picker over a child whose picker is grpc-go's
-// endpointsharding one (round_robin's): a round robin over the pickers
-// of its READY pick_first children. rrPicker does that round robin
-// itself, over the SubConns those pickers return, kept side by side with
-// what a pick hands gRPC.
+// rrPicker is the picker over grpc-go's round_robin, whose picker is
+// endpointsharding's: a round robin over the pickers of its READY
+// pick_first children. rrPicker does that round robin itself, over the
+// SubConns those pickers return, kept side by side with what a pick hands
+// gRPC. (Other policies may publish endpointsharding's picker over
+// children other than pick_first, whose pickers need not return one
+// SubConn: over them the generic picker is used.)
 //
 // The generic picker calls the child's picker, then its pick_first
 // child's picker, then reads the SubConn's wrapper for its ejection flag

@@ -6,10 +6,25 @@ import (
 	"time"
 
 	"google.golang.org/grpc/balancer"
+	"google.golang.org/grpc/balancer/endpointsharding"
+	"google.golang.org/grpc/balancer/pickfirst"
 
 	"github.com/grpclb/grpclb/internal/balancertest"
 	"github.com/grpclb/grpclb/internal/wait"
 )
+
+// shardingBuilder is a policy other than round_robin that publishes
+// endpointsharding's picker (here over pick_first): the policy does not
+// stand in for pickers it does not know the children of.
+type shardingBuilder struct{}
+
+func (shardingBuilder) Name() string { return "outlier_test_sharding" }
+
+func (shardingBuilder) Build(cc balancer.ClientConn, opts balancer.BuildOptions) balancer.Balancer {
+	return endpointsharding.NewBalancer(cc, opts, balancer.Get(pickfirst.Name).Build, endpointsharding.Options{})
+}
+
+func init() { balancer.Register(shardingBuilder{}) }
 
 // rrPickerOf waits until the channel's picker is an rrPicker over n
 // endpoints, and returns it.
@@ -25,8 +40,8 @@ func rrPickerOf(t *testing.T, cc *balancertest.ClientConn, n int) *rrPicker {
 
 // Over round_robin, the policy's picker does round_robin's round robin
 // itself: every READY endpoint in turn, gRPC's SubConn handed out, each
-// call counted for its endpoint; over a child of another kind it wraps
-// the child's picker.
+// call counted for its endpoint; over a child of another kind, even one
+// that publishes endpointsharding's picker, it wraps the child's picker.
 func TestRRPickerStandsForRoundRobin(t *testing.T) {
 	const n, rounds = 4, 25
 	for _, tc := range []struct {
@@ -35,6 +50,7 @@ func TestRRPickerStandsForRoundRobin(t *testing.T) {
 	}{
 		{`[{"round_robin":{}}]`, true},
 		{`[{"pool":{"connections":1}}]`, false},
+		{`[{"outlier_test_sharding":{}}]`, false},
 	} {
 		t.Run(tc.child, func(t *testing.T) {
 			eps := balancertest.Endpoints(n)

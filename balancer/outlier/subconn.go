@@ -23,6 +23,9 @@ type childConn struct {
 	balancer.ClientConn
 	b   *outlierBalancer
 	gen int
+	// roundRobin: the child is grpc-go's round_robin, whose READY pickers
+	// an rrPicker may stand for.
+	roundRobin bool
 }
 
 func (c *childConn) NewSubConn(addrs []resolver.Address, opts balancer.NewSubConnOptions) (balancer.SubConn, error) {
@@ -74,8 +77,10 @@ func (c *childConn) UpdateState(s balancer.State) {
 	}
 	s = b.resolverErr.State(s)
 	var p balancer.Picker = &picker{child: s.Picker, b: b}
-	if rr := b.newRRPickerLocked(s.Picker); rr != nil {
-		p = rr
+	if c.roundRobin {
+		if rr := b.newRRPickerLocked(s.Picker); rr != nil {
+			p = rr
+		}
 	}
 	b.cc.UpdateState(balancer.State{ConnectivityState: s.ConnectivityState, Picker: p})
 }
