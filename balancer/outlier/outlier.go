@@ -149,8 +149,8 @@ func (b *outlierBalancer) setEndpointsLocked(eps []resolver.Endpoint) {
 	byAddr := make(map[string]*endpoint, len(eps))
 	b.endpoints.Begin()
 	for _, ep := range eps {
-		slot, _ := b.endpoints.Keep(ep)
-		if *slot == nil {
+		slot, existed := b.endpoints.Keep(ep)
+		if !existed {
 			*slot = b.newEndpoint(endpointName(ep))
 		}
 		for _, a := range ep.Addresses {
@@ -346,9 +346,16 @@ func (b *outlierBalancer) setEjectedLocked(e *endpoint, ejected bool) {
 	e.ejected.Store(ejected)
 	for sc := range b.subConns {
 		if sc.ep.Load() == e {
-			sc.ejectedCopy.Store(ejected)
+			b.setCopyLocked(sc, ejected)
 		}
 	}
+}
+
+// setCopyLocked sets sc's copy of its endpoint's ejection flag, and counts
+// the flags set (ejections), which tells an rrPicker that its entries may
+// hold an ejected endpoint.
+func (b *outlierBalancer) setCopyLocked(sc *subConn, ejected bool) {
+	sc.ejectedCopy.Store(ejected)
 	if ejected {
 		b.ejections.Add(1)
 	}

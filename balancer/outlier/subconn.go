@@ -89,11 +89,7 @@ func (c *childConn) UpdateState(s balancer.State) {
 func (b *outlierBalancer) linkLocked(sc *subConn) {
 	e := b.byAddr[sc.addr] // nil if the address is in no endpoint
 	sc.ep.Store(e)
-	ejected := e != nil && e.ejected.Load()
-	sc.ejectedCopy.Store(ejected)
-	if ejected {
-		b.ejections.Add(1)
-	}
+	b.setCopyLocked(sc, e != nil && e.ejected.Load())
 }
 
 // forget drops sc, which the child shut down.
@@ -121,7 +117,7 @@ type subConn struct {
 	// What a pick and its Done read, and nothing else, so that the
 	// wrappers of 10,000 endpoints (48 bytes each) stay in the CPU cache:
 	// ejectedCopy is ep's ejected flag, kept in step under b.mu
-	// (setEjectedLocked, linkLocked); done counts a call's outcome for ep,
+	// (setCopyLocked, from setEjectedLocked and linkLocked); done counts a call's outcome for ep,
 	// made once.
 	balancer.SubConn // gRPC's
 	done             func(balancer.DoneInfo)
