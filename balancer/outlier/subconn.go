@@ -117,8 +117,8 @@ type subConn struct {
 	// What a pick and its Done read, and nothing else, so that the
 	// wrappers of 10,000 endpoints (48 bytes each) stay in the CPU cache:
 	// ejectedCopy is ep's ejected flag, kept in step under b.mu
-	// (setCopyLocked, from setEjectedLocked and linkLocked); done counts a call's outcome for ep,
-	// made once.
+	// (setCopyLocked, called by setEjectedLocked and linkLocked); done
+	// counts a call's outcome for ep, made once.
 	balancer.SubConn // gRPC's
 	done             func(balancer.DoneInfo)
 	ep               atomic.Pointer[endpoint] // nil if its address is in no endpoint
