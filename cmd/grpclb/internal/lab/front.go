@@ -168,6 +168,19 @@ func startGRPCLBProxy(f *front, backends []string) error {
 	return nil
 }
 
+// FrameRelayBinaryEnv names the framerelay binary (an experiment of a
+// frame-level data plane, proxy/internal/framerelay/cmd/framerelay) that
+// the proxy scenario's proxy+framerelay strategy runs.
+const FrameRelayBinaryEnv = "GRPCLB_FRAMERELAY"
+
+// startFrameRelay runs the framerelay binary with grpclb proxy's config
+// (it reads its listen address and static target).
+func startFrameRelay(f *front, backends []string) error {
+	return f.runConfigured(os.Getenv(FrameRelayBinaryEnv), "framerelay.yaml", func(addr string) string {
+		return grpclbProxyConfig(addr, backends)
+	})
+}
+
 func startNginx(f *front, backends []string) error {
 	var servers strings.Builder
 	for _, b := range backends {

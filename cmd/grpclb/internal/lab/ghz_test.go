@@ -32,6 +32,7 @@ func TestProxyCrossCheckWithGHZ(t *testing.T) {
 	testbed.NeedBinary(t, "nginx")
 	testbed.NeedBinary(t, "haproxy")
 	t.Setenv(GRPCLBBinaryEnv, buildGRPCLB(t))
+	t.Setenv(FrameRelayBinaryEnv, buildFrameRelay(t))
 
 	w, err := newWorld(3, nil)
 	if err != nil {
@@ -40,7 +41,7 @@ func TestProxyCrossCheckWithGHZ(t *testing.T) {
 	defer w.Close()
 	protoset := writeProtoset(t)
 	hosts := map[string]string{"direct": fmt.Sprintf("dns://%s/%s", w.DNS.Addr, w.Target())}
-	fronts := map[string]func(*front, []string) error{"grpclb": startGRPCLBProxy, "nginx": startNginx, "haproxy": startHAProxy}
+	fronts := map[string]func(*front, []string) error{"grpclb": startGRPCLBProxy, "framerelay": startFrameRelay, "nginx": startNginx, "haproxy": startHAProxy}
 	for name, start := range fronts {
 		r, err := startFront(name, start)
 		if err != nil {
@@ -54,7 +55,7 @@ func TestProxyCrossCheckWithGHZ(t *testing.T) {
 		hosts[name] = r.(*startedFront).addr
 	}
 
-	order := []string{"direct", "grpclb", "nginx", "haproxy"}
+	order := []string{"direct", "grpclb", "framerelay", "nginx", "haproxy"}
 	runs := map[string][]ghzReport{}
 	for range 3 {
 		for _, name := range order {
@@ -141,10 +142,20 @@ func writeProtoset(t *testing.T) string {
 // buildGRPCLB builds grpclb without the race detector, like the release,
 // so its figures as a proxy process compare with nginx's and HAProxy's.
 func buildGRPCLB(t *testing.T) string {
+	return goBuild(t, "github.com/grpclb/grpclb/cmd/grpclb")
+}
+
+// buildFrameRelay builds the framerelay experiment (proxy+framerelay).
+func buildFrameRelay(t *testing.T) string {
+	return goBuild(t, "github.com/grpclb/grpclb/proxy/internal/framerelay/cmd/framerelay")
+}
+
+// goBuild builds the main package pkg into the test's temporary directory.
+func goBuild(t *testing.T, pkg string) string {
 	t.Helper()
-	bin := filepath.Join(t.TempDir(), "grpclb")
-	if out, err := exec.Command("go", "build", "-o", bin, "github.com/grpclb/grpclb/cmd/grpclb").CombinedOutput(); err != nil {
-		t.Fatalf("go build grpclb: %v\n%s", err, out)
+	bin := filepath.Join(t.TempDir(), filepath.Base(pkg))
+	if out, err := exec.Command("go", "build", "-o", bin, pkg).CombinedOutput(); err != nil {
+		t.Fatalf("go build %s: %v\n%s", pkg, err, out)
 	}
 	return bin
 }

@@ -3,6 +3,7 @@ package lab
 import (
 	"errors"
 	"fmt"
+	"os"
 	"time"
 
 	"google.golang.org/grpc"
@@ -305,6 +306,20 @@ var strategies = []Strategy{
 		Doc:      "one client connection to grpclb's proxy (package proxy), which balances each call over the backends with round_robin",
 		Registry: func(Params) (registry, error) { return startFront("grpclb-proxy", startGRPCLBProxy) },
 		Dial:     dialFront,
+	},
+	{
+		Name: "proxy+framerelay",
+		Doc: "one client connection to proxy/internal/framerelay, an experiment: HTTP/2 frames relayed to the backends " +
+			"round robin, without grpc-go's streams ($" + FrameRelayBinaryEnv + ")",
+		Registry: func(Params) (registry, error) { return startFront("framerelay", startFrameRelay) },
+		Requires: func(Params) error {
+			if os.Getenv(FrameRelayBinaryEnv) == "" {
+				return errors.New("proxy+framerelay needs $" + FrameRelayBinaryEnv + ", a binary built with " +
+					"go build -o /tmp/framerelay ./proxy/internal/framerelay/cmd/framerelay")
+			}
+			return nil
+		},
+		Dial: dialFront,
 	},
 	{
 		Name:     "proxy+nginx",

@@ -1,0 +1,30 @@
+// Package framerelay is an experiment: a gRPC proxy data plane that
+// relays HTTP/2 frames between a client's connection and connections to
+// the backends, balancing each stream (each call) over the backends,
+// without gRPC's server or client stream machinery.
+//
+// grpclb proxy forwards every call through a grpc-go server stream and a
+// grpc-go client stream. Its own code is about 1% of its CPU profile; the
+// rest is grpc-go building and tearing down two streams a call (header
+// decoding into metadata and back, contexts, stream objects, goroutines)
+// and it spends 2-4 times HAProxy's CPU per call. This package measures
+// the alternative the proxy issue names: headers are HPACK-decoded once
+// (to route and re-encode for the other connection), DATA frames are
+// copied from one connection's read buffer to the other's write buffer,
+// and each connection's writes are batched by one flusher goroutine.
+//
+// It keeps HTTP/2's flow control end to end: it grants a client stream
+// at most StreamWindow bytes and the connection ConnWindow, and gives
+// window back only for bytes it has written to the other side, so a
+// backend that stops reading stops the client (and the other way round)
+// instead of making the relay buffer. A peer that sends past the window
+// it was given loses its connection (FLOW_CONTROL_ERROR).
+//
+// What it does not do (grpclb proxy does): TLS, routes, clusters with a
+// resolver and a balancing policy (backends are a fixed list of h2c
+// addresses, each stream goes to the next one round robin), health,
+// metrics, limits, retries, hedging, header policy. It is not used by
+// grpclb proxy; cmd/framerelay runs it the way the lab runs grpclb proxy
+// (GRPCLB_BINARY), so that `grpclb lab --scenario proxy` compares it with
+// grpclb proxy and HAProxy in one run.
+package framerelay
