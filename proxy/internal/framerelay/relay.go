@@ -1,16 +1,23 @@
 package framerelay
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
 	"net"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
+	"google.golang.org/grpc/balancer"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
 )
 
 const preface = http2.ClientPreface
@@ -19,11 +26,11 @@ const preface = http2.ClientPreface
 const dialTimeout = 2 * time.Second
 
 // Relay relays gRPC calls (HTTP/2 streams over h2c) from its clients'
-// connections to a fixed list of backends, each call to the next backend
-// round robin, over one connection per backend shared by all clients.
+// connections to the backends of one cluster: a gRPC target, resolved by
+// its registered resolver, and a load-balancing policy that picks the
+// backend of each call. Backend connections are shared by all clients.
 type Relay struct {
-	backends []*backend
-	next     atomic.Uint32
+	cl *cluster
 
 	mu     sync.Mutex
 	lis    []net.Listener
@@ -31,15 +38,17 @@ type Relay struct {
 	closed bool
 }
 
-// New returns a relay to the backends' h2c addresses.
-func New(addrs []string) (*Relay, error) {
-	if len(addrs) == 0 {
-		return nil, errors.New("framerelay: no backends")
-	}
+// New returns a relay to the backends of target (any registered
+// resolver: "static:///10.0.0.1:50051,10.0.0.2:50051", "dns:///svc:50051")
+// balanced by the first registered policy of lbConfig, a service
+// config's loadBalancingConfig list (`[{"round_robin":{}}]`).
+func New(target, lbConfig string) (*Relay, error) {
 	r := &Relay{conns: map[*conn]struct{}{}}
-	for _, a := range addrs {
-		r.backends = append(r.backends, &backend{addr: a})
+	cl, err := newCluster(r, target, lbConfig)
+	if err != nil {
+		return nil, err
 	}
+	r.cl = cl
 	return r, nil
 }
 
@@ -71,6 +80,7 @@ func (r *Relay) Close() {
 	conns := r.conns
 	r.conns = nil
 	r.mu.Unlock()
+	r.cl.close()
 	for c := range conns {
 		c.close()
 	}
@@ -100,70 +110,64 @@ type link struct {
 	backend   *backendConn
 	// responded: the backend has sent response headers.
 	responded atomic.Bool
+	// done tells the policy how the call ended (nil if it need not know).
+	done  func(balancer.DoneInfo)
+	ended atomic.Bool
 }
 
-// backend is one backend address and its current connection.
-type backend struct {
-	addr string
-	mu   sync.Mutex
-	bc   *backendConn
+// finish tells the policy, once, how the call ended.
+func (l *link) finish(err error) {
+	if l.done != nil && l.ended.CompareAndSwap(false, true) {
+		l.done(balancer.DoneInfo{Err: err, BytesSent: true, BytesReceived: l.responded.Load()})
+	}
+}
+
+// trailerErr is the error of a call that ended with these trailers.
+func trailerErr(fields []hpack.HeaderField) error {
+	code, msg := -1, ""
+	for _, f := range fields {
+		switch f.Name {
+		case "grpc-status":
+			if n, err := strconv.Atoi(f.Value); err == nil {
+				code = n
+			}
+		case "grpc-message":
+			msg = f.Value
+		}
+	}
+	switch code {
+	case 0:
+		return nil
+	case -1:
+		return status.Error(codes.Internal, "framerelay: response without grpc-status")
+	}
+	return status.Error(codes.Code(code), msg)
 }
 
 type backendConn struct {
 	*conn
-	nextID uint32 // under conn.mu
+	nextID  uint32        // under conn.mu
+	ready   chan struct{} // closed by the server's first SETTINGS
+	onClose func()        // runs when the read loop ends
 
-	smu     sync.Mutex
-	streams map[uint32]*link
-	gone    bool // under smu: read loop ended, or GOAWAY: no new streams
+	smu      sync.Mutex
+	streams  map[uint32]*link
+	gone     bool // under smu: read loop ended, GOAWAY or drain: no new streams
+	draining bool // under smu: close once the last stream ends
+	goneFlag atomic.Bool
 }
 
-// conn returns the backend's connection, dialling one if it has none
-// that takes new streams.
-func (b *backend) conn(r *Relay) (*backendConn, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if bc := b.bc; bc != nil {
-		bc.smu.Lock()
-		gone := bc.gone
-		bc.smu.Unlock()
-		if !gone {
-			return bc, nil
-		}
-	}
-	nc, err := net.DialTimeout("tcp", b.addr, dialTimeout)
-	if err != nil {
-		return nil, err
-	}
-	if _, err := io.WriteString(nc, preface); err != nil {
-		nc.Close()
-		return nil, err
-	}
-	bc := &backendConn{conn: newConn(nc), nextID: 1, streams: map[uint32]*link{}}
-	if !r.track(bc.conn) {
+// drain takes no new calls and closes the connection once the calls on
+// it have ended (the policy shut its SubConn down).
+func (bc *backendConn) drain() {
+	bc.smu.Lock()
+	bc.gone, bc.draining = true, true
+	bc.goneFlag.Store(true)
+	idle := len(bc.streams) == 0
+	bc.smu.Unlock()
+	if idle {
 		bc.close()
-		return nil, net.ErrClosed
 	}
-	bc.start(http2.Setting{ID: http2.SettingEnablePush, Val: 0})
-	b.bc = bc
-	go bc.readLoop(r)
-	return bc, nil
-}
-
-// pick returns a connection for a new call: the next backend round robin
-// whose connection takes streams or can be dialled.
-func (r *Relay) pick() (*backendConn, error) {
-	var errs []error
-	start := r.next.Add(1)
-	for i := range len(r.backends) {
-		b := r.backends[(int(start)+i)%len(r.backends)]
-		bc, err := b.conn(r)
-		if err == nil {
-			return bc, nil
-		}
-		errs = append(errs, fmt.Errorf("%s: %w", b.addr, err))
-	}
-	return nil, errors.Join(errs...)
 }
 
 // lookup returns the call of backend stream id, forgetting it if end.
@@ -172,6 +176,9 @@ func (bc *backendConn) lookup(id uint32, end bool) *link {
 	l := bc.streams[id]
 	if end && l != nil {
 		delete(bc.streams, id)
+		if bc.draining && len(bc.streams) == 0 {
+			defer bc.close()
+		}
 	}
 	bc.smu.Unlock()
 	return l
@@ -207,6 +214,35 @@ func grpcStatus(code int, msg string) []hpack.HeaderField {
 }
 
 const unavailable = 14
+
+// maxPickWait bounds how long a call waits for a ready backend.
+const maxPickWait = 20 * time.Second
+
+// grpcStatusOf is the trailers-only response of a call that could not be
+// relayed: the policy's status, or UNAVAILABLE.
+func grpcStatusOf(err error) []hpack.HeaderField {
+	if st, ok := status.FromError(err); ok {
+		return grpcStatus(int(st.Code()), st.Message())
+	}
+	return grpcStatus(unavailable, err.Error())
+}
+
+// pickInfo is what the policy sees of a call: its method and, as the
+// outgoing metadata of its context, its headers (for policies that hash
+// one).
+func pickInfo(fields []hpack.HeaderField) balancer.PickInfo {
+	var method string
+	md := make(metadata.MD, len(fields))
+	for _, f := range fields {
+		if f.Name == ":path" {
+			method = f.Value
+		}
+		if !strings.HasPrefix(f.Name, ":") {
+			md[f.Name] = append(md[f.Name], f.Value)
+		}
+	}
+	return balancer.PickInfo{FullMethodName: method, Ctx: metadata.NewOutgoingContext(context.Background(), md)}
+}
 
 func (r *Relay) serveClient(nc net.Conn) {
 	buf := make([]byte, len(preface))
@@ -277,16 +313,18 @@ func (r *Relay) serveClient(nc net.Conn) {
 }
 
 // open starts a call: picks a backend and sends it the client's headers.
+// While no backend is ready it waits (up to maxPickWait), and so does
+// the client's connection.
 func (r *Relay) open(c *clientConn, f *http2.MetaHeadersFrame) {
 	cid := f.StreamID
-	bc, err := r.pick()
+	bc, done, err := r.cl.pickConn(pickInfo(f.Fields), maxPickWait)
 	if err != nil {
 		c.mu.Lock()
-		c.headerFrames(cid, grpcStatus(unavailable, "framerelay: no backend: "+err.Error()), true)
+		c.headerFrames(cid, grpcStatusOf(err), true)
 		c.unlock()
 		return
 	}
-	l := &link{client: c, backend: bc}
+	l := &link{client: c, backend: bc, done: done}
 	c.mu.Lock()
 	l.toClient = c.openLocked(cid, bc.conn, 0)
 	c.mu.Unlock()
@@ -309,6 +347,9 @@ func (r *Relay) open(c *clientConn, f *http2.MetaHeadersFrame) {
 		bc.streams[bid] = l
 	}
 	bc.smu.Unlock()
+	if gone {
+		l.finish(errors.New("framerelay: backend connection closed"))
+	}
 	if !gone {
 		l.toBackend.writeHeadersLocked(f.Fields, end)
 	}
@@ -377,6 +418,9 @@ func (c *conn) giveConn(n int64) {
 func (l *link) reset(code http2.ErrCode) {
 	bc := l.backend
 	open := bc.lookup(l.toBackend.id, true) != nil // the backend has not ended it
+	if open {
+		l.finish(status.Error(codes.Canceled, "framerelay: the client reset the call"))
+	}
 	bc.mu.Lock()
 	if open {
 		bc.fr.WriteRSTStream(l.toBackend.id, code)
@@ -427,6 +471,7 @@ func (c *conn) goAway(err error) {
 func (bc *backendConn) readLoop(r *Relay) {
 	defer r.untrack(bc.conn)
 	defer bc.shutdown()
+	settled := false
 	for {
 		f, err := bc.rfr.ReadFrame()
 		if err != nil {
@@ -434,6 +479,7 @@ func (bc *backendConn) readLoop(r *Relay) {
 			if errors.As(err, &se) {
 				if l := bc.lookup(se.StreamID, true); l != nil {
 					l.client.forget(l.toClient.id)
+					l.finish(se)
 					l.fail(http2.ErrCodeInternal, "framerelay: bad response headers from the backend")
 				}
 				bc.mu.Lock()
@@ -452,6 +498,7 @@ func (bc *backendConn) readLoop(r *Relay) {
 			}
 			if end {
 				l.client.forget(l.toClient.id)
+				l.finish(trailerErr(f.Fields))
 			}
 			l.responded.Store(true)
 			h := l.toClient
@@ -468,6 +515,7 @@ func (bc *backendConn) readLoop(r *Relay) {
 		case *http2.RSTStreamFrame:
 			if l := bc.lookup(f.StreamID, true); l != nil {
 				l.client.forget(l.toClient.id)
+				l.finish(fmt.Errorf("framerelay: the backend reset the call (%v)", f.ErrCode))
 				h := l.toClient
 				c := h.c
 				c.mu.Lock()
@@ -481,6 +529,10 @@ func (bc *backendConn) readLoop(r *Relay) {
 		case *http2.SettingsFrame:
 			if !f.IsAck() {
 				giveAll(bc.settings(f))
+				if !settled {
+					settled = true
+					close(bc.ready)
+				}
 			}
 		case *http2.WindowUpdateFrame:
 			giveAll(bc.windowUpdate(f.StreamID, f.Increment))
@@ -511,6 +563,7 @@ func (bc *backendConn) data(f *http2.DataFrame) bool {
 	}
 	if end {
 		l.client.forget(l.toClient.id)
+		l.finish(status.Error(codes.Internal, "framerelay: response ended without trailers"))
 	}
 	h := l.toClient
 	if h.recvWin.Add(-size) < 0 {
@@ -539,6 +592,7 @@ func (bc *backendConn) data(f *http2.DataFrame) bool {
 func (bc *backendConn) goneAway(lastID uint32) {
 	bc.smu.Lock()
 	bc.gone = true
+	bc.goneFlag.Store(true)
 	var refused []*link
 	for id, l := range bc.streams {
 		if id > lastID {
@@ -549,6 +603,7 @@ func (bc *backendConn) goneAway(lastID uint32) {
 	bc.smu.Unlock()
 	for _, l := range refused {
 		l.client.forget(l.toClient.id)
+		l.finish(errors.New("framerelay: refused by the backend's GOAWAY"))
 		h := l.toClient
 		c := h.c
 		c.mu.Lock()
@@ -567,12 +622,17 @@ func (bc *backendConn) shutdown() {
 	bc.close()
 	bc.smu.Lock()
 	bc.gone = true
+	bc.goneFlag.Store(true)
 	streams := bc.streams
 	bc.streams = map[uint32]*link{}
 	bc.smu.Unlock()
 	for _, l := range streams {
 		l.client.forget(l.toClient.id)
+		l.finish(errors.New("framerelay: backend connection closed"))
 		l.fail(http2.ErrCodeInternal, "framerelay: backend connection closed")
+	}
+	if bc.onClose != nil {
+		bc.onClose()
 	}
 }
 

@@ -24,7 +24,9 @@ import (
 	"github.com/grpclb/grpclb/internal/resolvertest"
 	"github.com/grpclb/grpclb/internal/testbed"
 	"github.com/grpclb/grpclb/internal/testbed/echopb"
+	_ "github.com/grpclb/grpclb/balancer/p2c"
 	"github.com/grpclb/grpclb/proxy/internal/framerelay"
+	_ "github.com/grpclb/grpclb/resolver/static"
 )
 
 // TestMain fails the run if a test leaves a goroutine behind, and turns
@@ -43,10 +45,16 @@ func (panicOnFatal) Fatal(args ...any)                 { panic(fatal(fmt.Sprint(
 func (panicOnFatal) Fatalln(args ...any)               { panic(fatal(fmt.Sprintln(args...))) }
 func (panicOnFatal) Fatalf(format string, args ...any) { panic(fatal(fmt.Sprintf(format, args...))) }
 
-// startRelay starts a relay to addrs and returns its address.
+// startRelay starts a relay to addrs, balanced by round_robin, and
+// returns its address.
 func startRelay(t *testing.T, addrs ...string) string {
 	t.Helper()
-	r, err := framerelay.New(addrs)
+	return startRelayWith(t, `[{"round_robin":{}}]`, addrs...)
+}
+
+func startRelayWith(t *testing.T, lbConfig string, addrs ...string) string {
+	t.Helper()
+	r, err := framerelay.New(balancertest.StaticTarget(addrs), lbConfig)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -75,11 +83,22 @@ func startFleet(t *testing.T, n int) *testbed.Fleet {
 	return f
 }
 
-// TestSpreadsCallsRoundRobin: the calls of one client connection go to
-// every backend in turn.
+// TestSpreadsCallsRoundRobin: once every backend is connected, the calls
+// of one client connection go to every backend in turn (round_robin).
 func TestSpreadsCallsRoundRobin(t *testing.T) {
 	f := startFleet(t, 3)
 	c := echopb.NewEchoClient(dial(t, startRelay(t, f.Addrs()...)))
+	seen := map[string]bool{}
+	for i := 0; len(seen) < 3; i++ {
+		if i == 1000 {
+			t.Fatalf("1000 calls reached only %v", seen)
+		}
+		resp, err := c.Echo(testbed.Context(t, 10*time.Second), &echopb.EchoRequest{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		seen[resp.GetBackend()] = true
+	}
 	const calls = 300
 	counts := map[string]int{}
 	var mu sync.Mutex
@@ -109,6 +128,38 @@ func TestSpreadsCallsRoundRobin(t *testing.T) {
 			t.Errorf("calls per backend %v, want %d each", counts, calls/3)
 			break
 		}
+	}
+}
+
+// TestPolicySeesHowCallsEnd: the relay tells the policy when and how
+// each call ended (Done), so p2c_ewma learns the backends' latencies and
+// keeps most calls off the slow one.
+func TestPolicySeesHowCallsEnd(t *testing.T) {
+	f := startFleet(t, 3)
+	slow := f.Backends()[2]
+	slow.SetLatency(20 * time.Millisecond)
+	c := echopb.NewEchoClient(dial(t, startRelayWith(t, `[{"p2c_ewma":{}}]`, f.Addrs()...)))
+	counts := map[string]int{}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	const calls = 600
+	for range 4 {
+		wg.Go(func() {
+			for range calls / 4 {
+				resp, err := c.Echo(testbed.Context(t, 10*time.Second), &echopb.EchoRequest{})
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				mu.Lock()
+				counts[resp.GetBackend()]++
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	if share := float64(counts[slow.Name]) / calls; share > 0.15 {
+		t.Errorf("the backend 20ms slower than the others got %.0f%% of the calls (%v), want at most 15%%", 100*share, counts)
 	}
 }
 

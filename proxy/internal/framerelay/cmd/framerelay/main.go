@@ -4,8 +4,10 @@
 //	go build -o /tmp/framerelay ./proxy/internal/framerelay/cmd/framerelay
 //	GRPCLB_BINARY=/tmp/framerelay go run ./cmd/grpclb lab --scenario proxy
 //
-// It reads only the "listen:" and "target: static:///a,b,c" lines of the
-// config file named by its last argument, and ignores its other flags.
+// It reads only the "listen:" and "target:" lines of the config file named
+// by its last argument (any registered resolver's target, such as
+// static:///a,b,c), and of its flags only --policy=JSON, the cluster's
+// loadBalancingConfig list (default round_robin).
 package main
 
 import (
@@ -14,44 +16,49 @@ import (
 	"os"
 	"strings"
 
+	_ "github.com/grpclb/grpclb/balancer/p2c"     // p2c_ewma, for --policy
+	_ "github.com/grpclb/grpclb/resolver/dnspoll" // dnspoll:/// targets
+	_ "github.com/grpclb/grpclb/resolver/static"  // static:/// targets
 	"github.com/grpclb/grpclb/proxy/internal/framerelay"
 )
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: framerelay [flags ignored] CONFIG (see the package doc)")
+		fmt.Fprintln(os.Stderr, "usage: framerelay [--policy=JSON] [other flags, ignored] CONFIG (see the package doc)")
 		os.Exit(2)
 	}
-	if err := run(os.Args[len(os.Args)-1]); err != nil {
+	// The lab passes grpclb proxy's flags: only --policy is read.
+	policy := `[{"round_robin":{}}]`
+	for _, a := range os.Args[1 : len(os.Args)-1] {
+		if v, ok := strings.CutPrefix(a, "--policy="); ok {
+			policy = v
+		}
+	}
+	if err := run(os.Args[len(os.Args)-1], policy); err != nil {
 		fmt.Fprintln(os.Stderr, "framerelay:", err)
 		os.Exit(1)
 	}
 }
 
-func run(path string) error {
+func run(path, policy string) error {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return err
 	}
-	var listen string
-	var backends []string
+	var listen, target string
 	for _, line := range strings.Split(string(b), "\n") {
 		line = strings.TrimSpace(line)
 		if v, ok := strings.CutPrefix(line, "listen:"); ok {
 			listen = strings.TrimSpace(v)
 		}
 		if v, ok := strings.CutPrefix(line, "target:"); ok {
-			v, ok = strings.CutPrefix(strings.TrimSpace(v), "static:///")
-			if !ok {
-				return fmt.Errorf("%s: only static:/// targets", path)
-			}
-			backends = strings.Split(v, ",")
+			target = strings.TrimSpace(v)
 		}
 	}
-	if listen == "" || len(backends) == 0 {
-		return fmt.Errorf("%s: want a listen: line and a target: static:///… line", path)
+	if listen == "" || target == "" {
+		return fmt.Errorf("%s: want a listen: line and a target: line", path)
 	}
-	r, err := framerelay.New(backends)
+	r, err := framerelay.New(target, policy)
 	if err != nil {
 		return err
 	}

@@ -1,0 +1,387 @@
+package framerelay
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"net/url"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/net/http2"
+	"google.golang.org/grpc/balancer"
+	"google.golang.org/grpc/connectivity"
+	estats "google.golang.org/grpc/experimental/stats"
+	"google.golang.org/grpc/resolver"
+	"google.golang.org/grpc/serviceconfig"
+)
+
+// cluster runs a gRPC resolver and load-balancing policy the way a
+// grpc.ClientConn does, except that its SubConns are the relay's own
+// HTTP/2 connections (backendConn): any registered resolver finds the
+// backends, any registered policy (round_robin, p2c_ewma, ...) picks one
+// per call and is told how the call ended (Done).
+type cluster struct {
+	r      *Relay
+	target string
+
+	// mu serializes the calls into the policy, as grpc-go's ClientConn
+	// does; the policy's calls back (NewSubConn, UpdateState, Connect) do
+	// not take it.
+	mu     sync.Mutex
+	bal    balancer.Balancer
+	cfg    serviceconfig.LoadBalancingConfig
+	res    resolver.Resolver
+	closed bool
+	stop   chan struct{} // closed by close: dials and backoffs give up
+
+	pick atomic.Pointer[pickerGen]
+}
+
+// pickerGen is the policy's current picker; changed is closed when a
+// newer one replaces it.
+type pickerGen struct {
+	p       balancer.Picker
+	changed chan struct{}
+}
+
+// newCluster builds the resolver of target and the first registered
+// policy of lbConfig, a service config's loadBalancingConfig list
+// (`[{"round_robin":{}}]`).
+func newCluster(r *Relay, target, lbConfig string) (*cluster, error) {
+	u, err := url.Parse(target)
+	if err != nil {
+		return nil, fmt.Errorf("framerelay: target %q: %w", target, err)
+	}
+	rb := resolver.Get(u.Scheme)
+	if rb == nil {
+		return nil, fmt.Errorf("framerelay: target %q: no resolver for scheme %q", target, u.Scheme)
+	}
+	bb, cfg, err := parseLBConfig(lbConfig)
+	if err != nil {
+		return nil, err
+	}
+	c := &cluster{r: r, target: target, cfg: cfg, stop: make(chan struct{})}
+	c.pick.Store(&pickerGen{p: base{balancer.ErrNoSubConnAvailable}, changed: make(chan struct{})})
+	c.bal = bb.Build(&policyCC{c: c}, balancer.BuildOptions{})
+	res, err := rb.Build(resolver.Target{URL: *u}, &resolverCC{c: c}, resolver.BuildOptions{})
+	if err != nil {
+		c.bal.Close()
+		return nil, fmt.Errorf("framerelay: target %q: %w", target, err)
+	}
+	c.mu.Lock()
+	c.res = res
+	c.mu.Unlock()
+	return c, nil
+}
+
+func parseLBConfig(js string) (balancer.Builder, serviceconfig.LoadBalancingConfig, error) {
+	var list []map[string]json.RawMessage
+	if err := json.Unmarshal([]byte(js), &list); err != nil {
+		return nil, nil, fmt.Errorf("framerelay: loadBalancingConfig %s: %w", js, err)
+	}
+	var names []string
+	for _, entry := range list {
+		for name, raw := range entry {
+			bb := balancer.Get(name)
+			if bb == nil {
+				names = append(names, name)
+				continue
+			}
+			var cfg serviceconfig.LoadBalancingConfig
+			if p, ok := bb.(balancer.ConfigParser); ok {
+				var err error
+				if cfg, err = p.ParseConfig(raw); err != nil {
+					return nil, nil, fmt.Errorf("framerelay: %s: %w", name, err)
+				}
+			}
+			return bb, cfg, nil
+		}
+	}
+	return nil, nil, fmt.Errorf("framerelay: loadBalancingConfig %s: no registered policy (unknown: %s)", js, strings.Join(names, ", "))
+}
+
+func (c *cluster) close() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return
+	}
+	c.closed = true
+	close(c.stop)
+	if c.res != nil {
+		c.res.Close()
+	}
+	c.bal.Close()
+}
+
+// base is a picker that always fails with err.
+type base struct{ err error }
+
+func (b base) Pick(balancer.PickInfo) (balancer.PickResult, error) {
+	return balancer.PickResult{}, b.err
+}
+
+// pickConn picks the backend connection of a new call. While the policy
+// has no connection to offer (ErrNoSubConnAvailable) it waits for its
+// next picker, for at most maxWait.
+func (c *cluster) pickConn(info balancer.PickInfo, maxWait time.Duration) (*backendConn, func(balancer.DoneInfo), error) {
+	var timeout <-chan time.Time
+	for {
+		g := c.pick.Load()
+		res, err := g.p.Pick(info)
+		if err == nil {
+			if sc, ok := res.SubConn.(*subConn); ok {
+				if bc := sc.bc.Load(); bc != nil && !bc.goneFlag.Load() {
+					return bc, res.Done, nil
+				}
+			}
+			if res.Done != nil {
+				res.Done(balancer.DoneInfo{Err: errors.New("framerelay: picked a connection that is not ready")})
+			}
+			err = balancer.ErrNoSubConnAvailable
+		}
+		if !errors.Is(err, balancer.ErrNoSubConnAvailable) {
+			return nil, nil, err
+		}
+		if timeout == nil {
+			t := time.NewTimer(maxWait)
+			defer t.Stop()
+			timeout = t.C
+		}
+		select {
+		case <-g.changed:
+		case <-timeout:
+			return nil, nil, fmt.Errorf("framerelay: %s: no backend ready within %v", c.target, maxWait)
+		}
+	}
+}
+
+// resolverCC is the resolver's ClientConn: it hands updates to the policy.
+type resolverCC struct {
+	resolver.ClientConn // unimplemented methods panic
+	c                   *cluster
+}
+
+func (rc *resolverCC) UpdateState(s resolver.State) error {
+	c := rc.c
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return nil
+	}
+	return c.bal.UpdateClientConnState(balancer.ClientConnState{ResolverState: s, BalancerConfig: c.cfg})
+}
+
+func (rc *resolverCC) ReportError(err error) {
+	c := rc.c
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.closed {
+		c.bal.ResolverError(err)
+	}
+}
+
+func (rc *resolverCC) ParseServiceConfig(string) *serviceconfig.ParseResult {
+	return &serviceconfig.ParseResult{Err: errors.New("framerelay: service configs from the resolver are not used")}
+}
+
+// policyCC is the policy's ClientConn.
+type policyCC struct {
+	balancer.ClientConn // unimplemented methods panic
+	c                   *cluster
+}
+
+func (pc *policyCC) NewSubConn(addrs []resolver.Address, opts balancer.NewSubConnOptions) (balancer.SubConn, error) {
+	if len(addrs) == 0 {
+		return nil, errors.New("framerelay: a SubConn needs an address")
+	}
+	return &subConn{c: pc.c, addr: addrs[0].Addr, listener: opts.StateListener, state: connectivity.Idle}, nil
+}
+
+func (pc *policyCC) RemoveSubConn(sc balancer.SubConn) { sc.Shutdown() }
+
+func (pc *policyCC) UpdateAddresses(balancer.SubConn, []resolver.Address) {}
+
+func (pc *policyCC) UpdateState(s balancer.State) {
+	old := pc.c.pick.Swap(&pickerGen{p: s.Picker, changed: make(chan struct{})})
+	close(old.changed)
+}
+
+func (pc *policyCC) ResolveNow(o resolver.ResolveNowOptions) {
+	c := pc.c
+	go func() {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		if !c.closed && c.res != nil {
+			c.res.ResolveNow(o)
+		}
+	}()
+}
+
+func (pc *policyCC) Target() string { return pc.c.target }
+
+func (pc *policyCC) MetricsRecorder() estats.MetricsRecorder { return noMetrics{} }
+
+// subConn is a policy's SubConn: one HTTP/2 connection to addr, dialled on
+// Connect; it goes IDLE when the connection ends, and after a failed
+// dial TRANSIENT_FAILURE, then IDLE once its backoff has passed.
+type subConn struct {
+	balancer.SubConn // unimplemented methods panic
+	c                *cluster
+	addr             string
+	listener         func(balancer.SubConnState)
+
+	bc atomic.Pointer[backendConn] // while READY
+
+	mu       sync.Mutex
+	state    connectivity.State
+	health   func(balancer.SubConnState)
+	shutdown bool
+	failures int // dials failed in a row
+}
+
+func (sc *subConn) Connect() {
+	sc.mu.Lock()
+	defer sc.mu.Unlock()
+	if sc.shutdown || sc.state != connectivity.Idle {
+		return
+	}
+	sc.state = connectivity.Connecting
+	go sc.dial()
+}
+
+func (sc *subConn) Shutdown() {
+	sc.mu.Lock()
+	sc.shutdown = true
+	sc.mu.Unlock()
+	if bc := sc.bc.Swap(nil); bc != nil {
+		bc.drain()
+	}
+}
+
+func (sc *subConn) RegisterHealthListener(l func(balancer.SubConnState)) {
+	sc.mu.Lock()
+	sc.health = l
+	sc.mu.Unlock()
+}
+
+// dial connects; the state changes go to the policy.
+func (sc *subConn) dial() {
+	sc.setState(connectivity.Connecting, nil)
+	bc, err := sc.c.r.dialBackend(sc.addr, sc.c.stop, func() {
+		sc.bc.Store(nil)
+		sc.setState(connectivity.Idle, nil)
+	})
+	if err != nil {
+		sc.mu.Lock()
+		sc.failures++
+		n := sc.failures
+		sc.mu.Unlock()
+		sc.setState(connectivity.TransientFailure, err)
+		t := time.NewTimer(backoff(n))
+		defer t.Stop()
+		select {
+		case <-t.C:
+			sc.setState(connectivity.Idle, nil)
+		case <-sc.c.stop:
+		}
+		return
+	}
+	sc.mu.Lock()
+	sc.failures = 0
+	shut := sc.shutdown
+	sc.mu.Unlock()
+	if shut {
+		bc.drain()
+		return
+	}
+	sc.bc.Store(bc)
+	sc.setState(connectivity.Ready, nil)
+}
+
+// backoff is gRPC's connection backoff (1 s, ×1.6, ±20%, at most 120 s)
+// before the nth attempt after a failure.
+func backoff(n int) time.Duration {
+	d := float64(time.Second)
+	for range n - 1 {
+		d *= 1.6
+		if d > float64(120*time.Second) {
+			d = float64(120 * time.Second)
+			break
+		}
+	}
+	return time.Duration(d * (0.8 + 0.4*rand.Float64()))
+}
+
+// setState tells the policy (under the cluster's lock, as grpc-go's
+// serializer would) of a state change, and a health listener of READY.
+func (sc *subConn) setState(s connectivity.State, err error) {
+	c := sc.c
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	sc.mu.Lock()
+	if sc.shutdown || c.closed {
+		sc.mu.Unlock()
+		return
+	}
+	sc.state = s
+	sc.mu.Unlock()
+	sc.listener(balancer.SubConnState{ConnectivityState: s, ConnectionError: err})
+	sc.mu.Lock()
+	health := sc.health
+	sc.mu.Unlock()
+	if s == connectivity.Ready && health != nil { // no health checks: READY is healthy
+		health(balancer.SubConnState{ConnectivityState: s})
+	}
+}
+
+// dialBackend dials an h2c connection to addr and waits for the server's
+// SETTINGS; onClose runs when the connection ends.
+func (r *Relay) dialBackend(addr string, stop <-chan struct{}, onClose func()) (*backendConn, error) {
+	nc, err := net.DialTimeout("tcp", addr, dialTimeout)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := nc.Write([]byte(preface)); err != nil {
+		nc.Close()
+		return nil, err
+	}
+	bc := &backendConn{conn: newConn(nc), nextID: 1, streams: map[uint32]*link{}, ready: make(chan struct{}), onClose: onClose}
+	if !r.track(bc.conn) {
+		bc.close()
+		return nil, net.ErrClosed
+	}
+	bc.start(http2.Setting{ID: http2.SettingEnablePush, Val: 0})
+	go bc.readLoop(r)
+	t := time.NewTimer(dialTimeout)
+	defer t.Stop()
+	select {
+	case <-bc.ready:
+		return bc, nil
+	case <-t.C:
+		bc.close()
+		return nil, fmt.Errorf("framerelay: %s sent no HTTP/2 SETTINGS within %v", addr, dialTimeout)
+	case <-stop:
+		bc.close()
+		return nil, net.ErrClosed
+	}
+}
+
+type noMetrics struct {
+	estats.MetricsRecorder
+}
+
+func (noMetrics) RecordInt64Count(*estats.Int64CountHandle, int64, ...string)             {}
+func (noMetrics) RecordFloat64Count(*estats.Float64CountHandle, float64, ...string)       {}
+func (noMetrics) RecordInt64Histo(*estats.Int64HistoHandle, int64, ...string)             {}
+func (noMetrics) RecordFloat64Histo(*estats.Float64HistoHandle, float64, ...string)       {}
+func (noMetrics) RecordInt64Gauge(*estats.Int64GaugeHandle, int64, ...string)             {}
+func (noMetrics) RecordInt64UpDownCount(*estats.Int64UpDownCountHandle, int64, ...string) {}
+func (noMetrics) RegisterAsyncReporter(estats.AsyncMetricReporter, ...estats.AsyncMetric) func() {
+	return func() {}
+}
