@@ -43,8 +43,8 @@ type conn struct {
 	maxOut  int              // the peer's SETTINGS_MAX_FRAME_SIZE
 	out     map[uint32]*half // streams this side writes, by stream id
 	blocked []*half          // streams with queued data, waiting for window
-	kick    chan struct{} // a flush is wanted
-	stop    chan struct{} // closed by close
+	kick    chan struct{}    // a flush is wanted
+	stop    chan struct{}    // closed by close
 
 	// recvWin is the connection window left to the peer: the reader
 	// subtracts what it reads, grants add what was written on.

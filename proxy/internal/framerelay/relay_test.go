@@ -20,11 +20,11 @@ import (
 	testgrpc "google.golang.org/grpc/interop/grpc_testing"
 	"google.golang.org/grpc/status"
 
+	_ "github.com/grpclb/grpclb/balancer/p2c"
 	"github.com/grpclb/grpclb/internal/balancertest"
 	"github.com/grpclb/grpclb/internal/resolvertest"
 	"github.com/grpclb/grpclb/internal/testbed"
 	"github.com/grpclb/grpclb/internal/testbed/echopb"
-	_ "github.com/grpclb/grpclb/balancer/p2c"
 	"github.com/grpclb/grpclb/proxy/internal/framerelay"
 	_ "github.com/grpclb/grpclb/resolver/static"
 )

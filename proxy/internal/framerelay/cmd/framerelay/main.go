@@ -16,10 +16,10 @@ import (
 	"os"
 	"strings"
 
-	_ "github.com/grpclb/grpclb/balancer/p2c"     // p2c_ewma, for --policy
+	_ "github.com/grpclb/grpclb/balancer/p2c" // p2c_ewma, for --policy
+	"github.com/grpclb/grpclb/proxy/internal/framerelay"
 	_ "github.com/grpclb/grpclb/resolver/dnspoll" // dnspoll:/// targets
 	_ "github.com/grpclb/grpclb/resolver/static"  // static:/// targets
-	"github.com/grpclb/grpclb/proxy/internal/framerelay"
 )
 
 func main() {
