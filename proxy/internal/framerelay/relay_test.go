@@ -88,17 +88,7 @@ func startFleet(t *testing.T, n int) *testbed.Fleet {
 func TestSpreadsCallsRoundRobin(t *testing.T) {
 	f := startFleet(t, 3)
 	c := echopb.NewEchoClient(dial(t, startRelay(t, f.Addrs()...)))
-	seen := map[string]bool{}
-	for i := 0; len(seen) < 3; i++ {
-		if i == 1000 {
-			t.Fatalf("1000 calls reached only %v", seen)
-		}
-		resp, err := c.Echo(testbed.Context(t, 10*time.Second), &echopb.EchoRequest{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		seen[resp.GetBackend()] = true
-	}
+	connectAll(t, c, 3)
 	const calls = 300
 	counts := map[string]int{}
 	var mu sync.Mutex
@@ -214,12 +204,7 @@ func TestBackendLossFailsItsCallsOnly(t *testing.T) {
 	f := startFleet(t, 2)
 	b1, b2 := f.Backends()[0], f.Backends()[1]
 	c := echopb.NewEchoClient(dial(t, startRelay(t, f.Addrs()...)))
-	// Connect to both.
-	for range 2 {
-		if _, err := c.Echo(testbed.Context(t, 10*time.Second), &echopb.EchoRequest{}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	connectAll(t, c, 2)
 	done := make(chan error, 2)
 	for range 2 {
 		go func() {
@@ -305,6 +290,23 @@ func TestInterop(t *testing.T) {
 		}
 		interopCase(t, func(ctx context.Context) { interop.DoSoakTest(ctx, cfg) })
 	})
+}
+
+// connectAll calls until n backends have answered, so that round_robin's
+// picker has them all.
+func connectAll(t *testing.T, c echopb.EchoClient, n int) {
+	t.Helper()
+	seen := map[string]bool{}
+	for i := 0; len(seen) < n; i++ {
+		if i == 1000 {
+			t.Fatalf("1000 calls reached only %v", seen)
+		}
+		resp, err := c.Echo(testbed.Context(t, 10*time.Second), &echopb.EchoRequest{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		seen[resp.GetBackend()] = true
+	}
 }
 
 func interopCase(t *testing.T, run func(context.Context)) {

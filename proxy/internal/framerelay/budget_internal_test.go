@@ -1,0 +1,100 @@
+package framerelay
+
+import (
+	"bytes"
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/grpclb/grpclb/internal/balancertest"
+	"github.com/grpclb/grpclb/internal/testbed/echopb"
+	_ "github.com/grpclb/grpclb/resolver/static"
+)
+
+// queuedBytes is what the relay holds for peers that have no window.
+func (r *Relay) queuedBytes() int64 {
+	r.mu.Lock()
+	conns := make([]*conn, 0, len(r.conns))
+	for c := range r.conns {
+		conns = append(conns, c)
+	}
+	r.mu.Unlock()
+	var n int64
+	for _, c := range conns {
+		c.mu.Lock()
+		for _, h := range c.blocked {
+			for _, it := range h.queue {
+				n += int64(len(it.data))
+			}
+		}
+		c.mu.Unlock()
+	}
+	return n
+}
+
+// stalled is a backend whose streams never read.
+type stalled struct{ echopb.UnimplementedEchoServer }
+
+func (stalled) EchoStream(s echopb.Echo_EchoStreamServer) error {
+	<-s.Context().Done()
+	return nil
+}
+
+// TestStalledBackendBoundsRelayMemory: 50 streams of one client
+// connection send 4 MiB messages to a backend that never reads. The relay
+// gives the client window back only for what it has written on, so it
+// holds at most the connection window (ConnWindow) for that client
+// (about 0.6 MB here: the backend's own windows take the rest),
+// however much the client tries to send: flow control pushes back on the
+// client instead of the relay buffering.
+func TestStalledBackendBoundsRelayMemory(t *testing.T) {
+	s := grpc.NewServer()
+	echopb.RegisterEchoServer(s, stalled{})
+	backend := balancertest.ServeGRPC(t, s)
+	r, err := New("static:///"+backend, `[{"round_robin":{}}]`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := balancertest.Serve(t, r.Serve, r.Close)
+	cc, err := grpc.NewClient("passthrough:///"+addr, grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithDefaultCallOptions(grpc.MaxCallSendMsgSize(8<<20)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cc.Close()
+	c := echopb.NewEchoClient(cc)
+	ctx, cancel := context.WithCancel(t.Context())
+	payload := bytes.Repeat([]byte{'x'}, 4<<20)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer cancel() // before wg.Wait: unblocks the senders
+	for range 50 {
+		st, err := c.EchoStream(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wg.Go(func() {
+			for range 8 { // blocks once the windows are used up; ends with the test's context
+				if st.Send(&echopb.EchoRequest{Payload: payload}) != nil {
+					return
+				}
+			}
+		})
+	}
+	// Watch the relay's queue for 3 s: it fills up to the bound and stays.
+	var peak int64
+	for deadline := time.Now().Add(3 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		peak = max(peak, r.queuedBytes())
+	}
+	t.Logf("peak bytes queued in the relay: %d (ConnWindow %d); clients tried to send %d", peak, ConnWindow, 50*8*len(payload))
+	if peak > ConnWindow {
+		t.Errorf("the relay queued %d bytes for one client connection, over its window of %d", peak, ConnWindow)
+	}
+	if peak == 0 {
+		t.Errorf("the relay never queued: the test did not make the backend push back")
+	}
+}
