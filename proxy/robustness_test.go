@@ -24,6 +24,7 @@ import (
 	"github.com/grpclb/grpclb/internal/testbed/echopb"
 	"github.com/grpclb/grpclb/internal/wait"
 	"github.com/grpclb/grpclb/proxy"
+	"github.com/grpclb/grpclb/proxy/internal/interoptest"
 )
 
 // load runs workers that call Echo back to back until stop is called, at
@@ -274,8 +275,8 @@ func TestStalledReaderDoesNotBlockOthers(t *testing.T) {
 					t.Fatalf("call %d while a stream is stalled: %v", i, err)
 				}
 			}
-			interopCase(t, func(ctx context.Context) { interop.DoServerStreaming(ctx, c.tc) })
-			interopCase(t, func(ctx context.Context) { interop.DoPingPong(ctx, c.tc) })
+			interoptest.Case(t, func(ctx context.Context) { interop.DoServerStreaming(ctx, c.tc) })
+			interoptest.Case(t, func(ctx context.Context) { interop.DoPingPong(ctx, c.tc) })
 		})
 	}
 	// The stalled stream is still intact: it delivers everything once read.

@@ -24,6 +24,7 @@ import (
 
 	"github.com/grpclb/grpclb/internal/testbed/echopb"
 	"github.com/grpclb/grpclb/proxy"
+	"github.com/grpclb/grpclb/proxy/internal/interoptest"
 )
 
 // ca is a certificate authority made for one test, writing PEM files in a
@@ -187,7 +188,7 @@ func TestUpstreamMutualTLS(t *testing.T) {
 	cfg.TLS = &proxy.ListenerTLS{Cert: proxyCert, Key: proxyKey, ClientCA: pki.file}
 	cfg.Clusters["c"].TLS = &proxy.UpstreamTLS{CA: pki.file, Cert: upstreamClientCert, Key: upstreamClientKey, ServerName: "backend.test"}
 	_, addr := startProxy(t, cfg, proxy.Options{})
-	runInterop(t, func(tb testing.TB) *grpc.ClientConn {
+	interoptest.Run(t, func(tb testing.TB) *grpc.ClientConn {
 		return dial(tb, addr, clientTLS(tb, pki, "proxy.test", clientCert, clientKey))
 	})
 

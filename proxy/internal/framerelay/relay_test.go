@@ -3,9 +3,6 @@ package framerelay_test
 import (
 	"bytes"
 	"context"
-	"fmt"
-	"io"
-	"os"
 	"sync"
 	"testing"
 	"time"
@@ -14,8 +11,6 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
-	"google.golang.org/grpc/encoding/gzip"
-	"google.golang.org/grpc/grpclog"
 	"google.golang.org/grpc/interop"
 	testgrpc "google.golang.org/grpc/interop/grpc_testing"
 	"google.golang.org/grpc/status"
@@ -26,24 +21,17 @@ import (
 	"github.com/grpclb/grpclb/internal/testbed"
 	"github.com/grpclb/grpclb/internal/testbed/echopb"
 	"github.com/grpclb/grpclb/proxy/internal/framerelay"
+	"github.com/grpclb/grpclb/proxy/internal/interoptest"
 	_ "github.com/grpclb/grpclb/resolver/static"
 )
 
 // TestMain fails the run if a test leaves a goroutine behind, and turns
 // grpc-go's fatal logs (how its interop cases report a failure) into
-// panics that interopCase reports.
+// panics that interoptest reports.
 func TestMain(m *testing.M) {
-	grpclog.SetLoggerV2(panicOnFatal{grpclog.NewLoggerV2(io.Discard, io.Discard, os.Stderr)})
+	interoptest.PanicOnFatal()
 	goleak.VerifyTestMain(m)
 }
-
-type panicOnFatal struct{ grpclog.LoggerV2 }
-
-type fatal string
-
-func (panicOnFatal) Fatal(args ...any)                 { panic(fatal(fmt.Sprint(args...))) }
-func (panicOnFatal) Fatalln(args ...any)               { panic(fatal(fmt.Sprintln(args...))) }
-func (panicOnFatal) Fatalf(format string, args ...any) { panic(fatal(fmt.Sprintf(format, args...))) }
 
 // startRelay starts a relay to addrs, balanced by round_robin, and
 // returns its address.
@@ -61,7 +49,7 @@ func startRelayWith(t *testing.T, lbConfig string, addrs ...string) string {
 	return balancertest.Serve(t, r.Serve, r.Close)
 }
 
-func dial(t *testing.T, addr string) *grpc.ClientConn {
+func dial(t testing.TB, addr string) *grpc.ClientConn {
 	t.Helper()
 	cc, err := grpc.NewClient("passthrough:///"+addr,
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
@@ -248,48 +236,8 @@ func TestNoBackendIsUnavailable(t *testing.T) {
 func TestInterop(t *testing.T) {
 	s := grpc.NewServer()
 	testgrpc.RegisterTestServiceServer(s, interop.NewTestServer())
-	backend := balancertest.ServeGRPC(t, s)
-	cc := dial(t, startRelay(t, backend))
-	tc := testgrpc.NewTestServiceClient(cc)
-	cases := []struct {
-		name string
-		run  func(context.Context, testgrpc.TestServiceClient, ...grpc.CallOption)
-	}{
-		{"empty_unary", interop.DoEmptyUnaryCall},
-		{"large_unary", interop.DoLargeUnaryCall},
-		{"client_streaming", interop.DoClientStreaming},
-		{"server_streaming", interop.DoServerStreaming},
-		{"ping_pong", interop.DoPingPong},
-		{"empty_stream", interop.DoEmptyStream},
-		{"timeout_on_sleeping_server", interop.DoTimeoutOnSleepingServer},
-		{"cancel_after_begin", interop.DoCancelAfterBegin},
-		{"cancel_after_first_response", interop.DoCancelAfterFirstResponse},
-		{"custom_metadata", interop.DoCustomMetadata},
-		{"status_code_and_message", interop.DoStatusCodeAndMessage},
-		{"special_status_message", interop.DoSpecialStatusMessage},
-	}
-	for _, variant := range []struct {
-		name string
-		opts []grpc.CallOption
-	}{{"identity", nil}, {"gzip", []grpc.CallOption{grpc.UseCompressor(gzip.Name)}}} {
-		for _, c := range cases {
-			t.Run(variant.name+"/"+c.name, func(t *testing.T) {
-				interopCase(t, func(ctx context.Context) { c.run(ctx, tc, variant.opts...) })
-			})
-		}
-	}
-	t.Run("unimplemented_method", func(t *testing.T) {
-		interopCase(t, func(ctx context.Context) { interop.DoUnimplementedMethod(ctx, cc) })
-	})
-	t.Run("rpc_soak", func(t *testing.T) {
-		cfg := interop.SoakTestConfig{
-			RequestSize: 271828, ResponseSize: 314159,
-			PerIterationMaxAcceptableLatency: 5 * time.Second, OverallTimeout: 30 * time.Second,
-			NumWorkers: 2, Iterations: 20,
-			ChannelForTest: func() (*grpc.ClientConn, func()) { return cc, func() {} },
-		}
-		interopCase(t, func(ctx context.Context) { interop.DoSoakTest(ctx, cfg) })
-	})
+	addr := startRelay(t, balancertest.ServeGRPC(t, s))
+	interoptest.Run(t, func(tb testing.TB) *grpc.ClientConn { return dial(tb, addr) })
 }
 
 // connectAll calls until n backends have answered, so that round_robin's
@@ -307,19 +255,4 @@ func connectAll(t *testing.T, c echopb.EchoClient, n int) {
 		}
 		seen[resp.GetBackend()] = true
 	}
-}
-
-func interopCase(t *testing.T, run func(context.Context)) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	defer func() {
-		if r := recover(); r != nil {
-			if msg, ok := r.(fatal); ok {
-				t.Fatalf("interop case failed: %s", msg)
-			}
-			panic(r)
-		}
-	}()
-	run(ctx)
 }
