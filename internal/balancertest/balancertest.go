@@ -29,6 +29,8 @@ import (
 	estats "google.golang.org/grpc/experimental/stats"
 	"google.golang.org/grpc/resolver"
 	"google.golang.org/grpc/serviceconfig"
+
+	"github.com/grpclb/grpclb/internal/nometrics"
 )
 
 // ClientConn is a fake balancer.ClientConn. SubConns it creates become
@@ -88,7 +90,7 @@ func (c *ClientConn) ResolveNow(resolver.ResolveNowOptions) {}
 func (c *ClientConn) Target() string { return "balancertest:///fake" }
 
 // MetricsRecorder implements balancer.ClientConn.
-func (c *ClientConn) MetricsRecorder() estats.MetricsRecorder { return noopRecorder{} }
+func (c *ClientConn) MetricsRecorder() estats.MetricsRecorder { return nometrics.Recorder{} }
 
 // State returns the last state the balancer reported.
 func (c *ClientConn) State() balancer.State {
@@ -311,18 +313,4 @@ func BuildReady(name, config string, eps []resolver.Endpoint, ready int, nudge .
 		return nil, nil, nil, fmt.Errorf("balancertest: %s is %v, not READY, after settling", name, st.ConnectivityState)
 	}
 	return b, cc, st.Picker, nil
-}
-
-type noopRecorder struct {
-	estats.MetricsRecorder
-}
-
-func (noopRecorder) RecordInt64Count(*estats.Int64CountHandle, int64, ...string)             {}
-func (noopRecorder) RecordFloat64Count(*estats.Float64CountHandle, float64, ...string)       {}
-func (noopRecorder) RecordInt64Histo(*estats.Int64HistoHandle, int64, ...string)             {}
-func (noopRecorder) RecordFloat64Histo(*estats.Float64HistoHandle, float64, ...string)       {}
-func (noopRecorder) RecordInt64Gauge(*estats.Int64GaugeHandle, int64, ...string)             {}
-func (noopRecorder) RecordInt64UpDownCount(*estats.Int64UpDownCountHandle, int64, ...string) {}
-func (noopRecorder) RegisterAsyncReporter(estats.AsyncMetricReporter, ...estats.AsyncMetric) func() {
-	return func() {}
 }

@@ -18,6 +18,8 @@ import (
 	estats "google.golang.org/grpc/experimental/stats"
 	"google.golang.org/grpc/resolver"
 	"google.golang.org/grpc/serviceconfig"
+
+	"github.com/grpclb/grpclb/internal/nometrics"
 )
 
 // cluster runs a gRPC resolver and load-balancing policy the way a
@@ -225,7 +227,7 @@ func (pc *policyCC) ResolveNow(o resolver.ResolveNowOptions) {
 
 func (pc *policyCC) Target() string { return pc.c.target }
 
-func (pc *policyCC) MetricsRecorder() estats.MetricsRecorder { return noMetrics{} }
+func (pc *policyCC) MetricsRecorder() estats.MetricsRecorder { return nometrics.Recorder{} }
 
 // subConn is a policy's SubConn: one HTTP/2 connection to addr, dialled on
 // Connect; it goes IDLE when the connection ends, and after a failed
@@ -370,18 +372,4 @@ func (r *Relay) dialBackend(addr string, stop <-chan struct{}, onClose func()) (
 		bc.close()
 		return nil, net.ErrClosed
 	}
-}
-
-type noMetrics struct {
-	estats.MetricsRecorder
-}
-
-func (noMetrics) RecordInt64Count(*estats.Int64CountHandle, int64, ...string)             {}
-func (noMetrics) RecordFloat64Count(*estats.Float64CountHandle, float64, ...string)       {}
-func (noMetrics) RecordInt64Histo(*estats.Int64HistoHandle, int64, ...string)             {}
-func (noMetrics) RecordFloat64Histo(*estats.Float64HistoHandle, float64, ...string)       {}
-func (noMetrics) RecordInt64Gauge(*estats.Int64GaugeHandle, int64, ...string)             {}
-func (noMetrics) RecordInt64UpDownCount(*estats.Int64UpDownCountHandle, int64, ...string) {}
-func (noMetrics) RegisterAsyncReporter(estats.AsyncMetricReporter, ...estats.AsyncMetric) func() {
-	return func() {}
 }
