@@ -368,19 +368,35 @@ func (r *Relay) open(c *clientConn, f *http2.MetaHeadersFrame) {
 
 // data relays a client DATA frame; false ends the connection.
 func (c *clientConn) data(f *http2.DataFrame) bool {
-	size := int64(f.Length)
-	if c.recvWin.Add(-size) < 0 {
-		c.goAway(http2.ConnectionError(http2.ErrCodeFlowControl))
+	if !c.takeWindow(f) {
 		return false
 	}
 	l := c.get(f.StreamID)
 	if l == nil {
-		c.giveConn(size)
+		c.giveConn(int64(f.Length))
 		return true
 	}
-	h := l.toBackend
-	if h.recvWin.Add(-size) < 0 {
+	return forward(c.conn, l.toBackend, f)
+}
+
+// takeWindow charges DATA frame f to c's connection window; false (and a
+// GOAWAY) if the peer overran it.
+func (c *conn) takeWindow(f *http2.DataFrame) bool {
+	if c.recvWin.Add(-int64(f.Length)) < 0 {
 		c.goAway(http2.ConnectionError(http2.ErrCodeFlowControl))
+		return false
+	}
+	return true
+}
+
+// forward writes the payload of DATA frame f, read on from, to h, the
+// other half of its call, charging f to h's stream window; false (and a
+// GOAWAY on from) if the peer overran that window. Window is given back
+// to the peer as h's bytes are written on; padding at once.
+func forward(from *conn, h *half, f *http2.DataFrame) bool {
+	size := int64(f.Length)
+	if h.recvWin.Add(-size) < 0 {
+		from.goAway(http2.ConnectionError(http2.ErrCodeFlowControl))
 		return false
 	}
 	end := f.StreamEnded()
@@ -388,14 +404,14 @@ func (c *clientConn) data(f *http2.DataFrame) bool {
 		h.fromOpen.Store(false)
 	}
 	data := f.Data()
-	bc := h.c
-	bc.mu.Lock()
+	to := h.c
+	to.mu.Lock()
 	n := len(data)
 	if !h.done {
 		n = h.writeDataLocked(data, end)
 	}
-	bc.unlock()
-	if g := n + int(size) - len(data); g > 0 { // padding is given back at once
+	to.unlock()
+	if g := n + int(size) - len(data); g > 0 {
 		give(h, g)
 	}
 	return true
@@ -550,41 +566,20 @@ func (bc *backendConn) readLoop(r *Relay) {
 
 // data relays a backend DATA frame; false ends the connection.
 func (bc *backendConn) data(f *http2.DataFrame) bool {
-	size := int64(f.Length)
-	if bc.recvWin.Add(-size) < 0 {
-		bc.goAway(http2.ConnectionError(http2.ErrCodeFlowControl))
+	if !bc.takeWindow(f) {
 		return false
 	}
 	end := f.StreamEnded()
 	l := bc.lookup(f.StreamID, end)
 	if l == nil {
-		bc.giveConn(size)
+		bc.giveConn(int64(f.Length))
 		return true
 	}
 	if end {
 		l.client.forget(l.toClient.id)
 		l.finish(status.Error(codes.Internal, "framerelay: response ended without trailers"))
 	}
-	h := l.toClient
-	if h.recvWin.Add(-size) < 0 {
-		bc.goAway(http2.ConnectionError(http2.ErrCodeFlowControl))
-		return false
-	}
-	if end {
-		h.fromOpen.Store(false)
-	}
-	data := f.Data()
-	c := h.c
-	c.mu.Lock()
-	n := len(data)
-	if !h.done {
-		n = h.writeDataLocked(data, end)
-	}
-	c.unlock()
-	if g := n + int(size) - len(data); g > 0 {
-		give(h, g)
-	}
-	return true
+	return forward(bc.conn, l.toClient, f)
 }
 
 // goneAway stops new calls on the connection; calls above lastID were
