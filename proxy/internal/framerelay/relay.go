@@ -229,19 +229,40 @@ func grpcStatusOf(err error) []hpack.HeaderField {
 
 // pickInfo is what the policy sees of a call: its method and, as the
 // outgoing metadata of its context, its headers (for policies that hash
-// one).
+// one). The metadata is built only if the policy looks at the context.
 func pickInfo(fields []hpack.HeaderField) balancer.PickInfo {
 	var method string
-	md := make(metadata.MD, len(fields))
 	for _, f := range fields {
 		if f.Name == ":path" {
 			method = f.Value
-		}
-		if !strings.HasPrefix(f.Name, ":") {
-			md[f.Name] = append(md[f.Name], f.Value)
+			break
 		}
 	}
-	return balancer.PickInfo{FullMethodName: method, Ctx: metadata.NewOutgoingContext(context.Background(), md)}
+	return balancer.PickInfo{FullMethodName: method, Ctx: &headerContext{Context: context.Background(), fields: fields}}
+}
+
+// headerContext is a pick's context. On its first Value lookup it builds
+// the outgoing metadata of the call's headers, so that policies that never
+// look (round_robin, p2c_ewma) cost no map per call.
+type headerContext struct {
+	context.Context
+	fields []hpack.HeaderField
+
+	once sync.Once
+	md   context.Context
+}
+
+func (hc *headerContext) Value(key any) any {
+	hc.once.Do(func() {
+		md := make(metadata.MD, len(hc.fields))
+		for _, f := range hc.fields {
+			if !strings.HasPrefix(f.Name, ":") {
+				md[f.Name] = append(md[f.Name], f.Value)
+			}
+		}
+		hc.md = metadata.NewOutgoingContext(hc.Context, md)
+	})
+	return hc.md.Value(key)
 }
 
 func (r *Relay) serveClient(nc net.Conn) {

@@ -3,6 +3,7 @@ package framerelay_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -13,8 +14,10 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/interop"
 	testgrpc "google.golang.org/grpc/interop/grpc_testing"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
+	_ "github.com/grpclb/grpclb/balancer/chash"
 	_ "github.com/grpclb/grpclb/balancer/p2c"
 	"github.com/grpclb/grpclb/internal/balancertest"
 	"github.com/grpclb/grpclb/internal/resolvertest"
@@ -138,6 +141,37 @@ func TestPolicySeesHowCallsEnd(t *testing.T) {
 	wg.Wait()
 	if share := float64(counts[slow.Name]) / calls; share > 0.15 {
 		t.Errorf("the backend 20ms slower than the others got %.0f%% of the calls (%v), want at most 15%%", 100*share, counts)
+	}
+}
+
+// TestPolicySeesHeaders: a policy that hashes a header (consistent_hash
+// with hashHeader) sees the client's headers, so once every backend is
+// READY, every call of one key goes to one backend and different keys
+// reach more than one.
+func TestPolicySeesHeaders(t *testing.T) {
+	f := startFleet(t, 3)
+	relay := startRelayWith(t, `[{"consistent_hash":{"hashHeader":"x-user","loadFactor":0}}]`, f.Addrs()...)
+	c := echopb.NewEchoClient(dial(t, relay))
+	connectAll(t, c, 3) // calls without the header go to a random READY backend
+	owners := map[string]string{} // key → backend
+	for i := range 60 {
+		key := fmt.Sprintf("user-%d", i%20)
+		ctx := metadata.AppendToOutgoingContext(testbed.Context(t, 10*time.Second), "x-user", key)
+		resp, err := c.Echo(ctx, &echopb.EchoRequest{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if prev, ok := owners[key]; ok && prev != resp.GetBackend() {
+			t.Fatalf("key %s went to %s, then to %s", key, prev, resp.GetBackend())
+		}
+		owners[key] = resp.GetBackend()
+	}
+	backends := map[string]bool{}
+	for _, b := range owners {
+		backends[b] = true
+	}
+	if len(backends) < 2 {
+		t.Fatalf("20 keys all went to %v: the policy did not see the header", backends)
 	}
 }
 
