@@ -152,7 +152,7 @@ func TestPolicySeesHeaders(t *testing.T) {
 	f := startFleet(t, 3)
 	relay := startRelayWith(t, `[{"consistent_hash":{"hashHeader":"x-user","loadFactor":0}}]`, f.Addrs()...)
 	c := echopb.NewEchoClient(dial(t, relay))
-	connectAll(t, c, 3) // calls without the header go to a random READY backend
+	connectAll(t, c, 3)           // calls without the header go to a random READY backend
 	owners := map[string]string{} // key → backend
 	for i := range 60 {
 		key := fmt.Sprintf("user-%d", i%20)
