@@ -14,6 +14,8 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
+
+	"github.com/grpclb/grpclb/proxy/internal/routing"
 )
 
 // Every upstream call is opened as a bidirectional stream: the proxy does
@@ -25,7 +27,7 @@ var anyStream = &grpc.StreamDesc{ServerStreams: true, ClientStreams: true}
 func (p *Proxy) handle(_ any, ss grpc.ServerStream) error {
 	start := time.Now()
 	method, _ := grpc.MethodFromServerStream(ss)
-	if err := checkMethodPath(method); err != nil {
+	if err := routing.CheckMethodPath(method); err != nil {
 		p.metrics.unrouted.Inc()
 		return status.Errorf(codes.Unimplemented, "grpclb proxy: %v", err)
 	}
@@ -50,7 +52,7 @@ func (p *Proxy) handle(_ any, ss grpc.ServerStream) error {
 func (p *Proxy) route(method string) (*route, *state) {
 	for {
 		st := p.state.Load()
-		r := st.routes.match(method)
+		r, _ := st.routes.Match(method)
 		if r == nil || r.upstream.acquire() {
 			return r, st
 		}

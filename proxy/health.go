@@ -64,8 +64,9 @@ func (p *Proxy) updateHealth() {
 	if st == nil {
 		return
 	}
-	for svc, sr := range st.routes.byService {
-		p.health.SetServingStatus(svc, servingStatus(sr.healthy()))
+	for _, svc := range st.routes.Services() {
+		healthy := slices.ContainsFunc(st.routes.Routes(svc), func(r *route) bool { return r.upstream.healthy() })
+		p.health.SetServingStatus(svc, servingStatus(healthy))
 	}
 	p.health.SetServingStatus("", servingStatus(st.anyHealthy()))
 }
@@ -75,14 +76,6 @@ func servingStatus(ok bool) healthpb.HealthCheckResponse_ServingStatus {
 		return healthpb.HealthCheckResponse_SERVING
 	}
 	return healthpb.HealthCheckResponse_NOT_SERVING
-}
-
-// healthy reports whether a route of the service has a healthy cluster.
-func (sr *serviceRoutes) healthy() bool {
-	if sr.whole != nil && sr.whole.upstream.healthy() {
-		return true
-	}
-	return slices.ContainsFunc(sr.prefixes, func(r *route) bool { return r.upstream.healthy() })
 }
 
 func (st *state) anyHealthy() bool {

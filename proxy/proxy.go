@@ -257,8 +257,8 @@ func (p *Proxy) apply(st, old *state) {
 	p.state.Store(st)
 	p.updateHealth()
 	if old != nil {
-		for _, s := range old.routes.services() {
-			if st.routes.byService[s] == nil {
+		for _, s := range old.routes.Services() {
+			if !st.routes.Has(s) {
 				p.health.SetServingStatus(s, healthpb.HealthCheckResponse_SERVICE_UNKNOWN)
 			}
 		}
