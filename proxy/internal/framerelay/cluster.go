@@ -14,10 +14,12 @@ import (
 
 	"golang.org/x/net/http2"
 	"google.golang.org/grpc/balancer"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/connectivity"
 	estats "google.golang.org/grpc/experimental/stats"
 	"google.golang.org/grpc/resolver"
 	"google.golang.org/grpc/serviceconfig"
+	"google.golang.org/grpc/status"
 
 	"github.com/grpclb/grpclb/internal/nometrics"
 )
@@ -128,37 +130,50 @@ func (b base) Pick(balancer.PickInfo) (balancer.PickResult, error) {
 	return balancer.PickResult{}, b.err
 }
 
+// tryPick picks the backend connection of a new call from the policy's
+// current picker; balancer.ErrNoSubConnAvailable means the policy has
+// none to offer yet.
+func (c *cluster) tryPick(info balancer.PickInfo) (*backendConn, func(balancer.DoneInfo), error) {
+	return pickFrom(c.pick.Load().p, info)
+}
+
+func pickFrom(p balancer.Picker, info balancer.PickInfo) (*backendConn, func(balancer.DoneInfo), error) {
+	res, err := p.Pick(info)
+	if err != nil {
+		return nil, nil, err
+	}
+	if sc, ok := res.SubConn.(*subConn); ok {
+		if bc := sc.bc.Load(); bc != nil && !bc.goneFlag.Load() {
+			return bc, res.Done, nil
+		}
+	}
+	if res.Done != nil {
+		res.Done(balancer.DoneInfo{Err: errors.New("framerelay: picked a connection that is not ready")})
+	}
+	return nil, nil, balancer.ErrNoSubConnAvailable
+}
+
 // pickConn picks the backend connection of a new call. While the policy
 // has no connection to offer (ErrNoSubConnAvailable) it waits for its
-// next picker, for at most maxWait.
-func (c *cluster) pickConn(info balancer.PickInfo, maxWait time.Duration) (*backendConn, func(balancer.DoneInfo), error) {
-	var timeout <-chan time.Time
+// next picker, for at most maxWait, until cancel is closed or the
+// cluster closes.
+func (c *cluster) pickConn(info balancer.PickInfo, maxWait time.Duration, cancel <-chan struct{}) (*backendConn, func(balancer.DoneInfo), error) {
+	timeout := time.NewTimer(maxWait)
+	defer timeout.Stop()
 	for {
 		g := c.pick.Load()
-		res, err := g.p.Pick(info)
-		if err == nil {
-			if sc, ok := res.SubConn.(*subConn); ok {
-				if bc := sc.bc.Load(); bc != nil && !bc.goneFlag.Load() {
-					return bc, res.Done, nil
-				}
-			}
-			if res.Done != nil {
-				res.Done(balancer.DoneInfo{Err: errors.New("framerelay: picked a connection that is not ready")})
-			}
-			err = balancer.ErrNoSubConnAvailable
-		}
+		bc, done, err := pickFrom(g.p, info)
 		if !errors.Is(err, balancer.ErrNoSubConnAvailable) {
-			return nil, nil, err
-		}
-		if timeout == nil {
-			t := time.NewTimer(maxWait)
-			defer t.Stop()
-			timeout = t.C
+			return bc, done, err
 		}
 		select {
 		case <-g.changed:
-		case <-timeout:
+		case <-timeout.C:
 			return nil, nil, fmt.Errorf("framerelay: %s: no backend ready within %v", c.target, maxWait)
+		case <-cancel:
+			return nil, nil, status.Error(codes.Canceled, "framerelay: the call ended while waiting for a backend")
+		case <-c.stop:
+			return nil, nil, status.Error(codes.Unavailable, "framerelay: closing")
 		}
 	}
 }

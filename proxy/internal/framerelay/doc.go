@@ -20,11 +20,19 @@
 // instead of making the relay buffer. A peer that sends past the window
 // it was given loses its connection (FLOW_CONTROL_ERROR).
 //
-// What it does not do (grpclb proxy does): TLS, routes, clusters with a
-// resolver and a balancing policy (backends are a fixed list of h2c
-// addresses, each stream goes to the next one round robin), health,
-// metrics, limits, retries, hedging, header policy. It is not used by
-// grpclb proxy; cmd/framerelay runs it the way the lab runs grpclb proxy
-// (GRPCLB_BINARY), so that `grpclb lab --scenario proxy` compares it with
-// grpclb proxy and HAProxy in one run.
+// Calls are routed as grpclb proxy routes them (proxy/internal/routing):
+// by the longest method prefix, after refusing any path that is not
+// exactly /service/method. Each cluster runs a registered resolver and
+// policy the way grpc.ClientConn does, over the relay's own connections.
+// A call whose cluster has no backend to offer yet waits for one (at most
+// 20 s) on a goroutine of its own, holding the DATA its client sends
+// meanwhile (at most a stream window), so the client connection's other
+// calls go on.
+//
+// What it does not do yet (grpclb proxy does): TLS, health, reflection,
+// metrics and the admin API, limits, route timeouts, retries, hedging,
+// header policy, reload and drain. It is not used by grpclb proxy;
+// cmd/framerelay runs it on a grpclb proxy config (refusing the settings
+// it cannot honour), and the lab runs that command as proxy+framerelay
+// ($GRPCLB_FRAMERELAY) beside grpclb proxy and HAProxy.
 package framerelay

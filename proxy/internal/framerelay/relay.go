@@ -18,6 +18,8 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
+
+	"github.com/grpclb/grpclb/proxy/internal/routing"
 )
 
 const preface = http2.ClientPreface
@@ -26,11 +28,17 @@ const preface = http2.ClientPreface
 const dialTimeout = 2 * time.Second
 
 // Relay relays gRPC calls (HTTP/2 streams over h2c) from its clients'
-// connections to the backends of one cluster: a gRPC target, resolved by
-// its registered resolver, and a load-balancing policy that picks the
-// backend of each call. Backend connections are shared by all clients.
+// connections to the backends of clusters: a cluster is a gRPC target,
+// resolved by its registered resolver, and a load-balancing policy that
+// picks the backend of each call. Backend connections are shared by all
+// clients.
 type Relay struct {
-	cl *cluster
+	routes   *routing.Table[route] // nil: every call goes to all
+	all      *cluster
+	clusters []*cluster
+	// waiting counts the calls waiting for their cluster's policy to
+	// offer a backend.
+	waiting atomic.Int64
 
 	mu     sync.Mutex
 	lis    []net.Listener
@@ -38,18 +46,126 @@ type Relay struct {
 	closed bool
 }
 
-// New returns a relay to the backends of target (any registered
-// resolver: "static:///10.0.0.1:50051,10.0.0.2:50051", "dns:///svc:50051")
-// balanced by the first registered policy of lbConfig, a service
-// config's loadBalancingConfig list (`[{"round_robin":{}}]`).
+// Config is the clusters of a relay and the routes that choose among
+// them.
+type Config struct {
+	// Clusters by name.
+	Clusters map[string]Cluster
+	// Routes send calls to clusters by method: the longest matching
+	// prefix wins, and a call no route matches gets UNIMPLEMENTED.
+	Routes []Route
+}
+
+// Cluster is a set of backends and how calls are spread over them.
+type Cluster struct {
+	// Target is a gRPC target of any registered resolver:
+	// "static:///10.0.0.1:50051,10.0.0.2:50051", "dns:///svc:50051".
+	Target string
+	// LBConfig is a service config's loadBalancingConfig list; its first
+	// registered policy is used. Empty means `[{"round_robin":{}}]`.
+	LBConfig string
+}
+
+// Route sends the calls whose method starts with Prefix, "/pkg.Svc/" (a
+// whole service) or "/pkg.Svc/Get" (methods starting with Get), to
+// Cluster.
+type Route struct {
+	Prefix  string
+	Cluster string
+}
+
+// New returns a relay that sends every call to the backends of target
+// (any registered resolver: "static:///10.0.0.1:50051,10.0.0.2:50051",
+// "dns:///svc:50051") balanced by the first registered policy of
+// lbConfig, a service config's loadBalancingConfig list
+// (`[{"round_robin":{}}]`).
 func New(target, lbConfig string) (*Relay, error) {
 	r := &Relay{conns: map[*conn]struct{}{}}
 	cl, err := newCluster(r, target, lbConfig)
 	if err != nil {
 		return nil, err
 	}
-	r.cl = cl
+	r.all, r.clusters = cl, []*cluster{cl}
 	return r, nil
+}
+
+// NewRouted returns a relay that sends each call to the cluster its route
+// names.
+func NewRouted(cfg Config) (*Relay, error) {
+	r := &Relay{conns: map[*conn]struct{}{}}
+	byName := map[string]*cluster{}
+	seen := map[string]int{}
+	var routes []route
+	for i, rt := range cfg.Routes {
+		if err := checkPrefix(rt.Prefix); err != nil {
+			r.closeClusters()
+			return nil, fmt.Errorf("framerelay: routes[%d]: %w", i, err)
+		}
+		if j, dup := seen[rt.Prefix]; dup {
+			r.closeClusters()
+			return nil, fmt.Errorf("framerelay: routes[%d]: prefix %s is also routes[%d]'s", i, rt.Prefix, j)
+		}
+		seen[rt.Prefix] = i
+		spec, ok := cfg.Clusters[rt.Cluster]
+		if !ok {
+			r.closeClusters()
+			return nil, fmt.Errorf("framerelay: routes[%d]: cluster %q is not defined", i, rt.Cluster)
+		}
+		if byName[rt.Cluster] == nil {
+			lb := spec.LBConfig
+			if lb == "" {
+				lb = `[{"round_robin":{}}]`
+			}
+			cl, err := newCluster(r, spec.Target, lb)
+			if err != nil {
+				r.closeClusters()
+				return nil, fmt.Errorf("framerelay: clusters.%s: %w", rt.Cluster, err)
+			}
+			byName[rt.Cluster] = cl
+			r.clusters = append(r.clusters, cl)
+		}
+		routes = append(routes, route{rt.Prefix, byName[rt.Cluster]})
+	}
+	if len(routes) == 0 {
+		return nil, errors.New("framerelay: no routes (every call would be refused)")
+	}
+	r.routes = routing.NewTable(routes, func(rt route) string { return rt.prefix })
+	return r, nil
+}
+
+// route is a Route bound to its cluster.
+type route struct {
+	prefix string
+	cl     *cluster
+}
+
+// checkPrefix accepts "/pkg.Svc/" and "/pkg.Svc/MethodPrefix".
+func checkPrefix(p string) error {
+	svc, method, ok := strings.Cut(strings.TrimPrefix(p, "/"), "/")
+	if !strings.HasPrefix(p, "/") || !ok || svc == "" || strings.Contains(method, "/") {
+		return fmt.Errorf("prefix %q: want /package.Service/ or /package.Service/MethodPrefix", p)
+	}
+	return nil
+}
+
+// route finds the cluster of a call to method.
+func (r *Relay) route(method string) (*cluster, error) {
+	if err := routing.CheckMethodPath(method); err != nil {
+		return nil, status.Errorf(codes.Unimplemented, "framerelay: %v", err)
+	}
+	if r.routes == nil {
+		return r.all, nil
+	}
+	if rt, ok := r.routes.Match(method); ok {
+		return rt.cl, nil
+	}
+	return nil, status.Errorf(codes.Unimplemented, "framerelay: no route for method %s", method)
+}
+
+func (r *Relay) closeClusters() {
+	for _, cl := range r.clusters {
+		cl.close()
+	}
 }
 
 // Serve accepts client connections on lis until Close.
@@ -80,7 +196,7 @@ func (r *Relay) Close() {
 	conns := r.conns
 	r.conns = nil
 	r.mu.Unlock()
-	r.cl.close()
+	r.closeClusters()
 	for c := range conns {
 		c.close()
 	}
@@ -113,6 +229,9 @@ type link struct {
 	// done tells the policy how the call ended (nil if it need not know).
 	done  func(balancer.DoneInfo)
 	ended atomic.Bool
+	// wait is set if the call had to wait for a backend; nil if it was
+	// connected at once.
+	wait *pending
 }
 
 // finish tells the policy, once, how the call ended.
@@ -333,27 +452,44 @@ func (r *Relay) serveClient(nc net.Conn) {
 	}
 }
 
-// open starts a call: picks a backend and sends it the client's headers.
-// While no backend is ready it waits (up to maxPickWait), and so does
-// the client's connection.
+// open starts a call: routes it, picks a backend and sends it the
+// client's headers. When the policy has no backend to offer yet, the call
+// waits for one off the connection's read loop (see wait).
 func (r *Relay) open(c *clientConn, f *http2.MetaHeadersFrame) {
 	cid := f.StreamID
-	bc, done, err := r.cl.pickConn(pickInfo(f.Fields), maxPickWait)
-	if err != nil {
-		c.mu.Lock()
-		c.headerFrames(cid, grpcStatusOf(err), true)
-		c.unlock()
-		return
+	info := pickInfo(f.Fields)
+	cl, err := r.route(info.FullMethodName)
+	if err == nil {
+		var bc *backendConn
+		var done func(balancer.DoneInfo)
+		if bc, done, err = cl.tryPick(info); err == nil {
+			l := &link{client: c}
+			c.lmu.Lock()
+			c.live[cid] = l
+			c.lmu.Unlock()
+			r.connect(l, cid, f.Fields, f.StreamEnded(), bc, done, nil)
+			return
+		}
+		if errors.Is(err, balancer.ErrNoSubConnAvailable) {
+			r.wait(c, cl, cid, info, f)
+			return
+		}
 	}
-	l := &link{client: c, backend: bc, done: done}
+	c.mu.Lock()
+	c.headerFrames(cid, grpcStatusOf(err), true)
+	c.unlock()
+}
+
+// connect sends the call l, client stream cid, to backend connection bc:
+// its headers, then the data held while it waited for a backend.
+func (r *Relay) connect(l *link, cid uint32, fields []hpack.HeaderField, end bool, bc *backendConn, done func(balancer.DoneInfo), held *pending) {
+	c := l.client
+	l.backend, l.done = bc, done
 	c.mu.Lock()
 	l.toClient = c.openLocked(cid, bc.conn, 0)
 	c.mu.Unlock()
-	end := f.StreamEnded()
-	c.lmu.Lock()
-	c.live[cid] = l
-	c.lmu.Unlock()
 
+	var grants []grant
 	bc.mu.Lock()
 	bid := bc.nextID
 	bc.nextID += 2
@@ -370,11 +506,14 @@ func (r *Relay) open(c *clientConn, f *http2.MetaHeadersFrame) {
 	bc.smu.Unlock()
 	if gone {
 		l.finish(errors.New("framerelay: backend connection closed"))
-	}
-	if !gone {
-		l.toBackend.writeHeadersLocked(f.Fields, end)
+	} else {
+		l.toBackend.writeHeadersLocked(fields, end)
+		if held != nil {
+			grants = held.sendLocked(l.toBackend)
+		}
 	}
 	bc.unlock()
+	giveAll(grants)
 	if gone { // lost the race with the connection's end: not sent
 		c.forget(cid)
 		c.mu.Lock()
@@ -396,6 +535,18 @@ func (c *clientConn) data(f *http2.DataFrame) bool {
 	if l == nil {
 		c.giveConn(int64(f.Length))
 		return true
+	}
+	if w := l.wait; w != nil {
+		w.mu.Lock()
+		if !w.connected {
+			ok := w.hold(f)
+			w.mu.Unlock()
+			if !ok {
+				c.goAway(http2.ConnectionError(http2.ErrCodeFlowControl))
+			}
+			return ok
+		}
+		w.mu.Unlock()
 	}
 	return forward(c.conn, l.toBackend, f)
 }
@@ -453,6 +604,9 @@ func (c *conn) giveConn(n int64) {
 
 // reset ends a call the client reset: the backend stream is reset too.
 func (l *link) reset(code http2.ErrCode) {
+	if w := l.wait; w != nil && w.giveUp() {
+		return // it had no backend yet
+	}
 	bc := l.backend
 	open := bc.lookup(l.toBackend.id, true) != nil // the backend has not ended it
 	if open {

@@ -1,0 +1,116 @@
+package framerelay
+
+import (
+	"bytes"
+	"sync"
+
+	"golang.org/x/net/http2"
+	"google.golang.org/grpc/balancer"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+)
+
+// pending is a call waiting for its cluster's policy to offer a backend.
+// It waits on a goroutine of its own, not on its client connection's read
+// loop, so that the connection's other calls go on; the DATA the client
+// sends meanwhile is held (at most the stream window the relay granted)
+// and sent after the headers once the call is connected.
+type pending struct {
+	mu        sync.Mutex
+	connected bool          // the link's halves are set: relay as usual
+	gaveUp    bool          // the client reset the call or left
+	stop      chan struct{} // closed when gaveUp
+	held      []heldData
+	size      int64 // flow-controlled bytes held
+}
+
+// heldData is a DATA frame's payload held while its call waits.
+type heldData struct {
+	data []byte
+	size int64 // the frame's flow-controlled size (payload and padding)
+	end  bool
+}
+
+// hold keeps a copy of DATA frame f (under mu); false if the client sent
+// more than the stream window it was given.
+func (w *pending) hold(f *http2.DataFrame) bool {
+	w.size += int64(f.Length)
+	if w.size > StreamWindow {
+		return false
+	}
+	w.held = append(w.held, heldData{data: bytes.Clone(f.Data()), size: int64(f.Length), end: f.StreamEnded()})
+	return true
+}
+
+// sendLocked writes the held data on h, the call's half towards its
+// backend (under h.c.mu), and returns what to give back to the client
+// for it: the bytes written now and the padding.
+func (w *pending) sendLocked(h *half) []grant {
+	h.recvWin.Add(-w.size) // taken from the client's window while held
+	var grants []grant
+	for _, d := range w.held {
+		if d.end {
+			h.fromOpen.Store(false)
+		}
+		n := len(d.data)
+		if !h.done {
+			n = h.writeDataLocked(d.data, d.end)
+		}
+		if g := n + int(d.size) - len(d.data); g > 0 {
+			grants = append(grants, grant{h, g})
+		}
+	}
+	w.held = nil
+	w.connected = true
+	return grants
+}
+
+// giveUp ends the wait of a call the client reset; false if the call is
+// already connected, and must be reset on its backend.
+func (w *pending) giveUp() bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.connected {
+		return false
+	}
+	if !w.gaveUp {
+		w.gaveUp = true
+		close(w.stop)
+		w.held = nil
+	}
+	return true
+}
+
+// wait waits, on a goroutine, for cl's policy to offer a backend for the
+// call of client stream cid (headers f), then connects it; or answers
+// the client with the pick's error.
+func (r *Relay) wait(c *clientConn, cl *cluster, cid uint32, info balancer.PickInfo, f *http2.MetaHeadersFrame) {
+	w := &pending{stop: make(chan struct{})}
+	l := &link{client: c, wait: w}
+	c.lmu.Lock()
+	c.live[cid] = l
+	c.lmu.Unlock()
+	fields, end := f.Fields, f.StreamEnded()
+	r.waiting.Add(1)
+	go func() {
+		defer r.waiting.Add(-1)
+		bc, done, err := cl.pickConn(info, maxPickWait, w.stop)
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		switch {
+		case w.gaveUp:
+			if done != nil {
+				done(balancer.DoneInfo{Err: status.Error(codes.Canceled, "framerelay: the client reset the call")})
+			}
+		case err != nil:
+			w.gaveUp = true
+			close(w.stop)
+			c.forget(cid)
+			c.mu.Lock()
+			c.headerFrames(cid, grpcStatusOf(err), true)
+			c.unlock()
+		default:
+			r.connect(l, cid, fields, end, bc, done, w)
+		}
+	}()
+}
