@@ -195,6 +195,13 @@ func (c *Config) validate(builders []resolver.Builder) error {
 
 // match returns the method prefix the route matches: "/pkg.Svc/" for a
 // service, the prefix itself otherwise.
+// MethodPrefix is the method prefix a valid route matches: "/pkg.Svc/"
+// for a Service, else its Prefix.
+func (r Route) MethodPrefix() string {
+	p, _ := r.match()
+	return p
+}
+
 func (r Route) match() (string, error) {
 	switch {
 	case r.Service != "" && r.Prefix != "":

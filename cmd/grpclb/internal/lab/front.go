@@ -173,8 +173,7 @@ func startGRPCLBProxy(f *front, backends []string) error {
 // the proxy scenario's proxy+framerelay strategy runs.
 const FrameRelayBinaryEnv = "GRPCLB_FRAMERELAY"
 
-// startFrameRelay runs the framerelay binary with grpclb proxy's config
-// (it reads its listen address and static target).
+// startFrameRelay runs the framerelay binary on grpclb proxy's config.
 func startFrameRelay(f *front, backends []string) error {
 	return f.runConfigured(os.Getenv(FrameRelayBinaryEnv), "framerelay.yaml", func(addr string) string {
 		return grpclbProxyConfig(addr, backends)

@@ -1,70 +1,147 @@
-// Command framerelay runs the framerelay experiment the way the lab runs
-// grpclb proxy, so that the lab's proxy scenario measures it in its place:
+// Command framerelay runs the framerelay experiment (a frame-level data
+// plane for grpclb proxy) on a grpclb proxy config file, so that it can be
+// measured in grpclb proxy's place:
 //
 //	go build -o /tmp/framerelay ./proxy/internal/framerelay/cmd/framerelay
-//	GRPCLB_BINARY=/tmp/framerelay go run ./cmd/grpclb lab --scenario proxy
+//	/tmp/framerelay proxy.yaml
+//	GRPCLB_FRAMERELAY=/tmp/framerelay go run ./cmd/grpclb lab --scenario proxy
 //
-// It reads only the "listen:" and "target:" lines of the config file named
-// by its last argument (any registered resolver's target, such as
-// static:///a,b,c), and of its flags only --policy=JSON, the cluster's
-// loadBalancingConfig list (default round_robin).
+// It serves the config's listen address (h2c), routes and clusters: each
+// cluster's target (any resolver linked in: dns, dnspoll, static) and
+// policy (grpc-go's, p2c_ewma, consistent_hash, wrr). It refuses a config
+// that needs what the relay does not do yet (TLS, route timeouts, retries,
+// hedging, reflection) and says on stderr which other settings it ignores.
 package main
 
 import (
+	"cmp"
+	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"strings"
 
-	_ "github.com/grpclb/grpclb/balancer/p2c" // p2c_ewma, for --policy
+	_ "github.com/grpclb/grpclb/balancer/chash" // consistent_hash
+	_ "github.com/grpclb/grpclb/balancer/p2c"   // p2c_ewma
+	_ "github.com/grpclb/grpclb/balancer/wrr"   // wrr
+	"github.com/grpclb/grpclb/proxy"
 	"github.com/grpclb/grpclb/proxy/internal/framerelay"
 	_ "github.com/grpclb/grpclb/resolver/dnspoll" // dnspoll:/// targets
 	_ "github.com/grpclb/grpclb/resolver/static"  // static:/// targets
 )
 
+const usage = `usage: framerelay CONFIG
+
+Relays the gRPC calls of a grpclb proxy config (CONFIG, YAML) at the
+HTTP/2 frame level: its listen address (h2c), routes and clusters.
+See the package documentation for what it refuses and ignores.
+`
+
 func main() {
-	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: framerelay [--policy=JSON] [other flags, ignored] CONFIG (see the package doc)")
+	args := os.Args[1:]
+	if len(args) == 1 && (args[0] == "-h" || args[0] == "--help" || args[0] == "help") {
+		fmt.Print(usage)
+		return
+	}
+	if len(args) != 1 || strings.HasPrefix(args[0], "-") {
+		fmt.Fprintf(os.Stderr, "framerelay: want one argument, a grpclb proxy config file, got %q (see 'framerelay --help')\n", args)
 		os.Exit(2)
 	}
-	// The lab passes grpclb proxy's flags: only --policy is read.
-	policy := `[{"round_robin":{}}]`
-	for _, a := range os.Args[1 : len(os.Args)-1] {
-		if v, ok := strings.CutPrefix(a, "--policy="); ok {
-			policy = v
-		}
-	}
-	if err := run(os.Args[len(os.Args)-1], policy); err != nil {
+	if err := run(args[0], os.Stderr); err != nil {
 		fmt.Fprintln(os.Stderr, "framerelay:", err)
 		os.Exit(1)
 	}
 }
 
-func run(path, policy string) error {
-	b, err := os.ReadFile(path)
+func run(path string, stderr io.Writer) error {
+	cfg, err := proxy.LoadConfig(path)
 	if err != nil {
 		return err
 	}
-	var listen, target string
-	for _, line := range strings.Split(string(b), "\n") {
-		line = strings.TrimSpace(line)
-		if v, ok := strings.CutPrefix(line, "listen:"); ok {
-			listen = strings.TrimSpace(v)
-		}
-		if v, ok := strings.CutPrefix(line, "target:"); ok {
-			target = strings.TrimSpace(v)
-		}
+	rc, ignored, err := relayConfig(cfg)
+	if err != nil {
+		return fmt.Errorf("%s: %w", path, err)
 	}
-	if listen == "" || target == "" {
-		return fmt.Errorf("%s: want a listen: line and a target: line", path)
+	for _, what := range ignored {
+		fmt.Fprintf(stderr, "framerelay: ignoring %s (not implemented in the relay)\n", what)
 	}
-	r, err := framerelay.New(target, policy)
+	r, err := framerelay.NewRouted(rc)
 	if err != nil {
 		return err
 	}
-	lis, err := net.Listen("tcp", listen)
+	lis, err := net.Listen("tcp", cmp.Or(cfg.Listen, proxy.DefaultListen))
 	if err != nil {
+		r.Close()
 		return err
 	}
 	return r.Serve(lis)
+}
+
+// relayConfig is the relay's config for a valid proxy config: an error
+// names the first setting the relay cannot honour; ignored lists the
+// settings it does not apply.
+func relayConfig(cfg *proxy.Config) (framerelay.Config, []string, error) {
+	rc := framerelay.Config{Clusters: map[string]framerelay.Cluster{}}
+	var unsupported []string
+	if cfg.TLS != nil {
+		unsupported = append(unsupported, "tls")
+	}
+	if cfg.Reflection != (proxy.Reflection{}) {
+		unsupported = append(unsupported, "reflection")
+	}
+	for i, r := range cfg.Routes {
+		if r.Timeout != 0 || r.Idempotent || r.Retry != nil || r.Hedge != nil {
+			unsupported = append(unsupported, fmt.Sprintf("routes[%d]: timeout, idempotent, retry and hedge", i))
+		}
+		rc.Routes = append(rc.Routes, framerelay.Route{Prefix: r.MethodPrefix(), Cluster: r.Cluster})
+	}
+	for name, cl := range cfg.Clusters {
+		if cl.TLS != nil {
+			unsupported = append(unsupported, "clusters."+name+".tls")
+			continue
+		}
+		lb, err := lbConfig(cl.Policy)
+		if err != nil {
+			return rc, nil, fmt.Errorf("clusters.%s.policy: %w", name, err)
+		}
+		rc.Clusters[name] = framerelay.Cluster{Target: cl.Target, LBConfig: lb}
+	}
+	if len(unsupported) > 0 {
+		return rc, nil, fmt.Errorf("not implemented in the relay: %s", strings.Join(unsupported, "; "))
+	}
+	var ignored []string
+	for _, s := range []struct {
+		name string
+		set  bool
+	}{
+		{"admin", cfg.Admin != ""},
+		{"limits", cfg.Limits != (proxy.Limits{})},
+		{"connections", cfg.Connections != (proxy.Connections{})},
+		{"drain", cfg.Drain != (proxy.DrainConfig{})},
+	} {
+		if s.set {
+			ignored = append(ignored, s.name)
+		}
+	}
+	return rc, ignored, nil
+}
+
+// lbConfig is the loadBalancingConfig list of a cluster's policy; a
+// service config with anything else in it is refused.
+func lbConfig(p proxy.Policy) (string, error) {
+	sc, err := p.ServiceConfig()
+	if err != nil {
+		return "", err
+	}
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal([]byte(sc), &fields); err != nil {
+		return "", err
+	}
+	list, ok := fields["loadBalancingConfig"]
+	if !ok || len(fields) != 1 {
+		return "", errors.New("the relay reads only a service config's loadBalancingConfig")
+	}
+	return string(list), nil
 }
