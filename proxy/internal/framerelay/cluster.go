@@ -44,6 +44,11 @@ type cluster struct {
 	stop   chan struct{} // closed by close: dials and backoffs give up
 
 	pick atomic.Pointer[pickerGen]
+	// state is the policy's connectivity.State; onState hears of changes.
+	state   atomic.Int32
+	onState func()
+	// dial connects to a backend address; nil is TCP.
+	dial func(addr string) (net.Conn, error)
 }
 
 // pickerGen is the policy's current picker; changed is closed when a
@@ -65,13 +70,10 @@ func newCluster(r *Relay, target, lbConfig string) (*cluster, error) {
 	if rb == nil {
 		return nil, fmt.Errorf("framerelay: target %q: no resolver for scheme %q", target, u.Scheme)
 	}
-	bb, cfg, err := parseLBConfig(lbConfig)
+	c, err := newPolicy(r, target, lbConfig, nil)
 	if err != nil {
 		return nil, err
 	}
-	c := &cluster{r: r, target: target, cfg: cfg, stop: make(chan struct{})}
-	c.pick.Store(&pickerGen{p: base{balancer.ErrNoSubConnAvailable}, changed: make(chan struct{})})
-	c.bal = bb.Build(&policyCC{c: c}, balancer.BuildOptions{})
 	res, err := rb.Build(resolver.Target{URL: *u}, &resolverCC{c: c}, resolver.BuildOptions{})
 	if err != nil {
 		c.bal.Close()
@@ -80,6 +82,20 @@ func newCluster(r *Relay, target, lbConfig string) (*cluster, error) {
 	c.mu.Lock()
 	c.res = res
 	c.mu.Unlock()
+	return c, nil
+}
+
+// newPolicy builds a cluster's policy, without a resolver: the first
+// registered policy of lbConfig, a service config's loadBalancingConfig
+// list, its backends dialled with dial (TCP if nil).
+func newPolicy(r *Relay, target, lbConfig string, dial func(string) (net.Conn, error)) (*cluster, error) {
+	bb, cfg, err := parseLBConfig(lbConfig)
+	if err != nil {
+		return nil, err
+	}
+	c := &cluster{r: r, target: target, cfg: cfg, stop: make(chan struct{}), dial: dial, onState: r.updateHealth}
+	c.pick.Store(&pickerGen{p: base{balancer.ErrNoSubConnAvailable}, changed: make(chan struct{})})
+	c.bal = bb.Build(&policyCC{c: c}, balancer.BuildOptions{})
 	return c, nil
 }
 
@@ -227,7 +243,13 @@ func (pc *policyCC) UpdateAddresses(balancer.SubConn, []resolver.Address) {}
 func (pc *policyCC) UpdateState(s balancer.State) {
 	old := pc.c.pick.Swap(&pickerGen{p: s.Picker, changed: make(chan struct{})})
 	close(old.changed)
+	if pc.c.state.Swap(int32(s.ConnectivityState)) != int32(s.ConnectivityState) && pc.c.onState != nil {
+		pc.c.onState()
+	}
 }
+
+// ready reports whether the cluster's policy has a backend to offer.
+func (c *cluster) ready() bool { return connectivity.State(c.state.Load()) == connectivity.Ready }
 
 func (pc *policyCC) ResolveNow(o resolver.ResolveNowOptions) {
 	c := pc.c
@@ -290,7 +312,7 @@ func (sc *subConn) RegisterHealthListener(l func(balancer.SubConnState)) {
 // dial connects; the state changes go to the policy.
 func (sc *subConn) dial() {
 	sc.setState(connectivity.Connecting, nil)
-	bc, err := sc.c.r.dialBackend(sc.addr, sc.c.stop, func() {
+	bc, err := sc.c.r.dialBackend(sc.addr, sc.c.dial, sc.c.stop, func() {
 		sc.bc.Store(nil)
 		sc.setState(connectivity.Idle, nil)
 	})
@@ -357,10 +379,14 @@ func (sc *subConn) setState(s connectivity.State, err error) {
 	}
 }
 
-// dialBackend dials an h2c connection to addr and waits for the server's
-// SETTINGS; onClose runs when the connection ends.
-func (r *Relay) dialBackend(addr string, stop <-chan struct{}, onClose func()) (*backendConn, error) {
-	nc, err := net.DialTimeout("tcp", addr, dialTimeout)
+// dialBackend dials an h2c connection to addr (with dial, or TCP if nil)
+// and waits for the server's SETTINGS; onClose runs when the connection
+// ends.
+func (r *Relay) dialBackend(addr string, dial func(string) (net.Conn, error), stop <-chan struct{}, onClose func()) (*backendConn, error) {
+	if dial == nil {
+		dial = func(addr string) (net.Conn, error) { return net.DialTimeout("tcp", addr, dialTimeout) }
+	}
+	nc, err := dial(addr)
 	if err != nil {
 		return nil, err
 	}

@@ -29,7 +29,13 @@
 // meanwhile (at most a stream window), so the client connection's other
 // calls go on.
 //
-// What it does not do yet (grpclb proxy does): TLS, health, reflection,
+// With routes, the relay answers grpc.health.v1 itself (unless a route
+// claims it), from a grpc.Server on an in-memory connection that it
+// reaches as the one backend of a cluster of its own: a routed service is
+// SERVING while one of its routes' clusters has a READY policy, and the
+// relay as a whole ("") while any cluster has.
+//
+// What it does not do yet (grpclb proxy does): TLS, reflection,
 // metrics and the admin API, limits, route timeouts, retries, hedging,
 // header policy, reload and drain. It is not used by grpclb proxy;
 // cmd/framerelay runs it on a grpclb proxy config (refusing the settings

@@ -39,6 +39,9 @@ type Relay struct {
 	// waiting counts the calls waiting for their cluster's policy to
 	// offer a backend.
 	waiting atomic.Int64
+	// local is the relay's own services (grpc.health.v1); nil without
+	// routes.
+	local atomic.Pointer[local]
 
 	mu     sync.Mutex
 	lis    []net.Listener
@@ -130,6 +133,15 @@ func NewRouted(cfg Config) (*Relay, error) {
 		return nil, errors.New("framerelay: no routes (every call would be refused)")
 	}
 	r.routes = routing.NewTable(routes, func(rt route) string { return rt.prefix })
+	services := map[string][]*cluster{}
+	for _, rt := range routes {
+		svc, _, _ := strings.Cut(rt.prefix[1:], "/")
+		services[svc] = append(services[svc], rt.cl)
+	}
+	if err := r.startLocal(services); err != nil {
+		r.Close()
+		return nil, err
+	}
 	return r, nil
 }
 
@@ -158,6 +170,9 @@ func (r *Relay) route(method string) (*cluster, error) {
 	}
 	if rt, ok := r.routes.Match(method); ok {
 		return rt.cl, nil
+	}
+	if cl := r.localRoute(method); cl != nil {
+		return cl, nil
 	}
 	return nil, status.Errorf(codes.Unimplemented, "framerelay: no route for method %s", method)
 }
@@ -197,6 +212,9 @@ func (r *Relay) Close() {
 	r.conns = nil
 	r.mu.Unlock()
 	r.closeClusters()
+	if l := r.local.Load(); l != nil {
+		l.stop()
+	}
 	for c := range conns {
 		c.close()
 	}

@@ -1,0 +1,95 @@
+package framerelay
+
+import (
+	"net"
+	"strings"
+	"sync"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/resolver"
+	"google.golang.org/grpc/test/bufconn"
+)
+
+// healthPrefix is the method prefix of grpc.health.v1, which the relay
+// answers itself unless a route claims it.
+var healthPrefix = "/" + healthpb.Health_ServiceDesc.ServiceName + "/"
+
+// local is the relay's own gRPC services (grpc.health.v1): a grpc.Server
+// on an in-memory listener, which the relay reaches the way it reaches
+// any backend, as the one endpoint of a cluster of its own. So its calls
+// are relayed like every other, with the same flow control and limits.
+type local struct {
+	srv    *grpc.Server
+	lis    *bufconn.Listener
+	health *health.Server
+	cl     *cluster
+	mu     sync.Mutex // serialises updateHealth
+	// services maps each routed service to the clusters of its routes.
+	services map[string][]*cluster
+}
+
+// startLocal starts the relay's own services; services are the routed
+// ones, whose health follows their clusters.
+func (r *Relay) startLocal(services map[string][]*cluster) error {
+	l := &local{srv: grpc.NewServer(), lis: bufconn.Listen(256 << 10), health: health.NewServer(), services: services}
+	healthpb.RegisterHealthServer(l.srv, l.health)
+	go l.srv.Serve(l.lis)
+	cl, err := newPolicy(r, "framerelay-local", `[{"pick_first":{}}]`, func(string) (net.Conn, error) { return l.lis.Dial() })
+	if err != nil {
+		l.srv.Stop()
+		return err
+	}
+	l.cl = cl
+	r.local.Store(l)
+	r.updateHealth()
+	return (&resolverCC{c: cl}).UpdateState(resolver.State{Endpoints: []resolver.Endpoint{{Addresses: []resolver.Address{{Addr: "local"}}}}})
+}
+
+// updateHealth sets the health of every routed service from its
+// clusters: SERVING if the policy of one of them has a backend to offer
+// (READY), else NOT_SERVING; and of the relay as a whole ("") SERVING if
+// any cluster is.
+func (r *Relay) updateHealth() {
+	l := r.local.Load()
+	if l == nil {
+		return
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	anyOK := false
+	for svc, cls := range l.services {
+		ok := false
+		for _, cl := range cls {
+			ok = ok || cl.ready()
+		}
+		anyOK = anyOK || ok
+		l.health.SetServingStatus(svc, servingStatus(ok))
+	}
+	l.health.SetServingStatus("", servingStatus(anyOK))
+}
+
+func servingStatus(ok bool) healthpb.HealthCheckResponse_ServingStatus {
+	if ok {
+		return healthpb.HealthCheckResponse_SERVING
+	}
+	return healthpb.HealthCheckResponse_NOT_SERVING
+}
+
+// localRoute returns the local cluster for a method of the relay's own
+// services, nil for others.
+func (r *Relay) localRoute(method string) *cluster {
+	if l := r.local.Load(); l != nil && strings.HasPrefix(method, healthPrefix) {
+		return l.cl
+	}
+	return nil
+}
+
+// stop ends the local services: health watchers first, so that the
+// server's stop does not wait for their streams.
+func (l *local) stop() {
+	l.health.Shutdown()
+	l.cl.close()
+	l.srv.Stop()
+}
