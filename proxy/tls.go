@@ -52,10 +52,30 @@ func loadListenerTLS(t *ListenerTLS) (*tls.Config, error) {
 	return cfg, nil
 }
 
+// Config reads the listener's certificate, key and client CA into a TLS
+// server config that offers ALPN h2, as gRPC requires.
+func (t *ListenerTLS) Config() (*tls.Config, error) { return loadListenerTLS(t) }
+
+// Config reads a cluster's CA and client certificate into a TLS client
+// config (ServerName as set, empty for the dialled name). The caller adds
+// ALPN h2.
+func (t *UpstreamTLS) Config() (*tls.Config, error) {
+	cfg, _, err := upstreamTLSConfig(t)
+	return cfg, err
+}
+
 // loadUpstreamTLS reads a cluster's CA and client certificate. The
 // returned bytes are the files' contents, so that a reload notices a
 // rotated file even when its path did not change.
 func loadUpstreamTLS(t *UpstreamTLS) (credentials.TransportCredentials, []byte, error) {
+	cfg, material, err := upstreamTLSConfig(t)
+	if err != nil {
+		return nil, nil, err
+	}
+	return credentials.NewTLS(cfg), material, nil
+}
+
+func upstreamTLSConfig(t *UpstreamTLS) (*tls.Config, []byte, error) {
 	cfg := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: t.ServerName}
 	var material []byte
 	if t.CA != "" {
@@ -86,7 +106,7 @@ func loadUpstreamTLS(t *UpstreamTLS) (credentials.TransportCredentials, []byte, 
 		cfg.Certificates = []tls.Certificate{cert}
 		material = append(append(material, certPEM...), keyPEM...)
 	}
-	return credentials.NewTLS(cfg), material, nil
+	return cfg, material, nil
 }
 
 func loadCAs(path string) (*x509.CertPool, error) {

@@ -1,6 +1,8 @@
 package framerelay
 
 import (
+	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -61,7 +63,7 @@ type pickerGen struct {
 // newCluster builds the resolver of target and the first registered
 // policy of lbConfig, a service config's loadBalancingConfig list
 // (`[{"round_robin":{}}]`).
-func newCluster(r *Relay, target, lbConfig string) (*cluster, error) {
+func newCluster(r *Relay, target, lbConfig string, dial func(string) (net.Conn, error)) (*cluster, error) {
 	u, err := url.Parse(target)
 	if err != nil {
 		return nil, fmt.Errorf("framerelay: target %q: %w", target, err)
@@ -70,7 +72,7 @@ func newCluster(r *Relay, target, lbConfig string) (*cluster, error) {
 	if rb == nil {
 		return nil, fmt.Errorf("framerelay: target %q: no resolver for scheme %q", target, u.Scheme)
 	}
-	c, err := newPolicy(r, target, lbConfig, nil)
+	c, err := newPolicy(r, target, lbConfig, dial)
 	if err != nil {
 		return nil, err
 	}
@@ -376,6 +378,29 @@ func (sc *subConn) setState(s connectivity.State, err error) {
 	sc.mu.Unlock()
 	if s == connectivity.Ready && health != nil { // no health checks: READY is healthy
 		health(balancer.SubConnState{ConnectivityState: s})
+	}
+}
+
+// tlsDialer dials backends over TLS with cfg, offering ALPN h2 and
+// requiring it; an empty cfg.ServerName is the dialled host.
+func tlsDialer(cfg *tls.Config) func(string) (net.Conn, error) {
+	return func(addr string) (net.Conn, error) {
+		c := cfg.Clone()
+		c.NextProtos = []string{"h2"}
+		if c.ServerName == "" {
+			c.ServerName, _, _ = net.SplitHostPort(addr)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), dialTimeout)
+		defer cancel()
+		nc, err := (&tls.Dialer{Config: c}).DialContext(ctx, "tcp", addr)
+		if err != nil {
+			return nil, err
+		}
+		if p := nc.(*tls.Conn).ConnectionState().NegotiatedProtocol; p != "h2" {
+			nc.Close()
+			return nil, fmt.Errorf("framerelay: %s did not negotiate HTTP/2 over TLS (ALPN %q)", addr, p)
+		}
+		return nc, nil
 	}
 }
 

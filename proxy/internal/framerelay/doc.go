@@ -35,7 +35,10 @@
 // SERVING while one of its routes' clusters has a READY policy, and the
 // relay as a whole ("") while any cluster has.
 //
-// What it does not do yet (grpclb proxy does): TLS, reflection,
+// Clients may connect over TLS (Serve on a tls.Listener offering ALPN h2)
+// and a cluster's backends may be dialled over TLS (Cluster.TLS).
+//
+// What it does not do yet (grpclb proxy does): reflection,
 // metrics and the admin API, limits, route timeouts, retries, hedging,
 // header policy, reload and drain. It is not used by grpclb proxy;
 // cmd/framerelay runs it on a grpclb proxy config (refusing the settings

@@ -2,6 +2,7 @@ package framerelay
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -67,6 +68,9 @@ type Cluster struct {
 	// LBConfig is a service config's loadBalancingConfig list; its first
 	// registered policy is used. Empty means `[{"round_robin":{}}]`.
 	LBConfig string
+	// TLS, when set, is how backends are dialled (h2 over TLS, ALPN
+	// required; an empty ServerName is the dialled host); nil is h2c.
+	TLS *tls.Config
 }
 
 // Route sends the calls whose method starts with Prefix, "/pkg.Svc/" (a
@@ -84,7 +88,7 @@ type Route struct {
 // (`[{"round_robin":{}}]`).
 func New(target, lbConfig string) (*Relay, error) {
 	r := &Relay{conns: map[*conn]struct{}{}}
-	cl, err := newCluster(r, target, lbConfig)
+	cl, err := newCluster(r, target, lbConfig, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -119,7 +123,11 @@ func NewRouted(cfg Config) (*Relay, error) {
 			if lb == "" {
 				lb = `[{"round_robin":{}}]`
 			}
-			cl, err := newCluster(r, spec.Target, lb)
+			var dial func(string) (net.Conn, error)
+			if spec.TLS != nil {
+				dial = tlsDialer(spec.TLS)
+			}
+			cl, err := newCluster(r, spec.Target, lb, dial)
 			if err != nil {
 				r.closeClusters()
 				return nil, fmt.Errorf("framerelay: clusters.%s: %w", rt.Cluster, err)
@@ -183,7 +191,10 @@ func (r *Relay) closeClusters() {
 	}
 }
 
-// Serve accepts client connections on lis until Close.
+// Serve accepts client connections on lis until Close: h2c, or HTTP/2
+// over TLS when lis is a tls.Listener (its config must offer ALPN h2,
+// which gRPC clients require). A client has 10 s to finish its TLS
+// handshake and send the HTTP/2 preface.
 func (r *Relay) Serve(lis net.Listener) error {
 	r.mu.Lock()
 	if r.closed {

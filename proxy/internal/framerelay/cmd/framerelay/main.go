@@ -6,15 +6,17 @@
 //	/tmp/framerelay proxy.yaml
 //	GRPCLB_FRAMERELAY=/tmp/framerelay go run ./cmd/grpclb lab --scenario proxy
 //
-// It serves the config's listen address (h2c), routes and clusters: each
-// cluster's target (any resolver linked in: dns, dnspoll, static) and
-// policy (grpc-go's, p2c_ewma, consistent_hash, wrr). It refuses a config
-// that needs what the relay does not do yet (TLS, route timeouts, retries,
-// hedging, reflection) and says on stderr which other settings it ignores.
+// It serves the config's listen address (h2c, or TLS and mutual TLS as
+// tls: says), routes and clusters: each cluster's target (any resolver
+// linked in: dns, dnspoll, static), policy (grpc-go's, p2c_ewma,
+// consistent_hash, wrr) and TLS to its backends. It refuses a config that
+// needs what the relay does not do yet (route timeouts, retries, hedging,
+// reflection) and says on stderr which other settings it ignores.
 package main
 
 import (
 	"cmp"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -60,34 +62,49 @@ func run(path string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	rc, ignored, err := relayConfig(cfg)
+	r, lis, err := start(cfg, stderr)
 	if err != nil {
 		return fmt.Errorf("%s: %w", path, err)
+	}
+	return r.Serve(lis)
+}
+
+// start builds the relay of cfg and its listener.
+func start(cfg *proxy.Config, stderr io.Writer) (*framerelay.Relay, net.Listener, error) {
+	rc, ltls, ignored, err := relayConfig(cfg)
+	if err != nil {
+		return nil, nil, err
 	}
 	for _, what := range ignored {
 		fmt.Fprintf(stderr, "framerelay: ignoring %s (not implemented in the relay)\n", what)
 	}
 	r, err := framerelay.NewRouted(rc)
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
 	lis, err := net.Listen("tcp", cmp.Or(cfg.Listen, proxy.DefaultListen))
 	if err != nil {
 		r.Close()
-		return err
+		return nil, nil, err
 	}
-	return r.Serve(lis)
+	if ltls != nil {
+		lis = tls.NewListener(lis, ltls)
+	}
+	return r, lis, nil
 }
 
-// relayConfig is the relay's config for a valid proxy config: an error
-// names the first setting the relay cannot honour; ignored lists the
-// settings it does not apply.
-func relayConfig(cfg *proxy.Config) (framerelay.Config, []string, error) {
-	rc := framerelay.Config{Clusters: map[string]framerelay.Cluster{}}
-	var unsupported []string
+// relayConfig is the relay's config for a valid proxy config, with its
+// certificate files read, and the listener's TLS config (nil for h2c):
+// an error names the settings the relay cannot honour; ignored lists
+// those it does not apply.
+func relayConfig(cfg *proxy.Config) (rc framerelay.Config, listenerTLS *tls.Config, ignored []string, err error) {
+	rc = framerelay.Config{Clusters: map[string]framerelay.Cluster{}}
 	if cfg.TLS != nil {
-		unsupported = append(unsupported, "tls")
+		if listenerTLS, err = cfg.TLS.Config(); err != nil {
+			return rc, nil, nil, err
+		}
 	}
+	var unsupported []string
 	if cfg.Reflection != (proxy.Reflection{}) {
 		unsupported = append(unsupported, "reflection")
 	}
@@ -98,20 +115,21 @@ func relayConfig(cfg *proxy.Config) (framerelay.Config, []string, error) {
 		rc.Routes = append(rc.Routes, framerelay.Route{Prefix: r.MethodPrefix(), Cluster: r.Cluster})
 	}
 	for name, cl := range cfg.Clusters {
-		if cl.TLS != nil {
-			unsupported = append(unsupported, "clusters."+name+".tls")
-			continue
-		}
 		lb, err := lbConfig(cl.Policy)
 		if err != nil {
-			return rc, nil, fmt.Errorf("clusters.%s.policy: %w", name, err)
+			return rc, nil, nil, fmt.Errorf("clusters.%s.policy: %w", name, err)
 		}
-		rc.Clusters[name] = framerelay.Cluster{Target: cl.Target, LBConfig: lb}
+		rcl := framerelay.Cluster{Target: cl.Target, LBConfig: lb}
+		if cl.TLS != nil {
+			if rcl.TLS, err = cl.TLS.Config(); err != nil {
+				return rc, nil, nil, fmt.Errorf("clusters.%s.%w", name, err)
+			}
+		}
+		rc.Clusters[name] = rcl
 	}
 	if len(unsupported) > 0 {
-		return rc, nil, fmt.Errorf("not implemented in the relay: %s", strings.Join(unsupported, "; "))
+		return rc, nil, nil, fmt.Errorf("not implemented in the relay: %s", strings.Join(unsupported, "; "))
 	}
-	var ignored []string
 	for _, s := range []struct {
 		name string
 		set  bool
@@ -125,7 +143,7 @@ func relayConfig(cfg *proxy.Config) (framerelay.Config, []string, error) {
 			ignored = append(ignored, s.name)
 		}
 	}
-	return rc, ignored, nil
+	return rc, listenerTLS, ignored, nil
 }
 
 // lbConfig is the loadBalancingConfig list of a cluster's policy; a

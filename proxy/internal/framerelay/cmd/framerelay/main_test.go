@@ -1,12 +1,24 @@
 package main
 
 import (
+	"crypto/tls"
+	"fmt"
+	"io"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/status"
+
+	"github.com/grpclb/grpclb/internal/testbed"
+	"github.com/grpclb/grpclb/internal/testbed/echopb"
 	"github.com/grpclb/grpclb/proxy"
 	"github.com/grpclb/grpclb/proxy/internal/framerelay"
+	"github.com/grpclb/grpclb/proxy/internal/testca"
 )
 
 const base = `
@@ -33,7 +45,7 @@ func TestRelayConfig(t *testing.T) {
 		{name: "routes and clusters"},
 		{name: "ignored settings", extra: "admin: 127.0.0.1:9901\nlimits: {maxConcurrentStreams: 10}\ndrain: {grace: 1s}\n",
 			wantIgnored: []string{"admin", "limits", "drain"}},
-		{name: "listener TLS", extra: "tls: {cert: c.pem, key: k.pem}\n", wantErr: "not implemented in the relay: tls"},
+		{name: "listener TLS files missing", extra: "tls: {cert: nosuch.pem, key: nosuch-key.pem}\n", wantErr: "tls.cert/tls.key"},
 		{name: "reflection", extra: "reflection: true\n", wantErr: "not implemented in the relay: reflection"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -41,7 +53,7 @@ func TestRelayConfig(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			rc, ignored, err := relayConfig(cfg)
+			rc, _, ignored, err := relayConfig(cfg)
 			if tc.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
 					t.Fatalf("error %v, want one containing %q", err, tc.wantErr)
@@ -76,7 +88,7 @@ func TestRelayConfigRefusesRouteResilience(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := relayConfig(cfg); err == nil || !strings.Contains(err.Error(), "routes[0]: timeout") {
+	if _, _, _, err := relayConfig(cfg); err == nil || !strings.Contains(err.Error(), "routes[0]: timeout") {
 		t.Fatalf("a route timeout: %v, want it refused naming routes[0]", err)
 	}
 }
@@ -87,7 +99,66 @@ func TestRelayConfigRefusesServiceConfigExtras(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := relayConfig(cfg); err == nil || !strings.Contains(err.Error(), "clusters.two.policy") {
+	if _, _, _, err := relayConfig(cfg); err == nil || !strings.Contains(err.Error(), "clusters.two.policy") {
 		t.Fatalf("a service config with methodConfig: %v, want it refused naming clusters.two.policy", err)
+	}
+}
+
+// TestMutualTLSBothSides: with tls: on the listener (client certificates
+// required) and on the cluster (the relay's own client certificate), a
+// client with a certificate reaches the backend through the relay, and
+// one without is refused.
+func TestMutualTLSBothSides(t *testing.T) {
+	pki := testca.New(t, "pki")
+	relayCert, relayKey := pki.Issue("relay.test")
+	backendCert, backendKey := pki.Issue("backend.test")
+	upstreamCert, upstreamKey := pki.Issue("relay-client.test")
+	clientCert, clientKey := pki.Issue("client.test")
+	bc, err := tls.LoadX509KeyPair(backendCert, backendKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	backend, err := testbed.StartBackend("tls-backend", "127.0.0.1:0", grpc.Creds(credentials.NewTLS(&tls.Config{
+		Certificates: []tls.Certificate{bc}, ClientCAs: pki.Pool(), ClientAuth: tls.RequireAndVerifyClientCert,
+	})))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer backend.Stop()
+	cfg, err := proxy.ParseConfig([]byte(fmt.Sprintf(`
+listen: 127.0.0.1:0
+tls: {cert: %s, key: %s, clientCA: %s}
+routes:
+  - service: grpclb.testbed.v1.Echo
+    cluster: c
+clusters:
+  c:
+    target: static:///%s
+    tls: {ca: %s, cert: %s, key: %s, serverName: backend.test}
+`, relayCert, relayKey, pki.File, backend.Addr, pki.File, upstreamCert, upstreamKey)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, lis, err := start(cfg, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go r.Serve(lis)
+	defer r.Close()
+	call := func(certFile, keyFile string) (string, error) {
+		cc, err := grpc.NewClient("passthrough:///"+lis.Addr().String(),
+			grpc.WithTransportCredentials(credentials.NewTLS(pki.ClientConfig("relay.test", certFile, keyFile))))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer cc.Close()
+		resp, err := echopb.NewEchoClient(cc).Echo(testbed.Context(t, 10*time.Second), &echopb.EchoRequest{})
+		return resp.GetBackend(), err
+	}
+	if b, err := call(clientCert, clientKey); err != nil || b != "tls-backend" {
+		t.Fatalf("a client with a certificate: %v from %q, want an answer from tls-backend", err, b)
+	}
+	if _, err := call("", ""); status.Code(err) != codes.Unavailable {
+		t.Fatalf("a client without a certificate: %v, want Unavailable (handshake refused)", err)
 	}
 }
