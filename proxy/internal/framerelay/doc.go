@@ -38,9 +38,14 @@
 // Clients may connect over TLS (Serve on a tls.Listener offering ALPN h2)
 // and a cluster's backends may be dialled over TLS (Cluster.TLS).
 //
+// Request headers pass through as the client sent them (gRPC's timeout
+// and encodings included: messages are never decompressed), except HTTP/1
+// connection headers and grpc-previous-rpc-attempts; the client's address
+// is appended to x-forwarded-for.
+//
 // What it does not do yet (grpclb proxy does): reflection,
 // metrics and the admin API, limits, route timeouts, retries, hedging,
-// header policy, reload and drain. It is not used by grpclb proxy;
+// reload and drain. It is not used by grpclb proxy;
 // cmd/framerelay runs it on a grpclb proxy config (refusing the settings
 // it cannot honour), and the lab runs that command as proxy+framerelay
 // ($GRPCLB_FRAMERELAY) beside grpclb proxy and HAProxy.

@@ -334,6 +334,7 @@ func (bc *backendConn) lookup(id uint32, end bool) *link {
 
 type clientConn struct {
 	*conn
+	ip   string // the client's address, for x-forwarded-for
 	lmu  sync.Mutex
 	live map[uint32]*link // calls not ended by the backend, by client stream id
 }
@@ -421,7 +422,7 @@ func (r *Relay) serveClient(nc net.Conn) {
 		return
 	}
 	nc.SetReadDeadline(time.Time{})
-	c := &clientConn{conn: newConn(nc), live: map[uint32]*link{}}
+	c := &clientConn{conn: newConn(nc), ip: hostOf(nc.RemoteAddr()), live: map[uint32]*link{}}
 	if !r.track(c.conn) {
 		c.close()
 		return
@@ -486,7 +487,8 @@ func (r *Relay) serveClient(nc net.Conn) {
 // waits for one off the connection's read loop (see wait).
 func (r *Relay) open(c *clientConn, f *http2.MetaHeadersFrame) {
 	cid := f.StreamID
-	info := pickInfo(f.Fields)
+	fields := requestHeaders(f.Fields, c.ip)
+	info := pickInfo(fields)
 	cl, err := r.route(info.FullMethodName)
 	if err == nil {
 		var bc *backendConn
@@ -496,11 +498,11 @@ func (r *Relay) open(c *clientConn, f *http2.MetaHeadersFrame) {
 			c.lmu.Lock()
 			c.live[cid] = l
 			c.lmu.Unlock()
-			r.connect(l, cid, f.Fields, f.StreamEnded(), bc, done, nil)
+			r.connect(l, cid, fields, f.StreamEnded(), bc, done, nil)
 			return
 		}
 		if errors.Is(err, balancer.ErrNoSubConnAvailable) {
-			r.wait(c, cl, cid, info, f)
+			r.wait(c, cl, cid, info, fields, f.StreamEnded())
 			return
 		}
 	}

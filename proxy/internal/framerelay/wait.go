@@ -5,6 +5,7 @@ import (
 	"sync"
 
 	"golang.org/x/net/http2"
+	"golang.org/x/net/http2/hpack"
 	"google.golang.org/grpc/balancer"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -82,15 +83,15 @@ func (w *pending) giveUp() bool {
 }
 
 // wait waits, on a goroutine, for cl's policy to offer a backend for the
-// call of client stream cid (headers f), then connects it; or answers
-// the client with the pick's error.
-func (r *Relay) wait(c *clientConn, cl *cluster, cid uint32, info balancer.PickInfo, f *http2.MetaHeadersFrame) {
+// call of client stream cid (request headers fields, and end if they
+// ended the client's side), then connects it; or answers the client with
+// the pick's error.
+func (r *Relay) wait(c *clientConn, cl *cluster, cid uint32, info balancer.PickInfo, fields []hpack.HeaderField, end bool) {
 	w := &pending{stop: make(chan struct{})}
 	l := &link{client: c, wait: w}
 	c.lmu.Lock()
 	c.live[cid] = l
 	c.lmu.Unlock()
-	fields, end := f.Fields, f.StreamEnded()
 	r.waiting.Add(1)
 	go func() {
 		defer r.waiting.Add(-1)
