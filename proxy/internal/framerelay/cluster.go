@@ -420,6 +420,7 @@ func (r *Relay) dialBackend(addr string, dial func(string) (net.Conn, error), st
 		return nil, err
 	}
 	bc := &backendConn{conn: newConn(nc), nextID: 1, streams: map[uint32]*link{}, ready: make(chan struct{}), onClose: onClose}
+	bc.rfr.MaxHeaderListSize = r.limits.MaxHeaderListBytes
 	if !r.track(bc.conn) {
 		bc.close()
 		return nil, net.ErrClosed

@@ -43,9 +43,13 @@
 // connection headers and grpc-previous-rpc-attempts; the client's address
 // is appended to x-forwarded-for.
 //
-// What it does not do yet (grpclb proxy does): reflection,
-// metrics and the admin API, limits, route timeouts, retries, hedging,
-// reload and drain. It is not used by grpclb proxy;
+// Limits bound what clients may use: calls per connection, header list
+// size, connections, idle and handshake timeouts. Memory is bounded by
+// flow control: each client connection holds at most its window.
+//
+// What it does not do yet (grpclb proxy does): reflection, metrics and
+// the admin API, message size limits, a process-wide buffer budget,
+// connection ageing, route timeouts, retries, hedging, reload and drain. It is not used by grpclb proxy;
 // cmd/framerelay runs it on a grpclb proxy config (refusing the settings
 // it cannot honour), and the lab runs that command as proxy+framerelay
 // ($GRPCLB_FRAMERELAY) beside grpclb proxy and HAProxy.

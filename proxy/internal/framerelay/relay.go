@@ -43,6 +43,9 @@ type Relay struct {
 	// local is the relay's own services (grpc.health.v1); nil without
 	// routes.
 	local atomic.Pointer[local]
+	limits Limits
+	// clients counts the client connections open.
+	clients atomic.Int64
 
 	mu     sync.Mutex
 	lis    []net.Listener
@@ -58,6 +61,8 @@ type Config struct {
 	// Routes send calls to clusters by method: the longest matching
 	// prefix wins, and a call no route matches gets UNIMPLEMENTED.
 	Routes []Route
+	// Limits bound what clients may use.
+	Limits Limits
 }
 
 // Cluster is a set of backends and how calls are spread over them.
@@ -87,7 +92,7 @@ type Route struct {
 // lbConfig, a service config's loadBalancingConfig list
 // (`[{"round_robin":{}}]`).
 func New(target, lbConfig string) (*Relay, error) {
-	r := &Relay{conns: map[*conn]struct{}{}}
+	r := &Relay{conns: map[*conn]struct{}{}, limits: Limits{}.withDefaults()}
 	cl, err := newCluster(r, target, lbConfig, nil)
 	if err != nil {
 		return nil, err
@@ -99,7 +104,7 @@ func New(target, lbConfig string) (*Relay, error) {
 // NewRouted returns a relay that sends each call to the cluster its route
 // names.
 func NewRouted(cfg Config) (*Relay, error) {
-	r := &Relay{conns: map[*conn]struct{}{}}
+	r := &Relay{conns: map[*conn]struct{}{}, limits: cfg.Limits.withDefaults()}
 	byName := map[string]*cluster{}
 	seen := map[string]int{}
 	var routes []route
@@ -334,9 +339,12 @@ func (bc *backendConn) lookup(id uint32, end bool) *link {
 
 type clientConn struct {
 	*conn
-	ip   string // the client's address, for x-forwarded-for
+	ip   string      // the client's address, for x-forwarded-for
+	idle *time.Timer // under conn.mu: the next idle check
 	lmu  sync.Mutex
 	live map[uint32]*link // calls not ended by the backend, by client stream id
+	// idleSince is when the last call ended (zero while calls are live).
+	idleSince time.Time
 }
 
 func (c *clientConn) get(id uint32) *link {
@@ -348,7 +356,12 @@ func (c *clientConn) get(id uint32) *link {
 
 func (c *clientConn) forget(id uint32) {
 	c.lmu.Lock()
-	delete(c.live, id)
+	if _, ok := c.live[id]; ok {
+		delete(c.live, id)
+		if len(c.live) == 0 {
+			c.idleSince = time.Now()
+		}
+	}
 	c.lmu.Unlock()
 }
 
@@ -415,21 +428,31 @@ func (hc *headerContext) Value(key any) any {
 }
 
 func (r *Relay) serveClient(nc net.Conn) {
+	defer r.clients.Add(-1)
+	if r.clients.Add(1) > int64(r.limits.MaxConnections) {
+		nc.Close()
+		return
+	}
 	buf := make([]byte, len(preface))
-	nc.SetReadDeadline(time.Now().Add(10 * time.Second))
+	nc.SetReadDeadline(time.Now().Add(r.limits.HandshakeTimeout))
 	if _, err := io.ReadFull(nc, buf); err != nil || string(buf) != preface {
 		nc.Close()
 		return
 	}
 	nc.SetReadDeadline(time.Time{})
 	c := &clientConn{conn: newConn(nc), ip: hostOf(nc.RemoteAddr()), live: map[uint32]*link{}}
+	c.rfr.MaxHeaderListSize = r.limits.MaxHeaderListBytes
 	if !r.track(c.conn) {
 		c.close()
 		return
 	}
 	defer r.untrack(c.conn)
 	defer c.shutdown()
-	c.start(http2.Setting{ID: http2.SettingMaxConcurrentStreams, Val: 1000})
+	c.start(
+		http2.Setting{ID: http2.SettingMaxConcurrentStreams, Val: r.limits.MaxConcurrentStreams},
+		http2.Setting{ID: http2.SettingMaxHeaderListSize, Val: r.limits.MaxHeaderListBytes},
+	)
+	c.watchIdle(r.limits.IdleTimeout)
 	var lastID uint32
 	for {
 		f, err := c.rfr.ReadFrame()
@@ -487,6 +510,12 @@ func (r *Relay) serveClient(nc net.Conn) {
 // waits for one off the connection's read loop (see wait).
 func (r *Relay) open(c *clientConn, f *http2.MetaHeadersFrame) {
 	cid := f.StreamID
+	if f.Truncated {
+		c.mu.Lock()
+		c.headerFrames(cid, grpcStatus(int(codes.ResourceExhausted), fmt.Sprintf("framerelay: request headers over %d bytes", r.limits.MaxHeaderListBytes)), true)
+		c.unlock()
+		return
+	}
 	fields := requestHeaders(f.Fields, c.ip)
 	info := pickInfo(fields)
 	cl, err := r.route(info.FullMethodName)
@@ -495,9 +524,13 @@ func (r *Relay) open(c *clientConn, f *http2.MetaHeadersFrame) {
 		var done func(balancer.DoneInfo)
 		if bc, done, err = cl.tryPick(info); err == nil {
 			l := &link{client: c}
-			c.lmu.Lock()
-			c.live[cid] = l
-			c.lmu.Unlock()
+			if !c.register(cid, l, r.limits.MaxConcurrentStreams) {
+				if done != nil {
+					done(balancer.DoneInfo{Err: errRefused})
+				}
+				c.refuse(cid)
+				return
+			}
 			r.connect(l, cid, fields, f.StreamEnded(), bc, done, nil)
 			return
 		}
@@ -669,6 +702,11 @@ func (c *clientConn) shutdown() {
 	live := c.live
 	c.live = map[uint32]*link{}
 	c.lmu.Unlock()
+	c.mu.Lock()
+	if c.idle != nil {
+		c.idle.Stop()
+	}
+	c.mu.Unlock()
 	for _, l := range live {
 		l.reset(http2.ErrCodeCancel)
 	}
@@ -713,6 +751,18 @@ func (bc *backendConn) readLoop(r *Relay) {
 		}
 		switch f := f.(type) {
 		case *http2.MetaHeadersFrame:
+			if f.Truncated {
+				if l := bc.lookup(f.StreamID, true); l != nil {
+					l.client.forget(l.toClient.id)
+					err := fmt.Errorf("framerelay: response headers over %d bytes", r.limits.MaxHeaderListBytes)
+					l.finish(err)
+					l.fail(http2.ErrCodeInternal, err.Error())
+				}
+				bc.mu.Lock()
+				bc.fr.WriteRSTStream(f.StreamID, http2.ErrCodeCancel)
+				bc.unlock()
+				continue
+			}
 			end := f.StreamEnded()
 			l := bc.lookup(f.StreamID, end)
 			if l == nil {

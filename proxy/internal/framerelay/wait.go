@@ -89,9 +89,10 @@ func (w *pending) giveUp() bool {
 func (r *Relay) wait(c *clientConn, cl *cluster, cid uint32, info balancer.PickInfo, fields []hpack.HeaderField, end bool) {
 	w := &pending{stop: make(chan struct{})}
 	l := &link{client: c, wait: w}
-	c.lmu.Lock()
-	c.live[cid] = l
-	c.lmu.Unlock()
+	if !c.register(cid, l, r.limits.MaxConcurrentStreams) {
+		c.refuse(cid)
+		return
+	}
 	r.waiting.Add(1)
 	go func() {
 		defer r.waiting.Add(-1)

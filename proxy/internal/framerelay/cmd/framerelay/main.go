@@ -24,6 +24,7 @@ import (
 	"net"
 	"os"
 	"strings"
+	"time"
 
 	_ "github.com/grpclb/grpclb/balancer/chash" // consistent_hash
 	_ "github.com/grpclb/grpclb/balancer/p2c"   // p2c_ewma
@@ -130,13 +131,23 @@ func relayConfig(cfg *proxy.Config) (rc framerelay.Config, listenerTLS *tls.Conf
 	if len(unsupported) > 0 {
 		return rc, nil, nil, fmt.Errorf("not implemented in the relay: %s", strings.Join(unsupported, "; "))
 	}
+	rc.Limits = framerelay.Limits{
+		MaxConcurrentStreams: cfg.Limits.MaxConcurrentStreams,
+		MaxHeaderListBytes:   cfg.Limits.MaxHeaderListBytes,
+		MaxConnections:       cfg.Connections.Max,
+		IdleTimeout:          time.Duration(cfg.Connections.IdleTimeout),
+		HandshakeTimeout:     time.Duration(cfg.Connections.HandshakeTimeout),
+	}
 	for _, s := range []struct {
 		name string
 		set  bool
 	}{
 		{"admin", cfg.Admin != ""},
-		{"limits", cfg.Limits != (proxy.Limits{})},
-		{"connections", cfg.Connections != (proxy.Connections{})},
+		{"limits.maxRequestBytes", cfg.Limits.MaxRequestBytes != 0},
+		{"limits.maxResponseBytes", cfg.Limits.MaxResponseBytes != 0},
+		{"limits.maxBufferedBytes (each client connection holds at most 16 MiB, its window)", cfg.Limits.MaxBufferedBytes != 0},
+		{"connections.maxAge", cfg.Connections.MaxAge != 0},
+		{"connections.maxAgeGrace", cfg.Connections.MaxAgeGrace != 0},
 		{"drain", cfg.Drain != (proxy.DrainConfig{})},
 	} {
 		if s.set {

@@ -43,8 +43,8 @@ func TestRelayConfig(t *testing.T) {
 		wantIgnored []string
 	}{
 		{name: "routes and clusters"},
-		{name: "ignored settings", extra: "admin: 127.0.0.1:9901\nlimits: {maxConcurrentStreams: 10}\ndrain: {grace: 1s}\n",
-			wantIgnored: []string{"admin", "limits", "drain"}},
+		{name: "ignored settings", extra: "admin: 127.0.0.1:9901\nlimits: {maxConcurrentStreams: 10, maxRequestBytes: 1024}\ndrain: {grace: 1s}\n",
+			wantIgnored: []string{"admin", "limits.maxRequestBytes", "drain"}},
 		{name: "listener TLS files missing", extra: "tls: {cert: nosuch.pem, key: nosuch-key.pem}\n", wantErr: "tls.cert/tls.key"},
 		{name: "reflection", extra: "reflection: true\n", wantErr: "not implemented in the relay: reflection"},
 	} {
@@ -80,6 +80,24 @@ func TestRelayConfig(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestRelayConfigLimits(t *testing.T) {
+	cfg, err := proxy.ParseConfig([]byte(base + `
+limits: {maxConcurrentStreams: 10, maxHeaderListBytes: 2048}
+connections: {max: 3, idleTimeout: 1m, handshakeTimeout: 2s}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc, _, ignored, err := relayConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := framerelay.Limits{MaxConcurrentStreams: 10, MaxHeaderListBytes: 2048, MaxConnections: 3, IdleTimeout: time.Minute, HandshakeTimeout: 2 * time.Second}
+	if rc.Limits != want || len(ignored) != 0 {
+		t.Fatalf("limits %+v (ignored %v), want %+v", rc.Limits, ignored, want)
 	}
 }
 

@@ -1,0 +1,120 @@
+package framerelay
+
+import (
+	"errors"
+	"time"
+
+	"golang.org/x/net/http2"
+)
+
+// Limits bound what clients may use of the relay. Zero means the default.
+type Limits struct {
+	// MaxConcurrentStreams is the most calls in flight on one client
+	// connection (SETTINGS_MAX_CONCURRENT_STREAMS); a client that opens
+	// more has them refused (REFUSED_STREAM). Default 1000.
+	MaxConcurrentStreams uint32
+	// MaxHeaderListBytes bounds a call's request headers (advertised as
+	// SETTINGS_MAX_HEADER_LIST_SIZE; larger ones get RESOURCE_EXHAUSTED)
+	// and its response headers and trailers (larger ones fail the call:
+	// UNAVAILABLE before a response started, a reset after). One header
+	// value longer than the limit ends the connection (COMPRESSION_ERROR,
+	// as in Go's HTTP/2 server). Default 16 KiB.
+	MaxHeaderListBytes uint32
+	// MaxConnections is the most client connections open at once; those
+	// beyond are closed as soon as accepted. Default 5000.
+	MaxConnections int
+	// IdleTimeout closes (GOAWAY) a client connection that has had no
+	// call for this long. Default 1h; negative: never.
+	IdleTimeout time.Duration
+	// HandshakeTimeout bounds a new client connection's TLS handshake
+	// and HTTP/2 preface. Default 10s.
+	HandshakeTimeout time.Duration
+}
+
+// Default limits.
+const (
+	DefaultMaxConcurrentStreams = 1000
+	DefaultMaxHeaderListBytes   = 16 << 10
+	DefaultMaxConnections       = 5000
+	DefaultIdleTimeout          = time.Hour
+	DefaultHandshakeTimeout     = 10 * time.Second
+)
+
+func (l Limits) withDefaults() Limits {
+	if l.MaxConcurrentStreams == 0 {
+		l.MaxConcurrentStreams = DefaultMaxConcurrentStreams
+	}
+	if l.MaxHeaderListBytes == 0 {
+		l.MaxHeaderListBytes = DefaultMaxHeaderListBytes
+	}
+	if l.MaxConnections == 0 {
+		l.MaxConnections = DefaultMaxConnections
+	}
+	if l.IdleTimeout == 0 {
+		l.IdleTimeout = DefaultIdleTimeout
+	}
+	if l.HandshakeTimeout == 0 {
+		l.HandshakeTimeout = DefaultHandshakeTimeout
+	}
+	return l
+}
+
+// register records a new call of the connection; false if the connection
+// already has as many calls as it may.
+func (c *clientConn) register(id uint32, l *link, max uint32) bool {
+	c.lmu.Lock()
+	defer c.lmu.Unlock()
+	if uint32(len(c.live)) >= max {
+		return false
+	}
+	c.live[id] = l
+	c.idleSince = time.Time{}
+	return true
+}
+
+// watchIdle closes the connection (GOAWAY) once it has had no call for
+// timeout; it checks again as often as the timeout.
+func (c *clientConn) watchIdle(timeout time.Duration) {
+	if timeout < 0 {
+		return
+	}
+	c.lmu.Lock()
+	c.idleSince = time.Now()
+	c.lmu.Unlock()
+	var check func()
+	check = func() {
+		c.lmu.Lock()
+		since := c.idleSince
+		c.lmu.Unlock()
+		next := timeout
+		if !since.IsZero() {
+			idle := time.Since(since)
+			if idle >= timeout {
+				c.goAway(nil)
+				return
+			}
+			next = timeout - idle
+		}
+		c.mu.Lock()
+		closed := c.closed
+		if !closed {
+			c.idle = time.AfterFunc(next, check)
+		}
+		c.mu.Unlock()
+	}
+	c.mu.Lock()
+	c.idle = time.AfterFunc(timeout, check)
+	c.mu.Unlock()
+}
+
+// errRefused is how a call refused for the stream limit ended, for its
+// policy.
+var errRefused = errors.New("framerelay: refused: too many calls on the client connection")
+
+// refuse resets a call the connection has no room for; the client may
+// retry it (REFUSED_STREAM: nothing was processed).
+func (c *clientConn) refuse(id uint32) {
+	c.mu.Lock()
+	c.fr.WriteRSTStream(id, http2.ErrCodeRefusedStream)
+	c.unlock()
+}
