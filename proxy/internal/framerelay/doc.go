@@ -47,9 +47,14 @@
 // size, connections, idle and handshake timeouts. Memory is bounded by
 // flow control: each client connection holds at most its window.
 //
+// Drain stops it gracefully: health NOT_SERVING, a grace, then GOAWAY to
+// every client, whose calls in flight go on (new ones are refused, for
+// the client to retry elsewhere) until they end or the drain's time is
+// up.
+//
 // What it does not do yet (grpclb proxy does): reflection, metrics and
 // the admin API, message size limits, a process-wide buffer budget,
-// connection ageing, route timeouts, retries, hedging, reload and drain. It is not used by grpclb proxy;
+// connection ageing, route timeouts, retries, hedging and reload. It is not used by grpclb proxy;
 // cmd/framerelay runs it on a grpclb proxy config (refusing the settings
 // it cannot honour), and the lab runs that command as proxy+framerelay
 // ($GRPCLB_FRAMERELAY) beside grpclb proxy and HAProxy.

@@ -44,13 +44,15 @@ type Relay struct {
 	// routes.
 	local atomic.Pointer[local]
 	limits Limits
-	// clients counts the client connections open.
-	clients atomic.Int64
+	// clientCount counts the client connections open.
+	clientCount atomic.Int64
 
-	mu     sync.Mutex
-	lis    []net.Listener
-	conns  map[*conn]struct{}
-	closed bool
+	mu       sync.Mutex
+	lis      []net.Listener
+	conns    map[*conn]struct{}
+	clients  map[*clientConn]struct{}
+	draining bool // Drain has sent GOAWAY to the clients: refuse new ones
+	closed   bool
 }
 
 // Config is the clusters of a relay and the routes that choose among
@@ -92,7 +94,7 @@ type Route struct {
 // lbConfig, a service config's loadBalancingConfig list
 // (`[{"round_robin":{}}]`).
 func New(target, lbConfig string) (*Relay, error) {
-	r := &Relay{conns: map[*conn]struct{}{}, limits: Limits{}.withDefaults()}
+	r := &Relay{conns: map[*conn]struct{}{}, clients: map[*clientConn]struct{}{}, limits: Limits{}.withDefaults()}
 	cl, err := newCluster(r, target, lbConfig, nil)
 	if err != nil {
 		return nil, err
@@ -104,7 +106,7 @@ func New(target, lbConfig string) (*Relay, error) {
 // NewRouted returns a relay that sends each call to the cluster its route
 // names.
 func NewRouted(cfg Config) (*Relay, error) {
-	r := &Relay{conns: map[*conn]struct{}{}, limits: cfg.Limits.withDefaults()}
+	r := &Relay{conns: map[*conn]struct{}{}, clients: map[*clientConn]struct{}{}, limits: cfg.Limits.withDefaults()}
 	byName := map[string]*cluster{}
 	seen := map[string]int{}
 	var routes []route
@@ -252,6 +254,24 @@ func (r *Relay) untrack(c *conn) {
 	r.mu.Unlock()
 }
 
+func (r *Relay) trackClient(c *clientConn) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed || r.draining {
+		return false
+	}
+	r.conns[c.conn] = struct{}{}
+	r.clients[c] = struct{}{}
+	return true
+}
+
+func (r *Relay) untrackClient(c *clientConn) {
+	r.mu.Lock()
+	delete(r.conns, c.conn)
+	delete(r.clients, c)
+	r.mu.Unlock()
+}
+
 // link is a relayed call.
 type link struct {
 	toBackend *half // client → backend
@@ -341,6 +361,10 @@ type clientConn struct {
 	*conn
 	ip   string      // the client's address, for x-forwarded-for
 	idle *time.Timer // under conn.mu: the next idle check
+	// lastID is the last stream the reader took; draining is set when
+	// GOAWAY(lastID) is sent (both under conn.mu).
+	lastID   uint32
+	draining bool
 	lmu  sync.Mutex
 	live map[uint32]*link // calls not ended by the backend, by client stream id
 	// idleSince is when the last call ended (zero while calls are live).
@@ -428,8 +452,8 @@ func (hc *headerContext) Value(key any) any {
 }
 
 func (r *Relay) serveClient(nc net.Conn) {
-	defer r.clients.Add(-1)
-	if r.clients.Add(1) > int64(r.limits.MaxConnections) {
+	defer r.clientCount.Add(-1)
+	if r.clientCount.Add(1) > int64(r.limits.MaxConnections) {
 		nc.Close()
 		return
 	}
@@ -442,11 +466,11 @@ func (r *Relay) serveClient(nc net.Conn) {
 	nc.SetReadDeadline(time.Time{})
 	c := &clientConn{conn: newConn(nc), ip: hostOf(nc.RemoteAddr()), live: map[uint32]*link{}}
 	c.rfr.MaxHeaderListSize = r.limits.MaxHeaderListBytes
-	if !r.track(c.conn) {
+	if !r.trackClient(c) {
 		c.close()
 		return
 	}
-	defer r.untrack(c.conn)
+	defer r.untrackClient(c)
 	defer c.shutdown()
 	c.start(
 		http2.Setting{ID: http2.SettingMaxConcurrentStreams, Val: r.limits.MaxConcurrentStreams},
@@ -477,6 +501,10 @@ func (r *Relay) serveClient(nc net.Conn) {
 				continue // client trailers: gRPC clients send none
 			}
 			lastID = f.StreamID
+			if !c.takeStream(f.StreamID) {
+				c.refuse(f.StreamID) // after GOAWAY: the client retries it elsewhere
+				continue
+			}
 			r.open(c, f)
 		case *http2.DataFrame:
 			if !c.data(f) {

@@ -131,9 +131,13 @@ func grpclbBinary() string {
 	return ""
 }
 
+// grpclbProxyConfig is the config of grpclb proxy (and framerelay) in
+// front of backends. The lab stops the proxy when a run has ended, with
+// no call in flight: it drains without a grace.
 func grpclbProxyConfig(listen string, backends []string) string {
 	return fmt.Sprintf(`
 listen: %s
+drain: {grace: -1s}
 routes:
   - service: grpclb.testbed.v1.Echo
     cluster: backends

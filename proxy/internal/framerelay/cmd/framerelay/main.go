@@ -9,13 +9,15 @@
 // It serves the config's listen address (h2c, or TLS and mutual TLS as
 // tls: says), routes and clusters: each cluster's target (any resolver
 // linked in: dns, dnspoll, static), policy (grpc-go's, p2c_ewma,
-// consistent_hash, wrr) and TLS to its backends. It refuses a config that
+// consistent_hash, wrr) and TLS to its backends, with the config's limits;
+// SIGTERM or SIGINT drains it as drain: says. It refuses a config that
 // needs what the relay does not do yet (route timeouts, retries, hedging,
 // reflection) and says on stderr which other settings it ignores.
 package main
 
 import (
 	"cmp"
+	"context"
 	"crypto/tls"
 	"encoding/json"
 	"errors"
@@ -23,7 +25,9 @@ import (
 	"io"
 	"net"
 	"os"
+	"os/signal"
 	"strings"
+	"syscall"
 	"time"
 
 	_ "github.com/grpclb/grpclb/balancer/chash" // consistent_hash
@@ -67,7 +71,42 @@ func run(path string, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", path, err)
 	}
-	return r.Serve(lis)
+	term := make(chan os.Signal, 1)
+	signal.Notify(term, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(term)
+	served := make(chan error, 1)
+	go func() { served <- r.Serve(lis) }()
+	fmt.Fprintf(stderr, "framerelay: serving on %s\n", lis.Addr())
+	select {
+	case err := <-served:
+		r.Close()
+		return err
+	case <-term:
+	}
+	grace, timeout := drainTimes(cfg.Drain)
+	fmt.Fprintf(stderr, "framerelay: draining: NOT_SERVING for %v, then at most %v for the calls in flight\n", grace, timeout)
+	ctx, cancel := context.WithTimeout(context.Background(), grace+timeout)
+	defer cancel()
+	if err := r.Drain(ctx, grace); err != nil {
+		return fmt.Errorf("drain: calls still in flight after %v were cut: %w", timeout, err)
+	}
+	return nil
+}
+
+// drainTimes are the drain's grace and timeout, defaults applied (a
+// negative grace is none).
+func drainTimes(d proxy.DrainConfig) (grace, timeout time.Duration) {
+	grace, timeout = time.Duration(d.Grace), time.Duration(d.Timeout)
+	switch {
+	case grace == 0:
+		grace = proxy.DefaultDrainGrace
+	case grace < 0:
+		grace = 0
+	}
+	if timeout == 0 {
+		timeout = proxy.DefaultDrainTimeout
+	}
+	return grace, timeout
 }
 
 // start builds the relay of cfg and its listener.
@@ -148,7 +187,6 @@ func relayConfig(cfg *proxy.Config) (rc framerelay.Config, listenerTLS *tls.Conf
 		{"limits.maxBufferedBytes (each client connection holds at most 16 MiB, its window)", cfg.Limits.MaxBufferedBytes != 0},
 		{"connections.maxAge", cfg.Connections.MaxAge != 0},
 		{"connections.maxAgeGrace", cfg.Connections.MaxAgeGrace != 0},
-		{"drain", cfg.Drain != (proxy.DrainConfig{})},
 	} {
 		if s.set {
 			ignored = append(ignored, s.name)

@@ -1,21 +1,29 @@
 package main
 
 import (
+	"bytes"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
+	"syscall"
 	"testing"
 	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 
 	"github.com/grpclb/grpclb/internal/testbed"
 	"github.com/grpclb/grpclb/internal/testbed/echopb"
+	"github.com/grpclb/grpclb/internal/wait"
 	"github.com/grpclb/grpclb/proxy"
 	"github.com/grpclb/grpclb/proxy/internal/framerelay"
 	"github.com/grpclb/grpclb/proxy/internal/testca"
@@ -44,7 +52,7 @@ func TestRelayConfig(t *testing.T) {
 	}{
 		{name: "routes and clusters"},
 		{name: "ignored settings", extra: "admin: 127.0.0.1:9901\nlimits: {maxConcurrentStreams: 10, maxRequestBytes: 1024}\ndrain: {grace: 1s}\n",
-			wantIgnored: []string{"admin", "limits.maxRequestBytes", "drain"}},
+			wantIgnored: []string{"admin", "limits.maxRequestBytes"}},
 		{name: "listener TLS files missing", extra: "tls: {cert: nosuch.pem, key: nosuch-key.pem}\n", wantErr: "tls.cert/tls.key"},
 		{name: "reflection", extra: "reflection: true\n", wantErr: "not implemented in the relay: reflection"},
 	} {
@@ -178,5 +186,113 @@ clusters:
 	}
 	if _, err := call("", ""); status.Code(err) != codes.Unavailable {
 		t.Fatalf("a client without a certificate: %v, want Unavailable (handshake refused)", err)
+	}
+}
+
+func TestDrainTimes(t *testing.T) {
+	for _, tc := range []struct {
+		in                   proxy.DrainConfig
+		wantGrace, wantTimeo time.Duration
+	}{
+		{proxy.DrainConfig{}, proxy.DefaultDrainGrace, proxy.DefaultDrainTimeout},
+		{proxy.DrainConfig{Grace: proxy.Duration(-time.Second), Timeout: proxy.Duration(time.Second)}, 0, time.Second},
+		{proxy.DrainConfig{Grace: proxy.Duration(2 * time.Second)}, 2 * time.Second, proxy.DefaultDrainTimeout},
+	} {
+		if g, to := drainTimes(tc.in); g != tc.wantGrace || to != tc.wantTimeo {
+			t.Errorf("drainTimes(%+v) = %v, %v; want %v, %v", tc.in, g, to, tc.wantGrace, tc.wantTimeo)
+		}
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for a writer and a reader.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// TestSIGTERMDrains: on SIGTERM the command drains: the call in flight
+// goes on, and the command returns once it has ended.
+func TestSIGTERMDrains(t *testing.T) {
+	f, err := testbed.StartFleet(1, testbed.FleetConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	path := filepath.Join(t.TempDir(), "proxy.yaml")
+	cfg := fmt.Sprintf(`
+listen: 127.0.0.1:0
+drain: {grace: -1s, timeout: 20s}
+routes:
+  - service: grpclb.testbed.v1.Echo
+    cluster: c
+clusters:
+  c:
+    target: static:///%s
+`, f.Addrs()[0])
+	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var stderr syncBuffer
+	ran := make(chan error, 1)
+	go func() { ran <- run(path, &stderr) }()
+	var addr string
+	wait.For(t, 10*time.Second, "the serving line", func() bool {
+		_, rest, ok := strings.Cut(stderr.String(), "framerelay: serving on ")
+		addr, _, _ = strings.Cut(rest, "\n")
+		return ok && strings.Contains(rest, "\n")
+	})
+	cc, err := grpc.NewClient("passthrough:///"+addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cc.Close()
+	s, err := echopb.NewEchoClient(cc).EchoStream(testbed.Context(t, 30*time.Second))
+	if err == nil {
+		err = s.Send(&echopb.EchoRequest{})
+	}
+	if err == nil {
+		_, err = s.Recv()
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Kill(os.Getpid(), syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	wait.For(t, 10*time.Second, "the draining line", func() bool { return strings.Contains(stderr.String(), "framerelay: draining") })
+	if err := s.Send(&echopb.EchoRequest{}); err != nil {
+		t.Fatalf("the call in flight, draining: %v", err)
+	}
+	if _, err := s.Recv(); err != nil {
+		t.Fatalf("the call in flight, draining: %v", err)
+	}
+	select {
+	case err := <-ran:
+		t.Fatalf("the command returned (%v) with a call in flight", err)
+	default:
+	}
+	s.CloseSend()
+	if _, err := s.Recv(); !errors.Is(err, io.EOF) {
+		t.Fatalf("the call in flight ended with %v", err)
+	}
+	select {
+	case err := <-ran:
+		if err != nil {
+			t.Fatalf("run after SIGTERM: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the command did not return within 10 s of its last call ending")
 	}
 }
