@@ -77,6 +77,7 @@ func TestProxyCommandErrors(t *testing.T) {
 		{"bad log level", []string{"--config", good, "--log-level", "loud"}, "--log-level"},
 		{"bad log format", []string{"--config", good, "--log-format", "xml"}, "--log-format"},
 		{"listen in use", []string{"--config", good, "--listen", usedAddr(t), "--admin", "off"}, "address already in use"},
+		{"unknown data plane", []string{"--config", good, "--data-plane", "quic"}, `--data-plane "quic": want grpc or frames`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			err := runProxy(tc.args, io.Discard, io.Discard)
@@ -252,6 +253,70 @@ func TestProxyCommand(t *testing.T) {
 		if !strings.Contains(pr.stderr.String(), want) {
 			t.Errorf("the log lacks %q", want)
 		}
+	}
+}
+
+// TestProxyCommandFrames runs the command on the frames data plane: it
+// serves calls through its routes, answers /readyz, keeps the running
+// config when asked to reload (the data plane cannot yet), and drains on
+// SIGTERM, letting the call in flight finish.
+func TestProxyCommandFrames(t *testing.T) {
+	b := fleet(t, 1).Backends()[0]
+	path := filepath.Join(t.TempDir(), "proxy.yaml")
+	cfg := fmt.Sprintf("drain: {grace: 100ms, timeout: 10s}\nroutes: [{service: grpclb.testbed.v1.Echo, cluster: echo}]\nclusters: {echo: {target: 'static:///%s'}}\n", b.Addr)
+	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	pr := startProxyCommand(t, "--config", path, "--data-plane", "frames", "--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0", "--watch-interval", "0")
+	if got := pr.backend(t); got != b.Name {
+		t.Fatalf("served by %s, want %s", got, b.Name)
+	}
+	resp, err := http.Get("http://" + pr.adminAddr + "/readyz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("/readyz: %s", resp.Status)
+	}
+	if err := syscall.Kill(os.Getpid(), syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	pr.logs(t, "does not reload yet")
+	if got := pr.backend(t); got != b.Name {
+		t.Fatalf("after SIGHUP, served by %s, want %s", got, b.Name)
+	}
+	s, err := pr.echo.EchoStream(testbed.Context(t, 30*time.Second))
+	if err == nil {
+		err = s.Send(&echopb.EchoRequest{})
+	}
+	if err == nil {
+		_, err = s.Recv()
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Kill(os.Getpid(), syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	pr.logs(t, "proxy: draining")
+	if err := s.Send(&echopb.EchoRequest{}); err != nil {
+		t.Fatalf("the call in flight, draining: %v", err)
+	}
+	if _, err := s.Recv(); err != nil {
+		t.Fatalf("the call in flight, draining: %v", err)
+	}
+	s.CloseSend()
+	if _, err := s.Recv(); !errors.Is(err, io.EOF) {
+		t.Fatalf("the call in flight ended with %v", err)
+	}
+	select {
+	case err := <-pr.done:
+		if err != nil {
+			t.Fatalf("the command ended with %v", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatalf("SIGTERM did not end the command within 20s of its last call\n%s", pr.stderr.String())
 	}
 }
 

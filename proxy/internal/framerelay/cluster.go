@@ -33,6 +33,7 @@ import (
 // per call and is told how the call ended (Done).
 type cluster struct {
 	r      *Relay
+	name   string
 	target string
 
 	// mu serializes the calls into the policy, as grpc-go's ClientConn
@@ -60,22 +61,35 @@ type pickerGen struct {
 	changed chan struct{}
 }
 
-// newCluster builds the resolver of target and the first registered
-// policy of lbConfig, a service config's loadBalancingConfig list
-// (`[{"round_robin":{}}]`).
-func newCluster(r *Relay, target, lbConfig string, dial func(string) (net.Conn, error)) (*cluster, error) {
+// newCluster builds a cluster from its spec: the resolver of its target
+// (spec.Resolver, or the one registered for the target's scheme) and the
+// first registered policy of its loadBalancingConfig list.
+func newCluster(r *Relay, name string, spec Cluster) (*cluster, error) {
+	target := spec.Target
 	u, err := url.Parse(target)
 	if err != nil {
 		return nil, fmt.Errorf("framerelay: target %q: %w", target, err)
 	}
-	rb := resolver.Get(u.Scheme)
+	rb := spec.Resolver
+	if rb == nil {
+		rb = resolver.Get(u.Scheme)
+	}
 	if rb == nil {
 		return nil, fmt.Errorf("framerelay: target %q: no resolver for scheme %q", target, u.Scheme)
 	}
-	c, err := newPolicy(r, target, lbConfig, dial)
+	lb := spec.LBConfig
+	if lb == "" {
+		lb = `[{"round_robin":{}}]`
+	}
+	var dial func(string) (net.Conn, error)
+	if spec.TLS != nil {
+		dial = tlsDialer(spec.TLS)
+	}
+	c, err := newPolicy(r, target, lb, dial)
 	if err != nil {
 		return nil, err
 	}
+	c.name = name
 	res, err := rb.Build(resolver.Target{URL: *u}, &resolverCC{c: c}, resolver.BuildOptions{})
 	if err != nil {
 		c.bal.Close()
@@ -203,6 +217,14 @@ type resolverCC struct {
 }
 
 func (rc *resolverCC) UpdateState(s resolver.State) error {
+	if len(s.Endpoints) == 0 && len(s.Addresses) > 0 {
+		// A resolver that sets only Addresses (passthrough, dns): as
+		// grpc.ClientConn does, each address is an endpoint.
+		s.Endpoints = make([]resolver.Endpoint, len(s.Addresses))
+		for i, a := range s.Addresses {
+			s.Endpoints[i] = resolver.Endpoint{Addresses: []resolver.Address{a}, Attributes: a.BalancerAttributes}
+		}
+	}
 	c := rc.c
 	c.mu.Lock()
 	defer c.mu.Unlock()

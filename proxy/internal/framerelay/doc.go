@@ -52,10 +52,10 @@
 // the client to retry elsewhere) until they end or the drain's time is
 // up.
 //
-// What it does not do yet (grpclb proxy does): reflection, metrics and
-// the admin API, message size limits, a process-wide buffer budget,
-// connection ageing, route timeouts, retries, hedging and reload. It is not used by grpclb proxy;
-// cmd/framerelay runs it on a grpclb proxy config (refusing the settings
-// it cannot honour), and the lab runs that command as proxy+framerelay
-// ($GRPCLB_FRAMERELAY) beside grpclb proxy and HAProxy.
+// What it does not do yet (grpclb proxy's grpc-go data plane does):
+// reflection, metrics, message size limits, a process-wide buffer budget,
+// connection ageing, route timeouts, retries, hedging and reload.
+// grpclb proxy runs it with --data-plane=frames (proxy.Frames), and the
+// lab's proxy scenario measures it there as proxy+grpclb-frames, beside
+// grpclb proxy's grpc-go data plane and HAProxy.
 package framerelay

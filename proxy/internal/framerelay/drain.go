@@ -21,6 +21,9 @@ const drainPoll = 10 * time.Millisecond
 // closed, or when ctx is done (the rest are then closed), and leaves the
 // relay closed.
 func (r *Relay) Drain(ctx context.Context, grace time.Duration) error {
+	r.mu.Lock()
+	r.draining = true // not ready any more; clients are still taken until the GOAWAYs
+	r.mu.Unlock()
 	if l := r.local.Load(); l != nil {
 		l.health.Shutdown()
 	}
@@ -36,7 +39,7 @@ func (r *Relay) Drain(ctx context.Context, grace time.Duration) error {
 	for _, l := range r.lis {
 		l.Close()
 	}
-	r.draining = true
+	r.refusing = true
 	clients := make([]*clientConn, 0, len(r.clients))
 	for c := range r.clients {
 		clients = append(clients, c)

@@ -18,6 +18,7 @@ import (
 	"google.golang.org/grpc/balancer"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/resolver"
 	"google.golang.org/grpc/status"
 
 	"github.com/grpclb/grpclb/proxy/internal/routing"
@@ -42,7 +43,7 @@ type Relay struct {
 	waiting atomic.Int64
 	// local is the relay's own services (grpc.health.v1); nil without
 	// routes.
-	local atomic.Pointer[local]
+	local  atomic.Pointer[local]
 	limits Limits
 	// clientCount counts the client connections open.
 	clientCount atomic.Int64
@@ -51,7 +52,8 @@ type Relay struct {
 	lis      []net.Listener
 	conns    map[*conn]struct{}
 	clients  map[*clientConn]struct{}
-	draining bool // Drain has sent GOAWAY to the clients: refuse new ones
+	draining bool // Drain has begun: not ready
+	refusing bool // Drain has sent GOAWAY to the clients: refuse new ones
 	closed   bool
 }
 
@@ -78,6 +80,9 @@ type Cluster struct {
 	// TLS, when set, is how backends are dialled (h2 over TLS, ALPN
 	// required; an empty ServerName is the dialled host); nil is h2c.
 	TLS *tls.Config
+	// Resolver, when set, resolves Target in place of the resolver
+	// registered for its scheme.
+	Resolver resolver.Builder
 }
 
 // Route sends the calls whose method starts with Prefix, "/pkg.Svc/" (a
@@ -95,7 +100,7 @@ type Route struct {
 // (`[{"round_robin":{}}]`).
 func New(target, lbConfig string) (*Relay, error) {
 	r := &Relay{conns: map[*conn]struct{}{}, clients: map[*clientConn]struct{}{}, limits: Limits{}.withDefaults()}
-	cl, err := newCluster(r, target, lbConfig, nil)
+	cl, err := newCluster(r, "default", Cluster{Target: target, LBConfig: lbConfig})
 	if err != nil {
 		return nil, err
 	}
@@ -126,15 +131,7 @@ func NewRouted(cfg Config) (*Relay, error) {
 			return nil, fmt.Errorf("framerelay: routes[%d]: cluster %q is not defined", i, rt.Cluster)
 		}
 		if byName[rt.Cluster] == nil {
-			lb := spec.LBConfig
-			if lb == "" {
-				lb = `[{"round_robin":{}}]`
-			}
-			var dial func(string) (net.Conn, error)
-			if spec.TLS != nil {
-				dial = tlsDialer(spec.TLS)
-			}
-			cl, err := newCluster(r, spec.Target, lb, dial)
+			cl, err := newCluster(r, rt.Cluster, spec)
 			if err != nil {
 				r.closeClusters()
 				return nil, fmt.Errorf("framerelay: clusters.%s: %w", rt.Cluster, err)
@@ -257,7 +254,7 @@ func (r *Relay) untrack(c *conn) {
 func (r *Relay) trackClient(c *clientConn) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.closed || r.draining {
+	if r.closed || r.refusing {
 		return false
 	}
 	r.conns[c.conn] = struct{}{}
@@ -365,8 +362,8 @@ type clientConn struct {
 	// GOAWAY(lastID) is sent (both under conn.mu).
 	lastID   uint32
 	draining bool
-	lmu  sync.Mutex
-	live map[uint32]*link // calls not ended by the backend, by client stream id
+	lmu      sync.Mutex
+	live     map[uint32]*link // calls not ended by the backend, by client stream id
 	// idleSince is when the last call ended (zero while calls are live).
 	idleSince time.Time
 }

@@ -175,6 +175,21 @@ func TestPolicySeesHeaders(t *testing.T) {
 	}
 }
 
+// TestAddressOnlyResolver: a resolver that publishes only Addresses
+// (grpc-go's passthrough) gives the policy one endpoint per address, as
+// grpc.ClientConn does.
+func TestAddressOnlyResolver(t *testing.T) {
+	f := startFleet(t, 1)
+	r, err := framerelay.New("passthrough:///"+f.Addrs()[0], `[{"round_robin":{}}]`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := echopb.NewEchoClient(dial(t, balancertest.Serve(t, r.Serve, r.Close)))
+	if _, err := c.Echo(testbed.Context(t, 10*time.Second), &echopb.EchoRequest{}); err != nil {
+		t.Fatalf("a call through a passthrough target: %v", err)
+	}
+}
+
 // TestLargeMessagesBothWays sends messages many times the windows of
 // both connections each way: the relay must wait for window rather than
 // overrun it (grpc-go ends a connection whose peer sends past its window)

@@ -30,8 +30,8 @@ type front struct {
 	mu     sync.Mutex
 	addr   string
 	dir    string
-	proxy  *proxy.Proxy
-	binary string // the grpclb binary run as the proxy, if any
+	proxy  interface{ Stop() } // grpclb's proxy, run in the lab's process
+	binary string              // the grpclb binary run as the proxy, if any
 	cmd    *exec.Cmd
 	done   chan struct{}
 	err    error
@@ -131,8 +131,7 @@ func grpclbBinary() string {
 	return ""
 }
 
-// grpclbProxyConfig is the config of grpclb proxy (and framerelay) in
-// front of backends. The lab stops the proxy when a run has ended, with
+// grpclbProxyConfig is the config of grpclb proxy in front of backends. The lab stops the proxy when a run has ended, with
 // no call in flight: it drains without a grace.
 func grpclbProxyConfig(listen string, backends []string) string {
 	return fmt.Sprintf(`
@@ -147,41 +146,42 @@ clusters:
 `, listen, strings.Join(backends, ","))
 }
 
-func startGRPCLBProxy(f *front, backends []string) error {
-	if bin := grpclbBinary(); bin != "" {
-		f.binary = bin
-		return f.runConfigured(bin, "proxy.yaml", func(addr string) string {
-			return grpclbProxyConfig(addr, backends)
-		}, "proxy", "--access-log=false", "--log-level=warn", "--admin=off", "--watch-interval=0", "--config")
+// startGRPCLB returns the start of grpclb proxy on a data plane, "grpc"
+// or "frames": a grpclb binary of its own if there is one, else in the
+// lab's process (and the run's note says so).
+func startGRPCLB(dataPlane string) func(f *front, backends []string) error {
+	return func(f *front, backends []string) error {
+		if bin := grpclbBinary(); bin != "" {
+			f.binary = bin
+			return f.runConfigured(bin, "proxy.yaml", func(addr string) string {
+				return grpclbProxyConfig(addr, backends)
+			}, "proxy", "--data-plane="+dataPlane, "--access-log=false", "--log-level=warn", "--admin=off", "--watch-interval=0", "--config")
+		}
+		cfg, err := proxy.ParseConfig([]byte(grpclbProxyConfig("127.0.0.1:0", backends)))
+		if err != nil {
+			return err
+		}
+		var p interface {
+			Serve(net.Listener) error
+			Stop()
+		}
+		if dataPlane == "frames" {
+			p, err = proxy.NewFrames(cfg, proxy.Options{Logger: quiet})
+		} else {
+			p, err = proxy.New(cfg, proxy.Options{Logger: quiet})
+		}
+		if err != nil {
+			return err
+		}
+		lis, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			p.Stop()
+			return err
+		}
+		go p.Serve(lis)
+		f.proxy, f.addr = p, lis.Addr().String()
+		return nil
 	}
-	cfg, err := proxy.ParseConfig([]byte(grpclbProxyConfig("127.0.0.1:0", backends)))
-	if err != nil {
-		return err
-	}
-	p, err := proxy.New(cfg, proxy.Options{Logger: quiet})
-	if err != nil {
-		return err
-	}
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		p.Stop()
-		return err
-	}
-	go p.Serve(lis)
-	f.proxy, f.addr = p, lis.Addr().String()
-	return nil
-}
-
-// FrameRelayBinaryEnv names the framerelay binary (an experiment of a
-// frame-level data plane, proxy/internal/framerelay/cmd/framerelay) that
-// the proxy scenario's proxy+framerelay strategy runs.
-const FrameRelayBinaryEnv = "GRPCLB_FRAMERELAY"
-
-// startFrameRelay runs the framerelay binary on grpclb proxy's config.
-func startFrameRelay(f *front, backends []string) error {
-	return f.runConfigured(os.Getenv(FrameRelayBinaryEnv), "framerelay.yaml", func(addr string) string {
-		return grpclbProxyConfig(addr, backends)
-	})
 }
 
 func startNginx(f *front, backends []string) error {

@@ -32,7 +32,6 @@ func TestProxyCrossCheckWithGHZ(t *testing.T) {
 	testbed.NeedBinary(t, "nginx")
 	testbed.NeedBinary(t, "haproxy")
 	t.Setenv(GRPCLBBinaryEnv, buildGRPCLB(t))
-	t.Setenv(FrameRelayBinaryEnv, buildFrameRelay(t))
 
 	w, err := newWorld(3, nil)
 	if err != nil {
@@ -41,7 +40,7 @@ func TestProxyCrossCheckWithGHZ(t *testing.T) {
 	defer w.Close()
 	protoset := writeProtoset(t)
 	hosts := map[string]string{"direct": fmt.Sprintf("dns://%s/%s", w.DNS.Addr, w.Target())}
-	fronts := map[string]func(*front, []string) error{"grpclb": startGRPCLBProxy, "framerelay": startFrameRelay, "nginx": startNginx, "haproxy": startHAProxy}
+	fronts := map[string]func(*front, []string) error{"grpclb": startGRPCLB("grpc"), "grpclb-frames": startGRPCLB("frames"), "nginx": startNginx, "haproxy": startHAProxy}
 	for name, start := range fronts {
 		r, err := startFront(name, start)
 		if err != nil {
@@ -55,7 +54,7 @@ func TestProxyCrossCheckWithGHZ(t *testing.T) {
 		hosts[name] = r.(*startedFront).addr
 	}
 
-	order := []string{"direct", "grpclb", "framerelay", "nginx", "haproxy"}
+	order := []string{"direct", "grpclb", "grpclb-frames", "nginx", "haproxy"}
 	runs := map[string][]ghzReport{}
 	for range 3 {
 		for _, name := range order {
@@ -143,11 +142,6 @@ func writeProtoset(t *testing.T) string {
 // so its figures as a proxy process compare with nginx's and HAProxy's.
 func buildGRPCLB(t *testing.T) string {
 	return goBuild(t, "github.com/grpclb/grpclb/cmd/grpclb")
-}
-
-// buildFrameRelay builds the framerelay experiment (proxy+framerelay).
-func buildFrameRelay(t *testing.T) string {
-	return goBuild(t, "github.com/grpclb/grpclb/proxy/internal/framerelay/cmd/framerelay")
 }
 
 // goBuild builds the main package pkg into the test's temporary directory.

@@ -527,9 +527,9 @@ func TestHedgeCutsTail(t *testing.T) {
 	}
 }
 
-// proxy: over one client connection, grpclb's proxy (and the framerelay
-// experiment) spreads calls within 5% of even over 3 backends and fails
-// none, in each of three interleaved runs. Calls per second, its and nginx's, are logged (the medians), not
+// proxy: over one client connection, grpclb's proxy (on both data
+// planes) spreads calls within 5% of even over 3 backends and fails none,
+// in each of three interleaved runs. Calls per second, its and nginx's, are logged (the medians), not
 // asserted: they measure the machine and what else runs on it as much as
 // the proxy (measured here: 1.07 to 1.40 times nginx's; the lab prints the
 // ratio).
@@ -537,11 +537,10 @@ func TestProxyScenario(t *testing.T) {
 	testbed.NeedBinary(t, "nginx")
 	testbed.NeedBinary(t, "haproxy")
 	t.Setenv(GRPCLBBinaryEnv, buildGRPCLB(t))
-	t.Setenv(FrameRelayBinaryEnv, buildFrameRelay(t))
 	p := DefaultParams()
 	p.Duration = 3 * time.Second
 	rps := func(r Result) float64 { return float64(r.RPCs) / r.Seconds }
-	names := []string{"proxy+grpclb", "proxy+framerelay", "proxy+nginx", "proxy+haproxy"}
+	names := []string{"proxy+grpclb", "proxy+grpclb-frames", "proxy+nginx", "proxy+haproxy"}
 	calls := map[string][]float64{}
 	cpu := map[string][]float64{}
 	for range 3 {
@@ -558,7 +557,7 @@ func TestProxyScenario(t *testing.T) {
 				t.Errorf("%s: %d failed calls", name, r.Failed)
 			}
 		}
-		for _, name := range []string{"proxy+grpclb", "proxy+framerelay"} {
+		for _, name := range []string{"proxy+grpclb", "proxy+grpclb-frames"} {
 			o := rs[name]
 			for _, b := range o.Backends {
 				share := float64(b.RPCs) / float64(o.RPCs)

@@ -14,15 +14,15 @@ var proxyScn = Scenario{
 		"against client-side round_robin: calls per second, latency, and the spread of calls",
 	Duration:   10 * time.Second,
 	Initial:    3,
-	Strategies: []string{"dns+round_robin", "proxy+grpclb", "proxy+framerelay", "proxy+nginx", "proxy+haproxy"},
+	Strategies: []string{"dns+round_robin", "proxy+grpclb", "proxy+grpclb-frames", "proxy+nginx", "proxy+haproxy"},
 	Load:       atLeast(Params{Callers: 64}),
 	Setting: func(p Params) string {
 		return fmt.Sprintf("closed loop, %d callers, as fast as each path allows", max(p.Callers, 64))
 	},
 	Notes: map[string]string{
-		"dns+round_robin":  "the reference: the client balances itself, one connection per backend, no proxy hop.",
-		"proxy+grpclb":     "grpclb proxy runs as its own process (GRPCLB_BINARY, or the lab's own grpclb binary), as nginx and HAProxy do.",
-		"proxy+framerelay": "an experiment, not grpclb proxy: frames relayed without grpc-go's streams, to measure what a frame-level data plane would save.",
+		"dns+round_robin":     "the reference: the client balances itself, one connection per backend, no proxy hop.",
+		"proxy+grpclb":        "grpclb proxy runs as its own process (GRPCLB_BINARY, or the lab's own grpclb binary), as nginx and HAProxy do.",
+		"proxy+grpclb-frames": "grpclb proxy --data-plane=frames, an experiment: frames relayed without grpc-go's streams.",
 	},
 	Summary: func(r Result) string {
 		s := fmt.Sprintf("%.0f calls/s", float64(r.RPCs)/r.Seconds)

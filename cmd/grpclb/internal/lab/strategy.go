@@ -3,7 +3,6 @@ package lab
 import (
 	"errors"
 	"fmt"
-	"os"
 	"time"
 
 	"google.golang.org/grpc"
@@ -304,22 +303,15 @@ var strategies = []Strategy{
 	{
 		Name:     "proxy+grpclb",
 		Doc:      "one client connection to grpclb's proxy (package proxy), which balances each call over the backends with round_robin",
-		Registry: func(Params) (registry, error) { return startFront("grpclb-proxy", startGRPCLBProxy) },
+		Registry: func(Params) (registry, error) { return startFront("grpclb-proxy", startGRPCLB("grpc")) },
 		Dial:     dialFront,
 	},
 	{
-		Name: "proxy+framerelay",
-		Doc: "one client connection to proxy/internal/framerelay, an experiment: HTTP/2 frames relayed to the backends " +
-			"round robin, without grpc-go's streams ($" + FrameRelayBinaryEnv + ")",
-		Registry: func(Params) (registry, error) { return startFront("framerelay", startFrameRelay) },
-		Requires: func(Params) error {
-			if os.Getenv(FrameRelayBinaryEnv) == "" {
-				return errors.New("proxy+framerelay needs $" + FrameRelayBinaryEnv + ", a binary built with " +
-					"go build -o /tmp/framerelay ./proxy/internal/framerelay/cmd/framerelay")
-			}
-			return nil
-		},
-		Dial: dialFront,
+		Name: "proxy+grpclb-frames",
+		Doc: "one client connection to grpclb's proxy on its frame-level data plane (--data-plane=frames, an experiment): " +
+			"HTTP/2 frames relayed to the backends without grpc-go's streams, each call balanced with round_robin",
+		Registry: func(Params) (registry, error) { return startFront("grpclb-frames", startGRPCLB("frames")) },
+		Dial:     dialFront,
 	},
 	{
 		Name:     "proxy+nginx",

@@ -1,0 +1,112 @@
+package proxy
+
+import (
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/grpclb/grpclb/proxy/internal/framerelay"
+)
+
+const base = `
+listen: 127.0.0.1:0
+routes:
+  - service: a.Svc
+    cluster: one
+  - prefix: /b.Svc/Get
+    cluster: two
+clusters:
+  one:
+    target: static:///127.0.0.1:1
+  two:
+    target: static:///127.0.0.1:2
+    policy: p2c_ewma
+`
+
+func TestFramesConfig(t *testing.T) {
+	for _, tc := range []struct {
+		name, extra string
+		wantErr     string
+		wantIgnored []string
+	}{
+		{name: "routes and clusters"},
+		{name: "ignored settings", extra: "admin: 127.0.0.1:9901\nlimits: {maxConcurrentStreams: 10, maxRequestBytes: 1024}\ndrain: {grace: 1s}\n",
+			wantIgnored: []string{"limits.maxRequestBytes"}},
+		{name: "listener TLS files missing", extra: "tls: {cert: nosuch.pem, key: nosuch-key.pem}\n", wantErr: "tls.cert/tls.key"},
+		{name: "reflection", extra: "reflection: true\n", wantErr: "not implemented on the frames data plane: reflection"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg, err := ParseConfig([]byte(base + tc.extra))
+			if err != nil {
+				t.Fatal(err)
+			}
+			rc, _, ignored, err := framesConfig(cfg, Options{})
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("error %v, want one containing %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(ignored, tc.wantIgnored) {
+				t.Errorf("ignored %v, want %v", ignored, tc.wantIgnored)
+			}
+			wantRoutes := []framerelay.Route{{Prefix: "/a.Svc/", Cluster: "one"}, {Prefix: "/b.Svc/Get", Cluster: "two"}}
+			if !slices.Equal(rc.Routes, wantRoutes) {
+				t.Errorf("routes %v, want %v", rc.Routes, wantRoutes)
+			}
+			want := map[string]framerelay.Cluster{
+				"one": {Target: "static:///127.0.0.1:1", LBConfig: `[{"round_robin":{}}]`},
+				"two": {Target: "static:///127.0.0.1:2", LBConfig: `[{"p2c_ewma":{}}]`},
+			}
+			for name, cl := range want {
+				got := rc.Clusters[name]
+				if got.Target != cl.Target || got.LBConfig != cl.LBConfig || got.Resolver == nil || got.Resolver.Scheme() != "static" {
+					t.Errorf("clusters.%s = %+v, want %+v with the static resolver", name, got, cl)
+				}
+			}
+		})
+	}
+}
+
+func TestFramesConfigLimits(t *testing.T) {
+	cfg, err := ParseConfig([]byte(base + `
+limits: {maxConcurrentStreams: 10, maxHeaderListBytes: 2048}
+connections: {max: 3, idleTimeout: 1m, handshakeTimeout: 2s}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc, _, ignored, err := framesConfig(cfg, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := framerelay.Limits{MaxConcurrentStreams: 10, MaxHeaderListBytes: 2048, MaxConnections: 3, IdleTimeout: time.Minute, HandshakeTimeout: 2 * time.Second}
+	if rc.Limits != want || len(ignored) != 0 {
+		t.Fatalf("limits %+v (ignored %v), want %+v", rc.Limits, ignored, want)
+	}
+}
+
+func TestFramesConfigRefusesRouteResilience(t *testing.T) {
+	cfg, err := ParseConfig([]byte(strings.Replace(base, "    cluster: one\n", "    cluster: one\n    timeout: 1s\n", 1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, _, err := framesConfig(cfg, Options{}); err == nil || !strings.Contains(err.Error(), "routes[0]: timeout") {
+		t.Fatalf("a route timeout: %v, want it refused naming routes[0]", err)
+	}
+}
+
+func TestFramesConfigRefusesServiceConfigExtras(t *testing.T) {
+	cfg, err := ParseConfig([]byte(strings.Replace(base, "policy: p2c_ewma",
+		`policy: '{"loadBalancingConfig":[{"round_robin":{}}],"methodConfig":[]}'`, 1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, _, err := framesConfig(cfg, Options{}); err == nil || !strings.Contains(err.Error(), "clusters.two.policy") {
+		t.Fatalf("a service config with methodConfig: %v, want it refused naming clusters.two.policy", err)
+	}
+}

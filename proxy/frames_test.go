@@ -1,0 +1,137 @@
+package proxy_test
+
+import (
+	"crypto/tls"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/status"
+
+	"github.com/grpclb/grpclb/internal/balancertest"
+	"github.com/grpclb/grpclb/internal/testbed"
+	"github.com/grpclb/grpclb/internal/testbed/echopb"
+	"github.com/grpclb/grpclb/internal/wait"
+	"github.com/grpclb/grpclb/proxy"
+	"github.com/grpclb/grpclb/proxy/internal/interoptest"
+	"github.com/grpclb/grpclb/proxy/internal/testca"
+)
+
+func startFrames(t testing.TB, cfg *proxy.Config) (*proxy.Frames, string) {
+	t.Helper()
+	f, err := proxy.NewFrames(cfg, proxy.Options{Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatalf("proxy.NewFrames: %v", err)
+	}
+	return f, balancertest.Serve(t, f.Serve, f.Stop)
+}
+
+// TestFramesInterop runs grpc-go's interop cases through the frames data
+// plane, routed as grpclb proxy routes.
+func TestFramesInterop(t *testing.T) {
+	backend := startInterop(t)
+	_, addr := startFrames(t, oneCluster("passthrough:///"+backend, "grpc.testing.TestService", "grpc.testing.UnimplementedService"))
+	interoptest.Run(t, func(tb testing.TB) *grpc.ClientConn { return dial(tb, addr) })
+}
+
+// TestFramesMutualTLSBothSides: with tls: on the listener (client
+// certificates required) and on the cluster (the proxy's own client
+// certificate), a client with a certificate reaches the backend, and one
+// without is refused.
+func TestFramesMutualTLSBothSides(t *testing.T) {
+	pki := testca.New(t, "pki")
+	proxyCert, proxyKey := pki.Issue("proxy.test")
+	backendCert, backendKey := pki.Issue("backend.test")
+	upstreamCert, upstreamKey := pki.Issue("proxy-client.test")
+	clientCert, clientKey := pki.Issue("client.test")
+	bc, err := tls.LoadX509KeyPair(backendCert, backendKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	backend, err := testbed.StartBackend("tls-backend", "127.0.0.1:0", grpc.Creds(credentials.NewTLS(&tls.Config{
+		Certificates: []tls.Certificate{bc}, ClientCAs: pki.Pool(), ClientAuth: tls.RequireAndVerifyClientCert,
+	})))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer backend.Stop()
+	cfg := oneCluster(staticTarget(backend.Addr), echoService)
+	cfg.TLS = &proxy.ListenerTLS{Cert: proxyCert, Key: proxyKey, ClientCA: pki.File}
+	cfg.Clusters["c"].TLS = &proxy.UpstreamTLS{CA: pki.File, Cert: upstreamCert, Key: upstreamKey, ServerName: "backend.test"}
+	_, addr := startFrames(t, cfg)
+	if b := testbed.Call(echopb.NewEchoClient(dial(t, addr, clientTLS(t, pki, "proxy.test", clientCert, clientKey))), 10*time.Second); b != "tls-backend" {
+		t.Fatalf("a client with a certificate reached %q, want tls-backend", b)
+	}
+	_, err = echopb.NewEchoClient(dial(t, addr, clientTLS(t, pki, "proxy.test", "", ""))).Echo(testbed.Context(t, 10*time.Second), &echopb.EchoRequest{})
+	if status.Code(err) != codes.Unavailable {
+		t.Fatalf("a client without a certificate: %v, want Unavailable (handshake refused)", err)
+	}
+}
+
+// TestFramesAdmin: /readyz is 503 with the clusters' states until one has
+// a backend ready, then 200; /clusters lists them; a drain makes /readyz
+// 503 again.
+func TestFramesAdmin(t *testing.T) {
+	backend := startFleet(t, 1).Backends()[0]
+	backend.Stop()
+	f, addr := startFrames(t, oneCluster(staticTarget(backend.Addr), echoService))
+	admin := httptest.NewServer(f.AdminHandler())
+	defer admin.Close()
+	get := func(path string) (int, string) {
+		resp, err := http.Get(admin.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	if code, body := get("/readyz"); code != http.StatusServiceUnavailable || !strings.Contains(body, "no cluster has a backend ready (c ") {
+		t.Fatalf("/readyz with the only backend down: %d %q, want 503 naming cluster c", code, body)
+	}
+	if err := backend.Restart(); err != nil {
+		t.Fatal(err)
+	}
+	c := echopb.NewEchoClient(dial(t, addr))
+	wait.Until(t, 20*time.Second, func() (bool, string) {
+		_, err := c.Echo(testbed.Context(t, 5*time.Second), &echopb.EchoRequest{})
+		code, body := get("/readyz")
+		return err == nil && code == http.StatusOK, "/readyz " + body
+	})
+	var clusters []proxy.FrameClusterStatus
+	_, body := get("/clusters")
+	if err := json.Unmarshal([]byte(body), &clusters); err != nil || len(clusters) != 1 || clusters[0].Name != "c" || clusters[0].State != "READY" {
+		t.Fatalf("/clusters: %s (%v), want cluster c READY", body, err)
+	}
+	if code, _ := get("/healthz"); code != http.StatusOK {
+		t.Fatalf("/healthz: %d", code)
+	}
+	drained := make(chan error, 1)
+	go func() { drained <- f.Drain(t.Context()) }()
+	wait.Until(t, 10*time.Second, func() (bool, string) {
+		code, body := get("/readyz")
+		return code == http.StatusServiceUnavailable && strings.Contains(body, "draining"), "/readyz " + body
+	})
+	f.Stop()
+	<-drained
+}
+
+// TestFramesRefusesWhatItCannotDo: a config with reflection, route
+// timeouts, retries or hedging is refused, naming the settings.
+func TestFramesRefusesWhatItCannotDo(t *testing.T) {
+	cfg := oneCluster("static:///127.0.0.1:1", echoService)
+	cfg.Reflection = proxy.Reflection{Local: true}
+	cfg.Routes[0].Timeout = proxy.Duration(time.Second)
+	_, err := proxy.NewFrames(cfg, proxy.Options{})
+	if err == nil || !strings.Contains(err.Error(), "not implemented on the frames data plane: reflection; routes[0]: timeout") {
+		t.Fatalf("NewFrames: %v, want reflection and routes[0] refused", err)
+	}
+}
