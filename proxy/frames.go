@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -20,17 +21,19 @@ import (
 // relayed between the client's connection and a backend connection
 // (headers decoded once to route, DATA copied, flow control end to end)
 // instead of running a grpc-go server stream and client stream per call.
-// On this project's machine it relays about 1.4 times as many calls per
-// second as Proxy for a quarter of the CPU and memory, and messages cross
-// it as they were sent (compressed ones are never decompressed).
+// On this project's machine it relays as many calls per second as
+// HAProxy, 1.2-1.7 times as many as Proxy, for a third of Proxy's CPU,
+// and messages cross it as they were sent (compressed ones are never
+// decompressed).
 //
 // It serves what a Config says about the listener (h2c or TLS, mutual TLS
 // too), routes, clusters (target, policy, TLS to the backends), the
 // limits on streams per connection, header size, connections, idle and
-// handshake time, and the drain; grpc.health.v1 follows the clusters as in
-// Proxy, and /readyz and /clusters on its admin handler. NewFrames refuses
-// a config that needs what it does not do yet (reflection, route
-// timeouts, retries, hedging) and logs the settings it ignores (message
+// handshake time, reflection (from a cluster, or of its own services),
+// and the drain; grpc.health.v1 follows the clusters as in Proxy, and
+// /readyz and /clusters on its admin handler. NewFrames refuses a config
+// that needs what it does not do yet (route timeouts, retries, hedging)
+// and logs the settings it ignores (message
 // size limits, the buffer budget: each client connection holds at most
 // its 16 MiB window; connection ageing). It has no metrics and does not
 // reload: a new config needs a restart.
@@ -79,14 +82,20 @@ func framesConfig(cfg *Config, opts Options) (rc framerelay.Config, listenerTLS 
 		}
 	}
 	var unsupported []string
-	if cfg.Reflection != (Reflection{}) {
-		unsupported = append(unsupported, "reflection")
-	}
 	for i, r := range cfg.Routes {
 		if r.Timeout != 0 || r.Idempotent || r.Retry != nil || r.Hedge != nil {
 			unsupported = append(unsupported, fmt.Sprintf("routes[%d]: timeout, idempotent, retry and hedge", i))
 		}
 		rc.Routes = append(rc.Routes, framerelay.Route{Prefix: r.MethodPrefix(), Cluster: r.Cluster})
+	}
+	rc.Reflection = cfg.Reflection.Local
+	if name := cfg.Reflection.Cluster; name != "" {
+		for _, svc := range reflectionServices {
+			prefix := "/" + svc + "/"
+			if !slices.ContainsFunc(rc.Routes, func(r framerelay.Route) bool { return strings.HasPrefix(r.Prefix, prefix) }) {
+				rc.Routes = append(rc.Routes, framerelay.Route{Prefix: prefix, Cluster: name})
+			}
+		}
 	}
 	if len(unsupported) > 0 {
 		return rc, nil, nil, fmt.Errorf("not implemented on the frames data plane: %s", strings.Join(unsupported, "; "))

@@ -34,7 +34,6 @@ func TestFramesConfig(t *testing.T) {
 		{name: "ignored settings", extra: "admin: 127.0.0.1:9901\nlimits: {maxConcurrentStreams: 10, maxRequestBytes: 1024}\ndrain: {grace: 1s}\n",
 			wantIgnored: []string{"limits.maxRequestBytes"}},
 		{name: "listener TLS files missing", extra: "tls: {cert: nosuch.pem, key: nosuch-key.pem}\n", wantErr: "tls.cert/tls.key"},
-		{name: "reflection", extra: "reflection: true\n", wantErr: "not implemented on the frames data plane: reflection"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg, err := ParseConfig([]byte(base + tc.extra))

@@ -124,14 +124,14 @@ func TestFramesAdmin(t *testing.T) {
 	<-drained
 }
 
-// TestFramesRefusesWhatItCannotDo: a config with reflection, route
-// timeouts, retries or hedging is refused, naming the settings.
+// TestFramesRefusesWhatItCannotDo: a config with route timeouts,
+// retries or hedging is refused, naming the routes.
 func TestFramesRefusesWhatItCannotDo(t *testing.T) {
-	cfg := oneCluster("static:///127.0.0.1:1", echoService)
-	cfg.Reflection = proxy.Reflection{Local: true}
+	cfg := oneCluster("static:///127.0.0.1:1", echoService, "other.Svc")
 	cfg.Routes[0].Timeout = proxy.Duration(time.Second)
+	cfg.Routes[1].Idempotent = true
 	_, err := proxy.NewFrames(cfg, proxy.Options{})
-	if err == nil || !strings.Contains(err.Error(), "not implemented on the frames data plane: reflection; routes[0]: timeout") {
-		t.Fatalf("NewFrames: %v, want reflection and routes[0] refused", err)
+	if err == nil || !strings.Contains(err.Error(), "not implemented on the frames data plane: routes[0]: timeout, idempotent, retry and hedge; routes[1]") {
+		t.Fatalf("NewFrames: %v, want routes[0] and routes[1] refused", err)
 	}
 }

@@ -22,6 +22,7 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/resolver"
 
+	"github.com/grpclb/grpclb/proxy/internal/ownreflection"
 	"github.com/grpclb/grpclb/server"
 )
 
@@ -116,7 +117,7 @@ func New(cfg *Config, opts Options) (*Proxy, error) {
 	p.stopping, p.cancelStopping = context.WithCancel(context.Background())
 	p.forceCodec = grpc.ForceCodecV2(p.codec)
 	healthpb.RegisterHealthServer(p.local, p.health)
-	registerLocalReflection(p.local)
+	ownreflection.Register(p.local)
 
 	sopts, err := p.serverOptions(d)
 	if err != nil {

@@ -35,9 +35,15 @@ func describes(t *testing.T, cc *grpc.ClientConn, symbol string) bool {
 // reflection: {cluster: X} sends reflection to X's backends, which list
 // and describe the routed service; reflection: true answers for the proxy
 // alone, which lists and describes its own services and nothing else that
-// its binary holds.
+// its binary holds. On both data planes.
 func TestReflectionFromACluster(t *testing.T) {
 	f := startFleet(t, 2)
+	for _, plane := range []string{"grpc", "frames"} {
+		t.Run(plane, func(t *testing.T) { testReflectionFromACluster(t, f, plane) })
+	}
+}
+
+func testReflectionFromACluster(t *testing.T, f *testbed.Fleet, plane string) {
 	for _, tc := range []struct {
 		name       string
 		reflection proxy.Reflection
@@ -50,7 +56,12 @@ func TestReflectionFromACluster(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := oneCluster(staticTarget(f.Addrs()...), echoService)
 			cfg.Reflection = tc.reflection
-			_, addr := startProxy(t, cfg, proxy.Options{})
+			var addr string
+			if plane == "frames" {
+				_, addr = startFrames(t, cfg)
+			} else {
+				_, addr = startProxy(t, cfg, proxy.Options{})
+			}
 			cc := dial(t, addr)
 			names := testbed.ReflectedServices(ctxTimeout(t, 10*time.Second), t, cc)
 			slices.Sort(names)

@@ -222,7 +222,7 @@ func (rc *resolverCC) UpdateState(s resolver.State) error {
 		// grpc.ClientConn does, each address is an endpoint.
 		s.Endpoints = make([]resolver.Endpoint, len(s.Addresses))
 		for i, a := range s.Addresses {
-			s.Endpoints[i] = resolver.Endpoint{Addresses: []resolver.Address{a}, Attributes: a.BalancerAttributes}
+			s.Endpoints[i] = resolver.Endpoint{Addresses: []resolver.Address{a}}
 		}
 	}
 	c := rc.c

@@ -52,8 +52,11 @@
 // the client to retry elsewhere) until they end or the drain's time is
 // up.
 //
+// With Config.Reflection it answers grpc.reflection for its own services
+// (a route can send reflection to a cluster instead).
+//
 // What it does not do yet (grpclb proxy's grpc-go data plane does):
-// reflection, metrics, message size limits, a process-wide buffer budget,
+// metrics, message size limits, a process-wide buffer budget,
 // connection ageing, route timeouts, retries, hedging and reload.
 // grpclb proxy runs it with --data-plane=frames (proxy.Frames), and the
 // lab's proxy scenario measures it there as proxy+grpclb-frames, beside

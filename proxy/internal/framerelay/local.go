@@ -10,13 +10,26 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/resolver"
 	"google.golang.org/grpc/test/bufconn"
+
+	"github.com/grpclb/grpclb/proxy/internal/ownreflection"
 )
 
 // healthPrefix is the method prefix of grpc.health.v1, which the relay
 // answers itself unless a route claims it.
 var healthPrefix = "/" + healthpb.Health_ServiceDesc.ServiceName + "/"
 
-// local is the relay's own gRPC services (grpc.health.v1): a grpc.Server
+// isLocalReflection reports whether method is one of grpc.reflection's.
+func isLocalReflection(method string) bool {
+	for _, svc := range ownreflection.Services {
+		if strings.HasPrefix(method, "/"+svc+"/") {
+			return true
+		}
+	}
+	return false
+}
+
+// local is the relay's own gRPC services (grpc.health.v1, and
+// grpc.reflection for them if Config.Reflection): a grpc.Server
 // on an in-memory listener, which the relay reaches the way it reaches
 // any backend, as the one endpoint of a cluster of its own. So its calls
 // are relayed like every other, with the same flow control and limits.
@@ -28,13 +41,18 @@ type local struct {
 	mu     sync.Mutex // serialises updateHealth
 	// services maps each routed service to the clusters of its routes.
 	services map[string][]*cluster
+	// reflection: the relay answers grpc.reflection for its own services.
+	reflection bool
 }
 
 // startLocal starts the relay's own services; services are the routed
 // ones, whose health follows their clusters.
-func (r *Relay) startLocal(services map[string][]*cluster) error {
-	l := &local{srv: grpc.NewServer(), lis: bufconn.Listen(256 << 10), health: health.NewServer(), services: services}
+func (r *Relay) startLocal(services map[string][]*cluster, reflection bool) error {
+	l := &local{srv: grpc.NewServer(), lis: bufconn.Listen(256 << 10), health: health.NewServer(), services: services, reflection: reflection}
 	healthpb.RegisterHealthServer(l.srv, l.health)
+	if reflection {
+		ownreflection.Register(l.srv)
+	}
 	go l.srv.Serve(l.lis)
 	cl, err := newPolicy(r, "framerelay-local", `[{"pick_first":{}}]`, func(string) (net.Conn, error) { return l.lis.Dial() })
 	if err != nil {
@@ -80,7 +98,7 @@ func servingStatus(ok bool) healthpb.HealthCheckResponse_ServingStatus {
 // localRoute returns the local cluster for a method of the relay's own
 // services, nil for others.
 func (r *Relay) localRoute(method string) *cluster {
-	if l := r.local.Load(); l != nil && strings.HasPrefix(method, healthPrefix) {
+	if l := r.local.Load(); l != nil && (strings.HasPrefix(method, healthPrefix) || l.reflection && isLocalReflection(method)) {
 		return l.cl
 	}
 	return nil

@@ -67,6 +67,9 @@ type Config struct {
 	Routes []Route
 	// Limits bound what clients may use.
 	Limits Limits
+	// Reflection makes the relay answer grpc.reflection (v1, v1alpha),
+	// unless a route claims it, for its own services only.
+	Reflection bool
 }
 
 // Cluster is a set of backends and how calls are spread over them.
@@ -150,7 +153,7 @@ func NewRouted(cfg Config) (*Relay, error) {
 		svc, _, _ := strings.Cut(rt.prefix[1:], "/")
 		services[svc] = append(services[svc], rt.cl)
 	}
-	if err := r.startLocal(services); err != nil {
+	if err := r.startLocal(services, cfg.Reflection); err != nil {
 		r.Close()
 		return nil, err
 	}
