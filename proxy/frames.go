@@ -29,10 +29,10 @@ import (
 // It serves what a Config says about the listener (h2c or TLS, mutual TLS
 // too), routes, clusters (target, policy, TLS to the backends), the
 // limits on streams per connection, header size, connections, idle and
-// handshake time, reflection (from a cluster, or of its own services),
-// and the drain; grpc.health.v1 follows the clusters as in Proxy, and
-// /readyz and /clusters on its admin handler. NewFrames refuses a config
-// that needs what it does not do yet (route timeouts, retries, hedging)
+// handshake time, route timeouts, reflection (from a cluster, or of its
+// own services), and the drain; grpc.health.v1 follows the clusters as in
+// Proxy, and /readyz and /clusters on its admin handler. NewFrames refuses
+// a config that needs what it does not do yet (retries, hedging)
 // and logs the settings it ignores (message
 // size limits, the buffer budget: each client connection holds at most
 // its 16 MiB window; connection ageing). It has no metrics and does not
@@ -83,10 +83,10 @@ func framesConfig(cfg *Config, opts Options) (rc framerelay.Config, listenerTLS 
 	}
 	var unsupported []string
 	for i, r := range cfg.Routes {
-		if r.Timeout != 0 || r.Idempotent || r.Retry != nil || r.Hedge != nil {
-			unsupported = append(unsupported, fmt.Sprintf("routes[%d]: timeout, idempotent, retry and hedge", i))
+		if r.Idempotent || r.Retry != nil || r.Hedge != nil {
+			unsupported = append(unsupported, fmt.Sprintf("routes[%d]: idempotent, retry and hedge", i))
 		}
-		rc.Routes = append(rc.Routes, framerelay.Route{Prefix: r.MethodPrefix(), Cluster: r.Cluster})
+		rc.Routes = append(rc.Routes, framerelay.Route{Prefix: r.MethodPrefix(), Cluster: r.Cluster, Timeout: time.Duration(r.Timeout)})
 	}
 	rc.Reflection = cfg.Reflection.Local
 	if name := cfg.Reflection.Cluster; name != "" {

@@ -90,12 +90,12 @@ connections: {max: 3, idleTimeout: 1m, handshakeTimeout: 2s}
 }
 
 func TestFramesConfigRefusesRouteResilience(t *testing.T) {
-	cfg, err := ParseConfig([]byte(strings.Replace(base, "    cluster: one\n", "    cluster: one\n    timeout: 1s\n", 1)))
+	cfg, err := ParseConfig([]byte(strings.Replace(base, "    cluster: one\n", "    cluster: one\n    idempotent: true\n", 1)))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, _, _, err := framesConfig(cfg, Options{}); err == nil || !strings.Contains(err.Error(), "routes[0]: timeout") {
-		t.Fatalf("a route timeout: %v, want it refused naming routes[0]", err)
+	if _, _, _, err := framesConfig(cfg, Options{}); err == nil || !strings.Contains(err.Error(), "routes[0]: idempotent, retry and hedge") {
+		t.Fatalf("an idempotent route: %v, want it refused naming routes[0]", err)
 	}
 }
 

@@ -36,6 +36,20 @@ func startProxy(t testing.TB, cfg *proxy.Config, opts proxy.Options) (*proxy.Pro
 	return p, balancertest.Serve(t, p.Serve, p.Stop)
 }
 
+// dataPlanes are grpclb proxy's data planes, for tests that run on both.
+var dataPlanes = []string{"grpc", "frames"}
+
+// startOn starts cfg on a data plane and returns its address.
+func startOn(t testing.TB, plane string, cfg *proxy.Config) string {
+	t.Helper()
+	if plane == "frames" {
+		_, addr := startFrames(t, cfg)
+		return addr
+	}
+	_, addr := startProxy(t, cfg, proxy.Options{})
+	return addr
+}
+
 // dial connects a client to addr (the proxy), closed when the test ends.
 // A withTarget option replaces the passthrough:///addr target.
 func dial(t testing.TB, addr string, opts ...grpc.DialOption) *grpc.ClientConn {

@@ -38,7 +38,7 @@ func describes(t *testing.T, cc *grpc.ClientConn, symbol string) bool {
 // its binary holds. On both data planes.
 func TestReflectionFromACluster(t *testing.T) {
 	f := startFleet(t, 2)
-	for _, plane := range []string{"grpc", "frames"} {
+	for _, plane := range dataPlanes {
 		t.Run(plane, func(t *testing.T) { testReflectionFromACluster(t, f, plane) })
 	}
 }
@@ -56,13 +56,7 @@ func testReflectionFromACluster(t *testing.T, f *testbed.Fleet, plane string) {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := oneCluster(staticTarget(f.Addrs()...), echoService)
 			cfg.Reflection = tc.reflection
-			var addr string
-			if plane == "frames" {
-				_, addr = startFrames(t, cfg)
-			} else {
-				_, addr = startProxy(t, cfg, proxy.Options{})
-			}
-			cc := dial(t, addr)
+			cc := dial(t, startOn(t, plane, cfg))
 			names := testbed.ReflectedServices(ctxTimeout(t, 10*time.Second), t, cc)
 			slices.Sort(names)
 			want := slices.Clone(tc.lists)

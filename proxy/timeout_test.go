@@ -13,13 +13,19 @@ import (
 
 // A route's timeout caps its calls' deadline: a call without one (or with
 // a later one) ends DEADLINE_EXCEEDED, and the backend sees the capped
-// deadline; an earlier deadline of the caller's stays.
+// deadline; an earlier deadline of the caller's stays. On both data
+// planes.
 func TestRouteTimeoutCapsTheDeadline(t *testing.T) {
+	for _, plane := range dataPlanes {
+		t.Run(plane, func(t *testing.T) { testRouteTimeoutCapsTheDeadline(t, plane) })
+	}
+}
+
+func testRouteTimeoutCapsTheDeadline(t *testing.T, plane string) {
 	pr, addr := startProbe(t)
 	cfg := oneCluster("passthrough:///" + addr)
 	cfg.Routes = []proxy.Route{{Service: probeService, Cluster: "c", Timeout: proxy.Duration(300 * time.Millisecond)}}
-	_, paddr := startProxy(t, cfg, proxy.Options{})
-	cc := dial(t, paddr)
+	cc := dial(t, startOn(t, plane, cfg))
 
 	start := time.Now()
 	err := cc.Invoke(ctxTimeout(t, time.Minute), "/"+probeService+"/Hang", wrapperspb.String("x"), &wrapperspb.StringValue{})

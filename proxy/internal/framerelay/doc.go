@@ -55,9 +55,13 @@
 // With Config.Reflection it answers grpc.reflection for its own services
 // (a route can send reflection to a cluster instead).
 //
+// A route's timeout caps its calls' deadline: the backend is sent it as
+// grpc-timeout, and a call still in flight when it passes is reset on
+// its backend and ended with DEADLINE_EXCEEDED.
+//
 // What it does not do yet (grpclb proxy's grpc-go data plane does):
 // metrics, message size limits, a process-wide buffer budget,
-// connection ageing, route timeouts, retries, hedging and reload.
+// connection ageing, retries, hedging and reload.
 // grpclb proxy runs it with --data-plane=frames (proxy.Frames), and the
 // lab's proxy scenario measures it there as proxy+grpclb-frames, beside
 // grpclb proxy's grpc-go data plane and HAProxy.

@@ -94,6 +94,10 @@ type Cluster struct {
 type Route struct {
 	Prefix  string
 	Cluster string
+	// Timeout, when set, caps the calls' deadline: their grpc-timeout is
+	// lowered to it (or set), and a call still in flight when it passes
+	// is reset on its backend and ended with DEADLINE_EXCEEDED.
+	Timeout time.Duration
 }
 
 // New returns a relay that sends every call to the backends of target
@@ -142,7 +146,11 @@ func NewRouted(cfg Config) (*Relay, error) {
 			byName[rt.Cluster] = cl
 			r.clusters = append(r.clusters, cl)
 		}
-		routes = append(routes, route{rt.Prefix, byName[rt.Cluster]})
+		if rt.Timeout < 0 {
+			r.closeClusters()
+			return nil, fmt.Errorf("framerelay: routes[%d]: negative timeout %v", i, rt.Timeout)
+		}
+		routes = append(routes, route{rt.Prefix, byName[rt.Cluster], rt.Timeout})
 	}
 	if len(routes) == 0 {
 		return nil, errors.New("framerelay: no routes (every call would be refused)")
@@ -162,8 +170,9 @@ func NewRouted(cfg Config) (*Relay, error) {
 
 // route is a Route bound to its cluster.
 type route struct {
-	prefix string
-	cl     *cluster
+	prefix  string
+	cl      *cluster
+	timeout time.Duration // caps the calls' deadline; 0: none
 }
 
 // checkPrefix accepts "/pkg.Svc/" and "/pkg.Svc/MethodPrefix".
@@ -175,21 +184,21 @@ func checkPrefix(p string) error {
 	return nil
 }
 
-// route finds the cluster of a call to method.
-func (r *Relay) route(method string) (*cluster, error) {
+// route finds the route of a call to method.
+func (r *Relay) route(method string) (route, error) {
 	if err := routing.CheckMethodPath(method); err != nil {
-		return nil, status.Errorf(codes.Unimplemented, "framerelay: %v", err)
+		return route{}, status.Errorf(codes.Unimplemented, "framerelay: %v", err)
 	}
 	if r.routes == nil {
-		return r.all, nil
+		return route{cl: r.all}, nil
 	}
 	if rt, ok := r.routes.Match(method); ok {
-		return rt.cl, nil
+		return rt, nil
 	}
 	if cl := r.localRoute(method); cl != nil {
-		return cl, nil
+		return route{cl: cl}, nil
 	}
-	return nil, status.Errorf(codes.Unimplemented, "framerelay: no route for method %s", method)
+	return route{}, status.Errorf(codes.Unimplemented, "framerelay: no route for method %s", method)
 }
 
 func (r *Relay) closeClusters() {
@@ -286,6 +295,11 @@ type link struct {
 	// wait is set if the call had to wait for a backend; nil if it was
 	// connected at once.
 	wait *pending
+	// timer ends the call at its route's timeout (under client.lmu).
+	timer *time.Timer
+	// deadline is when the call's deadline, as sent to the backend,
+	// passes; zero if the relay did not set it.
+	deadline time.Time
 }
 
 // finish tells the policy, once, how the call ended.
@@ -380,7 +394,10 @@ func (c *clientConn) get(id uint32) *link {
 
 func (c *clientConn) forget(id uint32) {
 	c.lmu.Lock()
-	if _, ok := c.live[id]; ok {
+	if l, ok := c.live[id]; ok {
+		if l.timer != nil {
+			l.timer.Stop()
+		}
 		delete(c.live, id)
 		if len(c.live) == 0 {
 			c.idleSince = time.Now()
@@ -546,12 +563,19 @@ func (r *Relay) open(c *clientConn, f *http2.MetaHeadersFrame) {
 	}
 	fields := requestHeaders(f.Fields, c.ip)
 	info := pickInfo(fields)
-	cl, err := r.route(info.FullMethodName)
+	rt, err := r.route(info.FullMethodName)
 	if err == nil {
+		cl := rt.cl
+		var deadline time.Time
+		if rt.timeout > 0 {
+			var d time.Duration
+			fields, d = capTimeout(fields, rt.timeout)
+			deadline = time.Now().Add(d)
+		}
 		var bc *backendConn
 		var done func(balancer.DoneInfo)
 		if bc, done, err = cl.tryPick(info); err == nil {
-			l := &link{client: c}
+			l := &link{client: c, deadline: deadline}
 			if !c.register(cid, l, r.limits.MaxConcurrentStreams) {
 				if done != nil {
 					done(balancer.DoneInfo{Err: errRefused})
@@ -560,10 +584,11 @@ func (r *Relay) open(c *clientConn, f *http2.MetaHeadersFrame) {
 				return
 			}
 			r.connect(l, cid, fields, f.StreamEnded(), bc, done, nil)
+			c.expireAfter(l, cid, rt.timeout)
 			return
 		}
 		if errors.Is(err, balancer.ErrNoSubConnAvailable) {
-			r.wait(c, cl, cid, info, fields, f.StreamEnded())
+			r.wait(c, cl, cid, info, fields, f.StreamEnded(), rt.timeout, deadline)
 			return
 		}
 	}
@@ -729,6 +754,11 @@ func (c *clientConn) shutdown() {
 	c.lmu.Lock()
 	live := c.live
 	c.live = map[uint32]*link{}
+	for _, l := range live {
+		if l.timer != nil {
+			l.timer.Stop()
+		}
+	}
 	c.lmu.Unlock()
 	c.mu.Lock()
 	if c.idle != nil {
@@ -815,6 +845,14 @@ func (bc *backendConn) readLoop(r *Relay) {
 		case *http2.RSTStreamFrame:
 			if l := bc.lookup(f.StreamID, true); l != nil {
 				l.client.forget(l.toClient.id)
+				if f.ErrCode == http2.ErrCodeCancel && l.pastDeadline() {
+					// The backend gave up at the deadline the relay sent
+					// it: what the client's own deadline would have said.
+					err := status.Error(codes.DeadlineExceeded, "framerelay: the backend's deadline passed")
+					l.finish(err)
+					l.endClient(err)
+					continue
+				}
 				l.finish(fmt.Errorf("framerelay: the backend reset the call (%v)", f.ErrCode))
 				h := l.toClient
 				c := h.c

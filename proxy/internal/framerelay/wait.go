@@ -3,6 +3,7 @@ package framerelay
 import (
 	"bytes"
 	"sync"
+	"time"
 
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
@@ -85,14 +86,15 @@ func (w *pending) giveUp() bool {
 // wait waits, on a goroutine, for cl's policy to offer a backend for the
 // call of client stream cid (request headers fields, and end if they
 // ended the client's side), then connects it; or answers the client with
-// the pick's error.
-func (r *Relay) wait(c *clientConn, cl *cluster, cid uint32, info balancer.PickInfo, fields []hpack.HeaderField, end bool) {
+// the pick's error. The route's timeout, if any, bounds the wait too.
+func (r *Relay) wait(c *clientConn, cl *cluster, cid uint32, info balancer.PickInfo, fields []hpack.HeaderField, end bool, timeout time.Duration, deadline time.Time) {
 	w := &pending{stop: make(chan struct{})}
-	l := &link{client: c, wait: w}
+	l := &link{client: c, wait: w, deadline: deadline}
 	if !c.register(cid, l, r.limits.MaxConcurrentStreams) {
 		c.refuse(cid)
 		return
 	}
+	c.expireAfter(l, cid, timeout) // while it waits too
 	r.waiting.Add(1)
 	go func() {
 		defer r.waiting.Add(-1)
