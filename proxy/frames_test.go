@@ -1,7 +1,6 @@
 package proxy_test
 
 import (
-	"crypto/tls"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -11,18 +10,11 @@ import (
 	"testing"
 	"time"
 
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials"
-	"google.golang.org/grpc/status"
-
 	"github.com/grpclb/grpclb/internal/balancertest"
 	"github.com/grpclb/grpclb/internal/testbed"
 	"github.com/grpclb/grpclb/internal/testbed/echopb"
 	"github.com/grpclb/grpclb/internal/wait"
 	"github.com/grpclb/grpclb/proxy"
-	"github.com/grpclb/grpclb/proxy/internal/interoptest"
-	"github.com/grpclb/grpclb/proxy/internal/testca"
 )
 
 func startFrames(t testing.TB, cfg *proxy.Config) (*proxy.Frames, string) {
@@ -32,48 +24,6 @@ func startFrames(t testing.TB, cfg *proxy.Config) (*proxy.Frames, string) {
 		t.Fatalf("proxy.NewFrames: %v", err)
 	}
 	return f, balancertest.Serve(t, f.Serve, f.Stop)
-}
-
-// TestFramesInterop runs grpc-go's interop cases through the frames data
-// plane, routed as grpclb proxy routes.
-func TestFramesInterop(t *testing.T) {
-	backend := startInterop(t)
-	_, addr := startFrames(t, oneCluster("passthrough:///"+backend, "grpc.testing.TestService", "grpc.testing.UnimplementedService"))
-	interoptest.Run(t, func(tb testing.TB) *grpc.ClientConn { return dial(tb, addr) })
-}
-
-// TestFramesMutualTLSBothSides: with tls: on the listener (client
-// certificates required) and on the cluster (the proxy's own client
-// certificate), a client with a certificate reaches the backend, and one
-// without is refused.
-func TestFramesMutualTLSBothSides(t *testing.T) {
-	pki := testca.New(t, "pki")
-	proxyCert, proxyKey := pki.Issue("proxy.test")
-	backendCert, backendKey := pki.Issue("backend.test")
-	upstreamCert, upstreamKey := pki.Issue("proxy-client.test")
-	clientCert, clientKey := pki.Issue("client.test")
-	bc, err := tls.LoadX509KeyPair(backendCert, backendKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	backend, err := testbed.StartBackend("tls-backend", "127.0.0.1:0", grpc.Creds(credentials.NewTLS(&tls.Config{
-		Certificates: []tls.Certificate{bc}, ClientCAs: pki.Pool(), ClientAuth: tls.RequireAndVerifyClientCert,
-	})))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer backend.Stop()
-	cfg := oneCluster(staticTarget(backend.Addr), echoService)
-	cfg.TLS = &proxy.ListenerTLS{Cert: proxyCert, Key: proxyKey, ClientCA: pki.File}
-	cfg.Clusters["c"].TLS = &proxy.UpstreamTLS{CA: pki.File, Cert: upstreamCert, Key: upstreamKey, ServerName: "backend.test"}
-	_, addr := startFrames(t, cfg)
-	if b := testbed.Call(echopb.NewEchoClient(dial(t, addr, clientTLS(t, pki, "proxy.test", clientCert, clientKey))), 10*time.Second); b != "tls-backend" {
-		t.Fatalf("a client with a certificate reached %q, want tls-backend", b)
-	}
-	_, err = echopb.NewEchoClient(dial(t, addr, clientTLS(t, pki, "proxy.test", "", ""))).Echo(testbed.Context(t, 10*time.Second), &echopb.EchoRequest{})
-	if status.Code(err) != codes.Unavailable {
-		t.Fatalf("a client without a certificate: %v, want Unavailable (handshake refused)", err)
-	}
 }
 
 // TestFramesAdmin: /readyz is 503 with the clusters' states until one has

@@ -2,38 +2,32 @@ package proxy
 
 import (
 	"context"
+	"maps"
 	"net"
 	"strings"
 
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/peer"
+
+	"github.com/grpclb/grpclb/proxy/internal/framerelay"
 )
 
-// Headers that are not forwarded: HTTP/2 pseudo-headers, hop-by-hop
-// headers, and the ones gRPC itself derives for each hop (content type,
-// user agent, encodings, the timeout, which becomes the upstream call's
-// deadline, and the status, which the proxy re-sends from the call's
-// result).
-var hopHeaders = map[string]bool{
-	"connection":              true,
-	"keep-alive":              true,
-	"proxy-connection":        true,
-	"transfer-encoding":       true,
-	"upgrade":                 true,
-	"te":                      true,
-	"host":                    true,
-	"content-type":            true,
-	"user-agent":              true,
-	"grpc-timeout":            true,
-	"grpc-encoding":           true,
-	"grpc-accept-encoding":    true,
-	"grpc-message-type":       true,
-	"grpc-status":             true,
-	"grpc-message":            true,
-	"grpc-status-details-bin": true,
-	// The client's retry count is about its hop.
-	"grpc-previous-rpc-attempts": true,
-}
+// hopHeaders are the headers that are not forwarded: HTTP/2
+// pseudo-headers, the hop headers the frame relay drops too (HTTP/1
+// connection headers, the client's retry count), and the ones gRPC itself
+// derives for each hop (content type, user agent, encodings, the timeout,
+// which becomes the upstream call's deadline, and the status, which the
+// proxy re-sends from the call's result).
+var hopHeaders = func() map[string]bool {
+	m := maps.Clone(framerelay.HopHeaders)
+	for _, h := range []string{
+		"te", "content-type", "user-agent", "grpc-timeout", "grpc-encoding", "grpc-accept-encoding",
+		"grpc-message-type", "grpc-status", "grpc-message", "grpc-status-details-bin",
+	} {
+		m[h] = true
+	}
+	return m
+}()
 
 // stripHopHeaders deletes, in place, what must not cross the proxy.
 func stripHopHeaders(md metadata.MD) {

@@ -58,21 +58,28 @@ func TestListenerTLS(t *testing.T) {
 		{"mTLS, no client certificate", pki.File, clientTLS(t, pki, "proxy.test", "", ""), codes.Unavailable},
 		{"mTLS, client certificate of another CA", pki.File, clientTLS(t, pki, "proxy.test", strangerCert, strangerKey), codes.Unavailable},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			cfg := oneCluster(staticTarget(f.Addrs()...), echoService)
-			cfg.TLS = &proxy.ListenerTLS{Cert: serverCert, Key: serverKey, ClientCA: tc.clientCA}
-			_, addr := startProxy(t, cfg, proxy.Options{})
-			if got := callStatus(t, addr, tc.creds); got != tc.want {
-				t.Errorf("call: %v, want %v", got, tc.want)
-			}
-		})
+		for _, plane := range dataPlanes {
+			t.Run(plane+"/"+tc.name, func(t *testing.T) {
+				cfg := oneCluster(staticTarget(f.Addrs()...), echoService)
+				cfg.TLS = &proxy.ListenerTLS{Cert: serverCert, Key: serverKey, ClientCA: tc.clientCA}
+				if got := callStatus(t, startOn(t, plane, cfg), tc.creds); got != tc.want {
+					t.Errorf("call: %v, want %v", got, tc.want)
+				}
+			})
+		}
 	}
 }
 
 // TestUpstreamMutualTLS runs the interop cases through a proxy with TLS on
 // both sides: clients → proxy (mTLS), proxy → upstream (mTLS with the
-// proxy's client certificate and a server name).
+// proxy's client certificate and a server name). On both data planes.
 func TestUpstreamMutualTLS(t *testing.T) {
+	for _, plane := range dataPlanes {
+		t.Run(plane, func(t *testing.T) { testUpstreamMutualTLS(t, plane) })
+	}
+}
+
+func testUpstreamMutualTLS(t *testing.T, plane string) {
 	pki := testca.New(t, "pki")
 	proxyCert, proxyKey := pki.Issue("proxy.test")
 	backendCert, backendKey := pki.Issue("backend.test")
@@ -89,7 +96,7 @@ func TestUpstreamMutualTLS(t *testing.T) {
 	cfg := oneCluster("passthrough:///"+backend, "grpc.testing.TestService", "grpc.testing.UnimplementedService")
 	cfg.TLS = &proxy.ListenerTLS{Cert: proxyCert, Key: proxyKey, ClientCA: pki.File}
 	cfg.Clusters["c"].TLS = &proxy.UpstreamTLS{CA: pki.File, Cert: upstreamClientCert, Key: upstreamClientKey, ServerName: "backend.test"}
-	_, addr := startProxy(t, cfg, proxy.Options{})
+	addr := startOn(t, plane, cfg)
 	interoptest.Run(t, func(tb testing.TB) *grpc.ClientConn {
 		return dial(tb, addr, clientTLS(tb, pki, "proxy.test", clientCert, clientKey))
 	})
@@ -97,8 +104,7 @@ func TestUpstreamMutualTLS(t *testing.T) {
 	t.Run("upstream refuses a proxy without a client certificate", func(t *testing.T) {
 		cfg := oneCluster("passthrough:///"+backend, echoService)
 		cfg.Clusters["c"].TLS = &proxy.UpstreamTLS{CA: pki.File, ServerName: "backend.test"}
-		_, addr := startProxy(t, cfg, proxy.Options{})
-		if got := callStatus(t, addr, grpc.WithTransportCredentials(insecure.NewCredentials())); got != codes.Unavailable {
+		if got := callStatus(t, startOn(t, plane, cfg), grpc.WithTransportCredentials(insecure.NewCredentials())); got != codes.Unavailable {
 			t.Errorf("call: %v, want UNAVAILABLE", got)
 		}
 	})

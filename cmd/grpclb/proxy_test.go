@@ -286,16 +286,7 @@ func TestProxyCommandFrames(t *testing.T) {
 	if got := pr.backend(t); got != b.Name {
 		t.Fatalf("after SIGHUP, served by %s, want %s", got, b.Name)
 	}
-	s, err := pr.echo.EchoStream(testbed.Context(t, 30*time.Second))
-	if err == nil {
-		err = s.Send(&echopb.EchoRequest{})
-	}
-	if err == nil {
-		_, err = s.Recv()
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, _ := testbed.OpenStream(t, testbed.Context(t, 30*time.Second), pr.echo)
 	if err := syscall.Kill(os.Getpid(), syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}

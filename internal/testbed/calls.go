@@ -2,6 +2,7 @@ package testbed
 
 import (
 	"context"
+	"testing"
 	"time"
 
 	"github.com/grpclb/grpclb/internal/testbed/echopb"
@@ -32,4 +33,22 @@ func Call(c echopb.EchoClient, timeout time.Duration) string {
 		return ""
 	}
 	return resp.GetBackend()
+}
+
+// OpenStream opens an EchoStream call and makes one round trip on it,
+// failing the test if it cannot; the stream stays open for the caller.
+func OpenStream(tb testing.TB, ctx context.Context, c echopb.EchoClient) (echopb.Echo_EchoStreamClient, *echopb.EchoResponse) {
+	tb.Helper()
+	s, err := c.EchoStream(ctx)
+	if err == nil {
+		err = s.Send(&echopb.EchoRequest{})
+	}
+	var resp *echopb.EchoResponse
+	if err == nil {
+		resp, err = s.Recv()
+	}
+	if err != nil {
+		tb.Fatalf("an EchoStream round trip: %v", err)
+	}
+	return s, resp
 }

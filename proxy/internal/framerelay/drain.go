@@ -40,12 +40,8 @@ func (r *Relay) Drain(ctx context.Context, grace time.Duration) error {
 		l.Close()
 	}
 	r.refusing = true
-	clients := make([]*clientConn, 0, len(r.clients))
-	for c := range r.clients {
-		clients = append(clients, c)
-	}
 	r.mu.Unlock()
-	for _, c := range clients {
+	for _, c := range r.clientConns() {
 		c.drain()
 	}
 	if l := r.local.Load(); l != nil {
@@ -54,12 +50,7 @@ func (r *Relay) Drain(ctx context.Context, grace time.Duration) error {
 	tick := time.NewTicker(drainPoll)
 	defer tick.Stop()
 	for {
-		r.mu.Lock()
-		left := make([]*clientConn, 0, len(r.clients))
-		for c := range r.clients {
-			left = append(left, c)
-		}
-		r.mu.Unlock()
+		left := r.clientConns()
 		for _, c := range left {
 			c.closeIfDone()
 		}
@@ -74,6 +65,17 @@ func (r *Relay) Drain(ctx context.Context, grace time.Duration) error {
 			return ctx.Err()
 		}
 	}
+}
+
+// clientConns returns the client connections open.
+func (r *Relay) clientConns() []*clientConn {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make([]*clientConn, 0, len(r.clients))
+	for c := range r.clients {
+		out = append(out, c)
+	}
+	return out
 }
 
 // drain sends GOAWAY naming the last call the connection took; calls the

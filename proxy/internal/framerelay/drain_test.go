@@ -30,22 +30,6 @@ func startRoutedEcho(t *testing.T) (*framerelay.Relay, string) {
 	return r, balancertest.Serve(t, r.Serve, r.Close)
 }
 
-// openStream opens an EchoStream and makes one round trip on it.
-func openStream(t *testing.T, c echopb.EchoClient, ctx context.Context) echopb.Echo_EchoStreamClient {
-	t.Helper()
-	s, err := c.EchoStream(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Send(&echopb.EchoRequest{}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := s.Recv(); err != nil {
-		t.Fatal(err)
-	}
-	return s
-}
-
 // TestDrain: Drain turns health NOT_SERVING, then stops taking
 // connections and calls while the calls in flight go on, and returns
 // once they have ended.
@@ -53,7 +37,7 @@ func TestDrain(t *testing.T) {
 	r, addr := startRoutedEcho(t)
 	cc := dial(t, addr)
 	c := echopb.NewEchoClient(cc)
-	s := openStream(t, c, testbed.Context(t, 30*time.Second))
+	s, _ := testbed.OpenStream(t, testbed.Context(t, 30*time.Second), c)
 	watch, err := healthpb.NewHealthClient(cc).Watch(testbed.Context(t, 30*time.Second), &healthpb.HealthCheckRequest{Service: "grpclb.testbed.v1.Echo"})
 	if err != nil {
 		t.Fatal(err)
@@ -114,7 +98,7 @@ func TestDrain(t *testing.T) {
 func TestDrainTimeout(t *testing.T) {
 	r, addr := startRoutedEcho(t)
 	c := echopb.NewEchoClient(dial(t, addr))
-	s := openStream(t, c, testbed.Context(t, 30*time.Second))
+	s, _ := testbed.OpenStream(t, testbed.Context(t, 30*time.Second), c)
 	ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
 	defer cancel()
 	if err := r.Drain(ctx, 0); !errors.Is(err, context.DeadlineExceeded) {

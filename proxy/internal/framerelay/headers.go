@@ -7,13 +7,13 @@ import (
 	"golang.org/x/net/http2/hpack"
 )
 
-// hopHeaders are request headers about the client's hop, not relayed:
+// HopHeaders are request headers about the client's hop, not relayed:
 // HTTP/1 connection headers (HTTP/2 forbids them; a client that sends
 // them anyway must not pass them on) and the client's own retry count.
 // Unlike grpclb proxy, the relay passes gRPC's content-type, user agent,
 // encodings and timeout through untouched: messages cross it as they
 // were sent, compressed or not, and the backend applies the deadline.
-var hopHeaders = map[string]bool{
+var HopHeaders = map[string]bool{
 	"connection":                 true,
 	"keep-alive":                 true,
 	"proxy-connection":           true,
@@ -31,7 +31,7 @@ func requestHeaders(fields []hpack.HeaderField, clientIP string) []hpack.HeaderF
 	out := fields[:0]
 	forwarded := false
 	for _, f := range fields {
-		if hopHeaders[f.Name] {
+		if HopHeaders[f.Name] {
 			continue
 		}
 		if f.Name == "x-forwarded-for" && clientIP != "" {

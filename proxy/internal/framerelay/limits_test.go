@@ -87,6 +87,21 @@ func (c *rawClient) until(what string, match func(http2.Frame) bool) http2.Frame
 	}
 }
 
+// wantSetting reads the relay's SETTINGS and checks that it sets id to v.
+func (c *rawClient) wantSetting(id http2.SettingID, v uint32) {
+	c.t.Helper()
+	s := c.until("SETTINGS", isSettings).(*http2.SettingsFrame)
+	if got, ok := s.Value(id); !ok || got != v {
+		c.t.Fatalf("%v %d (sent: %v), want %d", id, got, ok, v)
+	}
+}
+
+// response reads until the next response header block.
+func (c *rawClient) response() *http2.MetaHeadersFrame {
+	c.t.Helper()
+	return c.until("response headers", func(f http2.Frame) bool { _, ok := f.(*http2.MetaHeadersFrame); return ok }).(*http2.MetaHeadersFrame)
+}
+
 // closed waits for the relay to close the connection, failing the test
 // after 10 s of silence; it returns the GOAWAY seen before, if any.
 func (c *rawClient) closed() *http2.GoAwayFrame {
@@ -177,10 +192,7 @@ func TestMaxConnections(t *testing.T) {
 func TestMaxConcurrentStreams(t *testing.T) {
 	addr := startLimited(t, framerelay.Limits{MaxConcurrentStreams: 2})
 	c := rawDial(t, addr, true)
-	s := c.until("SETTINGS", isSettings).(*http2.SettingsFrame)
-	if v, ok := s.Value(http2.SettingMaxConcurrentStreams); !ok || v != 2 {
-		t.Fatalf("SETTINGS_MAX_CONCURRENT_STREAMS %d (sent: %v), want 2", v, ok)
-	}
+	c.wantSetting(http2.SettingMaxConcurrentStreams, 2)
 	for _, id := range []uint32{1, 3, 5} {
 		c.call(id, "/a.B/Wait")
 	}
@@ -197,21 +209,18 @@ func TestMaxConcurrentStreams(t *testing.T) {
 func TestHeaderListLimit(t *testing.T) {
 	addr := startLimited(t, framerelay.Limits{MaxHeaderListBytes: 1024})
 	c := rawDial(t, addr, true)
-	s := c.until("SETTINGS", isSettings).(*http2.SettingsFrame)
-	if v, ok := s.Value(http2.SettingMaxHeaderListSize); !ok || v != 1024 {
-		t.Fatalf("SETTINGS_MAX_HEADER_LIST_SIZE %d (sent: %v), want 1024", v, ok)
-	}
+	c.wantSetting(http2.SettingMaxHeaderListSize, 1024)
 	var many []hpack.HeaderField
 	for i := range 20 {
 		many = append(many, hpack.HeaderField{Name: "x-h" + strings.Repeat("h", i), Value: strings.Repeat("v", 100)})
 	}
 	c.call(1, "/a.B/Big", many...)
-	h := c.until("response headers", func(f http2.Frame) bool { _, ok := f.(*http2.MetaHeadersFrame); return ok }).(*http2.MetaHeadersFrame)
+	h := c.response()
 	if got := h.PseudoValue("status"); got != "200" || !strings.Contains(headerValue(h, "grpc-status"), "8") {
 		t.Fatalf("response to 2 KiB of headers: %v, want grpc-status 8 (RESOURCE_EXHAUSTED)", h.Fields)
 	}
 	c.call(3, "/no.Route/X")
-	h = c.until("response headers", func(f http2.Frame) bool { _, ok := f.(*http2.MetaHeadersFrame); return ok }).(*http2.MetaHeadersFrame)
+	h = c.response()
 	if headerValue(h, "grpc-status") != "12" {
 		t.Fatalf("the next call: %v, want grpc-status 12 (UNIMPLEMENTED)", h.Fields)
 	}

@@ -39,15 +39,8 @@ func TestRoutesChooseClusters(t *testing.T) {
 	if err != nil || resp.GetBackend() != unary.Backends()[0].Name {
 		t.Fatalf("Echo: %v from %q, want an answer from cluster unary's %s", err, resp.GetBackend(), unary.Backends()[0].Name)
 	}
-	s, err := c.EchoStream(testbed.Context(t, 10*time.Second))
-	if err == nil {
-		err = s.Send(&echopb.EchoRequest{})
-	}
-	if err == nil {
-		resp, err = s.Recv()
-	}
-	if err != nil || resp.GetBackend() != streams.Backends()[0].Name {
-		t.Fatalf("EchoStream: %v from %q, want an answer from cluster streams' %s", err, resp.GetBackend(), streams.Backends()[0].Name)
+	if _, resp := testbed.OpenStream(t, testbed.Context(t, 10*time.Second), c); resp.GetBackend() != streams.Backends()[0].Name {
+		t.Fatalf("EchoStream answered by %q, want cluster streams' %s", resp.GetBackend(), streams.Backends()[0].Name)
 	}
 	// A backend would answer these with UNIMPLEMENTED too: the message
 	// says whether the relay refused them.

@@ -52,17 +52,7 @@ func startWaitRelay(t *testing.T, now string, later *manual.Resolver) (*Relay, e
 // streamRoundTrip makes one EchoStream call of one message each way.
 func streamRoundTrip(t *testing.T, c echopb.EchoClient) string {
 	t.Helper()
-	s, err := c.EchoStream(testbed.Context(t, 5*time.Second))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Send(&echopb.EchoRequest{}); err != nil {
-		t.Fatal(err)
-	}
-	resp, err := s.Recv()
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, resp := testbed.OpenStream(t, testbed.Context(t, 5*time.Second), c)
 	s.CloseSend()
 	if _, err := s.Recv(); !errors.Is(err, io.EOF) {
 		t.Fatalf("stream end: %v", err)
