@@ -174,18 +174,23 @@ func first(md metadata.MD, k string) string {
 
 var bidi = &grpc.StreamDesc{ServerStreams: true, ClientStreams: true}
 
-func proxiedProbe(t *testing.T) (*probe, *grpc.ClientConn) {
+func proxiedProbe(t *testing.T, plane string) (*probe, *grpc.ClientConn) {
 	t.Helper()
 	pr, addr := startProbe(t)
-	_, paddr := startProxy(t, oneCluster("passthrough:///"+addr, probeService), proxy.Options{})
-	return pr, dial(t, paddr, grpc.WithUserAgent("probe-client"))
+	return pr, dial(t, startOn(t, plane, oneCluster("passthrough:///"+addr, probeService)), grpc.WithUserAgent("probe-client"))
 }
 
 // TestHeadersTrailersStatusDetails checks what crosses the proxy: request
 // metadata (text and binary) without hop-by-hop headers, the deadline,
 // response headers and trailers, the status code, message and details.
 func TestHeadersTrailersStatusDetails(t *testing.T) {
-	pr, cc := proxiedProbe(t)
+	for _, plane := range dataPlanes {
+		t.Run(plane, func(t *testing.T) { testHeadersTrailersStatusDetails(t, plane) })
+	}
+}
+
+func testHeadersTrailersStatusDetails(t *testing.T, plane string) {
+	pr, cc := proxiedProbe(t, plane)
 	ctx, cancel := context.WithTimeout(context.Background(), 7*time.Second)
 	defer cancel()
 	ctx = metadata.AppendToOutgoingContext(ctx,
@@ -227,8 +232,10 @@ func TestHeadersTrailersStatusDetails(t *testing.T) {
 	if got := md.Get("x-multi"); len(got) != 2 || got[0] != "a" || got[1] != "b" {
 		t.Errorf("upstream saw x-multi = %q", got)
 	}
-	if ua := first(md, "user-agent"); !strings.HasPrefix(ua, "grpclb-proxy") {
-		t.Errorf("upstream user-agent = %q, want the proxy's", ua)
+	// The grpc-go data plane makes a call of its own; the frame relay
+	// passes the client's on.
+	if ua := first(md, "user-agent"); plane == "grpc" && !strings.HasPrefix(ua, "grpclb-proxy") || plane == "frames" && !strings.HasPrefix(ua, "probe-client") {
+		t.Errorf("%s data plane: upstream user-agent = %q", plane, ua)
 	}
 	if left := time.Until(dl); left <= 0 || left > 7*time.Second {
 		t.Errorf("upstream deadline in %v, want within the client's 7s", left)
@@ -236,7 +243,13 @@ func TestHeadersTrailersStatusDetails(t *testing.T) {
 }
 
 func TestHeaderThenErrorWithoutMessages(t *testing.T) {
-	_, cc := proxiedProbe(t)
+	for _, plane := range dataPlanes {
+		t.Run(plane, func(t *testing.T) { testHeaderThenErrorWithoutMessages(t, plane) })
+	}
+}
+
+func testHeaderThenErrorWithoutMessages(t *testing.T, plane string) {
+	_, cc := proxiedProbe(t, plane)
 	var hdr metadata.MD
 	err := cc.Invoke(ctxTimeout(t, 5*time.Second), "/probe.Probe/HeaderThenError", wrapperspb.String("x"), &wrapperspb.StringValue{}, grpc.Header(&hdr))
 	if status.Code(err) != codes.ResourceExhausted || status.Convert(err).Message() != "no more" {
@@ -251,8 +264,14 @@ func TestHeaderThenErrorWithoutMessages(t *testing.T) {
 // end reaches the client, while the client is still sending; a deadline
 // passes through as DEADLINE_EXCEEDED.
 func TestCancellation(t *testing.T) {
+	for _, plane := range dataPlanes {
+		t.Run(plane, func(t *testing.T) { testCancellation(t, plane) })
+	}
+}
+
+func testCancellation(t *testing.T, plane string) {
 	t.Run("client cancels", func(t *testing.T) {
-		pr, cc := proxiedProbe(t)
+		pr, cc := proxiedProbe(t, plane)
 		ctx, cancel := context.WithCancel(context.Background())
 		defer cancel()
 		cs, err := cc.NewStream(ctx, bidi, "/probe.Probe/Hang")
@@ -274,7 +293,7 @@ func TestCancellation(t *testing.T) {
 		}
 	})
 	t.Run("upstream ends first", func(t *testing.T) {
-		_, cc := proxiedProbe(t)
+		_, cc := proxiedProbe(t, plane)
 		cs, err := cc.NewStream(ctxTimeout(t, 5*time.Second), bidi, "/probe.Probe/EndEarly")
 		if err != nil {
 			t.Fatal(err)
@@ -289,7 +308,7 @@ func TestCancellation(t *testing.T) {
 		}
 	})
 	t.Run("deadline", func(t *testing.T) {
-		pr, cc := proxiedProbe(t)
+		pr, cc := proxiedProbe(t, plane)
 		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 		defer cancel()
 		err := cc.Invoke(ctx, "/probe.Probe/Hang", wrapperspb.String("x"), &wrapperspb.StringValue{})
@@ -311,14 +330,31 @@ func TestCancellation(t *testing.T) {
 // with UNAVAILABLE naming the cluster, not a hang and not the channel's
 // message (an upstream address), which goes to the log, once.
 func TestUpstreamUnavailable(t *testing.T) {
+	for _, plane := range dataPlanes {
+		t.Run(plane, func(t *testing.T) { testUpstreamUnavailable(t, plane) })
+	}
+}
+
+func testUpstreamUnavailable(t *testing.T, plane string) {
 	dead := testbed.RefusingAddr(t)
 	var log testbed.SyncBuffer
-	_, addr := startProxy(t, oneCluster("passthrough:///"+dead, echoService), proxy.Options{Logger: slog.New(slog.NewTextHandler(&log, nil))})
+	cfg, opts := oneCluster("passthrough:///"+dead, echoService), proxy.Options{Logger: slog.New(slog.NewTextHandler(&log, nil))}
+	var addr string
+	want := "grpclb proxy: no healthy upstream for cluster c"
+	if plane == "frames" {
+		f, err := proxy.NewFrames(cfg, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		addr, want = balancertest.Serve(t, f.Serve, f.Stop), "framerelay: no healthy upstream for cluster c"
+	} else {
+		_, addr = startProxy(t, cfg, opts)
+	}
 	client := echopb.NewEchoClient(dial(t, addr))
 	for range 3 {
 		_, err := client.Echo(ctxTimeout(t, 10*time.Second), &echopb.EchoRequest{})
-		if status.Code(err) != codes.Unavailable || status.Convert(err).Message() != "grpclb proxy: no healthy upstream for cluster c" {
-			t.Fatalf("got %v, want UNAVAILABLE: grpclb proxy: no healthy upstream for cluster c", err)
+		if status.Code(err) != codes.Unavailable || status.Convert(err).Message() != want {
+			t.Fatalf("got %v, want UNAVAILABLE: %s", err, want)
 		}
 		if errors.Is(err, context.DeadlineExceeded) {
 			t.Fatal("the call waited for its deadline")
@@ -331,7 +367,13 @@ func TestUpstreamUnavailable(t *testing.T) {
 
 // A status from an endpoint passes unchanged, UNAVAILABLE too.
 func TestEndpointUnavailablePassesThrough(t *testing.T) {
-	_, cc := proxiedProbe(t)
+	for _, plane := range dataPlanes {
+		t.Run(plane, func(t *testing.T) { testEndpointUnavailablePassesThrough(t, plane) })
+	}
+}
+
+func testEndpointUnavailablePassesThrough(t *testing.T, plane string) {
+	_, cc := proxiedProbe(t, plane)
 	err := cc.Invoke(ctxTimeout(t, 10*time.Second), "/"+probeService+"/Nope", wrapperspb.String("x"), &wrapperspb.StringValue{})
 	if status.Code(err) != codes.Unimplemented || status.Convert(err).Message() != "probe: /"+probeService+"/Nope" {
 		t.Fatalf("got %v, want the probe's own UNIMPLEMENTED", err)
@@ -342,11 +384,16 @@ func TestEndpointUnavailablePassesThrough(t *testing.T) {
 // even when a route's prefix matches it: a hop behind the proxy that
 // normalised it could turn it into a method the route keeps out.
 func TestNonCanonicalPathsAreRefused(t *testing.T) {
+	for _, plane := range dataPlanes {
+		t.Run(plane, func(t *testing.T) { testNonCanonicalPathsAreRefused(t, plane) })
+	}
+}
+
+func testNonCanonicalPathsAreRefused(t *testing.T, plane string) {
 	pr, addr := startProbe(t)
 	cfg := oneCluster("passthrough:///" + addr)
 	cfg.Routes = []proxy.Route{{Prefix: "/" + probeService + "/Echo", Cluster: "c"}}
-	_, paddr := startProxy(t, cfg, proxy.Options{})
-	cc := dial(t, paddr)
+	cc := dial(t, startOn(t, plane, cfg))
 	ctx := ctxTimeout(t, 10*time.Second)
 	for _, method := range []string{
 		"/" + probeService + "/Echo/../Hang",

@@ -60,6 +60,7 @@ func NewFrames(cfg *Config, opts Options) (*Frames, error) {
 	if err != nil {
 		return nil, fmt.Errorf("proxy: %w", err)
 	}
+	rc.Logger = opts.Logger
 	for _, what := range ignored {
 		opts.Logger.Warn("proxy: the frames data plane ignores a setting", "setting", what)
 	}

@@ -44,7 +44,7 @@ func TestFramesAdmin(t *testing.T) {
 		b, _ := io.ReadAll(resp.Body)
 		return resp.StatusCode, string(b)
 	}
-	if code, body := get("/readyz"); code != http.StatusServiceUnavailable || !strings.Contains(body, "no cluster has a backend ready (c ") {
+	if code, body := get("/readyz"); code != http.StatusServiceUnavailable || !strings.Contains(body, "no cluster has a healthy upstream (c ") {
 		t.Fatalf("/readyz with the only backend down: %d %q, want 503 naming cluster c", code, body)
 	}
 	if err := backend.Restart(); err != nil {

@@ -11,7 +11,13 @@ import (
 // The backend sees the client's address in x-forwarded-for, appended to
 // what an earlier hop wrote.
 func TestForwardedFor(t *testing.T) {
-	pr, cc := proxiedProbe(t)
+	for _, plane := range dataPlanes {
+		t.Run(plane, func(t *testing.T) { testForwardedFor(t, plane) })
+	}
+}
+
+func testForwardedFor(t *testing.T, plane string) {
+	pr, cc := proxiedProbe(t, plane)
 	for _, tc := range []struct{ sent, want string }{
 		{"", "127.0.0.1"},
 		{"203.0.113.7", "203.0.113.7, 127.0.0.1"},

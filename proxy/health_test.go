@@ -22,10 +22,16 @@ import (
 // Health follows the cluster: with its only backend down, the routed
 // service is NOT_SERVING, /readyz is 503 and says why, and calls get
 // UNAVAILABLE naming the cluster; with the backend back, SERVING and 200
-// again.
+// again. On both data planes.
 func TestHealthFollowsTheCluster(t *testing.T) {
+	for _, plane := range dataPlanes {
+		t.Run(plane, func(t *testing.T) { testHealthFollowsTheCluster(t, plane) })
+	}
+}
+
+func testHealthFollowsTheCluster(t *testing.T, plane string) {
 	f := startFleet(t, 1)
-	p, addr := startProxy(t, oneCluster(staticTarget(f.Addrs()...), echoService), proxy.Options{})
+	p, addr := startAdminOn(t, plane, oneCluster(staticTarget(f.Addrs()...), echoService))
 	admin := httptest.NewServer(p.AdminHandler())
 	defer admin.Close()
 	cc := dial(t, addr)
@@ -73,13 +79,20 @@ func TestHealthFollowsTheCluster(t *testing.T) {
 
 // One empty cluster among healthy ones makes its services NOT_SERVING,
 // not the whole proxy: /readyz stays 200 and the other service SERVING.
+// On both data planes.
 func TestOneUnhealthyClusterOfTwo(t *testing.T) {
+	for _, plane := range dataPlanes {
+		t.Run(plane, func(t *testing.T) { testOneUnhealthyClusterOfTwo(t, plane) })
+	}
+}
+
+func testOneUnhealthyClusterOfTwo(t *testing.T, plane string) {
 	f := startFleet(t, 1)
 	dead := testbed.RefusingAddr(t)
 	cfg := oneCluster(staticTarget(f.Addrs()...), echoService)
 	cfg.Clusters["down"] = &proxy.Cluster{Target: "passthrough:///" + dead}
 	cfg.Routes = append(cfg.Routes, proxy.Route{Service: "other.Service", Cluster: "down"})
-	p, addr := startProxy(t, cfg, proxy.Options{})
+	p, addr := startAdminOn(t, plane, cfg)
 	admin := httptest.NewServer(p.AdminHandler())
 	defer admin.Close()
 	health := healthpb.NewHealthClient(dial(t, addr))

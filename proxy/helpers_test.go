@@ -3,6 +3,7 @@ package proxy_test
 import (
 	"context"
 	"log/slog"
+	"net/http"
 	"runtime"
 	"testing"
 	"time"
@@ -48,6 +49,15 @@ func startOn(t testing.TB, plane string, cfg *proxy.Config) string {
 	}
 	_, addr := startProxy(t, cfg, proxy.Options{})
 	return addr
+}
+
+// startAdminOn is startOn, with the proxy's admin handler.
+func startAdminOn(t testing.TB, plane string, cfg *proxy.Config) (interface{ AdminHandler() http.Handler }, string) {
+	t.Helper()
+	if plane == "frames" {
+		return startFrames(t, cfg)
+	}
+	return startProxy(t, cfg, proxy.Options{})
 }
 
 // dial connects a client to addr (the proxy), closed when the test ends.

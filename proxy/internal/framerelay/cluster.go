@@ -52,6 +52,8 @@ type cluster struct {
 	onState func()
 	// dial connects to a backend address; nil is TCP.
 	dial func(addr string) (net.Conn, error)
+	// lastLog is when (unix ns) unreached last logged.
+	lastLog atomic.Int64
 }
 
 // pickerGen is the policy's current picker; changed is closed when a
@@ -160,6 +162,25 @@ type base struct{ err error }
 
 func (b base) Pick(balancer.PickInfo) (balancer.PickResult, error) {
 	return balancer.PickResult{}, b.err
+}
+
+// logEvery bounds how often a cluster logs that calls found no healthy
+// upstream: a cluster that is down fails every call.
+const logEvery = 10 * time.Second
+
+// unreached is the error a client gets for a call the cluster's policy
+// found no backend for: a status the policy chose passes unchanged; any
+// other error becomes UNAVAILABLE "no healthy upstream for cluster X",
+// and its detail (connection errors that name backend addresses) goes to
+// the log instead, at most every logEvery.
+func (c *cluster) unreached(err error) error {
+	if _, ok := status.FromError(err); ok {
+		return err
+	}
+	if now, last := time.Now().UnixNano(), c.lastLog.Load(); now-last >= int64(logEvery) && c.lastLog.CompareAndSwap(last, now) {
+		c.r.log.Warn("framerelay: no healthy upstream", "cluster", c.name, "target", c.target, "err", err)
+	}
+	return status.Errorf(codes.Unavailable, "framerelay: no healthy upstream for cluster %s", c.name)
 }
 
 // tryPick picks the backend connection of a new call from the policy's

@@ -7,8 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"golang.org/x/net/http2"
-	"golang.org/x/net/http2/h2c"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/resolver"
@@ -92,13 +90,15 @@ func TestRouteTimeoutCapsBackendDeadline(t *testing.T) {
 // and resets the backend's stream.
 func TestRouteTimeoutEndsCalls(t *testing.T) {
 	ended := make(chan struct{}, 1)
-	srv := &http.Server{Handler: h2c.NewHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	var h2c http.Protocols
+	h2c.SetUnencryptedHTTP2(true) // HTTP/2 with prior knowledge, as gRPC speaks it
+	srv := &http.Server{Protocols: &h2c, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("content-type", "application/grpc")
 		w.WriteHeader(http.StatusOK)
 		w.(http.Flusher).Flush()
 		<-r.Context().Done() // the relay's reset
 		ended <- struct{}{}
-	}), &http2.Server{})}
+	})}
 	backend := balancertest.Serve(t, srv.Serve, func() { srv.Close() })
 	c := startTimeoutRelay(t, "static:///"+backend, 200*time.Millisecond)
 	_, err := c.Echo(testbed.Context(t, 30*time.Second), &echopb.EchoRequest{})

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"strconv"
 	"strings"
@@ -45,6 +46,7 @@ type Relay struct {
 	// routes.
 	local  atomic.Pointer[local]
 	limits Limits
+	log    *slog.Logger
 	// clientCount counts the client connections open.
 	clientCount atomic.Int64
 
@@ -70,6 +72,9 @@ type Config struct {
 	// Reflection makes the relay answer grpc.reflection (v1, v1alpha),
 	// unless a route claims it, for its own services only.
 	Reflection bool
+	// Logger hears why calls found no healthy upstream (at most every
+	// 10 s per cluster); nil discards it.
+	Logger *slog.Logger
 }
 
 // Cluster is a set of backends and how calls are spread over them.
@@ -106,7 +111,7 @@ type Route struct {
 // lbConfig, a service config's loadBalancingConfig list
 // (`[{"round_robin":{}}]`).
 func New(target, lbConfig string) (*Relay, error) {
-	r := &Relay{conns: map[*conn]struct{}{}, clients: map[*clientConn]struct{}{}, limits: Limits{}.withDefaults()}
+	r := &Relay{conns: map[*conn]struct{}{}, clients: map[*clientConn]struct{}{}, limits: Limits{}.withDefaults(), log: slog.New(slog.DiscardHandler)}
 	cl, err := newCluster(r, "default", Cluster{Target: target, LBConfig: lbConfig})
 	if err != nil {
 		return nil, err
@@ -118,7 +123,7 @@ func New(target, lbConfig string) (*Relay, error) {
 // NewRouted returns a relay that sends each call to the cluster its route
 // names.
 func NewRouted(cfg Config) (*Relay, error) {
-	r := &Relay{conns: map[*conn]struct{}{}, clients: map[*clientConn]struct{}{}, limits: cfg.Limits.withDefaults()}
+	r := &Relay{conns: map[*conn]struct{}{}, clients: map[*clientConn]struct{}{}, limits: cfg.Limits.withDefaults(), log: cfg.Logger}
 	byName := map[string]*cluster{}
 	seen := map[string]int{}
 	var routes []route
@@ -154,6 +159,9 @@ func NewRouted(cfg Config) (*Relay, error) {
 	}
 	if len(routes) == 0 {
 		return nil, errors.New("framerelay: no routes (every call would be refused)")
+	}
+	if r.log == nil {
+		r.log = slog.New(slog.DiscardHandler)
 	}
 	r.routes = routing.NewTable(routes, func(rt route) string { return rt.prefix })
 	services := map[string][]*cluster{}
@@ -591,6 +599,7 @@ func (r *Relay) open(c *clientConn, f *http2.MetaHeadersFrame) {
 			r.wait(c, cl, cid, info, fields, f.StreamEnded(), rt.timeout, deadline)
 			return
 		}
+		err = cl.unreached(err)
 	}
 	c.mu.Lock()
 	c.headerFrames(cid, grpcStatusOf(err), true)

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"log/slog"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -269,13 +271,28 @@ func TestBackendLossFailsItsCallsOnly(t *testing.T) {
 }
 
 // TestNoBackendIsUnavailable: with no backend reachable a call fails
-// with UNAVAILABLE naming the addresses.
+// with UNAVAILABLE naming the cluster, not the backend addresses (the
+// connection errors go to the log, once).
 func TestNoBackendIsUnavailable(t *testing.T) {
 	addr := testbed.RefusingAddr(t)
-	c := echopb.NewEchoClient(dial(t, startRelay(t, addr)))
-	_, err := c.Echo(testbed.Context(t, 10*time.Second), &echopb.EchoRequest{})
-	if status.Code(err) != codes.Unavailable || !bytes.Contains([]byte(status.Convert(err).Message()), []byte(addr)) {
-		t.Fatalf("call with no backend: %v, want Unavailable naming %s", err, addr)
+	var log testbed.SyncBuffer
+	r, err := framerelay.NewRouted(framerelay.Config{
+		Clusters: map[string]framerelay.Cluster{"c": {Target: "static:///" + addr}},
+		Routes:   []framerelay.Route{{Prefix: "/grpclb.testbed.v1.Echo/", Cluster: "c"}},
+		Logger:   slog.New(slog.NewTextHandler(&log, nil)),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := echopb.NewEchoClient(dial(t, balancertest.Serve(t, r.Serve, r.Close)))
+	for range 3 {
+		_, err := c.Echo(testbed.Context(t, 10*time.Second), &echopb.EchoRequest{})
+		if status.Code(err) != codes.Unavailable || status.Convert(err).Message() != "framerelay: no healthy upstream for cluster c" {
+			t.Fatalf("call with no backend: %v, want UNAVAILABLE: framerelay: no healthy upstream for cluster c", err)
+		}
+	}
+	if n := strings.Count(log.String(), "no healthy upstream"); n != 1 || !strings.Contains(log.String(), addr) {
+		t.Errorf("the log has %d lines about it, want 1 naming %s:\n%s", n, addr, log.String())
 	}
 }
 

@@ -40,5 +40,5 @@ func (r *Relay) Ready() (bool, string) {
 		}
 		states = append(states, cs.Name+" "+cs.State.String())
 	}
-	return false, "no cluster has a backend ready (" + strings.Join(states, ", ") + ")"
+	return false, "no cluster has a healthy upstream (" + strings.Join(states, ", ") + ")"
 }

@@ -111,7 +111,7 @@ func (r *Relay) wait(c *clientConn, cl *cluster, cid uint32, info balancer.PickI
 			close(w.stop)
 			c.forget(cid)
 			c.mu.Lock()
-			c.headerFrames(cid, grpcStatusOf(err), true)
+			c.headerFrames(cid, grpcStatusOf(cl.unreached(err)), true)
 			c.unlock()
 		default:
 			r.connect(l, cid, fields, end, bc, done, w)
