@@ -29,14 +29,14 @@ import (
 // It serves what a Config says about the listener (h2c or TLS, mutual TLS
 // too), routes, clusters (target, policy, TLS to the backends), the
 // limits on streams per connection, header size, connections, idle and
-// handshake time, route timeouts, reflection (from a cluster, or of its
-// own services), and the drain; grpc.health.v1 follows the clusters as in
-// Proxy, and /readyz and /clusters on its admin handler. NewFrames refuses
-// a config that needs what it does not do yet (retries, hedging)
-// and logs the settings it ignores (message
-// size limits, the buffer budget: each client connection holds at most
-// its 16 MiB window; connection ageing). It has no metrics and does not
-// reload: a new config needs a restart.
+// handshake time, connection ageing, route timeouts, reflection (from a
+// cluster, or of its own services) and the drain; grpc.health.v1 follows
+// the clusters as in Proxy, and so do /readyz and /clusters on its admin
+// handler. NewFrames refuses a config that needs what it does not do yet
+// (retries, hedging) and logs the settings it ignores (message size
+// limits; the buffer budget: each client connection holds at most its
+// 16 MiB window). It has no metrics and does not reload: a new config
+// needs a restart.
 type Frames struct {
 	relay *framerelay.Relay
 	cfg   Config // defaults filled in
@@ -116,11 +116,13 @@ func framesConfig(cfg *Config, opts Options) (rc framerelay.Config, listenerTLS 
 		rc.Clusters[name] = spec
 	}
 	rc.Limits = framerelay.Limits{
-		MaxConcurrentStreams: cfg.Limits.MaxConcurrentStreams,
-		MaxHeaderListBytes:   cfg.Limits.MaxHeaderListBytes,
-		MaxConnections:       cfg.Connections.Max,
-		IdleTimeout:          time.Duration(cfg.Connections.IdleTimeout),
-		HandshakeTimeout:     time.Duration(cfg.Connections.HandshakeTimeout),
+		MaxConcurrentStreams:  cfg.Limits.MaxConcurrentStreams,
+		MaxHeaderListBytes:    cfg.Limits.MaxHeaderListBytes,
+		MaxConnections:        cfg.Connections.Max,
+		IdleTimeout:           time.Duration(cfg.Connections.IdleTimeout),
+		HandshakeTimeout:      time.Duration(cfg.Connections.HandshakeTimeout),
+		MaxConnectionAge:      time.Duration(cfg.Connections.MaxAge),
+		MaxConnectionAgeGrace: time.Duration(cfg.Connections.MaxAgeGrace),
 	}
 	for _, s := range []struct {
 		name string
@@ -129,8 +131,6 @@ func framesConfig(cfg *Config, opts Options) (rc framerelay.Config, listenerTLS 
 		{"limits.maxRequestBytes", cfg.Limits.MaxRequestBytes != 0},
 		{"limits.maxResponseBytes", cfg.Limits.MaxResponseBytes != 0},
 		{"limits.maxBufferedBytes (each client connection holds at most its 16 MiB window)", cfg.Limits.MaxBufferedBytes != 0},
-		{"connections.maxAge", cfg.Connections.MaxAge != 0},
-		{"connections.maxAgeGrace", cfg.Connections.MaxAgeGrace != 0},
 		{"the access log", opts.AccessLog != nil},
 	} {
 		if s.set {

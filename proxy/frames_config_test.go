@@ -74,7 +74,7 @@ func TestFramesConfig(t *testing.T) {
 func TestFramesConfigLimits(t *testing.T) {
 	cfg, err := ParseConfig([]byte(base + `
 limits: {maxConcurrentStreams: 10, maxHeaderListBytes: 2048}
-connections: {max: 3, idleTimeout: 1m, handshakeTimeout: 2s}
+connections: {max: 3, idleTimeout: 1m, handshakeTimeout: 2s, maxAge: 5m, maxAgeGrace: 10s}
 `))
 	if err != nil {
 		t.Fatal(err)
@@ -83,7 +83,8 @@ connections: {max: 3, idleTimeout: 1m, handshakeTimeout: 2s}
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := framerelay.Limits{MaxConcurrentStreams: 10, MaxHeaderListBytes: 2048, MaxConnections: 3, IdleTimeout: time.Minute, HandshakeTimeout: 2 * time.Second}
+	want := framerelay.Limits{MaxConcurrentStreams: 10, MaxHeaderListBytes: 2048, MaxConnections: 3, IdleTimeout: time.Minute, HandshakeTimeout: 2 * time.Second,
+		MaxConnectionAge: 5 * time.Minute, MaxConnectionAgeGrace: 10 * time.Second}
 	if rc.Limits != want || len(ignored) != 0 {
 		t.Fatalf("limits %+v (ignored %v), want %+v", rc.Limits, ignored, want)
 	}

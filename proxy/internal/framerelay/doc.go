@@ -44,7 +44,7 @@
 // is appended to x-forwarded-for.
 //
 // Limits bound what clients may use: calls per connection, header list
-// size, connections, idle and handshake timeouts. Memory is bounded by
+// size, connections, idle and handshake timeouts, connection age. Memory is bounded by
 // flow control: each client connection holds at most its window.
 //
 // Drain stops it gracefully: health NOT_SERVING, a grace, then GOAWAY to
@@ -60,8 +60,8 @@
 // its backend and ended with DEADLINE_EXCEEDED.
 //
 // What it does not do yet (grpclb proxy's grpc-go data plane does):
-// metrics, message size limits, a process-wide buffer budget,
-// connection ageing, retries, hedging and reload.
+// metrics, message size limits, a process-wide buffer budget, retries,
+// hedging and reload.
 // grpclb proxy runs it with --data-plane=frames (proxy.Frames), and the
 // lab's proxy scenario measures it there as proxy+grpclb-frames, beside
 // grpclb proxy's grpc-go data plane and HAProxy.

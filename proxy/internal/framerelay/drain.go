@@ -102,8 +102,8 @@ func (c *clientConn) takeStream(id uint32) bool {
 }
 
 // closeIfDone closes a draining connection whose calls have all ended and
-// whose responses are all written.
-func (c *clientConn) closeIfDone() {
+// whose responses are all written, and reports whether it did.
+func (c *clientConn) closeIfDone() bool {
 	c.mu.Lock()
 	c.lmu.Lock()
 	done := c.draining && len(c.out) == 0 && len(c.live) == 0
@@ -115,4 +115,5 @@ func (c *clientConn) closeIfDone() {
 	if done {
 		c.close()
 	}
+	return done
 }

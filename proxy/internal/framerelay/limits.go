@@ -2,6 +2,7 @@ package framerelay
 
 import (
 	"errors"
+	"math/rand/v2"
 	"time"
 
 	"golang.org/x/net/http2"
@@ -29,15 +30,22 @@ type Limits struct {
 	// HandshakeTimeout bounds a new client connection's TLS handshake
 	// and HTTP/2 preface. Default 10s.
 	HandshakeTimeout time.Duration
+	// MaxConnectionAge, when set, sends a client connection GOAWAY after
+	// this long (±10%), so that clients of an L4 balancer reconnect and
+	// spread over the relay's replicas; its calls in flight then have
+	// MaxConnectionAgeGrace (default 1m) to finish before it is closed.
+	MaxConnectionAge      time.Duration
+	MaxConnectionAgeGrace time.Duration
 }
 
 // Default limits.
 const (
-	DefaultMaxConcurrentStreams = 1000
-	DefaultMaxHeaderListBytes   = 16 << 10
-	DefaultMaxConnections       = 5000
-	DefaultIdleTimeout          = time.Hour
-	DefaultHandshakeTimeout     = 10 * time.Second
+	DefaultMaxConcurrentStreams  = 1000
+	DefaultMaxHeaderListBytes    = 16 << 10
+	DefaultMaxConnections        = 5000
+	DefaultIdleTimeout           = time.Hour
+	DefaultHandshakeTimeout      = 10 * time.Second
+	DefaultMaxConnectionAgeGrace = time.Minute
 )
 
 func (l Limits) withDefaults() Limits {
@@ -56,7 +64,38 @@ func (l Limits) withDefaults() Limits {
 	if l.HandshakeTimeout == 0 {
 		l.HandshakeTimeout = DefaultHandshakeTimeout
 	}
+	if l.MaxConnectionAgeGrace == 0 {
+		l.MaxConnectionAgeGrace = DefaultMaxConnectionAgeGrace
+	}
 	return l
+}
+
+// ageOut sends the connection GOAWAY once it is age old (±10%), then
+// closes it when its calls have ended, or grace later.
+func (c *clientConn) ageOut(age, grace time.Duration) {
+	if age <= 0 {
+		return
+	}
+	age = time.Duration(float64(age) * (0.9 + 0.2*rand.Float64()))
+	c.mu.Lock()
+	c.aging = time.AfterFunc(age, func() {
+		c.drain()
+		tick := time.NewTicker(drainPoll)
+		defer tick.Stop()
+		deadline := time.NewTimer(grace)
+		defer deadline.Stop()
+		for !c.closeIfDone() {
+			select {
+			case <-tick.C:
+			case <-deadline.C:
+				c.close()
+				return
+			case <-c.stop:
+				return
+			}
+		}
+	})
+	c.mu.Unlock()
 }
 
 // register records a new call of the connection; false if the connection

@@ -238,3 +238,20 @@ func headerValue(h *http2.MetaHeadersFrame, name string) string {
 	}
 	return ""
 }
+
+// TestMaxConnectionAge: a client connection gets GOAWAY (NO_ERROR) at
+// its maximum age, naming the last call it took; one without calls is
+// closed then, one with a call in flight once its grace has passed.
+func TestMaxConnectionAge(t *testing.T) {
+	addr := startLimited(t, framerelay.Limits{MaxConnectionAge: time.Second, MaxConnectionAgeGrace: 300 * time.Millisecond})
+	busy := rawDial(t, addr, true)
+	busy.until("SETTINGS", isSettings)
+	busy.call(1, "/a.B/Wait") // waits for a backend that never comes
+	idle := rawDial(t, addr, true)
+	if g := idle.closed(); g == nil || g.ErrCode != http2.ErrCodeNo {
+		t.Fatalf("a connection without calls at its maximum age: GOAWAY %v, want NO_ERROR", g)
+	}
+	if g := busy.closed(); g == nil || g.ErrCode != http2.ErrCodeNo || g.LastStreamID != 1 {
+		t.Fatalf("a connection with a call at its maximum age: GOAWAY %v, want NO_ERROR naming stream 1", g)
+	}
+}

@@ -381,8 +381,9 @@ func (bc *backendConn) lookup(id uint32, end bool) *link {
 
 type clientConn struct {
 	*conn
-	ip   string      // the client's address, for x-forwarded-for
-	idle *time.Timer // under conn.mu: the next idle check
+	ip    string      // the client's address, for x-forwarded-for
+	idle  *time.Timer // under conn.mu: the next idle check
+	aging *time.Timer // under conn.mu: the connection's GOAWAY at its maximum age
 	// lastID is the last stream the reader took; draining is set when
 	// GOAWAY(lastID) is sent (both under conn.mu).
 	lastID   uint32
@@ -502,6 +503,7 @@ func (r *Relay) serveClient(nc net.Conn) {
 		http2.Setting{ID: http2.SettingMaxHeaderListSize, Val: r.limits.MaxHeaderListBytes},
 	)
 	c.watchIdle(r.limits.IdleTimeout)
+	c.ageOut(r.limits.MaxConnectionAge, r.limits.MaxConnectionAgeGrace)
 	var lastID uint32
 	for {
 		f, err := c.rfr.ReadFrame()
@@ -772,6 +774,9 @@ func (c *clientConn) shutdown() {
 	c.mu.Lock()
 	if c.idle != nil {
 		c.idle.Stop()
+	}
+	if c.aging != nil {
+		c.aging.Stop()
 	}
 	c.mu.Unlock()
 	for _, l := range live {
