@@ -13,6 +13,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
 	"github.com/grpclb/grpclb/proxy/internal/framerelay"
 )
 
@@ -35,13 +37,13 @@ import (
 // handler. NewFrames refuses a config that needs what it does not do yet
 // (retries, hedging) and logs the settings it ignores (message size
 // limits; the buffer budget: each client connection holds at most its
-// 16 MiB window). It has no metrics and does not reload: a new config
-// needs a restart.
+// 16 MiB window). It does not reload: a new config needs a restart.
 type Frames struct {
-	relay *framerelay.Relay
-	cfg   Config // defaults filled in
-	tls   *tls.Config
-	opts  Options
+	relay   *framerelay.Relay
+	cfg     Config // defaults filled in
+	tls     *tls.Config
+	opts    Options
+	metrics *metrics
 }
 
 // NewFrames validates cfg, reads its certificate files and builds its
@@ -61,6 +63,15 @@ func NewFrames(cfg *Config, opts Options) (*Frames, error) {
 		return nil, fmt.Errorf("proxy: %w", err)
 	}
 	rc.Logger = opts.Logger
+	m := newMetrics()
+	labels := make([]string, len(rc.Routes))
+	for i, r := range rc.Routes {
+		labels[i] = r.Prefix[1 : len(r.Prefix)-1] // a reflection route: its service
+		if i < len(cfg.Routes) {
+			labels[i] = cfg.Routes[i].label()
+		}
+	}
+	rc.Observer = newFramesObserver(m, rc, labels)
 	for _, what := range ignored {
 		opts.Logger.Warn("proxy: the frames data plane ignores a setting", "setting", what)
 	}
@@ -68,7 +79,9 @@ func NewFrames(cfg *Config, opts Options) (*Frames, error) {
 	if err != nil {
 		return nil, fmt.Errorf("proxy: %w", err)
 	}
-	return &Frames{relay: r, cfg: cfg.withDefaults(), tls: ltls, opts: opts}, nil
+	m.reg.MustRegister(framesClusterCollector{r})
+	m.loadedAt.SetToCurrentTime()
+	return &Frames{relay: r, cfg: cfg.withDefaults(), tls: ltls, opts: opts, metrics: m}, nil
 }
 
 // framesConfig is the relay's config for a valid proxy config, with its
@@ -198,9 +211,10 @@ type FrameClusterStatus struct {
 	State  string `json:"state"` // the policy's: READY, IDLE, CONNECTING, TRANSIENT_FAILURE
 }
 
-// AdminHandler serves /healthz, /readyz, /clusters (name, target and
-// policy state of each cluster), /config and, with Options.Pprof,
-// /debug/pprof/. Plain HTTP without authentication: keep it on loopback.
+// AdminHandler serves /metrics (Proxy's call series, by route, cluster
+// and upstream endpoint, with build_info and the clusters' states),
+// /healthz, /readyz, /clusters (name, target and policy state of each
+// cluster), /config and, with Options.Pprof, /debug/pprof/. Plain HTTP without authentication: keep it on loopback.
 func (f *Frames) AdminHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
@@ -220,6 +234,7 @@ func (f *Frames) AdminHandler() http.Handler {
 		writeJSON(w, out)
 	})
 	mux.HandleFunc("GET /config", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, f.cfg) })
+	mux.Handle("GET /metrics", promhttp.HandlerFor(f.metrics.reg, promhttp.HandlerOpts{Registry: f.metrics.reg}))
 	if f.opts.Pprof {
 		handlePprof(mux)
 	}

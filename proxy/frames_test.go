@@ -10,6 +10,9 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
 	"github.com/grpclb/grpclb/internal/balancertest"
 	"github.com/grpclb/grpclb/internal/testbed"
 	"github.com/grpclb/grpclb/internal/testbed/echopb"
@@ -27,8 +30,9 @@ func startFrames(t testing.TB, cfg *proxy.Config) (*proxy.Frames, string) {
 }
 
 // TestFramesAdmin: /readyz is 503 with the clusters' states until one has
-// a backend ready, then 200; /clusters lists them; a drain makes /readyz
-// 503 again.
+// a backend ready, then 200; /metrics counts calls by route, cluster,
+// upstream and code, and unrouted ones; /clusters lists the clusters; a
+// drain makes /readyz 503 again.
 func TestFramesAdmin(t *testing.T) {
 	backend := startFleet(t, 1).Backends()[0]
 	backend.Stop()
@@ -56,6 +60,22 @@ func TestFramesAdmin(t *testing.T) {
 		code, body := get("/readyz")
 		return err == nil && code == http.StatusOK, "/readyz " + body
 	})
+	if err := dial(t, addr).Invoke(testbed.Context(t, 5*time.Second), "/not.Routed/Call", &echopb.EchoRequest{}, &echopb.EchoResponse{}); status.Code(err) != codes.Unimplemented {
+		t.Fatalf("an unrouted call: %v", err)
+	}
+	_, metrics := get("/metrics")
+	for _, want := range []string{
+		`grpclb_proxy_requests_total{cluster="c",code="OK",route="grpclb.testbed.v1.Echo",upstream="` + backend.Addr + `"}`,
+		`grpclb_proxy_request_duration_seconds_bucket{cluster="c",route="grpclb.testbed.v1.Echo",upstream="` + backend.Addr + `",le="+Inf"}`,
+		`grpclb_proxy_requests_in_flight{cluster="c",route="grpclb.testbed.v1.Echo"} 0`,
+		`grpclb_proxy_unrouted_requests_total 1`,
+		`grpclb_proxy_cluster_state{cluster="c",state="READY"} 1`,
+		`grpclb_proxy_build_info{`,
+	} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
 	var clusters []proxy.FrameClusterStatus
 	_, body := get("/clusters")
 	if err := json.Unmarshal([]byte(body), &clusters); err != nil || len(clusters) != 1 || clusters[0].Name != "c" || clusters[0].State != "READY" {

@@ -341,8 +341,12 @@ func (sc *subConn) Connect() {
 
 func (sc *subConn) Shutdown() {
 	sc.mu.Lock()
+	was := sc.shutdown
 	sc.shutdown = true
 	sc.mu.Unlock()
+	if !was && sc.c.name != "" {
+		sc.c.r.obs.EndpointGone(sc.c.name, sc.addr)
+	}
 	if bc := sc.bc.Swap(nil); bc != nil {
 		bc.drain()
 	}
@@ -462,7 +466,7 @@ func (r *Relay) dialBackend(addr string, dial func(string) (net.Conn, error), st
 		nc.Close()
 		return nil, err
 	}
-	bc := &backendConn{conn: newConn(nc), nextID: 1, streams: map[uint32]*link{}, ready: make(chan struct{}), onClose: onClose}
+	bc := &backendConn{conn: newConn(nc), addr: addr, nextID: 1, streams: map[uint32]*link{}, ready: make(chan struct{}), onClose: onClose}
 	bc.rfr.MaxHeaderListSize = r.limits.MaxHeaderListBytes
 	if !r.track(bc.conn) {
 		bc.close()

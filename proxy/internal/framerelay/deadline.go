@@ -73,6 +73,7 @@ func (l *link) expire(id uint32, limit time.Duration) {
 	msg := fmt.Sprintf("framerelay: the route's timeout of %v passed", limit)
 	if w := l.wait; w != nil && w.giveUp() {
 		c.forget(id)
+		l.finish(status.Error(codes.DeadlineExceeded, msg))
 		c.mu.Lock()
 		c.headerFrames(id, grpcStatus(int(codes.DeadlineExceeded), msg), true)
 		c.unlock()

@@ -59,8 +59,11 @@
 // grpc-timeout, and a call still in flight when it passes is reset on
 // its backend and ended with DEADLINE_EXCEEDED.
 //
+// An Observer hears of every routed call's start and end (route,
+// backend, status code, time), for metrics.
+//
 // What it does not do yet (grpclb proxy's grpc-go data plane does):
-// metrics, message size limits, a process-wide buffer budget, retries,
+// message size limits, a process-wide buffer budget, retries,
 // hedging and reload.
 // grpclb proxy runs it with --data-plane=frames (proxy.Frames), and the
 // lab's proxy scenario measures it there as proxy+grpclb-frames, beside

@@ -1,11 +1,12 @@
 package framerelay
 
 import (
-	"errors"
 	"math/rand/v2"
 	"time"
 
 	"golang.org/x/net/http2"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 )
 
 // Limits bound what clients may use of the relay. Zero means the default.
@@ -148,7 +149,7 @@ func (c *clientConn) watchIdle(timeout time.Duration) {
 
 // errRefused is how a call refused for the stream limit ended, for its
 // policy.
-var errRefused = errors.New("framerelay: refused: too many calls on the client connection")
+var errRefused = status.Error(codes.Unavailable, "framerelay: refused: too many calls on the client connection")
 
 // refuse resets a call the connection has no room for; the client may
 // retry it (REFUSED_STREAM: nothing was processed).

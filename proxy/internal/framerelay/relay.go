@@ -47,6 +47,7 @@ type Relay struct {
 	local  atomic.Pointer[local]
 	limits Limits
 	log    *slog.Logger
+	obs    Observer
 	// clientCount counts the client connections open.
 	clientCount atomic.Int64
 
@@ -75,6 +76,9 @@ type Config struct {
 	// Logger hears why calls found no healthy upstream (at most every
 	// 10 s per cluster); nil discards it.
 	Logger *slog.Logger
+	// Observer hears of every routed call's start and end, for metrics;
+	// nil observes nothing.
+	Observer Observer
 }
 
 // Cluster is a set of backends and how calls are spread over them.
@@ -111,7 +115,7 @@ type Route struct {
 // lbConfig, a service config's loadBalancingConfig list
 // (`[{"round_robin":{}}]`).
 func New(target, lbConfig string) (*Relay, error) {
-	r := &Relay{conns: map[*conn]struct{}{}, clients: map[*clientConn]struct{}{}, limits: Limits{}.withDefaults(), log: slog.New(slog.DiscardHandler)}
+	r := &Relay{conns: map[*conn]struct{}{}, clients: map[*clientConn]struct{}{}, limits: Limits{}.withDefaults(), log: slog.New(slog.DiscardHandler), obs: noObserver{}}
 	cl, err := newCluster(r, "default", Cluster{Target: target, LBConfig: lbConfig})
 	if err != nil {
 		return nil, err
@@ -123,7 +127,13 @@ func New(target, lbConfig string) (*Relay, error) {
 // NewRouted returns a relay that sends each call to the cluster its route
 // names.
 func NewRouted(cfg Config) (*Relay, error) {
-	r := &Relay{conns: map[*conn]struct{}{}, clients: map[*clientConn]struct{}{}, limits: cfg.Limits.withDefaults(), log: cfg.Logger}
+	r := &Relay{conns: map[*conn]struct{}{}, clients: map[*clientConn]struct{}{}, limits: cfg.Limits.withDefaults(), log: cfg.Logger, obs: cfg.Observer}
+	if r.log == nil {
+		r.log = slog.New(slog.DiscardHandler)
+	}
+	if r.obs == nil {
+		r.obs = noObserver{}
+	}
 	byName := map[string]*cluster{}
 	seen := map[string]int{}
 	var routes []route
@@ -155,14 +165,12 @@ func NewRouted(cfg Config) (*Relay, error) {
 			r.closeClusters()
 			return nil, fmt.Errorf("framerelay: routes[%d]: negative timeout %v", i, rt.Timeout)
 		}
-		routes = append(routes, route{rt.Prefix, byName[rt.Cluster], rt.Timeout})
+		routes = append(routes, route{rt.Prefix, byName[rt.Cluster], rt.Timeout, i})
 	}
 	if len(routes) == 0 {
 		return nil, errors.New("framerelay: no routes (every call would be refused)")
 	}
-	if r.log == nil {
-		r.log = slog.New(slog.DiscardHandler)
-	}
+
 	r.routes = routing.NewTable(routes, func(rt route) string { return rt.prefix })
 	services := map[string][]*cluster{}
 	for _, rt := range routes {
@@ -181,6 +189,7 @@ type route struct {
 	prefix  string
 	cl      *cluster
 	timeout time.Duration // caps the calls' deadline; 0: none
+	index   int           // in Config.Routes; -1 for the relay's own services
 }
 
 // checkPrefix accepts "/pkg.Svc/" and "/pkg.Svc/MethodPrefix".
@@ -204,7 +213,7 @@ func (r *Relay) route(method string) (route, error) {
 		return rt, nil
 	}
 	if cl := r.localRoute(method); cl != nil {
-		return route{cl: cl}, nil
+		return route{cl: cl, index: -1}, nil
 	}
 	return route{}, status.Errorf(codes.Unimplemented, "framerelay: no route for method %s", method)
 }
@@ -308,13 +317,40 @@ type link struct {
 	// deadline is when the call's deadline, as sent to the backend,
 	// passes; zero if the relay did not set it.
 	deadline time.Time
+	// route is the index of the call's route in Config.Routes, -1 for
+	// the relay's own services (not observed); start is its arrival.
+	route int
+	start time.Time
 }
 
-// finish tells the policy, once, how the call ended.
+// finish tells the policy and the observer, once, how the call ended.
 func (l *link) finish(err error) {
-	if l.done != nil && l.ended.CompareAndSwap(false, true) {
+	if !l.ended.CompareAndSwap(false, true) {
+		return
+	}
+	if l.done != nil {
 		l.done(balancer.DoneInfo{Err: err, BytesSent: true, BytesReceived: l.responded.Load()})
 	}
+	if l.route >= 0 {
+		upstream := ""
+		if l.backend != nil {
+			upstream = l.backend.addr
+		}
+		l.client.r.obs.CallEnded(l.route, upstream, status.Code(err), time.Since(l.start))
+	}
+}
+
+// resetErr is how a call the backend reset ends for its client, as a
+// grpc-go client reads the reset's code.
+func resetErr(code http2.ErrCode) error {
+	c := codes.Internal
+	switch code {
+	case http2.ErrCodeCancel:
+		c = codes.Canceled
+	case http2.ErrCodeRefusedStream:
+		c = codes.Unavailable
+	}
+	return status.Errorf(c, "framerelay: the backend reset the call (%v)", code)
 }
 
 // trailerErr is the error of a call that ended with these trailers.
@@ -341,6 +377,7 @@ func trailerErr(fields []hpack.HeaderField) error {
 
 type backendConn struct {
 	*conn
+	addr    string        // the backend's address
 	nextID  uint32        // under conn.mu
 	ready   chan struct{} // closed by the server's first SETTINGS
 	onClose func()        // runs when the read loop ends
@@ -381,6 +418,7 @@ func (bc *backendConn) lookup(id uint32, end bool) *link {
 
 type clientConn struct {
 	*conn
+	r     *Relay
 	ip    string      // the client's address, for x-forwarded-for
 	idle  *time.Timer // under conn.mu: the next idle check
 	aging *time.Timer // under conn.mu: the connection's GOAWAY at its maximum age
@@ -490,7 +528,7 @@ func (r *Relay) serveClient(nc net.Conn) {
 		return
 	}
 	nc.SetReadDeadline(time.Time{})
-	c := &clientConn{conn: newConn(nc), ip: hostOf(nc.RemoteAddr()), live: map[uint32]*link{}}
+	c := &clientConn{conn: newConn(nc), r: r, ip: hostOf(nc.RemoteAddr()), live: map[uint32]*link{}}
 	c.rfr.MaxHeaderListSize = r.limits.MaxHeaderListBytes
 	if !r.trackClient(c) {
 		c.close()
@@ -564,6 +602,7 @@ func (r *Relay) serveClient(nc net.Conn) {
 // client's headers. When the policy has no backend to offer yet, the call
 // waits for one off the connection's read loop (see wait).
 func (r *Relay) open(c *clientConn, f *http2.MetaHeadersFrame) {
+	start := time.Now()
 	cid := f.StreamID
 	if f.Truncated {
 		c.mu.Lock()
@@ -574,7 +613,12 @@ func (r *Relay) open(c *clientConn, f *http2.MetaHeadersFrame) {
 	fields := requestHeaders(f.Fields, c.ip)
 	info := pickInfo(fields)
 	rt, err := r.route(info.FullMethodName)
-	if err == nil {
+	if err != nil {
+		r.obs.Unrouted()
+	} else {
+		if rt.index >= 0 {
+			r.obs.CallStarted(rt.index)
+		}
 		cl := rt.cl
 		var deadline time.Time
 		if rt.timeout > 0 {
@@ -582,14 +626,13 @@ func (r *Relay) open(c *clientConn, f *http2.MetaHeadersFrame) {
 			fields, d = capTimeout(fields, rt.timeout)
 			deadline = time.Now().Add(d)
 		}
+		l := &link{client: c, deadline: deadline, route: rt.index, start: start}
 		var bc *backendConn
 		var done func(balancer.DoneInfo)
 		if bc, done, err = cl.tryPick(info); err == nil {
-			l := &link{client: c, deadline: deadline}
 			if !c.register(cid, l, r.limits.MaxConcurrentStreams) {
-				if done != nil {
-					done(balancer.DoneInfo{Err: errRefused})
-				}
+				l.done = done
+				l.finish(errRefused)
 				c.refuse(cid)
 				return
 			}
@@ -598,10 +641,12 @@ func (r *Relay) open(c *clientConn, f *http2.MetaHeadersFrame) {
 			return
 		}
 		if errors.Is(err, balancer.ErrNoSubConnAvailable) {
-			r.wait(c, cl, cid, info, fields, f.StreamEnded(), rt.timeout, deadline)
+			l.wait = &pending{stop: make(chan struct{})}
+			r.wait(l, cl, cid, info, fields, f.StreamEnded(), rt.timeout)
 			return
 		}
 		err = cl.unreached(err)
+		l.finish(err)
 	}
 	c.mu.Lock()
 	c.headerFrames(cid, grpcStatusOf(err), true)
@@ -633,7 +678,7 @@ func (r *Relay) connect(l *link, cid uint32, fields []hpack.HeaderField, end boo
 	}
 	bc.smu.Unlock()
 	if gone {
-		l.finish(errors.New("framerelay: backend connection closed"))
+		l.finish(status.Error(codes.Unavailable, "framerelay: backend connection closed"))
 	} else {
 		l.toBackend.writeHeadersLocked(fields, end)
 		if held != nil {
@@ -733,6 +778,7 @@ func (c *conn) giveConn(n int64) {
 // reset ends a call the client reset: the backend stream is reset too.
 func (l *link) reset(code http2.ErrCode) {
 	if w := l.wait; w != nil && w.giveUp() {
+		l.finish(status.Error(codes.Canceled, "framerelay: the client reset the call"))
 		return // it had no backend yet
 	}
 	bc := l.backend
@@ -811,7 +857,7 @@ func (bc *backendConn) readLoop(r *Relay) {
 			if errors.As(err, &se) {
 				if l := bc.lookup(se.StreamID, true); l != nil {
 					l.client.forget(l.toClient.id)
-					l.finish(se)
+					l.finish(status.Errorf(codes.Internal, "framerelay: bad response headers from the backend: %v", se))
 					l.fail(http2.ErrCodeInternal, "framerelay: bad response headers from the backend")
 				}
 				bc.mu.Lock()
@@ -826,9 +872,13 @@ func (bc *backendConn) readLoop(r *Relay) {
 			if f.Truncated {
 				if l := bc.lookup(f.StreamID, true); l != nil {
 					l.client.forget(l.toClient.id)
-					err := fmt.Errorf("framerelay: response headers over %d bytes", r.limits.MaxHeaderListBytes)
-					l.finish(err)
-					l.fail(http2.ErrCodeInternal, err.Error())
+					msg := fmt.Sprintf("framerelay: response headers over %d bytes", r.limits.MaxHeaderListBytes)
+					code := codes.Unavailable // what fail sends
+					if l.responded.Load() {
+						code = codes.Internal
+					}
+					l.finish(status.Error(code, msg))
+					l.fail(http2.ErrCodeInternal, msg)
 				}
 				bc.mu.Lock()
 				bc.fr.WriteRSTStream(f.StreamID, http2.ErrCodeCancel)
@@ -867,7 +917,7 @@ func (bc *backendConn) readLoop(r *Relay) {
 					l.endClient(err)
 					continue
 				}
-				l.finish(fmt.Errorf("framerelay: the backend reset the call (%v)", f.ErrCode))
+				l.finish(resetErr(f.ErrCode))
 				h := l.toClient
 				c := h.c
 				c.mu.Lock()
@@ -934,7 +984,7 @@ func (bc *backendConn) goneAway(lastID uint32) {
 	bc.smu.Unlock()
 	for _, l := range refused {
 		l.client.forget(l.toClient.id)
-		l.finish(errors.New("framerelay: refused by the backend's GOAWAY"))
+		l.finish(status.Error(codes.Unavailable, "framerelay: refused by the backend's GOAWAY"))
 		h := l.toClient
 		c := h.c
 		c.mu.Lock()
@@ -959,7 +1009,7 @@ func (bc *backendConn) shutdown() {
 	bc.smu.Unlock()
 	for _, l := range streams {
 		l.client.forget(l.toClient.id)
-		l.finish(errors.New("framerelay: backend connection closed"))
+		l.finish(status.Error(codes.Unavailable, "framerelay: backend connection closed"))
 		l.fail(http2.ErrCodeInternal, "framerelay: backend connection closed")
 	}
 	if bc.onClose != nil {

@@ -83,14 +83,14 @@ func (w *pending) giveUp() bool {
 	return true
 }
 
-// wait waits, on a goroutine, for cl's policy to offer a backend for the
-// call of client stream cid (request headers fields, and end if they
+// wait waits, on a goroutine, for cl's policy to offer a backend for
+// call l, client stream cid (request headers fields, and end if they
 // ended the client's side), then connects it; or answers the client with
 // the pick's error. The route's timeout, if any, bounds the wait too.
-func (r *Relay) wait(c *clientConn, cl *cluster, cid uint32, info balancer.PickInfo, fields []hpack.HeaderField, end bool, timeout time.Duration, deadline time.Time) {
-	w := &pending{stop: make(chan struct{})}
-	l := &link{client: c, wait: w, deadline: deadline}
+func (r *Relay) wait(l *link, cl *cluster, cid uint32, info balancer.PickInfo, fields []hpack.HeaderField, end bool, timeout time.Duration) {
+	c, w := l.client, l.wait
 	if !c.register(cid, l, r.limits.MaxConcurrentStreams) {
+		l.finish(errRefused)
 		c.refuse(cid)
 		return
 	}
@@ -110,8 +110,10 @@ func (r *Relay) wait(c *clientConn, cl *cluster, cid uint32, info balancer.PickI
 			w.gaveUp = true
 			close(w.stop)
 			c.forget(cid)
+			err = cl.unreached(err)
+			l.finish(err)
 			c.mu.Lock()
-			c.headerFrames(cid, grpcStatusOf(cl.unreached(err)), true)
+			c.headerFrames(cid, grpcStatusOf(err), true)
 			c.unlock()
 		default:
 			r.connect(l, cid, fields, end, bc, done, w)
