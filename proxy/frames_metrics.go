@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -16,13 +17,22 @@ import (
 // policy let go of are deleted.
 type framesObserver struct {
 	m      *metrics
-	routes []*routeMetrics // by the relay's route index
+	routes []*framesRoute // by the relay's route index
+}
+
+// framesRoute is a route's metric handles, with its endpoints' by
+// address: a lookup by string allocates nothing, unlike routeMetrics'
+// (keyed by net.Addr, as grpc-go reports the peer).
+type framesRoute struct {
+	*routeMetrics
+	mu  sync.RWMutex
+	eps map[string]*endpointMetrics
 }
 
 func newFramesObserver(m *metrics, rc framerelay.Config, labels []string) *framesObserver {
 	o := &framesObserver{m: m}
 	for i, r := range rc.Routes {
-		o.routes = append(o.routes, m.forRoute(labels[i], r.Cluster))
+		o.routes = append(o.routes, &framesRoute{routeMetrics: m.forRoute(labels[i], r.Cluster), eps: map[string]*endpointMetrics{}})
 	}
 	return o
 }
@@ -30,26 +40,45 @@ func newFramesObserver(m *metrics, rc framerelay.Config, labels []string) *frame
 func (o *framesObserver) CallStarted(route int) { o.routes[route].inFlight.Inc() }
 
 func (o *framesObserver) CallEnded(route int, upstream string, code codes.Code, took time.Duration) {
-	rm := o.routes[route]
-	rm.inFlight.Dec()
-	e := rm.none
-	if upstream != "" {
-		e = rm.endpoint(upstreamAddr(upstream))
+	fr := o.routes[route]
+	fr.inFlight.Dec()
+	fr.endpointOf(upstream).done(code, took)
+}
+
+// endpointOf returns the handles of the endpoint at addr ("" for none).
+func (fr *framesRoute) endpointOf(addr string) *endpointMetrics {
+	if addr == "" {
+		return fr.none
 	}
-	e.done(code, took)
+	fr.mu.RLock()
+	e := fr.eps[addr]
+	fr.mu.RUnlock()
+	if e != nil {
+		return e
+	}
+	fr.mu.Lock()
+	defer fr.mu.Unlock()
+	if e = fr.eps[addr]; e == nil {
+		e = fr.newEndpoint(addr)
+		if len(fr.eps) < maxCachedEndpoints {
+			fr.eps[addr] = e
+		}
+	}
+	return e
 }
 
 func (o *framesObserver) Unrouted() { o.m.unrouted.Inc() }
 
 func (o *framesObserver) EndpointGone(cluster, addr string) {
+	for _, fr := range o.routes {
+		if fr.cluster == cluster {
+			fr.mu.Lock()
+			delete(fr.eps, addr)
+			fr.mu.Unlock()
+		}
+	}
 	o.m.forgetEndpoints(cluster, []string{addr})
 }
-
-// upstreamAddr is a backend's address as a net.Addr, for metrics.
-type upstreamAddr string
-
-func (a upstreamAddr) Network() string { return "tcp" }
-func (a upstreamAddr) String() string  { return string(a) }
 
 // framesClusterCollector exports each cluster's policy state and health
 // at each scrape, as Proxy's clusterCollector does.
