@@ -1,6 +1,7 @@
 package framerelay
 
 import (
+	"cmp"
 	"math/rand/v2"
 	"time"
 
@@ -50,24 +51,12 @@ const (
 )
 
 func (l Limits) withDefaults() Limits {
-	if l.MaxConcurrentStreams == 0 {
-		l.MaxConcurrentStreams = DefaultMaxConcurrentStreams
-	}
-	if l.MaxHeaderListBytes == 0 {
-		l.MaxHeaderListBytes = DefaultMaxHeaderListBytes
-	}
-	if l.MaxConnections == 0 {
-		l.MaxConnections = DefaultMaxConnections
-	}
-	if l.IdleTimeout == 0 {
-		l.IdleTimeout = DefaultIdleTimeout
-	}
-	if l.HandshakeTimeout == 0 {
-		l.HandshakeTimeout = DefaultHandshakeTimeout
-	}
-	if l.MaxConnectionAgeGrace == 0 {
-		l.MaxConnectionAgeGrace = DefaultMaxConnectionAgeGrace
-	}
+	l.MaxConcurrentStreams = cmp.Or(l.MaxConcurrentStreams, DefaultMaxConcurrentStreams)
+	l.MaxHeaderListBytes = cmp.Or(l.MaxHeaderListBytes, DefaultMaxHeaderListBytes)
+	l.MaxConnections = cmp.Or(l.MaxConnections, DefaultMaxConnections)
+	l.IdleTimeout = cmp.Or(l.IdleTimeout, DefaultIdleTimeout)
+	l.HandshakeTimeout = cmp.Or(l.HandshakeTimeout, DefaultHandshakeTimeout)
+	l.MaxConnectionAgeGrace = cmp.Or(l.MaxConnectionAgeGrace, DefaultMaxConnectionAgeGrace)
 	return l
 }
 
