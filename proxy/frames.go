@@ -34,10 +34,10 @@ import (
 // handshake time, connection ageing, route timeouts, reflection (from a
 // cluster, or of its own services) and the drain; grpc.health.v1 follows
 // the clusters as in Proxy, and so do /readyz and /clusters on its admin
-// handler. NewFrames refuses a config that needs what it does not do yet
-// (retries, hedging) and logs the settings it ignores (message size
-// limits; the buffer budget: each client connection holds at most its
-// 16 MiB window). It does not reload: a new config needs a restart.
+// handler. Message size limits bound messages as they cross (compressed,
+// if they are). NewFrames refuses a config that needs what it does not do
+// yet (retries, hedging) and logs the settings it ignores (the buffer
+// budget: each client connection holds at most its 16 MiB window). It does not reload: a new config needs a restart.
 type Frames struct {
 	relay   *framerelay.Relay
 	cfg     Config // defaults filled in
@@ -128,7 +128,10 @@ func framesConfig(cfg *Config, opts Options) (rc framerelay.Config, listenerTLS 
 		}
 		rc.Clusters[name] = spec
 	}
+	d := cfg.withDefaults()
 	rc.Limits = framerelay.Limits{
+		MaxRequestBytes:       int64(d.Limits.MaxRequestBytes),
+		MaxResponseBytes:      int64(d.Limits.MaxResponseBytes),
 		MaxConcurrentStreams:  cfg.Limits.MaxConcurrentStreams,
 		MaxHeaderListBytes:    cfg.Limits.MaxHeaderListBytes,
 		MaxConnections:        cfg.Connections.Max,
@@ -141,8 +144,6 @@ func framesConfig(cfg *Config, opts Options) (rc framerelay.Config, listenerTLS 
 		name string
 		set  bool
 	}{
-		{"limits.maxRequestBytes", cfg.Limits.MaxRequestBytes != 0},
-		{"limits.maxResponseBytes", cfg.Limits.MaxResponseBytes != 0},
 		{"limits.maxBufferedBytes (each client connection holds at most its 16 MiB window)", cfg.Limits.MaxBufferedBytes != 0},
 		{"the access log", opts.AccessLog != nil},
 	} {

@@ -31,8 +31,8 @@ func TestFramesConfig(t *testing.T) {
 		wantIgnored []string
 	}{
 		{name: "routes and clusters"},
-		{name: "ignored settings", extra: "admin: 127.0.0.1:9901\nlimits: {maxConcurrentStreams: 10, maxRequestBytes: 1024}\ndrain: {grace: 1s}\n",
-			wantIgnored: []string{"limits.maxRequestBytes"}},
+		{name: "ignored settings", extra: "admin: 127.0.0.1:9901\nlimits: {maxConcurrentStreams: 10, maxBufferedBytes: 16777216}\ndrain: {grace: 1s}\n",
+			wantIgnored: []string{"limits.maxBufferedBytes (each client connection holds at most its 16 MiB window)"}},
 		{name: "listener TLS files missing", extra: "tls: {cert: nosuch.pem, key: nosuch-key.pem}\n", wantErr: "tls.cert/tls.key"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -83,7 +83,7 @@ connections: {max: 3, idleTimeout: 1m, handshakeTimeout: 2s, maxAge: 5m, maxAgeG
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := framerelay.Limits{MaxConcurrentStreams: 10, MaxHeaderListBytes: 2048, MaxConnections: 3, IdleTimeout: time.Minute, HandshakeTimeout: 2 * time.Second,
+	want := framerelay.Limits{MaxRequestBytes: DefaultMaxMessageBytes, MaxResponseBytes: DefaultMaxMessageBytes, MaxConcurrentStreams: 10, MaxHeaderListBytes: 2048, MaxConnections: 3, IdleTimeout: time.Minute, HandshakeTimeout: 2 * time.Second,
 		MaxConnectionAge: 5 * time.Minute, MaxConnectionAgeGrace: 10 * time.Second}
 	if rc.Limits != want || len(ignored) != 0 {
 		t.Fatalf("limits %+v (ignored %v), want %+v", rc.Limits, ignored, want)

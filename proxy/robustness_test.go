@@ -109,13 +109,19 @@ func sum[K comparable](m map[K]int) int {
 
 // TestOversizeMessages: a request or a response above the limits fails
 // that call with RESOURCE_EXHAUSTED; calls of other clients, and later
-// calls of the same client, go on.
+// calls of the same client, go on. On both data planes.
 func TestOversizeMessages(t *testing.T) {
+	for _, plane := range dataPlanes {
+		t.Run(plane, func(t *testing.T) { testOversizeMessages(t, plane) })
+	}
+}
+
+func testOversizeMessages(t *testing.T, plane string) {
 	const limit = 256 << 10
 	f := startFleet(t, 2)
 	cfg := oneCluster(staticTarget(f.Addrs()...), echoService)
 	cfg.Limits = proxy.Limits{MaxRequestBytes: limit, MaxResponseBytes: limit}
-	_, addr := startProxy(t, cfg, proxy.Options{})
+	addr := startOn(t, plane, cfg)
 	client := echopb.NewEchoClient(dial(t, addr))
 	other := startLoad(echopb.NewEchoClient(dial(t, addr)), 4, 100000, 30*time.Second, &echopb.EchoRequest{Payload: make([]byte, 1024)})
 	defer other.stop()
@@ -163,9 +169,16 @@ func TestOversizeMessages(t *testing.T) {
 
 // TestLargeMessagesWithinDefaultLimits: messages of several HTTP/2
 // frames and flow-control windows, under the default 4 MiB limits, go
-// through both ways, on unary calls and streams.
+// through both ways, on unary calls and streams. On both data planes.
 func TestLargeMessagesWithinDefaultLimits(t *testing.T) {
-	_, _, client := proxiedEcho(t, 2, proxy.Options{})
+	for _, plane := range dataPlanes {
+		t.Run(plane, func(t *testing.T) { testLargeMessagesWithinDefaultLimits(t, plane) })
+	}
+}
+
+func testLargeMessagesWithinDefaultLimits(t *testing.T, plane string) {
+	f := startFleet(t, 2)
+	client := echopb.NewEchoClient(dial(t, startOn(t, plane, oneCluster(staticTarget(f.Addrs()...), echoService))))
 	ctx := ctxTimeout(t, 20*time.Second)
 	payload := bytes.Repeat([]byte("0123456789abcdef"), (3<<20+512<<10)/16) // 3.5 MiB
 	r, err := client.Echo(ctx, &echopb.EchoRequest{Payload: payload})

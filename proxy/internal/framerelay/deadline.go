@@ -61,21 +61,27 @@ func encodeTimeout(d time.Duration) string {
 	return fmt.Sprintf("%dH", min((d+time.Hour-1)/time.Hour, 99999999))
 }
 
-// expire ends call l, client stream id, when its route's timeout has
-// passed, if it is still in flight: a call still waiting for a backend
-// stops waiting; a connected one is reset on its backend. The client gets
-// DEADLINE_EXCEEDED, as trailers after any response it had.
+// expire ends call l, client stream id, with DEADLINE_EXCEEDED when its
+// route's timeout has passed (see abort).
 func (l *link) expire(id uint32, limit time.Duration) {
+	l.abort(id, status.Errorf(codes.DeadlineExceeded, "framerelay: the route's timeout of %v passed", limit))
+}
+
+// abort ends call l, client stream id, with err, if it is still in
+// flight: a call still waiting for a backend stops waiting; a connected
+// one is reset on its backend. The client gets err's status, as trailers
+// after any response it had.
+func (l *link) abort(id uint32, err error) {
 	c := l.client
 	if c.get(id) != l {
 		return // ended
 	}
-	msg := fmt.Sprintf("framerelay: the route's timeout of %v passed", limit)
-	if w := l.wait; w != nil && w.giveUp() {
+	if w := l.wait; w != nil && w.giveUp(l.client) {
 		c.forget(id)
-		l.finish(status.Error(codes.DeadlineExceeded, msg))
+		l.finish(err)
+		st := status.Convert(err)
 		c.mu.Lock()
-		c.headerFrames(id, grpcStatus(int(codes.DeadlineExceeded), msg), true)
+		c.headerFrames(id, grpcStatus(int(st.Code()), st.Message()), true)
 		c.unlock()
 		return
 	}
@@ -83,7 +89,7 @@ func (l *link) expire(id uint32, limit time.Duration) {
 	bc := l.backend
 	open := bc.lookup(l.toBackend.id, true) != nil
 	if open {
-		l.finish(status.Error(codes.DeadlineExceeded, msg))
+		l.finish(err)
 	}
 	bc.mu.Lock()
 	if open {
@@ -94,7 +100,7 @@ func (l *link) expire(id uint32, limit time.Duration) {
 		l.toBackend.finishLocked()
 	}
 	bc.unlock()
-	l.endClient(status.Error(codes.DeadlineExceeded, msg))
+	l.endClient(err)
 }
 
 // pastDeadline reports whether the deadline the relay sent the backend

@@ -62,8 +62,12 @@
 // An Observer hears of every routed call's start and end (route,
 // backend, status code, time), for metrics.
 //
+// Limits can bound the messages' sizes as they cross (compressed, if they
+// are): a call over them is reset on its backend and ends
+// RESOURCE_EXHAUSTED.
+//
 // What it does not do yet (grpclb proxy's grpc-go data plane does):
-// message size limits, a process-wide buffer budget, retries,
+// a process-wide buffer budget, retries,
 // hedging and reload.
 // grpclb proxy runs it with --data-plane=frames (proxy.Frames), and the
 // lab's proxy scenario measures it there as proxy+grpclb-frames, beside

@@ -38,6 +38,13 @@ type Limits struct {
 	// MaxConnectionAgeGrace (default 1m) to finish before it is closed.
 	MaxConnectionAge      time.Duration
 	MaxConnectionAgeGrace time.Duration
+	// MaxRequestBytes and MaxResponseBytes, when set, bound the size of
+	// a call's messages as they cross the relay (compressed, if they
+	// are: the relay never decompresses): a call with a larger one is
+	// reset on its backend and ends RESOURCE_EXHAUSTED. Zero: no bound
+	// (the backend's and the client's own apply).
+	MaxRequestBytes  int64
+	MaxResponseBytes int64
 }
 
 // Default limits.

@@ -12,10 +12,14 @@ import (
 
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/resolver"
 	"google.golang.org/grpc/resolver/manual"
+	"google.golang.org/grpc/status"
 
 	"github.com/grpclb/grpclb/internal/balancertest"
+	"github.com/grpclb/grpclb/internal/testbed"
+	"github.com/grpclb/grpclb/internal/testbed/echopb"
 	"github.com/grpclb/grpclb/internal/wait"
 	"github.com/grpclb/grpclb/proxy/internal/framerelay"
 )
@@ -253,5 +257,42 @@ func TestMaxConnectionAge(t *testing.T) {
 	}
 	if g := busy.closed(); g == nil || g.ErrCode != http2.ErrCodeNo || g.LastStreamID != 1 {
 		t.Fatalf("a connection with a call at its maximum age: GOAWAY %v, want NO_ERROR naming stream 1", g)
+	}
+}
+
+// TestMessageSizeLimits: a request or response message over its limit
+// ends its call with RESOURCE_EXHAUSTED (the backend's stream is reset);
+// calls within the limits, before and after, go through on the same
+// connection.
+func TestMessageSizeLimits(t *testing.T) {
+	f := startFleet(t, 1)
+	r, err := framerelay.NewRouted(framerelay.Config{
+		Clusters: map[string]framerelay.Cluster{"c": {Target: balancertest.StaticTarget(f.Addrs())}},
+		Routes:   []framerelay.Route{{Prefix: "/grpclb.testbed.v1.Echo/", Cluster: "c"}},
+		Limits:   framerelay.Limits{MaxRequestBytes: 4096, MaxResponseBytes: 1024},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := echopb.NewEchoClient(dial(t, balancertest.Serve(t, r.Serve, r.Close)))
+	for _, tc := range []struct {
+		name    string
+		payload int // the backend echoes it back
+		want    string
+	}{
+		{"within both", 500, ""},
+		{"response over", 2000, "a response message of"},
+		{"request over", 5000, "a request message of"},
+		{"within both again", 500, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := c.Echo(testbed.Context(t, 10*time.Second), &echopb.EchoRequest{Payload: make([]byte, tc.payload)})
+			switch {
+			case tc.want == "" && err != nil:
+				t.Fatalf("a %d-byte echo: %v", tc.payload, err)
+			case tc.want != "" && (status.Code(err) != codes.ResourceExhausted || !strings.Contains(status.Convert(err).Message(), tc.want)):
+				t.Fatalf("a %d-byte echo: %v, want RESOURCE_EXHAUSTED: %s", tc.payload, err, tc.want)
+			}
+		})
 	}
 }

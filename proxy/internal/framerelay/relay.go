@@ -321,6 +321,9 @@ type link struct {
 	// the relay's own services (not observed); start is its arrival.
 	route int
 	start time.Time
+	// reqMsgs and respMsgs follow the messages each way, for the size
+	// limits (each used by one connection's reader only).
+	reqMsgs, respMsgs msgParser
 }
 
 // finish tells the policy and the observer, once, how the call ended.
@@ -377,10 +380,11 @@ func trailerErr(fields []hpack.HeaderField) error {
 
 type backendConn struct {
 	*conn
-	addr    string        // the backend's address
-	nextID  uint32        // under conn.mu
-	ready   chan struct{} // closed by the server's first SETTINGS
-	onClose func()        // runs when the read loop ends
+	addr        string        // the backend's address
+	maxResponse int64         // Limits.MaxResponseBytes
+	nextID      uint32        // under conn.mu
+	ready       chan struct{} // closed by the server's first SETTINGS
+	onClose     func()        // runs when the read loop ends
 
 	smu      sync.Mutex
 	streams  map[uint32]*link
@@ -688,6 +692,10 @@ func (r *Relay) connect(l *link, cid uint32, fields []hpack.HeaderField, end boo
 	bc.unlock()
 	giveAll(grants)
 	if gone { // lost the race with the connection's end: not sent
+		if held != nil {
+			c.giveConn(held.size) // the held data is dropped: its window goes back
+			held.held, held.size = nil, 0
+		}
 		c.forget(cid)
 		c.mu.Lock()
 		if !l.toClient.done {
@@ -708,6 +716,12 @@ func (c *clientConn) data(f *http2.DataFrame) bool {
 	if l == nil {
 		c.giveConn(int64(f.Length))
 		return true
+	}
+	if limit := c.r.limits.MaxRequestBytes; limit > 0 {
+		if size := l.reqMsgs.feed(f.Data(), limit); size > 0 {
+			c.requestTooLarge(l, f, size, limit)
+			return true
+		}
 	}
 	if w := l.wait; w != nil {
 		w.mu.Lock()
@@ -777,7 +791,7 @@ func (c *conn) giveConn(n int64) {
 
 // reset ends a call the client reset: the backend stream is reset too.
 func (l *link) reset(code http2.ErrCode) {
-	if w := l.wait; w != nil && w.giveUp() {
+	if w := l.wait; w != nil && w.giveUp(l.client) {
 		l.finish(status.Error(codes.Canceled, "framerelay: the client reset the call"))
 		return // it had no backend yet
 	}
@@ -960,6 +974,12 @@ func (bc *backendConn) data(f *http2.DataFrame) bool {
 	if l == nil {
 		bc.giveConn(int64(f.Length))
 		return true
+	}
+	if bc.maxResponse > 0 {
+		if size := l.respMsgs.feed(f.Data(), bc.maxResponse); size > 0 {
+			bc.responseTooLarge(l, f, size, bc.maxResponse)
+			return true
+		}
 	}
 	if end {
 		l.client.forget(l.toClient.id)

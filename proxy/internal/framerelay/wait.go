@@ -67,18 +67,25 @@ func (w *pending) sendLocked(h *half) []grant {
 	return grants
 }
 
-// giveUp ends the wait of a call the client reset; false if the call is
-// already connected, and must be reset on its backend.
-func (w *pending) giveUp() bool {
+// giveUp ends the wait of a call that will not be connected (its client
+// reset it, its timeout passed); false if the call is already connected,
+// and must be ended on its backend. The held data's connection window
+// goes back to c.
+func (w *pending) giveUp(c *clientConn) bool {
 	w.mu.Lock()
-	defer w.mu.Unlock()
 	if w.connected {
+		w.mu.Unlock()
 		return false
 	}
+	var held int64
 	if !w.gaveUp {
 		w.gaveUp = true
 		close(w.stop)
-		w.held = nil
+		held, w.held, w.size = w.size, nil, 0
+	}
+	w.mu.Unlock()
+	if held > 0 {
+		c.giveConn(held)
 	}
 	return true
 }
@@ -109,6 +116,8 @@ func (r *Relay) wait(l *link, cl *cluster, cid uint32, info balancer.PickInfo, f
 		case err != nil:
 			w.gaveUp = true
 			close(w.stop)
+			c.giveConn(w.size) // the held data is dropped: its window goes back
+			w.held, w.size = nil, 0
 			c.forget(cid)
 			err = cl.unreached(err)
 			l.finish(err)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"testing"
 	"time"
@@ -131,4 +132,41 @@ func TestWaitingCallEndsWithItsClient(t *testing.T) {
 	}
 	wait.For(t, 10*time.Second, "the relay to stop waiting", func() bool { return r.waiting.Load() == 0 })
 	streamRoundTrip(t, c)
+}
+
+// TestGivingUpReturnsHeldWindow: calls that give up waiting (their
+// clients cancel them) give back the connection window their held
+// request data took, so the connection does not run out of window: after
+// 24 cancelled calls that each held 900 KiB (over the 16 MiB connection
+// window in all), a call with 1 MiB of request data still goes through.
+func TestGivingUpReturnsHeldWindow(t *testing.T) {
+	fleet, err := testbed.StartFleet(1, testbed.FleetConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fleet.Close()
+	r, c := startWaitRelay(t, fleet.Addrs()[0], manual.NewBuilderWithScheme("framerelay-giveup-never"))
+	payload := bytes.Repeat([]byte{'h'}, 900<<10)
+	for i := range 24 {
+		ctx, cancel := context.WithCancel(t.Context())
+		done := make(chan error, 1)
+		go func() {
+			_, err := c.Echo(ctx, &echopb.EchoRequest{Payload: payload})
+			done <- err
+		}()
+		wait.For(t, 10*time.Second, fmt.Sprintf("call %d to wait for a backend", i), func() bool { return r.waiting.Load() == 1 })
+		cancel()
+		<-done
+		wait.For(t, 10*time.Second, fmt.Sprintf("call %d to stop waiting", i), func() bool { return r.waiting.Load() == 0 })
+	}
+	s, err := c.EchoStream(testbed.Context(t, 10*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Send(&echopb.EchoRequest{Payload: bytes.Repeat([]byte{'x'}, 1<<20)}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Recv(); err != nil {
+		t.Fatalf("a call after 24 cancelled waiting calls: %v (the connection ran out of window?)", err)
+	}
 }
