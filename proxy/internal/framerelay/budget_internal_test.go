@@ -4,18 +4,22 @@ import (
 	"bytes"
 	"context"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
 
 	"github.com/grpclb/grpclb/internal/balancertest"
 	"github.com/grpclb/grpclb/internal/testbed/echopb"
 	_ "github.com/grpclb/grpclb/resolver/static"
 )
 
-// queuedBytes is what the relay holds for peers that have no window.
+// queuedBytes is what the relay holds: data queued for peers that have
+// no window, and data held for calls waiting for a backend.
 func (r *Relay) queuedBytes() int64 {
 	r.mu.Lock()
 	conns := make([]*conn, 0, len(r.conns))
@@ -32,6 +36,21 @@ func (r *Relay) queuedBytes() int64 {
 			}
 		}
 		c.mu.Unlock()
+	}
+	for _, c := range r.clientConns() {
+		c.lmu.Lock()
+		links := make([]*link, 0, len(c.live))
+		for _, l := range c.live {
+			links = append(links, l)
+		}
+		c.lmu.Unlock()
+		for _, l := range links {
+			if w := l.wait; w != nil {
+				w.mu.Lock()
+				n += w.size
+				w.mu.Unlock()
+			}
+		}
 	}
 	return n
 }
@@ -50,7 +69,8 @@ func (stalled) EchoStream(s echopb.Echo_EchoStreamServer) error {
 // holds at most the connection window (ConnWindow) for that client
 // (about 0.6 MB here: the backend's own windows take the rest),
 // however much the client tries to send: flow control pushes back on the
-// client instead of the relay buffering.
+// client instead of the relay buffering. What it holds for calls still
+// waiting for a backend counts too.
 func TestStalledBackendBoundsRelayMemory(t *testing.T) {
 	s := grpc.NewServer()
 	echopb.RegisterEchoServer(s, stalled{})
@@ -67,11 +87,17 @@ func TestStalledBackendBoundsRelayMemory(t *testing.T) {
 	}
 	defer cc.Close()
 	c := echopb.NewEchoClient(cc)
+	// The backend answers Echo UNIMPLEMENTED: once it has, the relay is
+	// connected to it.
+	if _, err := c.Echo(t.Context(), &echopb.EchoRequest{}); status.Code(err) != codes.Unimplemented {
+		t.Fatalf("warm-up call: %v, want the backend's Unimplemented", err)
+	}
 	ctx, cancel := context.WithCancel(t.Context())
 	payload := bytes.Repeat([]byte{'x'}, 4<<20)
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	defer cancel() // before wg.Wait: unblocks the senders
+	var sendErr atomic.Value
 	for range 50 {
 		st, err := c.EchoStream(ctx)
 		if err != nil {
@@ -79,7 +105,10 @@ func TestStalledBackendBoundsRelayMemory(t *testing.T) {
 		}
 		wg.Go(func() {
 			for range 8 { // blocks once the windows are used up; ends with the test's context
-				if st.Send(&echopb.EchoRequest{Payload: payload}) != nil {
+				if err := st.Send(&echopb.EchoRequest{Payload: payload}); err != nil {
+					if ctx.Err() == nil {
+						sendErr.CompareAndSwap(nil, err)
+					}
 					return
 				}
 			}
@@ -95,6 +124,6 @@ func TestStalledBackendBoundsRelayMemory(t *testing.T) {
 		t.Errorf("the relay queued %d bytes for one client connection, over its window of %d", peak, ConnWindow)
 	}
 	if peak == 0 {
-		t.Errorf("the relay never queued: the test did not make the backend push back")
+		t.Errorf("the relay never queued: the test did not make the backend push back (first send error: %v)", sendErr.Load())
 	}
 }
