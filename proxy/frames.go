@@ -58,21 +58,15 @@ func NewFrames(cfg *Config, opts Options) (*Frames, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	rc, ltls, ignored, err := framesConfig(cfg, opts)
+	plan, err := framesConfig(cfg, opts)
 	if err != nil {
 		return nil, fmt.Errorf("proxy: %w", err)
 	}
+	rc := plan.relay
 	rc.Logger = opts.Logger
 	m := newMetrics()
-	labels := make([]string, len(rc.Routes))
-	for i, r := range rc.Routes {
-		labels[i] = r.Prefix[1 : len(r.Prefix)-1] // a reflection route: its service
-		if i < len(cfg.Routes) {
-			labels[i] = cfg.Routes[i].label()
-		}
-	}
-	rc.Observer = newFramesObserver(m, rc, labels)
-	for _, what := range ignored {
+	rc.Observer = newFramesObserver(m, rc, plan.routeLabels)
+	for _, what := range plan.ignored {
 		opts.Logger.Warn("proxy: the frames data plane ignores a setting", "setting", what)
 	}
 	r, err := framerelay.NewRouted(rc)
@@ -81,18 +75,27 @@ func NewFrames(cfg *Config, opts Options) (*Frames, error) {
 	}
 	m.reg.MustRegister(framesClusterCollector{r})
 	m.loadedAt.SetToCurrentTime()
-	return &Frames{relay: r, cfg: cfg.withDefaults(), tls: ltls, opts: opts, metrics: m}, nil
+	return &Frames{relay: r, cfg: cfg.withDefaults(), tls: plan.listenerTLS, opts: opts, metrics: m}, nil
 }
 
-// framesConfig is the relay's config for a valid proxy config, with its
-// certificate files read, and the listener's TLS config (nil for h2c):
-// an error names the settings the relay cannot honour; ignored lists
-// those it does not apply.
-func framesConfig(cfg *Config, opts Options) (rc framerelay.Config, listenerTLS *tls.Config, ignored []string, err error) {
-	rc = framerelay.Config{Clusters: map[string]framerelay.Cluster{}}
+// framesPlan is how the frames data plane serves a proxy config.
+type framesPlan struct {
+	relay       framerelay.Config // with the certificate files read
+	listenerTLS *tls.Config       // nil for h2c
+	// routeLabels is the route label of each of relay.Routes in the
+	// metrics: the config route's, or the service of a reflection route
+	// added for reflection.cluster.
+	routeLabels []string
+	ignored     []string // the settings it does not apply
+}
+
+// framesConfig plans a valid proxy config for the relay: an error names
+// the settings the relay cannot honour.
+func framesConfig(cfg *Config, opts Options) (plan framesPlan, err error) {
+	rc := framerelay.Config{Clusters: map[string]framerelay.Cluster{}}
 	if cfg.TLS != nil {
-		if listenerTLS, err = cfg.TLS.Config(); err != nil {
-			return rc, nil, nil, err
+		if plan.listenerTLS, err = cfg.TLS.Config(); err != nil {
+			return plan, err
 		}
 	}
 	var unsupported []string
@@ -101,6 +104,7 @@ func framesConfig(cfg *Config, opts Options) (rc framerelay.Config, listenerTLS 
 			unsupported = append(unsupported, fmt.Sprintf("routes[%d]: idempotent, retry and hedge", i))
 		}
 		rc.Routes = append(rc.Routes, framerelay.Route{Prefix: r.MethodPrefix(), Cluster: r.Cluster, Timeout: time.Duration(r.Timeout)})
+		plan.routeLabels = append(plan.routeLabels, r.label())
 	}
 	rc.Reflection = cfg.Reflection.Local
 	if name := cfg.Reflection.Cluster; name != "" {
@@ -108,22 +112,23 @@ func framesConfig(cfg *Config, opts Options) (rc framerelay.Config, listenerTLS 
 			prefix := "/" + svc + "/"
 			if !slices.ContainsFunc(rc.Routes, func(r framerelay.Route) bool { return strings.HasPrefix(r.Prefix, prefix) }) {
 				rc.Routes = append(rc.Routes, framerelay.Route{Prefix: prefix, Cluster: name})
+				plan.routeLabels = append(plan.routeLabels, svc)
 			}
 		}
 	}
 	if len(unsupported) > 0 {
-		return rc, nil, nil, fmt.Errorf("not implemented on the frames data plane: %s", strings.Join(unsupported, "; "))
+		return plan, fmt.Errorf("not implemented on the frames data plane: %s", strings.Join(unsupported, "; "))
 	}
 	for name, cl := range cfg.Clusters {
 		lb, err := lbConfigList(cl.Policy)
 		if err != nil {
-			return rc, nil, nil, fmt.Errorf("clusters.%s.policy: %w", name, err)
+			return plan, fmt.Errorf("clusters.%s.policy: %w", name, err)
 		}
 		b, target := resolverFor(cl.Target, opts.Resolvers)
 		spec := framerelay.Cluster{Target: target, LBConfig: lb, Resolver: b}
 		if cl.TLS != nil {
 			if spec.TLS, err = cl.TLS.Config(); err != nil {
-				return rc, nil, nil, fmt.Errorf("clusters.%s.%w", name, err)
+				return plan, fmt.Errorf("clusters.%s.%w", name, err)
 			}
 		}
 		rc.Clusters[name] = spec
@@ -148,10 +153,11 @@ func framesConfig(cfg *Config, opts Options) (rc framerelay.Config, listenerTLS 
 		{"the access log", opts.AccessLog != nil},
 	} {
 		if s.set {
-			ignored = append(ignored, s.name)
+			plan.ignored = append(plan.ignored, s.name)
 		}
 	}
-	return rc, listenerTLS, ignored, nil
+	plan.relay = rc
+	return plan, nil
 }
 
 // lbConfigList is the loadBalancingConfig list of a cluster's policy; a

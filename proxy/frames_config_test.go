@@ -40,7 +40,8 @@ func TestFramesConfig(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			rc, _, ignored, err := framesConfig(cfg, Options{})
+			plan, err := framesConfig(cfg, Options{})
+			rc, ignored := plan.relay, plan.ignored
 			if tc.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
 					t.Fatalf("error %v, want one containing %q", err, tc.wantErr)
@@ -79,7 +80,8 @@ connections: {max: 3, idleTimeout: 1m, handshakeTimeout: 2s, maxAge: 5m, maxAgeG
 	if err != nil {
 		t.Fatal(err)
 	}
-	rc, _, ignored, err := framesConfig(cfg, Options{})
+	plan, err := framesConfig(cfg, Options{})
+	rc, ignored := plan.relay, plan.ignored
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -95,7 +97,7 @@ func TestFramesConfigRefusesRouteResilience(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, _, _, err := framesConfig(cfg, Options{}); err == nil || !strings.Contains(err.Error(), "routes[0]: idempotent, retry and hedge") {
+	if _, err := framesConfig(cfg, Options{}); err == nil || !strings.Contains(err.Error(), "routes[0]: idempotent, retry and hedge") {
 		t.Fatalf("an idempotent route: %v, want it refused naming routes[0]", err)
 	}
 }
@@ -106,7 +108,7 @@ func TestFramesConfigRefusesServiceConfigExtras(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, _, _, err := framesConfig(cfg, Options{}); err == nil || !strings.Contains(err.Error(), "clusters.two.policy") {
+	if _, err := framesConfig(cfg, Options{}); err == nil || !strings.Contains(err.Error(), "clusters.two.policy") {
 		t.Fatalf("a service config with methodConfig: %v, want it refused naming clusters.two.policy", err)
 	}
 }

@@ -6,6 +6,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/connectivity"
 
 	"github.com/grpclb/grpclb/proxy/internal/framerelay"
 )
@@ -92,7 +93,7 @@ func (c framesClusterCollector) Describe(ch chan<- *prometheus.Desc) {
 func (c framesClusterCollector) Collect(ch chan<- prometheus.Metric) {
 	for _, cs := range c.r.Clusters() {
 		healthy := 0.0
-		if cs.State.String() == "READY" {
+		if cs.State == connectivity.Ready {
 			healthy = 1
 		}
 		ch <- prometheus.MustNewConstMetric(clusterHealthyDesc, prometheus.GaugeValue, healthy, cs.Name)

@@ -48,6 +48,9 @@ type Relay struct {
 	limits Limits
 	log    *slog.Logger
 	obs    Observer
+	// timed: obs is a real observer, so calls are timed (a call's start
+	// costs a clock read only when someone listens).
+	timed bool
 	// clientCount counts the client connections open.
 	clientCount atomic.Int64
 
@@ -131,6 +134,7 @@ func NewRouted(cfg Config) (*Relay, error) {
 	if r.log == nil {
 		r.log = slog.New(slog.DiscardHandler)
 	}
+	r.timed = r.obs != nil
 	if r.obs == nil {
 		r.obs = noObserver{}
 	}
@@ -339,7 +343,11 @@ func (l *link) finish(err error) {
 		if l.backend != nil {
 			upstream = l.backend.addr
 		}
-		l.client.r.obs.CallEnded(l.route, upstream, status.Code(err), time.Since(l.start))
+		var took time.Duration
+		if !l.start.IsZero() {
+			took = time.Since(l.start)
+		}
+		l.client.r.obs.CallEnded(l.route, upstream, status.Code(err), took)
 	}
 }
 
@@ -606,7 +614,10 @@ func (r *Relay) serveClient(nc net.Conn) {
 // client's headers. When the policy has no backend to offer yet, the call
 // waits for one off the connection's read loop (see wait).
 func (r *Relay) open(c *clientConn, f *http2.MetaHeadersFrame) {
-	start := time.Now()
+	var start time.Time
+	if r.timed {
+		start = time.Now()
+	}
 	cid := f.StreamID
 	if f.Truncated {
 		c.mu.Lock()
