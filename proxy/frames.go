@@ -35,9 +35,13 @@ import (
 // cluster, or of its own services) and the drain; grpc.health.v1 follows
 // the clusters as in Proxy, and so do /readyz and /clusters on its admin
 // handler. Message size limits bound messages as they cross (compressed,
-// if they are). NewFrames refuses a config that needs what it does not do
-// yet (retries, hedging) and logs the settings it ignores (the buffer
-// budget: each client connection holds at most its 16 MiB window). It does not reload: a new config needs a restart.
+// if they are). limits.maxBufferedBytes bounds the bytes it holds by
+// flow control: connection windows beyond HTTP/2's initial 64 KiB are
+// lent from it, so it holds at most the budget plus 64 KiB per connection
+// (and one connection at most its 16 MiB window). NewFrames refuses a
+// config that needs what it does not do yet (retries, hedging) and logs
+// the settings it ignores (the access log). It does not reload: a new
+// config needs a restart.
 type Frames struct {
 	relay   *framerelay.Relay
 	cfg     Config // defaults filled in
@@ -73,7 +77,7 @@ func NewFrames(cfg *Config, opts Options) (*Frames, error) {
 	if err != nil {
 		return nil, fmt.Errorf("proxy: %w", err)
 	}
-	m.reg.MustRegister(framesClusterCollector{r})
+	m.reg.MustRegister(framesCollector{r})
 	m.loadedAt.SetToCurrentTime()
 	return &Frames{relay: r, cfg: cfg.withDefaults(), tls: plan.listenerTLS, opts: opts, metrics: m}, nil
 }
@@ -144,12 +148,12 @@ func framesConfig(cfg *Config, opts Options) (plan framesPlan, err error) {
 		HandshakeTimeout:      time.Duration(cfg.Connections.HandshakeTimeout),
 		MaxConnectionAge:      time.Duration(cfg.Connections.MaxAge),
 		MaxConnectionAgeGrace: time.Duration(cfg.Connections.MaxAgeGrace),
+		MaxBufferedBytes:      d.Limits.MaxBufferedBytes,
 	}
 	for _, s := range []struct {
 		name string
 		set  bool
 	}{
-		{"limits.maxBufferedBytes (each client connection holds at most its 16 MiB window)", cfg.Limits.MaxBufferedBytes != 0},
 		{"the access log", opts.AccessLog != nil},
 	} {
 		if s.set {

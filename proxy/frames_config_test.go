@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"log/slog"
 	"slices"
 	"strings"
 	"testing"
@@ -27,12 +28,12 @@ clusters:
 func TestFramesConfig(t *testing.T) {
 	for _, tc := range []struct {
 		name, extra string
+		opts        Options
 		wantErr     string
 		wantIgnored []string
 	}{
 		{name: "routes and clusters"},
-		{name: "ignored settings", extra: "admin: 127.0.0.1:9901\nlimits: {maxConcurrentStreams: 10, maxBufferedBytes: 16777216}\ndrain: {grace: 1s}\n",
-			wantIgnored: []string{"limits.maxBufferedBytes (each client connection holds at most its 16 MiB window)"}},
+		{name: "ignored settings", extra: "admin: 127.0.0.1:9901\n", opts: Options{AccessLog: slog.New(slog.DiscardHandler)}, wantIgnored: []string{"the access log"}},
 		{name: "listener TLS files missing", extra: "tls: {cert: nosuch.pem, key: nosuch-key.pem}\n", wantErr: "tls.cert/tls.key"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -40,7 +41,7 @@ func TestFramesConfig(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			plan, err := framesConfig(cfg, Options{})
+			plan, err := framesConfig(cfg, tc.opts)
 			rc, ignored := plan.relay, plan.ignored
 			if tc.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
@@ -86,7 +87,7 @@ connections: {max: 3, idleTimeout: 1m, handshakeTimeout: 2s, maxAge: 5m, maxAgeG
 		t.Fatal(err)
 	}
 	want := framerelay.Limits{MaxRequestBytes: DefaultMaxMessageBytes, MaxResponseBytes: DefaultMaxMessageBytes, MaxConcurrentStreams: 10, MaxHeaderListBytes: 2048, MaxConnections: 3, IdleTimeout: time.Minute, HandshakeTimeout: 2 * time.Second,
-		MaxConnectionAge: 5 * time.Minute, MaxConnectionAgeGrace: 10 * time.Second}
+		MaxConnectionAge: 5 * time.Minute, MaxConnectionAgeGrace: 10 * time.Second, MaxBufferedBytes: DefaultMaxBufferedBytes}
 	if rc.Limits != want || len(ignored) != 0 {
 		t.Fatalf("limits %+v (ignored %v), want %+v", rc.Limits, ignored, want)
 	}

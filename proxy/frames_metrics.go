@@ -81,16 +81,39 @@ func (o *framesObserver) EndpointGone(cluster, addr string) {
 	o.m.forgetEndpoints(cluster, []string{addr})
 }
 
-// framesClusterCollector exports each cluster's policy state and health
-// at each scrape, as Proxy's clusterCollector does.
-type framesClusterCollector struct{ r *framerelay.Relay }
+// framesCollector exports, at each scrape, each cluster's policy state and
+// health, as Proxy's clusterCollector does, and the connections and the
+// buffer budget in use, as Proxy's registerBudget does.
+type framesCollector struct{ r *framerelay.Relay }
 
-func (c framesClusterCollector) Describe(ch chan<- *prometheus.Desc) {
+var (
+	framesConnectionsDesc = prometheus.NewDesc("grpclb_proxy_connections_open", "Client connections open now.", nil, nil)
+	framesRefusedDesc     = prometheus.NewDesc("grpclb_proxy_connections_refused_total",
+		"Client connections closed as soon as accepted: connections.max were open.", nil, nil)
+	framesBufferedDesc = prometheus.NewDesc("grpclb_proxy_buffered_bytes",
+		"Bytes of messages held now, both ways: sent to the proxy and not yet written on.", nil, nil)
+	framesLentDesc = prometheus.NewDesc("grpclb_proxy_buffered_bytes_lent",
+		"Bytes of limits.maxBufferedBytes lent now: connection window given to clients and backends beyond HTTP/2's free initial 64 KiB each, which bounds what they can make the proxy hold.", nil, nil)
+	framesBufferedLimitDesc = prometheus.NewDesc("grpclb_proxy_buffered_bytes_limit", "limits.maxBufferedBytes.", nil, nil)
+)
+
+func (c framesCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- clusterHealthyDesc
 	ch <- clusterStateDesc
+	ch <- framesConnectionsDesc
+	ch <- framesRefusedDesc
+	ch <- framesBufferedDesc
+	ch <- framesLentDesc
+	ch <- framesBufferedLimitDesc
 }
 
-func (c framesClusterCollector) Collect(ch chan<- prometheus.Metric) {
+func (c framesCollector) Collect(ch chan<- prometheus.Metric) {
+	u := c.r.Usage()
+	ch <- prometheus.MustNewConstMetric(framesConnectionsDesc, prometheus.GaugeValue, float64(u.Connections))
+	ch <- prometheus.MustNewConstMetric(framesRefusedDesc, prometheus.CounterValue, float64(u.Refused))
+	ch <- prometheus.MustNewConstMetric(framesBufferedDesc, prometheus.GaugeValue, float64(u.BufferedBytes))
+	ch <- prometheus.MustNewConstMetric(framesLentDesc, prometheus.GaugeValue, float64(u.LentBytes))
+	ch <- prometheus.MustNewConstMetric(framesBufferedLimitDesc, prometheus.GaugeValue, float64(u.MaxBufferedBytes))
 	for _, cs := range c.r.Clusters() {
 		healthy := 0.0
 		if cs.State == connectivity.Ready {

@@ -61,6 +61,9 @@ func TestFramesAdmin(t *testing.T) {
 		`grpclb_proxy_unrouted_requests_total 1`,
 		`grpclb_proxy_cluster_state{cluster="c",state="READY"} 1`,
 		`grpclb_proxy_build_info{`,
+		`grpclb_proxy_connections_open 2`,
+		`grpclb_proxy_connections_refused_total 0`,
+		`grpclb_proxy_buffered_bytes_limit 2.68435456e+08`,
 	} {
 		if !strings.Contains(metrics, want) {
 			t.Errorf("/metrics lacks %s", want)

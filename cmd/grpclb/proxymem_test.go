@@ -31,40 +31,73 @@ import (
 
 // grpclb proxy, as a process of its own, holds what limits.maxBufferedBytes
 // allows when clients push more than a stalled backend reads: 200 streams
-// on one connection each send a 4 MiB message to a backend that never
-// reads. With a 64 MiB budget its peak RSS (VmHWM, /proc) grows over its
-// idle RSS by at most the budget plus 32 MiB (the transports' buffers and
-// the runtime's slack); with a budget larger than the 800 MiB sent, it
-// holds most of them, which shows what the bound saves.
+// each send a 4 MiB message to a backend that never reads. Its peak RSS
+// (VmHWM, /proc) grows over its idle RSS by at most the budget plus
+// 32 MiB (the transports' buffers and the runtime's slack); with a budget
+// larger than what it can be made to hold, it holds much more, which
+// shows what the bound saves.
+//
+// The grpc-go data plane is loaded by one client connection (it would
+// hold the 800 MiB sent without the budget). The frames
+// data plane never holds more than a connection's 16 MiB window for one
+// connection, so its budget is loaded by 10 connections of 20 streams
+// (160 MiB without the budget).
 func TestProxyProcessMemoryBound(t *testing.T) {
 	const (
-		streams = 200
-		msg     = 4 << 20
-		budget  = 64 << 20
-		slack   = 32 << 20
+		msg   = 4 << 20
+		slack = 32 << 20
 	)
-	idle, bounded := proxyPeakRSS(t, budget, streams, msg)
-	_, unbounded := proxyPeakRSS(t, 2<<30, streams, msg)
-	t.Logf("grpclb proxy with %d streams x %d MiB at a stalled backend: idle RSS %d MiB; peak RSS %d MiB with a %d MiB budget, %d MiB with 2 GiB",
-		streams, msg>>20, idle>>20, bounded>>20, budget>>20, unbounded>>20)
-	if grown := bounded - idle; grown > budget+slack {
-		t.Errorf("peak RSS grew %d MiB over idle with a %d MiB budget, want at most %d MiB", grown>>20, budget>>20, (budget+slack)>>20)
-	}
-	if unbounded < bounded+200<<20 {
-		t.Errorf("peak RSS %d MiB with a 2 GiB budget, not much above %d MiB with %d MiB: the test does not load the proxy", unbounded>>20, bounded>>20, budget>>20)
+	for _, tc := range []struct {
+		plane                   string
+		budget                  int64
+		conns, streamsPerConn   int
+		unboundedHolds, atLeast int64 // what it holds without the bound; how much more RSS that must show
+	}{
+		{plane: "grpc", budget: 64 << 20, conns: 1, streamsPerConn: 200, unboundedHolds: 200 * msg, atLeast: 200 << 20},
+		{plane: "frames", budget: 32 << 20, conns: 10, streamsPerConn: 20, unboundedHolds: 10 * 16 << 20, atLeast: 64 << 20},
+	} {
+		t.Run(tc.plane, func(t *testing.T) {
+			load := proxyLoad{plane: tc.plane, conns: tc.conns, streamsPerConn: tc.streamsPerConn, size: msg}
+			load.budget, load.holds = tc.budget, tc.budget
+			idle, bounded := proxyPeakRSS(t, load)
+			load.budget, load.holds = 2<<30, tc.unboundedHolds
+			_, unbounded := proxyPeakRSS(t, load)
+			t.Logf("grpclb proxy (%s) with %d connections x %d streams x %d MiB at a stalled backend: idle RSS %d MiB; peak RSS %d MiB with a %d MiB budget, %d MiB with 2 GiB",
+				tc.plane, tc.conns, tc.streamsPerConn, msg>>20, idle>>20, bounded>>20, tc.budget>>20, unbounded>>20)
+			if grown := bounded - idle; grown > tc.budget+slack {
+				t.Errorf("peak RSS grew %d MiB over idle with a %d MiB budget, want at most %d MiB", grown>>20, tc.budget>>20, (tc.budget+slack)>>20)
+			}
+			if unbounded < bounded+tc.atLeast {
+				t.Errorf("peak RSS %d MiB with a 2 GiB budget, not %d MiB above %d MiB with %d MiB: the test does not load the proxy", unbounded>>20, tc.atLeast>>20, bounded>>20, tc.budget>>20)
+			}
+		})
 	}
 }
 
-// proxyPeakRSS runs grpclb proxy with the budget, pushes streams messages
-// of size bytes through it at a backend that never reads, and returns the
-// proxy's RSS when ready (before any call) and its peak RSS once it holds
-// what it will hold.
-func proxyPeakRSS(t *testing.T, budget int64, streams, size int) (idle, peak int64) {
+// proxyLoad is grpclb proxy on a data plane with a budget, and the load
+// proxyPeakRSS puts on it: streams on each of conns connections, each
+// sending one message of size bytes; holds is what the proxy will hold
+// (its buffered_bytes gauge) once loaded.
+type proxyLoad struct {
+	plane                 string
+	budget, holds         int64
+	conns, streamsPerConn int
+	size                  int
+}
+
+// proxyPeakRSS runs grpclb proxy as load says, pushes its messages
+// through it at a backend that never reads, and returns the proxy's RSS
+// when ready (before any call) and its peak RSS once it holds what it
+// will hold.
+func proxyPeakRSS(t *testing.T, load proxyLoad) (idle, peak int64) {
 	t.Helper()
-	stalled := grpc.NewServer(grpc.MaxRecvMsgSize(2*size), grpc.UnknownServiceHandler(func(_ any, ss grpc.ServerStream) error {
-		<-ss.Context().Done() // never reads
-		return ss.Context().Err()
-	}))
+	budget, size := load.budget, load.size
+	stalled := grpc.NewServer(grpc.MaxRecvMsgSize(2*size),
+		grpc.InitialWindowSize(64<<10), grpc.InitialConnWindowSize(64<<10), // no BDP growth: the proxy is the one left holding
+		grpc.UnknownServiceHandler(func(_ any, ss grpc.ServerStream) error {
+			<-ss.Context().Done() // never reads
+			return ss.Context().Err()
+		}))
 	backend := balancertest.ServeGRPC(t, stalled)
 	ports, err := testbed.FreePorts(2)
 	if err != nil {
@@ -81,7 +114,7 @@ clusters: {stalled: {target: 'static:///%s'}}
 `, listen, admin, budget, 2*size, backend)), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(os.Args[0], "proxy", "--config", cfg, "--access-log=false", "--log-level=warn", "--watch-interval=0")
+	cmd := exec.Command(os.Args[0], "proxy", "--config", cfg, "--data-plane", load.plane, "--access-log=false", "--log-level=warn", "--watch-interval=0")
 	cmd.Env = append(os.Environ(), childEnv+"=1")
 	proc := &testbed.Proc{Name: "grpclb proxy", Grace: 10 * time.Second}
 	if err := proc.Start(cmd, filepath.Join(dir, "proxy.log"), 30*time.Second, func() error { return httpOK("http://" + admin + "/readyz") }); err != nil {
@@ -92,29 +125,30 @@ clusters: {stalled: {target: 'static:///%s'}}
 		t.Fatal(err)
 	}
 
-	cc, err := grpc.NewClient("passthrough:///"+listen, grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithDefaultCallOptions(grpc.MaxCallSendMsgSize(2*size)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cc.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	var senders sync.WaitGroup
 	defer senders.Wait()
 	defer cancel()
 	payload := &wrapperspb.BytesValue{Value: make([]byte, size)}
-	for range streams {
-		senders.Go(func() {
-			cs, err := cc.NewStream(ctx, &grpc.StreamDesc{ClientStreams: true}, "/test.Stall/Push")
-			if err == nil {
-				_ = cs.SendMsg(payload) // blocks while flow control holds it back
-			}
-		})
+	for range load.conns {
+		cc, err := grpc.NewClient("passthrough:///"+listen, grpc.WithTransportCredentials(insecure.NewCredentials()),
+			grpc.WithDefaultCallOptions(grpc.MaxCallSendMsgSize(2*size)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer cc.Close()
+		for range load.streamsPerConn {
+			senders.Go(func() {
+				cs, err := cc.NewStream(ctx, &grpc.StreamDesc{ClientStreams: true}, "/test.Stall/Push")
+				if err == nil {
+					_ = cs.SendMsg(payload) // blocks while flow control holds it back
+				}
+			})
+		}
 	}
-	// The proxy holds what it will once its buffered bytes reach the
-	// budget (bounded) or the bytes sent (unbounded), less the backend's
-	// flow-control windows.
-	want := min(budget, int64(streams*size)) * 8 / 10
+	// The proxy holds what it will once its buffered bytes reach what
+	// load says, less the backend's flow-control windows.
+	want := load.holds * 8 / 10
 	wait.Until(t, 45*time.Second, func() (bool, string) {
 		n := gauge(t, "http://"+admin+"/metrics", "grpclb_proxy_buffered_bytes")
 		return n >= want, fmt.Sprintf("buffered bytes %d, want %d", n, want)

@@ -15,47 +15,11 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/grpclb/grpclb/internal/balancertest"
+	"github.com/grpclb/grpclb/internal/testbed"
 	"github.com/grpclb/grpclb/internal/testbed/echopb"
 	"github.com/grpclb/grpclb/internal/wait"
 	_ "github.com/grpclb/grpclb/resolver/static"
 )
-
-// queuedBytes is what the relay holds: data queued for peers that have
-// no window, and data held for calls waiting for a backend.
-func (r *Relay) queuedBytes() int64 {
-	r.mu.Lock()
-	conns := make([]*conn, 0, len(r.conns))
-	for c := range r.conns {
-		conns = append(conns, c)
-	}
-	r.mu.Unlock()
-	var n int64
-	for _, c := range conns {
-		c.mu.Lock()
-		for _, h := range c.blocked {
-			for _, it := range h.queue {
-				n += int64(len(it.data))
-			}
-		}
-		c.mu.Unlock()
-	}
-	for _, c := range r.clientConns() {
-		c.lmu.Lock()
-		links := make([]*link, 0, len(c.live))
-		for _, l := range c.live {
-			links = append(links, l)
-		}
-		c.lmu.Unlock()
-		for _, l := range links {
-			if w := l.wait; w != nil {
-				w.mu.Lock()
-				n += w.size
-				w.mu.Unlock()
-			}
-		}
-	}
-	return n
-}
 
 // stalled is a backend whose streams never read.
 type stalled struct{ echopb.UnimplementedEchoServer }
@@ -121,15 +85,107 @@ func TestStalledBackendBoundsRelayMemory(t *testing.T) {
 	// then on, watch the queue for 2 s: it fills up to the bound and stays.
 	var queued int64
 	wait.Until(t, 60*time.Second, func() (bool, string) {
-		queued = r.queuedBytes()
+		queued = r.heldBytes()
 		return queued > 0, fmt.Sprintf("the relay never queued: the test did not make the backend push back (first send error: %v)", sendErr.Load())
 	})
 	peak := queued
 	for deadline := time.Now().Add(2 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
-		peak = max(peak, r.queuedBytes())
+		peak = max(peak, r.heldBytes())
 	}
 	t.Logf("peak bytes queued in the relay: %d (ConnWindow %d); clients tried to send %d", peak, ConnWindow, 50*8*len(payload))
 	if peak > ConnWindow {
 		t.Errorf("the relay queued %d bytes for one client connection, over its window of %d", peak, ConnWindow)
+	}
+}
+
+// TestBudgetBoundsTheRelay: 4 client connections × 16 streams push 1 MiB
+// messages at a backend that never reads (and whose own windows are
+// small, so the relay is the one left holding): 64 MiB wanted, a budget
+// of 4 MiB. The relay holds at most the budget plus 64 KiB per
+// connection, a new connection's call to a healthy backend goes through
+// meanwhile on the free windows, and once the stuck calls are cancelled
+// the same connections carry 2 MiB calls again: the data dropped with
+// them gave their window back.
+func TestBudgetBoundsTheRelay(t *testing.T) {
+	const budget = 4 << 20
+	small := []grpc.ServerOption{grpc.InitialWindowSize(64 << 10), grpc.InitialConnWindowSize(64 << 10)} // no BDP growth
+	s := grpc.NewServer(small...)
+	echopb.RegisterEchoServer(s, stalled{})
+	stuck := balancertest.ServeGRPC(t, s)
+	healthy, err := testbed.StartFleet(1, testbed.FleetConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer healthy.Close()
+	r, err := NewRouted(Config{
+		Clusters: map[string]Cluster{"stuck": {Target: "static:///" + stuck}, "healthy": {Target: "static:///" + healthy.Addrs()[0]}},
+		Routes: []Route{
+			{Prefix: echopb.Echo_EchoStream_FullMethodName, Cluster: "stuck"},
+			{Prefix: echopb.Echo_Echo_FullMethodName, Cluster: "healthy"},
+		},
+		Limits: Limits{MaxBufferedBytes: budget},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := balancertest.Serve(t, r.Serve, r.Close)
+	client := func() echopb.EchoClient {
+		cc, err := grpc.NewClient("passthrough:///"+addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { cc.Close() })
+		return echopb.NewEchoClient(cc)
+	}
+	big := func(c echopb.EchoClient) error {
+		_, err := c.Echo(testbed.Context(t, 20*time.Second), &echopb.EchoRequest{Payload: bytes.Repeat([]byte{'b'}, 2<<20)})
+		return err
+	}
+
+	ctx, cancel := context.WithCancel(t.Context())
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer cancel() // before wg.Wait: unblocks the senders
+	payload := bytes.Repeat([]byte{'x'}, 1<<20)
+	clients := make([]echopb.EchoClient, 4)
+	for i := range clients {
+		clients[i] = client()
+		for range 16 {
+			st, err := clients[i].EchoStream(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			wg.Go(func() {
+				for range 4 { // blocks once the windows are used up; ends with cancel
+					if st.Send(&echopb.EchoRequest{Payload: payload}) != nil {
+						return
+					}
+				}
+			})
+		}
+	}
+	wait.Until(t, 60*time.Second, func() (bool, string) {
+		used := r.budget.Used()
+		return used > budget*3/4, fmt.Sprintf("the budget never filled up: %d of %d lent", used, budget)
+	})
+	bound := int64(budget + 6*defaultWindow) // 4 clients, 2 backends
+	var peak int64
+	for deadline := time.Now().Add(time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		peak = max(peak, r.heldBytes())
+	}
+	t.Logf("peak bytes queued in the relay: %d (budget %d, bound %d); clients tried to send %d", peak, budget, bound, 4*16*4*len(payload))
+	if peak > bound {
+		t.Fatalf("the relay held %d bytes, over its budget's bound of %d", peak, bound)
+	}
+	if err := big(client()); err != nil {
+		t.Fatalf("a call on a new connection while the budget is spent: %v", err)
+	}
+
+	cancel()
+	wg.Wait()
+	for i, c := range clients {
+		if err := big(c); err != nil {
+			t.Fatalf("client %d, after its stuck calls were cancelled: %v (their dropped data kept its window?)", i, err)
+		}
 	}
 }

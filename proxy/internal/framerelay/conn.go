@@ -16,7 +16,6 @@ const (
 	StreamWindow = 1 << 20  // per stream (SETTINGS_INITIAL_WINDOW_SIZE)
 	ConnWindow   = 16 << 20 // per connection
 	streamGrant  = StreamWindow / 4
-	connGrant    = ConnWindow / 4
 
 	defaultWindow   = 65535 // HTTP/2's initial windows
 	defaultMaxFrame = 16384
@@ -51,11 +50,18 @@ type conn struct {
 	recvWin atomic.Int64
 	// owed is what was written on and not yet granted back (under mu).
 	owed int64
+	// win is its window and share of the relay's buffer budget (under
+	// mu); growAt is win.growBelow(), for the reader to check unlocked.
+	win    connWindow
+	growAt atomic.Int64
 }
 
-func newConn(nc net.Conn) *conn {
+// newConn starts a connection whose window beyond HTTP/2's initial one
+// is drawn from b (nil: no budget).
+func newConn(nc net.Conn, b *budget) *conn {
 	c := &conn{
 		nc:      nc,
+		win:     connWindow{b: b, size: defaultWindow, out: defaultWindow},
 		bw:      bufio.NewWriterSize(nc, bufSize),
 		initWin: defaultWindow,
 		sendWin: defaultWindow,
@@ -70,17 +76,17 @@ func newConn(nc net.Conn) *conn {
 	c.rfr.ReadMetaHeaders = hpack.NewDecoder(4096, nil)
 	c.rfr.MaxHeaderListSize = 1 << 20
 	c.recvWin.Store(defaultWindow)
+	c.growAt.Store(c.win.growBelow())
 	go c.flusher()
 	return c
 }
 
-// start writes the relay's SETTINGS and opens the connection window.
+// start writes the relay's SETTINGS (its connection window starts at
+// HTTP/2's initial one and grows with use: see connWindow).
 // Must be the first write.
 func (c *conn) start(extra ...http2.Setting) {
 	c.mu.Lock()
 	c.fr.WriteSettings(append(extra, http2.Setting{ID: http2.SettingInitialWindowSize, Val: StreamWindow})...)
-	c.fr.WriteWindowUpdate(0, ConnWindow-defaultWindow)
-	c.recvWin.Store(ConnWindow)
 	c.unlock()
 }
 
@@ -118,12 +124,15 @@ func (c *conn) flusher() {
 // close closes the connection; the read loop then ends.
 func (c *conn) close() {
 	c.mu.Lock()
+	var woken []*conn
 	if !c.closed {
 		c.closed = true
 		close(c.stop)
+		woken = c.releaseLocked()
 	}
 	c.mu.Unlock()
 	c.nc.Close()
+	wake(woken)
 }
 
 // half is one direction of a relayed stream: what the relay writes on
@@ -240,6 +249,18 @@ func (h *half) sendLocked(data []byte, end bool) int {
 	}
 }
 
+// dropLocked drops h's queued data, its stream having ended early, and
+// returns the bytes dropped: their connection window is owed to h's
+// origin (h.from.giveConn, once h.c.mu is let go).
+func (h *half) dropLocked() int64 {
+	var n int64
+	for _, it := range h.queue {
+		n += int64(len(it.data))
+	}
+	h.queue = nil
+	return n
+}
+
 // finishLocked forgets a half whose stream this side has ended.
 func (h *half) finishLocked() {
 	h.done = true
@@ -340,12 +361,8 @@ func (c *conn) settings(f *http2.SettingsFrame) []grant {
 func give(h *half, n int) {
 	o := h.from
 	o.mu.Lock()
-	o.owed += int64(n)
-	if o.owed >= connGrant {
-		o.fr.WriteWindowUpdate(0, uint32(o.owed))
-		o.recvWin.Add(o.owed)
-		o.owed = 0
-	}
+	woken := o.cameBackLocked(int64(n))
+	o.grantLocked(false)
 	if h.fromOpen.Load() {
 		h.owed += int64(n)
 		if h.owed >= streamGrant {
@@ -355,6 +372,7 @@ func give(h *half, n int) {
 		}
 	}
 	o.unlock()
+	wake(woken)
 }
 
 func giveAll(grants []grant) {

@@ -95,11 +95,12 @@ func (l *link) abort(id uint32, err error) {
 	if open {
 		bc.fr.WriteRSTStream(l.toBackend.id, http2.ErrCodeCancel)
 	}
-	l.toBackend.queue = nil
+	dropped := l.toBackend.dropLocked()
 	if !l.toBackend.done {
 		l.toBackend.finishLocked()
 	}
 	bc.unlock()
+	l.client.giveConn(dropped)
 	l.endClient(err)
 }
 
@@ -115,9 +116,10 @@ func (l *link) endClient(err error) {
 	h := l.toClient
 	c := h.c
 	st := status.Convert(err)
+	var dropped int64
 	c.mu.Lock()
 	if !h.done {
-		h.queue = nil
+		dropped = h.dropLocked()
 		trailers := grpcStatus(int(st.Code()), st.Message())
 		if l.responded.Load() {
 			trailers = trailers[2:] // after response headers: no :status, no content-type
@@ -126,6 +128,7 @@ func (l *link) endClient(err error) {
 		h.finishLocked()
 	}
 	c.unlock()
+	h.from.giveConn(dropped)
 }
 
 // expireAfter ends call l, client stream id, when its route's timeout

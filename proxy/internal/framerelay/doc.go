@@ -18,7 +18,13 @@
 // window back only for bytes it has written to the other side, so a
 // backend that stops reading stops the client (and the other way round)
 // instead of making the relay buffer. A peer that sends past the window
-// it was given loses its connection (FLOW_CONTROL_ERROR).
+// it was given loses its connection (FLOW_CONTROL_ERROR). A connection's
+// window starts at HTTP/2's initial 64 KiB and grows as its peer uses it;
+// what it grows beyond 64 KiB is lent by a budget the whole relay shares
+// (Limits.MaxBufferedBytes), so the relay holds at most the budget plus
+// 64 KiB per connection however many clients push at stalled backends.
+// The data of a call that ends early is dropped and its window given
+// back.
 //
 // Calls are routed as grpclb proxy routes them (proxy/internal/routing):
 // by the longest method prefix, after refusing any path that is not
@@ -44,8 +50,8 @@
 // is appended to x-forwarded-for.
 //
 // Limits bound what clients may use: calls per connection, header list
-// size, connections, idle and handshake timeouts, connection age. Memory is bounded by
-// flow control: each client connection holds at most its window.
+// size, connections, idle and handshake timeouts, connection age, and the
+// bytes held (by flow control, above).
 //
 // Drain stops it gracefully: health NOT_SERVING, a grace, then GOAWAY to
 // every client, whose calls in flight go on (new ones are refused, for
@@ -67,8 +73,7 @@
 // RESOURCE_EXHAUSTED.
 //
 // What it does not do yet (grpclb proxy's grpc-go data plane does):
-// a process-wide buffer budget, retries,
-// hedging and reload.
+// retries, hedging and reload.
 // grpclb proxy runs it with --data-plane=frames (proxy.Frames), and the
 // lab's proxy scenario measures it there as proxy+grpclb-frames, beside
 // grpclb proxy's grpc-go data plane and HAProxy.

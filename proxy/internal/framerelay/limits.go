@@ -45,6 +45,13 @@ type Limits struct {
 	// (the backend's and the client's own apply).
 	MaxRequestBytes  int64
 	MaxResponseBytes int64
+	// MaxBufferedBytes bounds the bytes the whole relay holds, sent to it
+	// by clients or backends and not yet written on: the connection
+	// windows it gives beyond HTTP/2's initial 64 KiB are lent from this
+	// budget, so a peer sends no more than the relay can hold (see
+	// budget). Each connection still holds at most its 16 MiB window.
+	// The bound is the budget plus 64 KiB per connection. Default 256 MiB.
+	MaxBufferedBytes int64
 }
 
 // Default limits.
@@ -55,6 +62,7 @@ const (
 	DefaultIdleTimeout           = time.Hour
 	DefaultHandshakeTimeout      = 10 * time.Second
 	DefaultMaxConnectionAgeGrace = time.Minute
+	DefaultMaxBufferedBytes      = 256 << 20
 )
 
 func (l Limits) withDefaults() Limits {
@@ -64,6 +72,7 @@ func (l Limits) withDefaults() Limits {
 	l.IdleTimeout = cmp.Or(l.IdleTimeout, DefaultIdleTimeout)
 	l.HandshakeTimeout = cmp.Or(l.HandshakeTimeout, DefaultHandshakeTimeout)
 	l.MaxConnectionAgeGrace = cmp.Or(l.MaxConnectionAgeGrace, DefaultMaxConnectionAgeGrace)
+	l.MaxBufferedBytes = cmp.Or(l.MaxBufferedBytes, DefaultMaxBufferedBytes)
 	return l
 }
 

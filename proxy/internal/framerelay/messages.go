@@ -67,10 +67,11 @@ func (bc *backendConn) responseTooLarge(l *link, f *http2.DataFrame, size, limit
 	if !f.StreamEnded() {
 		bc.fr.WriteRSTStream(f.StreamID, http2.ErrCodeCancel)
 	}
-	l.toBackend.queue = nil
+	dropped := l.toBackend.dropLocked()
 	if !l.toBackend.done {
 		l.toBackend.finishLocked()
 	}
 	bc.unlock()
+	l.client.giveConn(dropped)
 	l.endClient(err)
 }

@@ -46,13 +46,15 @@ type Relay struct {
 	// routes.
 	local  atomic.Pointer[local]
 	limits Limits
+	budget *budget // Limits.MaxBufferedBytes, shared by every connection
 	log    *slog.Logger
 	obs    Observer
 	// timed: obs is a real observer, so calls are timed (a call's start
 	// costs a clock read only when someone listens).
 	timed bool
-	// clientCount counts the client connections open.
-	clientCount atomic.Int64
+	// clientCount counts the client connections open; refusedCount
+	// those closed as soon as accepted (Limits.MaxConnections).
+	clientCount, refusedCount atomic.Int64
 
 	mu       sync.Mutex
 	lis      []net.Listener
@@ -119,6 +121,7 @@ type Route struct {
 // (`[{"round_robin":{}}]`).
 func New(target, lbConfig string) (*Relay, error) {
 	r := &Relay{conns: map[*conn]struct{}{}, clients: map[*clientConn]struct{}{}, limits: Limits{}.withDefaults(), log: slog.New(slog.DiscardHandler), obs: noObserver{}}
+	r.budget = newBudget(r.limits.MaxBufferedBytes)
 	cl, err := newCluster(r, "default", Cluster{Target: target, LBConfig: lbConfig})
 	if err != nil {
 		return nil, err
@@ -131,6 +134,7 @@ func New(target, lbConfig string) (*Relay, error) {
 // names.
 func NewRouted(cfg Config) (*Relay, error) {
 	r := &Relay{conns: map[*conn]struct{}{}, clients: map[*clientConn]struct{}{}, limits: cfg.Limits.withDefaults(), log: cfg.Logger, obs: cfg.Observer}
+	r.budget = newBudget(r.limits.MaxBufferedBytes)
 	if r.log == nil {
 		r.log = slog.New(slog.DiscardHandler)
 	}
@@ -530,6 +534,7 @@ func (hc *headerContext) Value(key any) any {
 func (r *Relay) serveClient(nc net.Conn) {
 	defer r.clientCount.Add(-1)
 	if r.clientCount.Add(1) > int64(r.limits.MaxConnections) {
+		r.refusedCount.Add(1)
 		nc.Close()
 		return
 	}
@@ -540,7 +545,7 @@ func (r *Relay) serveClient(nc net.Conn) {
 		return
 	}
 	nc.SetReadDeadline(time.Time{})
-	c := &clientConn{conn: newConn(nc), r: r, ip: hostOf(nc.RemoteAddr()), live: map[uint32]*link{}}
+	c := &clientConn{conn: newConn(nc, r.budget), r: r, ip: hostOf(nc.RemoteAddr()), live: map[uint32]*link{}}
 	c.rfr.MaxHeaderListSize = r.limits.MaxHeaderListBytes
 	if !r.trackClient(c) {
 		c.close()
@@ -749,12 +754,17 @@ func (c *clientConn) data(f *http2.DataFrame) bool {
 	return forward(c.conn, l.toBackend, f)
 }
 
-// takeWindow charges DATA frame f to c's connection window; false (and a
-// GOAWAY) if the peer overran it.
+// takeWindow charges DATA frame f to c's connection window (growing it
+// when the peer is using most of it); false (and a GOAWAY) if the peer
+// overran it.
 func (c *conn) takeWindow(f *http2.DataFrame) bool {
-	if c.recvWin.Add(-int64(f.Length)) < 0 {
+	left := c.recvWin.Add(-int64(f.Length))
+	if left < 0 {
 		c.goAway(http2.ConnectionError(http2.ErrCodeFlowControl))
 		return false
+	}
+	if left < c.growAt.Load() {
+		c.grow()
 	}
 	return true
 }
@@ -790,14 +800,14 @@ func forward(from *conn, h *half, f *http2.DataFrame) bool {
 // giveConn gives back n bytes of the connection window at once (data of
 // a stream the relay no longer relays).
 func (c *conn) giveConn(n int64) {
-	c.mu.Lock()
-	c.owed += n
-	if c.owed >= connGrant {
-		c.fr.WriteWindowUpdate(0, uint32(c.owed))
-		c.recvWin.Add(c.owed)
-		c.owed = 0
+	if n <= 0 {
+		return
 	}
+	c.mu.Lock()
+	woken := c.cameBackLocked(n)
+	c.grantLocked(false)
 	c.unlock()
+	wake(woken)
 }
 
 // reset ends a call the client reset: the backend stream is reset too.
@@ -815,18 +825,20 @@ func (l *link) reset(code http2.ErrCode) {
 	if open {
 		bc.fr.WriteRSTStream(l.toBackend.id, code)
 	}
-	l.toBackend.queue = nil
+	owedClient := l.toBackend.dropLocked()
 	if !l.toBackend.done {
 		l.toBackend.finishLocked()
 	}
 	bc.unlock()
 	c := l.client
 	c.mu.Lock()
-	l.toClient.queue = nil
+	owedBackend := l.toClient.dropLocked()
 	if !l.toClient.done {
 		l.toClient.finishLocked()
 	}
 	c.mu.Unlock()
+	c.giveConn(owedClient)
+	bc.giveConn(owedBackend)
 }
 
 // shutdown resets, on their backends, the calls of a client connection
@@ -945,13 +957,15 @@ func (bc *backendConn) readLoop(r *Relay) {
 				l.finish(resetErr(f.ErrCode))
 				h := l.toClient
 				c := h.c
+				var dropped int64
 				c.mu.Lock()
 				if !h.done {
-					h.queue = nil
+					dropped = h.dropLocked()
 					c.fr.WriteRSTStream(h.id, f.ErrCode)
 					h.finishLocked()
 				}
 				c.unlock()
+				bc.giveConn(dropped)
 			}
 		case *http2.SettingsFrame:
 			if !f.IsAck() {
@@ -1018,13 +1032,15 @@ func (bc *backendConn) goneAway(lastID uint32) {
 		l.finish(status.Error(codes.Unavailable, "framerelay: refused by the backend's GOAWAY"))
 		h := l.toClient
 		c := h.c
+		var dropped int64
 		c.mu.Lock()
 		if !h.done {
-			h.queue = nil
+			dropped = h.dropLocked()
 			c.fr.WriteRSTStream(h.id, http2.ErrCodeRefusedStream)
 			h.finishLocked()
 		}
 		c.unlock()
+		bc.giveConn(dropped)
 	}
 }
 
@@ -1041,6 +1057,10 @@ func (bc *backendConn) shutdown() {
 	for _, l := range streams {
 		l.client.forget(l.toClient.id)
 		l.finish(status.Error(codes.Unavailable, "framerelay: backend connection closed"))
+		bc.mu.Lock()
+		dropped := l.toBackend.dropLocked() // never to be sent
+		bc.mu.Unlock()
+		l.client.giveConn(dropped)
 		l.fail(http2.ErrCodeInternal, "framerelay: backend connection closed")
 	}
 	if bc.onClose != nil {
@@ -1053,9 +1073,10 @@ func (bc *backendConn) shutdown() {
 func (l *link) fail(code http2.ErrCode, msg string) {
 	h := l.toClient
 	c := h.c
+	var dropped int64
 	c.mu.Lock()
 	if !h.done {
-		h.queue = nil
+		dropped = h.dropLocked()
 		if l.responded.Load() {
 			c.fr.WriteRSTStream(h.id, code)
 		} else {
@@ -1064,4 +1085,5 @@ func (l *link) fail(code http2.ErrCode, msg string) {
 		h.finishLocked()
 	}
 	c.unlock()
+	h.from.giveConn(dropped)
 }
