@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -14,6 +15,7 @@ import (
 	"google.golang.org/grpc/codes"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/grpclb/grpclb/internal/testbed"
 	"github.com/grpclb/grpclb/internal/testbed/echopb"
@@ -84,26 +86,37 @@ func TestMetricsUnroutedAndReloads(t *testing.T) {
 }
 
 // TestAccessLog: one JSON record per call with method, route, cluster,
-// upstream, code, duration and bytes.
+// upstream, code, duration, the bytes of the messages each way (as the
+// request and response messages' sizes) and the client's address.
 func TestAccessLog(t *testing.T) {
-	var buf testbed.SyncBuffer
-	f, _, client := proxiedEcho(t, 1, proxy.Options{AccessLog: slog.New(slog.NewJSONHandler(&buf, nil))})
-	if _, err := client.Echo(ctxTimeout(t, 5*time.Second), &echopb.EchoRequest{Payload: []byte("12345")}); err != nil {
-		t.Fatal(err)
-	}
-	var rec struct {
-		Msg, Method, Route, Cluster, Upstream, Code, Client string
-		Duration                                            int64
-		ReqBytes                                            int64 `json:"req_bytes"`
-		RespBytes                                           int64 `json:"resp_bytes"`
-	}
-	wait.For(t, 5*time.Second, "an access log record", func() bool { return buf.Len() > 0 })
-	if err := json.Unmarshal(buf.Bytes(), &rec); err != nil {
-		t.Fatalf("%v: %s", err, buf.Bytes())
-	}
-	if rec.Msg != "rpc" || rec.Method != "/grpclb.testbed.v1.Echo/Echo" || rec.Route != echoService || rec.Cluster != "c" ||
-		rec.Upstream != f.Addrs()[0] || rec.Code != "OK" || rec.Duration <= 0 || rec.ReqBytes != 7 || rec.RespBytes == 0 || rec.Client == "" {
-		t.Errorf("access log record: %s", buf.Bytes())
+	for _, plane := range dataPlanes {
+		t.Run(plane, func(t *testing.T) {
+			f := startFleet(t, 1)
+			var buf testbed.SyncBuffer
+			cfg := oneCluster(staticTarget(f.Addrs()...), echoService)
+			addr := startOnWith(t, plane, cfg, proxy.Options{AccessLog: slog.New(slog.NewJSONHandler(&buf, nil))})
+			req := &echopb.EchoRequest{Payload: []byte("12345")}
+			resp, err := echopb.NewEchoClient(dial(t, addr)).Echo(ctxTimeout(t, 5*time.Second), req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var rec struct {
+				Msg, Method, Route, Cluster, Upstream, Code, Client string
+				Duration                                            int64
+				ReqBytes                                            int64 `json:"req_bytes"`
+				RespBytes                                           int64 `json:"resp_bytes"`
+			}
+			wait.For(t, 5*time.Second, "an access log record", func() bool { return buf.Len() > 0 })
+			if err := json.Unmarshal(buf.Bytes(), &rec); err != nil {
+				t.Fatalf("%v: %s", err, buf.Bytes())
+			}
+			host, _, err := net.SplitHostPort(rec.Client)
+			if rec.Msg != "rpc" || rec.Method != "/grpclb.testbed.v1.Echo/Echo" || rec.Route != echoService || rec.Cluster != "c" ||
+				rec.Upstream != f.Addrs()[0] || rec.Code != "OK" || rec.Duration <= 0 || err != nil || host != "127.0.0.1" ||
+				rec.ReqBytes != int64(proto.Size(req)) || rec.RespBytes != int64(proto.Size(resp)) {
+				t.Errorf("access log record: %s; want %d request bytes, %d response bytes", buf.Bytes(), proto.Size(req), proto.Size(resp))
+			}
+		})
 	}
 }
 

@@ -38,10 +38,10 @@ import (
 // if they are). limits.maxBufferedBytes bounds the bytes it holds by
 // flow control: connection windows beyond HTTP/2's initial 64 KiB are
 // lent from it, so it holds at most the budget plus 64 KiB per connection
-// (and one connection at most its 16 MiB window). NewFrames refuses a
-// config that needs what it does not do yet (retries, hedging) and logs
-// the settings it ignores (the access log). It does not reload: a new
-// config needs a restart.
+// (and one connection at most its 16 MiB window). Options.AccessLog gets
+// Proxy's record per call, and /metrics Proxy's series. NewFrames
+// refuses a config that needs what it does not do yet (retries,
+// hedging). It does not reload: a new config needs a restart.
 type Frames struct {
 	relay   *framerelay.Relay
 	cfg     Config // defaults filled in
@@ -69,10 +69,7 @@ func NewFrames(cfg *Config, opts Options) (*Frames, error) {
 	rc := plan.relay
 	rc.Logger = opts.Logger
 	m := newMetrics()
-	rc.Observer = newFramesObserver(m, rc, plan.routeLabels)
-	for _, what := range plan.ignored {
-		opts.Logger.Warn("proxy: the frames data plane ignores a setting", "setting", what)
-	}
+	rc.Observer = newFramesObserver(m, rc, plan.routeLabels, opts.AccessLog)
 	r, err := framerelay.NewRouted(rc)
 	if err != nil {
 		return nil, fmt.Errorf("proxy: %w", err)
@@ -90,7 +87,6 @@ type framesPlan struct {
 	// metrics: the config route's, or the service of a reflection route
 	// added for reflection.cluster.
 	routeLabels []string
-	ignored     []string // the settings it does not apply
 }
 
 // framesConfig plans a valid proxy config for the relay: an error names
@@ -149,16 +145,6 @@ func framesConfig(cfg *Config, opts Options) (plan framesPlan, err error) {
 		MaxConnectionAge:      time.Duration(cfg.Connections.MaxAge),
 		MaxConnectionAgeGrace: time.Duration(cfg.Connections.MaxAgeGrace),
 		MaxBufferedBytes:      d.Limits.MaxBufferedBytes,
-	}
-	for _, s := range []struct {
-		name string
-		set  bool
-	}{
-		{"the access log", opts.AccessLog != nil},
-	} {
-		if s.set {
-			plan.ignored = append(plan.ignored, s.name)
-		}
 	}
 	plan.relay = rc
 	return plan, nil

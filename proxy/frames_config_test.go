@@ -1,7 +1,6 @@
 package proxy
 
 import (
-	"log/slog"
 	"slices"
 	"strings"
 	"testing"
@@ -28,12 +27,9 @@ clusters:
 func TestFramesConfig(t *testing.T) {
 	for _, tc := range []struct {
 		name, extra string
-		opts        Options
 		wantErr     string
-		wantIgnored []string
 	}{
 		{name: "routes and clusters"},
-		{name: "ignored settings", extra: "admin: 127.0.0.1:9901\n", opts: Options{AccessLog: slog.New(slog.DiscardHandler)}, wantIgnored: []string{"the access log"}},
 		{name: "listener TLS files missing", extra: "tls: {cert: nosuch.pem, key: nosuch-key.pem}\n", wantErr: "tls.cert/tls.key"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -41,8 +37,8 @@ func TestFramesConfig(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			plan, err := framesConfig(cfg, tc.opts)
-			rc, ignored := plan.relay, plan.ignored
+			plan, err := framesConfig(cfg, Options{})
+			rc := plan.relay
 			if tc.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
 					t.Fatalf("error %v, want one containing %q", err, tc.wantErr)
@@ -51,9 +47,6 @@ func TestFramesConfig(t *testing.T) {
 			}
 			if err != nil {
 				t.Fatal(err)
-			}
-			if !slices.Equal(ignored, tc.wantIgnored) {
-				t.Errorf("ignored %v, want %v", ignored, tc.wantIgnored)
 			}
 			wantRoutes := []framerelay.Route{{Prefix: "/a.Svc/", Cluster: "one"}, {Prefix: "/b.Svc/Get", Cluster: "two"}}
 			if !slices.Equal(rc.Routes, wantRoutes) {
@@ -82,14 +75,14 @@ connections: {max: 3, idleTimeout: 1m, handshakeTimeout: 2s, maxAge: 5m, maxAgeG
 		t.Fatal(err)
 	}
 	plan, err := framesConfig(cfg, Options{})
-	rc, ignored := plan.relay, plan.ignored
+	rc := plan.relay
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := framerelay.Limits{MaxRequestBytes: DefaultMaxMessageBytes, MaxResponseBytes: DefaultMaxMessageBytes, MaxConcurrentStreams: 10, MaxHeaderListBytes: 2048, MaxConnections: 3, IdleTimeout: time.Minute, HandshakeTimeout: 2 * time.Second,
 		MaxConnectionAge: 5 * time.Minute, MaxConnectionAgeGrace: 10 * time.Second, MaxBufferedBytes: DefaultMaxBufferedBytes}
-	if rc.Limits != want || len(ignored) != 0 {
-		t.Fatalf("limits %+v (ignored %v), want %+v", rc.Limits, ignored, want)
+	if rc.Limits != want {
+		t.Fatalf("limits %+v, want %+v", rc.Limits, want)
 	}
 }
 

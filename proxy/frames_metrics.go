@@ -1,11 +1,12 @@
 package proxy
 
 import (
+	"cmp"
+	"context"
+	"log/slog"
 	"sync"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/connectivity"
 
 	"github.com/grpclb/grpclb/proxy/internal/framerelay"
@@ -19,6 +20,7 @@ import (
 type framesObserver struct {
 	m      *metrics
 	routes []*framesRoute // by the relay's route index
+	log    *slog.Logger   // the access log; nil: none
 }
 
 // framesRoute is a route's metric handles, with its endpoints' by
@@ -30,8 +32,8 @@ type framesRoute struct {
 	eps map[string]*endpointMetrics
 }
 
-func newFramesObserver(m *metrics, rc framerelay.Config, labels []string) *framesObserver {
-	o := &framesObserver{m: m}
+func newFramesObserver(m *metrics, rc framerelay.Config, labels []string, accessLog *slog.Logger) *framesObserver {
+	o := &framesObserver{m: m, log: accessLog}
 	for i, r := range rc.Routes {
 		o.routes = append(o.routes, &framesRoute{routeMetrics: m.forRoute(labels[i], r.Cluster), eps: map[string]*endpointMetrics{}})
 	}
@@ -40,10 +42,26 @@ func newFramesObserver(m *metrics, rc framerelay.Config, labels []string) *frame
 
 func (o *framesObserver) CallStarted(route int) { o.routes[route].inFlight.Inc() }
 
-func (o *framesObserver) CallEnded(route int, upstream string, code codes.Code, took time.Duration) {
-	fr := o.routes[route]
+func (o *framesObserver) CallEnded(e framerelay.CallEnd) {
+	fr := o.routes[e.Route]
 	fr.inFlight.Dec()
-	fr.endpointOf(upstream).done(code, took)
+	fr.recvBytes.Add(float64(e.RequestBytes))
+	fr.sentBytes.Add(float64(e.ResponseBytes))
+	fr.endpointOf(e.Upstream).done(e.Code, e.Took)
+	if o.log != nil && o.log.Enabled(context.Background(), slog.LevelInfo) {
+		upstream := cmp.Or(e.Upstream, "none")
+		o.log.LogAttrs(context.Background(), slog.LevelInfo, "rpc",
+			slog.String("method", e.Method),
+			slog.String("route", fr.route),
+			slog.String("cluster", fr.cluster),
+			slog.String("upstream", upstream),
+			slog.String("code", e.Code.String()),
+			slog.Duration("duration", e.Took),
+			slog.Int64("req_bytes", e.RequestBytes),
+			slog.Int64("resp_bytes", e.ResponseBytes),
+			slog.String("client", e.Client),
+		)
+	}
 }
 
 // endpointOf returns the handles of the endpoint at addr ("" for none).

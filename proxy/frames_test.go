@@ -22,7 +22,17 @@ import (
 
 func startFrames(t testing.TB, cfg *proxy.Config) (*proxy.Frames, string) {
 	t.Helper()
-	f, err := proxy.NewFrames(cfg, proxy.Options{Logger: slog.New(slog.DiscardHandler)})
+	return startFramesWith(t, cfg, proxy.Options{})
+}
+
+// startFramesWith is startFrames with opts (its Logger discards, unless
+// set).
+func startFramesWith(t testing.TB, cfg *proxy.Config, opts proxy.Options) (*proxy.Frames, string) {
+	t.Helper()
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	f, err := proxy.NewFrames(cfg, opts)
 	if err != nil {
 		t.Fatalf("proxy.NewFrames: %v", err)
 	}

@@ -43,11 +43,17 @@ var dataPlanes = []string{"grpc", "frames"}
 // startOn starts cfg on a data plane and returns its address.
 func startOn(t testing.TB, plane string, cfg *proxy.Config) string {
 	t.Helper()
+	return startOnWith(t, plane, cfg, proxy.Options{})
+}
+
+// startOnWith is startOn with opts.
+func startOnWith(t testing.TB, plane string, cfg *proxy.Config, opts proxy.Options) string {
+	t.Helper()
 	if plane == "frames" {
-		_, addr := startFrames(t, cfg)
+		_, addr := startFramesWith(t, cfg, opts)
 		return addr
 	}
-	_, addr := startProxy(t, cfg, proxy.Options{})
+	_, addr := startProxy(t, cfg, opts)
 	return addr
 }
 

@@ -66,7 +66,8 @@
 // its backend and ended with DEADLINE_EXCEEDED.
 //
 // An Observer hears of every routed call's start and end (route,
-// backend, status code, time), for metrics.
+// method, client, backend, status code, time, message bytes each way),
+// for metrics and access logs.
 //
 // Limits can bound the messages' sizes as they cross (compressed, if they
 // are): a call over them is reset on its backend and ends

@@ -2,6 +2,7 @@ package framerelay
 
 import (
 	"encoding/binary"
+	"sync/atomic"
 
 	"golang.org/x/net/http2"
 	"google.golang.org/grpc/codes"
@@ -10,17 +11,18 @@ import (
 
 // msgParser follows the gRPC messages of one direction of a call (each a
 // 5-byte prefix, the compressed flag and a big-endian length, then the
-// message) across DATA frames, to bound their size. The length is the
-// message's size on the wire: compressed, if it is.
+// message) across DATA frames, to bound and count their size. The length
+// is the message's size on the wire: compressed, if it is.
 type msgParser struct {
 	left int64 // bytes of the current message still to come
 	pre  [5]byte
 	preN int
 }
 
-// feed reads data and returns the size of the first message over limit
-// whose prefix ends in it, 0 if none.
-func (p *msgParser) feed(data []byte, limit int64) int64 {
+// feed reads data, adds to total the size of each message whose prefix
+// ends in it, and returns the size of the first one over limit (if limit
+// is set), 0 if none.
+func (p *msgParser) feed(data []byte, limit int64, total *atomic.Int64) int64 {
 	for len(data) > 0 {
 		if p.left > 0 {
 			n := min(p.left, int64(len(data)))
@@ -36,9 +38,10 @@ func (p *msgParser) feed(data []byte, limit int64) int64 {
 		}
 		p.preN = 0
 		size := int64(binary.BigEndian.Uint32(p.pre[1:]))
-		if size > limit {
+		if limit > 0 && size > limit {
 			return size
 		}
+		total.Add(size)
 		p.left = size
 	}
 	return 0

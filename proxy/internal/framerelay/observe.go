@@ -12,11 +12,9 @@ import (
 type Observer interface {
 	// CallStarted: a call was routed by Config.Routes[route].
 	CallStarted(route int)
-	// CallEnded: a call CallStarted announced ended with code (the
-	// status its client got, or would read from a reset), took after
-	// it arrived; upstream is the backend address it reached, "" if
-	// none. Each call ends once.
-	CallEnded(route int, upstream string, code codes.Code, took time.Duration)
+	// CallEnded: a call CallStarted announced ended, as e says. Each
+	// call ends once.
+	CallEnded(e CallEnd)
 	// Unrouted: a call was refused (UNIMPLEMENTED): no route matched its
 	// method, or its path was not /service/method.
 	Unrouted()
@@ -25,10 +23,28 @@ type Observer interface {
 	EndpointGone(cluster, addr string)
 }
 
+// CallEnd is how a routed call ended.
+type CallEnd struct {
+	Route  int    // its route's index in Config.Routes
+	Method string // its :path, /service/method
+	// Client is the client's address (host:port); Upstream the
+	// backend's it reached, "" if none.
+	Client, Upstream string
+	// Code is the status its client got (or would read from a reset).
+	Code codes.Code
+	// Took is the time from its headers' arrival to its end (zero unless
+	// the relay has an Observer).
+	Took time.Duration
+	// RequestBytes and ResponseBytes are the sizes of the messages
+	// relayed each way, as sent (compressed, if they were), without
+	// their 5-byte prefixes.
+	RequestBytes, ResponseBytes int64
+}
+
 // noObserver observes nothing.
 type noObserver struct{}
 
 func (noObserver) CallStarted(int)                                  {}
-func (noObserver) CallEnded(int, string, codes.Code, time.Duration) {}
+func (noObserver) CallEnded(CallEnd) {}
 func (noObserver) Unrouted()                                        {}
 func (noObserver) EndpointGone(string, string)                      {}

@@ -3,6 +3,7 @@ package framerelay_test
 import (
 	"context"
 	"fmt"
+	"net"
 	"sync"
 	"testing"
 	"time"
@@ -10,6 +11,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/resolver"
 	"google.golang.org/grpc/resolver/manual"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/grpclb/grpclb/internal/balancertest"
 	"github.com/grpclb/grpclb/internal/testbed"
@@ -25,6 +27,7 @@ type recorder struct {
 	ended    map[string]int // "route upstream code"
 	unrouted int
 	gone     []string
+	lastOK   framerelay.CallEnd // the last call that ended OK
 }
 
 func (r *recorder) CallStarted(route int) {
@@ -33,13 +36,16 @@ func (r *recorder) CallStarted(route int) {
 	r.started[route]++
 }
 
-func (r *recorder) CallEnded(route int, upstream string, code codes.Code, took time.Duration) {
+func (r *recorder) CallEnded(e framerelay.CallEnd) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if took <= 0 {
-		code = 999 // a call ended before it started: shows in the counts
+	if e.Took <= 0 {
+		e.Code = 999 // a call ended before it started: shows in the counts
 	}
-	r.ended[fmt.Sprintf("%d %s %v", route, upstream, code)]++
+	r.ended[fmt.Sprintf("%d %s %v", e.Route, e.Upstream, e.Code)]++
+	if e.Code == codes.OK {
+		r.lastOK = e
+	}
 }
 
 func (r *recorder) Unrouted() {
@@ -68,8 +74,9 @@ func (r *recorder) snapshot() (map[int]int, map[string]int, int, []string) {
 }
 
 // TestObserverHearsEveryCall: every routed call is announced and ends
-// once, with the backend it reached and the code its client got; refused
-// paths are unrouted; an endpoint the resolver drops is gone.
+// once, with the backend it reached, the code its client got, its method,
+// client address and bytes each way; refused paths are unrouted; an
+// endpoint the resolver drops is gone.
 func TestObserverHearsEveryCall(t *testing.T) {
 	f := startFleet(t, 2)
 	a, b := f.Addrs()[0], f.Addrs()[1]
@@ -93,8 +100,10 @@ func TestObserverHearsEveryCall(t *testing.T) {
 	}
 	cc := dial(t, balancertest.Serve(t, r.Serve, r.Close))
 	c := echopb.NewEchoClient(cc)
+	req := &echopb.EchoRequest{Payload: make([]byte, 100)}
+	var resp *echopb.EchoResponse
 	for range 5 {
-		if _, err := c.Echo(testbed.Context(t, 10*time.Second), &echopb.EchoRequest{}); err != nil {
+		if resp, err = c.Echo(testbed.Context(t, 10*time.Second), req); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -117,6 +126,14 @@ func TestObserverHearsEveryCall(t *testing.T) {
 	_, ended, _, _ := rec.snapshot()
 	if ended["1  Unavailable"] != 1 {
 		t.Errorf("the call with no backend ended as %v, want once Unavailable without an upstream", ended)
+	}
+	rec.mu.Lock()
+	e := rec.lastOK
+	rec.mu.Unlock()
+	host, _, err := net.SplitHostPort(e.Client)
+	if e.Method != echopb.Echo_Echo_FullMethodName || err != nil || host != "127.0.0.1" || e.Took <= 0 ||
+		e.RequestBytes != int64(proto.Size(req)) || e.ResponseBytes != int64(proto.Size(resp)) {
+		t.Errorf("an Echo call ended as %+v, want method %s, a 127.0.0.1 client, %d bytes in and %d out", e, echopb.Echo_Echo_FullMethodName, proto.Size(req), proto.Size(resp))
 	}
 
 	mr.UpdateState(resolver.State{Endpoints: balancertest.EndpointsOf(b)})

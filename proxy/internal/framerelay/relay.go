@@ -329,8 +329,12 @@ type link struct {
 	// the relay's own services (not observed); start is its arrival.
 	route int
 	start time.Time
+	// method is its :path; reqBytes and respBytes count the bytes of
+	// the messages relayed each way (see msgParser).
+	method              string
+	reqBytes, respBytes atomic.Int64
 	// reqMsgs and respMsgs follow the messages each way, for the size
-	// limits (each used by one connection's reader only).
+	// limits and counts (each used by one connection's reader only).
 	reqMsgs, respMsgs msgParser
 }
 
@@ -343,15 +347,15 @@ func (l *link) finish(err error) {
 		l.done(balancer.DoneInfo{Err: err, BytesSent: true, BytesReceived: l.responded.Load()})
 	}
 	if l.route >= 0 {
-		upstream := ""
+		e := CallEnd{Route: l.route, Method: l.method, Client: l.client.remote, Code: status.Code(err),
+			RequestBytes: l.reqBytes.Load(), ResponseBytes: l.respBytes.Load()}
 		if l.backend != nil {
-			upstream = l.backend.addr
+			e.Upstream = l.backend.addr
 		}
-		var took time.Duration
 		if !l.start.IsZero() {
-			took = time.Since(l.start)
+			e.Took = time.Since(l.start)
 		}
-		l.client.r.obs.CallEnded(l.route, upstream, status.Code(err), took)
+		l.client.r.obs.CallEnded(e)
 	}
 }
 
@@ -434,10 +438,12 @@ func (bc *backendConn) lookup(id uint32, end bool) *link {
 
 type clientConn struct {
 	*conn
-	r     *Relay
-	ip    string      // the client's address, for x-forwarded-for
-	idle  *time.Timer // under conn.mu: the next idle check
-	aging *time.Timer // under conn.mu: the connection's GOAWAY at its maximum age
+	r  *Relay
+	ip string // the client's address, for x-forwarded-for
+	// remote is the client's address and port, for the Observer.
+	remote string
+	idle   *time.Timer // under conn.mu: the next idle check
+	aging  *time.Timer // under conn.mu: the connection's GOAWAY at its maximum age
 	// lastID is the last stream the reader took; draining is set when
 	// GOAWAY(lastID) is sent (both under conn.mu).
 	lastID   uint32
@@ -545,7 +551,7 @@ func (r *Relay) serveClient(nc net.Conn) {
 		return
 	}
 	nc.SetReadDeadline(time.Time{})
-	c := &clientConn{conn: newConn(nc, r.budget), r: r, ip: hostOf(nc.RemoteAddr()), live: map[uint32]*link{}}
+	c := &clientConn{conn: newConn(nc, r.budget), r: r, ip: hostOf(nc.RemoteAddr()), remote: nc.RemoteAddr().String(), live: map[uint32]*link{}}
 	c.rfr.MaxHeaderListSize = r.limits.MaxHeaderListBytes
 	if !r.trackClient(c) {
 		c.close()
@@ -646,7 +652,7 @@ func (r *Relay) open(c *clientConn, f *http2.MetaHeadersFrame) {
 			fields, d = capTimeout(fields, rt.timeout)
 			deadline = time.Now().Add(d)
 		}
-		l := &link{client: c, deadline: deadline, route: rt.index, start: start}
+		l := &link{client: c, deadline: deadline, route: rt.index, start: start, method: info.FullMethodName}
 		var bc *backendConn
 		var done func(balancer.DoneInfo)
 		if bc, done, err = cl.tryPick(info); err == nil {
@@ -733,11 +739,9 @@ func (c *clientConn) data(f *http2.DataFrame) bool {
 		c.giveConn(int64(f.Length))
 		return true
 	}
-	if limit := c.r.limits.MaxRequestBytes; limit > 0 {
-		if size := l.reqMsgs.feed(f.Data(), limit); size > 0 {
-			c.requestTooLarge(l, f, size, limit)
-			return true
-		}
+	if size := l.reqMsgs.feed(f.Data(), c.r.limits.MaxRequestBytes, &l.reqBytes); size > 0 {
+		c.requestTooLarge(l, f, size, c.r.limits.MaxRequestBytes)
+		return true
 	}
 	if w := l.wait; w != nil {
 		w.mu.Lock()
@@ -1000,11 +1004,9 @@ func (bc *backendConn) data(f *http2.DataFrame) bool {
 		bc.giveConn(int64(f.Length))
 		return true
 	}
-	if bc.maxResponse > 0 {
-		if size := l.respMsgs.feed(f.Data(), bc.maxResponse); size > 0 {
-			bc.responseTooLarge(l, f, size, bc.maxResponse)
-			return true
-		}
+	if size := l.respMsgs.feed(f.Data(), bc.maxResponse, &l.respBytes); size > 0 {
+		bc.responseTooLarge(l, f, size, bc.maxResponse)
+		return true
 	}
 	if end {
 		l.client.forget(l.toClient.id)
