@@ -59,29 +59,33 @@ func TestMetricsPerRouteAndEndpoint(t *testing.T) {
 }
 
 func TestMetricsUnroutedAndReloads(t *testing.T) {
-	f := startFleet(t, 1)
-	p, addr := startProxy(t, oneCluster(staticTarget(f.Addrs()...), echoService), proxy.Options{})
-	admin := httptest.NewServer(p.AdminHandler())
-	defer admin.Close()
-	err := dial(t, addr).Invoke(ctxTimeout(t, 5*time.Second), "/not.Routed/Call", &echopb.EchoRequest{}, &echopb.EchoResponse{})
-	if status.Code(err) != codes.Unimplemented {
-		t.Fatalf("unrouted call: %v", err)
-	}
-	if err := p.Reload(&proxy.Config{}); err == nil {
-		t.Fatal("empty config accepted")
-	}
-	if err := p.Reload(oneCluster(staticTarget(f.Addrs()...), echoService)); err != nil {
-		t.Fatal(err)
-	}
-	body := get(t, admin.URL+"/metrics")
-	for _, want := range []string{
-		`grpclb_proxy_config_reloads_total{result="error"} 1`,
-		`grpclb_proxy_config_reloads_total{result="ok"} 1`,
-		`grpclb_proxy_unrouted_requests_total 1`,
-	} {
-		if !strings.Contains(body, want) {
-			t.Errorf("/metrics lacks %s", want)
-		}
+	for _, plane := range dataPlanes {
+		t.Run(plane, func(t *testing.T) {
+			f := startFleet(t, 1)
+			p, addr := startPlane(t, plane, oneCluster(staticTarget(f.Addrs()...), echoService), proxy.Options{})
+			admin := httptest.NewServer(p.AdminHandler())
+			defer admin.Close()
+			err := dial(t, addr).Invoke(ctxTimeout(t, 5*time.Second), "/not.Routed/Call", &echopb.EchoRequest{}, &echopb.EchoResponse{})
+			if status.Code(err) != codes.Unimplemented {
+				t.Fatalf("unrouted call: %v", err)
+			}
+			if err := p.Reload(&proxy.Config{}); err == nil {
+				t.Fatal("empty config accepted")
+			}
+			if err := p.Reload(oneCluster(staticTarget(f.Addrs()...), echoService)); err != nil {
+				t.Fatal(err)
+			}
+			body := get(t, admin.URL+"/metrics")
+			for _, want := range []string{
+				`grpclb_proxy_config_reloads_total{result="error"} 1`,
+				`grpclb_proxy_config_reloads_total{result="ok"} 1`,
+				`grpclb_proxy_unrouted_requests_total 1`,
+			} {
+				if !strings.Contains(body, want) {
+					t.Errorf("/metrics lacks %s", want)
+				}
+			}
+		})
 	}
 }
 

@@ -11,6 +11,8 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -41,13 +43,18 @@ import (
 // (and one connection at most its 16 MiB window). Options.AccessLog gets
 // Proxy's record per call, and /metrics Proxy's series. NewFrames
 // refuses a config that needs what it does not do yet (retries,
-// hedging). It does not reload: a new config needs a restart.
+// hedging). Reload applies a new config as Proxy.Reload does.
 type Frames struct {
-	relay   *framerelay.Relay
-	cfg     Config // defaults filled in
-	tls     *tls.Config
-	opts    Options
-	metrics *metrics
+	relay  *framerelay.Relay
+	static Config                 // the config it started with, defaults filled in
+	cfg    atomic.Pointer[Config] // the config in use, defaults filled in
+	// tls is the listener's TLS config (nil for h2c); its certificate is
+	// tlsCurrent's, which a reload replaces.
+	tls        *tls.Config
+	tlsCurrent atomic.Pointer[tls.Config]
+	opts       Options
+	metrics    *metrics
+	reloadMu   sync.Mutex
 }
 
 // NewFrames validates cfg, reads its certificate files and builds its
@@ -76,7 +83,69 @@ func NewFrames(cfg *Config, opts Options) (*Frames, error) {
 	}
 	m.reg.MustRegister(framesCollector{r})
 	m.loadedAt.SetToCurrentTime()
-	return &Frames{relay: r, cfg: cfg.withDefaults(), tls: plan.listenerTLS, opts: opts, metrics: m}, nil
+	f := &Frames{relay: r, static: cfg.withDefaults(), opts: opts, metrics: m}
+	f.cfg.Store(&f.static)
+	if plan.listenerTLS != nil {
+		f.tlsCurrent.Store(plan.listenerTLS)
+		f.tls = &tls.Config{
+			NextProtos: plan.listenerTLS.NextProtos,
+			GetConfigForClient: func(*tls.ClientHelloInfo) (*tls.Config, error) {
+				return f.tlsCurrent.Load(), nil
+			},
+		}
+	}
+	return f, nil
+}
+
+// Reload swaps in a new config atomically, as Proxy.Reload does: calls
+// that start after it use the new routes and clusters; calls in flight
+// finish on the clusters they started on, which are closed after their
+// last call. Clusters whose target, policy, TLS files and limits did not
+// change keep their connections. The listener's certificate, key and
+// client CA are re-read (new connections use them); other listener
+// settings (addresses, limits, connection ageing, TLS on or off, local
+// reflection) need a restart and are logged as ignored. On error the
+// config in use is kept.
+func (f *Frames) Reload(cfg *Config) error {
+	err := f.reload(cfg)
+	result := "ok"
+	if err != nil {
+		result = "error"
+	}
+	f.metrics.reloads.WithLabelValues(result).Inc()
+	return err
+}
+
+func (f *Frames) reload(cfg *Config) error {
+	if err := cfg.validate(f.opts.Resolvers); err != nil {
+		return err
+	}
+	f.reloadMu.Lock()
+	defer f.reloadMu.Unlock()
+	plan, err := framesConfig(cfg, f.opts)
+	if err != nil {
+		return fmt.Errorf("proxy: %w", err)
+	}
+	rc := plan.relay
+	rc.Observer = newFramesObserver(f.metrics, rc, plan.routeLabels, f.opts.AccessLog)
+	if err := f.relay.Reload(rc); err != nil {
+		return fmt.Errorf("proxy: %w", err)
+	}
+	d := cfg.withDefaults()
+	ignored := restartOnly(f.static, d)
+	if d.Reflection.Local != f.static.Reflection.Local {
+		ignored = append(ignored, "reflection (the proxy's own)")
+	}
+	for _, what := range ignored {
+		f.opts.Logger.Warn("proxy: reload: this setting needs a restart; the running value is kept", "setting", what)
+	}
+	if plan.listenerTLS != nil && f.tls != nil {
+		f.tlsCurrent.Store(plan.listenerTLS)
+	}
+	f.cfg.Store(&d)
+	f.metrics.loadedAt.SetToCurrentTime()
+	f.opts.Logger.Info("proxy: config reloaded", "routes", len(d.Routes), "clusters", len(d.Clusters))
+	return nil
 }
 
 // framesPlan is how the frames data plane serves a proxy config.
@@ -126,11 +195,13 @@ func framesConfig(cfg *Config, opts Options) (plan framesPlan, err error) {
 		}
 		b, target := resolverFor(cl.Target, opts.Resolvers)
 		spec := framerelay.Cluster{Target: target, LBConfig: lb, Resolver: b}
+		var material []byte
 		if cl.TLS != nil {
-			if spec.TLS, err = cl.TLS.Config(); err != nil {
+			if spec.TLS, material, err = upstreamTLSConfig(cl.TLS); err != nil {
 				return plan, fmt.Errorf("clusters.%s.%w", name, err)
 			}
 		}
+		spec.Key = fmt.Sprintf("%x", upstreamKey(cl, cfg.withDefaults().Limits, material))
 		rc.Clusters[name] = spec
 	}
 	d := cfg.withDefaults()
@@ -182,7 +253,8 @@ func (f *Frames) Serve(lis net.Listener) error {
 // every client while calls in flight finish (at most the drain timeout,
 // or until ctx is done); then everything is closed.
 func (f *Frames) Drain(ctx context.Context) error {
-	grace, timeout := max(time.Duration(f.cfg.Drain.Grace), 0), time.Duration(f.cfg.Drain.Timeout)
+	d := f.cfg.Load().Drain
+	grace, timeout := max(time.Duration(d.Grace), 0), time.Duration(d.Timeout)
 	f.opts.Logger.Info("proxy: draining", "grace", grace, "timeout", timeout)
 	ctx, cancel := context.WithTimeout(ctx, grace+timeout)
 	defer cancel()
@@ -194,11 +266,6 @@ func (f *Frames) Drain(ctx context.Context) error {
 
 // Stop closes every connection at once.
 func (f *Frames) Stop() { f.relay.Close() }
-
-// Reload is not implemented on the frames data plane.
-func (f *Frames) Reload(*Config) error {
-	return errors.New("the frames data plane does not reload yet: restart it to apply a new config")
-}
 
 // FrameClusterStatus is a cluster as the frames data plane's /clusters
 // shows it.
@@ -230,7 +297,7 @@ func (f *Frames) AdminHandler() http.Handler {
 		}
 		writeJSON(w, out)
 	})
-	mux.HandleFunc("GET /config", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, f.cfg) })
+	mux.HandleFunc("GET /config", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, f.cfg.Load()) })
 	mux.Handle("GET /metrics", promhttp.HandlerFor(f.metrics.reg, promhttp.HandlerOpts{Registry: f.metrics.reg}))
 	if f.opts.Pprof {
 		handlePprof(mux)

@@ -58,12 +58,25 @@ func startOnWith(t testing.TB, plane string, cfg *proxy.Config, opts proxy.Optio
 }
 
 // startAdminOn is startOn, with the proxy's admin handler.
-func startAdminOn(t testing.TB, plane string, cfg *proxy.Config) (interface{ AdminHandler() http.Handler }, string) {
+func startAdminOn(t testing.TB, plane string, cfg *proxy.Config) (dataPlane, string) {
+	t.Helper()
+	return startPlane(t, plane, cfg, proxy.Options{})
+}
+
+// dataPlane is what tests use of either data plane besides its listener.
+type dataPlane interface {
+	AdminHandler() http.Handler
+	Reload(*proxy.Config) error
+}
+
+// startPlane starts cfg with opts on a data plane and returns it and its
+// address.
+func startPlane(t testing.TB, plane string, cfg *proxy.Config, opts proxy.Options) (dataPlane, string) {
 	t.Helper()
 	if plane == "frames" {
-		return startFrames(t, cfg)
+		return startFramesWith(t, cfg, opts)
 	}
-	return startProxy(t, cfg, proxy.Options{})
+	return startProxy(t, cfg, opts)
 }
 
 // dial connects a client to addr (the proxy), closed when the test ends.

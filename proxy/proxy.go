@@ -337,9 +337,13 @@ func (p *Proxy) reload(cfg *Config) error {
 
 // restartOnly lists the settings of d that differ from the running ones
 // and cannot change without a restart.
-func (p *Proxy) restartOnly(d Config) []string {
+func (p *Proxy) restartOnly(d Config) []string { return restartOnly(p.static, d) }
+
+// restartOnly lists the settings of d that differ from s's, those a data
+// plane fixes when it starts: listener, TLS on or off, limits,
+// connections.
+func restartOnly(s, d Config) []string {
 	var out []string
-	s := p.static
 	if d.Listen != s.Listen {
 		out = append(out, "listen")
 	}

@@ -342,84 +342,94 @@ func TestBackendKilledUnderLoad(t *testing.T) {
 // (the same ClientConn) while calls and streams are in flight fail no
 // call, and streams opened before a reload keep working after it.
 func TestReloadUnderLoadFailsNone(t *testing.T) {
-	f := startFleet(t, 4)
-	addrs := f.Addrs()
-	cfgs := []*proxy.Config{
-		{
-			Routes:   []proxy.Route{{Service: echoService, Cluster: "a"}},
-			Clusters: map[string]*proxy.Cluster{"a": {Target: staticTarget(addrs[0], addrs[1])}, "b": {Target: staticTarget(addrs[2], addrs[3])}},
-		},
-		{
-			Routes:   []proxy.Route{{Service: echoService, Cluster: "b"}},
-			Clusters: map[string]*proxy.Cluster{"a": {Target: staticTarget(addrs[0], addrs[1])}, "b": {Target: staticTarget(addrs[2], addrs[3])}},
-		},
-		{
-			Routes:   []proxy.Route{{Service: echoService, Cluster: "a"}},
-			Clusters: map[string]*proxy.Cluster{"a": {Target: staticTarget(addrs[1], addrs[2]), Policy: `{"loadBalancingConfig":[{"pick_first":{}}]}`}},
-		},
-	}
-	p, addr := startProxy(t, cfgs[0], proxy.Options{})
-	cc := dial(t, addr)
-	client := echopb.NewEchoClient(cc)
-	l := startLoad(client, 8, 1000000, 60*time.Second, &echopb.EchoRequest{DelayMs: 1})
-	defer l.stop()
+	for _, plane := range dataPlanes {
+		t.Run(plane, func(t *testing.T) {
+			f := startFleet(t, 4)
+			addrs := f.Addrs()
+			cfgs := []*proxy.Config{
+				{
+					Routes:   []proxy.Route{{Service: echoService, Cluster: "a"}},
+					Clusters: map[string]*proxy.Cluster{"a": {Target: staticTarget(addrs[0], addrs[1])}, "b": {Target: staticTarget(addrs[2], addrs[3])}},
+				},
+				{
+					Routes:   []proxy.Route{{Service: echoService, Cluster: "b"}},
+					Clusters: map[string]*proxy.Cluster{"a": {Target: staticTarget(addrs[0], addrs[1])}, "b": {Target: staticTarget(addrs[2], addrs[3])}},
+				},
+				{
+					Routes:   []proxy.Route{{Service: echoService, Cluster: "a"}},
+					Clusters: map[string]*proxy.Cluster{"a": {Target: staticTarget(addrs[1], addrs[2]), Policy: `{"loadBalancingConfig":[{"pick_first":{}}]}`}},
+				},
+			}
+			p, addr := startPlane(t, plane, cfgs[0], proxy.Options{})
+			cc := dial(t, addr)
+			client := echopb.NewEchoClient(cc)
+			l := startLoad(client, 8, 1000000, 60*time.Second, &echopb.EchoRequest{DelayMs: 1})
+			defer l.stop()
 
-	streamCtx, cancelStreams := context.WithCancel(context.Background())
-	defer cancelStreams()
-	var streams []echopb.Echo_EchoStreamClient
-	for i := range 12 {
-		s, err := client.EchoStream(streamCtx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := s.Send(&echopb.EchoRequest{}); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := s.Recv(); err != nil {
-			t.Fatalf("stream %d: %v", i, err)
-		}
-		streams = append(streams, s)
-		n := l.succeeded()
-		wait.For(t, 10*time.Second, "calls go on", func() bool { return l.succeeded() > n+30 })
-		if err := p.Reload(cfgs[(i+1)%len(cfgs)]); err != nil {
-			t.Fatalf("reload %d: %v", i, err)
-		}
-	}
-	n := l.succeeded()
-	wait.For(t, 10*time.Second, "calls go on after the last reload", func() bool { return l.succeeded() > n+100 })
-	l.stop()
-	if fails := l.failures(); fails > 0 {
-		t.Errorf("%d calls failed during reloads: %v (codes %v)", fails, l.errs, l.failed)
-	}
-	for _, b := range []string{"b1", "b2", "b3", "b4"} {
-		if l.servedBy(b) == 0 {
-			t.Errorf("backend %s got no call: the reloads did not move traffic (%v)", b, l.ok)
-		}
-	}
-	// Streams opened under every config still work: they stayed on the
-	// ClientConn they started on.
-	for i, s := range streams {
-		if err := s.Send(&echopb.EchoRequest{Payload: []byte("after")}); err != nil {
-			t.Fatalf("stream %d after the reloads: %v", i, err)
-		}
-		if r, err := s.Recv(); err != nil || string(r.GetPayload()) != "after" {
-			t.Fatalf("stream %d after the reloads: %v", i, err)
-		}
-		if err := s.CloseSend(); err != nil {
-			t.Fatal(err)
-		}
+			streamCtx, cancelStreams := context.WithCancel(context.Background())
+			defer cancelStreams()
+			var streams []echopb.Echo_EchoStreamClient
+			for i := range 12 {
+				s, err := client.EchoStream(streamCtx)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := s.Send(&echopb.EchoRequest{}); err != nil {
+					t.Fatal(err)
+				}
+				if _, err := s.Recv(); err != nil {
+					t.Fatalf("stream %d: %v", i, err)
+				}
+				streams = append(streams, s)
+				n := l.succeeded()
+				wait.For(t, 10*time.Second, "calls go on", func() bool { return l.succeeded() > n+30 })
+				if err := p.Reload(cfgs[(i+1)%len(cfgs)]); err != nil {
+					t.Fatalf("reload %d: %v", i, err)
+				}
+			}
+			n := l.succeeded()
+			wait.For(t, 10*time.Second, "calls go on after the last reload", func() bool { return l.succeeded() > n+100 })
+			l.stop()
+			if fails := l.failures(); fails > 0 {
+				t.Errorf("%d calls failed during reloads: %v (codes %v)", fails, l.errs, l.failed)
+			}
+			for _, b := range []string{"b1", "b2", "b3", "b4"} {
+				if l.servedBy(b) == 0 {
+					t.Errorf("backend %s got no call: the reloads did not move traffic (%v)", b, l.ok)
+				}
+			}
+			// Streams opened under every config still work: they stayed on the
+			// ClientConn they started on.
+			for i, s := range streams {
+				if err := s.Send(&echopb.EchoRequest{Payload: []byte("after")}); err != nil {
+					t.Fatalf("stream %d after the reloads: %v", i, err)
+				}
+				if r, err := s.Recv(); err != nil || string(r.GetPayload()) != "after" {
+					t.Fatalf("stream %d after the reloads: %v", i, err)
+				}
+				if err := s.CloseSend(); err != nil {
+					t.Fatal(err)
+				}
+			}
+		})
 	}
 }
 
 func TestReloadRejectsBadConfigAndKeepsOld(t *testing.T) {
-	f, p, client := proxiedEcho(t, 1, proxy.Options{})
-	bad := oneCluster(staticTarget(f.Addrs()...), echoService)
-	bad.Routes[0].Cluster = "nope"
-	if err := p.Reload(bad); err == nil {
-		t.Fatal("Reload accepted a route to an undefined cluster")
-	}
-	if _, err := client.Echo(ctxTimeout(t, 5*time.Second), &echopb.EchoRequest{}); err != nil {
-		t.Fatalf("after a rejected reload: %v", err)
+	for _, plane := range dataPlanes {
+		t.Run(plane, func(t *testing.T) {
+			f := startFleet(t, 1)
+			p, addr := startPlane(t, plane, oneCluster(staticTarget(f.Addrs()...), echoService), proxy.Options{})
+			client := echopb.NewEchoClient(dial(t, addr))
+			bad := oneCluster(staticTarget(f.Addrs()...), echoService)
+			bad.Routes[0].Cluster = "nope"
+			if err := p.Reload(bad); err == nil {
+				t.Fatal("Reload accepted a route to an undefined cluster")
+			}
+			if _, err := client.Echo(ctxTimeout(t, 5*time.Second), &echopb.EchoRequest{}); err != nil {
+				t.Fatalf("after a rejected reload: %v", err)
+			}
+		})
 	}
 }
 

@@ -113,32 +113,36 @@ func testUpstreamMutualTLS(t *testing.T, plane string) {
 // TestReloadRotatesListenerCertificate: after the certificate files are
 // replaced, Reload makes new connections get the new certificate.
 func TestReloadRotatesListenerCertificate(t *testing.T) {
-	pki := testca.New(t, "pki")
-	certFile, keyFile := pki.Issue("proxy.test")
-	f := startFleet(t, 1)
-	cfg := oneCluster(staticTarget(f.Addrs()...), echoService)
-	cfg.TLS = &proxy.ListenerTLS{Cert: certFile, Key: keyFile}
-	p, addr := startProxy(t, cfg, proxy.Options{})
+	for _, plane := range dataPlanes {
+		t.Run(plane, func(t *testing.T) {
+			pki := testca.New(t, "pki")
+			certFile, keyFile := pki.Issue("proxy.test")
+			f := startFleet(t, 1)
+			cfg := oneCluster(staticTarget(f.Addrs()...), echoService)
+			cfg.TLS = &proxy.ListenerTLS{Cert: certFile, Key: keyFile}
+			p, addr := startPlane(t, plane, cfg, proxy.Options{})
 
-	serial := func() int64 {
-		t.Helper()
-		cc := dial(t, addr, clientTLS(t, pki, "proxy.test", "", ""))
-		var pr peer.Peer
-		if _, err := echopb.NewEchoClient(cc).Echo(ctxTimeout(t, 10*time.Second), &echopb.EchoRequest{}, grpc.Peer(&pr)); err != nil {
-			t.Fatal(err)
-		}
-		cc.Close()
-		return pr.AuthInfo.(credentials.TLSInfo).State.PeerCertificates[0].SerialNumber.Int64()
-	}
-	first := serial()
-	newCert, newKey := pki.Issue("proxy.test") // overwrites the files
-	if newCert != certFile || newKey != keyFile {
-		t.Fatal("issue did not overwrite the files")
-	}
-	if err := p.Reload(cfg); err != nil {
-		t.Fatal(err)
-	}
-	if second := serial(); second == first {
-		t.Errorf("after the reload the proxy still presents certificate %d", first)
+			serial := func() int64 {
+				t.Helper()
+				cc := dial(t, addr, clientTLS(t, pki, "proxy.test", "", ""))
+				var pr peer.Peer
+				if _, err := echopb.NewEchoClient(cc).Echo(ctxTimeout(t, 10*time.Second), &echopb.EchoRequest{}, grpc.Peer(&pr)); err != nil {
+					t.Fatal(err)
+				}
+				cc.Close()
+				return pr.AuthInfo.(credentials.TLSInfo).State.PeerCertificates[0].SerialNumber.Int64()
+			}
+			first := serial()
+			newCert, newKey := pki.Issue("proxy.test") // overwrites the files
+			if newCert != certFile || newKey != keyFile {
+				t.Fatal("issue did not overwrite the files")
+			}
+			if err := p.Reload(cfg); err != nil {
+				t.Fatal(err)
+			}
+			if second := serial(); second == first {
+				t.Errorf("after the reload the proxy still presents certificate %d", first)
+			}
+		})
 	}
 }

@@ -54,6 +54,13 @@ type cluster struct {
 	dial func(addr string) (net.Conn, error)
 	// lastLog is when (unix ns) unreached last logged.
 	lastLog atomic.Int64
+
+	// key is Cluster.Key: a Reload keeps the cluster if it is unchanged.
+	key string
+	// calls counts the calls routed to it and not ended; once a Reload
+	// retired it, the last one closes it.
+	calls   atomic.Int64
+	retired atomic.Bool
 }
 
 // pickerGen is the policy's current picker; changed is closed when a
@@ -91,7 +98,7 @@ func newCluster(r *Relay, name string, spec Cluster) (*cluster, error) {
 	if err != nil {
 		return nil, err
 	}
-	c.name = name
+	c.name, c.key = name, spec.Key
 	res, err := rb.Build(resolver.Target{URL: *u}, &resolverCC{c: c}, resolver.BuildOptions{})
 	if err != nil {
 		c.bal.Close()
@@ -345,7 +352,7 @@ func (sc *subConn) Shutdown() {
 	sc.shutdown = true
 	sc.mu.Unlock()
 	if !was && sc.c.name != "" {
-		sc.c.r.obs.EndpointGone(sc.c.name, sc.addr)
+		sc.c.r.observer().EndpointGone(sc.c.name, sc.addr)
 	}
 	if bc := sc.bc.Swap(nil); bc != nil {
 		bc.drain()

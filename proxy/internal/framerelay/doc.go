@@ -73,8 +73,14 @@
 // are): a call over them is reset on its backend and ends
 // RESOURCE_EXHAUSTED.
 //
+// Reload swaps in a new config's routes, clusters and observer at once:
+// new calls take the new routes, calls in flight finish on the clusters
+// they started on, a cluster no longer in use is closed after its last
+// call, and a cluster whose Key did not change is kept, connections and
+// all.
+//
 // What it does not do yet (grpclb proxy's grpc-go data plane does):
-// retries, hedging and reload.
+// retries and hedging.
 // grpclb proxy runs it with --data-plane=frames (proxy.Frames), and the
 // lab's proxy scenario measures it there as proxy+grpclb-frames, beside
 // grpclb proxy's grpc-go data plane and HAProxy.

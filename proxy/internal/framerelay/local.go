@@ -39,16 +39,14 @@ type local struct {
 	health *health.Server
 	cl     *cluster
 	mu     sync.Mutex // serialises updateHealth
-	// services maps each routed service to the clusters of its routes.
-	services map[string][]*cluster
 	// reflection: the relay answers grpc.reflection for its own services.
 	reflection bool
 }
 
-// startLocal starts the relay's own services; services are the routed
-// ones, whose health follows their clusters.
-func (r *Relay) startLocal(services map[string][]*cluster, reflection bool) error {
-	l := &local{srv: grpc.NewServer(), lis: bufconn.Listen(256 << 10), health: health.NewServer(), services: services, reflection: reflection}
+// startLocal starts the relay's own services; the health of the routed
+// ones follows their clusters.
+func (r *Relay) startLocal(reflection bool) error {
+	l := &local{srv: grpc.NewServer(), lis: bufconn.Listen(256 << 10), health: health.NewServer(), reflection: reflection}
 	healthpb.RegisterHealthServer(l.srv, l.health)
 	if reflection {
 		ownreflection.Register(l.srv)
@@ -77,7 +75,7 @@ func (r *Relay) updateHealth() {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	anyOK := false
-	for svc, cls := range l.services {
+	for svc, cls := range r.table.Load().services {
 		ok := false
 		for _, cl := range cls {
 			ok = ok || cl.ready()
@@ -86,6 +84,16 @@ func (r *Relay) updateHealth() {
 		l.health.SetServingStatus(svc, servingStatus(ok))
 	}
 	l.health.SetServingStatus("", servingStatus(anyOK))
+}
+
+// forgetHealth drops a service no route serves any more (a Reload took
+// its routes away): its health is SERVICE_UNKNOWN.
+func (r *Relay) forgetHealth(svc string) {
+	if l := r.local.Load(); l != nil {
+		l.mu.Lock()
+		l.health.SetServingStatus(svc, healthpb.HealthCheckResponse_SERVICE_UNKNOWN)
+		l.mu.Unlock()
+	}
 }
 
 func servingStatus(ok bool) healthpb.HealthCheckResponse_ServingStatus {

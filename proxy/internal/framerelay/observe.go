@@ -44,7 +44,7 @@ type CallEnd struct {
 // noObserver observes nothing.
 type noObserver struct{}
 
-func (noObserver) CallStarted(int)                                  {}
-func (noObserver) CallEnded(CallEnd) {}
-func (noObserver) Unrouted()                                        {}
-func (noObserver) EndpointGone(string, string)                      {}
+func (noObserver) CallStarted(int)             {}
+func (noObserver) CallEnded(CallEnd)           {}
+func (noObserver) Unrouted()                   {}
+func (noObserver) EndpointGone(string, string) {}

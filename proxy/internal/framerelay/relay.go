@@ -21,8 +21,6 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/resolver"
 	"google.golang.org/grpc/status"
-
-	"github.com/grpclb/grpclb/proxy/internal/routing"
 )
 
 const preface = http2.ClientPreface
@@ -36,9 +34,10 @@ const dialTimeout = 2 * time.Second
 // picks the backend of each call. Backend connections are shared by all
 // clients.
 type Relay struct {
-	routes   *routing.Table[route] // nil: every call goes to all
-	all      *cluster
-	clusters []*cluster
+	// table is the routes, clusters and observer in use: Reload swaps it
+	// (one Reload at a time: reloadMu).
+	table    atomic.Pointer[table]
+	reloadMu sync.Mutex
 	// waiting counts the calls waiting for their cluster's policy to
 	// offer a backend.
 	waiting atomic.Int64
@@ -48,10 +47,6 @@ type Relay struct {
 	limits Limits
 	budget *budget // Limits.MaxBufferedBytes, shared by every connection
 	log    *slog.Logger
-	obs    Observer
-	// timed: obs is a real observer, so calls are timed (a call's start
-	// costs a clock read only when someone listens).
-	timed bool
 	// clientCount counts the client connections open; refusedCount
 	// those closed as soon as accepted (Limits.MaxConnections).
 	clientCount, refusedCount atomic.Int64
@@ -63,6 +58,9 @@ type Relay struct {
 	draining bool // Drain has begun: not ready
 	refusing bool // Drain has sent GOAWAY to the clients: refuse new ones
 	closed   bool
+	// retired is the clusters a Reload took out of use, until their last
+	// call ends.
+	retired map[*cluster]struct{}
 }
 
 // Config is the clusters of a relay and the routes that choose among
@@ -100,6 +98,11 @@ type Cluster struct {
 	// Resolver, when set, resolves Target in place of the resolver
 	// registered for its scheme.
 	Resolver resolver.Builder
+	// Key, when set, names the cluster's whole spec (a hash of its config
+	// and of the files behind TLS, say): Relay.Reload keeps a cluster
+	// whose name and Key are unchanged, with its connections, and builds
+	// anew every other.
+	Key string
 }
 
 // Route sends the calls whose method starts with Prefix, "/pkg.Svc/" (a
@@ -120,116 +123,38 @@ type Route struct {
 // lbConfig, a service config's loadBalancingConfig list
 // (`[{"round_robin":{}}]`).
 func New(target, lbConfig string) (*Relay, error) {
-	r := &Relay{conns: map[*conn]struct{}{}, clients: map[*clientConn]struct{}{}, limits: Limits{}.withDefaults(), log: slog.New(slog.DiscardHandler), obs: noObserver{}}
-	r.budget = newBudget(r.limits.MaxBufferedBytes)
+	r := newRelay(Limits{}, nil)
 	cl, err := newCluster(r, "default", Cluster{Target: target, LBConfig: lbConfig})
 	if err != nil {
 		return nil, err
 	}
-	r.all, r.clusters = cl, []*cluster{cl}
+	r.table.Store(&table{all: cl, clusters: []*cluster{cl}, obs: noObserver{}})
 	return r, nil
 }
 
 // NewRouted returns a relay that sends each call to the cluster its route
 // names.
 func NewRouted(cfg Config) (*Relay, error) {
-	r := &Relay{conns: map[*conn]struct{}{}, clients: map[*clientConn]struct{}{}, limits: cfg.Limits.withDefaults(), log: cfg.Logger, obs: cfg.Observer}
-	r.budget = newBudget(r.limits.MaxBufferedBytes)
-	if r.log == nil {
-		r.log = slog.New(slog.DiscardHandler)
+	r := newRelay(cfg.Limits, cfg.Logger)
+	t, _, err := r.newTable(cfg, nil)
+	if err != nil {
+		return nil, err
 	}
-	r.timed = r.obs != nil
-	if r.obs == nil {
-		r.obs = noObserver{}
-	}
-	byName := map[string]*cluster{}
-	seen := map[string]int{}
-	var routes []route
-	for i, rt := range cfg.Routes {
-		if err := checkPrefix(rt.Prefix); err != nil {
-			r.closeClusters()
-			return nil, fmt.Errorf("framerelay: routes[%d]: %w", i, err)
-		}
-		if j, dup := seen[rt.Prefix]; dup {
-			r.closeClusters()
-			return nil, fmt.Errorf("framerelay: routes[%d]: prefix %s is also routes[%d]'s", i, rt.Prefix, j)
-		}
-		seen[rt.Prefix] = i
-		spec, ok := cfg.Clusters[rt.Cluster]
-		if !ok {
-			r.closeClusters()
-			return nil, fmt.Errorf("framerelay: routes[%d]: cluster %q is not defined", i, rt.Cluster)
-		}
-		if byName[rt.Cluster] == nil {
-			cl, err := newCluster(r, rt.Cluster, spec)
-			if err != nil {
-				r.closeClusters()
-				return nil, fmt.Errorf("framerelay: clusters.%s: %w", rt.Cluster, err)
-			}
-			byName[rt.Cluster] = cl
-			r.clusters = append(r.clusters, cl)
-		}
-		if rt.Timeout < 0 {
-			r.closeClusters()
-			return nil, fmt.Errorf("framerelay: routes[%d]: negative timeout %v", i, rt.Timeout)
-		}
-		routes = append(routes, route{rt.Prefix, byName[rt.Cluster], rt.Timeout, i})
-	}
-	if len(routes) == 0 {
-		return nil, errors.New("framerelay: no routes (every call would be refused)")
-	}
-
-	r.routes = routing.NewTable(routes, func(rt route) string { return rt.prefix })
-	services := map[string][]*cluster{}
-	for _, rt := range routes {
-		svc, _, _ := strings.Cut(rt.prefix[1:], "/")
-		services[svc] = append(services[svc], rt.cl)
-	}
-	if err := r.startLocal(services, cfg.Reflection); err != nil {
+	r.table.Store(t)
+	if err := r.startLocal(cfg.Reflection); err != nil {
 		r.Close()
 		return nil, err
 	}
 	return r, nil
 }
 
-// route is a Route bound to its cluster.
-type route struct {
-	prefix  string
-	cl      *cluster
-	timeout time.Duration // caps the calls' deadline; 0: none
-	index   int           // in Config.Routes; -1 for the relay's own services
-}
-
-// checkPrefix accepts "/pkg.Svc/" and "/pkg.Svc/MethodPrefix".
-func checkPrefix(p string) error {
-	svc, method, ok := strings.Cut(strings.TrimPrefix(p, "/"), "/")
-	if !strings.HasPrefix(p, "/") || !ok || svc == "" || strings.Contains(method, "/") {
-		return fmt.Errorf("prefix %q: want /package.Service/ or /package.Service/MethodPrefix", p)
+func newRelay(limits Limits, log *slog.Logger) *Relay {
+	r := &Relay{conns: map[*conn]struct{}{}, clients: map[*clientConn]struct{}{}, limits: limits.withDefaults(), log: log, retired: map[*cluster]struct{}{}}
+	if r.log == nil {
+		r.log = slog.New(slog.DiscardHandler)
 	}
-	return nil
-}
-
-// route finds the route of a call to method.
-func (r *Relay) route(method string) (route, error) {
-	if err := routing.CheckMethodPath(method); err != nil {
-		return route{}, status.Errorf(codes.Unimplemented, "framerelay: %v", err)
-	}
-	if r.routes == nil {
-		return route{cl: r.all}, nil
-	}
-	if rt, ok := r.routes.Match(method); ok {
-		return rt, nil
-	}
-	if cl := r.localRoute(method); cl != nil {
-		return route{cl: cl, index: -1}, nil
-	}
-	return route{}, status.Errorf(codes.Unimplemented, "framerelay: no route for method %s", method)
-}
-
-func (r *Relay) closeClusters() {
-	for _, cl := range r.clusters {
-		cl.close()
-	}
+	r.budget = newBudget(r.limits.MaxBufferedBytes)
+	return r
 }
 
 // Serve accepts client connections on lis until Close: h2c, or HTTP/2
@@ -329,6 +254,10 @@ type link struct {
 	// the relay's own services (not observed); start is its arrival.
 	route int
 	start time.Time
+	// cl is the cluster it was routed to (it counts the call: see
+	// Relay.routeCall), obs the observer of the table it was routed by.
+	cl  *cluster
+	obs Observer
 	// method is its :path; reqBytes and respBytes count the bytes of
 	// the messages relayed each way (see msgParser).
 	method              string
@@ -346,6 +275,9 @@ func (l *link) finish(err error) {
 	if l.done != nil {
 		l.done(balancer.DoneInfo{Err: err, BytesSent: true, BytesReceived: l.responded.Load()})
 	}
+	if l.cl != nil {
+		l.cl.callEnded()
+	}
 	if l.route >= 0 {
 		e := CallEnd{Route: l.route, Method: l.method, Client: l.client.remote, Code: status.Code(err),
 			RequestBytes: l.reqBytes.Load(), ResponseBytes: l.respBytes.Load()}
@@ -355,7 +287,7 @@ func (l *link) finish(err error) {
 		if !l.start.IsZero() {
 			e.Took = time.Since(l.start)
 		}
-		l.client.r.obs.CallEnded(e)
+		l.obs.CallEnded(e)
 	}
 }
 
@@ -625,10 +557,6 @@ func (r *Relay) serveClient(nc net.Conn) {
 // client's headers. When the policy has no backend to offer yet, the call
 // waits for one off the connection's read loop (see wait).
 func (r *Relay) open(c *clientConn, f *http2.MetaHeadersFrame) {
-	var start time.Time
-	if r.timed {
-		start = time.Now()
-	}
 	cid := f.StreamID
 	if f.Truncated {
 		c.mu.Lock()
@@ -638,12 +566,16 @@ func (r *Relay) open(c *clientConn, f *http2.MetaHeadersFrame) {
 	}
 	fields := requestHeaders(f.Fields, c.ip)
 	info := pickInfo(fields)
-	rt, err := r.route(info.FullMethodName)
+	t, rt, err := r.routeCall(info.FullMethodName)
 	if err != nil {
-		r.obs.Unrouted()
+		t.obs.Unrouted()
 	} else {
+		var start time.Time
+		if t.timed {
+			start = time.Now()
+		}
 		if rt.index >= 0 {
-			r.obs.CallStarted(rt.index)
+			t.obs.CallStarted(rt.index)
 		}
 		cl := rt.cl
 		var deadline time.Time
@@ -652,7 +584,7 @@ func (r *Relay) open(c *clientConn, f *http2.MetaHeadersFrame) {
 			fields, d = capTimeout(fields, rt.timeout)
 			deadline = time.Now().Add(d)
 		}
-		l := &link{client: c, deadline: deadline, route: rt.index, start: start, method: info.FullMethodName}
+		l := &link{client: c, deadline: deadline, route: rt.index, start: start, cl: cl, obs: t.obs, method: info.FullMethodName}
 		var bc *backendConn
 		var done func(balancer.DoneInfo)
 		if bc, done, err = cl.tryPick(info); err == nil {

@@ -17,8 +17,9 @@ type ClusterState struct {
 // Clusters returns the relay's clusters, in the order of their first
 // route.
 func (r *Relay) Clusters() []ClusterState {
-	out := make([]ClusterState, 0, len(r.clusters))
-	for _, cl := range r.clusters {
+	clusters := r.table.Load().clusters
+	out := make([]ClusterState, 0, len(clusters))
+	for _, cl := range clusters {
 		out = append(out, ClusterState{Name: cl.name, Target: cl.target, State: connectivity.State(cl.state.Load())})
 	}
 	return out
@@ -107,4 +108,3 @@ func (r *Relay) heldBytes() int64 {
 	}
 	return n
 }
-
