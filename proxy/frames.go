@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"google.golang.org/grpc/codes"
 
 	"github.com/grpclb/grpclb/proxy/internal/framerelay"
 )
@@ -169,10 +170,14 @@ func framesConfig(cfg *Config, opts Options) (plan framesPlan, err error) {
 	}
 	var unsupported []string
 	for i, r := range cfg.Routes {
-		if r.Idempotent || r.Retry != nil || r.Hedge != nil {
-			unsupported = append(unsupported, fmt.Sprintf("routes[%d]: idempotent, retry and hedge", i))
+		if r.Hedge != nil {
+			unsupported = append(unsupported, fmt.Sprintf("routes[%d]: hedge", i))
 		}
-		rc.Routes = append(rc.Routes, framerelay.Route{Prefix: r.MethodPrefix(), Cluster: r.Cluster, Timeout: time.Duration(r.Timeout)})
+		rt := framerelay.Route{Prefix: r.MethodPrefix(), Cluster: r.Cluster, Timeout: time.Duration(r.Timeout)}
+		if r.Idempotent && r.Hedge == nil {
+			rt.Retry = framesRetry(r.Retry)
+		}
+		rc.Routes = append(rc.Routes, rt)
 		plan.routeLabels = append(plan.routeLabels, r.label())
 	}
 	rc.Reflection = cfg.Reflection.Local
@@ -219,6 +224,20 @@ func framesConfig(cfg *Config, opts Options) (plan framesPlan, err error) {
 	}
 	plan.relay = rc
 	return plan, nil
+}
+
+// framesRetry is the relay's form of an idempotent route's retry policy
+// (DefaultRetryPolicy if p is nil).
+func framesRetry(p *RetryPolicy) *framerelay.RetryPolicy {
+	d := DefaultRetryPolicy()
+	if p != nil {
+		d = p.withDefaults()
+	}
+	out := &framerelay.RetryPolicy{MaxAttempts: d.MaxAttempts, InitialBackoff: time.Duration(d.InitialBackoff), MaxBackoff: time.Duration(d.MaxBackoff), BackoffMultiplier: d.BackoffMultiplier}
+	for _, c := range d.RetryableStatusCodes {
+		out.Codes = append(out.Codes, codes.Code(c))
+	}
+	return out
 }
 
 // lbConfigList is the loadBalancingConfig list of a cluster's policy; a

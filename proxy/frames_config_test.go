@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/grpc/codes"
+
 	"github.com/grpclb/grpclb/proxy/internal/framerelay"
 )
 
@@ -86,13 +88,33 @@ connections: {max: 3, idleTimeout: 1m, handshakeTimeout: 2s, maxAge: 5m, maxAgeG
 	}
 }
 
-func TestFramesConfigRefusesRouteResilience(t *testing.T) {
-	cfg, err := ParseConfig([]byte(strings.Replace(base, "    cluster: one\n", "    cluster: one\n    idempotent: true\n", 1)))
+// An idempotent route retries, with its policy (gRPC's defaults without
+// one); a hedged route is refused.
+func TestFramesConfigRouteResilience(t *testing.T) {
+	cfg, err := ParseConfig([]byte(strings.Replace(base, "    cluster: two\n", "    cluster: two\n    idempotent: true\n    retry: {maxAttempts: 4, retryableStatusCodes: [ABORTED]}\n", 1)))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := framesConfig(cfg, Options{}); err == nil || !strings.Contains(err.Error(), "routes[0]: idempotent, retry and hedge") {
-		t.Fatalf("an idempotent route: %v, want it refused naming routes[0]", err)
+	cfg.Routes[0].Idempotent = true
+	plan, err := framesConfig(cfg, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := []*framerelay.RetryPolicy{plan.relay.Routes[0].Retry, plan.relay.Routes[1].Retry}
+	want := []framerelay.RetryPolicy{
+		{MaxAttempts: 3, InitialBackoff: 50 * time.Millisecond, MaxBackoff: time.Second, BackoffMultiplier: 2, Codes: []codes.Code{codes.Unavailable}},
+		{MaxAttempts: 4, InitialBackoff: 50 * time.Millisecond, MaxBackoff: time.Second, BackoffMultiplier: 2, Codes: []codes.Code{codes.Aborted}},
+	}
+	for i := range want {
+		if got[i] == nil || got[i].MaxAttempts != want[i].MaxAttempts || got[i].InitialBackoff != want[i].InitialBackoff || got[i].MaxBackoff != want[i].MaxBackoff ||
+			got[i].BackoffMultiplier != want[i].BackoffMultiplier || !slices.Equal(got[i].Codes, want[i].Codes) {
+			t.Errorf("routes[%d].Retry = %+v, want %+v", i, got[i], want[i])
+		}
+	}
+	cfg.Routes[1].Hedge = &HedgePolicy{}
+	cfg.Routes[1].Retry = nil
+	if _, err := framesConfig(cfg, Options{}); err == nil || !strings.Contains(err.Error(), "routes[1]: hedge") {
+		t.Fatalf("a hedged route: %v, want it refused naming routes[1]", err)
 	}
 }
 

@@ -83,46 +83,50 @@ func callFlaky(ctx context.Context, cc *grpc.ClientConn, svc string, opts ...grp
 // retry carries grpc-previous-rpc-attempts); a failure with another code
 // is not retried, and a route that is not idempotent never retries.
 func TestIdempotentRouteRetries(t *testing.T) {
-	f := &flaky{code: codes.Unavailable}
-	addr := startFlaky(t, f)
-	cfg := oneCluster("passthrough:///" + addr)
-	retry := &proxy.RetryPolicy{MaxAttempts: 3, InitialBackoff: proxy.Duration(time.Millisecond)}
-	cfg.Routes = []proxy.Route{
-		{Service: flakyService, Cluster: "c", Idempotent: true, Retry: retry},
-		{Service: "test.Plain", Cluster: "c"},
-	}
-	_, paddr := startProxy(t, cfg, proxy.Options{})
-	cc := dial(t, paddr)
-	ctx := ctxTimeout(t, 30*time.Second)
+	for _, plane := range dataPlanes {
+		t.Run(plane, func(t *testing.T) {
+			f := &flaky{code: codes.Unavailable}
+			addr := startFlaky(t, f)
+			cfg := oneCluster("passthrough:///" + addr)
+			retry := &proxy.RetryPolicy{MaxAttempts: 3, InitialBackoff: proxy.Duration(time.Millisecond)}
+			cfg.Routes = []proxy.Route{
+				{Service: flakyService, Cluster: "c", Idempotent: true, Retry: retry},
+				{Service: "test.Plain", Cluster: "c"},
+			}
+			paddr := startOn(t, plane, cfg)
+			cc := dial(t, paddr)
+			ctx := ctxTimeout(t, 30*time.Second)
 
-	tests := []struct {
-		name     string
-		svc      string
-		fail     int
-		code     codes.Code
-		want     codes.Code
-		attempts []string
-	}{
-		{"two UNAVAILABLE then OK", flakyService, 2, codes.Unavailable, codes.OK, []string{"", "1", "2"}},
-		{"UNAVAILABLE every attempt", flakyService, 5, codes.Unavailable, codes.Unavailable, []string{"", "1", "2"}},
-		{"INTERNAL is not retryable", flakyService, 1, codes.Internal, codes.Internal, []string{""}},
-		{"a route that is not idempotent", "test.Plain", 1, codes.Unavailable, codes.Unavailable, []string{""}},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			f.mu.Lock()
-			f.fail, f.code, f.attempts = tt.fail, tt.code, nil
-			f.mu.Unlock()
-			var hdr, trl metadata.MD
-			got, err := callFlaky(ctx, cc, tt.svc, grpc.Header(&hdr), grpc.Trailer(&trl))
-			if status.Code(err) != tt.want {
-				t.Fatalf("call: %v, want %v", err, tt.want)
+			tests := []struct {
+				name     string
+				svc      string
+				fail     int
+				code     codes.Code
+				want     codes.Code
+				attempts []string
+			}{
+				{"two UNAVAILABLE then OK", flakyService, 2, codes.Unavailable, codes.OK, []string{"", "1", "2"}},
+				{"UNAVAILABLE every attempt", flakyService, 5, codes.Unavailable, codes.Unavailable, []string{"", "1", "2"}},
+				{"INTERNAL is not retryable", flakyService, 1, codes.Internal, codes.Internal, []string{""}},
+				{"a route that is not idempotent", "test.Plain", 1, codes.Unavailable, codes.Unavailable, []string{""}},
 			}
-			if seen := f.seen(); strings.Join(seen, "|") != strings.Join(tt.attempts, "|") {
-				t.Errorf("the backend saw attempts with grpc-previous-rpc-attempts %q, want %q", seen, tt.attempts)
-			}
-			if tt.want == codes.OK && (got != "ping" || first(hdr, "x-header") != "h" || first(trl, "x-trailer") != "t") {
-				t.Errorf("reply %q, header %v, trailer %v: want ping, x-header h, x-trailer t", got, hdr, trl)
+			for _, tt := range tests {
+				t.Run(tt.name, func(t *testing.T) {
+					f.mu.Lock()
+					f.fail, f.code, f.attempts = tt.fail, tt.code, nil
+					f.mu.Unlock()
+					var hdr, trl metadata.MD
+					got, err := callFlaky(ctx, cc, tt.svc, grpc.Header(&hdr), grpc.Trailer(&trl))
+					if status.Code(err) != tt.want {
+						t.Fatalf("call: %v, want %v", err, tt.want)
+					}
+					if seen := f.seen(); strings.Join(seen, "|") != strings.Join(tt.attempts, "|") {
+						t.Errorf("the backend saw attempts with grpc-previous-rpc-attempts %q, want %q", seen, tt.attempts)
+					}
+					if tt.want == codes.OK && (got != "ping" || first(hdr, "x-header") != "h" || first(trl, "x-trailer") != "t") {
+						t.Errorf("reply %q, header %v, trailer %v: want ping, x-header h, x-trailer t", got, hdr, trl)
+					}
+				})
 			}
 		})
 	}
@@ -168,28 +172,32 @@ func hedgePolicy(t *testing.T, js string) *proxy.HedgePolicy {
 // An idempotent route takes unary calls: one that sends a second request
 // message is refused with UNIMPLEMENTED and never reaches a backend.
 func TestIdempotentRouteRefusesStreams(t *testing.T) {
-	f := &flaky{}
-	cfg := oneCluster("passthrough:///" + startFlaky(t, f))
-	cfg.Routes = []proxy.Route{{Service: flakyService, Cluster: "c", Idempotent: true}}
-	_, paddr := startProxy(t, cfg, proxy.Options{})
-	cc := dial(t, paddr)
+	for _, plane := range dataPlanes {
+		t.Run(plane, func(t *testing.T) {
+			f := &flaky{}
+			cfg := oneCluster("passthrough:///" + startFlaky(t, f))
+			cfg.Routes = []proxy.Route{{Service: flakyService, Cluster: "c", Idempotent: true}}
+			paddr := startOn(t, plane, cfg)
+			cc := dial(t, paddr)
 
-	cs, err := cc.NewStream(ctxTimeout(t, 10*time.Second), &grpc.StreamDesc{ClientStreams: true, ServerStreams: true}, "/"+flakyService+"/Call")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for range 2 {
-		if err := cs.SendMsg(wrapperspb.String("x")); err != nil && err != io.EOF {
-			t.Fatal(err)
-		}
-	}
-	_ = cs.CloseSend()
-	err = cs.RecvMsg(&wrapperspb.StringValue{})
-	if status.Code(err) != codes.Unimplemented || !strings.Contains(err.Error(), "second request") {
-		t.Errorf("two request messages on an idempotent route: %v, want UNIMPLEMENTED naming the second request", err)
-	}
-	if n := len(f.seen()); n != 0 {
-		t.Errorf("the backend saw %d calls, want 0", n)
+			cs, err := cc.NewStream(ctxTimeout(t, 10*time.Second), &grpc.StreamDesc{ClientStreams: true, ServerStreams: true}, "/"+flakyService+"/Call")
+			if err != nil {
+				t.Fatal(err)
+			}
+			for range 2 {
+				if err := cs.SendMsg(wrapperspb.String("x")); err != nil && err != io.EOF {
+					t.Fatal(err)
+				}
+			}
+			_ = cs.CloseSend()
+			err = cs.RecvMsg(&wrapperspb.StringValue{})
+			if status.Code(err) != codes.Unimplemented || !strings.Contains(err.Error(), "second request") {
+				t.Errorf("two request messages on an idempotent route: %v, want UNIMPLEMENTED naming the second request", err)
+			}
+			if n := len(f.seen()); n != 0 {
+				t.Errorf("the backend saw %d calls, want 0", n)
+			}
+		})
 	}
 }
 

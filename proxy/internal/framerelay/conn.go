@@ -151,6 +151,10 @@ type half struct {
 	fromID uint32
 	// fromOpen is false once the origin ended its side: no stream grant.
 	fromOpen atomic.Bool
+	// keepsWindow: what this half writes is held by its call (a request
+	// kept to be sent again, see RetryPolicy), whose window goes back
+	// when the call commits: none is given as it is written or dropped.
+	keepsWindow bool
 	// recvWin is the stream window left to the origin (its reader
 	// subtracts, grants add).
 	recvWin atomic.Int64
@@ -220,6 +224,20 @@ func (h *half) writeDataLocked(data []byte, end bool) int {
 	return n
 }
 
+// writeKeptLocked is writeDataLocked for data the call keeps (held
+// request data, see pending.keep): what it queues is not copied, and it
+// gives no window back.
+func (h *half) writeKeptLocked(data []byte, end bool) {
+	if len(h.queue) > 0 {
+		h.queue = append(h.queue, item{data: data, end: end})
+		return
+	}
+	if n := h.sendLocked(data, end); n < len(data) {
+		h.queue = append(h.queue, item{data: data[n:], end: end})
+		h.c.blocked = append(h.c.blocked, h)
+	}
+}
+
 // sendLocked writes as much of data as the windows allow, in frames of
 // at most the peer's frame size; end goes on the last frame if all of
 // data is written. It returns the bytes written.
@@ -253,6 +271,10 @@ func (h *half) sendLocked(data []byte, end bool) int {
 // returns the bytes dropped: their connection window is owed to h's
 // origin (h.from.giveConn, once h.c.mu is let go).
 func (h *half) dropLocked() int64 {
+	if h.keepsWindow {
+		h.queue = nil
+		return 0
+	}
 	var n int64
 	for _, it := range h.queue {
 		n += int64(len(it.data))
@@ -302,7 +324,7 @@ func (c *conn) drainLocked() []grant {
 			}
 			h.queue = h.queue[1:]
 		}
-		if n > 0 {
+		if n > 0 && !h.keepsWindow {
 			grants = append(grants, grant{h, n})
 		}
 		if len(h.queue) > 0 {

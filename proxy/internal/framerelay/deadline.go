@@ -28,6 +28,16 @@ func capTimeout(fields []hpack.HeaderField, limit time.Duration) ([]hpack.Header
 	return append(fields, hpack.HeaderField{Name: "grpc-timeout", Value: encodeTimeout(limit)}), limit
 }
 
+// timeoutOf returns a call's grpc-timeout, if it has one.
+func timeoutOf(fields []hpack.HeaderField) (time.Duration, bool) {
+	for _, f := range fields {
+		if f.Name == "grpc-timeout" {
+			return parseTimeout(f.Value)
+		}
+	}
+	return 0, false
+}
+
 // parseTimeout reads gRPC's grpc-timeout: at most 8 digits and a unit.
 func parseTimeout(v string) (time.Duration, bool) {
 	if len(v) < 2 || len(v) > 9 {
@@ -72,6 +82,10 @@ func (l *link) expire(id uint32, limit time.Duration) {
 // one is reset on its backend. The client gets err's status, as trailers
 // after any response it had.
 func (l *link) abort(id uint32, err error) {
+	if l.retry != nil {
+		l.swap.Lock()
+		defer l.swap.Unlock()
+	}
 	c := l.client
 	if c.get(id) != l {
 		return // ended

@@ -14,9 +14,10 @@ import (
 // message) across DATA frames, to bound and count their size. The length
 // is the message's size on the wire: compressed, if it is.
 type msgParser struct {
-	left int64 // bytes of the current message still to come
-	pre  [5]byte
-	preN int
+	count int   // messages begun
+	left  int64 // bytes of the current message still to come
+	pre   [5]byte
+	preN  int
 }
 
 // feed reads data, adds to total the size of each message whose prefix
@@ -37,6 +38,7 @@ func (p *msgParser) feed(data []byte, limit int64, total *atomic.Int64) int64 {
 			return 0
 		}
 		p.preN = 0
+		p.count++
 		size := int64(binary.BigEndian.Uint32(p.pre[1:]))
 		if limit > 0 && size > limit {
 			return size

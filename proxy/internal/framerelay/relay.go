@@ -115,6 +115,9 @@ type Route struct {
 	// lowered to it (or set), and a call still in flight when it passes
 	// is reset on its backend and ended with DEADLINE_EXCEEDED.
 	Timeout time.Duration
+	// Retry, when set, retries the route's calls, which must be unary
+	// (see RetryPolicy).
+	Retry *RetryPolicy
 }
 
 // New returns a relay that sends every call to the backends of target
@@ -258,6 +261,11 @@ type link struct {
 	// Relay.routeCall), obs the observer of the table it was routed by.
 	cl  *cluster
 	obs Observer
+	// retry is set if its route retries; swap then serialises the
+	// changes of attempt (backend, halves, done) with the paths that end
+	// the call from the client's side or a timer (reset, abort).
+	retry *retried
+	swap  sync.Mutex
 	// method is its :path; reqBytes and respBytes count the bytes of
 	// the messages relayed each way (see msgParser).
 	method              string
@@ -275,6 +283,7 @@ func (l *link) finish(err error) {
 	if l.done != nil {
 		l.done(balancer.DoneInfo{Err: err, BytesSent: true, BytesReceived: l.responded.Load()})
 	}
+	l.commit()
 	if l.cl != nil {
 		l.cl.callEnded()
 	}
@@ -585,6 +594,10 @@ func (r *Relay) open(c *clientConn, f *http2.MetaHeadersFrame) {
 			deadline = time.Now().Add(d)
 		}
 		l := &link{client: c, deadline: deadline, route: rt.index, start: start, cl: cl, obs: t.obs, method: info.FullMethodName}
+		if rt.retry != nil {
+			r.waitWhole(l, rt, cid, info, fields, f.StreamEnded())
+			return
+		}
 		var bc *backendConn
 		var done func(balancer.DoneInfo)
 		if bc, done, err = cl.tryPick(info); err == nil {
@@ -647,8 +660,7 @@ func (r *Relay) connect(l *link, cid uint32, fields []hpack.HeaderField, end boo
 	giveAll(grants)
 	if gone { // lost the race with the connection's end: not sent
 		if held != nil {
-			c.giveConn(held.size) // the held data is dropped: its window goes back
-			held.held, held.size = nil, 0
+			c.giveConn(held.releaseLocked()) // the held data is dropped: its window goes back
 		}
 		c.forget(cid)
 		c.mu.Lock()
@@ -676,6 +688,9 @@ func (c *clientConn) data(f *http2.DataFrame) bool {
 		return true
 	}
 	if w := l.wait; w != nil {
+		if w.keep {
+			return c.holdWhole(l, w, f)
+		}
 		w.mu.Lock()
 		if !w.connected {
 			ok := w.hold(f)
@@ -748,6 +763,10 @@ func (c *conn) giveConn(n int64) {
 
 // reset ends a call the client reset: the backend stream is reset too.
 func (l *link) reset(code http2.ErrCode) {
+	if l.retry != nil {
+		l.swap.Lock()
+		defer l.swap.Unlock()
+	}
 	if w := l.wait; w != nil && w.giveUp(l.client) {
 		l.finish(status.Error(codes.Canceled, "framerelay: the client reset the call"))
 		return // it had no backend yet
@@ -863,6 +882,12 @@ func (bc *backendConn) readLoop(r *Relay) {
 			if l == nil {
 				continue
 			}
+			if l.retry != nil && !l.responded.Load() {
+				if end && r.retryLater(l, status.Code(trailerErr(f.Fields))) {
+					continue
+				}
+				l.commit()
+			}
 			if end {
 				l.client.forget(l.toClient.id)
 				l.finish(trailerErr(f.Fields))
@@ -881,6 +906,9 @@ func (bc *backendConn) readLoop(r *Relay) {
 			}
 		case *http2.RSTStreamFrame:
 			if l := bc.lookup(f.StreamID, true); l != nil {
+				if f.ErrCode == http2.ErrCodeRefusedStream && r.retryLater(l, codes.Unavailable) {
+					continue
+				}
 				l.client.forget(l.toClient.id)
 				if f.ErrCode == http2.ErrCodeCancel && l.pastDeadline() {
 					// The backend gave up at the deadline the relay sent
@@ -962,6 +990,9 @@ func (bc *backendConn) goneAway(lastID uint32) {
 	}
 	bc.smu.Unlock()
 	for _, l := range refused {
+		if l.client.r.retryLater(l, codes.Unavailable) {
+			continue
+		}
 		l.client.forget(l.toClient.id)
 		l.finish(status.Error(codes.Unavailable, "framerelay: refused by the backend's GOAWAY"))
 		h := l.toClient
@@ -989,6 +1020,9 @@ func (bc *backendConn) shutdown() {
 	bc.streams = map[uint32]*link{}
 	bc.smu.Unlock()
 	for _, l := range streams {
+		if l.client.r.retryLater(l, codes.Unavailable) {
+			continue
+		}
 		l.client.forget(l.toClient.id)
 		l.finish(status.Error(codes.Unavailable, "framerelay: backend connection closed"))
 		bc.mu.Lock()

@@ -34,6 +34,7 @@ type route struct {
 	cl      *cluster
 	timeout time.Duration // caps the calls' deadline; 0: none
 	index   int           // in Config.Routes; -1 for the relay's own services
+	retry   *RetryPolicy  // with defaults; nil: no retries
 }
 
 // checkPrefix accepts "/pkg.Svc/" and "/pkg.Svc/MethodPrefix".
@@ -90,7 +91,13 @@ func (r *Relay) newTable(cfg Config, old *table) (t *table, made []*cluster, err
 			t.byName[rt.Cluster] = cl
 			t.clusters = append(t.clusters, cl)
 		}
-		routes = append(routes, route{rt.Prefix, cl, rt.Timeout, i})
+		var retry *RetryPolicy
+		if rt.Retry != nil {
+			if retry = rt.Retry.withDefaults(); retry.check() != nil {
+				return nil, made, fmt.Errorf("framerelay: routes[%d]: %w", i, retry.check())
+			}
+		}
+		routes = append(routes, route{prefix: rt.Prefix, cl: cl, timeout: rt.Timeout, index: i, retry: retry})
 		svc, _, _ := strings.Cut(rt.Prefix[1:], "/")
 		t.services[svc] = append(t.services[svc], cl)
 	}

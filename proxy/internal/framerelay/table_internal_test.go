@@ -3,12 +3,16 @@ package framerelay
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
 
 	"github.com/grpclb/grpclb/internal/balancertest"
 	"github.com/grpclb/grpclb/internal/testbed"
@@ -131,5 +135,70 @@ func TestReloadSwapsRoutesAndRetiresClusters(t *testing.T) {
 	wait.For(t, 10*time.Second, "the replaced cluster two to close", keptTwo.isClosed)
 	if got, err := echo(); err != nil || got != b.Name {
 		t.Fatalf("Echo after rebuilding its cluster reached %q (%v), want %s", got, err, b.Name)
+	}
+}
+
+// TestCancelBetweenAttempts: a call whose client cancels while it waits
+// for its next attempt (a backoff of up to an hour) ends at once: counted
+// out of its cluster and forgotten by its connection, with no further
+// attempt.
+func TestCancelBetweenAttempts(t *testing.T) {
+	var attempts atomic.Int64
+	backend := balancertest.ServeGRPC(t, grpc.NewServer(grpc.UnknownServiceHandler(func(any, grpc.ServerStream) error {
+		attempts.Add(1)
+		return status.Error(codes.Unavailable, "failing on purpose")
+	})))
+	r, err := NewRouted(Config{
+		Clusters: map[string]Cluster{"c": {Target: "static:///" + backend}},
+		Routes:   []Route{{Prefix: "/test.Flaky/", Cluster: "c", Retry: &RetryPolicy{MaxAttempts: 2, InitialBackoff: time.Hour, MaxBackoff: time.Hour}}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := balancertest.Serve(t, r.Serve, r.Close)
+	cc, err := grpc.NewClient("passthrough:///"+addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cc.Close()
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	result := make(chan error, 1)
+	go func() { result <- cc.Invoke(ctx, "/test.Flaky/Call", &echopb.EchoRequest{}, &echopb.EchoResponse{}) }()
+
+	// The call is between attempts once its first failed and the relay let
+	// that attempt go.
+	var l *link
+	wait.For(t, 10*time.Second, "the call to wait for its second attempt", func() bool {
+		for _, c := range r.clientConns() {
+			c.lmu.Lock()
+			for _, cl := range c.live {
+				l = cl
+			}
+			c.lmu.Unlock()
+		}
+		if l == nil {
+			return false
+		}
+		l.wait.mu.Lock()
+		defer l.wait.mu.Unlock()
+		return attempts.Load() == 1 && !l.wait.connected && l.wait.whole
+	})
+	cancel()
+	if err := <-result; status.Code(err) != codes.Canceled {
+		t.Fatalf("the cancelled call: %v", err)
+	}
+	cl := r.table.Load().byName["c"]
+	wait.Until(t, 10*time.Second, func() (bool, string) {
+		live := 0
+		for _, c := range r.clientConns() {
+			c.lmu.Lock()
+			live += len(c.live)
+			c.lmu.Unlock()
+		}
+		return live == 0 && cl.calls.Load() == 0, fmt.Sprintf("%d calls live on the relay's connections, %d counted on the cluster", live, cl.calls.Load())
+	})
+	if n := attempts.Load(); n != 1 {
+		t.Errorf("the backend saw %d attempts, want 1", n)
 	}
 }

@@ -3,6 +3,7 @@ package framerelay
 import (
 	"bytes"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/net/http2"
@@ -24,6 +25,28 @@ type pending struct {
 	stop      chan struct{} // closed when gaveUp
 	held      []heldData
 	size      int64 // flow-controlled bytes held
+
+	// keep: the call's route retries (see RetryPolicy): its request is
+	// held whole before the first attempt (complete is closed once it
+	// is, whole set) and kept, with its window, to be sent again, until
+	// the call commits or ends.
+	keep     bool
+	whole    bool
+	complete chan struct{}
+	// kept is the connection window the kept request holds (keep only):
+	// given back once, by whoever swaps it to 0 first.
+	kept atomic.Int64
+}
+
+// releaseLocked drops the held data and returns the connection window it
+// held, for the caller to give back (under mu).
+func (w *pending) releaseLocked() int64 {
+	n := w.size
+	if w.keep {
+		n = w.kept.Swap(0)
+	}
+	w.held, w.size = nil, 0
+	return n
 }
 
 // heldData is a DATA frame's payload held while its call waits.
@@ -40,6 +63,9 @@ func (w *pending) hold(f *http2.DataFrame) bool {
 	if w.size > StreamWindow {
 		return false
 	}
+	if w.keep {
+		w.kept.Add(int64(f.Length))
+	}
 	w.held = append(w.held, heldData{data: bytes.Clone(f.Data()), size: int64(f.Length), end: f.StreamEnded()})
 	return true
 }
@@ -48,6 +74,17 @@ func (w *pending) hold(f *http2.DataFrame) bool {
 // backend (under h.c.mu), and returns what to give back to the client
 // for it: the bytes written now and the padding.
 func (w *pending) sendLocked(h *half) []grant {
+	if w.keep {
+		h.keepsWindow = true
+		h.fromOpen.Store(false) // the request is whole: no stream window to give
+		for _, d := range w.held {
+			if !h.done {
+				h.writeKeptLocked(d.data, d.end)
+			}
+		}
+		w.connected = true
+		return nil
+	}
 	h.recvWin.Add(-w.size) // taken from the client's window while held
 	var grants []grant
 	for _, d := range w.held {
@@ -81,13 +118,29 @@ func (w *pending) giveUp(c *clientConn) bool {
 	if !w.gaveUp {
 		w.gaveUp = true
 		close(w.stop)
-		held, w.held, w.size = w.size, nil, 0
+		held = w.releaseLocked()
 	}
 	w.mu.Unlock()
 	if held > 0 {
 		c.giveConn(held)
 	}
 	return true
+}
+
+// endWaiting ends call l, client stream cid, which waited for a backend
+// its cluster's policy could not offer (pick error err), under l.wait.mu:
+// its held data is dropped and its window given back.
+func (l *link) endWaiting(cid uint32, err error) {
+	w, c := l.wait, l.client
+	w.gaveUp = true
+	close(w.stop)
+	c.giveConn(w.releaseLocked())
+	c.forget(cid)
+	err = l.cl.unreached(err)
+	l.finish(err)
+	c.mu.Lock()
+	c.headerFrames(cid, grpcStatusOf(err), true)
+	c.unlock()
 }
 
 // wait waits, on a goroutine, for cl's policy to offer a backend for
@@ -105,6 +158,12 @@ func (r *Relay) wait(l *link, cl *cluster, cid uint32, info balancer.PickInfo, f
 	r.waiting.Add(1)
 	go func() {
 		defer r.waiting.Add(-1)
+		if w.keep {
+			select { // for the whole request
+			case <-w.complete:
+			case <-w.stop:
+			}
+		}
 		bc, done, err := cl.pickConn(info, maxPickWait, w.stop)
 		w.mu.Lock()
 		defer w.mu.Unlock()
@@ -114,16 +173,7 @@ func (r *Relay) wait(l *link, cl *cluster, cid uint32, info balancer.PickInfo, f
 				done(balancer.DoneInfo{Err: status.Error(codes.Canceled, "framerelay: the client reset the call")})
 			}
 		case err != nil:
-			w.gaveUp = true
-			close(w.stop)
-			c.giveConn(w.size) // the held data is dropped: its window goes back
-			w.held, w.size = nil, 0
-			c.forget(cid)
-			err = cl.unreached(err)
-			l.finish(err)
-			c.mu.Lock()
-			c.headerFrames(cid, grpcStatusOf(err), true)
-			c.unlock()
+			l.endWaiting(cid, err)
 		default:
 			r.connect(l, cid, fields, end, bc, done, w)
 		}
