@@ -43,8 +43,10 @@ import (
 // lent from it, so it holds at most the budget plus 64 KiB per connection
 // (and one connection at most its 16 MiB window). Options.AccessLog gets
 // Proxy's record per call, and /metrics Proxy's series. NewFrames
-// refuses a config that needs what it does not do yet (retries,
-// hedging). Reload applies a new config as Proxy.Reload does.
+// refuses a config that needs what it does not do yet (hedging).
+// Idempotent routes retry as in Proxy, with one limit: a request is held
+// whole to be sent again only up to 1 MiB (a larger one is refused with
+// RESOURCE_EXHAUSTED). Reload applies a new config as Proxy.Reload does.
 type Frames struct {
 	relay  *framerelay.Relay
 	static Config                 // the config it started with, defaults filled in

@@ -79,8 +79,12 @@
 // call, and a cluster whose Key did not change is kept, connections and
 // all.
 //
+// A route with a RetryPolicy retries its calls, which must be unary: the
+// request is held whole (at most a stream window) and sent again when an
+// attempt fails before any response.
+//
 // What it does not do yet (grpclb proxy's grpc-go data plane does):
-// retries and hedging.
+// hedging.
 // grpclb proxy runs it with --data-plane=frames (proxy.Frames), and the
 // lab's proxy scenario measures it there as proxy+grpclb-frames, beside
 // grpclb proxy's grpc-go data plane and HAProxy.

@@ -648,9 +648,7 @@ func (r *Relay) connect(l *link, cid uint32, fields []hpack.HeaderField, end boo
 		bc.streams[bid] = l
 	}
 	bc.smu.Unlock()
-	if gone {
-		l.finish(status.Error(codes.Unavailable, "framerelay: backend connection closed"))
-	} else {
+	if !gone {
 		l.toBackend.writeHeadersLocked(fields, end)
 		if held != nil {
 			grants = held.sendLocked(l.toBackend)
@@ -659,6 +657,7 @@ func (r *Relay) connect(l *link, cid uint32, fields []hpack.HeaderField, end boo
 	bc.unlock()
 	giveAll(grants)
 	if gone { // lost the race with the connection's end: not sent
+		l.finish(status.Error(codes.Unavailable, "framerelay: backend connection closed"))
 		if held != nil {
 			c.giveConn(held.releaseLocked()) // the held data is dropped: its window goes back
 		}

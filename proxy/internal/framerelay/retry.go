@@ -70,6 +70,9 @@ type retried struct {
 	fields   []hpack.HeaderField // the request headers, as first sent
 	end      bool                // the headers ended the request
 	cid      uint32
+	// repicks counts the picks of a backend whose connection had just
+	// closed (the policy had not heard yet), which are picked again.
+	repicks int
 }
 
 // errSecondRequest and errRequestOverWindow refuse calls a route with a
@@ -177,6 +180,12 @@ func (r *Relay) retryLater(l *link, code codes.Code) bool {
 	return true
 }
 
+// maxRepicks and repickDelay bound nextAttempt's picks again.
+const (
+	maxRepicks  = 10
+	repickDelay = 10 * time.Millisecond
+)
+
 // nextAttempt makes call l's next attempt, after delay.
 func (r *Relay) nextAttempt(l *link, delay time.Duration) {
 	w, rt := l.wait, l.retry
@@ -199,6 +208,14 @@ func (r *Relay) nextAttempt(l *link, delay time.Duration) {
 		}
 	case err != nil:
 		l.endWaiting(rt.cid, err)
+	case bc.goneFlag.Load() && rt.repicks < maxRepicks:
+		// The connection the policy offered has just closed: its policy
+		// will hear of it soon; pick again then.
+		rt.repicks++
+		if done != nil {
+			done(balancer.DoneInfo{Err: status.Error(codes.Unavailable, "framerelay: backend connection closed")})
+		}
+		go r.nextAttempt(l, repickDelay)
 	default:
 		fields := l.replayFields()
 		rt.attempts++

@@ -2,6 +2,7 @@ package framerelay_test
 
 import (
 	"bytes"
+	"fmt"
 	"testing"
 	"time"
 
@@ -11,6 +12,7 @@ import (
 	"github.com/grpclb/grpclb/internal/balancertest"
 	"github.com/grpclb/grpclb/internal/testbed"
 	"github.com/grpclb/grpclb/internal/testbed/echopb"
+	"github.com/grpclb/grpclb/internal/wait"
 	"github.com/grpclb/grpclb/proxy/internal/framerelay"
 )
 
@@ -30,6 +32,23 @@ func startRetrying(t *testing.T, p framerelay.RetryPolicy, addrs ...string) echo
 	return echopb.NewEchoClient(dial(t, balancertest.Serve(t, r.Serve, r.Close)))
 }
 
+// warmUp makes calls until every backend of f has served one: the
+// policy has them all READY, so round_robin takes turns among them all.
+func warmUp(t *testing.T, c echopb.EchoClient, f *testbed.Fleet) {
+	t.Helper()
+	wait.For(t, 10*time.Second, "every backend to serve a call", func() bool {
+		if _, err := c.Echo(testbed.Context(t, 5*time.Second), &echopb.EchoRequest{}); err != nil {
+			t.Fatal(err)
+		}
+		for _, b := range f.Backends() {
+			if b.Served() == 0 {
+				return false
+			}
+		}
+		return true
+	})
+}
+
 // TestRetriesReplayTheRequest: with one of two backends failing every
 // call (UNAVAILABLE), every call of a retrying route succeeds: the ones
 // round_robin gives the failing backend are sent again, their 300 KiB
@@ -39,8 +58,9 @@ func startRetrying(t *testing.T, p framerelay.RetryPolicy, addrs ...string) echo
 func TestRetriesReplayTheRequest(t *testing.T) {
 	f := startFleet(t, 2)
 	bad, good := f.Backends()[0], f.Backends()[1]
-	bad.SetErrorRate(1, codes.Unavailable)
 	c := startRetrying(t, framerelay.RetryPolicy{MaxAttempts: 2, InitialBackoff: time.Millisecond}, f.Addrs()...)
+	warmUp(t, c, f)
+	bad.SetErrorRate(1, codes.Unavailable)
 	payload := bytes.Repeat([]byte{'r'}, 300<<10)
 	for i := range 80 {
 		resp, err := c.Echo(testbed.Context(t, 20*time.Second), &echopb.EchoRequest{Payload: payload})
@@ -86,5 +106,34 @@ func TestRetriesGiveUp(t *testing.T) {
 	}
 	if _, err := c.Echo(testbed.Context(t, 10*time.Second), &echopb.EchoRequest{Payload: []byte("ok")}); err != nil {
 		t.Fatalf("a call after the refusals: %v", err)
+	}
+}
+
+// TestRetriesOutliveABackend: calls in flight on a backend that dies (its
+// connections reset before it answered) are sent again to the other
+// backend, and every call succeeds.
+func TestRetriesOutliveABackend(t *testing.T) {
+	f := startFleet(t, 2)
+	dying, good := f.Backends()[0], f.Backends()[1]
+	c := startRetrying(t, framerelay.RetryPolicy{MaxAttempts: 3, InitialBackoff: time.Millisecond}, f.Addrs()...)
+	warmUp(t, c, f)
+	dying.SetLatency(time.Minute) // holds its calls until it dies
+	const calls = 6
+	results := make(chan error, calls)
+	for range calls {
+		go func() {
+			resp, err := c.Echo(testbed.Context(t, 30*time.Second), &echopb.EchoRequest{Payload: []byte("x")})
+			if err == nil && resp.GetBackend() != good.Name {
+				err = fmt.Errorf("answered by %s", resp.GetBackend())
+			}
+			results <- err
+		}()
+	}
+	wait.For(t, 10*time.Second, "calls to reach the backend that will die", func() bool { return dying.InFlight() > 0 })
+	dying.Kill()
+	for range calls {
+		if err := <-results; err != nil {
+			t.Errorf("a call: %v, want it answered by %s", err, good.Name)
+		}
 	}
 }
