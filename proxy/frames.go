@@ -109,15 +109,7 @@ func NewFrames(cfg *Config, opts Options) (*Frames, error) {
 // settings (addresses, limits, connection ageing, TLS on or off, local
 // reflection) need a restart and are logged as ignored. On error the
 // config in use is kept.
-func (f *Frames) Reload(cfg *Config) error {
-	err := f.reload(cfg)
-	result := "ok"
-	if err != nil {
-		result = "error"
-	}
-	f.metrics.reloads.WithLabelValues(result).Inc()
-	return err
-}
+func (f *Frames) Reload(cfg *Config) error { return f.metrics.reloaded(f.reload(cfg)) }
 
 func (f *Frames) reload(cfg *Config) error {
 	if err := cfg.validate(f.opts.Resolvers); err != nil {

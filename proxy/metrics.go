@@ -35,6 +35,16 @@ type metrics struct {
 	budgetWaits *prometheus.CounterVec // result: ok, overrun
 }
 
+// reloaded counts a reload that ended with err, and returns err.
+func (m *metrics) reloaded(err error) error {
+	result := "ok"
+	if err != nil {
+		result = "error"
+	}
+	m.reloads.WithLabelValues(result).Inc()
+	return err
+}
+
 // budgetWait counts a wait for room in the buffer budget.
 func (m *metrics) budgetWait(overrun bool) {
 	result := "ok"

@@ -291,15 +291,7 @@ func (p *Proxy) closeUpstream(u *upstream) {
 // (new connections use them); other listener settings (addresses, limits,
 // connection ageing, TLS on or off) need a restart and are logged as
 // ignored. On error the config in use is kept.
-func (p *Proxy) Reload(cfg *Config) error {
-	err := p.reload(cfg)
-	result := "ok"
-	if err != nil {
-		result = "error"
-	}
-	p.metrics.reloads.WithLabelValues(result).Inc()
-	return err
-}
+func (p *Proxy) Reload(cfg *Config) error { return p.metrics.reloaded(p.reload(cfg)) }
 
 func (p *Proxy) reload(cfg *Config) error {
 	if err := cfg.validate(p.opts.Resolvers); err != nil {

@@ -11,7 +11,6 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 
 	"github.com/grpclb/grpclb/internal/balancertest"
@@ -46,13 +45,7 @@ func TestStalledBackendBoundsRelayMemory(t *testing.T) {
 		t.Fatal(err)
 	}
 	addr := balancertest.Serve(t, r.Serve, r.Close)
-	cc, err := grpc.NewClient("passthrough:///"+addr, grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithDefaultCallOptions(grpc.MaxCallSendMsgSize(8<<20)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cc.Close()
-	c := echopb.NewEchoClient(cc)
+	c := echopb.NewEchoClient(dialRelay(t, addr, grpc.WithDefaultCallOptions(grpc.MaxCallSendMsgSize(8<<20))))
 	// The backend answers Echo UNIMPLEMENTED: once it has, the relay is
 	// connected to it.
 	if _, err := c.Echo(t.Context(), &echopb.EchoRequest{}); status.Code(err) != codes.Unimplemented {
@@ -130,12 +123,7 @@ func TestBudgetBoundsTheRelay(t *testing.T) {
 	}
 	addr := balancertest.Serve(t, r.Serve, r.Close)
 	client := func() echopb.EchoClient {
-		cc, err := grpc.NewClient("passthrough:///"+addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { cc.Close() })
-		return echopb.NewEchoClient(cc)
+		return echopb.NewEchoClient(dialRelay(t, addr))
 	}
 	big := func(c echopb.EchoClient) error {
 		_, err := c.Echo(testbed.Context(t, 20*time.Second), &echopb.EchoRequest{Payload: bytes.Repeat([]byte{'b'}, 2<<20)})

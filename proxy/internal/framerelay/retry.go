@@ -202,12 +202,7 @@ func (r *Relay) nextAttempt(l *link, delay time.Duration) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	switch {
-	case w.gaveUp:
-		if done != nil {
-			done(balancer.DoneInfo{Err: status.Error(codes.Canceled, "framerelay: the client reset the call")})
-		}
-	case err != nil:
-		l.endWaiting(rt.cid, err)
+	case !l.pickedLocked(rt.cid, done, err):
 	case bc.goneFlag.Load() && rt.repicks < maxRepicks:
 		// The connection the policy offered has just closed: its policy
 		// will hear of it soon; pick again then.

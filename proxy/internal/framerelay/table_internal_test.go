@@ -22,6 +22,18 @@ import (
 
 const echoService = "/grpclb.testbed.v1.Echo/"
 
+// dialRelay connects a client to the relay at addr, closed when the test
+// ends.
+func dialRelay(t *testing.T, addr string, opts ...grpc.DialOption) *grpc.ClientConn {
+	t.Helper()
+	cc, err := grpc.NewClient("passthrough:///"+addr, append([]grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}, opts...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cc.Close() })
+	return cc
+}
+
 func (c *cluster) isClosed() bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -54,12 +66,7 @@ func TestReloadSwapsRoutesAndRetiresClusters(t *testing.T) {
 		t.Fatal(err)
 	}
 	addr := balancertest.Serve(t, r.Serve, r.Close)
-	cc, err := grpc.NewClient("passthrough:///"+addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cc.Close()
-	c := echopb.NewEchoClient(cc)
+	c := echopb.NewEchoClient(dialRelay(t, addr))
 	echo := func() (string, error) {
 		resp, err := c.Echo(testbed.Context(t, 10*time.Second), &echopb.EchoRequest{})
 		return resp.GetBackend(), err
@@ -156,11 +163,7 @@ func TestCancelBetweenAttempts(t *testing.T) {
 		t.Fatal(err)
 	}
 	addr := balancertest.Serve(t, r.Serve, r.Close)
-	cc, err := grpc.NewClient("passthrough:///"+addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cc.Close()
+	cc := dialRelay(t, addr)
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
 	result := make(chan error, 1)

@@ -167,15 +167,26 @@ func (r *Relay) wait(l *link, cl *cluster, cid uint32, info balancer.PickInfo, f
 		bc, done, err := cl.pickConn(info, maxPickWait, w.stop)
 		w.mu.Lock()
 		defer w.mu.Unlock()
-		switch {
-		case w.gaveUp:
-			if done != nil {
-				done(balancer.DoneInfo{Err: status.Error(codes.Canceled, "framerelay: the client reset the call")})
-			}
-		case err != nil:
-			l.endWaiting(cid, err)
-		default:
+		if l.pickedLocked(cid, done, err) {
 			r.connect(l, cid, fields, end, bc, done, w)
 		}
 	}()
+}
+
+// pickedLocked settles a pick made for call l, client stream cid, while
+// it waited (under l.wait.mu): if the call was given up meanwhile, the
+// policy hears that its pick went unused; a pick error ends the call. It
+// reports whether to connect the call to the pick.
+func (l *link) pickedLocked(cid uint32, done func(balancer.DoneInfo), err error) bool {
+	switch {
+	case l.wait.gaveUp:
+		if done != nil {
+			done(balancer.DoneInfo{Err: status.Error(codes.Canceled, "framerelay: the client reset the call")})
+		}
+		return false
+	case err != nil:
+		l.endWaiting(cid, err)
+		return false
+	}
+	return true
 }

@@ -9,9 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/resolver"
 	"google.golang.org/grpc/resolver/manual"
 	"google.golang.org/grpc/status"
@@ -42,12 +40,7 @@ func startWaitRelay(t *testing.T, now string, later *manual.Resolver) (*Relay, e
 		t.Fatal(err)
 	}
 	addr := balancertest.Serve(t, r.Serve, r.Close)
-	cc, err := grpc.NewClient("passthrough:///"+addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cc.Close() })
-	return r, echopb.NewEchoClient(cc)
+	return r, echopb.NewEchoClient(dialRelay(t, addr))
 }
 
 // streamRoundTrip makes one EchoStream call of one message each way.
