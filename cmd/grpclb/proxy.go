@@ -115,7 +115,7 @@ func proxyCommand(args []string, stdout, stderr io.Writer, ready func(grpcAddr, 
 	fs.BoolVar(&f.accessLog, "access-log", true, "log every call at info level (method, route, cluster, upstream, code, duration, bytes)")
 	fs.BoolVar(&f.pprof, "pprof", false, "serve Go's profiler at /debug/pprof/ on the admin listener")
 	fs.BoolVar(&f.check, "check", false, "check the config file (--config FILE, or --check FILE) and exit: 0 if it would start, 1 with every problem named if not (fields, routes, policies, targets, certificate files); nothing is listened on or dialled")
-	fs.StringVar(&f.dataPlane, "data-plane", "grpc", `"grpc" (grpc-go's server and client streams: every feature) or "frames" (an experiment: HTTP/2 frames relayed, HAProxy's speed for a third of the CPU of grpc; no hedging, see proxy.Frames)`)
+	fs.StringVar(&f.dataPlane, "data-plane", "grpc", `"grpc" (grpc-go's server and client streams: every feature) or "frames" (an experiment: HTTP/2 frames relayed, HAProxy's speed for under half the CPU of grpc; no hedging, see proxy.Frames)`)
 	fs.DurationVar(&f.watchInterval, "watch-interval", defaultWatchInterval, "poll the config file this often and reload it when its content changes (symlinks followed, as in a ConfigMap volume); 0 for SIGHUP only")
 	pos, err := parseFlags(fs, args, stdout, fmt.Sprintf(proxyHelp, strings.TrimRight(proxy.ExampleConfig, "\n")))
 	if err != nil {
