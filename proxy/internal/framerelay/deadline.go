@@ -105,16 +105,7 @@ func (l *link) abort(id uint32, err error) {
 	if open {
 		l.finish(err)
 	}
-	bc.mu.Lock()
-	if open {
-		bc.fr.WriteRSTStream(l.toBackend.id, http2.ErrCodeCancel)
-	}
-	dropped := l.toBackend.dropLocked()
-	if !l.toBackend.done {
-		l.toBackend.finishLocked()
-	}
-	bc.unlock()
-	l.client.giveConn(dropped)
+	l.endBackend(open, http2.ErrCodeCancel)
 	l.endClient(err)
 }
 

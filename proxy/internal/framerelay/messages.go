@@ -68,15 +68,6 @@ func (bc *backendConn) responseTooLarge(l *link, f *http2.DataFrame, size, limit
 	l.client.forget(l.toClient.id)
 	err := status.Errorf(codes.ResourceExhausted, "framerelay: a response message of %d bytes, over the limit of %d", size, limit)
 	l.finish(err)
-	bc.mu.Lock()
-	if !f.StreamEnded() {
-		bc.fr.WriteRSTStream(f.StreamID, http2.ErrCodeCancel)
-	}
-	dropped := l.toBackend.dropLocked()
-	if !l.toBackend.done {
-		l.toBackend.finishLocked()
-	}
-	bc.unlock()
-	l.client.giveConn(dropped)
+	l.endBackend(!f.StreamEnded(), http2.ErrCodeCancel)
 	l.endClient(err)
 }

@@ -775,15 +775,7 @@ func (l *link) reset(code http2.ErrCode) {
 	if open {
 		l.finish(status.Error(codes.Canceled, "framerelay: the client reset the call"))
 	}
-	bc.mu.Lock()
-	if open {
-		bc.fr.WriteRSTStream(l.toBackend.id, code)
-	}
-	owedClient := l.toBackend.dropLocked()
-	if !l.toBackend.done {
-		l.toBackend.finishLocked()
-	}
-	bc.unlock()
+	l.endBackend(open, code)
 	c := l.client
 	c.mu.Lock()
 	owedBackend := l.toClient.dropLocked()
@@ -791,8 +783,40 @@ func (l *link) reset(code http2.ErrCode) {
 		l.toClient.finishLocked()
 	}
 	c.mu.Unlock()
-	c.giveConn(owedClient)
 	bc.giveConn(owedBackend)
+}
+
+// endBackend ends call l's stream on its backend: a reset with code if
+// rst (the backend has not ended it), and the request data queued for it
+// dropped, its window given back to the client.
+func (l *link) endBackend(rst bool, code http2.ErrCode) {
+	bc, h := l.backend, l.toBackend
+	bc.mu.Lock()
+	if rst {
+		bc.fr.WriteRSTStream(h.id, code)
+	}
+	dropped := h.dropLocked()
+	if !h.done {
+		h.finishLocked()
+	}
+	bc.unlock()
+	l.client.giveConn(dropped)
+}
+
+// resetClient resets call l's stream on its client with code, dropping
+// the response data queued for it (its window goes back to the backend).
+func (l *link) resetClient(code http2.ErrCode) {
+	h := l.toClient
+	c := h.c
+	var dropped int64
+	c.mu.Lock()
+	if !h.done {
+		dropped = h.dropLocked()
+		c.fr.WriteRSTStream(h.id, code)
+		h.finishLocked()
+	}
+	c.unlock()
+	h.from.giveConn(dropped)
 }
 
 // shutdown resets, on their backends, the calls of a client connection
@@ -918,17 +942,7 @@ func (bc *backendConn) readLoop(r *Relay) {
 					continue
 				}
 				l.finish(resetErr(f.ErrCode))
-				h := l.toClient
-				c := h.c
-				var dropped int64
-				c.mu.Lock()
-				if !h.done {
-					dropped = h.dropLocked()
-					c.fr.WriteRSTStream(h.id, f.ErrCode)
-					h.finishLocked()
-				}
-				c.unlock()
-				bc.giveConn(dropped)
+				l.resetClient(f.ErrCode)
 			}
 		case *http2.SettingsFrame:
 			if !f.IsAck() {
@@ -994,17 +1008,7 @@ func (bc *backendConn) goneAway(lastID uint32) {
 		}
 		l.client.forget(l.toClient.id)
 		l.finish(status.Error(codes.Unavailable, "framerelay: refused by the backend's GOAWAY"))
-		h := l.toClient
-		c := h.c
-		var dropped int64
-		c.mu.Lock()
-		if !h.done {
-			dropped = h.dropLocked()
-			c.fr.WriteRSTStream(h.id, http2.ErrCodeRefusedStream)
-			h.finishLocked()
-		}
-		c.unlock()
-		bc.giveConn(dropped)
+		l.resetClient(http2.ErrCodeRefusedStream)
 	}
 }
 

@@ -166,7 +166,7 @@ func (r *Relay) retryLater(l *link, code codes.Code) bool {
 	bc.mu.Lock()
 	if !h.done { // the backend answered before reading the whole request
 		bc.fr.WriteRSTStream(h.id, http2.ErrCodeCancel)
-		h.dropLocked()
+		h.dropLocked() // kept data: no window to give
 		h.finishLocked()
 	}
 	bc.unlock()
