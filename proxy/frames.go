@@ -157,6 +157,7 @@ type framesPlan struct {
 // the settings the relay cannot honour.
 func framesConfig(cfg *Config, opts Options) (plan framesPlan, err error) {
 	rc := framerelay.Config{Clusters: map[string]framerelay.Cluster{}}
+	d := cfg.withDefaults()
 	if cfg.TLS != nil {
 		if plan.listenerTLS, err = cfg.TLS.Config(); err != nil {
 			return plan, err
@@ -200,10 +201,9 @@ func framesConfig(cfg *Config, opts Options) (plan framesPlan, err error) {
 				return plan, fmt.Errorf("clusters.%s.%w", name, err)
 			}
 		}
-		spec.Key = fmt.Sprintf("%x", upstreamKey(cl, cfg.withDefaults().Limits, material))
+		spec.Key = fmt.Sprintf("%x", upstreamKey(cl, d.Limits, material))
 		rc.Clusters[name] = spec
 	}
-	d := cfg.withDefaults()
 	rc.Limits = framerelay.Limits{
 		MaxRequestBytes:       int64(d.Limits.MaxRequestBytes),
 		MaxResponseBytes:      int64(d.Limits.MaxResponseBytes),

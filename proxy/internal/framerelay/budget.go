@@ -41,7 +41,7 @@ func (b *budget) take(c *conn, n int64) int64 {
 
 // give returns n bytes to the budget. Once there is room for a
 // connection's initial window, the connections that waited are returned
-// to be woken (outside any connection's lock: see conn.wake).
+// to be woken (outside any connection's lock: see wake).
 func (b *budget) give(n int64) []*conn {
 	b.mu.Lock()
 	defer b.mu.Unlock()
