@@ -153,8 +153,12 @@ func (c *conn) cameBackLocked(n int64) []*conn {
 	if b == nil {
 		return nil
 	}
+	// Released in batches of an eighth of the window (at least 64 KiB),
+	// not for every frame written on: the budget's lock is the relay's
+	// one lock shared by every connection. What is not released yet stays
+	// charged, so the bound holds; the next grant draws on it first.
 	spare := c.win.charged - max(c.win.out-defaultWindow, 0)
-	if spare <= 0 {
+	if spare < max(defaultWindow, c.win.size/8) {
 		return nil
 	}
 	c.win.charged -= spare

@@ -1042,17 +1042,17 @@ func (bc *backendConn) shutdown() {
 // fail ends a call on the client's side: UNAVAILABLE if the backend has
 // not answered yet, else a reset with code.
 func (l *link) fail(code http2.ErrCode, msg string) {
+	if l.responded.Load() {
+		l.resetClient(code)
+		return
+	}
 	h := l.toClient
 	c := h.c
 	var dropped int64
 	c.mu.Lock()
 	if !h.done {
 		dropped = h.dropLocked()
-		if l.responded.Load() {
-			c.fr.WriteRSTStream(h.id, code)
-		} else {
-			c.headerFrames(h.id, grpcStatus(unavailable, msg), true)
-		}
+		c.headerFrames(h.id, grpcStatus(unavailable, msg), true)
 		h.finishLocked()
 	}
 	c.unlock()
