@@ -128,23 +128,22 @@ func (h *Hedger) intercept(ctx context.Context, method string, req, reply any, c
 	if pc.disabled || !(pc.idempotent || h.cfg.hedges(method)) || !cloneable(reply) {
 		return invoker(ctx, method, req, reply, cc, opts...)
 	}
-	h.calls.Add(1)
-	h.budget.add()
-	delay := h.CurrentDelay(method)
+	call := h.Begin(method)
+	delay := call.Delay()
 	if pc.hasDelay {
 		delay = pc.delay
 	}
-	return h.hedge(ctx, method, req, reply, cc, invoker, opts, delay)
+	return h.hedge(ctx, call, method, req, reply, cc, invoker, opts, delay)
 }
 
 // attempt is one copy of a call.
 type attempt struct {
+	n       int // 0 for the first
 	reply   any
 	header  metadata.MD
 	trailer metadata.MD
 	peer    peer.Peer
 	err     error
-	dur     time.Duration // from the call's start to the attempt's end
 }
 
 // callOpts is what hedge needs from the caller's call options.
@@ -206,8 +205,7 @@ func optsFor(opts []grpc.CallOption, a *attempt) []grpc.CallOption {
 // its own, which are copied to the caller's if it wins. hedge returns once
 // every attempt has returned: no attempt outlives the call, and nothing
 // writes to the caller's reply after.
-func (h *Hedger) hedge(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts []grpc.CallOption, delay time.Duration) (err error) {
-	start := time.Now()
+func (h *Hedger) hedge(ctx context.Context, call *Call, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts []grpc.CallOption, delay time.Duration) (err error) {
 	co := parseCallOpts(opts)
 	if co.onFinish != nil {
 		defer func() {
@@ -230,6 +228,7 @@ func (h *Hedger) hedge(ctx context.Context, method string, req, reply any, cc *g
 	)
 	send := func() {
 		a := &attempts[sent]
+		a.n = sent
 		actx, opts := actx, co.first
 		a.reply = reply
 		if sent > 0 {
@@ -241,7 +240,6 @@ func (h *Hedger) hedge(ctx context.Context, method string, req, reply any, cc *g
 		outstanding++
 		go func() {
 			a.err = invoker(actx, method, req, a.reply, cc, opts...)
-			a.dur = time.Since(start)
 			results <- a
 		}()
 	}
@@ -272,22 +270,12 @@ func (h *Hedger) hedge(ctx context.Context, method string, req, reply any, cc *g
 		}
 		timerC = timer.C
 	}
-	denied := false
 	// tryHedge sends an extra attempt if one is left, the caller still
 	// waits and the budget has a token.
 	tryHedge := func() bool {
-		if sent >= h.cfg.maxAttempts || denied || ctx.Err() != nil {
+		if ctx.Err() != nil || !call.Extra() {
 			return false
 		}
-		if !h.budget.take() {
-			denied = true
-			h.denied.Add(1)
-			return false
-		}
-		if sent == 1 {
-			h.hedged.Add(1)
-		}
-		h.extra.Add(1)
 		send()
 		return true
 	}
@@ -295,7 +283,6 @@ func (h *Hedger) hedge(ctx context.Context, method string, req, reply any, cc *g
 	send()
 	arm()
 	var winner, last *attempt
-	var decided time.Duration
 	for outstanding > 0 {
 		select {
 		case a := <-results:
@@ -304,7 +291,8 @@ func (h *Hedger) hedge(ctx context.Context, method string, req, reply any, cc *g
 				continue // a loser, cancelled
 			}
 			if a.err == nil || !h.cfg.isNonFatal(status.Code(a.err)) {
-				winner, decided = a, time.Since(start)
+				winner = a
+				call.End(a.n, a.err)
 				cancel()
 				timerC = nil
 				continue
@@ -312,6 +300,7 @@ func (h *Hedger) hedge(ctx context.Context, method string, req, reply any, cc *g
 			// A non-fatal failure: the next attempt goes at once, the one
 			// after it a delay later.
 			last = a
+			call.Failed(a.n)
 			if tryHedge() {
 				arm()
 			}
@@ -325,25 +314,10 @@ func (h *Hedger) hedge(ctx context.Context, method string, req, reply any, cc *g
 	if winner == nil {
 		winner = last // every attempt failed with a non-fatal code
 	}
-	first := &attempts[0]
-
-	if h.cfg.quantile > 0 && winner.err == nil {
-		// The first attempt's latency. If it lost while still running, the
-		// time it had run, which is more than the delay: censored, but on
-		// the right side of the quantile. If it failed first (a non-fatal
-		// code), nothing.
-		switch {
-		case winner == first:
-			h.window(method).add(first.dur)
-		case first.dur >= decided:
-			h.window(method).add(decided)
-		}
-	}
-	if winner == first {
-		return first.err
+	if winner.n == 0 {
+		return winner.err
 	}
 	if winner.err == nil {
-		h.wins.Add(1)
 		copyReply(reply, winner.reply)
 	}
 	for _, md := range co.headers {

@@ -48,6 +48,6 @@
 // HAProxy's speed for under half of Proxy's CPU on this project's
 // machine. Its memory is bounded by flow control (limits.maxBufferedBytes
 // lends the connection windows), it never decompresses messages, and it
-// reloads, retries idempotent routes, logs and counts calls as Proxy
-// does; it refuses hedged routes.
+// reloads, retries or hedges idempotent routes, logs and counts calls as
+// Proxy does.
 package proxy

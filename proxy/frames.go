@@ -163,13 +163,14 @@ func framesConfig(cfg *Config, opts Options) (plan framesPlan, err error) {
 			return plan, err
 		}
 	}
-	var unsupported []string
 	for i, r := range cfg.Routes {
-		if r.Hedge != nil {
-			unsupported = append(unsupported, fmt.Sprintf("routes[%d]: hedge", i))
-		}
 		rt := framerelay.Route{Prefix: r.MethodPrefix(), Cluster: r.Cluster, Timeout: time.Duration(r.Timeout)}
-		if r.Idempotent && r.Hedge == nil {
+		switch {
+		case r.Idempotent && r.Hedge != nil:
+			if rt.Hedge, err = newHedger(r.Hedge); err != nil {
+				return plan, fmt.Errorf("routes[%d].hedge: %w", i, err)
+			}
+		case r.Idempotent:
 			rt.Retry = framesRetry(r.Retry)
 		}
 		rc.Routes = append(rc.Routes, rt)
@@ -184,9 +185,6 @@ func framesConfig(cfg *Config, opts Options) (plan framesPlan, err error) {
 				plan.routeLabels = append(plan.routeLabels, svc)
 			}
 		}
-	}
-	if len(unsupported) > 0 {
-		return plan, fmt.Errorf("not implemented on the frames data plane: %s", strings.Join(unsupported, "; "))
 	}
 	for name, cl := range cfg.Clusters {
 		lb, err := lbConfigList(cl.Policy)

@@ -89,7 +89,7 @@ connections: {max: 3, idleTimeout: 1m, handshakeTimeout: 2s, maxAge: 5m, maxAgeG
 }
 
 // An idempotent route retries, with its policy (gRPC's defaults without
-// one); a hedged route is refused.
+// one), or hedges, and never both.
 func TestFramesConfigRouteResilience(t *testing.T) {
 	cfg, err := ParseConfig([]byte(strings.Replace(base, "    cluster: two\n", "    cluster: two\n    idempotent: true\n    retry: {maxAttempts: 4, retryableStatusCodes: [ABORTED]}\n", 1)))
 	if err != nil {
@@ -113,8 +113,11 @@ func TestFramesConfigRouteResilience(t *testing.T) {
 	}
 	cfg.Routes[1].Hedge = &HedgePolicy{}
 	cfg.Routes[1].Retry = nil
-	if _, err := framesConfig(cfg, Options{}); err == nil || !strings.Contains(err.Error(), "routes[1]: hedge") {
-		t.Fatalf("a hedged route: %v, want it refused naming routes[1]", err)
+	if plan, err = framesConfig(cfg, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	if rt := plan.relay.Routes[1]; rt.Hedge == nil || rt.Retry != nil {
+		t.Errorf("a hedged route: Hedge %v, Retry %v; want a Hedger and no retries", rt.Hedge, rt.Retry)
 	}
 }
 

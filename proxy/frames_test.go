@@ -96,17 +96,3 @@ func TestFramesAdmin(t *testing.T) {
 	f.Stop()
 	<-drained
 }
-
-// TestFramesRefusesWhatItCannotDo: a config with hedging is refused,
-// naming the routes.
-func TestFramesRefusesWhatItCannotDo(t *testing.T) {
-	cfg := oneCluster("static:///127.0.0.1:1", echoService, "other.Svc", "third.Svc")
-	cfg.Routes[0].Timeout = proxy.Duration(time.Second) // supported
-	cfg.Routes[1].Idempotent = true                     // supported: retries
-	cfg.Routes[2].Idempotent = true
-	cfg.Routes[2].Hedge = &proxy.HedgePolicy{}
-	_, err := proxy.NewFrames(cfg, proxy.Options{})
-	if err == nil || !strings.Contains(err.Error(), "not implemented on the frames data plane: routes[2]: hedge") {
-		t.Fatalf("NewFrames: %v, want routes[2] refused", err)
-	}
-}

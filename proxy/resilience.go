@@ -138,11 +138,7 @@ func newUnaryPolicy(r Route) (*unaryPolicy, error) {
 		return nil, nil
 	}
 	if r.Hedge != nil {
-		cfg := hedge.DefaultConfig()
-		if r.Hedge.cfg != nil {
-			cfg = r.Hedge.cfg
-		}
-		h, err := hedge.New(append(cfg.Options(), hedge.MethodFunc(func(string) bool { return true }))...)
+		h, err := newHedger(r.Hedge)
 		if err != nil {
 			return nil, err
 		}
@@ -153,6 +149,16 @@ func newUnaryPolicy(r Route) (*unaryPolicy, error) {
 		p = r.Retry.withDefaults()
 	}
 	return &unaryPolicy{retry: p}, nil
+}
+
+// newHedger returns the Hedger of a route's HedgePolicy, which hedges
+// every call of the route.
+func newHedger(p *HedgePolicy) (*hedge.Hedger, error) {
+	cfg := hedge.DefaultConfig()
+	if p.cfg != nil {
+		cfg = p.cfg
+	}
+	return hedge.New(append(cfg.Options(), hedge.MethodFunc(func(string) bool { return true }))...)
 }
 
 // invoke sends the call's request req and writes its response to resp,

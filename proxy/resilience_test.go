@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"math"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -134,29 +135,50 @@ func TestIdempotentRouteRetries(t *testing.T) {
 
 // An idempotent route with hedge sends a second attempt when the first is
 // slow: with one of two backends never answering, every call succeeds
-// (without hedging, half of them would wait for their deadline).
+// (without hedging, half of them would wait for their deadline), with the
+// answering backend's header and trailer, and the hedges carry
+// grpc-previous-rpc-attempts. On both data planes.
 func TestIdempotentRouteHedges(t *testing.T) {
-	hung := &flaky{hang: true}
-	fast := &flaky{}
-	cfg := oneCluster(staticTarget(startFlaky(t, hung), startFlaky(t, fast)))
-	cfg.Routes = []proxy.Route{{Service: flakyService, Cluster: "c", Idempotent: true, Hedge: hedgePolicy(t, `{"hedgingDelay": "5ms", "budget": 1, "budgetBurst": 100}`)}}
-	p, paddr := startProxy(t, cfg, proxy.Options{})
-	cc := dial(t, paddr)
-	// Both backends READY first: while only the hung one is, round_robin
-	// sends it the hedge too, and the call waits for its deadline.
-	wait.Until(t, 30*time.Second, func() (bool, string) {
-		eps := p.Clusters()[0].Endpoints
-		return len(eps) == 2 && eps[0].State == "READY" && eps[1].State == "READY", "endpoints: " + mustJSON(eps)
-	})
+	for _, plane := range dataPlanes {
+		t.Run(plane, func(t *testing.T) {
+			hung, fast := &flaky{}, &flaky{}
+			cfg := oneCluster(staticTarget(startFlaky(t, hung), startFlaky(t, fast)))
+			cfg.Routes = []proxy.Route{
+				{Service: flakyService, Cluster: "c", Idempotent: true, Hedge: hedgePolicy(t, `{"hedgingDelay": "5ms", "budget": 1, "budgetBurst": 100}`)},
+				{Service: "test.Plain", Cluster: "c"},
+			}
+			cc := dial(t, startOn(t, plane, cfg))
+			// Both backends READY first (each has answered a call): while
+			// only one is, round_robin sends it the hedge too, and a call
+			// to the hung one waits for its deadline.
+			wait.Until(t, 30*time.Second, func() (bool, string) {
+				if _, err := callFlaky(ctxTimeout(t, 10*time.Second), cc, "test.Plain"); err != nil {
+					t.Fatal(err)
+				}
+				return len(hung.seen()) > 0 && len(fast.seen()) > 0, "a backend has answered no call yet"
+			})
+			hung.mu.Lock()
+			hung.hang, hung.attempts = true, nil
+			hung.mu.Unlock()
+			fast.mu.Lock()
+			fast.attempts = nil
+			fast.mu.Unlock()
 
-	const calls = 20
-	for i := range calls {
-		if got, err := callFlaky(ctxTimeout(t, 10*time.Second), cc, flakyService); err != nil || got != "ping" {
-			t.Fatalf("call %d: %q, %v; want every call answered by the backend that answers", i, got, err)
-		}
-	}
-	if n := len(hung.seen()); n == 0 {
-		t.Error("the hung backend got no call: round_robin should have sent it some, and hedging rescued them")
+			const calls = 20
+			for i := range calls {
+				var hdr, trl metadata.MD
+				got, err := callFlaky(ctxTimeout(t, 10*time.Second), cc, flakyService, grpc.Header(&hdr), grpc.Trailer(&trl))
+				if err != nil || got != "ping" || first(hdr, "x-header") != "h" || first(trl, "x-trailer") != "t" {
+					t.Fatalf("call %d: %q, %v, header %v, trailer %v; want every call answered by the backend that answers", i, got, err, hdr, trl)
+				}
+			}
+			if n := len(hung.seen()); n == 0 {
+				t.Error("the hung backend got no call: round_robin should have sent it some, and hedging rescued them")
+			}
+			if hedges := slices.Index(fast.seen(), "1"); hedges < 0 {
+				t.Errorf("the backend that answers saw attempts %q: want hedges among them, with grpc-previous-rpc-attempts 1", fast.seen())
+			}
+		})
 	}
 }
 

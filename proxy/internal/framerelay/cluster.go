@@ -473,7 +473,7 @@ func (r *Relay) dialBackend(addr string, dial func(string) (net.Conn, error), st
 		nc.Close()
 		return nil, err
 	}
-	bc := &backendConn{conn: newConn(nc, r.budget), addr: addr, nextID: 1, streams: map[uint32]*link{}, ready: make(chan struct{}), onClose: onClose}
+	bc := &backendConn{conn: newConn(nc, r.budget), addr: addr, nextID: 1, streams: map[uint32]*link{}, attempts: map[uint32]*attempt{}, ready: make(chan struct{}), onClose: onClose}
 	bc.rfr.MaxHeaderListSize = r.limits.MaxHeaderListBytes
 	bc.maxResponse = r.limits.MaxResponseBytes
 	if !r.track(bc.conn) {

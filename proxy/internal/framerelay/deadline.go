@@ -82,7 +82,7 @@ func (l *link) expire(id uint32, limit time.Duration) {
 // one is reset on its backend. The client gets err's status, as trailers
 // after any response it had.
 func (l *link) abort(id uint32, err error) {
-	if l.retry != nil {
+	if l.swaps() {
 		l.swap.Lock()
 		defer l.swap.Unlock()
 	}
@@ -91,6 +91,7 @@ func (l *link) abort(id uint32, err error) {
 		return // ended
 	}
 	if w := l.wait; w != nil && w.giveUp(l.client) {
+		l.stopRaceLocked(err)
 		c.forget(id)
 		l.finish(err)
 		st := status.Convert(err)

@@ -21,6 +21,8 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/resolver"
 	"google.golang.org/grpc/status"
+
+	"github.com/grpclb/grpclb/hedge"
 )
 
 const preface = http2.ClientPreface
@@ -118,6 +120,11 @@ type Route struct {
 	// Retry, when set, retries the route's calls, which must be unary
 	// (see RetryPolicy).
 	Retry *RetryPolicy
+	// Hedge, when set, hedges the route's calls, which must be unary
+	// (held whole, as Retry's are): an attempt unanswered after the
+	// Hedger's delay is sent again to the backend the policy picks, and
+	// the first to answer wins. Set one of Retry and Hedge.
+	Hedge *hedge.Hedger
 }
 
 // New returns a relay that sends every call to the backends of target
@@ -261,10 +268,12 @@ type link struct {
 	// Relay.routeCall), obs the observer of the table it was routed by.
 	cl  *cluster
 	obs Observer
-	// retry is set if its route retries; swap then serialises the
-	// changes of attempt (backend, halves, done) with the paths that end
-	// the call from the client's side or a timer (reset, abort).
+	// retry is set if its route retries, hedge if it hedges; swap then
+	// serialises the changes of attempt (backend, halves, done) with the
+	// paths that end the call from the client's side or a timer (reset,
+	// abort).
 	retry *retried
+	hedge *hedging
 	swap  sync.Mutex
 	// method is its :path; reqBytes and respBytes count the bytes of
 	// the messages relayed each way (see msgParser).
@@ -345,8 +354,9 @@ type backendConn struct {
 
 	smu      sync.Mutex
 	streams  map[uint32]*link
-	gone     bool // under smu: read loop ended, GOAWAY or drain: no new streams
-	draining bool // under smu: close once the last stream ends
+	attempts map[uint32]*attempt // hedged calls' attempts until one wins
+	gone     bool                // under smu: read loop ended, GOAWAY or drain: no new streams
+	draining bool                // under smu: close once the last stream ends
 	goneFlag atomic.Bool
 }
 
@@ -356,7 +366,7 @@ func (bc *backendConn) drain() {
 	bc.smu.Lock()
 	bc.gone, bc.draining = true, true
 	bc.goneFlag.Store(true)
-	idle := len(bc.streams) == 0
+	idle := bc.idleLocked()
 	bc.smu.Unlock()
 	if idle {
 		bc.close()
@@ -369,7 +379,7 @@ func (bc *backendConn) lookup(id uint32, end bool) *link {
 	l := bc.streams[id]
 	if end && l != nil {
 		delete(bc.streams, id)
-		if bc.draining && len(bc.streams) == 0 {
+		if bc.draining && bc.idleLocked() {
 			defer bc.close()
 		}
 	}
@@ -594,7 +604,7 @@ func (r *Relay) open(c *clientConn, f *http2.MetaHeadersFrame) {
 			deadline = time.Now().Add(d)
 		}
 		l := &link{client: c, deadline: deadline, route: rt.index, start: start, cl: cl, obs: t.obs, method: info.FullMethodName}
-		if rt.retry != nil {
+		if rt.retry != nil || rt.hedge != nil {
 			r.waitWhole(l, rt, cid, info, fields, f.StreamEnded())
 			return
 		}
@@ -762,12 +772,14 @@ func (c *conn) giveConn(n int64) {
 
 // reset ends a call the client reset: the backend stream is reset too.
 func (l *link) reset(code http2.ErrCode) {
-	if l.retry != nil {
+	if l.swaps() {
 		l.swap.Lock()
 		defer l.swap.Unlock()
 	}
 	if w := l.wait; w != nil && w.giveUp(l.client) {
-		l.finish(status.Error(codes.Canceled, "framerelay: the client reset the call"))
+		err := status.Error(codes.Canceled, "framerelay: the client reset the call")
+		l.stopRaceLocked(err)
+		l.finish(err)
 		return // it had no backend yet
 	}
 	bc := l.backend
@@ -870,6 +882,9 @@ func (bc *backendConn) readLoop(r *Relay) {
 		if err != nil {
 			var se http2.StreamError
 			if errors.As(err, &se) {
+				if a := bc.takeAttempt(se.StreamID); a != nil {
+					r.attemptFailed(a, status.Errorf(codes.Internal, "framerelay: bad response headers from the backend: %v", se))
+				}
 				if l := bc.lookup(se.StreamID, true); l != nil {
 					l.client.forget(l.toClient.id)
 					l.finish(status.Errorf(codes.Internal, "framerelay: bad response headers from the backend: %v", se))
@@ -885,6 +900,9 @@ func (bc *backendConn) readLoop(r *Relay) {
 		switch f := f.(type) {
 		case *http2.MetaHeadersFrame:
 			if f.Truncated {
+				if a := bc.takeAttempt(f.StreamID); a != nil {
+					r.attemptFailed(a, status.Errorf(codes.Internal, "framerelay: response headers over %d bytes", r.limits.MaxHeaderListBytes))
+				}
 				if l := bc.lookup(f.StreamID, true); l != nil {
 					l.client.forget(l.toClient.id)
 					msg := fmt.Sprintf("framerelay: response headers over %d bytes", r.limits.MaxHeaderListBytes)
@@ -901,11 +919,14 @@ func (bc *backendConn) readLoop(r *Relay) {
 				continue
 			}
 			end := f.StreamEnded()
+			if a := bc.attemptOf(f.StreamID); a != nil && !bc.answered(r, a, f.Fields, end) {
+				continue
+			}
 			l := bc.lookup(f.StreamID, end)
 			if l == nil {
 				continue
 			}
-			if l.retry != nil && !l.responded.Load() {
+			if l.swaps() && !l.responded.Load() {
 				if end && r.retryLater(l, status.Code(trailerErr(f.Fields))) {
 					continue
 				}
@@ -928,6 +949,10 @@ func (bc *backendConn) readLoop(r *Relay) {
 				return
 			}
 		case *http2.RSTStreamFrame:
+			if a := bc.takeAttempt(f.StreamID); a != nil {
+				r.attemptFailed(a, resetErr(f.ErrCode))
+				continue
+			}
 			if l := bc.lookup(f.StreamID, true); l != nil {
 				if f.ErrCode == http2.ErrCodeRefusedStream && r.retryLater(l, codes.Unavailable) {
 					continue
@@ -1001,7 +1026,17 @@ func (bc *backendConn) goneAway(lastID uint32) {
 			delete(bc.streams, id)
 		}
 	}
+	var unsent []*attempt
+	for id, a := range bc.attempts {
+		if id > lastID {
+			unsent = append(unsent, a)
+			delete(bc.attempts, id)
+		}
+	}
 	bc.smu.Unlock()
+	for _, a := range unsent {
+		a.l.client.r.attemptFailed(a, status.Error(codes.Unavailable, "framerelay: refused by the backend's GOAWAY"))
+	}
 	for _, l := range refused {
 		if l.client.r.retryLater(l, codes.Unavailable) {
 			continue
@@ -1019,9 +1054,12 @@ func (bc *backendConn) shutdown() {
 	bc.smu.Lock()
 	bc.gone = true
 	bc.goneFlag.Store(true)
-	streams := bc.streams
-	bc.streams = map[uint32]*link{}
+	streams, attempts := bc.streams, bc.attempts
+	bc.streams, bc.attempts = map[uint32]*link{}, map[uint32]*attempt{}
 	bc.smu.Unlock()
+	for _, a := range attempts {
+		a.l.client.r.attemptFailed(a, status.Error(codes.Unavailable, "framerelay: backend connection closed"))
+	}
 	for _, l := range streams {
 		if l.client.r.retryLater(l, codes.Unavailable) {
 			continue

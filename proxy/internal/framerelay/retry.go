@@ -89,7 +89,11 @@ func (r *Relay) waitWhole(l *link, rt route, cid uint32, info balancer.PickInfo,
 	if d, ok := timeoutOf(fields); ok && l.deadline.IsZero() {
 		l.deadline = time.Now().Add(d)
 	}
-	l.retry = &retried{policy: rt.retry, attempts: 1, backoff: float64(rt.retry.InitialBackoff), info: info, fields: fields, end: end, cid: cid}
+	if rt.hedge != nil {
+		l.hedge = &hedging{call: rt.hedge.Begin(info.FullMethodName), info: info, fields: fields, end: end, cid: cid, picking: 1}
+	} else {
+		l.retry = &retried{policy: rt.retry, attempts: 1, backoff: float64(rt.retry.InitialBackoff), info: info, fields: fields, end: end, cid: cid}
+	}
 	l.wait = &pending{stop: make(chan struct{}), keep: true, complete: make(chan struct{})}
 	if end {
 		l.wait.whole = true
@@ -212,24 +216,24 @@ func (r *Relay) nextAttempt(l *link, delay time.Duration) {
 		}
 		go r.nextAttempt(l, repickDelay)
 	default:
-		fields := l.replayFields()
+		fields := replayFields(rt.fields, l.deadline, rt.attempts)
 		rt.attempts++
 		r.connect(l, rt.cid, fields, rt.end, bc, done, w)
 	}
 }
 
-// replayFields is the request headers of call l's next attempt: its
-// grpc-timeout what is left of its deadline, and grpc-previous-rpc-attempts.
-func (l *link) replayFields() []hpack.HeaderField {
-	rt := l.retry
-	fields := make([]hpack.HeaderField, 0, len(rt.fields)+1)
-	for _, f := range rt.fields {
-		if f.Name == "grpc-timeout" && !l.deadline.IsZero() {
-			f.Value = encodeTimeout(max(time.Until(l.deadline), time.Millisecond))
+// replayFields is the request headers of a call's attempt after
+// previous others, first sent as fields: its grpc-timeout what is left of
+// its deadline (if set), and grpc-previous-rpc-attempts.
+func replayFields(first []hpack.HeaderField, deadline time.Time, previous int) []hpack.HeaderField {
+	fields := make([]hpack.HeaderField, 0, len(first)+1)
+	for _, f := range first {
+		if f.Name == "grpc-timeout" && !deadline.IsZero() {
+			f.Value = encodeTimeout(max(time.Until(deadline), time.Millisecond))
 		}
 		fields = append(fields, f)
 	}
-	return append(fields, hpack.HeaderField{Name: "grpc-previous-rpc-attempts", Value: strconv.Itoa(rt.attempts)})
+	return append(fields, hpack.HeaderField{Name: "grpc-previous-rpc-attempts", Value: strconv.Itoa(previous)})
 }
 
 // commit gives back the window of the request call l kept to send again

@@ -9,6 +9,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/grpclb/grpclb/hedge"
 	"github.com/grpclb/grpclb/proxy/internal/routing"
 )
 
@@ -35,6 +36,7 @@ type route struct {
 	timeout time.Duration // caps the calls' deadline; 0: none
 	index   int           // in Config.Routes; -1 for the relay's own services
 	retry   *RetryPolicy  // with defaults; nil: no retries
+	hedge   *hedge.Hedger // nil: no hedging
 }
 
 // checkPrefix accepts "/pkg.Svc/" and "/pkg.Svc/MethodPrefix".
@@ -97,7 +99,10 @@ func (r *Relay) newTable(cfg Config, old *table) (t *table, made []*cluster, err
 				return nil, made, fmt.Errorf("framerelay: routes[%d]: %w", i, retry.check())
 			}
 		}
-		routes = append(routes, route{prefix: rt.Prefix, cl: cl, timeout: rt.Timeout, index: i, retry: retry})
+		if retry != nil && rt.Hedge != nil {
+			return nil, made, fmt.Errorf("framerelay: routes[%d]: set one of Retry and Hedge, not both", i)
+		}
+		routes = append(routes, route{prefix: rt.Prefix, cl: cl, timeout: rt.Timeout, index: i, retry: retry, hedge: rt.Hedge})
 		svc, _, _ := strings.Cut(rt.Prefix[1:], "/")
 		t.services[svc] = append(t.services[svc], cl)
 	}

@@ -75,13 +75,7 @@ func (w *pending) hold(f *http2.DataFrame) bool {
 // for it: the bytes written now and the padding.
 func (w *pending) sendLocked(h *half) []grant {
 	if w.keep {
-		h.keepsWindow = true
-		h.fromOpen.Store(false) // the request is whole: no stream window to give
-		for _, d := range w.held {
-			if !h.done {
-				h.writeKeptLocked(d.data, d.end)
-			}
-		}
+		w.resendLocked(h)
 		w.connected = true
 		return nil
 	}
@@ -102,6 +96,18 @@ func (w *pending) sendLocked(h *half) []grant {
 	w.held = nil
 	w.connected = true
 	return grants
+}
+
+// resendLocked writes the request the call keeps (keep) on h, an
+// attempt's half towards its backend (under mu and h.c.mu).
+func (w *pending) resendLocked(h *half) {
+	h.keepsWindow = true
+	h.fromOpen.Store(false) // the request is whole: no stream window to give
+	for _, d := range w.held {
+		if !h.done {
+			h.writeKeptLocked(d.data, d.end)
+		}
+	}
 }
 
 // giveUp ends the wait of a call that will not be connected (its client
@@ -165,6 +171,10 @@ func (r *Relay) wait(l *link, cl *cluster, cid uint32, info balancer.PickInfo, f
 			}
 		}
 		bc, done, err := cl.pickConn(info, maxPickWait, w.stop)
+		if l.hedge != nil {
+			r.hedgePicked(l, bc, done, err)
+			return
+		}
 		w.mu.Lock()
 		defer w.mu.Unlock()
 		if l.pickedLocked(cid, done, err) {
