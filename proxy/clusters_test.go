@@ -20,49 +20,60 @@ import (
 
 // /clusters shows each cluster's target, policy, state and health, and
 // the reason of the last call that found no healthy upstream; /config
-// shows the config in use, which parses back to itself; /debug/pprof/ is
-// there only with Options.Pprof.
+// shows the config in use, which parses back to itself. On both data
+// planes.
 func TestAdminClustersAndConfig(t *testing.T) {
+	for _, plane := range dataPlanes {
+		t.Run(plane, func(t *testing.T) {
+			f := startFleet(t, 1)
+			dead := testbed.RefusingAddr(t)
+			cfg := oneCluster(staticTarget(f.Addrs()...), echoService)
+			cfg.Clusters["c"].Policy = "p2c_ewma"
+			cfg.Clusters["down"] = &proxy.Cluster{Target: "passthrough:///" + dead}
+			cfg.Routes = append(cfg.Routes, proxy.Route{Service: "grpclb.testbed.v1.Other", Cluster: "down"},
+				proxy.Route{Service: "a.Retried", Cluster: "c", Idempotent: true, Retry: &proxy.RetryPolicy{MaxAttempts: 4, RetryableStatusCodes: []jsonconf.Code{jsonconf.Code(codes.Aborted)}}},
+				proxy.Route{Service: "a.Hedged", Cluster: "c", Idempotent: true, Hedge: hedgePolicy(t, `{"hedgingDelay": "5ms"}`)})
+			p, addr := startPlane(t, plane, cfg, proxy.Options{})
+			admin := httptest.NewServer(p.AdminHandler())
+			defer admin.Close()
+			cc := dial(t, addr)
+			// A call to the dead cluster (the Echo method under another service name).
+			_ = cc.Invoke(ctxTimeout(t, 5*time.Second), "/grpclb.testbed.v1.Other/Echo", &echopb.EchoRequest{}, &echopb.EchoResponse{})
+
+			var clusters []proxy.ClusterStatus
+			wait.Until(t, 30*time.Second, func() (bool, string) {
+				clusters = nil
+				getJSON(t, admin.URL+"/clusters", &clusters)
+				return len(clusters) == 2 && clusters[0].Healthy && clusters[0].State == "READY", "clusters: " + mustJSON(clusters)
+			})
+			c, down := clusters[0], clusters[1]
+			if c.Name != "c" || c.Policy != `{"loadBalancingConfig":[{"p2c_ewma":{}}]}` || !reflect.DeepEqual(c.Routes, []string{echoService, "a.Retried", "a.Hedged"}) || c.LastUnreached != nil {
+				t.Errorf("cluster c: %s", mustJSON(c))
+			}
+			if down.Name != "down" || down.Healthy || down.LastUnreached == nil || !strings.Contains(down.LastUnreached.Reason, dead) {
+				t.Errorf("cluster down: %s; want unhealthy, its last unreached call naming %s", mustJSON(down), dead)
+			}
+
+			var effective proxy.Config
+			getJSON(t, admin.URL+"/config", &effective)
+			body, _ := json.Marshal(effective)
+			back, err := proxy.ParseConfig(body)
+			if err != nil {
+				t.Fatalf("/config does not parse back: %v\n%s", err, body)
+			}
+			if !reflect.DeepEqual(*back, p.Config()) {
+				t.Errorf("/config parses to %+v, want %+v", *back, p.Config())
+			}
+		})
+	}
+}
+
+// /debug/pprof/ is there only with Options.Pprof.
+func TestAdminPprof(t *testing.T) {
 	f := startFleet(t, 1)
-	dead := testbed.RefusingAddr(t)
-	cfg := oneCluster(staticTarget(f.Addrs()...), echoService)
-	cfg.Clusters["c"].Policy = "p2c_ewma"
-	cfg.Clusters["down"] = &proxy.Cluster{Target: "passthrough:///" + dead}
-	cfg.Routes = append(cfg.Routes, proxy.Route{Service: "grpclb.testbed.v1.Other", Cluster: "down"},
-		proxy.Route{Service: "a.Retried", Cluster: "c", Idempotent: true, Retry: &proxy.RetryPolicy{MaxAttempts: 4, RetryableStatusCodes: []jsonconf.Code{jsonconf.Code(codes.Aborted)}}},
-		proxy.Route{Service: "a.Hedged", Cluster: "c", Idempotent: true, Hedge: hedgePolicy(t, `{"hedgingDelay": "5ms"}`)})
-	p, addr := startProxy(t, cfg, proxy.Options{})
+	p, _ := startProxy(t, oneCluster(staticTarget(f.Addrs()...), echoService), proxy.Options{})
 	admin := httptest.NewServer(p.AdminHandler())
 	defer admin.Close()
-	cc := dial(t, addr)
-	// A call to the dead cluster (the Echo method under another service name).
-	_ = cc.Invoke(ctxTimeout(t, 5*time.Second), "/grpclb.testbed.v1.Other/Echo", &echopb.EchoRequest{}, &echopb.EchoResponse{})
-
-	var clusters []proxy.ClusterStatus
-	wait.Until(t, 30*time.Second, func() (bool, string) {
-		clusters = nil
-		getJSON(t, admin.URL+"/clusters", &clusters)
-		return len(clusters) == 2 && clusters[0].Healthy && clusters[0].State == "READY", "clusters: " + mustJSON(clusters)
-	})
-	c, down := clusters[0], clusters[1]
-	if c.Name != "c" || c.Policy != `{"loadBalancingConfig":[{"p2c_ewma":{}}]}` || !reflect.DeepEqual(c.Routes, []string{echoService, "a.Retried", "a.Hedged"}) || c.LastUnreached != nil {
-		t.Errorf("cluster c: %s", mustJSON(c))
-	}
-	if down.Name != "down" || down.Healthy || down.LastUnreached == nil || !strings.Contains(down.LastUnreached.Reason, dead) {
-		t.Errorf("cluster down: %s; want unhealthy, its last unreached call naming %s", mustJSON(down), dead)
-	}
-
-	var effective proxy.Config
-	getJSON(t, admin.URL+"/config", &effective)
-	body, _ := json.Marshal(effective)
-	back, err := proxy.ParseConfig(body)
-	if err != nil {
-		t.Fatalf("/config does not parse back: %v\n%s", err, body)
-	}
-	if !reflect.DeepEqual(*back, p.Config()) {
-		t.Errorf("/config parses to %+v, want %+v", *back, p.Config())
-	}
-
 	if code := httpGet(t, admin.URL+"/debug/pprof/"); code != http.StatusNotFound {
 		t.Errorf("/debug/pprof/ without Options.Pprof: %d, want 404", code)
 	}

@@ -22,58 +22,62 @@ import (
 // gauges show the endpoints it publishes and its last error, and the
 // series of an endpoint that leaves the set are deleted. (A manual
 // resolver stands in for the registry; the resolvers themselves are
-// tested against real ones.)
+// tested against real ones.) On both data planes.
 func TestProxyFollowsTheResolver(t *testing.T) {
-	f := startFleet(t, 3)
-	addrs := f.Addrs()
-	r := manual.NewBuilderWithScheme("test")
-	r.InitialState(resolver.State{Endpoints: endpointsOf(addrs...)})
-	cfg := oneCluster("test:///fleet", echoService)
-	p, addr := startProxy(t, cfg, proxy.Options{Resolvers: []resolver.Builder{r}})
-	admin := httptest.NewServer(p.AdminHandler())
-	defer admin.Close()
-	client := echopb.NewEchoClient(dial(t, addr))
-	series := func(upstream string) bool {
-		return strings.Contains(get(t, admin.URL+"/metrics"), `upstream="`+upstream+`"`)
-	}
-	wait.For(t, 30*time.Second, "calls reaching all 3 endpoints", func() bool {
-		_, _ = client.Echo(ctxTimeout(t, 5*time.Second), &echopb.EchoRequest{})
-		return series(addrs[0]) && series(addrs[1]) && series(addrs[2])
-	})
-	if n := metric(t, p, `grpclb_proxy_cluster_endpoints{cluster="c"}`); n != 3 {
-		t.Errorf("cluster_endpoints %v, want 3", n)
-	}
+	for _, plane := range dataPlanes {
+		t.Run(plane, func(t *testing.T) {
+			f := startFleet(t, 3)
+			addrs := f.Addrs()
+			r := manual.NewBuilderWithScheme("test")
+			r.InitialState(resolver.State{Endpoints: endpointsOf(addrs...)})
+			cfg := oneCluster("test:///fleet", echoService)
+			p, addr := startPlane(t, plane, cfg, proxy.Options{Resolvers: []resolver.Builder{r}})
+			admin := httptest.NewServer(p.AdminHandler())
+			defer admin.Close()
+			client := echopb.NewEchoClient(dial(t, addr))
+			series := func(upstream string) bool {
+				return strings.Contains(get(t, admin.URL+"/metrics"), `upstream="`+upstream+`"`)
+			}
+			wait.For(t, 30*time.Second, "calls reaching all 3 endpoints", func() bool {
+				_, _ = client.Echo(ctxTimeout(t, 5*time.Second), &echopb.EchoRequest{})
+				return series(addrs[0]) && series(addrs[1]) && series(addrs[2])
+			})
+			if n := metric(t, p, `grpclb_proxy_cluster_endpoints{cluster="c"}`); n != 3 {
+				t.Errorf("cluster_endpoints %v, want 3", n)
+			}
 
-	r.UpdateState(resolver.State{Endpoints: endpointsOf(addrs[1:]...)})
-	wait.For(t, 30*time.Second, "the series of the endpoint that left deleted", func() bool { return !series(addrs[0]) })
-	if !series(addrs[1]) || !series(addrs[2]) {
-		t.Error("the series of endpoints that stayed were deleted too")
-	}
-	var clusters []proxy.ClusterStatus
-	// The subchannel of the endpoint that left shows until it is shut down.
-	wait.Until(t, 30*time.Second, func() (bool, string) {
-		clusters = nil
-		getJSON(t, admin.URL+"/clusters", &clusters)
-		got := strings.Join(addressesOf(clusters[0].Endpoints), ",")
-		return got == strings.Join(sorted(addrs[1:]), ","), "/clusters endpoints " + got
-	})
-	if n := metric(t, p, `grpclb_proxy_cluster_endpoints{cluster="c"}`); n != 2 {
-		t.Errorf("cluster_endpoints %v, want 2", n)
-	}
-	// Calls still reach the other two, and their series grow.
-	for range 10 {
-		if _, err := client.Echo(ctxTimeout(t, 5*time.Second), &echopb.EchoRequest{}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if series(addrs[0]) {
-		t.Error("a series of the endpoint that left came back without a call to it")
-	}
+			r.UpdateState(resolver.State{Endpoints: endpointsOf(addrs[1:]...)})
+			wait.For(t, 30*time.Second, "the series of the endpoint that left deleted", func() bool { return !series(addrs[0]) })
+			if !series(addrs[1]) || !series(addrs[2]) {
+				t.Error("the series of endpoints that stayed were deleted too")
+			}
+			var clusters []proxy.ClusterStatus
+			// The subchannel of the endpoint that left shows until it is shut down.
+			wait.Until(t, 30*time.Second, func() (bool, string) {
+				clusters = nil
+				getJSON(t, admin.URL+"/clusters", &clusters)
+				got := strings.Join(addressesOf(clusters[0].Endpoints), ",")
+				return got == strings.Join(sorted(addrs[1:]), ","), "/clusters endpoints " + got
+			})
+			if n := metric(t, p, `grpclb_proxy_cluster_endpoints{cluster="c"}`); n != 2 {
+				t.Errorf("cluster_endpoints %v, want 2", n)
+			}
+			// Calls still reach the other two, and their series grow.
+			for range 10 {
+				if _, err := client.Echo(ctxTimeout(t, 5*time.Second), &echopb.EchoRequest{}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if series(addrs[0]) {
+				t.Error("a series of the endpoint that left came back without a call to it")
+			}
 
-	r.CC().ReportError(errors.New("registry down"))
-	getJSON(t, admin.URL+"/clusters", &clusters)
-	if clusters[0].ResolverError != "registry down" {
-		t.Errorf("/clusters resolverError %q, want %q", clusters[0].ResolverError, "registry down")
+			r.CC().ReportError(errors.New("registry down"))
+			getJSON(t, admin.URL+"/clusters", &clusters)
+			if clusters[0].ResolverError != "registry down" {
+				t.Errorf("/clusters resolverError %q, want %q", clusters[0].ResolverError, "registry down")
+			}
+		})
 	}
 }
 

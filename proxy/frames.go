@@ -17,6 +17,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/connectivity"
 
 	"github.com/grpclb/grpclb/proxy/internal/framerelay"
 )
@@ -278,18 +279,50 @@ func (f *Frames) Drain(ctx context.Context) error {
 // Stop closes every connection at once.
 func (f *Frames) Stop() { f.relay.Close() }
 
-// FrameClusterStatus is a cluster as the frames data plane's /clusters
-// shows it.
-type FrameClusterStatus struct {
-	Name   string `json:"name"`
-	Target string `json:"target"`
-	State  string `json:"state"` // the policy's: READY, IDLE, CONNECTING, TRANSIENT_FAILURE
+// Config returns the config in use, with its defaults filled in, as
+// /config shows it.
+func (f *Frames) Config() Config { return *f.cfg.Load() }
+
+// Clusters returns the clusters of the config in use, by name, as
+// /clusters shows them: Proxy's ClusterStatus, where State is the
+// cluster's policy's and Healthy is READY (the relay has a backend to
+// offer), and each endpoint's Subchannels counts the relay's connections
+// to it.
+func (f *Frames) Clusters() []ClusterStatus {
+	cfg := f.cfg.Load()
+	routes := map[string][]string{}
+	for _, r := range cfg.Routes {
+		routes[r.Cluster] = append(routes[r.Cluster], r.label())
+	}
+	var out []ClusterStatus
+	for _, cs := range f.relay.Clusters() {
+		st := ClusterStatus{Name: cs.Name, Target: cs.Target, State: cs.State.String(), Healthy: cs.State == connectivity.Ready, Routes: routes[cs.Name], Endpoints: []EndpointStatus{}}
+		if cl := cfg.Clusters[cs.Name]; cl != nil {
+			st.Target = cl.Target
+			st.Policy, _ = cl.Policy.ServiceConfig()
+		}
+		for _, e := range cs.Endpoints {
+			es := EndpointStatus{Address: e.Address, Weight: e.Weight, Subchannels: e.SubConns, InFlight: e.InFlight}
+			if e.SubConns > 0 {
+				es.State = e.State.String()
+			}
+			st.Endpoints = append(st.Endpoints, es)
+		}
+		if cs.ResolverError != nil {
+			st.ResolverError = cs.ResolverError.Error()
+		}
+		if !cs.UnreachedAt.IsZero() {
+			st.LastUnreached = &Unreached{At: cs.UnreachedAt, Reason: cs.Unreached}
+		}
+		out = append(out, st)
+	}
+	slices.SortFunc(out, func(a, b ClusterStatus) int { return cmpString(a.Name, b.Name) })
+	return out
 }
 
 // AdminHandler serves /metrics (Proxy's call series, by route, cluster
 // and upstream endpoint, with build_info and the clusters' states),
-// /healthz, /readyz, /clusters (name, target and policy state of each
-// cluster), /config and, with Options.Pprof, /debug/pprof/. Plain HTTP without authentication: keep it on loopback.
+// /healthz, /readyz, /clusters (see Clusters), /config and, with Options.Pprof, /debug/pprof/. Plain HTTP without authentication: keep it on loopback.
 func (f *Frames) AdminHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
@@ -301,13 +334,7 @@ func (f *Frames) AdminHandler() http.Handler {
 		}
 		_, _ = w.Write([]byte(why + "\n"))
 	})
-	mux.HandleFunc("GET /clusters", func(w http.ResponseWriter, _ *http.Request) {
-		var out []FrameClusterStatus
-		for _, cs := range f.relay.Clusters() {
-			out = append(out, FrameClusterStatus{Name: cs.Name, Target: cs.Target, State: cs.State.String()})
-		}
-		writeJSON(w, out)
-	})
+	mux.HandleFunc("GET /clusters", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, f.Clusters()) })
 	mux.HandleFunc("GET /config", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, f.cfg.Load()) })
 	mux.Handle("GET /metrics", promhttp.HandlerFor(f.metrics.reg, promhttp.HandlerOpts{Registry: f.metrics.reg}))
 	if f.opts.Pprof {

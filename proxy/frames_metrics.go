@@ -118,6 +118,7 @@ var (
 func (c framesCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- clusterHealthyDesc
 	ch <- clusterStateDesc
+	ch <- clusterEndpointsDesc
 	ch <- framesConnectionsDesc
 	ch <- framesRefusedDesc
 	ch <- framesBufferedDesc
@@ -139,5 +140,12 @@ func (c framesCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 		ch <- prometheus.MustNewConstMetric(clusterHealthyDesc, prometheus.GaugeValue, healthy, cs.Name)
 		ch <- prometheus.MustNewConstMetric(clusterStateDesc, prometheus.GaugeValue, 1, cs.Name, cs.State.String())
+		published := 0
+		for _, e := range cs.Endpoints {
+			if e.Weight > 0 { // the resolver's, not only a SubConn's
+				published++
+			}
+		}
+		ch <- prometheus.MustNewConstMetric(clusterEndpointsDesc, prometheus.GaugeValue, float64(published), cs.Name)
 	}
 }

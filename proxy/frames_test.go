@@ -79,10 +79,11 @@ func TestFramesAdmin(t *testing.T) {
 			t.Errorf("/metrics lacks %s", want)
 		}
 	}
-	var clusters []proxy.FrameClusterStatus
+	var clusters []proxy.ClusterStatus
 	_, body := get("/clusters")
-	if err := json.Unmarshal([]byte(body), &clusters); err != nil || len(clusters) != 1 || clusters[0].Name != "c" || clusters[0].State != "READY" {
-		t.Fatalf("/clusters: %s (%v), want cluster c READY", body, err)
+	if err := json.Unmarshal([]byte(body), &clusters); err != nil || len(clusters) != 1 || clusters[0].Name != "c" || clusters[0].State != "READY" || !clusters[0].Healthy ||
+		len(clusters[0].Endpoints) != 1 || clusters[0].Endpoints[0].Address != backend.Addr || clusters[0].Endpoints[0].State != "READY" {
+		t.Fatalf("/clusters: %s (%v), want cluster c READY with its endpoint", body, err)
 	}
 	if code, _ := get("/healthz"); code != http.StatusOK {
 		t.Fatalf("/healthz: %d", code)

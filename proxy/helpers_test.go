@@ -67,6 +67,7 @@ func startAdminOn(t testing.TB, plane string, cfg *proxy.Config) (dataPlane, str
 type dataPlane interface {
 	AdminHandler() http.Handler
 	Reload(*proxy.Config) error
+	Config() proxy.Config
 }
 
 // startPlane starts cfg with opts on a data plane and returns it and its

@@ -60,7 +60,7 @@ func waitClosed(t *testing.T, closed <-chan struct{}, n int, d time.Duration, wh
 
 // metric returns the value of the series line that starts with name in
 // the proxy's /metrics.
-func metric(t *testing.T, p *proxy.Proxy, name string) float64 {
+func metric(t *testing.T, p dataPlane, name string) float64 {
 	t.Helper()
 	admin := httptest.NewServer(p.AdminHandler())
 	defer admin.Close()

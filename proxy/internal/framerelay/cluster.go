@@ -61,6 +61,16 @@ type cluster struct {
 	// retired it, the last one closes it.
 	calls   atomic.Int64
 	retired atomic.Bool
+
+	// emu guards what /clusters shows: the endpoints the resolver last
+	// published, its error since (nil once it publishes again), the
+	// policy's SubConns and the last call that found no backend.
+	emu         sync.Mutex
+	eps         []resolver.Endpoint
+	resolveErr  error
+	subs        map[*subConn]struct{}
+	unreachedAt time.Time
+	unreachedBy string
 }
 
 // pickerGen is the policy's current picker; changed is closed when a
@@ -181,6 +191,9 @@ const logEvery = 10 * time.Second
 // and its detail (connection errors that name backend addresses) goes to
 // the log instead, at most every logEvery.
 func (c *cluster) unreached(err error) error {
+	c.emu.Lock()
+	c.unreachedAt, c.unreachedBy = time.Now(), err.Error()
+	c.emu.Unlock()
 	if _, ok := status.FromError(err); ok {
 		return err
 	}
@@ -254,6 +267,9 @@ func (rc *resolverCC) UpdateState(s resolver.State) error {
 		}
 	}
 	c := rc.c
+	c.emu.Lock()
+	c.eps, c.resolveErr = s.Endpoints, nil
+	c.emu.Unlock()
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.closed {
@@ -264,6 +280,9 @@ func (rc *resolverCC) UpdateState(s resolver.State) error {
 
 func (rc *resolverCC) ReportError(err error) {
 	c := rc.c
+	c.emu.Lock()
+	c.resolveErr = err
+	c.emu.Unlock()
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if !c.closed {
@@ -285,7 +304,15 @@ func (pc *policyCC) NewSubConn(addrs []resolver.Address, opts balancer.NewSubCon
 	if len(addrs) == 0 {
 		return nil, errors.New("framerelay: a SubConn needs an address")
 	}
-	return &subConn{c: pc.c, addr: addrs[0].Addr, listener: opts.StateListener, state: connectivity.Idle}, nil
+	sc := &subConn{c: pc.c, addr: addrs[0].Addr, listener: opts.StateListener, state: connectivity.Idle}
+	c := pc.c
+	c.emu.Lock()
+	if c.subs == nil {
+		c.subs = map[*subConn]struct{}{}
+	}
+	c.subs[sc] = struct{}{}
+	c.emu.Unlock()
+	return sc, nil
 }
 
 func (pc *policyCC) RemoveSubConn(sc balancer.SubConn) { sc.Shutdown() }
@@ -351,6 +378,9 @@ func (sc *subConn) Shutdown() {
 	was := sc.shutdown
 	sc.shutdown = true
 	sc.mu.Unlock()
+	sc.c.emu.Lock()
+	delete(sc.c.subs, sc)
+	sc.c.emu.Unlock()
 	if !was && sc.c.name != "" {
 		sc.c.r.observer().EndpointGone(sc.c.name, sc.addr)
 	}

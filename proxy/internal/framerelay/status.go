@@ -1,9 +1,14 @@
 package framerelay
 
 import (
+	"cmp"
+	"slices"
 	"strings"
+	"time"
 
 	"google.golang.org/grpc/connectivity"
+
+	"github.com/grpclb/grpclb/endpoint"
 )
 
 // ClusterState is a cluster as the relay sees it.
@@ -12,6 +17,31 @@ type ClusterState struct {
 	Target string
 	// State is its policy's: READY while it has a backend to offer.
 	State connectivity.State
+	// Endpoints are the addresses the resolver last published, and any
+	// other a SubConn of the policy still has, by address.
+	Endpoints []EndpointState
+	// ResolverError is the resolver's last error, until it publishes
+	// again.
+	ResolverError error
+	// UnreachedAt is when a call last found no backend, and Unreached
+	// why (the policy's error); zero if none did.
+	UnreachedAt time.Time
+	Unreached   string
+}
+
+// EndpointState is one address of a cluster.
+type EndpointState struct {
+	Address string
+	// Weight is the resolver's (1 when none; 0 for an address only a
+	// SubConn still has).
+	Weight uint32
+	// State is the most usable state of its SubConns (READY, then
+	// CONNECTING, IDLE, TRANSIENT_FAILURE); SubConns counts them, 0 while
+	// the policy has made none (pick_first tries one address at a time).
+	State    connectivity.State
+	SubConns int
+	// InFlight counts the calls (and hedged attempts) on it now.
+	InFlight int64
 }
 
 // Clusters returns the relay's clusters, in the order of their first
@@ -20,9 +50,57 @@ func (r *Relay) Clusters() []ClusterState {
 	clusters := r.table.Load().clusters
 	out := make([]ClusterState, 0, len(clusters))
 	for _, cl := range clusters {
-		out = append(out, ClusterState{Name: cl.name, Target: cl.target, State: connectivity.State(cl.state.Load())})
+		out = append(out, cl.status())
 	}
 	return out
+}
+
+// stateRank orders states from the most usable.
+var stateRank = map[connectivity.State]int{connectivity.Ready: 0, connectivity.Connecting: 1, connectivity.Idle: 2, connectivity.TransientFailure: 3, connectivity.Shutdown: 4}
+
+func (c *cluster) status() ClusterState {
+	cs := ClusterState{Name: c.name, Target: c.target, State: connectivity.State(c.state.Load())}
+	c.emu.Lock()
+	cs.ResolverError, cs.UnreachedAt, cs.Unreached = c.resolveErr, c.unreachedAt, c.unreachedBy
+	byAddr := map[string]*EndpointState{}
+	add := func(addr string, weight uint32) *EndpointState {
+		if e := byAddr[addr]; e != nil {
+			return e
+		}
+		e := &EndpointState{Address: addr, Weight: weight, State: connectivity.Shutdown}
+		byAddr[addr] = e
+		return e
+	}
+	for _, ep := range c.eps {
+		for _, a := range ep.Addresses {
+			add(a.Addr, endpoint.Weight(ep))
+		}
+	}
+	subs := make([]*subConn, 0, len(c.subs))
+	for sc := range c.subs {
+		subs = append(subs, sc)
+	}
+	c.emu.Unlock()
+	for _, sc := range subs {
+		e := add(sc.addr, 0)
+		sc.mu.Lock()
+		st := sc.state
+		sc.mu.Unlock()
+		if e.SubConns == 0 || stateRank[st] < stateRank[e.State] {
+			e.State = st
+		}
+		e.SubConns++
+		if bc := sc.bc.Load(); bc != nil {
+			bc.smu.Lock()
+			e.InFlight += int64(len(bc.streams) + len(bc.attempts))
+			bc.smu.Unlock()
+		}
+	}
+	for _, e := range byAddr {
+		cs.Endpoints = append(cs.Endpoints, *e)
+	}
+	slices.SortFunc(cs.Endpoints, func(a, b EndpointState) int { return cmp.Compare(a.Address, b.Address) })
+	return cs
 }
 
 // Ready reports whether the relay takes calls: it is not draining and a
