@@ -41,13 +41,14 @@
 // loopback or behind an authenticating hop. `grpclb proxy --config
 // proxy.yaml` runs it.
 //
-// Frames serves the same Config on a second data plane, an experiment
-// (`grpclb proxy --data-plane=frames`): it relays each call's HTTP/2
+// Frames serves the same Config on a second data plane, the command's
+// default (`grpclb proxy --data-plane=frames`): it relays each call's HTTP/2
 // frames between the client's connection and a backend's instead of
 // running a grpc-go server stream and client stream per call, at
 // HAProxy's speed for under half of Proxy's CPU on this project's
 // machine. Its memory is bounded by flow control (limits.maxBufferedBytes
 // lends the connection windows), it never decompresses messages, and it
 // reloads, retries or hedges idempotent routes, logs and counts calls as
-// Proxy does.
+// Proxy does. A cluster's policy is its loadBalancingConfig there (Proxy
+// applies a whole service config, methodConfig included).
 package proxy

@@ -22,8 +22,8 @@ import (
 	"github.com/grpclb/grpclb/proxy/internal/framerelay"
 )
 
-// Frames is grpclb proxy on its frame-level data plane, an experiment
-// (`grpclb proxy --data-plane=frames`): each call's HTTP/2 frames are
+// Frames is grpclb proxy on its frame-level data plane, the command's
+// default (`grpclb proxy --data-plane=frames`): each call's HTTP/2 frames are
 // relayed between the client's connection and a backend connection
 // (headers decoded once to route, DATA copied, flow control end to end)
 // instead of running a grpc-go server stream and client stream per call.
@@ -43,11 +43,12 @@ import (
 // flow control: connection windows beyond HTTP/2's initial 64 KiB are
 // lent from it, so it holds at most the budget plus 64 KiB per connection
 // (and one connection at most its 16 MiB window). Options.AccessLog gets
-// Proxy's record per call, and /metrics Proxy's series. NewFrames
-// refuses a config that needs what it does not do yet (hedging).
-// Idempotent routes retry as in Proxy, with one limit: a request is held
+// Proxy's record per call, and /metrics Proxy's series. Idempotent
+// routes retry or hedge as in Proxy, with one limit: a request is held
 // whole to be sent again only up to 1 MiB (a larger one is refused with
 // RESOURCE_EXHAUSTED). Reload applies a new config as Proxy.Reload does.
+// A cluster's policy is its loadBalancingConfig: NewFrames refuses a
+// service config with more (methodConfig), which Proxy applies.
 type Frames struct {
 	relay  *framerelay.Relay
 	static Config                 // the config it started with, defaults filled in
@@ -246,9 +247,17 @@ func lbConfigList(p Policy) (string, error) {
 	}
 	list, ok := fields["loadBalancingConfig"]
 	if !ok || len(fields) != 1 {
-		return "", errors.New("the frames data plane reads only a service config's loadBalancingConfig")
+		return "", errors.New("the frames data plane reads only a service config's loadBalancingConfig (the grpc data plane takes its methodConfig too)")
 	}
 	return string(list), nil
+}
+
+// CheckFrames reports whether NewFrames would take cfg, a valid config
+// (see LoadConfig): whether the frames data plane honours all of it. It
+// reads the certificate files, and builds no cluster.
+func CheckFrames(cfg *Config) error {
+	_, err := framesConfig(cfg, Options{})
+	return err
 }
 
 // Serve takes client connections on lis (over TLS if the config says so)

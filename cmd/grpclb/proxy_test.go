@@ -256,10 +256,11 @@ func TestProxyCommand(t *testing.T) {
 	}
 }
 
-// TestProxyCommandFrames runs the command on the frames data plane: it
-// serves calls through its routes, answers /readyz, reloads the file on
-// SIGHUP, and drains on SIGTERM, letting the call in flight finish.
-func TestProxyCommandFrames(t *testing.T) {
+// TestProxyCommandGRPCPlane runs the command on the grpc data plane (the
+// default is frames): it serves calls through its routes, answers
+// /readyz, reloads the file on SIGHUP, and drains on SIGTERM, letting the
+// call in flight finish.
+func TestProxyCommandGRPCPlane(t *testing.T) {
 	backends := fleet(t, 2).Backends()
 	a, b := backends[0], backends[1]
 	path := filepath.Join(t.TempDir(), "proxy.yaml")
@@ -271,7 +272,7 @@ func TestProxyCommandFrames(t *testing.T) {
 		}
 	}
 	writeConfig(a.Addr)
-	pr := startProxyCommand(t, "--config", path, "--data-plane", "frames", "--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0", "--watch-interval", "0")
+	pr := startProxyCommand(t, "--config", path, "--data-plane", "grpc", "--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0", "--watch-interval", "0")
 	if got := pr.backend(t); got != a.Name {
 		t.Fatalf("served by %s, want %s", got, a.Name)
 	}
@@ -344,6 +345,15 @@ func TestProxyCheck(t *testing.T) {
 		if err := runProxy(args, io.Discard, io.Discard); !errors.As(err, &ue) || !strings.Contains(ue.msg, "unexpected argument") {
 			t.Errorf("%q: %v, want a usage error naming the unexpected argument", args, err)
 		}
+	}
+	// A whole service config: the grpc data plane applies its methodConfig,
+	// the frames data plane (the default) refuses it.
+	withMethods := write("methods.yaml", routes+"clusters: {c: {target: 'static:///127.0.0.1:1', policy: '{\"loadBalancingConfig\":[{\"round_robin\":{}}],\"methodConfig\":[]}'}}\n")
+	if err := runProxy([]string{"--check", withMethods, "--data-plane", "grpc"}, io.Discard, io.Discard); err != nil {
+		t.Errorf("--check --data-plane grpc of a service config with methodConfig: %v", err)
+	}
+	if err := runProxy([]string{"--check", withMethods}, io.Discard, io.Discard); err == nil || !strings.Contains(err.Error(), "methodConfig") {
+		t.Errorf("--check of a service config with methodConfig on the frames data plane: %v, want it refused, naming methodConfig", err)
 	}
 	for _, tc := range []struct{ name, body, want string }{
 		{"listener cert missing", routes + "clusters: {c: {target: 'static:///127.0.0.1:1'}}\ntls: {cert: nope.pem, key: nope.key}\n", "tls.cert/tls.key: open " + filepath.Join(dir, "nope.pem")},

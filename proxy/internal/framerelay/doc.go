@@ -1,4 +1,4 @@
-// Package framerelay is an experiment: a gRPC proxy data plane that
+// Package framerelay is a gRPC proxy data plane, grpclb proxy's default, that
 // relays HTTP/2 frames between a client's connection and connections to
 // the backends, balancing each stream (each call) over the backends,
 // without gRPC's server or client stream machinery.
@@ -81,11 +81,12 @@
 //
 // A route with a RetryPolicy retries its calls, which must be unary: the
 // request is held whole (at most a stream window) and sent again when an
-// attempt fails before any response.
+// attempt fails before any response. A route with a Hedger hedges them
+// instead: attempts race on the backends the policy picks, a delay apart,
+// within the Hedger's budget; the first to answer wins, and the others
+// are reset.
 //
-// What it does not do yet (grpclb proxy's grpc-go data plane does):
-// hedging.
-// grpclb proxy runs it with --data-plane=frames (proxy.Frames), and the
-// lab's proxy scenario measures it there as proxy+grpclb-frames, beside
-// grpclb proxy's grpc-go data plane and HAProxy.
+// grpclb proxy runs it by default (--data-plane=frames, proxy.Frames),
+// and the lab's proxy scenario measures it there as proxy+grpclb-frames,
+// beside grpclb proxy's grpc-go data plane and HAProxy.
 package framerelay

@@ -21,8 +21,8 @@ var proxyScn = Scenario{
 	},
 	Notes: map[string]string{
 		"dns+round_robin":     "the reference: the client balances itself, one connection per backend, no proxy hop.",
-		"proxy+grpclb":        "grpclb proxy runs as its own process (GRPCLB_BINARY, or the lab's own grpclb binary), as nginx and HAProxy do.",
-		"proxy+grpclb-frames": "grpclb proxy --data-plane=frames, an experiment: frames relayed without grpc-go's streams.",
+		"proxy+grpclb":        "grpclb proxy --data-plane=grpc (a grpc-go server and client stream per call), run as its own process (GRPCLB_BINARY, or the lab's own grpclb binary), as nginx and HAProxy are.",
+		"proxy+grpclb-frames": "grpclb proxy on its default data plane (--data-plane=frames): each call's HTTP/2 frames relayed without grpc-go's streams.",
 	},
 	Summary: func(r Result) string {
 		s := fmt.Sprintf("%.0f calls/s", float64(r.RPCs)/r.Seconds)

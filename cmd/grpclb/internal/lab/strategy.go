@@ -302,13 +302,13 @@ var strategies = []Strategy{
 	},
 	{
 		Name:     "proxy+grpclb",
-		Doc:      "one client connection to grpclb's proxy (package proxy), which balances each call over the backends with round_robin",
+		Doc:      "one client connection to grpclb's proxy on its grpc data plane (--data-plane=grpc: a grpc-go server and client stream per call), which balances each call over the backends with round_robin",
 		Registry: func(Params) (registry, error) { return startFront("grpclb-proxy", startGRPCLB("grpc")) },
 		Dial:     dialFront,
 	},
 	{
 		Name: "proxy+grpclb-frames",
-		Doc: "one client connection to grpclb's proxy on its frame-level data plane (--data-plane=frames, an experiment): " +
+		Doc: "one client connection to grpclb's proxy on its default, frame-level data plane (--data-plane=frames): " +
 			"HTTP/2 frames relayed to the backends without grpc-go's streams, each call balanced with round_robin",
 		Registry: func(Params) (registry, error) { return startFront("grpclb-frames", startGRPCLB("frames")) },
 		Dial:     dialFront,
