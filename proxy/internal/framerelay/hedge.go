@@ -206,6 +206,9 @@ func (l *link) settleLocked() {
 // endRaceLocked ends hedged call l, which no attempt answered, with err:
 // the attempts still racing are reset, and the client gets err's status.
 func (l *link) endRaceLocked(err error) {
+	if err == nil { // not expected: every way here records a failure
+		err = status.Error(codes.Unavailable, "framerelay: no attempt of the hedged call answered")
+	}
 	l.stopRaceLocked(err)
 	w := l.wait
 	w.mu.Lock()

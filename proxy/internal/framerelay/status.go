@@ -37,7 +37,8 @@ type EndpointState struct {
 	Weight uint32
 	// State is the most usable state of its SubConns (READY, then
 	// CONNECTING, IDLE, TRANSIENT_FAILURE); SubConns counts them, 0 while
-	// the policy has made none (pick_first tries one address at a time).
+	// the policy has made none (pick_first tries one address at a time),
+	// and State is SHUTDOWN then.
 	State    connectivity.State
 	SubConns int
 	// InFlight counts the calls (and hedged attempts) on it now.

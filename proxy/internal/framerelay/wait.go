@@ -134,15 +134,14 @@ func (w *pending) giveUp(c *clientConn) bool {
 }
 
 // endWaiting ends call l, client stream cid, which waited for a backend
-// its cluster's policy could not offer (pick error err), under l.wait.mu:
-// its held data is dropped and its window given back.
+// and got none, with err, under l.wait.mu: its held data is dropped and
+// its window given back.
 func (l *link) endWaiting(cid uint32, err error) {
 	w, c := l.wait, l.client
 	w.gaveUp = true
 	close(w.stop)
 	c.giveConn(w.releaseLocked())
 	c.forget(cid)
-	err = l.cl.unreached(err)
 	l.finish(err)
 	c.mu.Lock()
 	c.headerFrames(cid, grpcStatusOf(err), true)
@@ -195,7 +194,7 @@ func (l *link) pickedLocked(cid uint32, done func(balancer.DoneInfo), err error)
 		}
 		return false
 	case err != nil:
-		l.endWaiting(cid, err)
+		l.endWaiting(cid, l.cl.unreached(err))
 		return false
 	}
 	return true
