@@ -3,7 +3,6 @@ package framerelay_test
 import (
 	"bytes"
 	"context"
-	"fmt"
 	"testing"
 	"time"
 
@@ -153,26 +152,7 @@ func TestHedgedCallCancelled(t *testing.T) {
 // sends the next attempts at once, and every call is answered.
 func TestHedgesOutliveABackend(t *testing.T) {
 	f := startFleet(t, 2)
-	dying, good := f.Backends()[0], f.Backends()[1]
 	c, _ := startHedging(t, f.Addrs(), hedge.Delay(time.Hour), hedge.MaxAttempts(3), hedge.Budget(1), hedge.BudgetBurst(100))
 	warmUp(t, c, f)
-	dying.SetLatency(time.Minute) // holds its calls until it dies
-	const calls = 6
-	results := make(chan error, calls)
-	for range calls {
-		go func() {
-			resp, err := c.Echo(testbed.Context(t, 30*time.Second), &echopb.EchoRequest{Payload: []byte("x")})
-			if err == nil && resp.GetBackend() != good.Name {
-				err = fmt.Errorf("answered by %s", resp.GetBackend())
-			}
-			results <- err
-		}()
-	}
-	wait.For(t, 10*time.Second, "calls to reach the backend that will die", func() bool { return dying.InFlight() > 0 })
-	dying.Kill()
-	for range calls {
-		if err := <-results; err != nil {
-			t.Errorf("a call: %v, want it answered by %s", err, good.Name)
-		}
-	}
+	outliveABackend(t, c, f.Backends()[0], f.Backends()[1])
 }

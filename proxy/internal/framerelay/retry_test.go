@@ -114,9 +114,15 @@ func TestRetriesGiveUp(t *testing.T) {
 // backend, and every call succeeds.
 func TestRetriesOutliveABackend(t *testing.T) {
 	f := startFleet(t, 2)
-	dying, good := f.Backends()[0], f.Backends()[1]
 	c := startRetrying(t, framerelay.RetryPolicy{MaxAttempts: 3, InitialBackoff: time.Millisecond}, f.Addrs()...)
 	warmUp(t, c, f)
+	outliveABackend(t, c, f.Backends()[0], f.Backends()[1])
+}
+
+// outliveABackend makes 6 calls while dying holds every call, kills it
+// once some reached it, and wants every call answered by good.
+func outliveABackend(t *testing.T, c echopb.EchoClient, dying, good *testbed.Backend) {
+	t.Helper()
 	dying.SetLatency(time.Minute) // holds its calls until it dies
 	const calls = 6
 	results := make(chan error, calls)
