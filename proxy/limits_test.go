@@ -79,50 +79,58 @@ func metric(t *testing.T, p dataPlane, name string) float64 {
 
 // 2000 idle HTTP/2 connections are closed after connections.idleTimeout;
 // TCP connections that never finish the handshake, after
-// connections.handshakeTimeout.
+// connections.handshakeTimeout. On both data planes.
 func TestIdleAndHandshakeTimeouts(t *testing.T) {
-	f := startFleet(t, 1)
-	cfg := oneCluster(staticTarget(f.Addrs()...), echoService)
-	cfg.Connections.IdleTimeout = proxy.Duration(500 * time.Millisecond)
-	cfg.Connections.HandshakeTimeout = proxy.Duration(500 * time.Millisecond)
-	p, addr := startProxy(t, cfg, proxy.Options{})
+	for _, plane := range dataPlanes {
+		t.Run(plane, func(t *testing.T) {
+			f := startFleet(t, 1)
+			cfg := oneCluster(staticTarget(f.Addrs()...), echoService)
+			cfg.Connections.IdleTimeout = proxy.Duration(500 * time.Millisecond)
+			cfg.Connections.HandshakeTimeout = proxy.Duration(500 * time.Millisecond)
+			p, addr := startPlane(t, plane, cfg, proxy.Options{})
 
-	idle := 2000
-	if raceEnabled {
-		idle = 500 // each holds about 4 goroutines; the race detector allows 8128
+			idle := 2000
+			if raceEnabled {
+				idle = 500 // each holds about 4 goroutines; the race detector allows 8128
+			}
+			closed := openConns(t, addr, idle, h2Preface)
+			wait.For(t, 30*time.Second, "the idle connections counted open", func() bool {
+				return metric(t, p, "grpclb_proxy_connections_open") >= 1
+			})
+			waitClosed(t, closed, idle, 60*time.Second, "idle HTTP/2 connections")
+
+			silent := openConns(t, addr, 50, "")
+			waitClosed(t, silent, 50, 30*time.Second, "connections that never handshake")
+			wait.For(t, 10*time.Second, "connections_open back to 0", func() bool {
+				return metric(t, p, "grpclb_proxy_connections_open") == 0
+			})
+		})
 	}
-	closed := openConns(t, addr, idle, h2Preface)
-	wait.For(t, 30*time.Second, "the idle connections counted open", func() bool {
-		return metric(t, p, "grpclb_proxy_connections_open") >= 1
-	})
-	waitClosed(t, closed, idle, 60*time.Second, "idle HTTP/2 connections")
-
-	silent := openConns(t, addr, 50, "")
-	waitClosed(t, silent, 50, 30*time.Second, "connections that never handshake")
-	wait.For(t, 10*time.Second, "connections_open back to 0", func() bool {
-		return metric(t, p, "grpclb_proxy_connections_open") == 0
-	})
 }
 
 // Connections beyond connections.max are closed as soon as accepted, and
-// counted; those within it stay open.
+// counted; those within it stay open. On both data planes.
 func TestMaxConnections(t *testing.T) {
-	f := startFleet(t, 1)
-	cfg := oneCluster(staticTarget(f.Addrs()...), echoService)
-	cfg.Connections.Max = 3
-	p, addr := startProxy(t, cfg, proxy.Options{})
-	held := openConns(t, addr, 3, h2Preface)
-	wait.For(t, 10*time.Second, "3 connections open", func() bool {
-		return metric(t, p, "grpclb_proxy_connections_open") == 3
-	})
-	extra := openConns(t, addr, 2, h2Preface)
-	waitClosed(t, extra, 2, 10*time.Second, "connections beyond the max")
-	if n := metric(t, p, "grpclb_proxy_connections_refused_total"); n != 2 {
-		t.Errorf("connections_refused_total %v, want 2", n)
-	}
-	select {
-	case <-held:
-		t.Error("a connection within the max was closed")
-	default:
+	for _, plane := range dataPlanes {
+		t.Run(plane, func(t *testing.T) {
+			f := startFleet(t, 1)
+			cfg := oneCluster(staticTarget(f.Addrs()...), echoService)
+			cfg.Connections.Max = 3
+			p, addr := startPlane(t, plane, cfg, proxy.Options{})
+			held := openConns(t, addr, 3, h2Preface)
+			wait.For(t, 10*time.Second, "3 connections open", func() bool {
+				return metric(t, p, "grpclb_proxy_connections_open") == 3
+			})
+			extra := openConns(t, addr, 2, h2Preface)
+			waitClosed(t, extra, 2, 10*time.Second, "connections beyond the max")
+			if n := metric(t, p, "grpclb_proxy_connections_refused_total"); n != 2 {
+				t.Errorf("connections_refused_total %v, want 2", n)
+			}
+			select {
+			case <-held:
+				t.Error("a connection within the max was closed")
+			default:
+			}
+		})
 	}
 }
