@@ -68,6 +68,7 @@ type dataPlane interface {
 	AdminHandler() http.Handler
 	Reload(*proxy.Config) error
 	Config() proxy.Config
+	Drain(context.Context) error
 }
 
 // startPlane starts cfg with opts on a data plane and returns it and its

@@ -202,47 +202,52 @@ func testLargeMessagesWithinDefaultLimits(t *testing.T, plane string) {
 
 // TestConnectionLimits: a connection gets at most MaxConcurrentStreams
 // calls in flight (more wait for a slot, other connections do not), and a
-// request header list over MaxHeaderListBytes is refused.
+// request header list over MaxHeaderListBytes is refused. On both data
+// planes.
 func TestConnectionLimits(t *testing.T) {
-	_, addr := startProbe(t)
-	cfg := oneCluster("passthrough:///"+addr, probeService)
-	cfg.Limits = proxy.Limits{MaxConcurrentStreams: 2, MaxHeaderListBytes: 8 << 10}
-	_, paddr := startProxy(t, cfg, proxy.Options{})
-	cc, other := dial(t, paddr), dial(t, paddr)
+	for _, plane := range dataPlanes {
+		t.Run(plane, func(t *testing.T) {
+			_, addr := startProbe(t)
+			cfg := oneCluster("passthrough:///"+addr, probeService)
+			cfg.Limits = proxy.Limits{MaxConcurrentStreams: 2, MaxHeaderListBytes: 8 << 10}
+			paddr := startOn(t, plane, cfg)
+			cc, other := dial(t, paddr), dial(t, paddr)
 
-	hangCtx, stopHanging := context.WithCancel(context.Background())
-	defer stopHanging()
-	for range 2 {
-		s, err := cc.NewStream(hangCtx, bidi, "/probe.Probe/Hang")
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := s.SendMsg(wrapperspb.String("x")); err != nil {
-			t.Fatal(err)
-		}
-	}
-	echo := func(cc *grpc.ClientConn, timeout time.Duration, opts ...grpc.CallOption) error {
-		ctx, cancel := context.WithTimeout(context.Background(), timeout)
-		defer cancel()
-		return cc.Invoke(ctx, "/probe.Probe/Echo", wrapperspb.String("x"), &wrapperspb.StringValue{}, opts...)
-	}
-	if err := echo(cc, 300*time.Millisecond); status.Code(err) != codes.DeadlineExceeded {
-		t.Fatalf("a third call on a connection limited to 2: %v, want DEADLINE_EXCEEDED (it waits for a slot)", err)
-	}
-	if err := echo(other, 5*time.Second); err != nil {
-		t.Fatalf("a call on another connection: %v", err)
-	}
-	stopHanging()
-	wait.For(t, 5*time.Second, "a slot frees once a call ends", func() bool { return echo(cc, time.Second) == nil })
+			hangCtx, stopHanging := context.WithCancel(context.Background())
+			defer stopHanging()
+			for range 2 {
+				s, err := cc.NewStream(hangCtx, bidi, "/probe.Probe/Hang")
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := s.SendMsg(wrapperspb.String("x")); err != nil {
+					t.Fatal(err)
+				}
+			}
+			echo := func(cc *grpc.ClientConn, timeout time.Duration, opts ...grpc.CallOption) error {
+				ctx, cancel := context.WithTimeout(context.Background(), timeout)
+				defer cancel()
+				return cc.Invoke(ctx, "/probe.Probe/Echo", wrapperspb.String("x"), &wrapperspb.StringValue{}, opts...)
+			}
+			if err := echo(cc, 300*time.Millisecond); status.Code(err) != codes.DeadlineExceeded {
+				t.Fatalf("a third call on a connection limited to 2: %v, want DEADLINE_EXCEEDED (it waits for a slot)", err)
+			}
+			if err := echo(other, 5*time.Second); err != nil {
+				t.Fatalf("a call on another connection: %v", err)
+			}
+			stopHanging()
+			wait.For(t, 5*time.Second, "a slot frees once a call ends", func() bool { return echo(cc, time.Second) == nil })
 
-	big := metadata.AppendToOutgoingContext(context.Background(), "x-big", strings.Repeat("a", 16<<10))
-	ctx, cancel := context.WithTimeout(big, 5*time.Second)
-	defer cancel()
-	if err := cc.Invoke(ctx, "/probe.Probe/Echo", wrapperspb.String("x"), &wrapperspb.StringValue{}); err == nil {
-		t.Error("a 16 KiB header list passed an 8 KiB limit")
-	}
-	if err := echo(cc, 5*time.Second); err != nil {
-		t.Errorf("a call after the refused one: %v", err)
+			big := metadata.AppendToOutgoingContext(context.Background(), "x-big", strings.Repeat("a", 16<<10))
+			ctx, cancel := context.WithTimeout(big, 5*time.Second)
+			defer cancel()
+			if err := cc.Invoke(ctx, "/probe.Probe/Echo", wrapperspb.String("x"), &wrapperspb.StringValue{}); err == nil {
+				t.Error("a 16 KiB header list passed an 8 KiB limit")
+			}
+			if err := echo(cc, 5*time.Second); err != nil {
+				t.Errorf("a call after the refused one: %v", err)
+			}
+		})
 	}
 }
 
@@ -250,91 +255,100 @@ func TestConnectionLimits(t *testing.T) {
 // server stream and never reads it fills its own stream's flow-control
 // window (and, through the proxy, the upstream stream's) and nothing else:
 // calls on the same connection, on another connection and to the same
-// upstream connection all go on.
+// upstream connection all go on. On both data planes.
 func TestStalledReaderDoesNotBlockOthers(t *testing.T) {
-	backend := startInterop(t)
-	_, addr := startProxy(t, oneCluster("passthrough:///"+backend, "grpc.testing.TestService"), proxy.Options{})
-	stalledConn := dial(t, addr)
-	stalled := testgrpc.NewTestServiceClient(stalledConn)
+	for _, plane := range dataPlanes {
+		t.Run(plane, func(t *testing.T) {
+			backend := startInterop(t)
+			addr := startOn(t, plane, oneCluster("passthrough:///"+backend, "grpc.testing.TestService"))
+			stalledConn := dial(t, addr)
+			stalled := testgrpc.NewTestServiceClient(stalledConn)
 
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	params := make([]*testgrpc.ResponseParameters, 400)
-	for i := range params {
-		params[i] = &testgrpc.ResponseParameters{Size: 64 << 10} // 25 MiB in all, far above any window
-	}
-	stream, err := stalled.StreamingOutputCall(ctx, &testgrpc.StreamingOutputCallRequest{ResponseParameters: params})
-	if err != nil {
-		t.Fatal(err)
-	}
-	// Read one message, so the stream is surely flowing, then stop reading.
-	if _, err := stream.Recv(); err != nil {
-		t.Fatal(err)
-	}
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			params := make([]*testgrpc.ResponseParameters, 400)
+			for i := range params {
+				params[i] = &testgrpc.ResponseParameters{Size: 64 << 10} // 25 MiB in all, far above any window
+			}
+			stream, err := stalled.StreamingOutputCall(ctx, &testgrpc.StreamingOutputCallRequest{ResponseParameters: params})
+			if err != nil {
+				t.Fatal(err)
+			}
+			// Read one message, so the stream is surely flowing, then stop reading.
+			if _, err := stream.Recv(); err != nil {
+				t.Fatal(err)
+			}
 
-	for _, c := range []struct {
-		name string
-		tc   testgrpc.TestServiceClient
-	}{
-		{"same connection", stalled},
-		{"other connection", testgrpc.NewTestServiceClient(dial(t, addr))},
-	} {
-		t.Run(c.name, func(t *testing.T) {
-			for i := range 100 {
-				cctx, ccancel := context.WithTimeout(context.Background(), 5*time.Second)
-				_, err := c.tc.UnaryCall(cctx, &testgrpc.SimpleRequest{ResponseSize: 32 << 10, Payload: &testgrpc.Payload{Body: make([]byte, 32<<10)}})
-				ccancel()
-				if err != nil {
-					t.Fatalf("call %d while a stream is stalled: %v", i, err)
+			for _, c := range []struct {
+				name string
+				tc   testgrpc.TestServiceClient
+			}{
+				{"same connection", stalled},
+				{"other connection", testgrpc.NewTestServiceClient(dial(t, addr))},
+			} {
+				t.Run(c.name, func(t *testing.T) {
+					for i := range 100 {
+						cctx, ccancel := context.WithTimeout(context.Background(), 5*time.Second)
+						_, err := c.tc.UnaryCall(cctx, &testgrpc.SimpleRequest{ResponseSize: 32 << 10, Payload: &testgrpc.Payload{Body: make([]byte, 32<<10)}})
+						ccancel()
+						if err != nil {
+							t.Fatalf("call %d while a stream is stalled: %v", i, err)
+						}
+					}
+					interoptest.Case(t, func(ctx context.Context) { interop.DoServerStreaming(ctx, c.tc) })
+					interoptest.Case(t, func(ctx context.Context) { interop.DoPingPong(ctx, c.tc) })
+				})
+			}
+			// The stalled stream is still intact: it delivers everything once read.
+			for i := 1; i < len(params); i++ {
+				r, err := stream.Recv()
+				if err != nil || len(r.GetPayload().GetBody()) != 64<<10 {
+					t.Fatalf("stalled stream, message %d: %v", i, err)
 				}
 			}
-			interoptest.Case(t, func(ctx context.Context) { interop.DoServerStreaming(ctx, c.tc) })
-			interoptest.Case(t, func(ctx context.Context) { interop.DoPingPong(ctx, c.tc) })
 		})
-	}
-	// The stalled stream is still intact: it delivers everything once read.
-	for i := 1; i < len(params); i++ {
-		r, err := stream.Recv()
-		if err != nil || len(r.GetPayload().GetBody()) != 64<<10 {
-			t.Fatalf("stalled stream, message %d: %v", i, err)
-		}
 	}
 }
 
 // TestBackendKilledUnderLoad: killing a backend (connections reset) fails
 // at most the calls in flight on it; the others, and every call after,
-// succeed on the remaining backends.
+// succeed on the remaining backends. On both data planes.
 func TestBackendKilledUnderLoad(t *testing.T) {
-	f, _, client := proxiedEcho(t, 3, proxy.Options{})
-	warmUp(t, client, f)
-	const workers = 8
-	l := startLoad(client, workers, 200000, 60*time.Second, &echopb.EchoRequest{DelayMs: 2})
-	defer l.stop()
-	wait.For(t, 20*time.Second, "load reaches every backend", func() bool { return l.servedBy("b1") > 50 && l.servedBy("b2") > 50 })
+	for _, plane := range dataPlanes {
+		t.Run(plane, func(t *testing.T) {
+			f := startFleet(t, 3)
+			client := echopb.NewEchoClient(dial(t, startOn(t, plane, oneCluster(staticTarget(f.Addrs()...), echoService))))
+			warmUp(t, client, f)
+			const workers = 8
+			l := startLoad(client, workers, 200000, 60*time.Second, &echopb.EchoRequest{DelayMs: 2})
+			defer l.stop()
+			wait.For(t, 20*time.Second, "load reaches every backend", func() bool { return l.servedBy("b1") > 50 && l.servedBy("b2") > 50 })
 
-	victim := f.Backends()[0]
-	inFlight := victim.InFlight()
-	victim.Kill()
-	n := l.succeeded()
-	wait.For(t, 20*time.Second, "500 more calls succeed after the kill", func() bool { return l.succeeded() > n+500 })
-	failedAtKill := l.failures()
-	m := l.succeeded()
-	wait.For(t, 20*time.Second, "500 more calls", func() bool { return l.succeeded() > m+500 })
-	l.stop()
+			victim := f.Backends()[0]
+			inFlight := victim.InFlight()
+			victim.Kill()
+			n := l.succeeded()
+			wait.For(t, 20*time.Second, "500 more calls succeed after the kill", func() bool { return l.succeeded() > n+500 })
+			failedAtKill := l.failures()
+			m := l.succeeded()
+			wait.For(t, 20*time.Second, "500 more calls", func() bool { return l.succeeded() > m+500 })
+			l.stop()
 
-	// At most one call per worker can be in flight on the victim.
-	if failedAtKill > workers {
-		t.Errorf("%d calls failed when the backend was killed with %d in flight (workers %d): %v", failedAtKill, inFlight, workers, l.errs)
+			// At most one call per worker can be in flight on the victim.
+			if failedAtKill > workers {
+				t.Errorf("%d calls failed when the backend was killed with %d in flight (workers %d): %v", failedAtKill, inFlight, workers, l.errs)
+			}
+			if later := l.failures() - failedAtKill; later > 0 {
+				t.Errorf("%d calls failed after the kill was noticed: %v", later, l.errs)
+			}
+			for c := range l.failed {
+				if c != codes.Unavailable {
+					t.Errorf("a call failed with %v, want only UNAVAILABLE", c)
+				}
+			}
+			t.Logf("killed %s with %d calls in flight: %d failed, %d succeeded", victim.Name, inFlight, l.failures(), l.succeeded())
+		})
 	}
-	if later := l.failures() - failedAtKill; later > 0 {
-		t.Errorf("%d calls failed after the kill was noticed: %v", later, l.errs)
-	}
-	for c := range l.failed {
-		if c != codes.Unavailable {
-			t.Errorf("a call failed with %v, want only UNAVAILABLE", c)
-		}
-	}
-	t.Logf("killed %s with %d calls in flight: %d failed, %d succeeded", victim.Name, inFlight, l.failures(), l.succeeded())
 }
 
 // TestReloadUnderLoadFailsNone: reloads that move a route between
@@ -434,66 +448,71 @@ func TestReloadRejectsBadConfigAndKeepsOld(t *testing.T) {
 }
 
 // TestDrain: health turns NOT_SERVING and /readyz 503, calls in flight
-// finish, new connections are refused, and Drain returns once done.
+// finish, new connections are refused, and Drain returns once done. On
+// both data planes.
 func TestDrain(t *testing.T) {
-	f := startFleet(t, 2)
-	cfg := oneCluster(staticTarget(f.Addrs()...), echoService)
-	cfg.Drain = proxy.DrainConfig{Grace: proxy.Duration(300 * time.Millisecond), Timeout: proxy.Duration(20 * time.Second)}
-	p, addr := startProxy(t, cfg, proxy.Options{})
-	cc := dial(t, addr)
-	client := echopb.NewEchoClient(cc)
-	health := healthpb.NewHealthClient(cc)
-	admin := httptest.NewServer(p.AdminHandler())
-	defer admin.Close()
+	for _, plane := range dataPlanes {
+		t.Run(plane, func(t *testing.T) {
+			f := startFleet(t, 2)
+			cfg := oneCluster(staticTarget(f.Addrs()...), echoService)
+			cfg.Drain = proxy.DrainConfig{Grace: proxy.Duration(300 * time.Millisecond), Timeout: proxy.Duration(20 * time.Second)}
+			p, addr := startPlane(t, plane, cfg, proxy.Options{})
+			cc := dial(t, addr)
+			client := echopb.NewEchoClient(cc)
+			health := healthpb.NewHealthClient(cc)
+			admin := httptest.NewServer(p.AdminHandler())
+			defer admin.Close()
 
-	ctx := ctxTimeout(t, 30*time.Second)
-	// Ready once the cluster has a READY endpoint.
-	wait.For(t, 10*time.Second, "/readyz 200 before the drain", func() bool { return httpGet(t, admin.URL+"/readyz") == http.StatusOK })
-	watch, err := health.Watch(ctx, &healthpb.HealthCheckRequest{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if r, err := watch.Recv(); err != nil || r.GetStatus() != healthpb.HealthCheckResponse_SERVING {
-		t.Fatalf("health before the drain: %v %v", r, err)
-	}
+			ctx := ctxTimeout(t, 30*time.Second)
+			// Ready once the cluster has a READY endpoint.
+			wait.For(t, 10*time.Second, "/readyz 200 before the drain", func() bool { return httpGet(t, admin.URL+"/readyz") == http.StatusOK })
+			watch, err := health.Watch(ctx, &healthpb.HealthCheckRequest{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r, err := watch.Recv(); err != nil || r.GetStatus() != healthpb.HealthCheckResponse_SERVING {
+				t.Fatalf("health before the drain: %v %v", r, err)
+			}
 
-	const slow = 3
-	results := make(chan error, slow)
-	for range slow {
-		go func() {
-			_, err := client.Echo(ctx, &echopb.EchoRequest{DelayMs: 1500})
-			results <- err
-		}()
-	}
-	wait.For(t, 5*time.Second, "the slow calls reach the backends", func() bool {
-		return f.Backends()[0].InFlight()+f.Backends()[1].InFlight() == slow
-	})
-	drained := make(chan error, 1)
-	go func() { drained <- p.Drain(context.Background()) }()
+			const slow = 3
+			results := make(chan error, slow)
+			for range slow {
+				go func() {
+					_, err := client.Echo(ctx, &echopb.EchoRequest{DelayMs: 1500})
+					results <- err
+				}()
+			}
+			wait.For(t, 5*time.Second, "the slow calls reach the backends", func() bool {
+				return f.Backends()[0].InFlight()+f.Backends()[1].InFlight() == slow
+			})
+			drained := make(chan error, 1)
+			go func() { drained <- p.Drain(context.Background()) }()
 
-	if r, err := watch.Recv(); err != nil || r.GetStatus() != healthpb.HealthCheckResponse_NOT_SERVING {
-		t.Fatalf("health during the drain: %v %v", r, err)
-	}
-	if code := httpGet(t, admin.URL+"/readyz"); code != http.StatusServiceUnavailable {
-		t.Errorf("/readyz = %d during the drain, want 503", code)
-	}
-	wait.For(t, 10*time.Second, "new connections are refused", func() bool {
-		c, err := net.DialTimeout("tcp", addr, time.Second)
-		if err != nil {
-			return true
-		}
-		c.Close()
-		return false
-	})
-	for range slow {
-		if err := <-results; err != nil {
-			t.Errorf("a call in flight failed during the drain: %v", err)
-		}
-	}
-	if err := <-drained; err != nil {
-		t.Errorf("Drain: %v", err)
-	}
-	if code := httpGet(t, admin.URL+"/healthz"); code != http.StatusOK {
-		t.Errorf("/healthz = %d after the drain, want 200 (the process runs)", code)
+			if r, err := watch.Recv(); err != nil || r.GetStatus() != healthpb.HealthCheckResponse_NOT_SERVING {
+				t.Fatalf("health during the drain: %v %v", r, err)
+			}
+			if code := httpGet(t, admin.URL+"/readyz"); code != http.StatusServiceUnavailable {
+				t.Errorf("/readyz = %d during the drain, want 503", code)
+			}
+			wait.For(t, 10*time.Second, "new connections are refused", func() bool {
+				c, err := net.DialTimeout("tcp", addr, time.Second)
+				if err != nil {
+					return true
+				}
+				c.Close()
+				return false
+			})
+			for range slow {
+				if err := <-results; err != nil {
+					t.Errorf("a call in flight failed during the drain: %v", err)
+				}
+			}
+			if err := <-drained; err != nil {
+				t.Errorf("Drain: %v", err)
+			}
+			if code := httpGet(t, admin.URL+"/healthz"); code != http.StatusOK {
+				t.Errorf("/healthz = %d after the drain, want 200 (the process runs)", code)
+			}
+		})
 	}
 }
