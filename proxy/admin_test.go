@@ -25,36 +25,40 @@ import (
 
 // TestMetricsPerRouteAndEndpoint: /metrics counts calls per route,
 // cluster, upstream endpoint and code, and has latency histograms and
-// byte counters.
+// byte counters. On both data planes.
 func TestMetricsPerRouteAndEndpoint(t *testing.T) {
-	f, p, client := proxiedEcho(t, 2, proxy.Options{})
-	admin := httptest.NewServer(p.AdminHandler())
-	defer admin.Close()
-	warmUp(t, client, f)
-	f.Backends()[1].SetErrorRate(1, codes.PermissionDenied)
-	ctx := ctxTimeout(t, 10*time.Second)
-	for range 20 {
-		_, _ = client.Echo(ctx, &echopb.EchoRequest{Payload: make([]byte, 100)})
-	}
-	b0, b1 := f.Backends()[0].Addr, f.Backends()[1].Addr
+	for _, plane := range dataPlanes {
+		t.Run(plane, func(t *testing.T) {
+			f, p, client := proxiedEchoOn(t, plane, 2)
+			admin := httptest.NewServer(p.AdminHandler())
+			defer admin.Close()
+			warmUp(t, client, f)
+			f.Backends()[1].SetErrorRate(1, codes.PermissionDenied)
+			ctx := ctxTimeout(t, 10*time.Second)
+			for range 20 {
+				_, _ = client.Echo(ctx, &echopb.EchoRequest{Payload: make([]byte, 100)})
+			}
+			b0, b1 := f.Backends()[0].Addr, f.Backends()[1].Addr
 
-	body := get(t, admin.URL+"/metrics")
-	for _, want := range []string{
-		`grpclb_proxy_requests_total{cluster="c",code="OK",route="grpclb.testbed.v1.Echo",upstream="` + b0 + `"}`,
-		`grpclb_proxy_requests_total{cluster="c",code="PermissionDenied",route="grpclb.testbed.v1.Echo",upstream="` + b1 + `"} 10`,
-		`grpclb_proxy_request_duration_seconds_bucket{cluster="c",route="grpclb.testbed.v1.Echo",upstream="` + b0 + `",le="+Inf"}`,
-		`grpclb_proxy_request_message_bytes_total{cluster="c",route="grpclb.testbed.v1.Echo"}`,
-		`grpclb_proxy_response_message_bytes_total{cluster="c",route="grpclb.testbed.v1.Echo"}`,
-		`grpclb_proxy_requests_in_flight{cluster="c",route="grpclb.testbed.v1.Echo"} 0`,
-		`grpclb_proxy_config_loaded_timestamp_seconds`,
-		`go_goroutines`,
-	} {
-		if !strings.Contains(body, want) {
-			t.Errorf("/metrics lacks %s", want)
-		}
-	}
-	if t.Failed() {
-		t.Logf("/metrics:\n%s", grepLines(body, "grpclb_proxy_"))
+			body := get(t, admin.URL+"/metrics")
+			for _, want := range []string{
+				`grpclb_proxy_requests_total{cluster="c",code="OK",route="grpclb.testbed.v1.Echo",upstream="` + b0 + `"}`,
+				`grpclb_proxy_requests_total{cluster="c",code="PermissionDenied",route="grpclb.testbed.v1.Echo",upstream="` + b1 + `"} 10`,
+				`grpclb_proxy_request_duration_seconds_bucket{cluster="c",route="grpclb.testbed.v1.Echo",upstream="` + b0 + `",le="+Inf"}`,
+				`grpclb_proxy_request_message_bytes_total{cluster="c",route="grpclb.testbed.v1.Echo"}`,
+				`grpclb_proxy_response_message_bytes_total{cluster="c",route="grpclb.testbed.v1.Echo"}`,
+				`grpclb_proxy_requests_in_flight{cluster="c",route="grpclb.testbed.v1.Echo"} 0`,
+				`grpclb_proxy_config_loaded_timestamp_seconds`,
+				`go_goroutines`,
+			} {
+				if !strings.Contains(body, want) {
+					t.Errorf("/metrics lacks %s", want)
+				}
+			}
+			if t.Failed() {
+				t.Logf("/metrics:\n%s", grepLines(body, "grpclb_proxy_"))
+			}
+		})
 	}
 }
 
@@ -173,21 +177,26 @@ func TestLocalHealthAndReflection(t *testing.T) {
 	})
 }
 
+// On both data planes.
 func TestHealthzAndReadyz(t *testing.T) {
-	_, p, _ := proxiedEcho(t, 1, proxy.Options{})
-	admin := httptest.NewServer(p.AdminHandler())
-	defer admin.Close()
-	if code := httpGet(t, admin.URL+"/healthz"); code != http.StatusOK {
-		t.Errorf("/healthz = %d", code)
-	}
-	// Ready once the cluster has a READY endpoint.
-	wait.For(t, 10*time.Second, "/readyz 200", func() bool { return httpGet(t, admin.URL+"/readyz") == http.StatusOK })
-	p.Stop()
-	if code := httpGet(t, admin.URL+"/readyz"); code != http.StatusServiceUnavailable {
-		t.Errorf("/readyz after Stop = %d, want 503", code)
-	}
-	if code := httpGet(t, admin.URL+"/healthz"); code != http.StatusOK {
-		t.Errorf("/healthz after Stop = %d, want 200", code)
+	for _, plane := range dataPlanes {
+		t.Run(plane, func(t *testing.T) {
+			_, p, _ := proxiedEchoOn(t, plane, 1)
+			admin := httptest.NewServer(p.AdminHandler())
+			defer admin.Close()
+			if code := httpGet(t, admin.URL+"/healthz"); code != http.StatusOK {
+				t.Errorf("/healthz = %d", code)
+			}
+			// Ready once the cluster has a READY endpoint.
+			wait.For(t, 10*time.Second, "/readyz 200", func() bool { return httpGet(t, admin.URL+"/readyz") == http.StatusOK })
+			p.Stop()
+			if code := httpGet(t, admin.URL+"/readyz"); code != http.StatusServiceUnavailable {
+				t.Errorf("/readyz after Stop = %d, want 503", code)
+			}
+			if code := httpGet(t, admin.URL+"/healthz"); code != http.StatusOK {
+				t.Errorf("/healthz after Stop = %d, want 200", code)
+			}
+		})
 	}
 }
 

@@ -9,30 +9,33 @@ import (
 	"github.com/grpclb/grpclb/internal/testbed"
 	"github.com/grpclb/grpclb/internal/testbed/echopb"
 	"github.com/grpclb/grpclb/internal/wait"
-	"github.com/grpclb/grpclb/proxy"
 )
 
 // TestPerCallBalancing: one client connection to the proxy, three
 // backends behind round_robin: each backend gets a third of 3000 calls
 // (within 5%), which no connection-level balancer can do for one
-// connection.
+// connection. On both data planes.
 func TestPerCallBalancing(t *testing.T) {
-	f, _, client := proxiedEcho(t, 3, proxy.Options{})
-	warmUp(t, client, f)
-	before := served(f)
-	const calls, workers = 3000, 8
-	counts, failed := callConcurrently(t, client, calls, workers, 30*time.Second)
-	if failed > 0 {
-		t.Fatalf("%d of %d calls failed", failed, calls)
-	}
-	for _, b := range f.Backends() {
-		got := counts[b.Name]
-		if got < 950 || got > 1050 {
-			t.Errorf("backend %s got %d calls, want 1000±5%% (all: %v)", b.Name, got, counts)
-		}
-		if n := b.Served() - before[b.Name]; n != int64(got) {
-			t.Errorf("backend %s served %d, the client counted %d", b.Name, n, got)
-		}
+	for _, plane := range dataPlanes {
+		t.Run(plane, func(t *testing.T) {
+			f, _, client := proxiedEchoOn(t, plane, 3)
+			warmUp(t, client, f)
+			before := served(f)
+			const calls, workers = 3000, 8
+			counts, failed := callConcurrently(t, client, calls, workers, 30*time.Second)
+			if failed > 0 {
+				t.Fatalf("%d of %d calls failed", failed, calls)
+			}
+			for _, b := range f.Backends() {
+				got := counts[b.Name]
+				if got < 950 || got > 1050 {
+					t.Errorf("backend %s got %d calls, want 1000±5%% (all: %v)", b.Name, got, counts)
+				}
+				if n := b.Served() - before[b.Name]; n != int64(got) {
+					t.Errorf("backend %s served %d, the client counted %d", b.Name, n, got)
+				}
+			}
+		})
 	}
 }
 

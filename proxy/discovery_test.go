@@ -103,27 +103,32 @@ func sorted(s []string) []string {
 
 // A cluster whose resolver publishes no endpoints makes /readyz 503 and
 // its service NOT_SERVING; SERVING again once an endpoint appears.
+// On both data planes.
 func TestEmptyClusterIsNotServing(t *testing.T) {
-	f := startFleet(t, 1)
-	r := manual.NewBuilderWithScheme("test")
-	r.InitialState(resolver.State{Endpoints: endpointsOf(f.Addrs()...)})
-	p, addr := startProxy(t, oneCluster("test:///fleet", echoService), proxy.Options{Resolvers: []resolver.Builder{r}})
-	admin := httptest.NewServer(p.AdminHandler())
-	defer admin.Close()
-	health := healthpb.NewHealthClient(dial(t, addr))
-	serving := func(want healthpb.HealthCheckResponse_ServingStatus, code int) {
-		t.Helper()
-		wait.Until(t, 30*time.Second, func() (bool, string) {
-			resp, err := health.Check(ctxTimeout(t, 5*time.Second), &healthpb.HealthCheckRequest{Service: echoService})
-			got, body := readyz(t, admin.URL)
-			return err == nil && resp.GetStatus() == want && got == code, fmt.Sprintf("health %v %v, /readyz %d %s", resp.GetStatus(), err, got, body)
+	for _, plane := range dataPlanes {
+		t.Run(plane, func(t *testing.T) {
+			f := startFleet(t, 1)
+			r := manual.NewBuilderWithScheme("test")
+			r.InitialState(resolver.State{Endpoints: endpointsOf(f.Addrs()...)})
+			p, addr := startPlane(t, plane, oneCluster("test:///fleet", echoService), proxy.Options{Resolvers: []resolver.Builder{r}})
+			admin := httptest.NewServer(p.AdminHandler())
+			defer admin.Close()
+			health := healthpb.NewHealthClient(dial(t, addr))
+			serving := func(want healthpb.HealthCheckResponse_ServingStatus, code int) {
+				t.Helper()
+				wait.Until(t, 30*time.Second, func() (bool, string) {
+					resp, err := health.Check(ctxTimeout(t, 5*time.Second), &healthpb.HealthCheckRequest{Service: echoService})
+					got, body := readyz(t, admin.URL)
+					return err == nil && resp.GetStatus() == want && got == code, fmt.Sprintf("health %v %v, /readyz %d %s", resp.GetStatus(), err, got, body)
+				})
+			}
+			serving(healthpb.HealthCheckResponse_SERVING, http.StatusOK)
+			r.UpdateState(resolver.State{})
+			serving(healthpb.HealthCheckResponse_NOT_SERVING, http.StatusServiceUnavailable)
+			r.UpdateState(resolver.State{Endpoints: endpointsOf(f.Addrs()...)})
+			serving(healthpb.HealthCheckResponse_SERVING, http.StatusOK)
 		})
 	}
-	serving(healthpb.HealthCheckResponse_SERVING, http.StatusOK)
-	r.UpdateState(resolver.State{})
-	serving(healthpb.HealthCheckResponse_NOT_SERVING, http.StatusServiceUnavailable)
-	r.UpdateState(resolver.State{Endpoints: endpointsOf(f.Addrs()...)})
-	serving(healthpb.HealthCheckResponse_SERVING, http.StatusOK)
 }
 
 func addressesOf(eps []proxy.EndpointStatus) []string {

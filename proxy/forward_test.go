@@ -24,70 +24,80 @@ import (
 	"github.com/grpclb/grpclb/proxy"
 )
 
+// On both data planes.
 func TestUnaryAndBidiThroughProxy(t *testing.T) {
-	_, _, client := proxiedEcho(t, 2, proxy.Options{})
-	ctx := ctxTimeout(t, 10*time.Second)
-	resp, err := client.Echo(ctx, &echopb.EchoRequest{Payload: []byte("hello")})
-	if err != nil {
-		t.Fatalf("Echo: %v", err)
-	}
-	if string(resp.GetPayload()) != "hello" || resp.GetBackend() == "" {
-		t.Fatalf("Echo answered %+v", resp)
-	}
-	stream, err := client.EchoStream(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := range 10 {
-		if err := stream.Send(&echopb.EchoRequest{Payload: []byte{byte(i)}}); err != nil {
-			t.Fatal(err)
-		}
-		r, err := stream.Recv()
-		if err != nil || len(r.GetPayload()) != 1 || r.GetPayload()[0] != byte(i) {
-			t.Fatalf("message %d: %v %v", i, r, err)
-		}
-	}
-	if err := stream.CloseSend(); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := stream.Recv(); err != io.EOF {
-		t.Fatalf("after CloseSend, Recv = %v, want io.EOF", err)
+	for _, plane := range dataPlanes {
+		t.Run(plane, func(t *testing.T) {
+			_, _, client := proxiedEchoOn(t, plane, 2)
+			ctx := ctxTimeout(t, 10*time.Second)
+			resp, err := client.Echo(ctx, &echopb.EchoRequest{Payload: []byte("hello")})
+			if err != nil {
+				t.Fatalf("Echo: %v", err)
+			}
+			if string(resp.GetPayload()) != "hello" || resp.GetBackend() == "" {
+				t.Fatalf("Echo answered %+v", resp)
+			}
+			stream, err := client.EchoStream(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i := range 10 {
+				if err := stream.Send(&echopb.EchoRequest{Payload: []byte{byte(i)}}); err != nil {
+					t.Fatal(err)
+				}
+				r, err := stream.Recv()
+				if err != nil || len(r.GetPayload()) != 1 || r.GetPayload()[0] != byte(i) {
+					t.Fatalf("message %d: %v %v", i, r, err)
+				}
+			}
+			if err := stream.CloseSend(); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := stream.Recv(); err != io.EOF {
+				t.Fatalf("after CloseSend, Recv = %v, want io.EOF", err)
+			}
+		})
 	}
 }
 
+// On both data planes.
 func TestUnroutedCallsAreUnimplemented(t *testing.T) {
-	f := startFleet(t, 1)
-	cfg := oneCluster(staticTarget(f.Addrs()...))
-	cfg.Routes = []proxy.Route{{Prefix: "/grpclb.testbed.v1.Echo/EchoS", Cluster: "c"}}
-	_, addr := startProxy(t, cfg, proxy.Options{})
-	cc := dial(t, addr)
-	ctx := ctxTimeout(t, 10*time.Second)
-	for _, method := range []string{
-		"/nope.Service/Call",
-		"/grpclb.testbed.v1.Echo/Echo", // the route is a prefix of EchoStream only
-		"/grpclb.testbed.v1.Echox/Echo",
-		"/grpc.reflection.v1.ServerReflection/ServerReflectionInfo", // reflection is off
-		"/grpc.health.v1.Health/Nope",
-		"nonsense",
-	} {
-		err := cc.Invoke(ctx, method, &echopb.EchoRequest{}, &echopb.EchoResponse{})
-		if status.Code(err) != codes.Unimplemented {
-			t.Errorf("%s: got %v, want UNIMPLEMENTED", method, err)
-		}
-		if strings.HasPrefix(method, "/") && !strings.Contains(status.Convert(err).Message(), method) {
-			t.Errorf("%s: message %q does not name the method", method, status.Convert(err).Message())
-		}
-	}
-	// The routed prefix works.
-	s, err := echopb.NewEchoClient(cc).EchoStream(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Send(&echopb.EchoRequest{}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := s.Recv(); err != nil {
-		t.Fatalf("routed EchoStream: %v", err)
+	for _, plane := range dataPlanes {
+		t.Run(plane, func(t *testing.T) {
+			f := startFleet(t, 1)
+			cfg := oneCluster(staticTarget(f.Addrs()...))
+			cfg.Routes = []proxy.Route{{Prefix: "/grpclb.testbed.v1.Echo/EchoS", Cluster: "c"}}
+			_, addr := startPlane(t, plane, cfg, proxy.Options{})
+			cc := dial(t, addr)
+			ctx := ctxTimeout(t, 10*time.Second)
+			for _, method := range []string{
+				"/nope.Service/Call",
+				"/grpclb.testbed.v1.Echo/Echo", // the route is a prefix of EchoStream only
+				"/grpclb.testbed.v1.Echox/Echo",
+				"/grpc.reflection.v1.ServerReflection/ServerReflectionInfo", // reflection is off
+				"/grpc.health.v1.Health/Nope",
+				"nonsense",
+			} {
+				err := cc.Invoke(ctx, method, &echopb.EchoRequest{}, &echopb.EchoResponse{})
+				if status.Code(err) != codes.Unimplemented {
+					t.Errorf("%s: got %v, want UNIMPLEMENTED", method, err)
+				}
+				if strings.HasPrefix(method, "/") && !strings.Contains(status.Convert(err).Message(), method) {
+					t.Errorf("%s: message %q does not name the method", method, status.Convert(err).Message())
+				}
+			}
+			// The routed prefix works.
+			s, err := echopb.NewEchoClient(cc).EchoStream(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := s.Send(&echopb.EchoRequest{}); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := s.Recv(); err != nil {
+				t.Fatalf("routed EchoStream: %v", err)
+			}
+		})
 	}
 }
 
@@ -329,9 +339,14 @@ func testCancellation(t *testing.T, plane string) {
 // TestUpstreamUnavailable: a cluster with no reachable backend fails calls
 // with UNAVAILABLE naming the cluster, not a hang and not the channel's
 // message (an upstream address), which goes to the log, once.
+// On both data planes.
 func TestUpstreamUnavailable(t *testing.T) {
 	for _, plane := range dataPlanes {
-		t.Run(plane, func(t *testing.T) { testUpstreamUnavailable(t, plane) })
+		t.Run(plane, func(t *testing.T) {
+			for _, plane := range dataPlanes {
+				t.Run(plane, func(t *testing.T) { testUpstreamUnavailable(t, plane) })
+			}
+		})
 	}
 }
 

@@ -69,6 +69,8 @@ type dataPlane interface {
 	Reload(*proxy.Config) error
 	Config() proxy.Config
 	Drain(context.Context) error
+	Clusters() []proxy.ClusterStatus
+	Stop()
 }
 
 // startPlane starts cfg with opts on a data plane and returns it and its
@@ -143,6 +145,14 @@ func proxiedEcho(t testing.TB, n int, opts proxy.Options) (*testbed.Fleet, *prox
 	t.Helper()
 	f := startFleet(t, n)
 	p, addr := startProxy(t, oneCluster(staticTarget(f.Addrs()...), echoService), opts)
+	return f, p, echopb.NewEchoClient(dial(t, addr))
+}
+
+// proxiedEchoOn is proxiedEcho on a data plane.
+func proxiedEchoOn(t testing.TB, plane string, n int) (*testbed.Fleet, dataPlane, echopb.EchoClient) {
+	t.Helper()
+	f := startFleet(t, n)
+	p, addr := startPlane(t, plane, oneCluster(staticTarget(f.Addrs()...), echoService), proxy.Options{})
 	return f, p, echopb.NewEchoClient(dial(t, addr))
 }
 

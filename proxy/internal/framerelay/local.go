@@ -2,6 +2,7 @@ package framerelay
 
 import (
 	"net"
+	"slices"
 	"strings"
 	"sync"
 
@@ -17,6 +18,19 @@ import (
 // healthPrefix is the method prefix of grpc.health.v1, which the relay
 // answers itself unless a route claims it.
 var healthPrefix = "/" + healthpb.Health_ServiceDesc.ServiceName + "/"
+
+// isLocalHealth reports whether method is one of grpc.health.v1's
+// methods (Check, List, Watch): another method of the service gets the
+// relay's own UNIMPLEMENTED, which names it, as any unrouted method does.
+func isLocalHealth(method string) bool {
+	name, ok := strings.CutPrefix(method, healthPrefix)
+	if !ok {
+		return false
+	}
+	sd := healthpb.Health_ServiceDesc
+	return slices.ContainsFunc(sd.Methods, func(m grpc.MethodDesc) bool { return m.MethodName == name }) ||
+		slices.ContainsFunc(sd.Streams, func(s grpc.StreamDesc) bool { return s.StreamName == name })
+}
 
 // isLocalReflection reports whether method is one of grpc.reflection's.
 func isLocalReflection(method string) bool {
@@ -106,7 +120,7 @@ func servingStatus(ok bool) healthpb.HealthCheckResponse_ServingStatus {
 // localRoute returns the local cluster for a method of the relay's own
 // services, nil for others.
 func (r *Relay) localRoute(method string) *cluster {
-	if l := r.local.Load(); l != nil && (strings.HasPrefix(method, healthPrefix) || l.reflection && isLocalReflection(method)) {
+	if l := r.local.Load(); l != nil && (isLocalHealth(method) || l.reflection && isLocalReflection(method)) {
 		return l.cl
 	}
 	return nil
