@@ -78,3 +78,21 @@ func ExampleParseConfig() {
 	// hedge: field "hedgingDelay": invalid duration "5": want a duration such as "10s" or "250ms"
 	// hedge: field "budget": must be a ratio of extra attempts to calls in (0, 1], such as 0.1, got 10
 }
+
+// Code that sends the attempts itself, as grpclb proxy's frame data plane
+// does, asks the Hedger when to send another, within its budget.
+func ExampleHedger_Begin() {
+	h, err := hedge.New(hedge.Methods("/shop.Catalog/GetItem"), hedge.Delay(10*time.Millisecond))
+	if err != nil {
+		panic(err)
+	}
+	call := h.Begin("/shop.Catalog/GetItem")
+	// Send the first attempt. If it has not answered after call.Delay():
+	if call.Extra() {
+		// Send the second attempt. It answers first, with success:
+		call.End(1, nil)
+	}
+	s := h.Stats()
+	fmt.Println(call.Delay(), s.Hedged, s.HedgeWins)
+	// Output: 10ms 1 1
+}

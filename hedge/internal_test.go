@@ -1,6 +1,7 @@
 package hedge
 
 import (
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"slices"
@@ -161,5 +162,52 @@ func TestParseCallOpts(t *testing.T) {
 	wantExtra := []grpc.CallOption{grpc.Header(&a.header), grpc.Trailer(&a.trailer), grpc.WaitForReady(true), grpc.Header(&a.header), grpc.Peer(&a.peer)}
 	if !slices.Equal(extra, wantExtra) {
 		t.Errorf("extra attempt's options %v, want %v", extra, wantExtra)
+	}
+}
+
+// A Call's bookkeeping: Extra within MaxAttempts and the budget (a call
+// the budget refused is refused again, and counted once), More, and the
+// latencies End teaches the adaptive delay: none from a call whose first
+// attempt failed and a later one won, one otherwise.
+func TestCallBookkeeping(t *testing.T) {
+	h, err := New(MaxAttempts(3), Budget(0.1), BudgetBurst(2), AdaptiveDelay(0.5))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := h.Begin("/a.B/C")
+	for i, want := range []bool{true, true, false} {
+		if got := c.Extra(); got != want {
+			t.Fatalf("Extra #%d = %v, want %v (3 attempts at most)", i+1, got, want)
+		}
+	}
+	if c.More() {
+		t.Error("More after MaxAttempts: want false")
+	}
+	d := h.Begin("/a.B/C") // the budget's 2 tokens are spent
+	if d.Extra() || d.Extra() || d.More() {
+		t.Error("Extra or More with the budget spent: want false")
+	}
+	if s := h.Stats(); s.Calls != 2 || s.Hedged != 1 || s.ExtraAttempts != 2 || s.BudgetDenied != 1 {
+		t.Errorf("stats %+v: want 2 calls, 1 hedged with 2 extra attempts, 1 denied", s)
+	}
+
+	samples := func() int {
+		w := h.window("/a.B/C")
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		return w.n
+	}
+	c.Failed(0)
+	c.End(2, nil)
+	if n := samples(); n != 0 {
+		t.Errorf("a call whose first attempt failed taught the delay %d latencies, want none", n)
+	}
+	d.End(0, nil)
+	if n, s := samples(), h.Stats(); n != 1 || s.HedgeWins != 1 {
+		t.Errorf("after a first attempt's success: %d latencies, %d wins; want 1 and 1 (the earlier call's)", n, s.HedgeWins)
+	}
+	h.Begin("/a.B/C").End(0, errors.New("failed"))
+	if n := samples(); n != 1 {
+		t.Errorf("a failed call taught the delay: %d latencies, want 1", n)
 	}
 }

@@ -292,8 +292,8 @@ func (f *Frames) Stop() { f.relay.Close() }
 // /config shows it.
 func (f *Frames) Config() Config { return *f.cfg.Load() }
 
-// Clusters returns the clusters of the config in use, by name, as
-// /clusters shows them: Proxy's ClusterStatus, where State is the
+// Clusters returns the clusters the routes in use send calls to, by
+// name, as /clusters shows them: Proxy's ClusterStatus, where State is the
 // cluster's policy's and Healthy is READY (the relay has a backend to
 // offer), and each endpoint's Subchannels counts the relay's connections
 // to it.
@@ -330,8 +330,10 @@ func (f *Frames) Clusters() []ClusterStatus {
 }
 
 // AdminHandler serves /metrics (Proxy's call series, by route, cluster
-// and upstream endpoint, with build_info and the clusters' states),
-// /healthz, /readyz, /clusters (see Clusters), /config and, with Options.Pprof, /debug/pprof/. Plain HTTP without authentication: keep it on loopback.
+// and upstream endpoint, with build_info and the clusters' states and
+// endpoints), /healthz, /readyz, /clusters (see Clusters), /config and,
+// with Options.Pprof, /debug/pprof/. It is plain HTTP without
+// authentication: keep it on loopback.
 func (f *Frames) AdminHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
