@@ -32,8 +32,12 @@ func TestProxyExampleConfigParses(t *testing.T) {
 	if err := os.WriteFile(path, []byte(proxy.ExampleConfig), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := (proxyFlags{config: path}).load(); err != nil {
+	cfg, err := (proxyFlags{config: path}).load()
+	if err != nil {
 		t.Fatal(err)
+	}
+	if err := proxy.CheckFrames(cfg); err != nil {
+		t.Fatalf("the example config on the default data plane: %v", err)
 	}
 }
 
