@@ -184,7 +184,8 @@ func TestCallBookkeeping(t *testing.T) {
 		t.Error("More after MaxAttempts: want false")
 	}
 	d := h.Begin("/a.B/C") // the budget's 2 tokens are spent
-	if d.Extra() || d.Extra() || d.More() {
+	first, again := d.Extra(), d.Extra()
+	if first || again || d.More() {
 		t.Error("Extra or More with the budget spent: want false")
 	}
 	if s := h.Stats(); s.Calls != 2 || s.Hedged != 1 || s.ExtraAttempts != 2 || s.BudgetDenied != 1 {

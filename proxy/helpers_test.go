@@ -139,16 +139,8 @@ func startInterop(t testing.TB, opts ...grpc.ServerOption) string {
 	return balancertest.ServeGRPC(t, s)
 }
 
-// proxiedEcho starts n backends behind a proxy and returns an Echo client
-// connected to the proxy.
-func proxiedEcho(t testing.TB, n int, opts proxy.Options) (*testbed.Fleet, *proxy.Proxy, echopb.EchoClient) {
-	t.Helper()
-	f := startFleet(t, n)
-	p, addr := startProxy(t, oneCluster(staticTarget(f.Addrs()...), echoService), opts)
-	return f, p, echopb.NewEchoClient(dial(t, addr))
-}
-
-// proxiedEchoOn is proxiedEcho on a data plane.
+// proxiedEchoOn starts n backends behind a proxy on a data plane and
+// returns it and an Echo client connected to it.
 func proxiedEchoOn(t testing.TB, plane string, n int) (*testbed.Fleet, dataPlane, echopb.EchoClient) {
 	t.Helper()
 	f := startFleet(t, n)
