@@ -308,8 +308,8 @@ func median(xs []float64) float64 {
 // 10,000 endpoints yet, and the likely cause; the test reports their ratio
 // without failing. Remove an entry once fixed.
 var notYetFlat = map[string]string{
-	"p2c_ewma":        "a pick reads two random endpoints' entries (32 bytes) and stats (a 64-byte line each): at 10,000 endpoints they outgrow a 1 MB L2 cache, four likely misses a pick (101-122 → 125-237 ns, 1.24-2.0× here; earlier sessions measured 1.23-1.29×)",
-	"consistent_hash": "a keyed pick reads the ring's lookup table, its points, the owner's record and its in-flight counter, one after the other: at 10,000 endpoints (65,536 points, 512 kB, and a 128 kB table) they miss a 1 MB L2, and the two atomic adds of bounded loads keep the next pick's loads from overlapping them (unbounded, loadFactor 0: 24 → 35 ns, 1.46×; bounded 37-41 → 65 ns); 1.43-2.14× in five runs of 2026-12-05, 1.76-1.99× on 2026-12-06, 1.20-1.60× in earlier sessions",
+	"p2c_ewma":        "a pick reads two random endpoints' entries (32 bytes) and stats (a 64-byte line each): at 10,000 endpoints they outgrow a 1 MB L2 cache, four likely misses a pick (101-122 → 125-237 ns, 1.24-2.0× here; 1.27-1.31× in three runs of 2026-12-07 on a faster machine; earlier sessions measured 1.23-1.29×)",
+	"consistent_hash": "a keyed pick reads the ring's lookup table, its points, the owner's record and its in-flight counter, one after the other: at 10,000 endpoints (65,536 points, 512 kB, and a 128 kB table) they miss a 1 MB L2, and the two atomic adds of bounded loads keep the next pick's loads from overlapping them (unbounded, loadFactor 0: 24 → 35 ns, 1.46×; bounded 37-41 → 65 ns); 1.43-2.14× in five runs of 2026-12-05, 1.76-1.99× on 2026-12-06, 1.36-1.48× in three runs of 2026-12-07 on a faster machine, 1.20-1.60× in earlier sessions",
 }
 
 // TestPickFlatToTenThousand measures, for every grpclb policy, a Pick
