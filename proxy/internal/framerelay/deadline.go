@@ -119,22 +119,14 @@ func (l *link) pastDeadline() bool {
 // endClient ends the call on the client's side with err's status, as
 // trailers after any response it had, unless it has ended.
 func (l *link) endClient(err error) {
-	h := l.toClient
-	c := h.c
 	st := status.Convert(err)
-	var dropped int64
-	c.mu.Lock()
-	if !h.done {
-		dropped = h.dropLocked()
+	l.endClientWith(func(c *conn, id uint32) {
 		trailers := grpcStatus(int(st.Code()), st.Message())
 		if l.responded.Load() {
 			trailers = trailers[2:] // after response headers: no :status, no content-type
 		}
-		c.headerFrames(h.id, trailers, true)
-		h.finishLocked()
-	}
-	c.unlock()
-	h.from.giveConn(dropped)
+		c.headerFrames(id, trailers, true)
+	})
 }
 
 // expireAfter ends call l, client stream id, when its route's timeout

@@ -818,13 +818,21 @@ func (l *link) endBackend(rst bool, code http2.ErrCode) {
 // resetClient resets call l's stream on its client with code, dropping
 // the response data queued for it (its window goes back to the backend).
 func (l *link) resetClient(code http2.ErrCode) {
+	l.endClientWith(func(c *conn, id uint32) { c.fr.WriteRSTStream(id, code) })
+}
+
+// endClientWith ends call l's stream on its client, unless it has ended,
+// by write (an RST_STREAM, or trailers: under the connection's lock),
+// dropping the response data queued for it (its window goes back to the
+// backend).
+func (l *link) endClientWith(write func(c *conn, id uint32)) {
 	h := l.toClient
 	c := h.c
 	var dropped int64
 	c.mu.Lock()
 	if !h.done {
 		dropped = h.dropLocked()
-		c.fr.WriteRSTStream(h.id, code)
+		write(c, h.id)
 		h.finishLocked()
 	}
 	c.unlock()
@@ -1084,15 +1092,5 @@ func (l *link) fail(code http2.ErrCode, msg string) {
 		l.resetClient(code)
 		return
 	}
-	h := l.toClient
-	c := h.c
-	var dropped int64
-	c.mu.Lock()
-	if !h.done {
-		dropped = h.dropLocked()
-		c.headerFrames(h.id, grpcStatus(unavailable, msg), true)
-		h.finishLocked()
-	}
-	c.unlock()
-	h.from.giveConn(dropped)
+	l.endClientWith(func(c *conn, id uint32) { c.headerFrames(id, grpcStatus(unavailable, msg), true) })
 }
