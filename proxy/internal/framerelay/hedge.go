@@ -315,13 +315,6 @@ func (bc *backendConn) answered(r *Relay, a *attempt, fields []hpack.HeaderField
 	return a.win(err)
 }
 
-// attemptOf returns the racing attempt of backend stream id, nil if none.
-func (bc *backendConn) attemptOf(id uint32) *attempt {
-	bc.smu.Lock()
-	defer bc.smu.Unlock()
-	return bc.attempts[id]
-}
-
 // takeAttempt returns and forgets the racing attempt of stream id.
 func (bc *backendConn) takeAttempt(id uint32) *attempt {
 	bc.smu.Lock()

@@ -375,16 +375,29 @@ func (bc *backendConn) drain() {
 
 // lookup returns the call of backend stream id, forgetting it if end.
 func (bc *backendConn) lookup(id uint32, end bool) *link {
+	l, _ := bc.lookupOrAttempt(id, end)
+	return l
+}
+
+// lookupOrAttempt is lookup, under the same lock also returning the
+// racing attempt of a hedged call when stream id is one (and the call
+// nil).
+func (bc *backendConn) lookupOrAttempt(id uint32, end bool) (*link, *attempt) {
 	bc.smu.Lock()
 	l := bc.streams[id]
-	if end && l != nil {
+	if l == nil {
+		a := bc.attempts[id]
+		bc.smu.Unlock()
+		return nil, a
+	}
+	if end {
 		delete(bc.streams, id)
 		if bc.draining && bc.idleLocked() {
 			defer bc.close()
 		}
 	}
 	bc.smu.Unlock()
-	return l
+	return l, nil
 }
 
 type clientConn struct {
@@ -927,10 +940,15 @@ func (bc *backendConn) readLoop(r *Relay) {
 				continue
 			}
 			end := f.StreamEnded()
-			if a := bc.attemptOf(f.StreamID); a != nil && !bc.answered(r, a, f.Fields, end) {
-				continue
+			// One lookup for a call's headers; a hedged call's attempt that
+			// wins becomes the call, found by a second.
+			l, a := bc.lookupOrAttempt(f.StreamID, end)
+			if a != nil {
+				if !bc.answered(r, a, f.Fields, end) {
+					continue
+				}
+				l = bc.lookup(f.StreamID, end)
 			}
-			l := bc.lookup(f.StreamID, end)
 			if l == nil {
 				continue
 			}
