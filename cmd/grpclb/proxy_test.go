@@ -280,14 +280,17 @@ func TestProxyCommandGRPCPlane(t *testing.T) {
 	if got := pr.backend(t); got != a.Name {
 		t.Fatalf("served by %s, want %s", got, a.Name)
 	}
-	resp, err := http.Get("http://" + pr.adminAddr + "/readyz")
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("/readyz: %s", resp.Status)
-	}
+	// The channel's state follows its picker (grpc-go updates the picker
+	// first), so /readyz may still say CONNECTING just after the call.
+	wait.Until(t, 10*time.Second, func() (bool, string) {
+		resp, err := http.Get("http://" + pr.adminAddr + "/readyz")
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK, fmt.Sprintf("/readyz: %s %s", resp.Status, body)
+	})
 	writeConfig(b.Addr)
 	if err := syscall.Kill(os.Getpid(), syscall.SIGHUP); err != nil {
 		t.Fatal(err)
