@@ -60,6 +60,7 @@ type Frames struct {
 	opts       Options
 	metrics    *metrics
 	reloadMu   sync.Mutex
+	hedgers    atomic.Pointer[hedgers] // of the config in use
 }
 
 // NewFrames validates cfg, reads its certificate files and builds its
@@ -74,7 +75,7 @@ func NewFrames(cfg *Config, opts Options) (*Frames, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	plan, err := framesConfig(cfg, opts)
+	plan, err := framesConfig(cfg, opts, nil)
 	if err != nil {
 		return nil, fmt.Errorf("proxy: %w", err)
 	}
@@ -86,10 +87,11 @@ func NewFrames(cfg *Config, opts Options) (*Frames, error) {
 	if err != nil {
 		return nil, fmt.Errorf("proxy: %w", err)
 	}
-	m.reg.MustRegister(framesCollector{r})
-	m.loadedAt.SetToCurrentTime()
 	f := &Frames{relay: r, static: cfg.withDefaults(), opts: opts, metrics: m}
 	f.cfg.Store(&f.static)
+	f.hedgers.Store(&plan.hedgers)
+	m.reg.MustRegister(framesCollector{r}, hedgeCollector{func() hedgers { return *f.hedgers.Load() }})
+	m.loadedAt.SetToCurrentTime()
 	if plan.listenerTLS != nil {
 		f.tlsCurrent.Store(plan.listenerTLS)
 		f.tls = &tls.Config{
@@ -119,7 +121,7 @@ func (f *Frames) reload(cfg *Config) error {
 	}
 	f.reloadMu.Lock()
 	defer f.reloadMu.Unlock()
-	plan, err := framesConfig(cfg, f.opts)
+	plan, err := framesConfig(cfg, f.opts, *f.hedgers.Load())
 	if err != nil {
 		return fmt.Errorf("proxy: %w", err)
 	}
@@ -140,6 +142,7 @@ func (f *Frames) reload(cfg *Config) error {
 		f.tlsCurrent.Store(plan.listenerTLS)
 	}
 	f.cfg.Store(&d)
+	f.hedgers.Store(&plan.hedgers)
 	f.metrics.loadedAt.SetToCurrentTime()
 	f.opts.Logger.Info("proxy: config reloaded", "routes", len(d.Routes), "clusters", len(d.Clusters))
 	return nil
@@ -153,12 +156,15 @@ type framesPlan struct {
 	// metrics: the config route's, or the service of a reflection route
 	// added for reflection.cluster.
 	routeLabels []string
+	hedgers     hedgers // of the hedged routes
 }
 
-// framesConfig plans a valid proxy config for the relay: an error names
-// the settings the relay cannot honour.
-func framesConfig(cfg *Config, opts Options) (plan framesPlan, err error) {
+// framesConfig plans a valid proxy config for the relay, with the Hedgers
+// of old (the config in use) that it can keep: an error names the
+// settings the relay cannot honour.
+func framesConfig(cfg *Config, opts Options, old hedgers) (plan framesPlan, err error) {
 	rc := framerelay.Config{Clusters: map[string]framerelay.Cluster{}}
+	plan.hedgers = hedgers{}
 	d := cfg.withDefaults()
 	if cfg.TLS != nil {
 		if plan.listenerTLS, err = cfg.TLS.Config(); err != nil {
@@ -169,7 +175,7 @@ func framesConfig(cfg *Config, opts Options) (plan framesPlan, err error) {
 		rt := framerelay.Route{Prefix: r.MethodPrefix(), Cluster: r.Cluster, Timeout: time.Duration(r.Timeout)}
 		switch {
 		case r.Idempotent && r.Hedge != nil:
-			if rt.Hedge, err = newHedger(r.Hedge); err != nil {
+			if rt.Hedge, err = plan.hedgers.forRoute(r, old); err != nil {
 				return plan, fmt.Errorf("routes[%d].hedge: %w", i, err)
 			}
 		case r.Idempotent:
@@ -256,7 +262,7 @@ func lbConfigList(p Policy) (string, error) {
 // (see LoadConfig): whether the frames data plane honours all of it. It
 // reads the certificate files, and builds no cluster.
 func CheckFrames(cfg *Config) error {
-	_, err := framesConfig(cfg, Options{})
+	_, err := framesConfig(cfg, Options{}, nil)
 	return err
 }
 

@@ -39,7 +39,7 @@ func TestFramesConfig(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			plan, err := framesConfig(cfg, Options{})
+			plan, err := framesConfig(cfg, Options{}, nil)
 			rc := plan.relay
 			if tc.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
@@ -76,7 +76,7 @@ connections: {max: 3, idleTimeout: 1m, handshakeTimeout: 2s, maxAge: 5m, maxAgeG
 	if err != nil {
 		t.Fatal(err)
 	}
-	plan, err := framesConfig(cfg, Options{})
+	plan, err := framesConfig(cfg, Options{}, nil)
 	rc := plan.relay
 	if err != nil {
 		t.Fatal(err)
@@ -96,7 +96,7 @@ func TestFramesConfigRouteResilience(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfg.Routes[0].Idempotent = true
-	plan, err := framesConfig(cfg, Options{})
+	plan, err := framesConfig(cfg, Options{}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -113,7 +113,7 @@ func TestFramesConfigRouteResilience(t *testing.T) {
 	}
 	cfg.Routes[1].Hedge = &HedgePolicy{}
 	cfg.Routes[1].Retry = nil
-	if plan, err = framesConfig(cfg, Options{}); err != nil {
+	if plan, err = framesConfig(cfg, Options{}, nil); err != nil {
 		t.Fatal(err)
 	}
 	if rt := plan.relay.Routes[1]; rt.Hedge == nil || rt.Retry != nil {
@@ -127,7 +127,7 @@ func TestFramesConfigRefusesServiceConfigExtras(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := framesConfig(cfg, Options{}); err == nil || !strings.Contains(err.Error(), "clusters.two.policy") {
+	if _, err := framesConfig(cfg, Options{}, nil); err == nil || !strings.Contains(err.Error(), "clusters.two.policy") {
 		t.Fatalf("a service config with methodConfig: %v, want it refused naming clusters.two.policy", err)
 	}
 }

@@ -89,6 +89,7 @@ type state struct {
 	cfg        Config
 	routes     *routeTable
 	upstreams  map[string]*upstream // by cluster name
+	hedgers    hedgers
 	reflection bool
 }
 
@@ -110,7 +111,12 @@ func New(cfg *Config, opts Options) (*Proxy, error) {
 	}
 	p.budget = newBudgetPool(d.Limits.MaxBufferedBytes, p.metrics.budgetWait)
 	p.metrics.registerBudget(p.budget)
-	p.metrics.reg.MustRegister(clusterCollector{p})
+	p.metrics.reg.MustRegister(clusterCollector{p}, hedgeCollector{func() hedgers {
+		if st := p.state.Load(); st != nil {
+			return st.hedgers
+		}
+		return nil
+	}})
 	if p.log == nil {
 		p.log = slog.Default()
 	}
@@ -192,12 +198,14 @@ func streamWorkers() int { return min(32*runtime.GOMAXPROCS(0), 1024) }
 // buildState dials the clusters of cfg, reusing those of old that did not
 // change.
 func (p *Proxy) buildState(cfg Config, old *state) (_ *state, err error) {
-	st := &state{cfg: cfg, upstreams: make(map[string]*upstream, len(cfg.Clusters)), reflection: cfg.Reflection.Local}
+	st := &state{cfg: cfg, upstreams: make(map[string]*upstream, len(cfg.Clusters)), hedgers: hedgers{}, reflection: cfg.Reflection.Local}
 	reusable := map[[sha256.Size]byte]*upstream{}
+	var oldHedgers hedgers
 	if old != nil {
 		for _, u := range old.upstreams {
 			reusable[u.key] = u
 		}
+		oldHedgers = old.hedgers
 	}
 	var taken []*upstream
 	defer func() {
@@ -235,7 +243,7 @@ func (p *Proxy) buildState(cfg Config, old *state) (_ *state, err error) {
 	routes := make([]*route, 0, len(cfg.Routes))
 	for _, r := range cfg.Routes {
 		prefix, _ := r.match() // validated
-		unary, err := newUnaryPolicy(r)
+		unary, err := newUnaryPolicy(r, st.hedgers, oldHedgers)
 		if err != nil {
 			return nil, fmt.Errorf("route %s: %w", r.label(), err)
 		}

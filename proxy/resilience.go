@@ -132,13 +132,13 @@ type unaryPolicy struct {
 }
 
 // newUnaryPolicy returns the policy of route r, nil if r is not
-// idempotent.
-func newUnaryPolicy(r Route) (*unaryPolicy, error) {
+// idempotent. A hedged route's Hedger comes from hs.forRoute.
+func newUnaryPolicy(r Route, hs, old hedgers) (*unaryPolicy, error) {
 	if !r.Idempotent {
 		return nil, nil
 	}
 	if r.Hedge != nil {
-		h, err := newHedger(r.Hedge)
+		h, err := hs.forRoute(r, old)
 		if err != nil {
 			return nil, err
 		}

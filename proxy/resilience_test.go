@@ -2,6 +2,7 @@ package proxy_test
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"math"
 	"slices"
@@ -147,7 +148,8 @@ func TestIdempotentRouteHedges(t *testing.T) {
 				{Service: flakyService, Cluster: "c", Idempotent: true, Hedge: hedgePolicy(t, `{"hedgingDelay": "5ms", "budget": 1, "budgetBurst": 100}`)},
 				{Service: "test.Plain", Cluster: "c"},
 			}
-			cc := dial(t, startOn(t, plane, cfg))
+			p, addr := startPlane(t, plane, cfg, proxy.Options{})
+			cc := dial(t, addr)
 			// Both backends READY first (each has answered a call): while
 			// only one is, round_robin sends it the hedge too, and a call
 			// to the hung one waits for its deadline.
@@ -178,6 +180,71 @@ func TestIdempotentRouteHedges(t *testing.T) {
 			if hedges := slices.Index(fast.seen(), "1"); hedges < 0 {
 				t.Errorf("the backend that answers saw attempts %q: want hedges among them, with grpc-previous-rpc-attempts 1", fast.seen())
 			}
+			// /metrics counts them: every call, and the hedges that
+			// answered the calls round_robin sent to the hung backend.
+			stuck := float64(len(hung.seen()))
+			wait.Until(t, 10*time.Second, func() (bool, string) {
+				n, hedged, extra, wins := hedgeMetric(t, p, "calls"), hedgeMetric(t, p, "hedged_calls"), hedgeMetric(t, p, "extra_attempts"), hedgeMetric(t, p, "wins")
+				return n == calls && hedged >= stuck && extra >= hedged && wins >= stuck,
+					fmt.Sprintf("hedge metrics: calls %v, hedged %v, extra attempts %v, wins %v; want %d calls, and at least %v hedged and won", n, hedged, extra, wins, calls, stuck)
+			})
+		})
+	}
+}
+
+// hedgeMetric returns the proxy's grpclb_proxy_hedge_<name>_total of
+// flakyService's route.
+func hedgeMetric(t *testing.T, p dataPlane, name string) float64 {
+	t.Helper()
+	return metric(t, p, "grpclb_proxy_hedge_"+name+`_total{route="`+flakyService+`"}`)
+}
+
+// A reload keeps a hedged route's Hedger (its budget, adaptive delay and
+// counters) while the route's hedge policy stays the same, and starts a
+// new one when it changes. On both data planes.
+func TestHedgerKeptAcrossReloads(t *testing.T) {
+	for _, plane := range dataPlanes {
+		t.Run(plane, func(t *testing.T) {
+			cfg := oneCluster(staticTarget(startFlaky(t, &flaky{})))
+			hedged := func(policy string) proxy.Route {
+				return proxy.Route{Service: flakyService, Cluster: "c", Idempotent: true, Hedge: hedgePolicy(t, policy)}
+			}
+			cfg.Routes = []proxy.Route{hedged(`{"hedgingDelay": "1s"}`)}
+			p, addr := startPlane(t, plane, cfg, proxy.Options{})
+			cc := dial(t, addr)
+			call := func(n int) {
+				t.Helper()
+				for range n {
+					if _, err := callFlaky(ctxTimeout(t, 10*time.Second), cc, flakyService); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			counted := func(want float64, after string) {
+				t.Helper()
+				wait.Until(t, 10*time.Second, func() (bool, string) {
+					got := hedgeMetric(t, p, "calls")
+					return got == want, fmt.Sprintf("%s: hedge calls %v, want %v", after, got, want)
+				})
+			}
+			reload := func(policy string) {
+				t.Helper()
+				next := oneCluster(cfg.Clusters["c"].Target, "test.Plain") // another change beside the route's
+				next.Routes = append(next.Routes, hedged(policy))
+				if err := p.Reload(next); err != nil {
+					t.Fatal(err)
+				}
+			}
+			call(3)
+			counted(3, "3 calls")
+			reload(`{"hedgingDelay": "1s"}`)
+			counted(3, "a reload with the same hedge policy (the Hedger kept)")
+			call(2)
+			counted(5, "2 more calls")
+			reload(`{"hedgingDelay": "2s"}`)
+			counted(0, "a reload with another hedge policy (a new Hedger)")
+			call(1)
+			counted(1, "1 call")
 		})
 	}
 }

@@ -1060,17 +1060,28 @@ func (bc *backendConn) goneAway(lastID uint32) {
 		}
 	}
 	bc.smu.Unlock()
+	const why = "framerelay: refused by the backend's GOAWAY"
 	for _, a := range unsent {
-		a.l.client.r.attemptFailed(a, status.Error(codes.Unavailable, "framerelay: refused by the backend's GOAWAY"))
+		a.l.client.r.attemptFailed(a, status.Error(codes.Unavailable, why))
 	}
 	for _, l := range refused {
-		if l.client.r.retryLater(l, codes.Unavailable) {
-			continue
+		if lostUnlessRetried(l, why) {
+			l.resetClient(http2.ErrCodeRefusedStream)
 		}
-		l.client.forget(l.toClient.id)
-		l.finish(status.Error(codes.Unavailable, "framerelay: refused by the backend's GOAWAY"))
-		l.resetClient(http2.ErrCodeRefusedStream)
 	}
+}
+
+// lostUnlessRetried ends l's call, which its backend connection lost, with
+// UNAVAILABLE why, unless its route retries it on another connection; it
+// reports whether the call ended (the caller then ends the client's
+// stream).
+func lostUnlessRetried(l *link, why string) bool {
+	if l.client.r.retryLater(l, codes.Unavailable) {
+		return false
+	}
+	l.client.forget(l.toClient.id)
+	l.finish(status.Error(codes.Unavailable, why))
+	return true
 }
 
 // shutdown ends the calls of a backend connection that closed: a call
@@ -1083,20 +1094,19 @@ func (bc *backendConn) shutdown() {
 	streams, attempts := bc.streams, bc.attempts
 	bc.streams, bc.attempts = map[uint32]*link{}, map[uint32]*attempt{}
 	bc.smu.Unlock()
+	const why = "framerelay: backend connection closed"
 	for _, a := range attempts {
-		a.l.client.r.attemptFailed(a, status.Error(codes.Unavailable, "framerelay: backend connection closed"))
+		a.l.client.r.attemptFailed(a, status.Error(codes.Unavailable, why))
 	}
 	for _, l := range streams {
-		if l.client.r.retryLater(l, codes.Unavailable) {
+		if !lostUnlessRetried(l, why) {
 			continue
 		}
-		l.client.forget(l.toClient.id)
-		l.finish(status.Error(codes.Unavailable, "framerelay: backend connection closed"))
 		bc.mu.Lock()
 		dropped := l.toBackend.dropLocked() // never to be sent
 		bc.mu.Unlock()
 		l.client.giveConn(dropped)
-		l.fail(http2.ErrCodeInternal, "framerelay: backend connection closed")
+		l.fail(http2.ErrCodeInternal, why)
 	}
 	if bc.onClose != nil {
 		bc.onClose()
