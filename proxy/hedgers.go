@@ -75,4 +75,3 @@ func (c hedgeCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 	}
 }
-
