@@ -30,6 +30,7 @@ func TestAdminClustersAndConfig(t *testing.T) {
 			cfg := oneCluster(staticTarget(f.Addrs()...), echoService)
 			cfg.Clusters["c"].Policy = "p2c_ewma"
 			cfg.Clusters["down"] = &proxy.Cluster{Target: "passthrough:///" + dead}
+			cfg.Clusters["spare"] = &proxy.Cluster{Target: "passthrough:///" + dead, Policy: "pick_first"} // no route
 			cfg.Routes = append(cfg.Routes, proxy.Route{Service: "grpclb.testbed.v1.Other", Cluster: "down"},
 				proxy.Route{Service: "a.Retried", Cluster: "c", Idempotent: true, Retry: &proxy.RetryPolicy{MaxAttempts: 4, RetryableStatusCodes: []jsonconf.Code{jsonconf.Code(codes.Aborted)}}},
 				proxy.Route{Service: "a.Hedged", Cluster: "c", Idempotent: true, Hedge: hedgePolicy(t, `{"hedgingDelay": "5ms"}`)})
@@ -44,14 +45,19 @@ func TestAdminClustersAndConfig(t *testing.T) {
 			wait.Until(t, 30*time.Second, func() (bool, string) {
 				clusters = nil
 				getJSON(t, admin.URL+"/clusters", &clusters)
-				return len(clusters) == 2 && clusters[0].Healthy && clusters[0].State == "READY", "clusters: " + mustJSON(clusters)
+				return len(clusters) == 3 && clusters[0].Healthy && clusters[0].State == "READY", "clusters: " + mustJSON(clusters)
 			})
-			c, down := clusters[0], clusters[1]
+			c, down, spare := clusters[0], clusters[1], clusters[2]
 			if c.Name != "c" || c.Policy != `{"loadBalancingConfig":[{"p2c_ewma":{}}]}` || !reflect.DeepEqual(c.Routes, []string{echoService, "a.Retried", "a.Hedged"}) || c.LastUnreached != nil {
 				t.Errorf("cluster c: %s", mustJSON(c))
 			}
 			if down.Name != "down" || down.Healthy || down.LastUnreached == nil || !strings.Contains(down.LastUnreached.Reason, dead) {
 				t.Errorf("cluster down: %s; want unhealthy, its last unreached call naming %s", mustJSON(down), dead)
+			}
+			// A cluster no route uses is listed too (Proxy dials it; Frames
+			// builds it only once a route uses it).
+			if spare.Name != "spare" || spare.Target != "passthrough:///"+dead || spare.Policy != `{"loadBalancingConfig":[{"pick_first":{}}]}` || len(spare.Routes) != 0 || spare.Healthy {
+				t.Errorf("cluster spare: %s; want listed with its target and policy, no routes, not healthy", mustJSON(spare))
 			}
 
 			var effective proxy.Config

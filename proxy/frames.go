@@ -298,11 +298,13 @@ func (f *Frames) Stop() { f.relay.Close() }
 // /config shows it.
 func (f *Frames) Config() Config { return *f.cfg.Load() }
 
-// Clusters returns the clusters the routes in use send calls to, by
-// name, as /clusters shows them: Proxy's ClusterStatus, where State is the
+// Clusters returns the clusters of the config in use, by name, as
+// /clusters shows them: Proxy's ClusterStatus, where State is the
 // cluster's policy's and Healthy is READY (the relay has a backend to
 // offer), and each endpoint's Subchannels counts the relay's connections
-// to it.
+// to it. A cluster that no route sends calls to is not built (no
+// resolver, no connection) and shows as IDLE, not healthy, without
+// endpoints.
 func (f *Frames) Clusters() []ClusterStatus {
 	cfg := f.cfg.Load()
 	routes := map[string][]string{}
@@ -330,6 +332,12 @@ func (f *Frames) Clusters() []ClusterStatus {
 			st.LastUnreached = &Unreached{At: cs.UnreachedAt, Reason: cs.Unreached}
 		}
 		out = append(out, st)
+	}
+	for name, cl := range cfg.Clusters {
+		if _, routed := routes[name]; !routed {
+			policy, _ := cl.Policy.ServiceConfig()
+			out = append(out, ClusterStatus{Name: name, Target: cl.Target, Policy: policy, State: connectivity.Idle.String(), Endpoints: []EndpointStatus{}})
+		}
 	}
 	slices.SortFunc(out, func(a, b ClusterStatus) int { return cmpString(a.Name, b.Name) })
 	return out
