@@ -31,6 +31,8 @@ func TestAdminClustersAndConfig(t *testing.T) {
 			cfg.Clusters["c"].Policy = "p2c_ewma"
 			cfg.Clusters["down"] = &proxy.Cluster{Target: "passthrough:///" + dead}
 			cfg.Clusters["spare"] = &proxy.Cluster{Target: "passthrough:///" + dead, Policy: "pick_first"} // no route
+			cfg.Clusters["refl"] = &proxy.Cluster{Target: staticTarget(f.Addrs()...)}                      // reflection's only
+			cfg.Reflection = proxy.Reflection{Cluster: "refl"}
 			cfg.Routes = append(cfg.Routes, proxy.Route{Service: "grpclb.testbed.v1.Other", Cluster: "down"},
 				proxy.Route{Service: "a.Retried", Cluster: "c", Idempotent: true, Retry: &proxy.RetryPolicy{MaxAttempts: 4, RetryableStatusCodes: []jsonconf.Code{jsonconf.Code(codes.Aborted)}}},
 				proxy.Route{Service: "a.Hedged", Cluster: "c", Idempotent: true, Hedge: hedgePolicy(t, `{"hedgingDelay": "5ms"}`)})
@@ -45,9 +47,12 @@ func TestAdminClustersAndConfig(t *testing.T) {
 			wait.Until(t, 30*time.Second, func() (bool, string) {
 				clusters = nil
 				getJSON(t, admin.URL+"/clusters", &clusters)
-				return len(clusters) == 3 && clusters[0].Healthy && clusters[0].State == "READY", "clusters: " + mustJSON(clusters)
+				return len(clusters) == 4 && clusters[0].Healthy && clusters[0].State == "READY", "clusters: " + mustJSON(clusters)
 			})
-			c, down, spare := clusters[0], clusters[1], clusters[2]
+			c, down, refl, spare := clusters[0], clusters[1], clusters[2], clusters[3]
+			if refl.Name != "refl" || refl.Target != cfg.Clusters["refl"].Target {
+				t.Errorf("cluster refl (reflection.cluster): %s", mustJSON(refl))
+			}
 			if c.Name != "c" || c.Policy != `{"loadBalancingConfig":[{"p2c_ewma":{}}]}` || !reflect.DeepEqual(c.Routes, []string{echoService, "a.Retried", "a.Hedged"}) || c.LastUnreached != nil {
 				t.Errorf("cluster c: %s", mustJSON(c))
 			}

@@ -33,7 +33,8 @@
 // Reload swaps routes and clusters atomically; calls in flight finish on
 // the connections they started on, which are closed after their last
 // call. A hedged route whose label and hedge policy a reload leaves as
-// they were keeps its Hedger: its budget, adaptive delay and counters. Drain takes the proxy out of service without failing calls.
+// they were keeps its Hedger: its budget, adaptive delay and counters.
+// Drain takes the proxy out of service without failing calls.
 // AdminHandler serves Prometheus metrics per route and upstream endpoint
 // (grpclb_proxy_requests_total, request_duration_seconds,
 // requests_in_flight, unrouted_requests_total, config_reloads_total by

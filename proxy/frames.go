@@ -302,9 +302,9 @@ func (f *Frames) Config() Config { return *f.cfg.Load() }
 // /clusters shows them: Proxy's ClusterStatus, where State is the
 // cluster's policy's and Healthy is READY (the relay has a backend to
 // offer), and each endpoint's Subchannels counts the relay's connections
-// to it. A cluster that no route sends calls to is not built (no
-// resolver, no connection) and shows as IDLE, not healthy, without
-// endpoints.
+// to it. A cluster that no route (nor reflection.cluster) sends calls to
+// is not built (no resolver, no connection) and shows as IDLE, not
+// healthy, without endpoints.
 func (f *Frames) Clusters() []ClusterStatus {
 	cfg := f.cfg.Load()
 	routes := map[string][]string{}
@@ -312,7 +312,9 @@ func (f *Frames) Clusters() []ClusterStatus {
 		routes[r.Cluster] = append(routes[r.Cluster], r.label())
 	}
 	var out []ClusterStatus
+	built := map[string]bool{}
 	for _, cs := range f.relay.Clusters() {
+		built[cs.Name] = true
 		st := ClusterStatus{Name: cs.Name, Target: cs.Target, State: cs.State.String(), Healthy: cs.State == connectivity.Ready, Routes: routes[cs.Name], Endpoints: []EndpointStatus{}}
 		if cl := cfg.Clusters[cs.Name]; cl != nil {
 			st.Target = cl.Target
@@ -334,7 +336,7 @@ func (f *Frames) Clusters() []ClusterStatus {
 		out = append(out, st)
 	}
 	for name, cl := range cfg.Clusters {
-		if _, routed := routes[name]; !routed {
+		if !built[name] {
 			policy, _ := cl.Policy.ServiceConfig()
 			out = append(out, ClusterStatus{Name: name, Target: cl.Target, Policy: policy, State: connectivity.Idle.String(), Endpoints: []EndpointStatus{}})
 		}
