@@ -346,8 +346,10 @@ func (pc *policyCC) Target() string { return pc.c.target }
 func (pc *policyCC) MetricsRecorder() estats.MetricsRecorder { return nometrics.Recorder{} }
 
 // subConn is a policy's SubConn: one HTTP/2 connection to addr, dialled on
-// Connect; it goes IDLE when the connection ends, and after a failed
-// dial TRANSIENT_FAILURE, then IDLE once its backoff has passed.
+// Connect; it goes IDLE when the connection ends or the backend sends
+// GOAWAY (the calls on it finish there, and the policy's Connect dials a
+// new one at once), and after a failed dial TRANSIENT_FAILURE, then IDLE
+// once its backoff has passed.
 type subConn struct {
 	balancer.SubConn // unimplemented methods panic
 	c                *cluster
@@ -398,10 +400,7 @@ func (sc *subConn) RegisterHealthListener(l func(balancer.SubConnState)) {
 // dial connects; the state changes go to the policy.
 func (sc *subConn) dial() {
 	sc.setState(connectivity.Connecting, nil)
-	bc, err := sc.c.r.dialBackend(sc.addr, sc.c.dial, sc.c.stop, func() {
-		sc.bc.Store(nil)
-		sc.setState(connectivity.Idle, nil)
-	})
+	bc, err := sc.c.r.dialBackend(sc.addr, sc.c.dial, sc.c.stop, sc.detach)
 	if err != nil {
 		sc.mu.Lock()
 		sc.failures++
@@ -425,8 +424,28 @@ func (sc *subConn) dial() {
 		bc.drain()
 		return
 	}
+	sc.c.mu.Lock()
+	defer sc.c.mu.Unlock()
+	if bc.goneFlag.Load() { // went away or closed before it was READY
+		sc.setStateLocked(connectivity.Idle, nil)
+		return
+	}
 	sc.bc.Store(bc)
-	sc.setState(connectivity.Ready, nil)
+	sc.setStateLocked(connectivity.Ready, nil)
+}
+
+// detach takes bc, which takes no new calls any more (the backend sent
+// GOAWAY, or the connection ended), from sc if it is still sc's
+// connection, and makes sc IDLE: the policy asks for a new connection,
+// while the calls on bc finish there. It runs under the cluster's lock,
+// as dial's READY does, so that the two see each other: a connection
+// that goes away before dial made it sc's is never made READY.
+func (sc *subConn) detach(bc *backendConn) {
+	sc.c.mu.Lock()
+	defer sc.c.mu.Unlock()
+	if sc.bc.CompareAndSwap(bc, nil) {
+		sc.setStateLocked(connectivity.Idle, nil)
+	}
 }
 
 // backoff is gRPC's connection backoff (1 s, ×1.6, ±20%, at most 120 s)
@@ -446,9 +465,14 @@ func backoff(n int) time.Duration {
 // setState tells the policy (under the cluster's lock, as grpc-go's
 // serializer would) of a state change, and a health listener of READY.
 func (sc *subConn) setState(s connectivity.State, err error) {
+	sc.c.mu.Lock()
+	defer sc.c.mu.Unlock()
+	sc.setStateLocked(s, err)
+}
+
+// setStateLocked is setState under the cluster's lock.
+func (sc *subConn) setStateLocked(s connectivity.State, err error) {
 	c := sc.c
-	c.mu.Lock()
-	defer c.mu.Unlock()
 	sc.mu.Lock()
 	if sc.shutdown || c.closed {
 		sc.mu.Unlock()
@@ -489,9 +513,9 @@ func tlsDialer(cfg *tls.Config) func(string) (net.Conn, error) {
 }
 
 // dialBackend dials an h2c connection to addr (with dial, or TCP if nil)
-// and waits for the server's SETTINGS; onClose runs when the connection
-// ends.
-func (r *Relay) dialBackend(addr string, dial func(string) (net.Conn, error), stop <-chan struct{}, onClose func()) (*backendConn, error) {
+// and waits for the server's SETTINGS; detach runs when the connection
+// takes no new calls any more (backendConn.detach).
+func (r *Relay) dialBackend(addr string, dial func(string) (net.Conn, error), stop <-chan struct{}, detach func(*backendConn)) (*backendConn, error) {
 	if dial == nil {
 		dial = func(addr string) (net.Conn, error) { return net.DialTimeout("tcp", addr, dialTimeout) }
 	}
@@ -503,7 +527,7 @@ func (r *Relay) dialBackend(addr string, dial func(string) (net.Conn, error), st
 		nc.Close()
 		return nil, err
 	}
-	bc := &backendConn{conn: newConn(nc, r.budget), addr: addr, nextID: 1, streams: map[uint32]*link{}, attempts: map[uint32]*attempt{}, ready: make(chan struct{}), onClose: onClose}
+	bc := &backendConn{conn: newConn(nc, r.budget), addr: addr, nextID: 1, streams: map[uint32]*link{}, attempts: map[uint32]*attempt{}, ready: make(chan struct{}), detach: detach}
 	bc.rfr.MaxHeaderListSize = r.limits.MaxHeaderListBytes
 	bc.maxResponse = r.limits.MaxResponseBytes
 	if !r.track(bc.conn) {

@@ -350,7 +350,9 @@ type backendConn struct {
 	maxResponse int64         // Limits.MaxResponseBytes
 	nextID      uint32        // under conn.mu
 	ready       chan struct{} // closed by the server's first SETTINGS
-	onClose     func()        // runs when the read loop ends
+	// detach runs when the connection takes no new calls any more: on
+	// the backend's GOAWAY and when the read loop ends (maybe both).
+	detach func(*backendConn)
 
 	smu      sync.Mutex
 	streams  map[uint32]*link
@@ -679,19 +681,16 @@ func (r *Relay) connect(l *link, cid uint32, fields []hpack.HeaderField, end boo
 	}
 	bc.unlock()
 	giveAll(grants)
-	if gone { // lost the race with the connection's end: not sent
-		l.finish(status.Error(codes.Unavailable, "framerelay: backend connection closed"))
+	if gone {
+		// Lost the race with the connection's GOAWAY or end: nothing was
+		// sent, so the client is told so (REFUSED_STREAM), and gRPC
+		// clients send the call again at once (transparent retry).
+		l.finish(status.Error(codes.Unavailable, "framerelay: backend connection went away before the call was sent"))
 		if held != nil {
 			c.giveConn(held.releaseLocked()) // the held data is dropped: its window goes back
 		}
 		c.forget(cid)
-		c.mu.Lock()
-		if !l.toClient.done {
-			l.toClient.queue = nil
-			c.headerFrames(cid, grpcStatus(unavailable, "framerelay: backend connection closed"), true)
-			l.toClient.finishLocked()
-		}
-		c.unlock()
+		l.resetClient(http2.ErrCodeRefusedStream)
 	}
 }
 
@@ -1043,7 +1042,9 @@ func (bc *backendConn) data(f *http2.DataFrame) bool {
 // not processed and are refused to their clients, which may retry them.
 func (bc *backendConn) goneAway(lastID uint32) {
 	bc.smu.Lock()
-	bc.gone = true
+	// Closed once its last call ends: its subchannel dials a new
+	// connection for new calls at once (detach), as grpc-go's does.
+	bc.gone, bc.draining = true, true
 	bc.goneFlag.Store(true)
 	var refused []*link
 	for id, l := range bc.streams {
@@ -1059,7 +1060,11 @@ func (bc *backendConn) goneAway(lastID uint32) {
 			delete(bc.attempts, id)
 		}
 	}
+	idle := bc.idleLocked()
 	bc.smu.Unlock()
+	if bc.detach != nil {
+		bc.detach(bc)
+	}
 	const why = "framerelay: refused by the backend's GOAWAY"
 	for _, a := range unsent {
 		a.l.client.r.attemptFailed(a, status.Error(codes.Unavailable, why))
@@ -1068,6 +1073,9 @@ func (bc *backendConn) goneAway(lastID uint32) {
 		if lostUnlessRetried(l, why) {
 			l.resetClient(http2.ErrCodeRefusedStream)
 		}
+	}
+	if idle {
+		bc.close()
 	}
 }
 
@@ -1108,8 +1116,8 @@ func (bc *backendConn) shutdown() {
 		l.client.giveConn(dropped)
 		l.fail(http2.ErrCodeInternal, why)
 	}
-	if bc.onClose != nil {
-		bc.onClose()
+	if bc.detach != nil {
+		bc.detach(bc)
 	}
 }
 
