@@ -164,6 +164,33 @@ type Cluster struct {
 	Policy Policy `json:"policy,omitempty"`
 	// TLS to the upstreams; nil means plaintext.
 	TLS *UpstreamTLS `json:"tls,omitempty"`
+	// Keepalive, when set, pings the cluster's backends: see Keepalive.
+	// Unset, a backend that vanishes without closing its connections
+	// holds the calls sent to it until TCP gives up, minutes later.
+	Keepalive *Keepalive `json:"keepalive,omitempty"`
+}
+
+// Keepalive pings a backend on a connection that has calls in flight but
+// has read nothing from it for Time, and closes the connection when the
+// ping is not answered within Timeout: the calls on it fail (or are
+// retried by their route) and the policy dials the backend again, which
+// a backend that vanished (a node that died, a network partition) does
+// not answer. Connections without calls are not pinged. grpc-go servers
+// allow a ping every 5 minutes by default (keepalive.EnforcementPolicy's
+// MinTime) unless they sent something meanwhile, and close the
+// connection of a client that pings more often: keep Time at 5m or more,
+// or lower their MinTime. The grpc data plane (grpc-go's client) raises a
+// Time under 10s to 10s.
+type Keepalive struct {
+	// Time without a frame from the backend before a ping. Default 5m.
+	Time Duration `json:"time,omitempty" range:"(0,24h]"`
+	// Timeout for the ping's answer. Default 20s.
+	Timeout Duration `json:"timeout,omitempty" range:"(0,1h]"`
+}
+
+// SetDefaults fills in Keepalive's defaults (jsonconf.Defaulter).
+func (k *Keepalive) SetDefaults() {
+	k.Time, k.Timeout = Duration(5*time.Minute), Duration(20*time.Second)
 }
 
 // DefaultPolicy is the service config of a cluster that sets none.

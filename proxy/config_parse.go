@@ -137,6 +137,9 @@ func (c *Config) validate(builders []resolver.Builder) error {
 		if t := cl.TLS; t != nil && (t.Cert == "") != (t.Key == "") {
 			bad(field+".tls", "cert and key must be set together")
 		}
+		if k := cl.Keepalive; k != nil && (k.Time <= 0 || k.Timeout <= 0) {
+			bad(field+".keepalive", "time and timeout must be positive, got %v and %v", time.Duration(k.Time), time.Duration(k.Timeout))
+		}
 	}
 
 	if len(c.Routes) == 0 {

@@ -26,6 +26,16 @@ func TestExampleConfigParses(t *testing.T) {
 	if got := string(cfg.Clusters["search"].Policy); got != `{"loadBalancingConfig":[{"p2c_ewma":{}}]}` {
 		t.Errorf("a policy given as a mapping became %s", got)
 	}
+	if k := cfg.Clusters["search"].Keepalive; k == nil || *k != (proxy.Keepalive{Time: proxy.Duration(5 * time.Minute), Timeout: proxy.Duration(20 * time.Second)}) {
+		t.Errorf("keepalive: %+v", k)
+	}
+	partial, err := proxy.ParseConfig([]byte(goodConfig + "    keepalive: {time: 1m}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if k := partial.Clusters["echo"].Keepalive; *k != (proxy.Keepalive{Time: proxy.Duration(time.Minute), Timeout: proxy.Duration(20 * time.Second)}) {
+		t.Errorf("keepalive with time only: %+v, want the default timeout of 20s", k)
+	}
 	if cfg.Drain.Grace != proxy.Duration(5*time.Second) || cfg.Connections.MaxAge != proxy.Duration(10*time.Minute) {
 		t.Errorf("durations: %+v %+v", cfg.Drain, cfg.Connections)
 	}
@@ -52,7 +62,7 @@ func TestParseConfigErrors(t *testing.T) {
 	}{
 		{"empty", ``, []string{"routes: none defined", "clusters: none defined"}},
 		{"unknown top-level field", goodConfig + "listn: x:1\n", []string{`unknown field "listn"`}},
-		{"unknown nested field", strings.Replace(goodConfig, "    target:", "    targt: x\n    target:", 1), []string{`field "clusters.echo": unknown field "targt" (known fields: "target", "policy", "tls")`}},
+		{"unknown nested field", strings.Replace(goodConfig, "    target:", "    targt: x\n    target:", 1), []string{`field "clusters.echo": unknown field "targt" (known fields: "target", "policy", "tls", "keepalive")`}},
 		{"empty target", strings.Replace(goodConfig, "static:///127.0.0.1:1", `""`, 1), []string{"clusters.echo.target: empty"}},
 		{"unregistered scheme", strings.Replace(goodConfig, "static:///", "nope:///", 1), []string{`clusters.echo.target: no resolver is registered for scheme "nope"`}},
 		{"route to undefined cluster", `
@@ -85,6 +95,9 @@ clusters:
 		{"same admin and listen", goodConfig + "listen: 127.0.0.1:1\nadmin: 127.0.0.1:1\n", []string{"admin: same address as listen"}},
 		{"tls without key", goodConfig + "tls: {cert: a.pem}\n", []string{"tls.key: empty"}},
 		{"upstream tls cert without key", goodConfig + "    tls: {cert: a.pem}\n", []string{"clusters.echo.tls: cert and key must be set together"}},
+		{"keepalive time of zero", goodConfig + "    keepalive: {time: 0s}\n", []string{`field "clusters.echo.keepalive.time": must be positive, got "0s"`}},
+		{"keepalive timeout over an hour", goodConfig + "    keepalive: {timeout: 2h}\n", []string{`field "clusters.echo.keepalive.timeout": must be at most 1h0m0s, got "2h0m0s"`}},
+		{"keepalive unknown field", goodConfig + "    keepalive: {interval: 1m}\n", []string{`unknown field "interval"`, `"time", "timeout"`}},
 		{"negative limit", goodConfig + "limits: {maxRequestBytes: -1}\n", []string{"limits.maxRequestBytes: negative"}},
 		{"limit of the wrong type", goodConfig + "limits: {maxRequestBytes: lots}\n", []string{`field "limits.maxRequestBytes": "lots" is not an integer`}},
 		{"bad duration", goodConfig + "drain: {grace: 5}\n", []string{`field "drain.grace": 5 is not a duration string such as "10s"`}},

@@ -201,6 +201,9 @@ func framesConfig(cfg *Config, opts Options, old hedgers) (plan framesPlan, err 
 		}
 		b, target := resolverFor(cl.Target, opts.Resolvers)
 		spec := framerelay.Cluster{Target: target, LBConfig: lb, Resolver: b}
+		if k := cl.Keepalive; k != nil {
+			spec.Keepalive = framerelay.Keepalive{Time: time.Duration(k.Time), Timeout: time.Duration(k.Timeout)}
+		}
 		var material []byte
 		if cl.TLS != nil {
 			if spec.TLS, material, err = upstreamTLSConfig(cl.TLS); err != nil {

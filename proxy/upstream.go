@@ -10,6 +10,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/resolver"
 )
 
@@ -133,6 +134,9 @@ func (s upstreamSpec) dial(extra []grpc.DialOption, builders []resolver.Builder,
 		grpc.WithMaxHeaderListSize(s.lim.MaxHeaderListBytes),
 		grpc.WithUserAgent("grpclb-proxy"),
 	}, extra...)
+	if k := s.cl.Keepalive; k != nil {
+		opts = append(opts, grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: time.Duration(k.Time), Timeout: time.Duration(k.Timeout)}))
+	}
 	cc, err := grpc.NewClient(target, opts...)
 	if err != nil {
 		u.endpoints.forget()

@@ -310,7 +310,7 @@ func inRange(path, spec string, v reflect.Value) error {
 	lowOpen := strings.HasPrefix(spec, "(")
 	var err error
 	switch {
-	case v.Type() == reflect.TypeFor[time.Duration]():
+	case v.Type() == reflect.TypeFor[time.Duration]() || v.Type() == reflect.TypeFor[Duration]():
 		d := time.Duration(v.Int())
 		max, perr := time.ParseDuration(hi)
 		switch {

@@ -21,6 +21,7 @@ type typed struct {
 	Codes   []codes.Code  `json:"codes,omitempty"`
 	Child   Child         `json:"child"`
 	Mode    string        `json:"mode" oneof:"fast safe"`
+	Wait    Duration      `json:"wait,omitempty" range:"(0,1m]"` // the Duration type itself
 }
 
 func defaultTyped() typed {
@@ -39,6 +40,9 @@ func TestDecodeTypedFields(t *testing.T) {
 		{`{"every":"0s"}`, nil, `field "every": must be positive, got "0s"`},
 		{`{"every":"2h"}`, nil, `field "every": must be at most 1h0m0s, got "2h0m0s"`},
 		{`{"grace":"-1s"}`, nil, `field "grace": must not be negative, got "-1s"`},
+		{`{"wait":"1m"}`, func(c typed) bool { return c.Wait == Duration(time.Minute) }, ""},
+		{`{"wait":"0s"}`, nil, `field "wait": must be positive, got "0s"`},
+		{`{"wait":"61s"}`, nil, `field "wait": must be at most 1m0s, got "1m1s"`},
 		{`{"percent":100}`, func(c typed) bool { return c.Percent == 100 }, ""},
 		{`{"percent":101}`, nil, `field "percent": must be an integer from 0 to 100, got 101`},
 		{`{"percent":-1}`, nil, `field "percent": must be an integer from 0 to 100, got -1`},

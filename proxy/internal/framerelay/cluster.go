@@ -52,6 +52,8 @@ type cluster struct {
 	onState func()
 	// dial connects to a backend address; nil is TCP.
 	dial func(addr string) (net.Conn, error)
+	// keepalive is Cluster.Keepalive.
+	keepalive Keepalive
 	// lastLog is when (unix ns) unreached last logged.
 	lastLog atomic.Int64
 
@@ -108,7 +110,7 @@ func newCluster(r *Relay, name string, spec Cluster) (*cluster, error) {
 	if err != nil {
 		return nil, err
 	}
-	c.name, c.key = name, spec.Key
+	c.name, c.key, c.keepalive = name, spec.Key, spec.Keepalive
 	res, err := rb.Build(resolver.Target{URL: *u}, &resolverCC{c: c}, resolver.BuildOptions{})
 	if err != nil {
 		c.bal.Close()
@@ -424,6 +426,9 @@ func (sc *subConn) dial() {
 		bc.drain()
 		return
 	}
+	if ka := sc.c.keepalive; ka.Time > 0 {
+		go bc.keepalive(ka)
+	}
 	sc.c.mu.Lock()
 	defer sc.c.mu.Unlock()
 	if bc.goneFlag.Load() { // went away or closed before it was READY
@@ -528,6 +533,7 @@ func (r *Relay) dialBackend(addr string, dial func(string) (net.Conn, error), st
 		return nil, err
 	}
 	bc := &backendConn{conn: newConn(nc, r.budget), addr: addr, nextID: 1, streams: map[uint32]*link{}, attempts: map[uint32]*attempt{}, ready: make(chan struct{}), detach: detach}
+	bc.lastRead.Store(time.Now().UnixNano())
 	bc.rfr.MaxHeaderListSize = r.limits.MaxHeaderListBytes
 	bc.maxResponse = r.limits.MaxResponseBytes
 	if !r.track(bc.conn) {

@@ -100,11 +100,25 @@ type Cluster struct {
 	// Resolver, when set, resolves Target in place of the resolver
 	// registered for its scheme.
 	Resolver resolver.Builder
+	// Keepalive, when its Time is set, pings backends whose connection
+	// has calls but has been silent (see Keepalive).
+	Keepalive Keepalive
 	// Key, when set, names the cluster's whole spec (a hash of its config
 	// and of the files behind TLS, say): Relay.Reload keeps a cluster
 	// whose name and Key are unchanged, with its connections, and builds
 	// anew every other.
 	Key string
+}
+
+// Keepalive pings a backend on a connection that has calls in flight
+// (or racing hedged attempts) and has read nothing for Time, and closes
+// the connection if no frame comes within Timeout of the ping: its calls
+// fail as on any lost connection (or are retried by their route), and its
+// subchannel goes IDLE, so that a backend that vanished without closing
+// its connections (a dead node, a partition) stops taking calls. A zero
+// Time turns it off.
+type Keepalive struct {
+	Time, Timeout time.Duration
 }
 
 // Route sends the calls whose method starts with Prefix, "/pkg.Svc/" (a
@@ -353,6 +367,9 @@ type backendConn struct {
 	// detach runs when the connection takes no new calls any more: on
 	// the backend's GOAWAY and when the read loop ends (maybe both).
 	detach func(*backendConn)
+	// lastRead is when (unix ns) the read loop last read a frame, for
+	// Keepalive.
+	lastRead atomic.Int64
 
 	smu      sync.Mutex
 	streams  map[uint32]*link
@@ -899,6 +916,7 @@ func (bc *backendConn) readLoop(r *Relay) {
 	settled := false
 	for {
 		f, err := bc.rfr.ReadFrame()
+		bc.lastRead.Store(time.Now().UnixNano())
 		if err != nil {
 			var se http2.StreamError
 			if errors.As(err, &se) {
