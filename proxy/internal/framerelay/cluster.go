@@ -402,7 +402,7 @@ func (sc *subConn) RegisterHealthListener(l func(balancer.SubConnState)) {
 // dial connects; the state changes go to the policy.
 func (sc *subConn) dial() {
 	sc.setState(connectivity.Connecting, nil)
-	bc, err := sc.c.r.dialBackend(sc.addr, sc.c.dial, sc.c.stop, sc.detach)
+	bc, err := sc.c.r.dialBackend(sc.addr, sc.c.dial, sc.c.stop, sc.detach, sc.c.keepalive)
 	if err != nil {
 		sc.mu.Lock()
 		sc.failures++
@@ -426,8 +426,8 @@ func (sc *subConn) dial() {
 		bc.drain()
 		return
 	}
-	if ka := sc.c.keepalive; ka.Time > 0 {
-		go bc.keepalive(ka)
+	if bc.ka.Time > 0 {
+		go bc.keepalive()
 	}
 	sc.c.mu.Lock()
 	defer sc.c.mu.Unlock()
@@ -519,8 +519,9 @@ func tlsDialer(cfg *tls.Config) func(string) (net.Conn, error) {
 
 // dialBackend dials an h2c connection to addr (with dial, or TCP if nil)
 // and waits for the server's SETTINGS; detach runs when the connection
-// takes no new calls any more (backendConn.detach).
-func (r *Relay) dialBackend(addr string, dial func(string) (net.Conn, error), stop <-chan struct{}, detach func(*backendConn)) (*backendConn, error) {
+// takes no new calls any more (backendConn.detach); ka is its cluster's
+// Keepalive.
+func (r *Relay) dialBackend(addr string, dial func(string) (net.Conn, error), stop <-chan struct{}, detach func(*backendConn), ka Keepalive) (*backendConn, error) {
 	if dial == nil {
 		dial = func(addr string) (net.Conn, error) { return net.DialTimeout("tcp", addr, dialTimeout) }
 	}
@@ -532,7 +533,7 @@ func (r *Relay) dialBackend(addr string, dial func(string) (net.Conn, error), st
 		nc.Close()
 		return nil, err
 	}
-	bc := &backendConn{conn: newConn(nc, r.budget), addr: addr, nextID: 1, streams: map[uint32]*link{}, attempts: map[uint32]*attempt{}, ready: make(chan struct{}), detach: detach}
+	bc := &backendConn{conn: newConn(nc, r.budget), addr: addr, nextID: 1, streams: map[uint32]*link{}, attempts: map[uint32]*attempt{}, ready: make(chan struct{}), detach: detach, ka: ka}
 	bc.lastRead.Store(time.Now().UnixNano())
 	bc.rfr.MaxHeaderListSize = r.limits.MaxHeaderListBytes
 	bc.maxResponse = r.limits.MaxResponseBytes

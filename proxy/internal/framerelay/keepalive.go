@@ -5,11 +5,13 @@ import (
 )
 
 // keepalive pings the backend when the connection has calls but has read
-// nothing for ka.Time, and closes it when nothing comes within ka.Timeout
-// of the ping (see Keepalive); it returns once the connection is closed.
+// nothing for bc.ka.Time, and closes it when nothing comes within
+// bc.ka.Timeout of the ping (see Keepalive); it returns once the
+// connection is closed.
 // The read loop's lastRead is the only sign of life it needs: any frame,
 // the ping's ACK included, counts.
-func (bc *backendConn) keepalive(ka Keepalive) {
+func (bc *backendConn) keepalive() {
+	ka := bc.ka
 	t := time.NewTimer(ka.Time)
 	defer t.Stop()
 	for {

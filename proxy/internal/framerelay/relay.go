@@ -367,8 +367,10 @@ type backendConn struct {
 	// detach runs when the connection takes no new calls any more: on
 	// the backend's GOAWAY and when the read loop ends (maybe both).
 	detach func(*backendConn)
-	// lastRead is when (unix ns) the read loop last read a frame, for
-	// Keepalive.
+	// ka is the cluster's Keepalive; with ka.Time set, lastRead is when
+	// (unix ns) the read loop last read a frame (unstamped otherwise: a
+	// clock read per frame for nothing).
+	ka       Keepalive
 	lastRead atomic.Int64
 
 	smu      sync.Mutex
@@ -916,7 +918,9 @@ func (bc *backendConn) readLoop(r *Relay) {
 	settled := false
 	for {
 		f, err := bc.rfr.ReadFrame()
-		bc.lastRead.Store(time.Now().UnixNano())
+		if bc.ka.Time > 0 {
+			bc.lastRead.Store(time.Now().UnixNano())
+		}
 		if err != nil {
 			var se http2.StreamError
 			if errors.As(err, &se) {
