@@ -1,6 +1,7 @@
 package proxy_test
 
 import (
+	"io"
 	"testing"
 	"time"
 
@@ -9,6 +10,8 @@ import (
 
 	"github.com/grpclb/grpclb/internal/testbed"
 	"github.com/grpclb/grpclb/internal/testbed/echopb"
+	"github.com/grpclb/grpclb/internal/wait"
+	"github.com/grpclb/grpclb/proxy"
 )
 
 // A backend that ages its connections out (grpc-go's MaxConnectionAge, as
@@ -28,7 +31,8 @@ func TestBackendConnectionAgeDoesNotStallCalls(t *testing.T) {
 				t.Fatal(err)
 			}
 			t.Cleanup(f.Close)
-			c := echopb.NewEchoClient(dial(t, startOn(t, plane, oneCluster(staticTarget(f.Addrs()...), echoService))))
+			dp, addr := startPlane(t, plane, oneCluster(staticTarget(f.Addrs()...), echoService), proxy.Options{})
+			c := echopb.NewEchoClient(dial(t, addr))
 			stream, _ := testbed.OpenStream(t, testbed.Context(t, time.Minute), c)
 
 			// Calls for a second, each within 2s: the backend's
@@ -40,6 +44,11 @@ func TestBackendConnectionAgeDoesNotStallCalls(t *testing.T) {
 					t.Fatalf("call %d, %v after the stream opened: %v", calls, time.Since(start).Round(time.Millisecond), err)
 				}
 			}
+			// The stream runs on a connection that went away: Clusters
+			// (and /clusters) still counts it.
+			if got := inFlight(dp); got != 1 {
+				t.Errorf("in flight after the calls: %d; want 1, the stream on the aged-out connection", got)
+			}
 			if err := stream.Send(&echopb.EchoRequest{}); err != nil {
 				t.Fatalf("the stream, after %d calls: %v", calls, err)
 			}
@@ -49,6 +58,21 @@ func TestBackendConnectionAgeDoesNotStallCalls(t *testing.T) {
 			if err := stream.CloseSend(); err != nil {
 				t.Fatal(err)
 			}
+			if _, err := stream.Recv(); err != io.EOF {
+				t.Fatalf("the stream's end: %v", err)
+			}
+			wait.For(t, 5*time.Second, "no call in flight once the stream ended", func() bool { return inFlight(dp) == 0 })
 		})
 	}
+}
+
+// inFlight sums the calls in flight on every endpoint of dp's clusters.
+func inFlight(dp dataPlane) int64 {
+	var n int64
+	for _, c := range dp.Clusters() {
+		for _, e := range c.Endpoints {
+			n += e.InFlight
+		}
+	}
+	return n
 }

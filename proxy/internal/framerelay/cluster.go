@@ -359,6 +359,9 @@ type subConn struct {
 	listener         func(balancer.SubConnState)
 
 	bc atomic.Pointer[backendConn] // while READY
+	// old holds (under mu) the connections detached by a GOAWAY whose
+	// calls are finishing, so that status counts those calls too.
+	old map[*backendConn]struct{}
 
 	mu       sync.Mutex
 	state    connectivity.State
@@ -440,16 +443,27 @@ func (sc *subConn) dial() {
 }
 
 // detach takes bc, which takes no new calls any more (the backend sent
-// GOAWAY, or the connection ended), from sc if it is still sc's
+// GOAWAY, or the connection ended: ended), from sc if it is still sc's
 // connection, and makes sc IDLE: the policy asks for a new connection,
-// while the calls on bc finish there. It runs under the cluster's lock,
-// as dial's READY does, so that the two see each other: a connection
-// that goes away before dial made it sc's is never made READY.
-func (sc *subConn) detach(bc *backendConn) {
+// while the calls on bc finish there (sc.old holds bc until it ends). It
+// runs under the cluster's lock, as dial's READY does, so that the two
+// see each other: a connection that goes away before dial made it sc's
+// is never made READY.
+func (sc *subConn) detach(bc *backendConn, ended bool) {
 	sc.c.mu.Lock()
 	defer sc.c.mu.Unlock()
 	if sc.bc.CompareAndSwap(bc, nil) {
 		sc.setStateLocked(connectivity.Idle, nil)
+	}
+	sc.mu.Lock()
+	defer sc.mu.Unlock()
+	switch {
+	case ended:
+		delete(sc.old, bc)
+	case sc.old == nil:
+		sc.old = map[*backendConn]struct{}{bc: {}}
+	default:
+		sc.old[bc] = struct{}{}
 	}
 }
 
@@ -521,7 +535,7 @@ func tlsDialer(cfg *tls.Config) func(string) (net.Conn, error) {
 // and waits for the server's SETTINGS; detach runs when the connection
 // takes no new calls any more (backendConn.detach); ka is its cluster's
 // Keepalive.
-func (r *Relay) dialBackend(addr string, dial func(string) (net.Conn, error), stop <-chan struct{}, detach func(*backendConn), ka Keepalive) (*backendConn, error) {
+func (r *Relay) dialBackend(addr string, dial func(string) (net.Conn, error), stop <-chan struct{}, detach func(bc *backendConn, ended bool), ka Keepalive) (*backendConn, error) {
 	if dial == nil {
 		dial = func(addr string) (net.Conn, error) { return net.DialTimeout("tcp", addr, dialTimeout) }
 	}

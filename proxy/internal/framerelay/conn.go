@@ -210,32 +210,24 @@ func (c *conn) headerFrames(id uint32, fields []hpack.HeaderField, end bool) {
 }
 
 // writeDataLocked writes data on h as far as the windows allow and
-// queues the rest (copied). It returns the bytes written now.
-func (h *half) writeDataLocked(data []byte, end bool) int {
-	if len(h.queue) > 0 {
-		h.queue = append(h.queue, item{data: bytes.Clone(data), end: end})
-		return 0
-	}
-	n := h.sendLocked(data, end)
-	if n < len(data) {
-		h.queue = append(h.queue, item{data: bytes.Clone(data[n:]), end: end})
+// queues the rest, copied unless kept: kept data (held request data, see
+// pending.keep) stays the call's and is not changed while queued. It
+// returns the bytes written now.
+func (h *half) writeDataLocked(data []byte, end, kept bool) int {
+	n := 0
+	if len(h.queue) == 0 {
+		n = h.sendLocked(data, end)
+		if n == len(data) {
+			return n
+		}
 		h.c.blocked = append(h.c.blocked, h)
 	}
+	rest := data[n:]
+	if !kept {
+		rest = bytes.Clone(rest)
+	}
+	h.queue = append(h.queue, item{data: rest, end: end})
 	return n
-}
-
-// writeKeptLocked is writeDataLocked for data the call keeps (held
-// request data, see pending.keep): what it queues is not copied, and it
-// gives no window back.
-func (h *half) writeKeptLocked(data []byte, end bool) {
-	if len(h.queue) > 0 {
-		h.queue = append(h.queue, item{data: data, end: end})
-		return
-	}
-	if n := h.sendLocked(data, end); n < len(data) {
-		h.queue = append(h.queue, item{data: data[n:], end: end})
-		h.c.blocked = append(h.c.blocked, h)
-	}
 }
 
 // sendLocked writes as much of data as the windows allow, in frames of

@@ -365,8 +365,9 @@ type backendConn struct {
 	nextID      uint32        // under conn.mu
 	ready       chan struct{} // closed by the server's first SETTINGS
 	// detach runs when the connection takes no new calls any more: on
-	// the backend's GOAWAY and when the read loop ends (maybe both).
-	detach func(*backendConn)
+	// the backend's GOAWAY and when the read loop ends (ended; maybe
+	// both, in that order: both run on the read loop).
+	detach func(bc *backendConn, ended bool)
 	// ka is the cluster's Keepalive; with ka.Time set, lastRead is when
 	// (unix ns) the read loop last read a frame (unstamped otherwise: a
 	// clock read per frame for nothing).
@@ -779,7 +780,7 @@ func forward(from *conn, h *half, f *http2.DataFrame) bool {
 	to.mu.Lock()
 	n := len(data)
 	if !h.done {
-		n = h.writeDataLocked(data, end)
+		n = h.writeDataLocked(data, end, false)
 	}
 	to.unlock()
 	if g := n + int(size) - len(data); g > 0 {
@@ -1085,7 +1086,7 @@ func (bc *backendConn) goneAway(lastID uint32) {
 	idle := bc.idleLocked()
 	bc.smu.Unlock()
 	if bc.detach != nil {
-		bc.detach(bc)
+		bc.detach(bc, false)
 	}
 	const why = "framerelay: refused by the backend's GOAWAY"
 	for _, a := range unsent {
@@ -1139,7 +1140,7 @@ func (bc *backendConn) shutdown() {
 		l.fail(http2.ErrCodeInternal, why)
 	}
 	if bc.detach != nil {
-		bc.detach(bc)
+		bc.detach(bc, true)
 	}
 }
 

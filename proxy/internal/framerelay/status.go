@@ -2,6 +2,7 @@ package framerelay
 
 import (
 	"cmp"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -86,12 +87,16 @@ func (c *cluster) status() ClusterState {
 		e := add(sc.addr, 0)
 		sc.mu.Lock()
 		st := sc.state
+		conns := slices.Collect(maps.Keys(sc.old))
 		sc.mu.Unlock()
 		if e.SubConns == 0 || stateRank[st] < stateRank[e.State] {
 			e.State = st
 		}
 		e.SubConns++
 		if bc := sc.bc.Load(); bc != nil {
+			conns = append(conns, bc)
+		}
+		for _, bc := range conns {
 			bc.smu.Lock()
 			e.InFlight += int64(len(bc.streams) + len(bc.attempts))
 			bc.smu.Unlock()

@@ -87,7 +87,7 @@ func (w *pending) sendLocked(h *half) []grant {
 		}
 		n := len(d.data)
 		if !h.done {
-			n = h.writeDataLocked(d.data, d.end)
+			n = h.writeDataLocked(d.data, d.end, false)
 		}
 		if g := n + int(d.size) - len(d.data); g > 0 {
 			grants = append(grants, grant{h, g})
@@ -105,7 +105,7 @@ func (w *pending) resendLocked(h *half) {
 	h.fromOpen.Store(false) // the request is whole: no stream window to give
 	for _, d := range w.held {
 		if !h.done {
-			h.writeKeptLocked(d.data, d.end)
+			h.writeDataLocked(d.data, d.end, true)
 		}
 	}
 }
