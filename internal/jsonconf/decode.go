@@ -292,14 +292,6 @@ func (d Duration) MarshalJSON() ([]byte, error) {
 	return json.Marshal(time.Duration(d).String())
 }
 
-// IntIn checks that v, the integer at path, is in [lo, hi].
-func IntIn(path string, v, lo, hi int) error {
-	if v < lo || v > hi {
-		return &FieldError{path, fmt.Errorf("must be an integer from %d to %d, got %d", lo, hi, v)}
-	}
-	return nil
-}
-
 // inRange checks the number v at path against spec, a field's range tag:
 // "[1,100]" for an integer or a number from 1 to 100, "(0,10]" for a
 // number above 0 and at most 10, "(0,1h]" for a positive duration of at
