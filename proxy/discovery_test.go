@@ -3,6 +3,7 @@ package proxy_test
 import (
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -13,6 +14,7 @@ import (
 	"google.golang.org/grpc/resolver"
 	"google.golang.org/grpc/resolver/manual"
 
+	"github.com/grpclb/grpclb/internal/testbed"
 	"github.com/grpclb/grpclb/internal/testbed/echopb"
 	"github.com/grpclb/grpclb/internal/wait"
 	"github.com/grpclb/grpclb/proxy"
@@ -77,6 +79,62 @@ func TestProxyFollowsTheResolver(t *testing.T) {
 			if clusters[0].ResolverError != "registry down" {
 				t.Errorf("/clusters resolverError %q, want %q", clusters[0].ResolverError, "registry down")
 			}
+		})
+	}
+}
+
+// A call still running on an endpoint that left the resolver's set (a
+// pod scaled down, draining) shows in /clusters: the address stays,
+// without state or subchannels, with its calls in flight, until they
+// end; it used to vanish at once, calls and all. On both data planes.
+func TestClustersCountCallsOnARemovedEndpoint(t *testing.T) {
+	for _, plane := range dataPlanes {
+		t.Run(plane, func(t *testing.T) {
+			f := startFleet(t, 2)
+			addrs := f.Addrs()
+			r := manual.NewBuilderWithScheme("test")
+			r.InitialState(resolver.State{Endpoints: endpointsOf(addrs[0])})
+			p, addr := startPlane(t, plane, oneCluster("test:///fleet", echoService), proxy.Options{Resolvers: []resolver.Builder{r}})
+			client := echopb.NewEchoClient(dial(t, addr))
+			stream, _ := testbed.OpenStream(t, ctxTimeout(t, time.Minute), client)
+
+			r.UpdateState(resolver.State{Endpoints: endpointsOf(addrs[1])})
+			endpoint := func(a string) (proxy.EndpointStatus, bool) {
+				for _, e := range p.Clusters()[0].Endpoints {
+					if e.Address == a {
+						return e, true
+					}
+				}
+				return proxy.EndpointStatus{}, false
+			}
+			wait.Until(t, 30*time.Second, func() (bool, string) {
+				old, _ := endpoint(addrs[0])
+				added, _ := endpoint(addrs[1])
+				return old.Subchannels == 0 && added.State == "READY", fmt.Sprintf("the removed endpoint's subchannel shut down, the added one READY: %+v, %+v", old, added)
+			})
+			if _, err := client.Echo(ctxTimeout(t, 5*time.Second), &echopb.EchoRequest{}); err != nil {
+				t.Fatalf("a call after the change: %v", err)
+			}
+			if e, ok := endpoint(addrs[0]); !ok || e.InFlight != 1 || e.State != "" || e.Weight != 0 {
+				t.Errorf("the removed endpoint with a stream on it: %+v (listed %v); want in flight 1, no state, weight 0", e, ok)
+			}
+
+			if err := stream.Send(&echopb.EchoRequest{}); err != nil {
+				t.Fatalf("the stream on the removed endpoint: %v", err)
+			}
+			if _, err := stream.Recv(); err != nil {
+				t.Fatalf("the stream on the removed endpoint: %v", err)
+			}
+			if err := stream.CloseSend(); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := stream.Recv(); err != io.EOF {
+				t.Fatalf("the stream's end: %v", err)
+			}
+			wait.Until(t, 10*time.Second, func() (bool, string) {
+				e, ok := endpoint(addrs[0])
+				return !ok, fmt.Sprintf("the removed endpoint gone once its stream ended: %+v", e)
+			})
 		})
 	}
 }

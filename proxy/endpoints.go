@@ -39,6 +39,22 @@ var (
 type endpointTable struct {
 	id       string
 	subConns sync.Map // *countedSubConn → *subConnInfo, read by statuses
+	// draining holds the SubConns shut down while calls ran on them: they
+	// stay in subConns, for statuses to count those calls, until a later
+	// shutdown or statuses finds them without calls (a SubConn shut down
+	// gets no new ones). So a Done costs nothing more.
+	draining sync.Map // *countedSubConn → struct{}
+}
+
+// pruneDraining forgets the shut-down SubConns whose calls have ended.
+func (t *endpointTable) pruneDraining() {
+	t.draining.Range(func(k, _ any) bool {
+		if sc := k.(*countedSubConn); sc.info.inFlight.Load() == 0 {
+			t.draining.Delete(sc)
+			t.subConns.Delete(sc)
+		}
+		return true
+	})
 }
 
 type subConnInfo struct {
@@ -82,7 +98,10 @@ type EndpointStatus struct {
 	State string `json:"state,omitempty"`
 	// Subchannels counts them: pool makes several per address.
 	Subchannels int `json:"subchannels,omitempty"`
-	// InFlight counts the attempts on it now.
+	// InFlight counts the attempts on it now, including those finishing
+	// on a subchannel the policy has shut down (its endpoint left the
+	// resolver's set): such an address shows, without state or
+	// subchannels, until they end.
 	InFlight int64 `json:"inFlight"`
 }
 
@@ -107,21 +126,30 @@ func (t *endpointTable) statuses(addrs []string, weights map[string]uint32) []En
 	}
 	seen := map[string]*agg{}
 	var others []string
+	t.pruneDraining()
 	t.subConns.Range(func(_, v any) bool {
 		sc := v.(*subConnInfo)
+		st, flight := connectivity.State(sc.state.Load()), sc.inFlight.Load()
+		if st == connectivity.Shutdown && flight == 0 {
+			return true // its last call ended since pruneDraining
+		}
 		a := seen[sc.addr]
 		if a == nil {
-			a = &agg{state: connectivity.State(sc.state.Load())}
+			a = &agg{}
 			seen[sc.addr] = a
 			if byAddr[sc.addr] == nil {
 				others = append(others, sc.addr)
 			}
 		}
-		if st := connectivity.State(sc.state.Load()); stateRank[st] < stateRank[a.state] {
-			a.state = st
+		// A shut-down subchannel is here only for the calls still
+		// finishing on it.
+		if st != connectivity.Shutdown {
+			if a.n == 0 || stateRank[st] < stateRank[a.state] {
+				a.state = st
+			}
+			a.n++
 		}
-		a.n++
-		a.flight += sc.inFlight.Load()
+		a.flight += flight
 		return true
 	})
 	for _, addr := range others {
@@ -129,7 +157,10 @@ func (t *endpointTable) statuses(addrs []string, weights map[string]uint32) []En
 	}
 	for i := range out {
 		if a := seen[out[i].Address]; a != nil {
-			out[i].State, out[i].Subchannels, out[i].InFlight = a.state.String(), a.n, a.flight
+			out[i].InFlight = a.flight
+			if a.n > 0 {
+				out[i].State, out[i].Subchannels = a.state.String(), a.n
+			}
 		}
 	}
 	slices.SortFunc(out, func(a, b EndpointStatus) int { return cmpString(a.Address, b.Address) })
@@ -249,10 +280,10 @@ func (c endpointsConn) NewSubConn(addrs []resolver.Address, opts balancer.NewSub
 	info.release = func(balancer.DoneInfo) { info.inFlight.Add(-1) }
 	listener := opts.StateListener
 	opts.StateListener = func(s balancer.SubConnState) {
+		info.state.Store(int32(s.ConnectivityState))
 		if s.ConnectivityState == connectivity.Shutdown {
-			t.subConns.Delete(sc)
-		} else {
-			info.state.Store(int32(s.ConnectivityState))
+			t.draining.Store(sc, struct{}{}) // pruneDraining forgets it once its calls end
+			t.pruneDraining()
 		}
 		if listener != nil {
 			listener(s)
@@ -310,7 +341,7 @@ func (p countingPicker) Pick(info balancer.PickInfo) (balancer.PickResult, error
 	counted.inFlight.Add(1)
 	if done := res.Done; done != nil {
 		res.Done = func(di balancer.DoneInfo) {
-			counted.inFlight.Add(-1)
+			counted.release(di)
 			done(di)
 		}
 	} else {

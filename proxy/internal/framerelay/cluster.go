@@ -6,9 +6,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"net"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -66,11 +68,14 @@ type cluster struct {
 
 	// emu guards what /clusters shows: the endpoints the resolver last
 	// published, its error since (nil once it publishes again), the
-	// policy's SubConns and the last call that found no backend.
+	// policy's SubConns, those it shut down while calls were still
+	// running on their connections (gone, until the calls end) and the
+	// last call that found no backend.
 	emu         sync.Mutex
 	eps         []resolver.Endpoint
 	resolveErr  error
 	subs        map[*subConn]struct{}
+	gone        map[*subConn]struct{}
 	unreachedAt time.Time
 	unreachedBy string
 }
@@ -359,8 +364,9 @@ type subConn struct {
 	listener         func(balancer.SubConnState)
 
 	bc atomic.Pointer[backendConn] // while READY
-	// old holds (under mu) the connections detached by a GOAWAY whose
-	// calls are finishing, so that status counts those calls too.
+	// old holds (under mu) the connections detached by a GOAWAY, or by
+	// Shutdown, whose calls are finishing, so that status counts those
+	// calls too.
 	old map[*backendConn]struct{}
 
 	mu       sync.Mutex
@@ -385,15 +391,63 @@ func (sc *subConn) Shutdown() {
 	was := sc.shutdown
 	sc.shutdown = true
 	sc.mu.Unlock()
-	sc.c.emu.Lock()
-	delete(sc.c.subs, sc)
-	sc.c.emu.Unlock()
-	if !was && sc.c.name != "" {
-		sc.c.r.observer().EndpointGone(sc.c.name, sc.addr)
+	bc := sc.bc.Swap(nil)
+	if bc != nil {
+		sc.mu.Lock()
+		if sc.old == nil {
+			sc.old = map[*backendConn]struct{}{}
+		}
+		sc.old[bc] = struct{}{} // its calls finish there: status counts them
+		sc.mu.Unlock()
 	}
-	if bc := sc.bc.Swap(nil); bc != nil {
+	c := sc.c
+	c.emu.Lock()
+	delete(c.subs, sc)
+	if c.gone == nil {
+		c.gone = map[*subConn]struct{}{}
+	}
+	c.gone[sc] = struct{}{}
+	c.emu.Unlock()
+	c.pruneGone()
+	if !was && c.name != "" {
+		c.r.observer().EndpointGone(c.name, sc.addr)
+	}
+	if bc != nil {
 		bc.drain()
 	}
+}
+
+// pruneGone forgets the shut-down SubConns that have no call left: their
+// connections take no new ones, so none will come.
+func (c *cluster) pruneGone() {
+	c.emu.Lock()
+	gone := slices.Collect(maps.Keys(c.gone))
+	c.emu.Unlock()
+	for _, sc := range gone {
+		if sc.inFlight() == 0 {
+			c.emu.Lock()
+			delete(c.gone, sc)
+			c.emu.Unlock()
+		}
+	}
+}
+
+// inFlight counts the calls (and hedged attempts) on sc's connections:
+// the READY one and those detached while their calls finish.
+func (sc *subConn) inFlight() int64 {
+	sc.mu.Lock()
+	conns := slices.Collect(maps.Keys(sc.old))
+	sc.mu.Unlock()
+	if bc := sc.bc.Load(); bc != nil {
+		conns = append(conns, bc)
+	}
+	var n int64
+	for _, bc := range conns {
+		bc.smu.Lock()
+		n += int64(len(bc.streams) + len(bc.attempts))
+		bc.smu.Unlock()
+	}
+	return n
 }
 
 func (sc *subConn) RegisterHealthListener(l func(balancer.SubConnState)) {

@@ -42,7 +42,9 @@ type EndpointState struct {
 	// and State is SHUTDOWN then.
 	State    connectivity.State
 	SubConns int
-	// InFlight counts the calls (and hedged attempts) on it now.
+	// InFlight counts the calls (and hedged attempts) on it now,
+	// including those finishing on a connection the policy has shut down
+	// or a GOAWAY detached.
 	InFlight int64
 }
 
@@ -78,30 +80,29 @@ func (c *cluster) status() ClusterState {
 			add(a.Addr, endpoint.Weight(ep))
 		}
 	}
-	subs := make([]*subConn, 0, len(c.subs))
-	for sc := range c.subs {
-		subs = append(subs, sc)
-	}
+	subs := slices.Collect(maps.Keys(c.subs))
+	gone := slices.Collect(maps.Keys(c.gone))
 	c.emu.Unlock()
 	for _, sc := range subs {
 		e := add(sc.addr, 0)
 		sc.mu.Lock()
 		st := sc.state
-		conns := slices.Collect(maps.Keys(sc.old))
 		sc.mu.Unlock()
 		if e.SubConns == 0 || stateRank[st] < stateRank[e.State] {
 			e.State = st
 		}
 		e.SubConns++
-		if bc := sc.bc.Load(); bc != nil {
-			conns = append(conns, bc)
-		}
-		for _, bc := range conns {
-			bc.smu.Lock()
-			e.InFlight += int64(len(bc.streams) + len(bc.attempts))
-			bc.smu.Unlock()
+		e.InFlight += sc.inFlight()
+	}
+	// A SubConn the policy shut down (its endpoint left the resolver's
+	// set) still has the calls that were running on it: its address shows
+	// with them, and no SubConn, until they end.
+	for _, sc := range gone {
+		if n := sc.inFlight(); n > 0 {
+			add(sc.addr, 0).InFlight += n
 		}
 	}
+	c.pruneGone()
 	for _, e := range byAddr {
 		cs.Endpoints = append(cs.Endpoints, *e)
 	}
