@@ -40,11 +40,17 @@ type endpointTable struct {
 	id       string
 	subConns sync.Map // *countedSubConn → *subConnInfo, read by statuses
 	// draining holds the SubConns shut down while calls ran on them: they
-	// stay in subConns, for statuses to count those calls, until a later
-	// shutdown or statuses finds them without calls (a SubConn shut down
-	// gets no new ones). So a Done costs nothing more.
-	draining sync.Map // *countedSubConn → struct{}
+	// stay in subConns, for statuses to count those calls, until statuses
+	// or the pruning every pruneEvery shutdowns finds them without calls
+	// (a SubConn shut down gets no new ones). So a Done costs nothing more,
+	// and a mass shutdown no more than linear time.
+	draining  sync.Map // *countedSubConn → struct{}
+	shutdowns atomic.Int64
 }
+
+// pruneEvery is how many SubConn shutdowns pass between two prunings of
+// the draining SubConns without calls.
+const pruneEvery = 64
 
 // pruneDraining forgets the shut-down SubConns whose calls have ended.
 func (t *endpointTable) pruneDraining() {
@@ -283,7 +289,9 @@ func (c endpointsConn) NewSubConn(addrs []resolver.Address, opts balancer.NewSub
 		info.state.Store(int32(s.ConnectivityState))
 		if s.ConnectivityState == connectivity.Shutdown {
 			t.draining.Store(sc, struct{}{}) // pruneDraining forgets it once its calls end
-			t.pruneDraining()
+			if t.shutdowns.Add(1)%pruneEvery == 0 {
+				t.pruneDraining()
+			}
 		}
 		if listener != nil {
 			listener(s)
@@ -341,7 +349,7 @@ func (p countingPicker) Pick(info balancer.PickInfo) (balancer.PickResult, error
 	counted.inFlight.Add(1)
 	if done := res.Done; done != nil {
 		res.Done = func(di balancer.DoneInfo) {
-			counted.release(di)
+			counted.inFlight.Add(-1)
 			done(di)
 		}
 	} else {

@@ -196,6 +196,16 @@ func (sc *SubConn) IsShutdown() bool {
 	return sc.shutdown
 }
 
+// ReportShutdown delivers SHUTDOWN to the state listener of a SubConn the
+// policy shut down, as gRPC does after Shutdown (later, on its
+// serializer: call it outside the policy's calls). It does nothing for a
+// SubConn that is not shut down.
+func (sc *SubConn) ReportShutdown() {
+	if sc.IsShutdown() {
+		sc.listener(balancer.SubConnState{ConnectivityState: connectivity.Shutdown})
+	}
+}
+
 // RegisterHealthListener implements balancer.SubConn. The listener is
 // called after the state listener returns (pick_first registers it while
 // handling READY, under its own lock).

@@ -76,6 +76,7 @@ type cluster struct {
 	resolveErr  error
 	subs        map[*subConn]struct{}
 	gone        map[*subConn]struct{}
+	shutdowns   int // SubConns shut down: every pruneEvery, pruneGone
 	unreachedAt time.Time
 	unreachedBy string
 }
@@ -407,8 +408,12 @@ func (sc *subConn) Shutdown() {
 		c.gone = map[*subConn]struct{}{}
 	}
 	c.gone[sc] = struct{}{}
+	c.shutdowns++
+	prune := c.shutdowns%pruneEvery == 0
 	c.emu.Unlock()
-	c.pruneGone()
+	if prune {
+		c.pruneGone()
+	}
 	if !was && c.name != "" {
 		c.r.observer().EndpointGone(c.name, sc.addr)
 	}
@@ -416,6 +421,11 @@ func (sc *subConn) Shutdown() {
 		bc.drain()
 	}
 }
+
+// pruneEvery is how many SubConn shutdowns pass between two prunings of
+// gone (status prunes too): a mass shutdown costs linear time, and gone
+// holds at most that many SubConns without calls.
+const pruneEvery = 64
 
 // pruneGone forgets the shut-down SubConns that have no call left: their
 // connections take no new ones, so none will come.
