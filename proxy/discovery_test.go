@@ -30,10 +30,7 @@ func TestProxyFollowsTheResolver(t *testing.T) {
 		t.Run(plane, func(t *testing.T) {
 			f := startFleet(t, 3)
 			addrs := f.Addrs()
-			r := manual.NewBuilderWithScheme("test")
-			r.InitialState(resolver.State{Endpoints: endpointsOf(addrs...)})
-			cfg := oneCluster("test:///fleet", echoService)
-			p, addr := startPlane(t, plane, cfg, proxy.Options{Resolvers: []resolver.Builder{r}})
+			p, addr, r := startWithResolver(t, plane, addrs...)
 			admin := httptest.NewServer(p.AdminHandler())
 			defer admin.Close()
 			client := echopb.NewEchoClient(dial(t, addr))
@@ -92,9 +89,7 @@ func TestClustersCountCallsOnARemovedEndpoint(t *testing.T) {
 		t.Run(plane, func(t *testing.T) {
 			f := startFleet(t, 2)
 			addrs := f.Addrs()
-			r := manual.NewBuilderWithScheme("test")
-			r.InitialState(resolver.State{Endpoints: endpointsOf(addrs[0])})
-			p, addr := startPlane(t, plane, oneCluster("test:///fleet", echoService), proxy.Options{Resolvers: []resolver.Builder{r}})
+			p, addr, r := startWithResolver(t, plane, addrs[0])
 			client := echopb.NewEchoClient(dial(t, addr))
 			stream, _ := testbed.OpenStream(t, ctxTimeout(t, time.Minute), client)
 
@@ -139,6 +134,17 @@ func TestClustersCountCallsOnARemovedEndpoint(t *testing.T) {
 	}
 }
 
+// startWithResolver starts plane with one cluster, routed the echo
+// service, whose target a manual resolver serves (standing in for a
+// registry), having first published addrs.
+func startWithResolver(t *testing.T, plane string, addrs ...string) (dataPlane, string, *manual.Resolver) {
+	t.Helper()
+	r := manual.NewBuilderWithScheme("test")
+	r.InitialState(resolver.State{Endpoints: endpointsOf(addrs...)})
+	p, addr := startPlane(t, plane, oneCluster("test:///fleet", echoService), proxy.Options{Resolvers: []resolver.Builder{r}})
+	return p, addr, r
+}
+
 func endpointsOf(addrs ...string) []resolver.Endpoint {
 	var eps []resolver.Endpoint
 	for _, a := range addrs {
@@ -166,9 +172,7 @@ func TestEmptyClusterIsNotServing(t *testing.T) {
 	for _, plane := range dataPlanes {
 		t.Run(plane, func(t *testing.T) {
 			f := startFleet(t, 1)
-			r := manual.NewBuilderWithScheme("test")
-			r.InitialState(resolver.State{Endpoints: endpointsOf(f.Addrs()...)})
-			p, addr := startPlane(t, plane, oneCluster("test:///fleet", echoService), proxy.Options{Resolvers: []resolver.Builder{r}})
+			p, addr, r := startWithResolver(t, plane, f.Addrs()...)
 			admin := httptest.NewServer(p.AdminHandler())
 			defer admin.Close()
 			health := healthpb.NewHealthClient(dial(t, addr))
