@@ -71,64 +71,92 @@ func TestClusterPickCountsInFlight(t *testing.T) {
 
 // A SubConn shut down while a call runs on it stays in the table (and in
 // /clusters, as its address with the call in flight and no subchannel)
-// until the call's Done; the others are forgotten without a status read:
-// after a mass shutdown, fewer than pruneEvery are left.
+// until the call's Done, and is forgotten then without a status read once
+// pruneEvery SubConns have been kept so.
 func TestClusterForgetsShutDownSubConns(t *testing.T) {
-	const n = 5 * pruneEvery
+	const n = 5*pruneEvery - 1
 	table := newEndpointTable()
 	t.Cleanup(table.forget)
 	config := fmt.Sprintf(`{"table":%q,"childPolicy":[{"round_robin":{}}]}`, table.id)
-	eps := balancertest.Endpoints(n)
-	bal, cc, p, err := balancertest.BuildReady(endpointsName, config, eps, n)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(bal.Close)
-	res, err := p.Pick(balancer.PickInfo{Ctx: context.Background(), FullMethodName: "/s/m"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	busy := res.SubConn.(*balancertest.SubConn).Addrs[0].Addr
-
-	// Every endpoint leaves but the last (which the pick did not take).
-	last := eps[n-1]
-	if last.Addresses[0].Addr == busy {
-		last = eps[n-2]
-	}
 	cfg, err := endpointsBuilder{}.ParseConfig([]byte(config))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := bal.UpdateClientConnState(balancer.ClientConnState{
-		ResolverState:  resolver.State{Endpoints: []resolver.Endpoint{last}},
-		BalancerConfig: cfg,
-	}); err != nil {
+	eps := balancertest.Endpoints(n + 2)
+	bal, cc, _, err := balancertest.BuildReady(endpointsName, config, eps[:n+1], n+1)
+	if err != nil {
 		t.Fatal(err)
 	}
-	shut := 0
-	for _, sc := range cc.SubConns() {
-		if sc.IsShutdown() {
-			sc.ReportShutdown()
-			shut++
+	t.Cleanup(bal.Close)
+	reported := map[*balancertest.SubConn]bool{}
+	publish := func(eps ...resolver.Endpoint) {
+		t.Helper()
+		if err := bal.UpdateClientConnState(balancer.ClientConnState{ResolverState: resolver.State{Endpoints: eps}, BalancerConfig: cfg}); err != nil {
+			t.Fatal(err)
+		}
+		cc.Settle()
+		for _, sc := range cc.SubConns() { // gRPC reports SHUTDOWN after Shutdown
+			if sc.IsShutdown() && !reported[sc] {
+				reported[sc] = true
+				sc.ReportShutdown()
+			}
 		}
 	}
-	if shut != n-1 {
-		t.Fatalf("%d SubConns shut down, want %d", shut, n-1)
+	// callOnEach starts a call on each of the n endpoints of the picker
+	// (round_robin takes each in turn) and returns their Dones.
+	callOnEach := func(n int) map[string]func(balancer.DoneInfo) {
+		t.Helper()
+		dones := map[string]func(balancer.DoneInfo){}
+		for range n {
+			res, err := cc.State().Picker.Pick(balancer.PickInfo{Ctx: context.Background(), FullMethodName: "/s/m"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			dones[res.SubConn.(*balancertest.SubConn).Addrs[0].Addr] = res.Done
+		}
+		if len(dones) != n {
+			t.Fatalf("%d picks took %d endpoints, want %d", n, len(dones), n)
+		}
+		return dones
 	}
-	if got := tableSize(table); got > 1+1+pruneEvery {
-		t.Errorf("%d SubConns in the table after %d shut down, no status read: want at most %d (the live one, the busy one and fewer than pruneEvery not yet pruned)", got, n-1, 2+pruneEvery)
+	dones := callOnEach(n + 1)
+
+	// Every endpoint but the last leaves, a call on each (n kept, one
+	// short of a pruning); then all their calls end but one's.
+	last, added := eps[n], eps[n+1]
+	publish(last, added)
+	busy := eps[0].Addresses[0].Addr
+	for addr, done := range dones {
+		if addr != busy && addr != last.Addresses[0].Addr {
+			done(balancer.DoneInfo{})
+		}
+	}
+	if got := tableSize(table); got != n+2 {
+		t.Errorf("%d SubConns in the table after %d shut down with a call each, no status read: want %d", got, n, n+2)
 	}
 
-	got := table.statuses(nil, nil)
-	if i := slices.IndexFunc(got, func(e EndpointStatus) bool { return e.Address == busy }); len(got) != 2 || i < 0 || got[i] != (EndpointStatus{Address: busy, InFlight: 1}) {
-		t.Errorf("statuses with a call on a shut-down SubConn: %+v; want the live endpoint and {%s, in flight 1, no state or subchannel}", got, busy)
+	// The added endpoint leaves with a call on it: the n-th kept SubConn
+	// prunes those whose calls ended.
+	addedDone := callOnEach(2)[added.Addresses[0].Addr]
+	publish(last)
+	if got := tableSize(table); got != 3 {
+		t.Errorf("%d SubConns in the table after the pruning, want 3 (the live one and the two with a call)", got)
 	}
-	res.Done(balancer.DoneInfo{})
+	got := table.statuses(nil, nil)
+	want := []EndpointStatus{{Address: busy, InFlight: 1}, {Address: added.Addresses[0].Addr, InFlight: 1}}
+	for _, w := range want {
+		if !slices.Contains(got, w) || len(got) != 3 {
+			t.Errorf("statuses with calls on shut-down SubConns: %+v; want the live endpoint and %+v", got, want)
+			break
+		}
+	}
+	dones[busy](balancer.DoneInfo{})
+	addedDone(balancer.DoneInfo{})
 	if got := table.statuses(nil, nil); len(got) != 1 || got[0].Address != last.Addresses[0].Addr {
-		t.Errorf("statuses once the call ended: %+v; want the live endpoint alone", got)
+		t.Errorf("statuses once every call on a shut-down SubConn ended: %+v; want the live endpoint alone", got)
 	}
 	if got := tableSize(table); got != 1 {
-		t.Errorf("%d SubConns in the table once the call ended, want 1", got)
+		t.Errorf("%d SubConns in the table after a status read, want 1", got)
 	}
 }
 

@@ -41,15 +41,15 @@ type endpointTable struct {
 	subConns sync.Map // *countedSubConn → *subConnInfo, read by statuses
 	// draining holds the SubConns shut down while calls ran on them: they
 	// stay in subConns, for statuses to count those calls, until statuses
-	// or the pruning every pruneEvery shutdowns finds them without calls
-	// (a SubConn shut down gets no new ones). So a Done costs nothing more,
-	// and a mass shutdown no more than linear time.
-	draining  sync.Map // *countedSubConn → struct{}
-	shutdowns atomic.Int64
+	// or the pruning every pruneEvery SubConns kept finds them without
+	// calls (a SubConn shut down gets no new ones). So a Done costs nothing
+	// more, and a mass shutdown no more than linear time.
+	draining sync.Map // *countedSubConn → struct{}
+	kept     atomic.Int64
 }
 
-// pruneEvery is how many SubConn shutdowns pass between two prunings of
-// the draining SubConns without calls.
+// pruneEvery is how many SubConns are kept in draining between two
+// prunings of those without calls.
 const pruneEvery = 64
 
 // pruneDraining forgets the shut-down SubConns whose calls have ended.
@@ -288,9 +288,13 @@ func (c endpointsConn) NewSubConn(addrs []resolver.Address, opts balancer.NewSub
 	opts.StateListener = func(s balancer.SubConnState) {
 		info.state.Store(int32(s.ConnectivityState))
 		if s.ConnectivityState == connectivity.Shutdown {
-			t.draining.Store(sc, struct{}{}) // pruneDraining forgets it once its calls end
-			if t.shutdowns.Add(1)%pruneEvery == 0 {
-				t.pruneDraining()
+			if info.inFlight.Load() == 0 {
+				t.subConns.Delete(sc)
+			} else {
+				t.draining.Store(sc, struct{}{}) // pruneDraining forgets it once its calls end
+				if t.kept.Add(1)%pruneEvery == 0 {
+					t.pruneDraining()
+				}
 			}
 		}
 		if listener != nil {

@@ -76,7 +76,7 @@ type cluster struct {
 	resolveErr  error
 	subs        map[*subConn]struct{}
 	gone        map[*subConn]struct{}
-	shutdowns   int // SubConns shut down: every pruneEvery, pruneGone
+	kept        int // SubConns put in gone: every pruneEvery, pruneGone
 	unreachedAt time.Time
 	unreachedBy string
 }
@@ -393,23 +393,27 @@ func (sc *subConn) Shutdown() {
 	sc.shutdown = true
 	sc.mu.Unlock()
 	bc := sc.bc.Swap(nil)
+	sc.mu.Lock()
 	if bc != nil {
-		sc.mu.Lock()
 		if sc.old == nil {
 			sc.old = map[*backendConn]struct{}{}
 		}
 		sc.old[bc] = struct{}{} // its calls finish there: status counts them
-		sc.mu.Unlock()
 	}
+	connected := len(sc.old) > 0
+	sc.mu.Unlock()
 	c := sc.c
 	c.emu.Lock()
 	delete(c.subs, sc)
-	if c.gone == nil {
-		c.gone = map[*subConn]struct{}{}
+	prune := false
+	if connected { // a SubConn without a connection has no call to show
+		if c.gone == nil {
+			c.gone = map[*subConn]struct{}{}
+		}
+		c.gone[sc] = struct{}{}
+		c.kept++
+		prune = c.kept%pruneEvery == 0
 	}
-	c.gone[sc] = struct{}{}
-	c.shutdowns++
-	prune := c.shutdowns%pruneEvery == 0
 	c.emu.Unlock()
 	if prune {
 		c.pruneGone()
@@ -422,9 +426,9 @@ func (sc *subConn) Shutdown() {
 	}
 }
 
-// pruneEvery is how many SubConn shutdowns pass between two prunings of
-// gone (status prunes too): a mass shutdown costs linear time, and gone
-// holds at most that many SubConns without calls.
+// pruneEvery is how many SubConns are put in gone between two prunings of
+// it (status prunes too): a mass shutdown costs linear time, and gone
+// holds fewer than that many SubConns without calls.
 const pruneEvery = 64
 
 // pruneGone forgets the shut-down SubConns that have no call left: their

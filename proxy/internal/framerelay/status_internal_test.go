@@ -8,10 +8,11 @@ import (
 	"google.golang.org/grpc/resolver"
 )
 
-// A cluster keeps a shut-down SubConn for status only while calls run on
-// it (the end-to-end TestClustersCountCallsOnARemovedEndpoint checks
-// that), and forgets the others without a status read: after a mass
-// shutdown, fewer than pruneEvery are left.
+// A cluster keeps a shut-down SubConn that has connections for status
+// only while calls run on it (the end-to-end
+// TestClustersCountCallsOnARemovedEndpoint checks that), and forgets the
+// others without a status read: after a mass shutdown, fewer than
+// pruneEvery are left.
 func TestClusterForgetsShutDownSubConns(t *testing.T) {
 	c := &cluster{}
 	pc := &policyCC{c: c}
@@ -21,6 +22,9 @@ func TestClusterForgetsShutDownSubConns(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		// A connection a GOAWAY detached, its last call just ended: the
+		// SubConn is kept at its shutdown, to be pruned.
+		sc.(*subConn).old = map[*backendConn]struct{}{{}: {}}
 		scs = append(scs, sc)
 	}
 	for _, sc := range scs {
