@@ -391,14 +391,9 @@ func (sc *subConn) Shutdown() {
 	sc.mu.Lock()
 	was := sc.shutdown
 	sc.shutdown = true
-	sc.mu.Unlock()
 	bc := sc.bc.Swap(nil)
-	sc.mu.Lock()
 	if bc != nil {
-		if sc.old == nil {
-			sc.old = map[*backendConn]struct{}{}
-		}
-		sc.old[bc] = struct{}{} // its calls finish there: status counts them
+		sc.keepLocked(bc) // its calls finish there: status counts them
 	}
 	connected := len(sc.old) > 0
 	sc.mu.Unlock()
@@ -431,19 +426,37 @@ func (sc *subConn) Shutdown() {
 // holds fewer than that many SubConns without calls.
 const pruneEvery = 64
 
-// pruneGone forgets the shut-down SubConns that have no call left: their
-// connections take no new ones, so none will come.
+// pruneGone forgets the shut-down SubConns that have no call left.
 func (c *cluster) pruneGone() {
 	c.emu.Lock()
 	gone := slices.Collect(maps.Keys(c.gone))
 	c.emu.Unlock()
+	c.forgetEnded(gone)
+}
+
+// forgetEnded forgets those of the shut-down SubConns gone that have no
+// call left (their connections take no new ones, so none will come), and
+// returns the calls still running on each of the others.
+func (c *cluster) forgetEnded(gone []*subConn) (running map[*subConn]int64) {
+	var ended []*subConn
 	for _, sc := range gone {
-		if sc.inFlight() == 0 {
-			c.emu.Lock()
-			delete(c.gone, sc)
-			c.emu.Unlock()
+		if n := sc.inFlight(); n == 0 {
+			ended = append(ended, sc)
+		} else {
+			if running == nil {
+				running = map[*subConn]int64{}
+			}
+			running[sc] = n
 		}
 	}
+	if len(ended) > 0 {
+		c.emu.Lock()
+		for _, sc := range ended {
+			delete(c.gone, sc)
+		}
+		c.emu.Unlock()
+	}
+	return running
 }
 
 // inFlight counts the calls (and hedged attempts) on sc's connections:
@@ -525,14 +538,20 @@ func (sc *subConn) detach(bc *backendConn, ended bool) {
 	}
 	sc.mu.Lock()
 	defer sc.mu.Unlock()
-	switch {
-	case ended:
+	if ended {
 		delete(sc.old, bc)
-	case sc.old == nil:
-		sc.old = map[*backendConn]struct{}{bc: {}}
-	default:
-		sc.old[bc] = struct{}{}
+	} else {
+		sc.keepLocked(bc)
 	}
+}
+
+// keepLocked puts bc, which takes no new calls, in sc.old while the calls
+// on it finish (under sc.mu).
+func (sc *subConn) keepLocked(bc *backendConn) {
+	if sc.old == nil {
+		sc.old = map[*backendConn]struct{}{}
+	}
+	sc.old[bc] = struct{}{}
 }
 
 // backoff is gRPC's connection backoff (1 s, ×1.6, ±20%, at most 120 s)

@@ -97,12 +97,9 @@ func (c *cluster) status() ClusterState {
 	// A SubConn the policy shut down (its endpoint left the resolver's
 	// set) still has the calls that were running on it: its address shows
 	// with them, and no SubConn, until they end.
-	for _, sc := range gone {
-		if n := sc.inFlight(); n > 0 {
-			add(sc.addr, 0).InFlight += n
-		}
+	for sc, n := range c.forgetEnded(gone) {
+		add(sc.addr, 0).InFlight += n
 	}
-	c.pruneGone()
 	for _, e := range byAddr {
 		cs.Endpoints = append(cs.Endpoints, *e)
 	}
